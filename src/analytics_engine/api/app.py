@@ -1,0 +1,85 @@
+"""The FastAPI application: gathers the routers, installs error handlers and middleware, and
+starts/stops the runtime (warehouse, metadata, group commit, background hooks) in its lifespan."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+
+from analytics_engine import __version__
+from analytics_engine.api.errors import install_error_handlers
+from analytics_engine.api.routes import admin_tenants, events, health, jobs
+from analytics_engine.config import Settings, get_settings
+from analytics_engine.ingest.group_commit import GroupCommitter
+from analytics_engine.observability import metrics
+from analytics_engine.runtime import SHUTDOWN_HOOKS, STARTUP_HOOKS, Runtime
+
+log = structlog.get_logger(__name__)
+
+# Each resource's router; a new package adds its module here.
+ROUTERS = [health.router, admin_tenants.router, events.router, jobs.router]
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.build(settings)
+        committer = GroupCommitter(
+            rt.writer,
+            max_events=settings.ingest_batch_max_events,
+            max_wait_ms=settings.ingest_batch_max_wait_ms,
+        )
+        committer.start()
+        app.state.runtime = rt
+        app.state.committer = committer
+        for hook in STARTUP_HOOKS:
+            await hook(rt)
+        log.info("service.started", warehouse=rt.warehouse.dsn, database=rt.warehouse.database)
+        try:
+            yield
+        finally:
+            for hook in reversed(SHUTDOWN_HOOKS):
+                await hook(rt)
+            await committer.close()
+            if runtime is None:
+                rt.close()
+            log.info("service.stopped")
+
+    app = FastAPI(
+        title="Analytics Engine",
+        version=__version__,
+        description="Multi-tenant analytics and impact measurement on ClickHouse. Tenant routes under "
+        "`/v1/` take `Authorization: Bearer <tenant key>`; `/v1/admin/` routes take the platform admin key.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next) -> Response:  # type: ignore[no-untyped-def]
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = request_id
+            return response
+        finally:
+            route = request.scope.get("route")
+            metrics.HTTP_SECONDS.labels(
+                request.method, getattr(route, "path", "unmatched"), str(status)
+            ).observe(time.perf_counter() - started)
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,74 @@
+"""One renderer for every error: `{"error": {"code", "message", "details"?}}` with its status.
+Our `AppError`s, FastAPI's validation errors, unknown routes and anything unexpected (a 500 that
+names the request id and never carries a traceback)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from analytics_engine.errors import AppError, BudgetExceeded
+
+log = structlog.get_logger(__name__)
+
+_STATUS_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+    422: "invalid_input", 429: "budget_exceeded",
+}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None, headers=None) -> JSONResponse:  # type: ignore[no-untyped-def]
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=status, headers=headers)
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    details = []
+    for item in exc.errors():
+        details.append(
+            {
+                "loc": [str(part) for part in item.get("loc", ())],
+                "message": item.get("msg", ""),
+                "type": item.get("type", ""),
+            }
+        )
+    return details
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, BudgetExceeded) else None
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _validation_details(exc)
+        first = details[0] if details else {"loc": [], "message": "invalid request"}
+        where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
+        message = f"{where}: {first['message']}" if where else first["message"]
+        return error_response(422, "invalid_input", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        if exc.status_code == 404 and message == "Not Found":
+            message = "No such route."
+        return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", None)
+        log.exception("http.unhandled_error", error=str(exc), request_id=request_id)
+        return error_response(
+            500, "internal_error", "Something went wrong on our side.", {"request_id": request_id}
+        )

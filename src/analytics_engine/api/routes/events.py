@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query, Request
+
+from analytics_engine.api.deps import IngestTenant, ReadTenant, RuntimeDep
+from analytics_engine.errors import PayloadTooLarge
+from analytics_engine.ingest.service import (
+    IngestResult,
+    RejectedEventPublic,
+    count_events,
+    ingest_http,
+    list_rejected,
+)
+from analytics_engine.warehouse.scoped import TenantScope
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+_EVENT_EXAMPLE = {"event": "signup", "distinct_id": "user-1", "properties": {"plan": "pro"}}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "",
+    response_model=IngestResult,
+    summary="Send events: one object, a JSON array, or NDJSON (application/x-ndjson)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object"}, "example": _EVENT_EXAMPLE},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def post_events(request: Request, tenant: IngestTenant, runtime: RuntimeDep) -> IngestResult:
+    """Answers once every accepted event is in the warehouse. Rejected events are listed with their
+    index and reason and kept in `GET /v1/events/rejected`; the others in the request still land."""
+    body = await read_body(request, runtime.settings.ingest_max_body_bytes)
+    return await ingest_http(
+        request.app.state.committer,
+        runtime.limits,
+        tenant.tenant_id,
+        body,
+        request.headers.get("content-type", "application/json"),
+        runtime.settings.ingest_max_events_per_request,
+        request.state.request_id,
+    )
+
+
+@router.get("/count", summary="Count this tenant's events, optionally by name and time range")
+def get_count(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    event: str | None = Query(None, description="Event name; all events when omitted."),
+    start: datetime | None = Query(None, alias="from", description="Inclusive start (ISO 8601)."),
+    end: datetime | None = Query(None, alias="to", description="Exclusive end (ISO 8601)."),
+) -> dict[str, int | str | None]:
+    count = count_events(TenantScope(runtime.warehouse, tenant.tenant_id), event, start, end)
+    return {"count": count, "event": event}
+
+
+@router.get("/rejected", response_model=list[RejectedEventPublic], summary="Events refused at ingest")
+def get_rejected(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[RejectedEventPublic]:
+    return list_rejected(TenantScope(runtime.warehouse, tenant.tenant_id), limit, offset)

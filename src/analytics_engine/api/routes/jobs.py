@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query
+
+from analytics_engine.api.deps import AdminDep, ReadTenant, RuntimeDep
+from analytics_engine.jobs.schemas import JobPublic, JobState
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.get("/v1/jobs/{job_id}", response_model=JobPublic, summary="Status of one of this tenant's jobs")
+def get_job(job_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> JobPublic:
+    return runtime.jobs.get(job_id, tenant_id=tenant.tenant_id)
+
+
+@router.get("/v1/jobs", response_model=list[JobPublic], summary="This tenant's jobs, newest first")
+def list_jobs(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    kind: str | None = None,
+    state: JobState | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> list[JobPublic]:
+    return runtime.jobs.list(
+        tenant_id=tenant.tenant_id, kind=kind, state=state.value if state else None, limit=limit, offset=offset
+    )
+
+
+@router.get("/v1/admin/jobs", response_model=list[JobPublic], summary="Every job, newest first")
+def admin_list_jobs(
+    runtime: RuntimeDep,
+    _: AdminDep,
+    kind: str | None = None,
+    state: JobState | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> list[JobPublic]:
+    return runtime.jobs.list(kind=kind, state=state.value if state else None, limit=limit, offset=offset)
+
+
+@router.get("/v1/admin/jobs/{job_id}", response_model=JobPublic, summary="Any job's status")
+def admin_get_job(job_id: str, runtime: RuntimeDep, _: AdminDep) -> JobPublic:
+    return runtime.jobs.get(job_id)
+
+
+@router.post("/v1/admin/jobs/{job_id}/cancel", response_model=JobPublic, summary="Cancel a job")
+def admin_cancel_job(job_id: str, runtime: RuntimeDep, _: AdminDep) -> JobPublic:
+    return runtime.jobs.cancel(job_id)

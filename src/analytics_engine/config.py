@@ -1,0 +1,87 @@
+"""Every setting of the service, read from `ANALYTICS_*` environment variables (or a `.env` file).
+
+One class, one place: each field carries its help text, and `docs/configuration.md` is checked
+against this class by a test so the documentation cannot drift.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", env_file=".env", extra="ignore")
+
+    # --- service -------------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
+    port: int = Field(3008, description="Port of the HTTP API.")
+    data_dir: Path = Field(Path("data"), description="Folder for the embedded warehouse and metadata.")
+    admin_key: str | None = Field(
+        None, description="Platform admin key (Bearer). `serve` refuses to start without one unless --dev."
+    )
+    dev: bool = Field(False, description="Development mode: relaxed checks, a generated admin key.")
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    log_json: bool = Field(True, description="Write logs as JSON lines (false: coloured console lines).")
+
+    # --- warehouse -----------------------------------------------------------------------------
+    warehouse_dsn: str | None = Field(
+        None,
+        description="ClickHouse DSN: `chdb:///path` (embedded, default `chdb:///<data_dir>/warehouse`) "
+        "or `http(s)://user:pass@host:8123` for a server.",
+    )
+    warehouse_database: str = Field("analytics", description="ClickHouse database holding every table.")
+    warehouse_pool_size: int = Field(4, ge=1, le=64, description="Warehouse connections kept open.")
+    hot_retention_months: int = Field(
+        13, ge=1, le=120, description="Months raw events stay in the warehouse (TTL on `events`)."
+    )
+    query_timeout_seconds: float = Field(30.0, gt=0, description="Default max execution time of a query.")
+
+    # --- metadata ------------------------------------------------------------------------------
+    metadata_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the metadata database (default `sqlite:///<data_dir>/meta.db`; "
+        "PostgreSQL: `postgresql+psycopg://user@host/db`).",
+    )
+
+    # --- ingest --------------------------------------------------------------------------------
+    ingest_max_body_bytes: int = Field(20_000_000, ge=1024, description="Largest accepted request body.")
+    ingest_max_events_per_request: int = Field(10_000, ge=1, description="Most events in one request.")
+    ingest_max_properties: int = Field(200, ge=0, description="Most properties on one event.")
+    ingest_max_property_bytes: int = Field(
+        8_192, ge=16, description="Largest JSON size of one property value, in bytes."
+    )
+    ingest_max_name_length: int = Field(200, ge=1, description="Longest event name, distinct_id or key.")
+    ingest_max_future_skew_seconds: int = Field(
+        3_600, ge=0, description="How far in the future an event timestamp may lie."
+    )
+    ingest_max_past_days: int = Field(
+        395, ge=1, description="How far in the past an event timestamp may lie (default: the hot retention)."
+    )
+    ingest_batch_max_events: int = Field(
+        1_000, ge=1, description="Group commit: a batch closes when it holds this many events..."
+    )
+    ingest_batch_max_wait_ms: int = Field(10, ge=0, description="...or when its first event waited this long.")
+    ingest_dedup_lookback_hours: int = Field(
+        48, ge=0, description="A client-supplied event_id is checked for duplicates within this window."
+    )
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        if self.warehouse_dsn is None:
+            self.warehouse_dsn = f"chdb://{(self.data_dir / 'warehouse').resolve()}"
+        if self.metadata_url is None:
+            self.metadata_url = f"sqlite:///{(self.data_dir / 'meta.db').resolve()}"
+        return self
+
+    @property
+    def uses_embedded_warehouse(self) -> bool:
+        return str(self.warehouse_dsn).startswith("chdb:")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

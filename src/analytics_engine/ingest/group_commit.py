@@ -1,0 +1,110 @@
+"""Group commit: concurrent requests share warehouse inserts.
+
+A request hands its validated events over and waits; a single flusher closes a batch when it holds
+`max_events` or its oldest request waited `max_wait_ms`, writes it in a worker thread, then wakes
+every request in it with the outcome. The 2xx leaves only after the insert returned, and `close()`
+flushes what is pending, so an acknowledged event is never lost. One insert at a time keeps the
+duplicate check exact; requests arriving meanwhile simply form the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+
+import structlog
+
+from analytics_engine.ingest.validation import AcceptedEvent, RejectedEvent
+from analytics_engine.ingest.writer import EventWriter
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class _Pending:
+    accepted: list[AcceptedEvent]
+    rejected: list[tuple[RejectedEvent, str, str]]
+    done: asyncio.Future[int] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class GroupCommitter:
+    def __init__(self, writer: EventWriter, *, max_events: int = 1000, max_wait_ms: int = 10) -> None:
+        self.writer = writer
+        self.max_events = max_events
+        self.max_wait = max_wait_ms / 1000
+        self._queue: list[_Pending] = []
+        self._queued_events = 0
+        self._wakeup = asyncio.Event()
+        self._full = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    async def submit(
+        self, accepted: list[AcceptedEvent], rejected: list[tuple[RejectedEvent, str, str]] = ()  # type: ignore[assignment]
+    ) -> int:
+        """Wait until these events are in the warehouse; returns how many were new."""
+        if self._closing:
+            raise RuntimeError("the ingest writer is shutting down")
+        if not accepted and not rejected:
+            return 0
+        pending = _Pending(list(accepted), list(rejected))
+        self._queue.append(pending)
+        self._queued_events += len(accepted) + len(rejected)
+        self._wakeup.set()
+        if self._queued_events >= self.max_events:
+            self._full.set()
+        return await pending.done
+
+    async def close(self) -> None:
+        self._closing = True
+        self._wakeup.set()
+        self._full.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                continue
+            if self._queued_events < self.max_events and not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.max_wait)
+            batch = self._take_batch()
+            await self._flush(batch)
+
+    def _take_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        count = 0
+        while self._queue and (not batch or count < self.max_events):
+            item = self._queue.pop(0)
+            batch.append(item)
+            count += len(item.accepted) + len(item.rejected)
+        self._queued_events -= count
+        if self._queued_events < self.max_events:
+            self._full.clear()
+        if not self._queue:
+            self._wakeup.clear()
+        return batch
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        accepted = [event for item in batch for event in item.accepted]
+        rejected = [entry for item in batch for entry in item.rejected]
+        try:
+            await asyncio.to_thread(self.writer.write, accepted, rejected)
+        except Exception as exc:
+            log.error("ingest.batch_failed", error=str(exc), events=len(accepted))
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_exception(exc)
+            return
+        for item in batch:
+            if not item.done.done():
+                item.done.set_result(len(item.accepted))

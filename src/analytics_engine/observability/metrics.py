@@ -1,0 +1,25 @@
+"""Prometheus metrics of the service, exposed at `/metrics`. No tenant label: cardinality stays
+bounded however many tenants there are."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted at ingest.", ["source"])
+EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected at ingest.", ["source"])
+BATCH_EVENTS = Histogram(
+    "analytics_ingest_batch_events",
+    "Events per warehouse insert.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000),
+)
+INSERT_SECONDS = Histogram(
+    "analytics_ingest_insert_seconds",
+    "Latency of one warehouse insert.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+HTTP_SECONDS = Histogram(
+    "analytics_http_request_seconds",
+    "HTTP request latency.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -1,0 +1,66 @@
+"""The long-lived parts of one running service, built once from settings and shared by the API,
+the CLI and background workers. Packages that need start-up or shutdown work register a hook."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from analytics_engine.config import Settings
+from analytics_engine.ingest.validation import Limits
+from analytics_engine.ingest.writer import EventWriter
+from analytics_engine.jobs.service import JobService
+from analytics_engine.metadata.db import MetadataDB
+from analytics_engine.tenants.service import TenantService
+from analytics_engine.warehouse.client import Warehouse
+from analytics_engine.warehouse.migrations import migrate
+
+log = structlog.get_logger(__name__)
+
+Hook = Callable[["Runtime"], Awaitable[None]]
+# Background parts (streaming consumer, scheduler, export workers...) add themselves here.
+STARTUP_HOOKS: list[Hook] = []
+SHUTDOWN_HOOKS: list[Hook] = []
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    warehouse: Warehouse
+    metadata: MetadataDB
+    tenants: TenantService
+    jobs: JobService
+    writer: EventWriter
+    limits: Limits
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, *, migrate_schemas: bool = True) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        warehouse = Warehouse(
+            str(settings.warehouse_dsn),
+            settings.warehouse_database,
+            pool_size=settings.warehouse_pool_size,
+            query_timeout=settings.query_timeout_seconds,
+        )
+        metadata = MetadataDB(str(settings.metadata_url))
+        if migrate_schemas:
+            metadata.migrate()
+            applied = migrate(warehouse, hot_retention_months=settings.hot_retention_months)
+            if applied:
+                log.info("warehouse.migrated", applied=applied)
+        return cls(
+            settings=settings,
+            warehouse=warehouse,
+            metadata=metadata,
+            tenants=TenantService(metadata),
+            jobs=JobService(metadata),
+            writer=EventWriter(warehouse, dedup_lookback_hours=settings.ingest_dedup_lookback_hours),
+            limits=Limits.from_settings(settings),
+        )
+
+    def close(self) -> None:
+        self.warehouse.close()
+        self.metadata.dispose()

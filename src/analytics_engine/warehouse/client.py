@@ -1,0 +1,216 @@
+"""`Warehouse`: the one way the service talks to ClickHouse.
+
+The DSN picks the engine (`chdb:///path` embedded in-process, or `http(s)://host:8123`); everything
+above this module is the same for both. Queries are parameterized (`{name:Type}`) and per-query
+settings travel in the SQL's own SETTINGS clause, which costs nothing on either engine (the chDB
+backend would otherwise run a snapshot/SET/restore round for each query).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
+
+from analytics_engine.errors import InvalidInput, QueryTimeout, WarehouseError
+
+_SETTING_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz_0123456789")
+# ClickHouse error codes that mean "the query hit a limit we set", not "the warehouse is broken".
+_TIMEOUT_CODES = {159, 394}  # TIMEOUT_EXCEEDED, QUERY_WAS_CANCELLED
+_LIMIT_CODES = {158, 307, 396}  # TOO_MANY_ROWS, TOO_MANY_BYTES, TOO_MANY_ROWS_OR_BYTES
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False
+    elapsed_ms: float = 0.0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def scalar(self) -> Any:
+        return self.rows[0][0] if self.rows else None
+
+
+def render_settings(settings: Mapping[str, Any] | None) -> str:
+    """A SETTINGS clause from trusted names and numeric or short string values."""
+    if not settings:
+        return ""
+    parts = []
+    for name, value in settings.items():
+        if not set(name) <= _SETTING_NAME_CHARS:
+            raise ValueError(f"not a setting name: {name!r}")
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, int | float):
+            parts.append(f"{name} = {value}")
+        else:
+            escaped = str(value).replace("\\", "\\\\").replace("'", "\\'")
+            parts.append(f"{name} = '{escaped}'")
+    return " SETTINGS " + ", ".join(parts)
+
+
+def _error_code(exc: Exception) -> int | None:
+    text = str(exc)
+    marker = "Code: "
+    start = text.find(marker)
+    if start < 0:
+        return None
+    digits = ""
+    for char in text[start + len(marker) :]:
+        if not char.isdigit():
+            break
+        digits += char
+    return int(digits) if digits else None
+
+
+def translate_error(exc: Exception) -> Exception:
+    """Turn a driver exception into one of ours; the message keeps ClickHouse's first line only."""
+    code = _error_code(exc)
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if code in _TIMEOUT_CODES:
+        return QueryTimeout("The query ran past its time limit.", details={"clickhouse_code": code})
+    if code in _LIMIT_CODES:
+        return InvalidInput(
+            "The query would read more data than its budget allows.",
+            code="query_too_large",
+            details={"clickhouse_code": code},
+        )
+    return WarehouseError(f"Warehouse error: {first_line[:500]}", details={"clickhouse_code": code})
+
+
+class Warehouse:
+    """A small pool of clickhouse-connect clients on one DSN and one database."""
+
+    def __init__(self, dsn: str, database: str, *, pool_size: int = 4, query_timeout: float = 30.0) -> None:
+        self.dsn = dsn
+        self.database = database
+        self.query_timeout = query_timeout
+        self.embedded = dsn.startswith("chdb:")
+        self._pool: queue.LifoQueue[Client] = queue.LifoQueue()
+        self._pool_size = pool_size
+        self._created = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # --- connections ---------------------------------------------------------------------------
+    def _new_client(self) -> Client:
+        if self.embedded:
+            return clickhouse_connect.get_client(dsn=self.dsn)
+        return clickhouse_connect.get_client(dsn=self.dsn, connect_timeout=5, send_receive_timeout=300)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Client]:
+        try:
+            client = self._pool.get_nowait()
+        except queue.Empty:
+            with self._lock:
+                grow = self._created < self._pool_size
+                if grow:
+                    self._created += 1
+            if grow:
+                try:
+                    client = self._new_client()
+                except Exception as exc:
+                    with self._lock:
+                        self._created -= 1
+                    raise WarehouseError(f"Cannot connect to the warehouse: {exc}") from exc
+            else:
+                client = self._pool.get()
+        try:
+            yield client
+        finally:
+            self._pool.put(client)
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                client = self._pool.get_nowait()
+            except queue.Empty:
+                break
+            with contextlib.suppress(Exception):
+                client.close()
+        self._created = 0
+
+    # --- statements ----------------------------------------------------------------------------
+    def query(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        settings: Mapping[str, Any] | None = None,
+        max_rows: int | None = None,
+        timeout: float | None = None,
+    ) -> QueryResult:
+        """Run a SELECT; with `max_rows`, fetch one row more to report truncation honestly."""
+        merged = {"max_execution_time": timeout or self.query_timeout, **(settings or {})}
+        text = sql
+        if max_rows is not None:
+            text = f"SELECT * FROM ({sql}) LIMIT {int(max_rows) + 1}"
+        text += render_settings(merged)
+        started = time.perf_counter()
+        try:
+            with self.connection() as client:
+                result = client.query(text, parameters=dict(params or {}))
+        except (ClickHouseError, DatabaseError, OperationalError) as exc:
+            raise translate_error(exc) from exc
+        rows = list(result.result_rows)
+        truncated = max_rows is not None and len(rows) > max_rows
+        if truncated:
+            rows = rows[:max_rows]
+        return QueryResult(
+            columns=list(result.column_names),
+            rows=rows,
+            truncated=truncated,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            summary=dict(result.summary or {}),
+        )
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Run DDL or a statement without a result set."""
+        try:
+            with self.connection() as client:
+                return client.command(sql, parameters=dict(params or {}))
+        except (ClickHouseError, DatabaseError, OperationalError) as exc:
+            raise translate_error(exc) from exc
+
+    def insert_json_rows(self, table: str, columns: Sequence[str], body: bytes) -> None:
+        """Insert a ready JSONEachRow body in one block (our batching decides the block size)."""
+        try:
+            with self.connection() as client:
+                client.raw_insert(table, column_names=list(columns), insert_block=body, fmt="JSONEachRow")
+        except (ClickHouseError, DatabaseError, OperationalError) as exc:
+            raise translate_error(exc) from exc
+
+    def stream_rows(
+        self, sql: str, params: Mapping[str, Any] | None = None, *, settings: Mapping[str, Any] | None = None
+    ) -> Iterator[tuple[Any, ...]]:
+        """Yield rows block by block without holding the result in memory."""
+        text = sql + render_settings(settings)
+        try:
+            with self.connection() as client, client.query_rows_stream(text, parameters=dict(params or {})) as rows:
+                yield from rows
+        except (ClickHouseError, DatabaseError, OperationalError) as exc:
+            raise translate_error(exc) from exc
+
+    def ping(self) -> bool:
+        try:
+            return self.query("SELECT 1").scalar() == 1
+        except Exception:
+            return False
+
+    def table(self, name: str) -> str:
+        """The qualified name of one of our tables (names are ours, never user input)."""
+        return f"`{self.database}`.`{name}`"

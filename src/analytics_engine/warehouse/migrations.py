@@ -1,0 +1,84 @@
+"""Ordered, idempotent ClickHouse migrations, recorded in `schema_migrations`.
+
+Each migration is a `.sql` file in `warehouse/migrations/` named `NNNN_what.sql`, applied in name
+order once. Statements are separated by a line holding only `;`-terminated SQL; `{db}` stands for the
+configured database and `{hot_retention_months}` for the events TTL. Number ranges by concern keep
+parallel work apart: 00xx foundation, 04xx streaming, 05xx sync, 06xx insights, 07xx cohorts,
+08xx dashboards, 09xx impact, 10xx exports.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import structlog
+
+from analytics_engine.warehouse.client import Warehouse
+
+log = structlog.get_logger(__name__)
+
+
+def migration_files() -> list[tuple[str, str]]:
+    folder = resources.files("analytics_engine.warehouse") / "migrations"
+    files = sorted(
+        (entry.name, entry.read_text()) for entry in folder.iterdir() if entry.name.endswith(".sql")
+    )
+    return [(name.removesuffix(".sql"), text) for name, text in files]
+
+
+def split_statements(text: str) -> list[str]:
+    statements, current = [], []
+    for line in text.splitlines():
+        if line.strip().startswith("--") and not current:
+            continue
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current).rstrip().rstrip(";"))
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return [s for s in statements if s.strip()]
+
+
+def migrate(warehouse: Warehouse, *, hot_retention_months: int = 13) -> list[str]:
+    """Create the database and apply every migration not yet recorded; returns the applied ids."""
+    db = warehouse.database
+    warehouse.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+    warehouse.command(
+        f"CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations "
+        "(id String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY id"
+    )
+    done = {row[0] for row in warehouse.query(f"SELECT id FROM `{db}`.schema_migrations").rows}
+    applied = []
+    for migration_id, text in migration_files():
+        if migration_id in done:
+            continue
+        for statement in split_statements(text):
+            warehouse.command(
+                statement.replace("{db}", f"`{db}`").replace(
+                    "{hot_retention_months}", str(int(hot_retention_months))
+                )
+            )
+        warehouse.command(
+            f"INSERT INTO `{db}`.schema_migrations (id) VALUES ({{id:String}})", {"id": migration_id}
+        )
+        applied.append(migration_id)
+        log.info("warehouse.migration_applied", migration=migration_id)
+    apply_retention(warehouse, hot_retention_months)
+    return applied
+
+
+def apply_retention(warehouse: Warehouse, months: int) -> None:
+    """Keep the events TTL in line with the setting without rewriting existing parts at once."""
+    db = warehouse.database
+    current = warehouse.query(
+        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = 'events'",
+        {"db": db},
+    ).scalar()
+    wanted = f"toIntervalMonth({int(months)})"
+    if current and wanted not in current.replace(" ", ""):
+        warehouse.command(
+            f"ALTER TABLE `{db}`.events MODIFY TTL toDateTime(timestamp) + INTERVAL {int(months)} MONTH "
+            "SETTINGS materialize_ttl_after_modify = 0"
+        )
