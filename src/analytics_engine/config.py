@@ -64,7 +64,14 @@ class Settings(BaseSettings):
     ingest_batch_max_events: int = Field(
         1_000, ge=1, description="Group commit: a batch closes when it holds this many events..."
     )
-    ingest_batch_max_wait_ms: int = Field(10, ge=0, description="...or when its first event waited this long.")
+    ingest_batch_max_wait_ms: int = Field(
+        10, ge=0, description="...or when its first event waited this long."
+    )
+    ingest_max_insert_events: int = Field(
+        20_000,
+        ge=1,
+        description="Requests queued during an insert join the next one, up to this many events.",
+    )
     ingest_dedup_lookback_hours: int = Field(
         48, ge=0, description="A client-supplied event_id is checked for duplicates within this window."
     )

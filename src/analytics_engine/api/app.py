@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             rt.writer,
             max_events=settings.ingest_batch_max_events,
             max_wait_ms=settings.ingest_batch_max_wait_ms,
+            max_insert_events=settings.ingest_max_insert_events,
         )
         committer.start()
         app.state.runtime = rt

@@ -70,7 +70,9 @@ async def ingest_http(
     raw_events, broken = parse_body(body, content_type, max_events)
     broken_positions = {item.position for item in broken}
     outcome = validate_events(
-        [raw for position, raw in enumerate(raw_events) if position not in broken_positions], tenant_id, limits
+        [raw for position, raw in enumerate(raw_events) if position not in broken_positions],
+        tenant_id,
+        limits,
     )
     if broken:
         # Validation numbered only the parseable events; map back to positions in the body.

@@ -23,14 +23,26 @@ class JobService:
         self.metadata = metadata
 
     def create(
-        self, kind: str, *, tenant_id: str | None = None, source: str | None = None,
-        params: dict[str, Any] | None = None, rows_total: int | None = None,
+        self,
+        kind: str,
+        *,
+        tenant_id: str | None = None,
+        source: str | None = None,
+        params: dict[str, Any] | None = None,
+        rows_total: int | None = None,
     ) -> JobPublic:
         with self.metadata.session() as session:
             job = Job(
-                kind=kind, tenant_id=tenant_id, source=source, params=params or {},
-                rows_total=rows_total, state=JobState.queued.value, rows_done=0, result={},
-                cancel_requested=False, created_at=utcnow(),
+                kind=kind,
+                tenant_id=tenant_id,
+                source=source,
+                params=params or {},
+                rows_total=rows_total,
+                state=JobState.queued.value,
+                rows_done=0,
+                result={},
+                cancel_requested=False,
+                created_at=utcnow(),
             )
             session.add(job)
             session.flush()
@@ -42,8 +54,13 @@ class JobService:
             return JobPublic.of(self._job(session, job_id, tenant_id))
 
     def list(
-        self, *, tenant_id: str | None = None, kind: str | None = None, state: str | None = None,
-        limit: int = 100, offset: int = 0,
+        self,
+        *,
+        tenant_id: str | None = None,
+        kind: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> list[JobPublic]:
         query = select(Job).order_by(Job.created_at.desc()).limit(limit).offset(offset)
         if tenant_id is not None:

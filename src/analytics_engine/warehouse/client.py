@@ -200,7 +200,10 @@ class Warehouse:
         """Yield rows block by block without holding the result in memory."""
         text = sql + render_settings(settings)
         try:
-            with self.connection() as client, client.query_rows_stream(text, parameters=dict(params or {})) as rows:
+            with (
+                self.connection() as client,
+                client.query_rows_stream(text, parameters=dict(params or {})) as rows,
+            ):
                 yield from rows
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc

@@ -33,7 +33,7 @@ def split_statements(text: str) -> list[str]:
             continue
         current.append(line)
         if line.rstrip().endswith(";"):
-            statements.append("\n".join(current).rstrip().rstrip(";"))
+            statements.append("\n".join(current).strip().rstrip(";"))
             current = []
     tail = "\n".join(current).strip()
     if tail:

@@ -23,7 +23,11 @@ def list_jobs(
     offset: int = Query(0, ge=0),
 ) -> list[JobPublic]:
     return runtime.jobs.list(
-        tenant_id=tenant.tenant_id, kind=kind, state=state.value if state else None, limit=limit, offset=offset
+        tenant_id=tenant.tenant_id,
+        kind=kind,
+        state=state.value if state else None,
+        limit=limit,
+        offset=offset,
     )
 
 

@@ -1,0 +1,1 @@
+"""The `analytics-engine` command line."""

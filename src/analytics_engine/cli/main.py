@@ -1,0 +1,166 @@
+"""`analytics-engine`: serve the API, load demo or generated data, manage tenants, benchmark."""
+
+from __future__ import annotations
+
+import gc
+import secrets
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from analytics_engine import __version__
+from analytics_engine.cli.bench import bench_app
+from analytics_engine.cli.common import clean_errors, console, fail, out, runtime, settings
+from analytics_engine.cli.tenants import keys_app, tenants_app
+
+app = typer.Typer(
+    help="Analytics Engine: multi-tenant analytics on ClickHouse.", no_args_is_help=True, add_completion=False
+)
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+app.add_typer(bench_app, name="bench")
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    out.print(__version__)
+
+
+def _dev_admin_key() -> str:
+    path = settings().data_dir / "dev-admin-key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = "adm_" + secrets.token_urlsafe(24)
+    path.write_text(key)
+    return key
+
+
+@app.command()
+@clean_errors
+def serve(
+    dev: Annotated[bool, typer.Option(help="Development: generate an admin key if none is set.")] = False,
+    demo: Annotated[bool, typer.Option(help="Load the demo dataset first if it is not loaded yet.")] = False,
+    host: Annotated[str | None, typer.Option(help="Bind address (ANALYTICS_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (ANALYTICS_PORT, default 3008).")] = None,
+) -> None:
+    """Start the HTTP API (creates or migrates both schemas first)."""
+    import uvicorn
+
+    from analytics_engine.api.app import create_app
+    from analytics_engine.datagen.demo import demo_loaded, keys_file
+    from analytics_engine.observability.logging import configure_logging
+
+    config = settings()
+    if not config.admin_key:
+        if not dev:
+            fail("Set ANALYTICS_ADMIN_KEY (the platform admin key), or run with --dev for a generated one.")
+        config.admin_key = _dev_admin_key()
+    configure_logging(config.log_level, config.log_json)
+    rt = runtime()
+    if demo and not demo_loaded(rt):
+        _load_demo_with_progress(rt)
+    if dev:
+        console.print(f"[bold]admin key:[/] {config.admin_key}")
+    if demo_loaded(rt):
+        console.print(f"[bold]demo tenant keys:[/] {keys_file(rt)}")
+    console.print(
+        f"[bold green]serving[/] on http://{host or config.host}:{port or config.port} (docs at /docs)"
+    )
+    # Many small short-lived objects per request: collect less often (measured in bench ingest).
+    gc.set_threshold(50_000, 50, 100)
+    uvicorn.run(
+        create_app(config, rt),
+        host=host or config.host,
+        port=port or config.port,
+        log_level="warning",
+        access_log=False,
+    )
+    rt.close()
+
+
+def _load_demo_with_progress(rt) -> None:  # type: ignore[no-untyped-def]
+    from analytics_engine.datagen.demo import load_demo
+
+    with progress_bar() as progress:
+        task = progress.add_task("demo", total=None, rate="")
+
+        def start(name: str, events: int) -> None:
+            progress.reset(task, total=events, description=name, rate="")
+
+        load_demo(rt, on_start=start, on_progress=lambda n: progress.advance(task, n))
+
+
+@app.command()
+@clean_errors
+def demo() -> None:
+    """Load the demo dataset (3 tenants, 200 days) and print their API keys."""
+    from analytics_engine.datagen.demo import keys_file
+
+    rt = runtime()
+    try:
+        _load_demo_with_progress(rt)
+        out.print(keys_file(rt).read_text())
+    finally:
+        rt.close()
+
+
+@app.command()
+@clean_errors
+def generate(
+    tenants: Annotated[int, typer.Option(min=1, help="Tenants to fill (created as gen-1, gen-2...).")] = 1,
+    events: Annotated[int, typer.Option(min=1, help="Events in all, split evenly.")] = 100_000,
+    days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 180,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """Generate realistic events straight into the warehouse."""
+    import time
+
+    from analytics_engine.datagen.generator import GeneratorSpec, generate_events
+    from analytics_engine.datagen.loader import load_events
+    from analytics_engine.tenants.schemas import TenantCreate
+
+    rt = runtime()
+    started = time.perf_counter()
+    total = 0
+    try:
+        with progress_bar() as progress:
+            task = progress.add_task("events", total=events, rate="")
+            per_tenant = events // tenants
+            for number in range(1, tenants + 1):
+                name = f"gen-{number}"
+                tenant = rt.tenants.find_by_name(name) or rt.tenants.create(TenantCreate(name=name))
+                count = per_tenant + (events - per_tenant * tenants if number == tenants else 0)
+
+                def advance(n: int) -> None:
+                    nonlocal total
+                    total += n
+                    rate = total / max(time.perf_counter() - started, 1e-6)
+                    progress.update(task, advance=n, rate=f"{rate:,.0f} ev/s")
+
+                load_events(
+                    rt.warehouse,
+                    tenant.id,
+                    generate_events(GeneratorSpec(events=count, days=days, seed=seed + number)),
+                    advance,
+                )
+    finally:
+        rt.close()
+    out.print(f"generated {total:,} events for {tenants} tenant(s) in {time.perf_counter() - started:.1f}s")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Synthetic, realistic event data for the demo, tests and benchmarks."""

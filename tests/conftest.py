@@ -1,0 +1,69 @@
+"""Shared fixtures. One chDB data path per test process (chDB allows one per process); each test
+module gets its own warehouse database and metadata file, so tests never see each other's data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from analytics_engine.api.app import create_app
+from analytics_engine.config import Settings
+from analytics_engine.runtime import Runtime
+from tests.support.factories import TenantHandle, make_tenant
+
+ADMIN_KEY = "test-admin-key"
+
+
+@pytest.fixture(scope="session")
+def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("warehouse")
+
+
+def build_settings(folder: Path, warehouse_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": folder,
+        "warehouse_dsn": f"chdb://{warehouse_path}",
+        "warehouse_database": f"t_{uuid.uuid4().hex[:12]}",
+        "admin_key": ADMIN_KEY,
+        "log_json": False,
+        "ingest_batch_max_wait_ms": 2,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> Settings:
+    return build_settings(tmp_path_factory.mktemp("data"), warehouse_path)
+
+
+@pytest.fixture(scope="module")
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.build(settings)
+    yield rt
+    rt.metadata.dispose()
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings, runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, runtime), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+@pytest.fixture
+def new_tenant(client: TestClient, admin_headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    """Factory: `new_tenant(timezone=..., scopes=...)` makes a fresh tenant with a key."""
+
+    def make(**kwargs: object) -> TenantHandle:
+        return make_tenant(client, admin_headers, f"tenant-{uuid.uuid4().hex[:8]}", **kwargs)  # type: ignore[arg-type]
+
+    return make
