@@ -33,6 +33,14 @@ def progress_bar() -> Progress:
     )
 
 
+@app.command("config-docs")
+def config_docs() -> None:
+    """Print docs/configuration.md (every ANALYTICS_* setting with its default and meaning)."""
+    from analytics_engine.cli.config_docs import render
+
+    print(render(), end="")
+
+
 @app.command()
 def version() -> None:
     """Print the version."""

@@ -3,9 +3,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
-from analytics_engine.cli.common import clean_errors, out, tenant_service
+from analytics_engine.cli.common import clean_errors, fail, out, tenant_service
 from analytics_engine.tenants.schemas import KeyCreate, Scope, TenantCreate
 
 tenants_app = typer.Typer(help="Create and list tenants.", no_args_is_help=True)
@@ -21,8 +22,8 @@ def create(
     """Create a tenant."""
     try:
         body = TenantCreate(name=name, timezone=timezone)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc).splitlines()[-1]) from exc
+    except ValidationError as exc:
+        fail("; ".join(error["msg"] for error in exc.errors()))
     tenant = tenant_service().create(body)
     out.print_json(tenant.model_dump_json())
 

@@ -125,13 +125,23 @@ class Warehouse:
                 except Exception as exc:
                     with self._lock:
                         self._created -= 1
-                    raise WarehouseError(f"Cannot connect to the warehouse: {exc}") from exc
+                    raise self._connect_error(exc) from exc
             else:
                 client = self._pool.get()
         try:
             yield client
         finally:
             self._pool.put(client)
+
+    def _connect_error(self, exc: Exception) -> WarehouseError:
+        if self.embedded and ("EmbeddedServer" in str(exc) or "Unable to open the chdb engine" in str(exc)):
+            return WarehouseError(
+                f"The embedded warehouse at {self.dsn.removeprefix('chdb://')} is in use by another process "
+                "(is `analytics-engine serve` running on the same data folder?). Stop it, or work through "
+                "the HTTP API.",
+                code="warehouse_busy",
+            )
+        return WarehouseError(f"Cannot connect to the warehouse: {str(exc).splitlines()[0][:300]}")
 
     def close(self) -> None:
         self._closed = True
