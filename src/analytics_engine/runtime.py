@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from analytics_engine.bus.base import EventBus, InProcessBus
 from analytics_engine.config import Settings
 from analytics_engine.ingest.validation import Limits
 from analytics_engine.ingest.writer import EventWriter
 from analytics_engine.jobs.service import JobService
 from analytics_engine.metadata.db import MetadataDB
+from analytics_engine.scheduler.core import Scheduler
 from analytics_engine.tenants.service import TenantService
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.migrations import migrate
@@ -20,9 +22,6 @@ from analytics_engine.warehouse.migrations import migrate
 log = structlog.get_logger(__name__)
 
 Hook = Callable[["Runtime"], Awaitable[None]]
-# Background parts (streaming consumer, scheduler, export workers...) add themselves here.
-STARTUP_HOOKS: list[Hook] = []
-SHUTDOWN_HOOKS: list[Hook] = []
 
 
 @dataclass
@@ -34,6 +33,8 @@ class Runtime:
     jobs: JobService
     writer: EventWriter
     limits: Limits
+    bus: EventBus
+    scheduler: Scheduler
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -59,6 +60,8 @@ class Runtime:
             jobs=JobService(metadata),
             writer=EventWriter(warehouse, dedup_lookback_hours=settings.ingest_dedup_lookback_hours),
             limits=Limits.from_settings(settings),
+            bus=InProcessBus(),
+            scheduler=Scheduler(metadata),
         )
 
     def close(self) -> None:

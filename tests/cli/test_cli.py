@@ -58,7 +58,8 @@ def test_generate_fills_tenants(cli_env, runtime):
     ids = [runtime.tenants.find_by_name(f"gen-{n}").id for n in (1, 2)]
     counts = runtime.warehouse.query(
         f"SELECT tenant_id, count() FROM {runtime.warehouse.table('events')} "
-        "WHERE tenant_id IN {ids:Array(String)} GROUP BY tenant_id", {"ids": ids}
+        "WHERE tenant_id IN {ids:Array(String)} GROUP BY tenant_id",
+        {"ids": ids},
     ).rows
     assert sorted(count for _, count in counts) == [1500, 1500]
 

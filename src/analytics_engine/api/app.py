@@ -17,12 +17,16 @@ from analytics_engine.api.routes import admin_tenants, events, health, jobs
 from analytics_engine.config import Settings, get_settings
 from analytics_engine.ingest.group_commit import GroupCommitter
 from analytics_engine.observability import metrics
-from analytics_engine.runtime import SHUTDOWN_HOOKS, STARTUP_HOOKS, Runtime
+from analytics_engine.runtime import Hook, Runtime
 
 log = structlog.get_logger(__name__)
 
 # Each resource's router; a new package adds its module here.
 ROUTERS = [health.router, admin_tenants.router, events.router, jobs.router]
+# Background parts (streaming consumer, sync schedule, export workers...): started in this order
+# after the runtime is up and before the first request, stopped in reverse order at shutdown.
+STARTUP_HOOKS: list[Hook] = []
+SHUTDOWN_HOOKS: list[Hook] = []
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -42,13 +46,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.committer = committer
         for hook in STARTUP_HOOKS:
             await hook(rt)
+        rt.scheduler.start()
         log.info("service.started", warehouse=rt.warehouse.dsn, database=rt.warehouse.database)
         try:
             yield
         finally:
+            await rt.scheduler.stop()
             for hook in reversed(SHUTDOWN_HOOKS):
                 await hook(rt)
             await committer.close()
+            await rt.bus.close()
             if runtime is None:
                 rt.close()
             log.info("service.stopped")

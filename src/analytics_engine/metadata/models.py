@@ -68,3 +68,12 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
     heartbeat_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ScheduleRun(Base):
+    """When each named schedule last ran, so a run missed while down happens once on start."""
+
+    __tablename__ = "schedule_runs"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_run_at: Mapped[datetime] = mapped_column()
