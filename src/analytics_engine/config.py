@@ -40,6 +40,47 @@ class Settings(BaseSettings):
     )
     query_timeout_seconds: float = Field(30.0, gt=0, description="Default max execution time of a query.")
 
+    # --- cache ---------------------------------------------------------------------------------
+    cache_url: str | None = Field(
+        None, description="Redis URL of the result cache (`redis://127.0.0.1:6379/0`); unset: in-process LRU."
+    )
+    cache_max_entries: int = Field(10_000, ge=1, description="In-process cache: most entries kept.")
+    cache_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="In-process cache: most value bytes kept (LRU eviction)."
+    )
+    cache_ttl_seconds: int = Field(
+        300, ge=1, description="How long a result whose range includes now stays cached."
+    )
+    cache_ttl_closed_seconds: int = Field(
+        86_400, ge=1, description="How long a result whose range ended in the past stays cached."
+    )
+    cache_timeout_seconds: float = Field(
+        0.25, gt=0, description="Redis connect and read timeout; past it the lookup counts as a miss."
+    )
+    cache_retry_seconds: float = Field(
+        5.0, ge=0, description="After a Redis error, skip Redis (all misses) for this long before retrying."
+    )
+
+    # --- query budgets (per-tenant defaults; the platform admin overrides per tenant; 0 = no limit)
+    budget_max_execution_time: float = Field(
+        30.0, ge=0, description="Budget default: seconds one query may run (ClickHouse max_execution_time)."
+    )
+    budget_max_rows_to_read: int = Field(
+        2_000_000_000, ge=0, description="Budget default: rows one query may read (max_rows_to_read)."
+    )
+    budget_max_bytes_to_read: int = Field(
+        200_000_000_000, ge=0, description="Budget default: bytes one query may read (max_bytes_to_read)."
+    )
+    budget_max_concurrent_queries: int = Field(
+        4, ge=0, description="Budget default: queries one tenant may run at the same time."
+    )
+    budget_query_seconds_per_day: float = Field(
+        3_600.0, ge=0, description="Budget default: warehouse seconds one tenant may use per UTC day."
+    )
+    budget_flush_seconds: float = Field(
+        5.0, gt=0, description="How often per-tenant usage counters are written to the metadata database."
+    )
+
     # --- metadata ------------------------------------------------------------------------------
     metadata_url: str | None = Field(
         None,
@@ -71,9 +112,6 @@ class Settings(BaseSettings):
         20_000,
         ge=1,
         description="Requests queued during an insert join the next one, up to this many events.",
-    )
-    ingest_dedup_lookback_hours: int = Field(
-        48, ge=0, description="A client-supplied event_id is checked for duplicates within this window."
     )
 
     @model_validator(mode="after")

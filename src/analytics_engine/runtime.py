@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from analytics_engine.budgets.service import BudgetService
 from analytics_engine.bus.base import EventBus, InProcessBus
+from analytics_engine.cache import Cache, build_cache
 from analytics_engine.config import Settings
 from analytics_engine.ingest.validation import Limits
 from analytics_engine.ingest.writer import EventWriter
@@ -35,6 +37,8 @@ class Runtime:
     limits: Limits
     bus: EventBus
     scheduler: Scheduler
+    cache: Cache
+    budgets: BudgetService
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -58,12 +62,16 @@ class Runtime:
             metadata=metadata,
             tenants=TenantService(metadata),
             jobs=JobService(metadata),
-            writer=EventWriter(warehouse, dedup_lookback_hours=settings.ingest_dedup_lookback_hours),
+            writer=EventWriter(warehouse),
             limits=Limits.from_settings(settings),
             bus=InProcessBus(),
             scheduler=Scheduler(metadata),
+            cache=build_cache(settings),
+            budgets=BudgetService(metadata, settings),
         )
 
     def close(self) -> None:
+        self.budgets.close()
+        self.cache.close()
         self.warehouse.close()
         self.metadata.dispose()

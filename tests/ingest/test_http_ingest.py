@@ -81,6 +81,15 @@ def test_retried_batch_counts_once(new_tenant):
     assert tenant.count() == 50
 
 
+def test_retry_with_other_spelling_of_the_same_ids_counts_once(new_tenant):
+    tenant = new_tenant()
+    batch = [dict(e, event_id=str(uuid.uuid4())) for e in events("spelling", 20)]
+    tenant.ingest(batch)
+    respelled = [dict(e, event_id=e["event_id"].upper().replace("-", "")) for e in batch]
+    tenant.ingest(respelled)
+    assert tenant.count() == 20
+
+
 def test_same_event_id_in_two_tenants_is_two_events(new_tenant):
     a, b = new_tenant(), new_tenant()
     shared = {"event": "x", "distinct_id": "u", "event_id": str(uuid.uuid4())}

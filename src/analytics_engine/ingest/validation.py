@@ -154,13 +154,21 @@ def validate_one(raw: Any, tenant_id: str, limits: Limits, now_ms: int, received
     else:
         if type(raw_id) is not str or not _UUID.fullmatch(raw_id):
             raise InvalidEvent("'event_id' must be a UUID")
-        event_id, client_id = raw_id.lower(), True
+        event_id, client_id = canonical_uuid(raw_id), True
     row["event_id"] = event_id
     properties = raw.get("properties")
     if properties is not None:
         _check_properties(properties, limits)
         row["properties"] = properties
     return AcceptedEvent(tenant_id, event_id, client_id, timestamp_ms, orjson.dumps(row))
+
+
+def canonical_uuid(text: str) -> str:
+    """Lower-case, dashed form of a UUID already matched by `_UUID`."""
+    if len(text) == 36 and text.islower():
+        return text
+    digits = text.replace("-", "").lower()
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def validate_events(

@@ -9,17 +9,17 @@ from collections.abc import Sequence
 
 import orjson
 
-from analytics_engine.ingest.validation import EVENT_COLUMNS, AcceptedEvent, RejectedEvent, format_ms
+from analytics_engine.ingest.validation import EVENT_COLUMNS, AcceptedEvent, RejectedEvent
 from analytics_engine.observability import metrics
 from analytics_engine.warehouse.client import Warehouse
 
+LOOKUP_CHUNK = 20_000
 REJECTED_COLUMNS = ("tenant_id", "source", "request_id", "position", "reason", "payload")
 
 
 class EventWriter:
-    def __init__(self, warehouse: Warehouse, *, dedup_lookback_hours: int = 48) -> None:
+    def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
-        self.lookback_ms = dedup_lookback_hours * 3_600_000
 
     def write(
         self,
@@ -60,7 +60,8 @@ class EventWriter:
         """Keep the first of each (tenant, event_id) in the batch and drop ids already stored.
 
         Only client-supplied ids can repeat (server ids are fresh UUIDs), so only those are looked
-        up, per tenant, within the batch's time range widened by the lookback window."""
+        up, per tenant, in `event_ids` (every id received in the last 7 days) by the id's high 64
+        bits, then compared exactly."""
         seen: set[tuple[str, str]] = set()
         unique: list[AcceptedEvent] = []
         to_check: dict[str, list[AcceptedEvent]] = defaultdict(list)
@@ -74,21 +75,20 @@ class EventWriter:
                 to_check[item.tenant_id].append(item)
         stored: set[tuple[str, str]] = set()
         for tenant_id, items in to_check.items():
-            low = min(i.timestamp_ms for i in items) - self.lookback_ms
-            high = max(i.timestamp_ms for i in items) + self.lookback_ms
-            result = self.warehouse.query(
-                f"SELECT DISTINCT toString(event_id) FROM {self.warehouse.table('events')} "
-                "WHERE tenant_id = {tenant_id:String} "
-                "AND timestamp BETWEEN {low:DateTime64(3, 'UTC')} AND {high:DateTime64(3, 'UTC')} "
-                "AND event_id IN {ids:Array(UUID)}",
-                {
-                    "tenant_id": tenant_id,
-                    "low": format_ms(max(low, 0)),
-                    "high": format_ms(high),
-                    "ids": [i.event_id for i in items],
-                },
-            )
-            stored.update((tenant_id, row[0]) for row in result.rows)
+            highs = sorted({id_high(i.event_id) for i in items})
+            # Integers bind and parse fast; the exact comparison on the full id happens here.
+            for start in range(0, len(highs), LOOKUP_CHUNK):
+                result = self.warehouse.query(
+                    f"SELECT toString(event_id) FROM {self.warehouse.table('event_ids')} "
+                    "WHERE tenant_id = {tenant_id:String} AND id_high IN {highs:Array(UInt64)}",
+                    {"tenant_id": tenant_id, "highs": highs[start : start + LOOKUP_CHUNK]},
+                )
+                stored.update((tenant_id, row[0]) for row in result.rows)
         if not stored:
             return unique
         return [i for i in unique if (i.tenant_id, i.event_id) not in stored]
+
+
+def id_high(event_id: str) -> int:
+    """The high 64 bits of a canonical UUID text, as `event_ids.id_high` stores them."""
+    return int(event_id[:8] + event_id[9:13] + event_id[14:18], 16)

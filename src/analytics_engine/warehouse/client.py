@@ -20,7 +20,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
-from analytics_engine.errors import InvalidInput, QueryTimeout, WarehouseError
+from analytics_engine.errors import BudgetExceeded, InvalidInput, QueryTimeout, WarehouseError
 
 _SETTING_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz_0123456789")
 # ClickHouse error codes that mean "the query hit a limit we set", not "the warehouse is broken".
@@ -75,12 +75,35 @@ def _error_code(exc: Exception) -> int | None:
     return int(digits) if digits else None
 
 
+def _read_limit(text: str) -> str | None:
+    """Which per-query read budget (max_rows_to_read / max_bytes_to_read) a limit error names."""
+    if "Limit for result" in text:
+        return None  # max_result_rows: a result size cap, not a read budget
+    if "'max_rows_to_read'" in text:
+        return "max_rows_to_read"
+    if "'max_bytes_to_read'" in text or "max bytes:" in text:
+        return "max_bytes_to_read"
+    if "to read exceeded" in text and "max rows:" in text:
+        return "max_rows_to_read"
+    return None
+
+
 def translate_error(exc: Exception) -> Exception:
     """Turn a driver exception into one of ours; the message keeps ClickHouse's first line only."""
     code = _error_code(exc)
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if code in _TIMEOUT_CODES:
-        return QueryTimeout("The query ran past its time limit.", details={"clickhouse_code": code})
+        details: dict[str, Any] = {"clickhouse_code": code}
+        if code == 159:
+            details["limit"] = "max_execution_time"
+        return QueryTimeout("The query ran past its time limit.", details=details)
+    if code in _LIMIT_CODES and (limit := _read_limit(str(exc))):
+        return BudgetExceeded(
+            f"The query would read more data than this tenant's budget allows ({limit}); narrow the date "
+            "range or filters, or ask the platform admin to raise the budget.",
+            retry_after=60,
+            details={"limit": limit, "clickhouse_code": code},
+        )
     if code in _LIMIT_CODES:
         return InvalidInput(
             "The query would read more data than its budget allows.",
