@@ -114,6 +114,14 @@ class Settings(BaseSettings):
         description="Requests queued during an insert join the next one, up to this many events.",
     )
 
+    # --- cohorts -------------------------------------------------------------------------------
+    cohort_evaluation_interval_seconds: int = Field(
+        3600, ge=1, description="Every active dynamic cohort is evaluated again on this interval inside `serve`."
+    )
+    cohort_versions_kept: int = Field(
+        3, ge=2, le=100, description="Membership versions kept per cohort (older ones are deleted)."
+    )
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if self.warehouse_dsn is None:

@@ -13,7 +13,8 @@ from fastapi import FastAPI, Request, Response
 
 from analytics_engine import __version__
 from analytics_engine.api.errors import install_error_handlers
-from analytics_engine.api.routes import admin_tenants, budgets, events, health, jobs
+from analytics_engine.api.routes import admin_tenants, budgets, cohorts, events, health, jobs, persons
+from analytics_engine.cohorts.lifecycle import start_cohorts, stop_cohorts
 from analytics_engine.config import Settings, get_settings
 from analytics_engine.ingest.group_commit import GroupCommitter
 from analytics_engine.observability import metrics
@@ -22,11 +23,19 @@ from analytics_engine.runtime import Hook, Runtime
 log = structlog.get_logger(__name__)
 
 # Each resource's router; a new package adds its module here.
-ROUTERS = [health.router, admin_tenants.router, events.router, jobs.router, budgets.router]
+ROUTERS = [
+    health.router,
+    admin_tenants.router,
+    events.router,
+    jobs.router,
+    budgets.router,
+    cohorts.router,
+    persons.router,
+]
 # Background parts (streaming consumer, sync schedule, export workers...): started in this order
 # after the runtime is up and before the first request, stopped in reverse order at shutdown.
-STARTUP_HOOKS: list[Hook] = []
-SHUTDOWN_HOOKS: list[Hook] = []
+STARTUP_HOOKS: list[Hook] = [start_cohorts]
+SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

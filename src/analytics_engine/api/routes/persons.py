@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from pydantic import TypeAdapter, ValidationError
+
+from analytics_engine.api.deps import ReadTenant, RuntimeDep
+from analytics_engine.cohorts.schemas import PropertyFilter
+from analytics_engine.errors import InvalidInput
+from analytics_engine.persons.service import PersonPublic, PersonService, PersonsPage
+
+router = APIRouter(prefix="/v1/persons", tags=["persons"])
+_FILTERS = TypeAdapter(list[PropertyFilter])
+
+
+def parse_filters(where: str | None, properties: list[str]) -> list[PropertyFilter]:
+    """`where` is a JSON list of property filters; each `property=key:value` adds an equality."""
+    try:
+        filters = _FILTERS.validate_json(where) if where else []
+        for item in properties:
+            key, sep, value = item.partition(":")
+            if not sep:
+                raise InvalidInput(f"property filters look like key:value, got {item!r}")
+            filters.append(PropertyFilter(key=key, operator="eq", value=value))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidInput(f"Invalid person filter: {first.get('msg')}", details={"where": where}) from exc
+    return filters
+
+
+@router.get("", response_model=PersonsPage, summary="Persons, most recently seen first; filter by properties")
+def list_persons(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=1_000_000),
+    search: str | None = Query(None, max_length=200, description="Part of the distinct_id."),
+    property: list[str] = Query([], description="`key:value` on the latest value (repeatable)."),
+    where: str | None = Query(
+        None,
+        max_length=10_000,
+        description='JSON list of filters, e.g. `[{"key": "amount", "operator": "gt", "value": 10}]`.',
+    ),
+    cohort_id: str | None = Query(None, description="Only members of this cohort."),
+    seen_after: datetime | None = Query(None, description="Last seen at or after (ISO 8601)."),
+    seen_before: datetime | None = Query(None, description="First seen before (ISO 8601)."),
+) -> PersonsPage:
+    return PersonService(runtime).list(
+        tenant.tenant_id,
+        limit=limit,
+        offset=offset,
+        search=search,
+        filters=parse_filters(where, property),
+        cohort_id=cohort_id,
+        seen_after=seen_after,
+        seen_before=seen_before,
+    )
+
+
+@router.get("/{distinct_id}", response_model=PersonPublic, summary="One person: first/last seen, properties")
+def get_person(distinct_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> PersonPublic:
+    return PersonService(runtime).get(tenant.tenant_id, distinct_id)
