@@ -1,0 +1,178 @@
+"""`analytics-engine sync ...`: copy PostgreSQL sources into the warehouse (docs/sync.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from analytics_engine.cli.common import clean_errors, console, fail, out, runtime, settings
+
+sync_app = typer.Typer(
+    help="Copy PostgreSQL tables into the warehouse: backfill, incremental sync, verify (docs/sync.md).",
+    no_args_is_help=True,
+)
+
+
+@sync_app.callback()
+def options(
+    sources_file: Annotated[
+        Path | None,
+        typer.Option("--sources-file", "-f", help="YAML file of sources (ANALYTICS_SYNC_SOURCES_FILE)."),
+    ] = None,
+) -> None:
+    if sources_file is not None:
+        from analytics_engine.config import get_settings
+
+        os.environ["ANALYTICS_SYNC_SOURCES_FILE"] = str(sources_file.resolve())
+        get_settings.cache_clear()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("rows  {task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _run(names: list[str], mode: str, restart: bool = False) -> None:
+    from analytics_engine.sync.service import sync_service
+
+    rt = runtime()
+    failed = []
+    try:
+        service = sync_service(rt)
+        for name in names or [spec.name for spec, _ in service.registry.all()]:
+            started = time.perf_counter()
+            with _progress() as progress:
+                task = progress.add_task(name, total=None, rate="")
+
+                def show(done: int, total: int | None, _cursor: object, task: int = task, t0: float = started) -> None:
+                    rate = done / max(time.perf_counter() - t0, 1e-6)
+                    progress.update(task, completed=done, total=total, rate=f"{rate:,.0f}/s")
+
+                job = service.run(name, mode, restart=restart, progress=show)
+            if job.state == "succeeded":
+                result = job.result
+                out.print(
+                    f"[green]{name}[/]: {result.get('rows', 0):,} rows in {result.get('seconds', 0)} s "
+                    f"({result.get('rows_per_second') or 0:,}/s), job {job.id}"
+                    + (", resumed after an interrupted run" if result.get("resumed_after_crash") else "")
+                )
+                if result.get("events_rejected"):
+                    out.print(f"  {result['events_rejected']:,} rows rejected as events: {result['rejection_reasons']}")
+            else:
+                console.print(f"[bold red]{name}: {job.state}[/] (job {job.id}): {job.error or 'cancelled'}")
+                failed.append(name)
+    finally:
+        rt.close()
+    if failed:
+        raise typer.Exit(1)
+
+
+@sync_app.command("backfill")
+@clean_errors
+def backfill(
+    source: Annotated[str, typer.Argument(help="Source name.")],
+    restart: Annotated[bool, typer.Option(help="Empty the target and copy everything again.")] = False,
+) -> None:
+    """Copy a source into the warehouse in chunks, resuming from its checkpoint if interrupted."""
+    _run([source], "backfill", restart)
+
+
+@sync_app.command("run")
+@clean_errors
+def run(
+    sources: Annotated[list[str] | None, typer.Argument(help="Source names (default: every source).")] = None,
+) -> None:
+    """Incremental sync: rows past each source's checkpoint, updates and soft deletes."""
+    _run(list(sources or []), "sync")
+
+
+@sync_app.command("list")
+@clean_errors
+def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False) -> None:
+    """Sources, their checkpoints and last jobs (metadata only: works while `serve` runs)."""
+    from analytics_engine.jobs.service import JobService
+    from analytics_engine.metadata.db import MetadataDB
+    from analytics_engine.sync.registry import SourceRegistry
+    from analytics_engine.sync.service import KINDS
+
+    config = settings()
+    metadata = MetadataDB(str(config.metadata_url))
+    metadata.migrate()
+    registry, jobs = SourceRegistry(metadata, config.sync_sources_file), JobService(metadata)
+    recent = [j for kind in KINDS.values() for j in jobs.list(kind=kind, limit=500)]
+    rows = []
+    for spec, origin in registry.all():
+        checkpoint = registry.checkpoint(spec.name)
+        last = max((j for j in recent if j.source == spec.name), key=lambda j: j.created_at, default=None)
+        rows.append(
+            {
+                "name": spec.name,
+                "origin": origin,
+                "source": spec.table or "query",
+                "target": spec.target.table if spec.target.kind == "table" else "events",  # type: ignore[union-attr]
+                "rows_copied": checkpoint.rows_copied,
+                "backfill_done": checkpoint.backfill_done,
+                "cursor": checkpoint.cursor,
+                "last_job": None if last is None else {"id": last.id, "state": last.state, "error": last.error},
+            }
+        )
+    metadata.dispose()
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table("name", "from", "source", "target", "rows copied", "backfilled", "cursor", "last job")
+    for row in rows:
+        last = row["last_job"]
+        table.add_row(
+            row["name"],
+            row["origin"],
+            row["source"],
+            row["target"],
+            f"{row['rows_copied']:,}",
+            "yes" if row["backfill_done"] else "no",
+            ", ".join(row["cursor"] or []),
+            "" if last is None else f"{last['state']} {last['id']}",
+        )
+    out.print(table)
+
+
+@sync_app.command("check")
+@clean_errors
+def check(source: Annotated[str, typer.Argument(help="Source name.")]) -> None:
+    """Connect, check the columns and print the derived warehouse schema; writes nothing."""
+    from analytics_engine.sync.service import sync_service
+
+    rt = runtime()
+    try:
+        out.print_json(json.dumps(sync_service(rt).check_source(source)))
+    finally:
+        rt.close()
+
+
+@sync_app.command("verify")
+@clean_errors
+def verify(source: Annotated[str, typer.Argument(help="Source name (a table target).")]) -> None:
+    """Compare rows and a key checksum per tenant between PostgreSQL and the warehouse."""
+    from analytics_engine.sync.service import sync_service
+
+    rt = runtime()
+    try:
+        report = sync_service(rt).verify(source)
+    finally:
+        rt.close()
+    out.print_json(json.dumps(report))
+    if not report["match"]:
+        fail("the warehouse does not match the source (see above)")

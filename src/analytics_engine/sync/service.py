@@ -1,0 +1,326 @@
+"""Sync as the rest of the service sees it: declare and list sources, start a run as a job (in the
+foreground for the CLI, in a thread inside `serve`), verify a source against PostgreSQL, and the
+schedule that syncs every source on an interval."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from datetime import UTC, timedelta
+from typing import Any
+
+import structlog
+
+from analytics_engine.errors import Conflict
+from analytics_engine.jobs.schemas import JobPublic, JobState
+from analytics_engine.jobs.service import JobCancelled
+from analytics_engine.metadata.models import utcnow
+from analytics_engine.runtime import Runtime
+from analytics_engine.scheduler.core import Every
+from analytics_engine.sync import postgres
+from analytics_engine.sync.engine import Progress, SourceRun, cursor_text, describe_error
+from analytics_engine.sync.registry import SourceRegistry
+from analytics_engine.sync.spec import SourceSpec, TableTarget
+from analytics_engine.sync.targets import TableWriter, pg_key_term
+
+log = structlog.get_logger(__name__)
+
+KINDS = {"backfill": "sync.backfill", "sync": "sync.run"}
+# A running job of another host whose heartbeat is older than this is taken as dead.
+STALE_AFTER = timedelta(minutes=10)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class SyncService:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.registry = SourceRegistry(runtime.metadata, runtime.settings.sync_sources_file)
+        self._active: set[str] = set()  # sources with a run in this process
+        self._lock = threading.Lock()
+
+    # --- sources --------------------------------------------------------------------------------
+    def describe_source(self, spec: SourceSpec, origin: str) -> dict[str, Any]:
+        checkpoint = self.registry.checkpoint(spec.name)
+        last = self._jobs_of(spec.name, limit=1)
+        return {
+            "name": spec.name,
+            "origin": origin,
+            "spec": spec.public(),
+            "checkpoint": checkpoint.public(),
+            "last_job": last[0].model_dump(mode="json") if last else None,
+        }
+
+    def list_sources(self) -> list[dict[str, Any]]:
+        return [self.describe_source(spec, origin) for spec, origin in self.registry.all()]
+
+    def get_source(self, name: str) -> dict[str, Any]:
+        return self.describe_source(*self.registry.get(name))
+
+    def create_source(self, spec: SourceSpec) -> dict[str, Any]:
+        self.registry.create(spec)
+        self.schedule(spec.name)
+        return self.describe_source(spec, "api")
+
+    def delete_source(self, name: str) -> None:
+        self._refuse_if_running(name)
+        self.registry.delete(name)
+        self.runtime.scheduler.remove(f"sync:{name}")
+
+    def check_source(self, name: str) -> dict[str, Any]:
+        """Connect, describe and derive the warehouse schema without writing anything."""
+        spec, _ = self.registry.get(name)
+        conn = postgres.connect(spec)
+        try:
+            columns = postgres.describe(conn, spec)
+            kind = postgres.cursor_kind(spec, columns)
+            plan = postgres.ReadPlan(spec, columns, kind)
+            rows = plan.count(conn, None, None)
+        finally:
+            conn.close()
+        answer: dict[str, Any] = {
+            "name": name,
+            "cursor_kind": kind,
+            "source_rows": rows,
+            "columns": [
+                {"name": c.name, "postgres_type": c.pg_type, "warehouse_type": c.ch_column_type} for c in columns
+            ],
+        }
+        if isinstance(spec.target, TableTarget):
+            writer = TableWriter(self.runtime.warehouse, spec, columns)
+            writer.check()
+            answer["warehouse_table"] = spec.target.table
+            answer["ddl"] = writer.ddl()
+        return answer
+
+    # --- runs -----------------------------------------------------------------------------------
+    def _jobs_of(self, name: str, *, state: str | None = None, limit: int = 20) -> list[JobPublic]:
+        jobs = []
+        for kind in KINDS.values():
+            jobs += [j for j in self.runtime.jobs.list(kind=kind, state=state, limit=200) if j.source == name]
+        jobs.sort(key=lambda j: j.created_at, reverse=True)
+        return jobs[:limit]
+
+    def _refuse_if_running(self, name: str) -> None:
+        """One run per source at a time. A job left `running` by a process that died (SIGKILL, power
+        loss) is marked failed here, and the new run resumes from its checkpoint."""
+        for state in (JobState.running.value, JobState.queued.value):
+            for job in self._jobs_of(name, state=state, limit=50):
+                pid, host = job.params.get("pid"), job.params.get("host")
+                if host == socket.gethostname() and isinstance(pid, int):
+                    same_process = pid == os.getpid()
+                    dead = not _alive(pid) or (same_process and name not in self._active)
+                else:
+                    beat = job.started_at or job.created_at
+                    dead = beat.replace(tzinfo=beat.tzinfo or UTC) < utcnow() - STALE_AFTER
+                if dead:
+                    self.runtime.jobs.fail(
+                        job.id,
+                        "The process running this job stopped before it finished (killed or crashed); the "
+                        "next run resumes from the last checkpoint.",
+                    )
+                    continue
+                raise Conflict(f"Sync source {name!r} is already being copied by job {job.id} ({job.state}).")
+
+    def start(self, name: str, mode: str = "sync", *, restart: bool = False) -> JobPublic:
+        """Create the job row of a run (validating the source name) and claim the source in this
+        process; `execute` does the work and releases it."""
+        spec, _ = self.registry.get(name)
+        with self._lock:
+            if name in self._active:
+                raise Conflict(f"Sync source {name!r} is already being copied by this process.")
+            self._refuse_if_running(name)
+            job = self.runtime.jobs.create(
+                KINDS[mode],
+                tenant_id=spec.tenant_id,
+                source=name,
+                params={"mode": mode, "restart": restart, "pid": os.getpid(), "host": socket.gethostname()},
+            )
+            self._active.add(name)
+        return job
+
+    def execute(self, job_id: str, *, progress: Progress | None = None, after_write: Any = None) -> JobPublic:
+        """Run a created job to its end; the job row says how it went (never raises for a failed run)."""
+        jobs = self.runtime.jobs
+        job = jobs.get(job_id)
+        name = job.source or ""
+        try:
+            return self._execute(job, progress, after_write)
+        finally:
+            with self._lock:
+                self._active.discard(name)
+
+    def _execute(self, job: JobPublic, progress: Progress | None, after_write: Any) -> JobPublic:
+        jobs, job_id, name = self.runtime.jobs, job.id, job.source or ""
+        jobs.start(job_id)
+
+        def report(done: int, total: int | None, cursor: list[str] | None) -> None:
+            jobs.progress(job_id, rows_done=done, rows_total=total, cursor=cursor_text(cursor))
+            if progress:
+                progress(done, total, cursor)
+
+        try:
+            spec, _ = self.registry.get(name)
+            run = SourceRun(
+                spec,
+                warehouse=self.runtime.warehouse,
+                writer=self.runtime.writer,
+                limits=self.runtime.limits,
+                registry=self.registry,
+                chunk_rows=self.settings.sync_chunk_rows,
+                overlap_seconds=self.settings.sync_overlap_seconds,
+                job_id=job_id,
+                progress=report,
+                after_write=after_write,
+            )
+            if job.params.get("restart"):
+                self._restart(run)
+            outcome = run.run()
+        except JobCancelled:
+            log.info("sync.cancelled", source=name, job=job_id)
+            self._settle(name)
+            return jobs.mark_cancelled(job_id)
+        except Exception as exc:
+            message = describe_error(exc)
+            log.warning("sync.failed", source=name, job=job_id, error=message)
+            self._settle(name)
+            return jobs.fail(job_id, message)
+        log.info("sync.done", source=name, job=job_id, rows=outcome.rows, seconds=round(outcome.seconds, 2))
+        return jobs.succeed(job_id, outcome.as_result())
+
+    def _restart(self, run: SourceRun) -> None:
+        """`backfill --restart`: empty the target and forget the checkpoint (validated first)."""
+        conn, _, target = run.prepare()
+        conn.close()
+        if isinstance(target, TableWriter):
+            target.remove_after(None)
+        self.registry.reset_checkpoint(run.spec.name)
+
+    def _settle(self, name: str) -> None:
+        """After a failed or cancelled run: remove a chunk written past the checkpoint now, so the
+        warehouse holds exactly what the checkpoint says (best effort; the next run does it anyway)."""
+        try:
+            spec, _ = self.registry.get(name)
+            checkpoint = self.registry.checkpoint(name)
+            if not checkpoint.in_doubt or not isinstance(spec.target, TableTarget):
+                return
+            conn = postgres.connect(spec)
+            try:
+                columns = postgres.describe(conn, spec)
+            finally:
+                conn.close()
+            TableWriter(self.runtime.warehouse, spec, columns).remove_after(checkpoint.cursor)
+            self.registry.save_checkpoint(name, in_doubt=False)
+        except Exception as exc:  # the next run cleans up instead
+            log.warning("sync.settle_failed", source=name, error=str(exc))
+
+    def run(
+        self, name: str, mode: str = "sync", *, restart: bool = False, progress: Progress | None = None
+    ) -> JobPublic:
+        return self.execute(self.start(name, mode, restart=restart).id, progress=progress)
+
+    def run_in_background(self, name: str, mode: str = "sync", *, restart: bool = False) -> JobPublic:
+        """For the API: the job row now, the work in a thread; progress at /v1/admin/jobs/{id}."""
+        job = self.start(name, mode, restart=restart)
+        threading.Thread(target=self.execute, args=(job.id,), name=f"sync:{name}", daemon=True).start()
+        return job
+
+    # --- verification ---------------------------------------------------------------------------
+    def verify(self, name: str) -> dict[str, Any]:
+        """Per tenant: rows and a key checksum in PostgreSQL against the warehouse (live rows, FINAL)."""
+        spec, _ = self.registry.get(name)
+        if not isinstance(spec.target, TableTarget):
+            raise Conflict("verify compares a warehouse table with its source; this source writes events.")
+        conn = postgres.connect(spec)
+        try:
+            columns = postgres.describe(conn, spec)
+            plan = postgres.ReadPlan(spec, columns, postgres.cursor_kind(spec, columns))
+            by_name = {c.name: c for c in columns}
+            tenant, params = plan.tenant_expression()
+            conditions, filter_params = plan.filters(None, None)
+            if spec.soft_delete_column:
+                conditions.append(postgres.sql.SQL("NOT ({}::bool)").format(plan.deleted_expression()))
+            key_sum = " + ".join(pg_key_term(by_name[k]) for k in spec.primary_key)
+            query = postgres.sql.SQL("SELECT {} AS tenant, count(*), sum({})::text FROM {} AS src{} GROUP BY 1").format(
+                tenant,
+                postgres.sql.SQL(key_sum),  # type: ignore[arg-type]
+                postgres.relation(spec),
+                postgres.sql.SQL(" WHERE ") + postgres.sql.SQL(" AND ").join(conditions)
+                if conditions
+                else postgres.sql.SQL(""),
+            )
+            source = {
+                row[0]: {"rows": row[1], "key_checksum": row[2]}
+                for row in conn.execute(query, params + filter_params).fetchall()
+            }
+            warehouse = TableWriter(self.runtime.warehouse, spec, columns).stats()
+        finally:
+            conn.close()
+        tenants = []
+        for tenant_id in sorted(set(source) | set(warehouse)):
+            want, have = source.get(tenant_id, {}), warehouse.get(tenant_id, {})
+            tenants.append(
+                {
+                    "tenant_id": tenant_id,
+                    "source_rows": want.get("rows", 0),
+                    "warehouse_rows": have.get("rows", 0),
+                    "warehouse_stored_rows": have.get("stored_rows", 0),
+                    "source_checksum": want.get("key_checksum"),
+                    "warehouse_checksum": have.get("key_checksum"),
+                    "match": want.get("rows", 0) == have.get("rows", 0)
+                    and str(want.get("key_checksum")) == str(have.get("key_checksum")),
+                }
+            )
+        return {"source": name, "match": all(t["match"] for t in tenants), "tenants": tenants}
+
+    # --- schedule -------------------------------------------------------------------------------
+    def schedule(self, name: str) -> None:
+        if not self.settings.sync_schedule:
+            return
+
+        async def tick() -> None:
+            try:
+                job = await asyncio.to_thread(self.run, name, "sync")
+                log.info("sync.scheduled_run", source=name, job=job.id, state=job.state)
+            except Conflict as exc:  # a run started by hand is still going
+                log.info("sync.skipped", source=name, reason=exc.message)
+
+        self.runtime.scheduler.add(f"sync:{name}", Every(seconds=self.settings.sync_interval_seconds), tick)
+
+    def schedule_all(self) -> list[str]:
+        names = [spec.name for spec, _ in self.registry.all()]
+        for name in names:
+            self.schedule(name)
+        return names
+
+
+def sync_service(runtime: Runtime) -> SyncService:
+    """The runtime's one SyncService (kept in `runtime.extras`)."""
+    service = runtime.extras.get("sync")
+    if service is None:
+        service = SyncService(runtime)
+        runtime.extras["sync"] = service
+    return service  # type: ignore[return-value]
+
+
+async def start_sync_schedule(runtime: Runtime) -> None:
+    """STARTUP_HOOK of `serve`: one `sync:<source>` schedule per declared source."""
+    service = sync_service(runtime)
+    try:
+        names = await asyncio.to_thread(service.schedule_all)
+    except Exception as exc:  # a broken sources file must not stop the service
+        log.error("sync.schedule_failed", error=describe_error(exc))
+        return
+    if names:
+        log.info("sync.scheduled", sources=names, every_seconds=runtime.settings.sync_interval_seconds)
