@@ -13,12 +13,13 @@ from fastapi import FastAPI, Request, Response
 
 from analytics_engine import __version__
 from analytics_engine.api.errors import install_error_handlers
-from analytics_engine.api.routes import admin_tenants, budgets, cohorts, events, health, jobs, persons
+from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
 from analytics_engine.cohorts.lifecycle import start_cohorts, stop_cohorts
 from analytics_engine.config import Settings, get_settings
 from analytics_engine.ingest.group_commit import GroupCommitter
 from analytics_engine.observability import metrics
 from analytics_engine.runtime import Hook, Runtime
+from analytics_engine.sync.service import start_sync_schedule
 
 log = structlog.get_logger(__name__)
 
@@ -31,10 +32,11 @@ ROUTERS = [
     budgets.router,
     cohorts.router,
     persons.router,
+    admin_sync.router,
 ]
 # Background parts (streaming consumer, sync schedule, export workers...): started in this order
 # after the runtime is up and before the first request, stopped in reverse order at shutdown.
-STARTUP_HOOKS: list[Hook] = [start_cohorts]
+STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule]
 SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts]
 
 
