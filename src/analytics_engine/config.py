@@ -140,6 +140,38 @@ class Settings(BaseSettings):
         "committed late with an earlier timestamp are not missed.",
     )
 
+    # --- dashboards and live streams ----------------------------------------------------------
+    dashboard_widget_cache_seconds: int = Field(
+        60, ge=1, description="How long one widget's rendered result stays cached (per tenant, widget, filters)."
+    )
+    dashboard_render_threads: int = Field(
+        8, ge=1, le=64, description="Widgets of one dashboard computed at the same time (threads)."
+    )
+    stream_max_per_tenant: int = Field(
+        50, ge=1, description="Open dashboard streams (SSE) one tenant may hold; beyond it 429."
+    )
+    stream_client_queue: int = Field(
+        64, ge=1, description="Messages buffered per stream client; a slower client loses its oldest ones."
+    )
+    stream_replay_size: int = Field(
+        256, ge=1, description="Messages kept per dashboard for `Last-Event-ID` reconnects."
+    )
+    stream_heartbeat_seconds: float = Field(
+        15.0, gt=0, description="Seconds between SSE heartbeat comments on an idle stream."
+    )
+    stream_interval_seconds: float = Field(
+        0.0, ge=0, description="Also refresh streamed dashboards on this interval (0: only when events land)."
+    )
+    stream_debounce_ms: int = Field(
+        200, ge=0, description="New events for a tenant within this window trigger one refresh, not many."
+    )
+    stream_token_ttl_seconds: int = Field(
+        300, ge=10, description="Lifetime of the signed stream token the web page uses for EventSource."
+    )
+    stream_token_secret: str | None = Field(
+        None, description="HMAC secret of stream tokens (set it when several processes serve; default: random)."
+    )
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if self.warehouse_dsn is None:

@@ -14,9 +14,13 @@ from fastapi import FastAPI, Request, Response
 from analytics_engine import __version__
 from analytics_engine.api.errors import install_error_handlers
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
+from analytics_engine.api.routes import dashboards as dashboard_routes
+from analytics_engine.api.routes import metrics as metric_routes
+from analytics_engine.api.routes import ui as ui_routes
 from analytics_engine.cohorts.lifecycle import start_cohorts, stop_cohorts
 from analytics_engine.config import Settings, get_settings
-from analytics_engine.ingest.group_commit import GroupCommitter
+from analytics_engine.dashboards.stream import start_hub, stop_hub
+from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.observability import metrics
 from analytics_engine.runtime import Hook, Runtime
 from analytics_engine.sync.service import start_sync_schedule
@@ -33,11 +37,14 @@ ROUTERS = [
     cohorts.router,
     persons.router,
     admin_sync.router,
+    metric_routes.router,
+    dashboard_routes.router,
+    ui_routes.router,
 ]
 # Background parts (streaming consumer, sync schedule, export workers...): started in this order
 # after the runtime is up and before the first request, stopped in reverse order at shutdown.
-STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule]
-SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts]
+STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule, start_hub]
+SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts, stop_hub]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -51,6 +58,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             max_events=settings.ingest_batch_max_events,
             max_wait_ms=settings.ingest_batch_max_wait_ms,
             max_insert_events=settings.ingest_max_insert_events,
+            on_commit=publish_commits(rt.bus),
         )
         committer.start()
         app.state.runtime = rt

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -38,8 +40,11 @@ class GroupCommitter:
         max_events: int = 1000,
         max_wait_ms: int = 10,
         max_insert_events: int = 20_000,
+        on_commit: Callable[[dict[str, int]], Awaitable[None]] | None = None,
     ) -> None:
         self.writer = writer
+        # Told {tenant_id: events} after each successful insert (live dashboards listen).
+        self.on_commit = on_commit
         self.max_events = max_events
         self.max_insert_events = max(max_insert_events, max_events)
         self.max_wait = max_wait_ms / 1000
@@ -120,3 +125,18 @@ class GroupCommitter:
         for item in batch:
             if not item.done.done():
                 item.done.set_result(len(item.accepted))
+        if self.on_commit is not None and accepted:
+            try:
+                await self.on_commit(dict(Counter(event.tenant_id for event in accepted)))
+            except Exception as exc:
+                log.warning("ingest.on_commit_failed", error=str(exc))
+
+
+def publish_commits(bus: object) -> Callable[[dict[str, int]], Awaitable[None]]:
+    """An `on_commit` that publishes `ingest.batch.committed` ({"events": n}) per tenant on the bus."""
+
+    async def publish(counts: dict[str, int]) -> None:
+        for tenant_id, events in counts.items():
+            await bus.publish("ingest.batch.committed", {"events": events}, tenant_id=tenant_id)  # type: ignore[attr-defined]
+
+    return publish

@@ -1,0 +1,189 @@
+"""Dashboard routes: CRUD of dashboards and widgets, render, and the live SSE stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
+from sse_starlette.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+
+from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep, tenant_with
+from analytics_engine.dashboards.render import render
+from analytics_engine.dashboards.schemas import (
+    DashboardCreate,
+    DashboardFilters,
+    DashboardPublic,
+    DashboardSummary,
+    DashboardUpdate,
+    RenderResult,
+    WidgetCreate,
+    WidgetPublic,
+    WidgetUpdate,
+)
+from analytics_engine.dashboards.service import dashboard_service
+from analytics_engine.dashboards.stream import stream_hub
+from analytics_engine.errors import InvalidInput
+from analytics_engine.tenants.schemas import Scope
+from analytics_engine.tenants.service import TenantContext
+
+router = APIRouter(tags=["dashboards"])
+
+
+def filter_params(
+    date_from: str | None = Query(None, description="Override: ISO date/datetime or relative (-30d, mtd)."),
+    date_to: str | None = Query(None, description="Override: end of the range."),
+    timezone: str | None = Query(None, description="Override: IANA time zone."),
+    cohort_id: str | None = Query(None, description="Override: only people in this cohort."),
+    interval: str | None = Query(None, description="Override: interval of trend widgets."),
+    properties: str | None = Query(
+        None, description='Override: property filters as JSON, e.g. `[{"key":"plan","operator":"eq","value":"pro"}]`.'
+    ),
+) -> DashboardFilters | None:
+    values: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "date_from": date_from,
+            "date_to": date_to,
+            "timezone": timezone,
+            "cohort_id": cohort_id,
+            "interval": interval,
+        }.items()
+        if value
+    }
+    if properties:
+        try:
+            values["properties"] = orjson.loads(properties)
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput("'properties' must be a JSON array of property filters") from exc
+    if not values:
+        return None
+    try:
+        return DashboardFilters.model_validate(values)
+    except ValidationError as exc:
+        raise InvalidInput(
+            "invalid dashboard filters",
+            details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
+        ) from exc
+
+
+FiltersDep = Depends(filter_params)
+
+
+@router.post("/v1/dashboards", response_model=DashboardPublic, status_code=201, summary="Create a dashboard")
+def create_dashboard(body: DashboardCreate, tenant: AdminTenant, runtime: RuntimeDep) -> DashboardPublic:
+    return dashboard_service(runtime).create(tenant.tenant_id, body)
+
+
+@router.get("/v1/dashboards", response_model=list[DashboardSummary], summary="This tenant's dashboards")
+def list_dashboards(tenant: ReadTenant, runtime: RuntimeDep) -> list[DashboardSummary]:
+    return dashboard_service(runtime).list(tenant.tenant_id)
+
+
+@router.get("/v1/dashboards/{dashboard_id}", response_model=DashboardPublic, summary="A dashboard and its widgets")
+def get_dashboard(dashboard_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> DashboardPublic:
+    return dashboard_service(runtime).get(tenant.tenant_id, dashboard_id)
+
+
+@router.patch("/v1/dashboards/{dashboard_id}", response_model=DashboardPublic, summary="Rename, re-filter")
+def update_dashboard(
+    dashboard_id: str, body: DashboardUpdate, tenant: AdminTenant, runtime: RuntimeDep
+) -> DashboardPublic:
+    return dashboard_service(runtime).update(tenant.tenant_id, dashboard_id, body)
+
+
+@router.delete("/v1/dashboards/{dashboard_id}", status_code=204, summary="Delete a dashboard")
+def delete_dashboard(dashboard_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
+    dashboard_service(runtime).delete(tenant.tenant_id, dashboard_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/dashboards/{dashboard_id}/widgets", response_model=WidgetPublic, status_code=201, summary="Add a widget"
+)
+def add_widget(dashboard_id: str, body: WidgetCreate, tenant: AdminTenant, runtime: RuntimeDep) -> WidgetPublic:
+    return dashboard_service(runtime).add_widget(tenant.tenant_id, dashboard_id, body)
+
+
+@router.patch(
+    "/v1/dashboards/{dashboard_id}/widgets/{widget_id}", response_model=WidgetPublic, summary="Change a widget"
+)
+def update_widget(
+    dashboard_id: str, widget_id: str, body: WidgetUpdate, tenant: AdminTenant, runtime: RuntimeDep
+) -> WidgetPublic:
+    return dashboard_service(runtime).update_widget(tenant.tenant_id, dashboard_id, widget_id, body)
+
+
+@router.delete("/v1/dashboards/{dashboard_id}/widgets/{widget_id}", status_code=204, summary="Remove a widget")
+def delete_widget(dashboard_id: str, widget_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
+    dashboard_service(runtime).delete_widget(tenant.tenant_id, dashboard_id, widget_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/v1/dashboards/{dashboard_id}/render",
+    response_model=RenderResult,
+    summary="Every widget's data (computed concurrently, cached per widget and filters)",
+)
+def render_dashboard(
+    dashboard_id: str,
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    filters: DashboardFilters | None = FiltersDep,
+    refresh: bool = Query(False, description="Recompute every widget, ignoring caches."),
+) -> RenderResult:
+    return render(runtime, tenant, dashboard_id, filters, refresh=refresh)
+
+
+@router.post(
+    "/v1/dashboards/{dashboard_id}/stream-token",
+    summary="A short-lived signed token for the stream (EventSource cannot send an Authorization header)",
+)
+async def stream_token(dashboard_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> dict[str, Any]:
+    await run_in_threadpool(dashboard_service(runtime).get, tenant.tenant_id, dashboard_id)
+    token, expires = stream_hub(runtime).issue_token(tenant.tenant_id, tenant.key_id, dashboard_id)
+    return {"token": token, "expires_at": expires, "stream": f"/v1/dashboards/{dashboard_id}/stream?token={token}"}
+
+
+def _token_tenant(runtime: Any, tenant_id: str, key_id: str) -> TenantContext:
+    tenant = runtime.tenants.get(tenant_id)
+    return TenantContext(
+        tenant_id=tenant.id,
+        tenant_name=tenant.name,
+        timezone=tenant.timezone,
+        scopes=frozenset({Scope.read.value}),
+        key_id=key_id,
+    )
+
+
+@router.get(
+    "/v1/dashboards/{dashboard_id}/stream",
+    summary="Live widget updates (Server-Sent Events); `Last-Event-ID` resumes",
+    response_class=EventSourceResponse,
+)
+async def stream_dashboard(
+    dashboard_id: str,
+    request: Request,
+    runtime: RuntimeDep,
+    filters: DashboardFilters | None = FiltersDep,
+    token: str | None = Query(None, description="A stream token from POST .../stream-token (instead of the header)."),
+    last_event_id: str | None = Query(None, description="Same as the `Last-Event-ID` header."),
+) -> EventSourceResponse:
+    """Messages: `snapshot` (every widget, on connect or when a client fell too far behind), `widget`
+    (one widget's new data after events landed), `deleted`; comment heartbeats in between."""
+    hub = stream_hub(runtime)
+    if token:
+        tenant_id, key_id = hub.check_token(token, dashboard_id)
+        tenant = await run_in_threadpool(_token_tenant, runtime, tenant_id, key_id)
+    else:
+        tenant = await run_in_threadpool(tenant_with(Scope.read), request, runtime)
+    await run_in_threadpool(dashboard_service(runtime).get, tenant.tenant_id, dashboard_id)
+    feed, client = hub.open(tenant, dashboard_id, filters)
+    resume = request.headers.get("last-event-id") or last_event_id
+    return EventSourceResponse(
+        hub.events(feed, client, resume),
+        ping=runtime.settings.stream_heartbeat_seconds,
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

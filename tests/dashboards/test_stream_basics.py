@@ -1,0 +1,123 @@
+"""The SSE machinery against a real uvicorn server: snapshot on connect, heartbeats, stream tokens,
+tenant isolation, the per-tenant cap, and Last-Event-ID resume from the replay buffer."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from analytics_engine.config import Settings
+from analytics_engine.runtime import Runtime
+from tests.conftest import ADMIN_KEY, build_settings
+from tests.dashboards.live import LiveServer, live_server
+from tests.dashboards.sse import SseClient
+from tests.support.factories import TenantHandle, make_tenant
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> Settings:
+    return build_settings(
+        tmp_path_factory.mktemp("data"),
+        warehouse_path,
+        stream_heartbeat_seconds=0.3,
+        stream_max_per_tenant=3,
+        stream_debounce_ms=20,
+        stream_replay_size=4,
+    )
+
+
+@pytest.fixture(scope="module")
+def live(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
+    with live_server(settings, runtime) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def http(live: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+        yield client
+
+
+def tenant(http: httpx.Client) -> TenantHandle:
+    return make_tenant(http, {"Authorization": f"Bearer {ADMIN_KEY}"}, f"sse-{uuid.uuid4().hex[:8]}")  # type: ignore[arg-type]
+
+
+def empty_dashboard(handle: TenantHandle, name: str = "Empty") -> str:
+    response = handle.post("/v1/dashboards", json={"name": name})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def test_snapshot_then_heartbeats(live: LiveServer, http: httpx.Client) -> None:
+    handle = tenant(http)
+    dashboard_id = empty_dashboard(handle)
+    stream = SseClient(f"{live.url}/v1/dashboards/{dashboard_id}/stream", handle.headers).start()
+    try:
+        assert stream.status == 200
+        snapshot = stream.next("snapshot")
+        assert snapshot.json() == {"dashboard_id": dashboard_id, "widgets": []}
+        assert snapshot.id and snapshot.id.endswith("-0")
+        assert stream.next("comment", timeout=5).comment  # a heartbeat within the interval
+    finally:
+        stream.close()
+
+
+def test_stream_token_instead_of_header(live: LiveServer, http: httpx.Client) -> None:
+    handle = tenant(http)
+    dashboard_id = empty_dashboard(handle)
+    other_dashboard = empty_dashboard(handle, "Other")
+    token = handle.post(f"/v1/dashboards/{dashboard_id}/stream-token").json()["token"]
+    stream = SseClient(f"{live.url}/v1/dashboards/{dashboard_id}/stream?token={token}").start()
+    try:
+        assert stream.status == 200
+        assert stream.next("snapshot").json()["dashboard_id"] == dashboard_id
+    finally:
+        stream.close()
+    # bound to its dashboard, and forged tokens fail
+    wrong = http.get(f"/v1/dashboards/{other_dashboard}/stream", params={"token": token})
+    assert wrong.status_code == 401
+    assert wrong.json()["error"]["code"] == "unauthorized"
+    forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
+    assert http.get(f"/v1/dashboards/{dashboard_id}/stream", params={"token": forged}).status_code == 401
+    assert http.get(f"/v1/dashboards/{dashboard_id}/stream").status_code == 401
+
+
+def test_other_tenants_dashboard_is_404(http: httpx.Client) -> None:
+    owner, stranger = tenant(http), tenant(http)
+    dashboard_id = empty_dashboard(owner)
+    assert stranger.get(f"/v1/dashboards/{dashboard_id}/stream").status_code == 404
+    assert stranger.post(f"/v1/dashboards/{dashboard_id}/stream-token").status_code == 404
+    assert stranger.get(f"/v1/dashboards/{dashboard_id}/render").status_code == 404
+
+
+def test_per_tenant_cap(live: LiveServer, http: httpx.Client) -> None:
+    handle, other = tenant(http), tenant(http)
+    dashboard_id = empty_dashboard(handle)
+    url = f"{live.url}/v1/dashboards/{dashboard_id}/stream"
+    streams = [SseClient(url, handle.headers).start() for _ in range(3)]
+    try:
+        assert [s.status for s in streams] == [200, 200, 200]
+        refused = http.get(url, headers=handle.headers)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_streams"
+        # another tenant is not affected
+        other_stream = SseClient(f"{live.url}/v1/dashboards/{empty_dashboard(other)}/stream", other.headers).start()
+        assert other_stream.status == 200
+        other_stream.close()
+    finally:
+        for stream in streams:
+            stream.close()
+    # closed streams give their slots back
+    deadline = time.monotonic() + 10
+    while True:
+        again = SseClient(url, handle.headers).start()
+        again.close()
+        if again.status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert again.status == 200
