@@ -172,6 +172,50 @@ class Settings(BaseSettings):
         None, description="HMAC secret of stream tokens (set it when several processes serve; default: random)."
     )
 
+    # --- object storage, exports and reports ---------------------------------------------------
+    storage_url: str | None = Field(
+        None,
+        description="Where exports and report files live: a local folder (`file:///path`, default "
+        "`<data_dir>/storage`) or any S3-compatible store (`s3://bucket/prefix`; credentials from the usual "
+        "AWS_* variables).",
+    )
+    storage_s3_endpoint_url: str | None = Field(
+        None, description="Endpoint of an S3-compatible store (MinIO, Ceph...); empty for AWS S3."
+    )
+    storage_s3_region: str | None = Field(None, description="Region of the S3 bucket (default: boto3's).")
+    storage_signing_key: str | None = Field(
+        None,
+        description="HMAC secret signing download URLs of local storage (default: generated once into "
+        "`<data_dir>/storage-signing-key`). Set the same value on every process serving the same files.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="Base URL of this service as recipients reach it (e.g. `https://analytics.example.com`), used "
+        "for download links in report emails and webhooks (default `http://<host>:<port>`).",
+    )
+    download_url_ttl_seconds: int = Field(
+        3_600, ge=10, le=7 * 86_400, description="Lifetime of a signed download URL."
+    )
+    export_workers: int = Field(2, ge=0, le=32, description="Export jobs run at the same time in `serve` (0: none).")
+    export_retention_hours: int = Field(
+        72, ge=1, description="Hours an export's file is kept; then it is deleted and the export shows `expired`."
+    )
+    export_stale_after_seconds: int = Field(
+        60,
+        ge=1,
+        description="An export job `running` without a heartbeat for this long was left by a dead worker and "
+        "is run again.",
+    )
+    smtp_host: str | None = Field(None, description="SMTP server for report emails (empty: email disabled).")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port.")
+    smtp_username: str | None = Field(None, description="SMTP user (empty: no login).")
+    smtp_password: str | None = Field(None, description="SMTP password.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_from: str = Field("analytics@localhost", description="Sender address of report emails.")
+    report_webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="Timeout of one report webhook delivery."
+    )
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if self.warehouse_dsn is None:

@@ -15,11 +15,14 @@ from analytics_engine import __version__
 from analytics_engine.api.errors import install_error_handlers
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
 from analytics_engine.api.routes import dashboards as dashboard_routes
+from analytics_engine.api.routes import exports as export_routes
+from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import metrics as metric_routes
 from analytics_engine.api.routes import ui as ui_routes
 from analytics_engine.cohorts.lifecycle import start_cohorts, stop_cohorts
 from analytics_engine.config import Settings, get_settings
 from analytics_engine.dashboards.stream import start_hub, stop_hub
+from analytics_engine.exports.worker import start_export_workers, stop_export_workers
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.observability import metrics
 from analytics_engine.runtime import Hook, Runtime
@@ -45,6 +48,10 @@ ROUTERS = [
 # after the runtime is up and before the first request, stopped in reverse order at shutdown.
 STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule, start_hub]
 SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts, stop_hub]
+# Exports and reports: routes, export workers.
+ROUTERS += [export_routes.router, file_routes.router]
+STARTUP_HOOKS.append(start_export_workers)
+SHUTDOWN_HOOKS.append(stop_export_workers)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

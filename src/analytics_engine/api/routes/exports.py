@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, Response
+
+from analytics_engine.api.deps import ReadTenant, RuntimeDep
+from analytics_engine.exports.schemas import ExportAccepted, ExportCreate, ExportStatus
+from analytics_engine.exports.service import get_export_service
+
+router = APIRouter(prefix="/v1/exports", tags=["exports"])
+
+_EXAMPLE = {
+    "source": {
+        "type": "events",
+        "events": ["purchase"],
+        "start": "2026-01-01T00:00:00Z",
+        "where": [{"property": "plan", "value": "pro"}],
+        "columns": ["timestamp", "distinct_id", "properties.amount"],
+    },
+    "format": "csv",
+}
+
+
+def base_url(request: Request, runtime: RuntimeDep) -> str:
+    return runtime.settings.public_url or str(request.base_url).rstrip("/")
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=ExportAccepted,
+    summary="Queue an export (raw events, insight, metric or dashboard) to a file",
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}},
+)
+def create_export(body: ExportCreate, tenant: ReadTenant, runtime: RuntimeDep, response: Response) -> ExportAccepted:
+    accepted = get_export_service(runtime).create(tenant, body)
+    response.headers["Location"] = accepted.status_url
+    return accepted
+
+
+@router.get("", response_model=list[ExportStatus], summary="This tenant's exports, newest first")
+def list_exports(
+    request: Request,
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> list[ExportStatus]:
+    return get_export_service(runtime).list(
+        tenant.tenant_id, limit=limit, offset=offset, base_url=base_url(request, runtime)
+    )
+
+
+@router.get("/{export_id}", response_model=ExportStatus, summary="Status, progress and download link")
+def get_export(export_id: str, request: Request, tenant: ReadTenant, runtime: RuntimeDep) -> ExportStatus:
+    return get_export_service(runtime).status(tenant.tenant_id, export_id, base_url=base_url(request, runtime))
+
+
+@router.delete("/{export_id}", status_code=204, summary="Cancel a queued or running export, or remove a finished one")
+def delete_export(export_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> Response:
+    outcome = get_export_service(runtime).delete(tenant.tenant_id, export_id)
+    return Response(status_code=204, headers={"X-Export-Outcome": outcome})

@@ -1,0 +1,308 @@
+"""File writers, one per format, all streaming: whatever the row count, memory holds one block.
+
+Two kinds of input:
+- text bytes ClickHouse already formatted (CSV, JSONEachRow), copied chunk by chunk while rows
+  are counted (the fast path of raw-event exports to csv, ndjson and json);
+- column blocks decoded from ClickHouse's Native stream, or small result tables, for Parquet
+  (one row group per block through pyarrow's ParquetWriter) and XLSX (xlsxwriter in
+  constant_memory mode, a new sheet past Excel's 1,048,576 rows).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import orjson
+
+EXCEL_MAX_ROWS = 1_048_576  # rows per worksheet, the header row included
+_EPOCH = datetime(1970, 1, 1)
+
+
+class CsvRowCounter:
+    """Counts CSV records in a byte stream: a newline ends a record only outside quotes (a quoted
+    field may hold newlines; doubled quotes toggle twice, so parity stays right)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self._odd = 0  # quotes seen so far, mod 2
+
+    def feed(self, chunk: bytes) -> int:
+        newlines = chunk.count(b"\n")
+        if not newlines:
+            self._odd = (self._odd + chunk.count(b'"')) & 1
+            return 0
+        data = np.frombuffer(chunk, dtype=np.uint8)
+        quotes = np.flatnonzero(data == 34)
+        if not len(quotes) and not self._odd:
+            counted = newlines
+        else:
+            ends = np.flatnonzero(data == 10)
+            before = np.searchsorted(quotes, ends) + self._odd
+            counted = int(np.count_nonzero((before & 1) == 0))
+        self._odd = (self._odd + len(quotes)) & 1
+        self.rows += counted
+        return counted
+
+
+def csv_header(names: Sequence[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerow(names)
+    return buffer.getvalue().encode()
+
+
+class TextSink:
+    """Copies ClickHouse-formatted text (CSV or JSONEachRow) into the file, counting rows.
+    `json_array` wraps JSONEachRow lines into one JSON array."""
+
+    def __init__(self, out: BinaryIO, fmt: str, names: Sequence[str]) -> None:
+        self.out = out
+        self.fmt = fmt
+        self.rows = 0
+        self._csv = CsvRowCounter() if fmt == "csv" else None
+        self._pending = b""
+        if fmt == "csv":
+            out.write(csv_header(names))
+        elif fmt == "json":
+            out.write(b"[")
+
+    def feed(self, chunk: bytes) -> int:
+        if self._csv is not None:
+            counted = self._csv.feed(chunk)
+            self.out.write(chunk)
+        elif self.fmt == "ndjson":
+            counted = chunk.count(b"\n")
+            self.out.write(chunk)
+        else:  # json array: JSON text never holds a raw newline, so each line is one row
+            data = self._pending + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                self._pending = data
+                return 0
+            complete, self._pending = data[: cut + 1], data[cut + 1 :]
+            counted = complete.count(b"\n")
+            body = complete[:-1].replace(b"\n", b",\n")
+            self.out.write((b",\n" if self.rows else b"\n") + body)
+        self.rows += counted
+        return counted
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            if self._pending.strip():
+                self.out.write((b",\n" if self.rows else b"\n") + self._pending.rstrip(b"\n"))
+                self.rows += 1
+            self.out.write(b"\n]\n")
+
+
+def _to_datetime(value: Any) -> datetime | None:
+    """Epoch milliseconds (block path) or a datetime -> naive UTC datetime (for Excel)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    return _EPOCH + timedelta(milliseconds=int(value))
+
+
+class ParquetSink:
+    """One row group per block; the schema is fixed by the column kinds."""
+
+    def __init__(self, path: Path, names: Sequence[str], kinds: Sequence[str] | None = None) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.pa = pa
+        self.names = list(names)
+        self.kinds = list(kinds) if kinds else None
+        self.path = path
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+        self._pq = pq
+
+    def _array(self, values: Sequence[Any], kind: str | None):  # type: ignore[no-untyped-def]
+        pa = self.pa
+        if kind == "timestamp":
+            if values and isinstance(next((v for v in values if v is not None), None), datetime):
+                return pa.array(values, pa.timestamp("ms", tz="UTC"))
+            return pa.array(values, pa.int64()).cast(pa.timestamp("ms", tz="UTC"))
+        if kind in ("string", "json"):
+            return pa.array(values, pa.string())
+        return pa.array(values)
+
+    def write_block(self, columns: Sequence[Sequence[Any]]) -> int:
+        kinds = self.kinds or [None] * len(columns)
+        arrays = [self._array(col, kind) for col, kind in zip(columns, kinds, strict=True)]
+        batch = self.pa.record_batch(arrays, names=self.names)
+        if self.writer is None:
+            self.writer = self._pq.ParquetWriter(str(self.path), batch.schema, compression="snappy")
+        self.writer.write_batch(batch)
+        self.rows += batch.num_rows
+        return batch.num_rows
+
+    def write_rows(self, rows: Sequence[Sequence[Any]]) -> int:
+        if not rows:
+            return 0
+        columns = [_normalise_column([row[i] for row in rows]) for i in range(len(self.names))]
+        return self.write_block(columns)
+
+    def close(self) -> None:
+        if self.writer is None:  # no rows: still a valid file with the columns as strings
+            schema = self.pa.schema([(name, self.pa.string()) for name in self.names])
+            self.writer = self._pq.ParquetWriter(str(self.path), schema)
+        self.writer.close()
+
+
+def _normalise_column(values: list[Any]) -> list[Any]:
+    """Result tables may mix ints and floats, or hold dicts: make each column one Arrow type."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds <= {int, float, bool} and kinds - {bool}:
+        return [None if v is None else float(v) for v in values] if float in kinds else values
+    if kinds <= {str, datetime}:
+        return [None if v is None else (v.isoformat() if isinstance(v, datetime) else v) for v in values]
+    if len(kinds) <= 1 and not kinds & {dict, list}:
+        return values
+    return [None if v is None else (v if isinstance(v, str) else orjson.dumps(v, default=str).decode()) for v in values]
+
+
+class XlsxSink:
+    """xlsxwriter in constant_memory mode: rows go to disk as written; a sheet holds at most
+    `max_rows` rows (Excel's limit by default), then `<title> (2)`, `(3)`... continue."""
+
+    def __init__(
+        self,
+        path: Path,
+        names: Sequence[str],
+        kinds: Sequence[str] | None = None,
+        *,
+        title: str = "Export",
+        max_rows: int = EXCEL_MAX_ROWS,
+        tmpdir: Path | None = None,
+    ) -> None:
+        import xlsxwriter
+
+        options: dict[str, Any] = {"constant_memory": True, "nan_inf_to_errors": True, "strings_to_numbers": False}
+        if tmpdir:
+            options["tmpdir"] = str(tmpdir)
+        self.book = xlsxwriter.Workbook(str(path), options)
+        self.bold = self.book.add_format({"bold": True})
+        self.date_format = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss.000"})
+        self.max_rows = max_rows
+        self.rows = 0
+        self.sheets = 0
+        self._sheet: Any = None
+        self._row = 0
+        self._names: list[str] = []
+        self._kinds: list[str | None] = []
+        self._title = title
+        self._part = 0
+        self.start_table(title, names, kinds)
+
+    def start_table(self, title: str, names: Sequence[str], kinds: Sequence[str] | None = None) -> None:
+        """Begin a new table (a dashboard's next widget): a new sheet named after it."""
+        self._names = list(names)
+        self._kinds = list(kinds) if kinds else [None] * len(names)
+        self._title = _sheet_title(title)
+        self._part = 0
+        self._sheet = None
+
+    def _new_sheet(self) -> None:
+        self._part += 1
+        name = self._title if self._part == 1 else f"{self._title[:25]} ({self._part})"
+        existing = {s.get_name() for s in self.book.worksheets()}
+        base, number = name, 1
+        while name in existing:
+            number += 1
+            name = f"{base[:25]} #{number}"
+        self._sheet = self.book.add_worksheet(name)
+        self.sheets += 1
+        self._sheet.write_row(0, 0, self._names, self.bold)
+        self._row = 1
+
+    def write_rows(self, rows: Sequence[Sequence[Any]]) -> int:
+        timestamp_columns = [i for i, kind in enumerate(self._kinds) if kind == "timestamp"]
+        for row in rows:
+            if self._sheet is None or self._row >= self.max_rows:
+                self._new_sheet()
+            sheet, r = self._sheet, self._row
+            for c, value in enumerate(row):
+                if value is None:
+                    continue
+                if c in timestamp_columns or isinstance(value, datetime):
+                    sheet.write_datetime(r, c, _to_datetime(value), self.date_format)
+                elif isinstance(value, bool):
+                    sheet.write_boolean(r, c, value)
+                elif isinstance(value, int | float):
+                    sheet.write_number(r, c, value)
+                elif isinstance(value, dict | list):
+                    sheet.write_string(r, c, orjson.dumps(value, default=str).decode())
+                else:
+                    sheet.write_string(r, c, str(value))
+            self._row += 1
+        self.rows += len(rows)
+        return len(rows)
+
+    def write_block(self, columns: Sequence[Sequence[Any]]) -> int:
+        return self.write_rows(list(zip(*columns, strict=True)))
+
+    def close(self) -> None:
+        if self._sheet is None:
+            self._new_sheet()
+        self.book.close()
+
+
+def _sheet_title(title: str) -> str:
+    cleaned = "".join("_" if ch in "[]:*?/\\" else ch for ch in title).strip() or "Sheet"
+    return cleaned[:31]
+
+
+class RowTextSink:
+    """CSV / NDJSON / JSON from Python rows (result tables; the raw-event path uses `TextSink`)."""
+
+    def __init__(self, out: BinaryIO, fmt: str, names: Sequence[str]) -> None:
+        self.out = out
+        self.fmt = fmt
+        self.names = list(names)
+        self.rows = 0
+        self._text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True) if fmt == "csv" else None
+        self._csv = csv.writer(self._text, lineterminator="\n") if self._text else None
+        if self._csv:
+            self._csv.writerow(self.names)
+        elif fmt == "json":
+            out.write(b"[")
+
+    def write_rows(self, rows: Sequence[Sequence[Any]]) -> int:
+        if self._csv is not None:
+            self._csv.writerows([[_csv_cell(v) for v in row] for row in rows])
+        else:
+            for row in rows:
+                line = orjson.dumps(dict(zip(self.names, row, strict=True)), default=str)
+                if self.fmt == "json":
+                    self.out.write((b",\n" if self.rows else b"\n") + line)
+                else:
+                    self.out.write(line + b"\n")
+                self.rows += 1
+            return len(rows)
+        self.rows += len(rows)
+        return len(rows)
+
+    def write_block(self, columns: Sequence[Sequence[Any]]) -> int:
+        return self.write_rows(list(zip(*columns, strict=True)))
+
+    def close(self) -> None:
+        if self._text is not None:
+            self._text.flush()
+            self._text.detach()
+        elif self.fmt == "json":
+            self.out.write(b"\n]\n")
+
+
+def _csv_cell(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, default=str).decode()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
