@@ -17,6 +17,7 @@ A reader thread fetches the next chunk from PostgreSQL while the current one is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -145,9 +146,11 @@ class SourceRun:
         started = time.perf_counter()
         conn, plan, target = self.prepare()
         outcome = RunOutcome()
+        created = False
         try:
             checkpoint = self.registry.checkpoint(self.spec.name)
             if isinstance(target, TableWriter):
+                created = target.existing()[0] is None
                 target.ensure()
             check_first = False
             if checkpoint.in_doubt:
@@ -196,6 +199,13 @@ class SourceRun:
             self.registry.save_checkpoint(self.spec.name, backfill_done=True, last_job_id=self.job_id)
             if outcome.cursor is None:
                 outcome.cursor = checkpoint.cursor
+        except Exception:
+            if created and isinstance(target, TableWriter) and outcome.chunks == 0:
+                # This run made the table and committed nothing to it: leave no trace (if the drop
+                # fails too, the next run reuses the empty table).
+                with contextlib.suppress(Exception):
+                    target.drop()
+            raise
         finally:
             conn.close()
         outcome.seconds = time.perf_counter() - started

@@ -120,6 +120,8 @@ def describe(conn: psycopg.Connection[Any], spec: SourceSpec) -> list[SourceColu
             cur.execute(sql.SQL("SELECT * FROM {} AS src LIMIT 0").format(rel), [])
             described = list(cur.description or [])
     except psycopg.errors.UndefinedTable as exc:
+        if spec.query:
+            raise SourceError(f"Source {spec.name!r}: reading the query failed: {_first_line(exc)}") from exc
         raise SourceError(f"Source {spec.name!r}: table {spec.table} does not exist in {where(spec)}.") from exc
     except psycopg.Error as exc:
         what = f"table {spec.table}" if spec.table else "query"

@@ -118,6 +118,9 @@ class TableWriter:
             )
             column.nullable = True
 
+    def drop(self) -> None:
+        self.warehouse.command(f"DROP TABLE IF EXISTS {self.qualified}")
+
     def insert(self, chunk: bytes) -> None:
         try:
             with self.warehouse.connection() as client:
