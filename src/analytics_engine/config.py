@@ -216,6 +216,23 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Timeout of one report webhook delivery."
     )
 
+    # --- impact measurement --------------------------------------------------------------------
+    impact_volunteer_hour_value: float = Field(
+        29.95, ge=0, description="Value of one volunteer hour in SROI investment (USD; Independent Sector figure)."
+    )
+    impact_benchmark_k: int = Field(
+        5, ge=2, description="Benchmarks: fewest distinct opted-in tenants a peer group needs, else suppressed."
+    )
+    impact_benchmark_epsilon: float | None = Field(
+        None, gt=0, description="Benchmarks: Laplace noise epsilon per statistic (unset: no noise; smaller: more noise)."
+    )
+    impact_benchmark_refresh_seconds: int = Field(
+        21_600, ge=60, description="Benchmarks: seconds between refreshes of the `benchmarks` table."
+    )
+    impact_benchmark_window_days: int = Field(
+        365, ge=1, le=3_650, description="Benchmarks: days of data behind each tenant's SROI and VIS."
+    )
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         if self.warehouse_dsn is None:

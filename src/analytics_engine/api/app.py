@@ -19,10 +19,12 @@ from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import metrics as metric_routes
 from analytics_engine.api.routes import ui as ui_routes
+from analytics_engine.api.routes.impact import router as impact_router
 from analytics_engine.cohorts.lifecycle import start_cohorts, stop_cohorts
 from analytics_engine.config import Settings, get_settings
 from analytics_engine.dashboards.stream import start_hub, stop_hub
 from analytics_engine.exports.worker import start_export_workers, stop_export_workers
+from analytics_engine.impact.schedule import start_impact
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.observability import metrics
 from analytics_engine.runtime import Hook, Runtime
@@ -48,6 +50,8 @@ ROUTERS = [
 # after the runtime is up and before the first request, stopped in reverse order at shutdown.
 STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule, start_hub]
 SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts, stop_hub]
+ROUTERS.append(impact_router)
+STARTUP_HOOKS.append(start_impact)
 # Exports and reports: routes, export workers.
 ROUTERS += [export_routes.router, file_routes.router]
 STARTUP_HOOKS.append(start_export_workers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,11 +24,18 @@ def check_timezone(value: str) -> str:
     return value
 
 
+SizeBand = Literal["micro", "small", "medium", "large"]
+
+
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     timezone: str = "UTC"
+    industry: str | None = Field(None, min_length=1, max_length=100, description="Impact benchmark peer group.")
+    region: str | None = Field(None, min_length=1, max_length=100, description="Impact benchmark peer group.")
+    size_band: SizeBand | None = Field(None, description="micro (<10 staff), small (<50), medium (<250), large.")
+    data_sharing_opt_in: bool = Field(False, description="Share anonymised figures in cross-tenant benchmarks.")
 
     _tz = field_validator("timezone")(check_timezone)
 
@@ -37,6 +45,10 @@ class TenantUpdate(BaseModel):
 
     name: str | None = Field(None, min_length=1, max_length=200)
     timezone: str | None = None
+    industry: str | None = Field(None, min_length=1, max_length=100)
+    region: str | None = Field(None, min_length=1, max_length=100)
+    size_band: SizeBand | None = None
+    data_sharing_opt_in: bool | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -50,6 +62,10 @@ class TenantPublic(BaseModel):
     id: str
     name: str
     timezone: str
+    industry: str | None = None
+    region: str | None = None
+    size_band: str | None = None
+    data_sharing_opt_in: bool = False
     created_at: datetime
     updated_at: datetime
 

@@ -60,7 +60,7 @@ class TenantService:
     def create(self, body: TenantCreate) -> TenantPublic:
         try:
             with self.metadata.session() as session:
-                tenant = Tenant(name=body.name, timezone=body.timezone)
+                tenant = Tenant(**body.model_dump())
                 session.add(tenant)
                 session.flush()
                 return TenantPublic.model_validate(tenant)

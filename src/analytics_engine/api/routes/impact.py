@@ -1,0 +1,156 @@
+"""Impact measurement: SROI, VIS, volunteer ranking, benchmarks, formula versions, vocabulary."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+
+from analytics_engine.api.deps import AdminDep, AdminTenant, ReadTenant, RuntimeDep
+from analytics_engine.impact.inputs import Vocabulary
+from analytics_engine.impact.registry import FormulaCreate, FormulaPublic
+from analytics_engine.impact.service import impact_service, make_window
+
+router = APIRouter(tags=["impact"])
+
+Start = Annotated[date | None, Query(description="First day of the period (UTC); default: 365 days before end.")]
+End = Annotated[date | None, Query(description="Last day of the period (UTC, inclusive); default: today.")]
+Programme = Annotated[str | None, Query(min_length=1, max_length=200, description="Only this programme.")]
+Version = Annotated[int | None, Query(ge=1, description="Formula version (default: the one in force).")]
+
+
+class BenchmarkPublic(BaseModel):
+    """Aggregates of the peer group, and the asking tenant's own value and rank; nothing else."""
+
+    metric: str
+    compare_with: str
+    group: str | None
+    suppressed: bool
+    reason: str | None
+    peer_tenants: int | None
+    k: int
+    value: float | None
+    percentile_rank: float | None
+    p10: float | None
+    p25: float | None
+    p50: float | None
+    p75: float | None
+    p90: float | None
+    mean: float | None
+    epsilon: float | None
+    refreshed_at: datetime | None
+
+
+@router.get("/v1/impact/sroi", summary="This tenant's SROI with its explanation")
+async def get_sroi(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    start: Start = None,
+    end: End = None,
+    programme: Programme = None,
+    formula_version: Version = None,
+) -> dict[str, Any]:
+    window = make_window(start, end, programme)
+    return await impact_service(runtime).calculate("sroi", tenant.tenant_id, window, version=formula_version)
+
+
+@router.get("/v1/impact/vis", summary="This tenant's (or one programme's) Volunteer Impact Score")
+async def get_vis(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    start: Start = None,
+    end: End = None,
+    programme: Programme = None,
+    formula_version: Version = None,
+    breakdown: Annotated[bool, Query(description="Add the component breakdown and per-programme scores.")] = False,
+) -> dict[str, Any]:
+    window = make_window(start, end, programme)
+    return await impact_service(runtime).calculate(
+        "vis", tenant.tenant_id, window, version=formula_version, breakdown=breakdown
+    )
+
+
+@router.get("/v1/impact/vis/volunteers", summary="Volunteers ranked by VIS, paged")
+def get_volunteers(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    start: Start = None,
+    end: End = None,
+    programme: Programme = None,
+    formula_version: Version = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> dict[str, Any]:
+    window = make_window(start, end, programme)
+    return impact_service(runtime).volunteers(
+        tenant.tenant_id, window, version=formula_version, limit=limit, offset=offset
+    )
+
+
+@router.get("/v1/impact/results", summary="Recorded SROI and VIS results (newest first)")
+def list_results(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    kind: Literal["sroi", "vis"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[dict[str, Any]]:
+    return impact_service(runtime).list_results(tenant.tenant_id, kind, limit)
+
+
+@router.get("/v1/impact/results/{result_id}", summary="One recorded result, with the formula version that computed it")
+def get_result(result_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> dict[str, Any]:
+    return impact_service(runtime).get_result(tenant.tenant_id, result_id)
+
+
+@router.get("/v1/impact/benchmarks", response_model=BenchmarkPublic, summary="Where this tenant stands among peers")
+def get_benchmarks(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    metric: Literal["sroi", "vis"],
+    compare_with: Literal["industry", "region", "size"],
+) -> dict[str, Any]:
+    return impact_service(runtime).benchmark(tenant.tenant_id, metric, compare_with)
+
+
+@router.get("/v1/impact/formulas", response_model=list[FormulaPublic], summary="SROI and VIS formula versions")
+def list_formulas(
+    _: ReadTenant, runtime: RuntimeDep, kind: Literal["sroi", "vis"] | None = None
+) -> list[FormulaPublic]:
+    return impact_service(runtime).registry.list(kind)
+
+
+@router.get("/v1/impact/vocabulary", response_model=Vocabulary, summary="This tenant's impact event vocabulary")
+def get_vocabulary(tenant: ReadTenant, runtime: RuntimeDep) -> Vocabulary:
+    return impact_service(runtime).vocabulary(tenant.tenant_id)
+
+
+@router.put("/v1/impact/vocabulary", response_model=Vocabulary, summary="Remap impact event and property names")
+def put_vocabulary(body: dict[str, Any], tenant: AdminTenant, runtime: RuntimeDep) -> Vocabulary:
+    return impact_service(runtime).set_vocabulary(tenant.tenant_id, body)
+
+
+@router.post(
+    "/v1/admin/impact/formulas",
+    status_code=201,
+    tags=["admin: impact"],
+    summary="Add a formula version (or dry-run it: how many recent results would move by more than 20%)",
+)
+def add_formula(
+    body: FormulaCreate,
+    runtime: RuntimeDep,
+    _: AdminDep,
+    response: Response,
+    dry_run: Annotated[bool, Query(description="Compare only; store nothing.")] = False,
+) -> dict[str, Any]:
+    service = impact_service(runtime)
+    if dry_run:
+        response.status_code = 200
+        return service.dry_run(body)
+    return service.registry.add(body).model_dump(mode="json")
+
+
+@router.post("/v1/admin/impact/benchmarks/refresh", tags=["admin: impact"], summary="Refresh benchmarks now")
+async def refresh_benchmarks(runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
+    return await impact_service(runtime).refresh_benchmarks()
