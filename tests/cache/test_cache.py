@@ -194,3 +194,16 @@ def test_closed_ranges_stay_longer(tmp_path) -> None:  # type: ignore[no-untyped
     assert result_ttl(settings, now - timedelta(minutes=5), now) == 60  # late events still arrive
     assert result_ttl(settings, now - timedelta(days=2), now) == 3600
     assert result_ttl(settings, datetime(2026, 2, 1), now) == 3600  # naive means UTC
+
+
+def test_lookups_are_counted_for_prometheus(tenant: str) -> None:
+    from analytics_engine.cache.metrics import CACHE_LOOKUPS
+
+    hits, misses = CACHE_LOOKUPS.labels("memory", "hit"), CACHE_LOOKUPS.labels("memory", "miss")
+    before = (hits._value.get(), misses._value.get())
+    cache = InProcessCache()
+    key = cache_key(tenant, "insight", {})
+    cache.get(key)
+    cache.set(key, b"v", ttl_seconds=60)
+    cache.get(key)
+    assert (hits._value.get() - before[0], misses._value.get() - before[1]) == (1, 1)

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -45,6 +46,9 @@ from analytics_engine.metadata.models import Tenant, utcnow
 
 log = structlog.get_logger(__name__)
 
+BUDGET_REFUSALS = Counter(
+    "analytics_budget_refusals_total", "Queries refused by the budget gate, by the limit named.", ["limit"]
+)
 # How long a tenant's limits are reused before they are read again (a PUT here applies at once).
 LIMITS_TTL_SECONDS = 5.0
 _COUNTERS = ("queries", "rejected", "query_seconds", "read_rows", "read_bytes")
@@ -226,6 +230,7 @@ class BudgetService:
                 self._running[tenant_id] = running + 1
         if refusal is not None:
             self._ensure_flusher()
+            BUDGET_REFUSALS.labels(refusal.details["limit"]).inc()
             log.info("budgets.refused", tenant_id=tenant_id, limit=refusal.details["limit"])
             raise refusal
         admission = Admission(tenant_id, time.perf_counter())

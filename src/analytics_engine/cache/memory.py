@@ -12,6 +12,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from analytics_engine.cache.metrics import CACHE_LOOKUPS
+
+_HIT = CACHE_LOOKUPS.labels("memory", "hit")
+_MISS = CACHE_LOOKUPS.labels("memory", "miss")
+
 
 class InProcessCache:
     name = "memory"
@@ -39,14 +44,17 @@ class InProcessCache:
             entry = self._entries.get(key)
             if entry is None:
                 self.misses += 1
+                _MISS.inc()
                 return None
             expires, value = entry
             if expires <= self._clock():
                 self._drop(key)
                 self.misses += 1
+                _MISS.inc()
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
+            _HIT.inc()
             return value
 
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None:

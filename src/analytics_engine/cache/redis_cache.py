@@ -13,6 +13,8 @@ import time
 import redis
 import structlog
 
+from analytics_engine.cache.metrics import CACHE_ERRORS, CACHE_LOOKUPS
+
 log = structlog.get_logger(__name__)
 
 _GLOB_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\*?[]^"})
@@ -45,13 +47,16 @@ class RedisCache:
     # --- the contract --------------------------------------------------------------------------
     def get(self, key: str) -> bytes | None:
         if self._skipping():
+            CACHE_LOOKUPS.labels("redis", "unavailable").inc()
             return None
         try:
             value = self._client.get(key)
         except redis.RedisError as exc:
             self._failed("get", exc)
+            CACHE_LOOKUPS.labels("redis", "unavailable").inc()
             return None
         self._recovered()
+        CACHE_LOOKUPS.labels("redis", "miss" if value is None else "hit").inc()
         return value if value is None else bytes(value)
 
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
@@ -101,6 +106,7 @@ class RedisCache:
 
     def _failed(self, operation: str, exc: Exception) -> None:
         self.errors += 1
+        CACHE_ERRORS.labels("redis").inc()
         with self._lock:
             self._down_until = time.monotonic() + self.retry_seconds
         log.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,3 +23,20 @@ def ingest(
     from analytics_engine.bench.ingest import run
 
     run(events, batch, concurrency, event_ids)
+
+
+@bench_app.command("insights")
+def insights(
+    events: Annotated[int, typer.Option(min=10_000, help="Events of the one big tenant.")] = 10_000_000,
+    other_events: Annotated[
+        int | None, typer.Option(min=0, help="Events spread over 20 other tenants (default: as many as --events).")
+    ] = None,
+    repeat: Annotated[int, typer.Option(min=3, help="Runs per case and path (p95 of 20 is the 19th).")] = 20,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the generated data here and reuse it on the next run.")
+    ] = None,
+) -> None:
+    """Insight kinds p50/p95 (rollup, raw, cached) vs bare ClickHouse on the same SQL (overhead <= 1.3x)."""
+    from analytics_engine.bench.insights import run
+
+    run(events, events if other_events is None else other_events, repeat, data_dir)

@@ -1,0 +1,315 @@
+"""`bench insights`: p50/p95 of each insight kind on one tenant holding N events (10M by default)
+among 20 smaller tenants, served from rollups and raw events, from the cache, and in the same run
+the bare ClickHouse time of the very SQL the runner generates (`to_sql()`): the engine's overhead.
+
+Data is generated inside ClickHouse (`datagen/sql_generator.py`, about 100k events/s on 2 cores);
+with `--data-dir` it is kept and reused by later runs (generation is skipped when the tenants
+already hold the events asked for).
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from analytics_engine.bench.common import print_table, write_result
+from analytics_engine.budgets import BudgetUpdate
+from analytics_engine.config import Settings
+from analytics_engine.datagen.sql_generator import SqlGeneratorSpec, count_events, generate_in_warehouse
+from analytics_engine.runtime import Runtime
+from analytics_engine.tenants.schemas import TenantCreate
+from analytics_engine.tenants.service import TenantContext
+
+console = Console()
+BIG = "bench-big"
+SMALL = "bench-small-{n:02d}"
+SMALL_TENANTS = 20
+TARGETS_MS = {"funnel_5_steps": 1000.0, "retention_12_weeks": 1000.0, "trends_rollup": 50.0, "cached": 5.0}
+TARGET_OVERHEAD = 1.3
+
+# The questions asked of the big tenant: one per kind, the shapes users ask most.
+CASES: list[tuple[str, dict[str, Any]]] = [
+    (
+        "trends_rollup",
+        {
+            "kind": "trends",
+            "series": [{"event": "pageview", "math": "total"}, {"event": "pageview", "math": "unique_users"}],
+            "interval": "day",
+            "date_range": {"date_from": "-90d"},
+        },
+    ),
+    (
+        "trends_raw",
+        {
+            "kind": "trends",
+            "series": [{"event": "pageview", "math": "total"}, {"event": "pageview", "math": "unique_users"}],
+            "interval": "day",
+            "date_range": {"date_from": "-90d"},
+            "filters": [{"property": "browser", "operator": "is_set"}],
+        },
+    ),
+    (
+        "trends_breakdown_raw",
+        {
+            "kind": "trends",
+            "series": [{"event": "purchase", "math": "sum", "math_property": "amount"}],
+            "interval": "week",
+            "date_range": {"date_from": "-180d"},
+            "breakdown": ["plan"],
+        },
+    ),
+    (
+        "funnel_5_steps",
+        {
+            "kind": "funnels",
+            "steps": [
+                {"event": "signup"},
+                {"event": "activated"},
+                {"event": "feature_used"},
+                {"event": "pageview"},
+                {"event": "purchase"},
+            ],
+            "conversion_window": {"value": 14, "unit": "day"},
+            "date_range": {"date_from": "-90d"},
+        },
+    ),
+    (
+        "retention_12_weeks",
+        {
+            "kind": "retention",
+            "start_event": {"event": "signup"},
+            "return_event": {"event": None},
+            "period": "week",
+            "periods": 12,
+            "date_range": {"date_from": "-90d"},
+        },
+    ),
+    (
+        "engagement_dau_wau_mau",
+        {"kind": "engagement", "measure": "active_users", "interval": "day", "date_range": {"date_from": "-90d"}},
+    ),
+    (
+        "engagement_lifecycle",
+        {"kind": "engagement", "measure": "lifecycle", "interval": "week", "date_range": {"date_from": "-90d"}},
+    ),
+]
+
+
+@dataclass
+class Timings:
+    engine: list[float] = field(default_factory=list)
+    bare: list[float] = field(default_factory=list)
+    cached: list[float] = field(default_factory=list)
+    path: str | None = None
+    rows: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        engine, bare, cached = (percentiles(values) for values in (self.engine, self.bare, self.cached))
+        return {
+            "engine_ms": engine,
+            "bare_clickhouse_ms": bare,
+            "cached_ms": cached,
+            "overhead_p50": round(engine["p50"] / bare["p50"], 3) if bare["p50"] else None,
+            "overhead_p95": round(engine["p95"] / bare["p95"], 3) if bare["p95"] else None,
+            "path": self.path,
+        }
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50 and p95 in milliseconds (nearest rank: p95 of 20 samples is the 19th)."""
+    if not values:
+        return {"p50": 0.0, "p95": 0.0, "n": 0}
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return ordered[max(0, min(len(ordered) - 1, int(-(-p * len(ordered) // 1)) - 1))] * 1000
+
+    return {"p50": round(statistics.median(ordered) * 1000, 3), "p95": round(rank(0.95), 3), "n": len(ordered)}
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, Any]:
+    started = time.perf_counter()
+    result = call()
+    return time.perf_counter() - started, result
+
+
+# --- data ------------------------------------------------------------------------------------------
+def tenant_context(runtime: Runtime, name: str) -> TenantContext:
+    """Find or create the bench tenant `name`; its budget has no daily cap (the bench's own load)."""
+    found = next((t for t in runtime.tenants.list() if t.name == name), None)
+    tenant = found or runtime.tenants.create(TenantCreate(name=name))
+    runtime.budgets.set_budget(tenant.id, BudgetUpdate(query_seconds_per_day=0, max_concurrent_queries=0))
+    return TenantContext(
+        tenant_id=tenant.id, tenant_name=tenant.name, timezone=tenant.timezone, scopes=frozenset({"read"}), key_id=""
+    )
+
+
+def ensure_data(runtime: Runtime, big_events: int, small_events: int) -> dict[str, Any]:
+    """Generate what is missing: `big_events` for the big tenant and `small_events` spread over 20."""
+    plan = [(BIG, big_events, 1)] + [
+        (SMALL.format(n=n), small_events // SMALL_TENANTS, 100 + n) for n in range(SMALL_TENANTS)
+    ]
+    contexts = {name: tenant_context(runtime, name) for name, _, _ in plan}
+    todo = []
+    for name, wanted, seed in plan:
+        have = count_events(runtime.warehouse, contexts[name].tenant_id)
+        if have not in (0, wanted):
+            raise RuntimeError(f"{name} holds {have} events, not {wanted}: use a fresh --data-dir")
+        if have == 0 and wanted:
+            todo.append((name, wanted, seed))
+    generated_seconds = 0.0
+    total = sum(wanted for _, wanted, _ in todo)
+    if todo:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            task = progress.add_task("generating events in ClickHouse", total=total)
+            started = time.perf_counter()
+            for name, wanted, seed in todo:
+                spec = SqlGeneratorSpec(contexts[name].tenant_id, wanted, days=180, seed=seed)
+                generate_in_warehouse(runtime.warehouse, spec, on_progress=lambda n: progress.advance(task, n))
+            generated_seconds = time.perf_counter() - started
+    return {
+        "contexts": contexts,
+        "generated_events": total,
+        "generated_seconds": round(generated_seconds, 1),
+        "events_per_second": round(total / generated_seconds) if generated_seconds else None,
+    }
+
+
+# --- measuring -------------------------------------------------------------------------------------
+def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) -> Timings:
+    """Engine (refresh, so no cache) and bare ClickHouse alternate run by run, so both see the same
+    machine load; then the cached path."""
+    from analytics_engine.insights import run_insight
+
+    timings = Timings()
+    sql, params, settings = bare_statement(runtime, tenant, query)
+    first = run_insight(runtime, tenant, query, refresh=True)  # warm-up, and what path served it
+    timings.path = getattr(first, "path", None) or getattr(getattr(first, "meta", None), "path", None)
+    for _ in range(repeat):
+        seconds, _ = timed(lambda: run_insight(runtime, tenant, query, refresh=True))
+        timings.engine.append(seconds)
+        seconds, _ = timed(lambda: bare_query(runtime, sql, params, settings))
+        timings.bare.append(seconds)
+    for _ in range(repeat):
+        seconds, _ = timed(lambda: run_insight(runtime, tenant, query, refresh=False))
+        timings.cached.append(seconds)
+    return timings
+
+
+def bare_statement(runtime: Runtime, tenant: TenantContext, query: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The runner's own SQL and parameters, with the budget settings the engine adds."""
+    from analytics_engine.insights import runner_for
+
+    runner = runner_for(runtime, tenant, query)
+    sql, params = runner.to_sql()
+    return sql, dict(params), runtime.budgets.query_settings(tenant.tenant_id)
+
+
+def bare_query(runtime: Runtime, sql: str, params: dict[str, Any], settings: dict[str, Any]) -> list[Any]:
+    """clickhouse-connect straight on a pooled connection: no facade, no runner, no result model."""
+    from analytics_engine.warehouse.client import render_settings
+
+    with runtime.warehouse.connection() as client:
+        return list(client.query(sql + render_settings(settings), parameters=params).result_rows)
+
+
+def run(events: int, small_events: int, repeat: int, data_dir: Path | None) -> dict[str, Any]:
+    try:
+        from analytics_engine.insights import run_insight, runner_for  # noqa: F401
+        from analytics_engine.insights.models import parse_insight_query
+    except ImportError as exc:
+        raise RuntimeError(f"the insight runners are not available: {exc}") from exc
+
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="ae-bench-insights-"))
+    settings = Settings(data_dir=folder, log_level="warning", log_json=False)
+    runtime = Runtime.build(settings)
+    try:
+        data = ensure_data(runtime, events, small_events)
+        big = data["contexts"][BIG]
+        small = data["contexts"][SMALL.format(n=0)]
+        gc.collect()
+        results: dict[str, Any] = {}
+        rows = []
+        cases = [(name, big, spec) for name, spec in CASES]
+        cases.append(("trends_rollup_small_tenant", small, CASES[0][1]))
+        for name, tenant, spec in cases:
+            query = parse_insight_query(spec)
+            console.print(f"[bold]{name}[/bold] ...")
+            timing = measure(runtime, tenant, query, repeat)
+            summary = timing.summary()
+            results[name] = summary
+            rows.append(
+                [
+                    name,
+                    summary["path"] or "",
+                    summary["engine_ms"]["p50"],
+                    summary["engine_ms"]["p95"],
+                    summary["bare_clickhouse_ms"]["p50"],
+                    summary["bare_clickhouse_ms"]["p95"],
+                    summary["overhead_p50"] or 0.0,
+                    summary["cached_ms"]["p50"],
+                    summary["cached_ms"]["p95"],
+                ]
+            )
+        verdict = targets(results)
+        print_table(
+            f"bench insights: {events:,} events in one tenant, {small_events:,} over {SMALL_TENANTS} others",
+            ["case", "path", "p50 ms", "p95 ms", "bare p50", "bare p95", "overhead", "cached p50", "cached p95"],
+            rows,
+        )
+        for line in verdict["lines"]:
+            console.print(line)
+        document = {
+            "events_big_tenant": events,
+            "events_other_tenants": small_events,
+            "repeat": repeat,
+            "generation": {k: v for k, v in data.items() if k != "contexts"},
+            "cases": results,
+            "targets": {**TARGETS_MS, "overhead": TARGET_OVERHEAD},
+            "met": verdict["met"],
+            "data_dir": str(folder),
+        }
+        document["file"] = str(write_result("insights", document))
+        return document
+    finally:
+        runtime.close()
+
+
+def targets(results: dict[str, Any]) -> dict[str, Any]:
+    met: dict[str, bool] = {}
+    lines = []
+    for name in ("funnel_5_steps", "retention_12_weeks", "trends_rollup"):
+        if name in results:
+            p95 = results[name]["engine_ms"]["p95"]
+            met[name] = p95 < TARGETS_MS[name]
+            lines.append(f"{name}: p95 {p95:.1f} ms (target < {TARGETS_MS[name]:.0f} ms) {_mark(met[name])}")
+    cached = max(r["cached_ms"]["p95"] for r in results.values())
+    met["cached"] = cached < TARGETS_MS["cached"]
+    lines.append(f"cached: worst p95 {cached:.2f} ms (target < 5 ms) {_mark(met['cached'])}")
+    overheads = {n: r["overhead_p50"] for n, r in results.items() if r["overhead_p50"]}
+    worst = max(overheads.values()) if overheads else 0.0
+    met["overhead"] = worst <= TARGET_OVERHEAD
+    lines.append(
+        f"engine overhead (engine p50 / bare ClickHouse p50 of the same SQL): worst {worst:.2f}x "
+        f"(target <= {TARGET_OVERHEAD}x) {_mark(met['overhead'])}"
+    )
+    return {"met": met, "lines": lines}
+
+
+def _mark(ok: bool) -> str:
+    return "[green]met[/green]" if ok else "[red]missed[/red]"
