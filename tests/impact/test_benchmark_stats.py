@@ -64,3 +64,14 @@ def test_rows_carry_no_member_in_group_rows() -> None:
     for g in groups:
         assert "tenant_id" not in g and g["tenants"] == 6
     assert len(member_rows) == 6 * 4
+
+
+def test_with_epsilon_no_statistic_equals_a_members_figure() -> None:
+    members = [Member(f"t{i}", {"industry": "x", "region": "y", "size": "z"}, {"sroi": 1.0 + i, "vis": 20.0 + 3 * i})
+               for i in range(5)]
+    groups, member_rows = build_rows(members, k=5, epsilon=1.0, rng=random.Random(7), refreshed_at=datetime.now(UTC))
+    figures = {v for m in members for v in m.values.values()}
+    for g in groups:
+        assert g["epsilon"] == 1.0 and not g["suppressed"]
+        assert not figures & {g[n] for n in ("p10", "p25", "p50", "p75", "p90", "mean")}
+    assert all(0 <= r["percentile_rank"] <= 100 for r in member_rows)
