@@ -64,7 +64,7 @@ def test_refresh_is_a_job_and_scheduled(client, admin_headers, runtime, peers) -
 
 
 def test_quantiles_over_opted_in_peers_only(peers) -> None:  # type: ignore[no-untyped-def]
-    opted, outsider, _ = peers
+    opted, _, _ = peers
     values = [t.get("/v1/impact/sroi").json()["ratio"] for t in opted]
     assert len(set(values)) == 5
     for tenant, own in zip(opted, values, strict=True):
