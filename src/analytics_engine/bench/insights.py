@@ -20,8 +20,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-from analytics_engine.bench.common import print_table, write_result
+from analytics_engine.bench.common import write_result
 from analytics_engine.budgets import BudgetUpdate
 from analytics_engine.config import Settings
 from analytics_engine.datagen.sql_generator import SqlGeneratorSpec, count_events, generate_in_warehouse
@@ -29,7 +30,7 @@ from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import TenantCreate
 from analytics_engine.tenants.service import TenantContext
 
-console = Console()
+console = Console(width=max(160, Console().width))
 BIG = "bench-big"
 SMALL = "bench-small-{n:02d}"
 SMALL_TENANTS = 20
@@ -54,7 +55,7 @@ CASES: list[tuple[str, dict[str, Any]]] = [
             "series": [{"event": "pageview", "math": "total"}, {"event": "pageview", "math": "unique_users"}],
             "interval": "day",
             "date_range": {"date_from": "-90d"},
-            "filters": [{"property": "browser", "operator": "is_set"}],
+            "filters": [{"type": "property", "key": "browser", "operator": "is_set"}],
         },
     ),
     (
@@ -110,7 +111,7 @@ class Timings:
     bare: list[float] = field(default_factory=list)
     cached: list[float] = field(default_factory=list)
     path: str | None = None
-    rows: int | None = None
+    cache_misses: int = 0
 
     def summary(self) -> dict[str, Any]:
         engine, bare, cached = (percentiles(values) for values in (self.engine, self.bare, self.cached))
@@ -121,6 +122,7 @@ class Timings:
             "overhead_p50": round(engine["p50"] / bare["p50"], 3) if bare["p50"] else None,
             "overhead_p95": round(engine["p95"] / bare["p95"], 3) if bare["p95"] else None,
             "path": self.path,
+            "cache_misses": self.cache_misses,
         }
 
 
@@ -197,35 +199,45 @@ def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) ->
     from analytics_engine.insights import run_insight
 
     timings = Timings()
-    sql, params, settings = bare_statement(runtime, tenant, query)
+    statements, settings = bare_statements(runtime, tenant, query)
     first = run_insight(runtime, tenant, query, refresh=True)  # warm-up, and what path served it
-    timings.path = getattr(first, "path", None) or getattr(getattr(first, "meta", None), "path", None)
+    timings.path = first.served_by
+    bare_query(runtime, statements, settings)  # warm-up
     for _ in range(repeat):
         seconds, _ = timed(lambda: run_insight(runtime, tenant, query, refresh=True))
         timings.engine.append(seconds)
-        seconds, _ = timed(lambda: bare_query(runtime, sql, params, settings))
+        seconds, _ = timed(lambda: bare_query(runtime, statements, settings))
         timings.bare.append(seconds)
     for _ in range(repeat):
-        seconds, _ = timed(lambda: run_insight(runtime, tenant, query, refresh=False))
+        seconds, answer = timed(lambda: run_insight(runtime, tenant, query, refresh=False))
         timings.cached.append(seconds)
+        timings.cache_misses += 0 if answer.cached else 1
     return timings
 
 
-def bare_statement(runtime: Runtime, tenant: TenantContext, query: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """The runner's own SQL and parameters, with the budget settings the engine adds."""
+def bare_statements(
+    runtime: Runtime, tenant: TenantContext, query: Any
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
+    """The runner's own statements (`to_sql()`: text and parameters, tenant bound), with the budget
+    settings the engine adds to each."""
     from analytics_engine.insights import runner_for
 
     runner = runner_for(runtime, tenant, query)
-    sql, params = runner.to_sql()
-    return sql, dict(params), runtime.budgets.query_settings(tenant.tenant_id)
+    runner.resolve_cohorts()
+    statements = [(s.text, {**s.params, "tenant_id": tenant.tenant_id}) for s in runner.to_sql()]
+    return statements, runtime.budgets.query_settings(tenant.tenant_id)
 
 
-def bare_query(runtime: Runtime, sql: str, params: dict[str, Any], settings: dict[str, Any]) -> list[Any]:
-    """clickhouse-connect straight on a pooled connection: no facade, no runner, no result model."""
+def bare_query(
+    runtime: Runtime, statements: list[tuple[str, dict[str, Any]]], settings: dict[str, Any]
+) -> list[list[Any]]:
+    """clickhouse-connect straight on a pooled connection: no facade, no runner, no result model,
+    no cache, no budget gate; the rows fetched as Python tuples all the same."""
     from analytics_engine.warehouse.client import render_settings
 
+    suffix = render_settings({"max_execution_time": runtime.warehouse.query_timeout, **settings})
     with runtime.warehouse.connection() as client:
-        return list(client.query(sql + render_settings(settings), parameters=params).result_rows)
+        return [list(client.query(text + suffix, parameters=params).result_rows) for text, params in statements]
 
 
 def run(events: int, small_events: int, repeat: int, data_dir: Path | None) -> dict[str, Any]:
@@ -268,6 +280,7 @@ def run(events: int, small_events: int, repeat: int, data_dir: Path | None) -> d
             )
         verdict = targets(results)
         print_table(
+            console,
             f"bench insights: {events:,} events in one tenant, {small_events:,} over {SMALL_TENANTS} others",
             ["case", "path", "p50 ms", "p95 ms", "bare p50", "bare p95", "overhead", "cached p50", "cached p95"],
             rows,
@@ -288,6 +301,13 @@ def run(events: int, small_events: int, repeat: int, data_dir: Path | None) -> d
         return document
     finally:
         runtime.close()
+
+
+def print_table(out: Console, title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*[f"{cell:,.2f}" if isinstance(cell, float) else str(cell) for cell in row])
+    out.print(table)
 
 
 def targets(results: dict[str, Any]) -> dict[str, Any]:
