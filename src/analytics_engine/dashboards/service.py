@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from analytics_engine.dashboards.models import Dashboard, Widget
@@ -175,8 +175,7 @@ class DashboardService:
     def delete(self, tenant_id: str, dashboard_id: str) -> None:
         with self.metadata.session() as session:
             dashboard = self._dashboard(session, tenant_id, dashboard_id)
-            for widget in self._widgets(session, dashboard.id):
-                session.delete(widget)
+            session.execute(delete(Widget).where(Widget.dashboard_id == dashboard.id))
             session.delete(dashboard)
 
     # --- widgets -------------------------------------------------------------------------------
