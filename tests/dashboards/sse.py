@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
 import threading
@@ -91,5 +90,7 @@ class SseClient:
     def close(self) -> None:
         self._stop.set()
         if self._response is not None:
-            with contextlib.suppress(Exception):
+            try:
                 self._response.close()
+            except Exception:
+                pass

@@ -13,7 +13,6 @@ from fastapi import FastAPI, Request, Response
 
 from analytics_engine import __version__
 from analytics_engine.api.errors import install_error_handlers
-from analytics_engine.api.routes import admin_ingest as ingest_admin_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
 from analytics_engine.api.routes import dashboards as dashboard_routes
 from analytics_engine.api.routes import exports as export_routes
@@ -21,7 +20,6 @@ from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import metrics as metric_routes
 from analytics_engine.api.routes import ui as ui_routes
 from analytics_engine.api.routes.impact import router as impact_router
-from analytics_engine.api.routes.insights import router as insights_router
 from analytics_engine.cohorts.lifecycle import start_cohorts, stop_cohorts
 from analytics_engine.config import Settings, get_settings
 from analytics_engine.dashboards.stream import start_hub, stop_hub
@@ -30,14 +28,12 @@ from analytics_engine.impact.schedule import start_impact
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.observability import metrics
 from analytics_engine.runtime import Hook, Runtime
-from analytics_engine.streaming.service import start_streaming, stop_streaming
 from analytics_engine.sync.service import start_sync_schedule
 
 log = structlog.get_logger(__name__)
 
 # Each resource's router; a new package adds its module here.
 ROUTERS = [
-    ingest_admin_routes.router,
     health.router,
     admin_tenants.router,
     events.router,
@@ -52,15 +48,14 @@ ROUTERS = [
 ]
 # Background parts (streaming consumer, sync schedule, export workers...): started in this order
 # after the runtime is up and before the first request, stopped in reverse order at shutdown.
-STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule, start_hub, start_streaming]
-SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts, stop_hub, stop_streaming]
+STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule, start_hub]
+SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts, stop_hub]
+ROUTERS.append(impact_router)
+STARTUP_HOOKS.append(start_impact)
 # Exports and reports: routes, export workers.
 ROUTERS += [export_routes.router, file_routes.router]
 STARTUP_HOOKS.append(start_export_workers)
 SHUTDOWN_HOOKS.append(stop_export_workers)
-ROUTERS.append(impact_router)
-ROUTERS.append(insights_router)
-STARTUP_HOOKS.append(start_impact)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

@@ -25,18 +25,6 @@ def ingest(
     run(events, batch, concurrency, event_ids)
 
 
-@bench_app.command("dedup")
-def dedup(
-    rows: Annotated[int, typer.Option(min=1000, help="Events in the table read with and without FINAL.")] = 5_000_000,
-    batches: Annotated[int, typer.Option(min=1, help="Batches inserted through the duplicate check.")] = 50,
-    batch_size: Annotated[int, typer.Option(min=1, help="Events per batch.")] = 2000,
-) -> None:
-    """Reads without FINAL vs with FINAL; insert with the duplicate check vs without."""
-    from analytics_engine.bench.dedup import run
-
-    run(rows, batches, batch_size)
-
-
 @bench_app.command("insights")
 def insights(
     events: Annotated[int, typer.Option(min=10_000, help="Events of the one big tenant.")] = 10_000_000,

@@ -5,7 +5,6 @@ that fails carries its own error object; the others still render."""
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from analytics_engine.dashboards.schemas import (
     WidgetResult,
 )
 from analytics_engine.dashboards.service import dashboard_service
-from analytics_engine.errors import AppError, BudgetExceeded
+from analytics_engine.errors import AppError
 from analytics_engine.metrics import engine
 from analytics_engine.metrics.schemas import MetricQueryRequest, TimeRange
 from analytics_engine.metrics.service import metric_service
@@ -33,7 +32,6 @@ from analytics_engine.metrics.service import metric_service
 log = structlog.get_logger(__name__)
 CACHE_NAMESPACE = "widget"
 RESULT_VERSION = 1
-BUDGET_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -104,35 +102,6 @@ def widget_cache_key(tenant_id: str, plan: _Plan) -> str:
     )
 
 
-def _run_within_budget(runtime: Any, tenant: Any, query: dict[str, Any], *, refresh: bool) -> dict[str, Any]:
-    """Run one widget's query; when the tenant's concurrent-query budget is momentarily full (other
-    widgets of this or another render are running), wait a little and retry instead of failing."""
-    deadline = time.monotonic() + BUDGET_WAIT_SECONDS
-    delay = 0.01
-    while True:
-        try:
-            return engine.run_query(runtime, tenant, query, refresh=refresh)
-        except BudgetExceeded as exc:
-            limit = (exc.details or {}).get("limit") if isinstance(exc.details, dict) else None
-            if limit != "max_concurrent_queries" or time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
-
-
-def _concurrency(runtime: Any, tenant_id: str) -> int:
-    width = runtime.settings.dashboard_render_threads
-    budgets = getattr(runtime, "budgets", None)
-    if budgets is not None:
-        try:
-            limit = budgets.limits(tenant_id).max_concurrent_queries
-        except Exception:
-            limit = 0
-        if limit:
-            width = min(width, int(limit))
-    return max(1, width)
-
-
 def compute_widget(runtime: Any, tenant: Any, plan: _Plan, *, refresh: bool = False) -> WidgetResult:
     widget = plan.widget
     result = WidgetResult(
@@ -159,7 +128,7 @@ def compute_widget(runtime: Any, tenant: Any, plan: _Plan, *, refresh: bool = Fa
             result.elapsed_ms = (time.perf_counter() - started) * 1000
             return result
     try:
-        data = _run_within_budget(runtime, tenant, plan.query or {}, refresh=refresh)
+        data = engine.run_query(runtime, tenant, plan.query or {}, refresh=refresh)
     except Exception as exc:
         result.error = _error(exc)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
@@ -189,13 +158,7 @@ def render_dashboard(
     widgets = [w for w in dashboard.widgets if widget_ids is None or w.id in widget_ids]
     plans = [plan_widget(runtime, tenant.tenant_id, widget, filters) for widget in widgets]
     pool = _executor(runtime)
-    gate = threading.BoundedSemaphore(_concurrency(runtime, tenant.tenant_id))
-
-    def task(plan: _Plan) -> WidgetResult:
-        with gate:
-            return compute_widget(runtime, tenant, plan, refresh=refresh)
-
-    futures = [pool.submit(task, plan) for plan in plans]
+    futures = [pool.submit(compute_widget, runtime, tenant, plan, refresh=refresh) for plan in plans]
     results = []
     for plan, future in zip(plans, futures, strict=True):
         try:

@@ -130,8 +130,7 @@ class StreamHub:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._interval_task = self.loop.create_task(self._housekeeping(), name="stream-hub")
+        self._interval_task = asyncio.get_running_loop().create_task(self._housekeeping(), name="stream-hub")
 
     async def close(self) -> None:
         self._closed = True

@@ -83,7 +83,6 @@ class ExportWorkers:
         self._stopping = threading.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.running: set[str] = set()
-        self.paused = False  # while True, no new job is claimed (maintenance, tests)
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -126,7 +125,7 @@ class ExportWorkers:
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                job_id = None if self.paused else await asyncio.to_thread(self.claim)
+                job_id = await asyncio.to_thread(self.claim)
             except Exception as exc:
                 log.warning("exports.claim_failed", error=str(exc))
                 job_id = None

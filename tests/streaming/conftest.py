@@ -1,1 +1,0 @@
-from tests.streaming.support import nats_names  # noqa: F401  (fixture)
