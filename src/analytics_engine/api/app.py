@@ -20,6 +20,7 @@ from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import metrics as metric_routes
 from analytics_engine.api.routes import ui as ui_routes
 from analytics_engine.api.routes.impact import router as impact_router
+from analytics_engine.api.routes.insights import router as insights_router
 from analytics_engine.cohorts.lifecycle import start_cohorts, stop_cohorts
 from analytics_engine.config import Settings, get_settings
 from analytics_engine.dashboards.stream import start_hub, stop_hub
@@ -51,6 +52,7 @@ ROUTERS = [
 STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule, start_hub]
 SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts, stop_hub]
 ROUTERS.append(impact_router)
+ROUTERS.append(insights_router)
 STARTUP_HOOKS.append(start_impact)
 # Exports and reports: routes, export workers.
 ROUTERS += [export_routes.router, file_routes.router]

@@ -1,0 +1,64 @@
+"""The insight engine: one entry point for every consumer (API, dashboards, metrics, exports, reports).
+
+    from analytics_engine.insights import parse_insight_query, run_insight
+    answer = run_insight(runtime, tenant, parse_insight_query({"kind": "trends", "series": [...]}))
+
+`INSIGHT_KINDS` maps each kind to its runner class; see docs/insights.md for every query model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analytics_engine.insights.base import SQL, InsightRunner
+from analytics_engine.insights.models import (
+    EngagementQuery,
+    FunnelsQuery,
+    InsightQuery,
+    RetentionQuery,
+    TrendsQuery,
+    parse_insight_query,
+)
+from analytics_engine.insights.results import InsightResponse, PeoplePage
+from analytics_engine.insights.trends import TrendsRunner
+
+INSIGHT_KINDS: dict[str, type[InsightRunner[Any]]] = {
+    "trends": TrendsRunner,
+}
+
+
+def _register() -> None:
+    from analytics_engine.insights.engagement import EngagementRunner
+    from analytics_engine.insights.funnels import FunnelsRunner
+    from analytics_engine.insights.retention import RetentionRunner
+
+    INSIGHT_KINDS.update({"funnels": FunnelsRunner, "retention": RetentionRunner, "engagement": EngagementRunner})
+
+
+_register()
+
+
+def runner_for(runtime: Any, tenant: Any, query: Any, **kwargs: Any) -> InsightRunner[Any]:
+    return INSIGHT_KINDS[query.kind](runtime, tenant, query, **kwargs)
+
+
+def run_insight(runtime: Any, tenant: Any, query: Any, *, refresh: bool = False) -> InsightResponse:
+    """Compute (or fetch from the cache) one insight for `tenant` (a TenantContext)."""
+    return runner_for(runtime, tenant, query).run(refresh=refresh)
+
+
+__all__ = [
+    "INSIGHT_KINDS",
+    "SQL",
+    "EngagementQuery",
+    "FunnelsQuery",
+    "InsightQuery",
+    "InsightResponse",
+    "InsightRunner",
+    "PeoplePage",
+    "RetentionQuery",
+    "TrendsQuery",
+    "parse_insight_query",
+    "run_insight",
+    "runner_for",
+]

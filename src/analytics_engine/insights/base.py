@@ -1,0 +1,215 @@
+"""The base runner: one `run()` for every kind, holding caching, budgets and timing once.
+
+A kind subclasses `InsightRunner` and writes `to_sql()` (pure: SQL and parameters, no I/O) and
+`calculate(executor)` (runs the SQL through the tenant scope and maps rows into `InsightResponse`).
+It tunes behaviour through small hooks (`cache_range_end`, `limit_context`), never by overriding
+`run()`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+import orjson
+import structlog
+
+from analytics_engine.errors import InvalidInput
+from analytics_engine.insights.dates import Resolved, resolve_range
+from analytics_engine.insights.filters import CohortConditions, Params, cohort_ids, filters_sql
+from analytics_engine.insights.results import RESULT_VERSION, InsightResponse, Timing
+from analytics_engine.warehouse.client import QueryResult
+from analytics_engine.warehouse.scoped import TENANT_PARAM, TenantScope
+
+log = structlog.get_logger(__name__)
+
+Q = TypeVar("Q")
+TENANT_PREDICATE = f"tenant_id = {TENANT_PARAM}"
+
+
+@dataclass(frozen=True)
+class SQL:
+    """One statement a runner will run: text with `{name:Type}` placeholders and their values."""
+
+    name: str
+    text: str
+    params: dict[str, Any]
+
+
+class Executor:
+    """Runs a runner's statements for one tenant under its budget settings, and keeps the timing."""
+
+    def __init__(self, runtime: Any, tenant_id: str) -> None:
+        self.scope = TenantScope(runtime.warehouse, tenant_id)
+        self.tenant_id = tenant_id
+        self.budgets = getattr(runtime, "budgets", None)
+        self.settings = self.budgets.query_settings(tenant_id) if self.budgets is not None else {}
+        self.timing = Timing()
+
+    def run(self, statement: SQL) -> QueryResult:
+        result = self.scope.query(statement.text, statement.params, settings=self.settings)
+        self.timing.sql_ms += result.elapsed_ms
+        self.timing.queries += 1
+        if self.budgets is not None:
+            summary = result.summary or {}
+            elapsed_ns = _number(summary.get("elapsed_ns"))
+            self.budgets.record(
+                self.tenant_id,
+                elapsed_ns / 1e9 if elapsed_ns else result.elapsed_ms / 1000,
+                int(_number(summary.get("read_rows"))),
+                int(_number(summary.get("read_bytes"))),
+            )
+        return result
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class InsightRunner(Generic[Q]):
+    kind: ClassVar[str] = ""
+
+    def __init__(self, runtime: Any, tenant: Any, query: Q, *, now: datetime | None = None) -> None:
+        self.runtime = runtime
+        self.tenant = tenant
+        self.query = query
+        self.now = now or datetime.now(UTC)
+        self.tz = getattr(query, "timezone", None) or getattr(tenant, "timezone", None) or "UTC"
+        try:
+            self.range: Resolved = resolve_range(query.date_range, self.tz, self.now)  # type: ignore[attr-defined]
+        except ValueError as exc:
+            raise InvalidInput(str(exc), code="invalid_query") from None
+        self.events = runtime.warehouse.table("events")
+        self.cohorts = CohortConditions()
+        self.served_by = "raw"
+
+    # --- hooks ---------------------------------------------------------------------------------
+    def cache_range_end(self) -> datetime:
+        """The latest moment the answer depends on (a range ending in the past caches longer)."""
+        return self.range.end
+
+    def limit_context(self) -> dict[str, Any]:
+        """What else changes the answer besides the query (part of the cache key)."""
+        return {}
+
+    def to_sql(self) -> list[SQL]:  # pragma: no cover - every kind implements it
+        raise NotImplementedError
+
+    def calculate(self, executor: Executor) -> InsightResponse:  # pragma: no cover
+        raise NotImplementedError
+
+    # --- shared helpers for builders -------------------------------------------------------------
+    def base_where(self, params: Params, filters: list[Any], *, start: datetime, end: datetime) -> list[str]:
+        """The tenant predicate, the time window and the query-wide filters: every kind calls this."""
+        from analytics_engine.warehouse.params import utc_text
+
+        where = [
+            TENANT_PREDICATE,
+            f"timestamp >= {params.add(utc_text(start), 'DateTime64(3)')}",
+            f"timestamp < {params.add(utc_text(end), 'DateTime64(3)')}",
+        ]
+        where += filters_sql([*self.query.all_filters(), *filters], params, self.cohorts)  # type: ignore[attr-defined]
+        return where
+
+    def new_params(self) -> Params:
+        params = Params()
+        params.values["tz"] = self.tz
+        return params
+
+    def response(self, **fields: Any) -> InsightResponse:
+        return InsightResponse(
+            kind=self.kind,
+            timezone=self.tz,
+            date_from=self.range.start,
+            date_to=self.range.end,
+            served_by=self.served_by,
+            computed_at=datetime.now(UTC),
+            **fields,
+        )
+
+    # --- the one entry point -------------------------------------------------------------------
+    def needed_cohorts(self) -> set[tuple[str, bool]]:
+        query: Any = self.query
+        needed = cohort_ids(query.all_filters(), getattr(query, "breakdown", []))
+        for part in self.nested_filters():
+            needed |= cohort_ids(part, [])
+        return needed
+
+    def nested_filters(self) -> list[list[Any]]:
+        """Filters inside series, steps or events (kinds override)."""
+        return []
+
+    def resolve_cohorts(self) -> dict[str, int]:
+        """Bind every cohort the query names to its published version (I/O: before `to_sql()`)."""
+        needed = self.needed_cohorts()
+        if not needed:
+            return {}
+        try:
+            from analytics_engine.cohorts.filters import cohort_condition
+        except ImportError:
+            raise InvalidInput("cohorts not available in this build", code="cohorts_not_available") from None
+        versions: dict[str, int] = {}
+        for cohort_id, negate in sorted(needed):
+            sql, params = cohort_condition(self.runtime, self.tenant.tenant_id, cohort_id, negate)
+            self.cohorts.resolved[(cohort_id, negate)] = (sql, params)
+            for name, value in params.items():
+                if name.endswith("_v"):
+                    versions[cohort_id] = value
+        return versions
+
+    def cache_key(self, versions: dict[str, int]) -> str:
+        from analytics_engine.cache import cache_key
+
+        payload = {
+            "runner": type(self).__name__,
+            "query": self.query.model_dump(mode="json"),  # type: ignore[attr-defined]
+            "tz": self.tz,
+            "range": [self.range.start.isoformat(), self.range.end.isoformat()],
+            "limits": self.limit_context(),
+            "cohorts": versions,
+            "v": RESULT_VERSION,
+        }
+        return cache_key(self.tenant.tenant_id, "insight", payload)
+
+    def cache_ttl(self) -> int:
+        from analytics_engine.cache import result_ttl
+
+        return result_ttl(self.runtime.settings, self.cache_range_end(), self.now)
+
+    def run(self, *, refresh: bool = False) -> InsightResponse:
+        started = time.perf_counter()
+        versions = self.resolve_cohorts()
+        cache = getattr(self.runtime, "cache", None)
+        key = self.cache_key(versions) if cache is not None else None
+        if cache is not None and key is not None and not refresh:
+            hit = cache.get(key)
+            if hit is not None:
+                answer = InsightResponse.model_validate_json(hit)
+                answer.cached = True
+                answer.timing = Timing(total_ms=(time.perf_counter() - started) * 1000)
+                return answer
+        budgets = getattr(self.runtime, "budgets", None)
+        executor = Executor(self.runtime, self.tenant.tenant_id)
+        if budgets is not None:
+            with budgets.admit(self.tenant.tenant_id):
+                answer = self.calculate(executor)
+        else:
+            answer = self.calculate(executor)
+        answer.timing = executor.timing
+        answer.timing.total_ms = (time.perf_counter() - started) * 1000
+        if cache is not None and key is not None:
+            cache.set(key, orjson.dumps(answer.model_dump(mode="json")), ttl_seconds=self.cache_ttl())
+        log.info(
+            "insight.computed",
+            kind=self.kind,
+            tenant_id=self.tenant.tenant_id,
+            served_by=answer.served_by,
+            sql_ms=round(answer.timing.sql_ms, 1),
+            queries=answer.timing.queries,
+        )
+        return answer

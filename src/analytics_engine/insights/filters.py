@@ -1,0 +1,246 @@
+"""Property and cohort filters, breakdowns, and the safe SQL fragments they compile to.
+
+Property names are validated strictly (letters, digits, `_`, `$`, `-`, dotted paths) and quoted with
+backticks as JSON sub-columns (`properties.`plan``); values always travel as query parameters.
+Cohort conditions come from `analytics_engine.cohorts.filters` (resolved by the runner before the
+SQL is built, so `to_sql()` stays pure).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+
+PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$\-]{0,99}(\.[A-Za-z0-9_$\-]{1,100}){0,4}$")
+OTHER = "$other"
+NONE_LABEL = "(none)"
+
+Operator = Literal["eq", "neq", "contains", "regex", "gt", "gte", "lt", "lte", "is_set", "is_not_set", "in"]
+_NUMERIC_OPS = {"gt", "gte", "lt", "lte"}
+_VALUELESS_OPS = {"is_set", "is_not_set"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def check_property_name(name: str) -> str:
+    if not isinstance(name, str) or not PROPERTY_NAME.match(name):
+        raise ValueError(
+            f"invalid property name {str(name)[:80]!r}: use letters, digits, '_', '$', '-' and dots for nested keys"
+        )
+    return name
+
+
+def property_expr(name: str) -> str:
+    """The JSON sub-column of a validated property name (a Dynamic value; NULL when unset)."""
+    check_property_name(name)
+    return "properties." + ".".join(f"`{part}`" for part in name.split("."))
+
+
+def string_expr(name: str) -> str:
+    return f"toString({property_expr(name)})"
+
+
+def number_expr(name: str) -> str:
+    """The property as Float64, NULL when unset or not numeric."""
+    return f"accurateCastOrNull({property_expr(name)}, 'Float64')"
+
+
+def value_text(value: Any) -> str:
+    """A scalar as the text ClickHouse's toString() gives a JSON value (2.0 -> '2', True -> 'true')."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class PropertyFilter(Strict):
+    type: Literal["property"] = "property"
+    key: str = Field(description="Event property name (`plan`, `utm.source` for nested keys).")
+    operator: Operator = "eq"
+    value: Any = None
+
+    _check_key = field_validator("key")(classmethod(lambda cls, v: check_property_name(v)))
+
+    @model_validator(mode="after")
+    def _check_value(self) -> PropertyFilter:
+        op, value = self.operator, self.value
+        if op in _VALUELESS_OPS:
+            if value is not None:
+                raise ValueError(f"operator {op!r} takes no value")
+            return self
+        if op == "in":
+            if not isinstance(value, list) or not value or len(value) > 1000:
+                raise ValueError("operator 'in' needs a non-empty list of at most 1000 values")
+            if not all(isinstance(v, str | int | float | bool) for v in value):
+                raise ValueError("operator 'in' takes strings, numbers or booleans")
+            return self
+        if op in _NUMERIC_OPS:
+            if not _is_number(value):
+                raise ValueError(f"operator {op!r} needs a number")
+            return self
+        if op in {"contains", "regex"}:
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"operator {op!r} needs a non-empty string")
+            if op == "regex":
+                try:
+                    re.compile(value)
+                except re.error as exc:
+                    raise ValueError(f"invalid regular expression: {exc}") from None
+            return self
+        if not isinstance(value, str | int | float | bool) or (isinstance(value, float) and not math.isfinite(value)):
+            raise ValueError(f"operator {op!r} needs a string, number or boolean value")
+        return self
+
+
+class CohortFilter(Strict):
+    type: Literal["cohort"]
+    cohort_id: str = Field(min_length=1, max_length=100)
+    operator: Literal["in", "not_in"] = "in"
+
+
+def _filter_tag(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "property"))
+    return str(getattr(value, "type", "property"))
+
+
+Filter = Annotated[
+    Annotated[PropertyFilter, Tag("property")] | Annotated[CohortFilter, Tag("cohort")],
+    Discriminator(_filter_tag),
+]
+
+
+class PropertyBreakdown(Strict):
+    type: Literal["property"] = "property"
+    property: str
+
+    _check = field_validator("property")(classmethod(lambda cls, v: check_property_name(v)))
+
+
+class CohortBreakdown(Strict):
+    type: Literal["cohort"]
+    cohort_ids: list[str] = Field(min_length=1, max_length=20)
+
+
+def _breakdown_tag(value: Any) -> str:
+    if isinstance(value, str):
+        return "property"
+    if isinstance(value, dict):
+        return str(value.get("type", "property"))
+    return str(getattr(value, "type", "property"))
+
+
+def _breakdown_before(value: Any) -> Any:
+    return {"type": "property", "property": value} if isinstance(value, str) else value
+
+
+Breakdown = Annotated[
+    Annotated[PropertyBreakdown, Tag("property")] | Annotated[CohortBreakdown, Tag("cohort")],
+    Discriminator(_breakdown_tag),
+]
+
+
+def normalize_breakdowns(value: Any) -> Any:
+    """Accept `"plan"`, `["plan", "country"]` or objects."""
+    if value is None:
+        return []
+    if isinstance(value, str | dict):
+        value = [value]
+    return [_breakdown_before(v) for v in value] if isinstance(value, list) else value
+
+
+class Params:
+    """Unique parameter names for one query: `add(value, "String")` -> `{p3:String}`."""
+
+    def __init__(self, prefix: str = "p") -> None:
+        self.values: dict[str, Any] = {}
+        self._prefix = prefix
+
+    def add(self, value: Any, type_: str) -> str:
+        name = f"{self._prefix}{len(self.values)}"
+        self.values[name] = value
+        return f"{{{name}:{type_}}}"
+
+    def update(self, values: dict[str, Any]) -> None:
+        self.values.update(values)
+
+
+class CohortConditions:
+    """Cohort conditions resolved before SQL building: (cohort id, negate) -> (sql, params)."""
+
+    def __init__(self, resolved: dict[tuple[str, bool], tuple[str, dict[str, Any]]] | None = None) -> None:
+        self.resolved = resolved or {}
+
+    def condition(self, cohort_id: str, negate: bool, params: Params) -> str:
+        if (cohort_id, negate) not in self.resolved:
+            raise KeyError(f"cohort {cohort_id} was not resolved")
+        sql, values = self.resolved[(cohort_id, negate)]
+        params.update(values)
+        return f"({sql})"
+
+
+def filter_sql(item: PropertyFilter | CohortFilter, params: Params, cohorts: CohortConditions) -> str:
+    if isinstance(item, CohortFilter):
+        return cohorts.condition(item.cohort_id, item.operator == "not_in", params)
+    op, value, prop = item.operator, item.value, property_expr(item.key)
+    if op == "is_set":
+        return f"({prop} IS NOT NULL)"
+    if op == "is_not_set":
+        return f"({prop} IS NULL)"
+    if op in _NUMERIC_OPS:
+        sign = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        return f"ifNull({number_expr(item.key)} {sign} {params.add(float(value), 'Float64')}, 0)"
+    if op == "contains":
+        return f"(positionCaseInsensitiveUTF8({string_expr(item.key)}, {params.add(value, 'String')}) > 0)"
+    if op == "regex":
+        return f"match({string_expr(item.key)}, {params.add(value, 'String')})"
+    if op == "in":
+        texts = sorted({value_text(v) for v in value})
+        return f"({prop} IS NOT NULL AND {string_expr(item.key)} IN {params.add(texts, 'Array(String)')})"
+    if _is_number(value):
+        equal = f"ifNull({number_expr(item.key)} = {params.add(float(value), 'Float64')}, 0)"
+    else:
+        equal = f"({prop} IS NOT NULL AND {string_expr(item.key)} = {params.add(value_text(value), 'String')})"
+    return f"(NOT {equal})" if op == "neq" else equal
+
+
+def filters_sql(items: list[Any], params: Params, cohorts: CohortConditions) -> list[str]:
+    return [filter_sql(item, params, cohorts) for item in items]
+
+
+def cohort_ids(filters: list[Any], breakdowns: list[Any]) -> set[tuple[str, bool]]:
+    """Every (cohort id, negate) a query needs resolved."""
+    needed = {(f.cohort_id, f.operator == "not_in") for f in filters if isinstance(f, CohortFilter)}
+    for item in breakdowns:
+        if isinstance(item, CohortBreakdown):
+            needed.update((cid, False) for cid in item.cohort_ids)
+    return needed
+
+
+def breakdown_sql(items: list[Any], params: Params, cohorts: CohortConditions) -> str:
+    """One Array(String) expression: the event's value for each breakdown (cohort: the cohort id of
+    each cohort the user belongs to, one row per membership via arrayJoin; '' for none)."""
+    parts = []
+    for item in items:
+        if isinstance(item, PropertyBreakdown):
+            parts.append(string_expr(item.property))
+        else:
+            members = ", ".join(
+                f"if({cohorts.condition(cid, False, params)}, {params.add(cid, 'String')}, '')"
+                for cid in item.cohort_ids
+            )
+            parts.append(
+                f"arrayJoin(if(empty(arrayFilter(x -> x != '', [{members}])), [''], "
+                f"arrayFilter(x -> x != '', [{members}])))"
+            )
+    return "[" + ", ".join(parts) + "]"

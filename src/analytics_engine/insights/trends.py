@@ -1,0 +1,178 @@
+"""Trends: one or more series (event + filters + math) over time buckets in a time zone, with
+breakdowns (top N + '$other'), compare to the previous period, formulas and cumulative mode."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from analytics_engine.errors import InvalidInput
+from analytics_engine.insights.base import SQL, Executor, InsightRunner
+from analytics_engine.insights.dates import Resolved, bucket_key, bucket_label, buckets
+from analytics_engine.insights.filters import NONE_LABEL, OTHER
+from analytics_engine.insights.formula import evaluate, letter, parse_formula
+from analytics_engine.insights.models import PROPERTY_MATHS, TrendSeries, TrendsQuery
+from analytics_engine.insights.results import InsightResponse, Point, Series
+from analytics_engine.insights.rollups import rollup_eligible, rollup_sql
+from analytics_engine.insights.trends_builder import series_sql
+
+_CUMULATIVE_MATHS = {"total", "unique_users", "sum"}
+
+
+def _clean(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def breakdown_label(values: tuple[str, ...]) -> str:
+    return " / ".join("Other" if v == OTHER else (v if v != "" else NONE_LABEL) for v in values)
+
+
+def series_label(series: TrendSeries) -> str:
+    if series.label:
+        return series.label
+    name = series.event or "All events"
+    if series.math == "total":
+        return name
+    if series.math_property:
+        return f"{name} ({series.math} of {series.math_property})"
+    return f"{name} ({series.math.replace('_', ' ')})"
+
+
+class TrendsRunner(InsightRunner[TrendsQuery]):
+    kind = "trends"
+    allow_rollups = True  # tests and the benchmark switch it off to compare with raw events
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        query = self.query
+        if query.cumulative and any(s.math not in _CUMULATIVE_MATHS for s in query.series):
+            raise InvalidInput("cumulative mode works with math total, unique_users or sum", code="invalid_query")
+        try:
+            self.buckets = buckets(self.range, query.interval)
+            self.previous = self.range.shifted_back() if query.compare else None
+            self.previous_buckets = buckets(self.previous, query.interval) if self.previous else []
+        except ValueError as exc:
+            raise InvalidInput(str(exc), code="invalid_query") from None
+
+    def nested_filters(self) -> list[list[Any]]:
+        return [s.filters for s in self.query.series]
+
+    def periods(self) -> list[tuple[str, Resolved]]:
+        out = [("current", self.range)]
+        if self.previous is not None:
+            out.append(("previous", self.previous))
+        return out
+
+    def plan(self, series: TrendSeries, period: Resolved) -> str:
+        return "rollup" if self.allow_rollups and rollup_eligible(self.query, series, period) else "raw"
+
+    def to_sql(self) -> list[SQL]:
+        statements = []
+        for index, series in enumerate(self.query.series):
+            for which, period in self.periods():
+                name = f"{letter(index)}:{which}"
+                if self.plan(series, period) == "rollup":
+                    text, params = rollup_sql(self, series, period, self.query.interval)
+                    name += ":rollup"
+                else:
+                    text, params = series_sql(self, series, period, self.range, self.query.interval)
+                statements.append(SQL(name, text, params))
+        return statements
+
+    def calculate(self, executor: Executor) -> InsightResponse:
+        query = self.query
+        statements = self.to_sql()
+        self.served_by = "rollup" if all(s.name.endswith(":rollup") for s in statements) else "raw"
+        out: list[Series] = []
+        by_letter: dict[tuple[str, str], dict[tuple[str, ...], Series]] = defaultdict(dict)
+        for statement in statements:
+            index_letter, which = statement.name.split(":")[:2]
+            series = query.series[ord(index_letter) - ord("A")]
+            rows = executor.run(statement).rows
+            period_buckets = self.buckets if which == "current" else self.previous_buckets
+            for item in self._map(series, rows, period_buckets, which):
+                out.append(item)
+                by_letter[(which, index_letter)][tuple(item.breakdown_value or ())] = item
+        if query.formula:
+            out = self._formula(by_letter)
+        out.sort(key=lambda s: (s.compare == "previous", OTHER in (s.breakdown_value or ())))
+        totals = {s.label: s.total for s in out}
+        return self.response(interval=query.interval, series=out, totals=totals)
+
+    def _map(self, series: TrendSeries, rows: list[tuple], period_buckets: list, which: str) -> list[Series]:
+        zone = self.range.zone
+        property_math = series.math in PROPERTY_MATHS
+        values: dict[tuple[str, ...], dict[Any, float | None]] = defaultdict(dict)
+        totals: dict[tuple[str, ...], float | None] = {}
+        for bucket, bd, value, is_total in rows:
+            key = tuple(bd)
+            if is_total:
+                totals[key] = _clean(value)
+            else:
+                values[key][bucket_key(bucket)] = _clean(value)
+        if not values and not self.query.breakdown:
+            values[()] = {}
+        result = []
+        base_label = series_label(series)
+        for key in sorted(values, key=lambda k: (-(totals.get(k) or 0), k)):
+            points = []
+            running = 0.0
+            for bucket in period_buckets:
+                value = values[key].get(bucket)
+                if value is None and not property_math:
+                    value = 0.0
+                if self.query.cumulative:
+                    running += value or 0.0
+                    value = running
+                points.append(Point(label=bucket_label(bucket, zone), bucket=bucket_label(bucket, zone), value=value))
+            total = totals.get(key)
+            if total is None and not property_math:
+                total = 0.0
+            label = base_label if not key else f"{base_label} - {breakdown_label(key)}"
+            if which == "previous":
+                label += " (previous)"
+            result.append(
+                Series(
+                    label=label,
+                    points=points,
+                    total=total,
+                    breakdown_value=list(key) if self.query.breakdown else None,
+                    compare=which if self.query.compare else None,
+                    meta={"event": series.event, "math": series.math, "math_property": series.math_property},
+                )
+            )
+        return result
+
+    def _formula(self, by_letter: dict[tuple[str, str], dict[tuple[str, ...], Series]]) -> list[Series]:
+        tree = parse_formula(self.query.formula or "", len(self.query.series))
+        out = []
+        for which, _ in self.periods():
+            keys = sorted({k for (w, _), group in by_letter.items() if w == which for k in group})
+            for key in keys:
+                parts = {lt: group.get(key) for (w, lt), group in by_letter.items() if w == which}
+                template = next(s for s in parts.values() if s is not None)
+                points = []
+                for i, point in enumerate(template.points):
+                    env = {lt: (s.points[i].value if s is not None else 0.0) for lt, s in parts.items()}
+                    points.append(Point(label=point.label, bucket=point.bucket, value=evaluate(tree, env)))
+                total = evaluate(tree, {lt: (s.total if s is not None else 0.0) for lt, s in parts.items()})
+                label = self.query.formula or ""
+                if key:
+                    label += f" - {breakdown_label(key)}"
+                if which == "previous":
+                    label += " (previous)"
+                out.append(
+                    Series(
+                        label=label,
+                        points=points,
+                        total=total,
+                        breakdown_value=list(key) if key else None,
+                        compare=which if self.query.compare else None,
+                        meta={"formula": self.query.formula},
+                    )
+                )
+        return out
