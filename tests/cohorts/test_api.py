@@ -69,8 +69,14 @@ def test_dynamic_cohort_crud_evaluate_and_event(client, new_tenant, runtime) -> 
     assert patched.status_code == 200, patched.text
     job = wait_job(tenant, tenant.post(f"/v1/cohorts/{cohort['id']}/evaluate").json()["id"])
     assert job["result"] | {"duration_ms": 0} == {
-        "cohort_id": cohort["id"], "version": 2, "previous_version": 1, "size": 3, "joined": 2, "left": 0,
-        "duration_ms": 0, "trigger": "api",
+        "cohort_id": cohort["id"],
+        "version": 2,
+        "previous_version": 1,
+        "size": 3,
+        "joined": 2,
+        "left": 0,
+        "duration_ms": 0,
+        "trigger": "api",
     }
     got = tenant.get(f"/v1/cohorts/{cohort['id']}").json()
     assert got["current_version"] == 2 and got["size"] == 3
@@ -142,8 +148,14 @@ def test_other_tenant_cohort_is_404_everywhere(new_tenant, runtime) -> None:  # 
     cohort = owner.post("/v1/cohorts", json={"name": "mine", "kind": "static", "distinct_ids": ["a"]}).json()
     path = f"/v1/cohorts/{cohort['id']}"
     for method, suffix in [
-        ("GET", ""), ("PATCH", ""), ("DELETE", ""), ("POST", "/evaluate"),
-        ("GET", "/members"), ("GET", "/versions"), ("GET", "/analysis"), ("PUT", "/members"),
+        ("GET", ""),
+        ("PATCH", ""),
+        ("DELETE", ""),
+        ("POST", "/evaluate"),
+        ("GET", "/members"),
+        ("GET", "/versions"),
+        ("GET", "/analysis"),
+        ("PUT", "/members"),
     ]:
         kwargs = {"json": {"name": "x"}} if method == "PATCH" else {"json": ["b"]} if method == "PUT" else {}
         response = other.request(method, path + suffix, **kwargs)
@@ -153,7 +165,10 @@ def test_other_tenant_cohort_is_404_everywhere(new_tenant, runtime) -> None:  # 
     # referencing it from another tenant's definition is refused as unknown
     ref = other.post(
         "/v1/cohorts",
-        json={"name": "r", "definition": {"type": "group", "criteria": [{"type": "cohort", "cohort_id": cohort["id"]}]}},
+        json={
+            "name": "r",
+            "definition": {"type": "group", "criteria": [{"type": "cohort", "cohort_id": cohort["id"]}]},
+        },
     )
     assert ref.status_code == 422 and ref.json()["error"]["code"] == "unknown_cohort"
     # no job was created for the refused evaluation
@@ -189,7 +204,10 @@ def test_validation_errors_are_422(new_tenant) -> None:  # type: ignore[no-untyp
     bad_defs = [
         {"type": "group", "criteria": [{"type": "event", "event": "x", "properties": [{"key": "a b", "value": 1}]}]},
         {"type": "group", "criteria": [{"type": "person_property", "key": "x`; DROP", "value": "1"}]},
-        {"type": "group", "criteria": [{"type": "event", "event": "x", "window": {"last_days": 3, "start": "2026-01-01"}}]},
+        {
+            "type": "group",
+            "criteria": [{"type": "event", "event": "x", "window": {"last_days": 3, "start": "2026-01-01"}}],
+        },
         {"type": "group", "criteria": [{"type": "nope"}]},
         {"type": "group", "criteria": []},
         {"type": "group", "criteria": [{"type": "person_property", "key": "n", "operator": "gt", "value": "x"}]},

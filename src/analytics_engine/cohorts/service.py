@@ -39,6 +39,7 @@ from analytics_engine.cohorts.schemas import (
 )
 from analytics_engine.errors import Conflict, InvalidInput, NotFound
 from analytics_engine.metadata.models import utcnow
+from analytics_engine.warehouse.client import render_settings
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +57,7 @@ class CohortService:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, for bus events from threads
+        self.insert_settings: dict[str, Any] = {}  # extra SETTINGS of the membership INSERT (tests, tuning)
 
     # --- definitions ---------------------------------------------------------------------------
     def create(self, tenant_id: str, body: CohortCreate) -> CohortPublic:
@@ -258,7 +260,7 @@ class CohortService:
                 self.warehouse.command(
                     f"INSERT INTO {self.warehouse.table('cohort_users')} (tenant_id, cohort_id, version, distinct_id) "
                     "SELECT {tenant_id:String}, {cohort_id:String}, {version:UInt32}, distinct_id "
-                    f"FROM ({members_sql})",
+                    f"FROM ({members_sql})" + render_settings(self.insert_settings),
                     params,
                 )
                 result = self._finish(tenant_id, cohort_id, version, previous, trigger, started)
