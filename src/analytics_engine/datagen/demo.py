@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from analytics_engine.dashboards.demo import create_demo_dashboard
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
 from analytics_engine.datagen.impact import load_impact_demo, load_impact_peers
 from analytics_engine.datagen.loader import load_events
@@ -65,7 +64,6 @@ def load_demo(
             generate_events(GeneratorSpec(events=events, days=DEMO_DAYS, seed=spec.seed)),
             on_progress,
         )
-        create_demo_dashboard(runtime, tenant.id)  # the "Product overview" dashboard (/ui/)
         load_impact_demo(runtime, tenant.id, spec.name, scale=scale)
         keys[spec.name] = {"tenant_id": tenant.id, "key": key.key}
     load_impact_peers(runtime, scale=scale)  # benchmark-only opted-in peers (see datagen/impact.py)
