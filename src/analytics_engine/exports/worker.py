@@ -82,7 +82,9 @@ class ExportWorkers:
         self._wake = asyncio.Event()
         self._stopping = threading.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._watcher: asyncio.Task[None] | None = None
         self.running: set[str] = set()
+        self.paused = False  # while True, no new job is claimed (maintenance, tests)
 
     # --- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -91,11 +93,15 @@ class ExportWorkers:
             log.info("exports.recovered", jobs=recovered)
         for number in range(self.concurrency):
             self._tasks.append(asyncio.create_task(self._loop(), name=f"export-worker-{number}"))
-        self._tasks.append(asyncio.create_task(self._watch_stale(), name="export-stale-check"))
+        self._watcher = asyncio.create_task(self._watch_stale(), name="export-stale-check")
 
     async def stop(self, timeout: float = 30.0) -> None:
         self._stopping.set()
         self._wake.set()
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         if self._tasks:
             _, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
@@ -125,7 +131,7 @@ class ExportWorkers:
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             try:
-                job_id = await asyncio.to_thread(self.claim)
+                job_id = None if self.paused else await asyncio.to_thread(self.claim)
             except Exception as exc:
                 log.warning("exports.claim_failed", error=str(exc))
                 job_id = None
