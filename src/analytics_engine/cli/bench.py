@@ -40,3 +40,14 @@ def insights(
     from analytics_engine.bench.insights import run
 
     run(events, events if other_events is None else other_events, repeat, data_dir)
+
+@bench_app.command("cohorts")
+def cohorts(
+    events: Annotated[int, typer.Option(min=10_000, help="Events to generate (default 10M).")] = 10_000_000,
+    repeat: Annotated[int, typer.Option(min=1, max=20, help="Runs per measure (median).")] = 3,
+) -> None:
+    """Cohort evaluation (3 behavioural criteria, target < 2 s at 10M events) and a funnel filtered by
+    the cohort against the unfiltered funnel (ratio)."""
+    from analytics_engine.bench.cohorts import run
+
+    run(events, repeat)
