@@ -41,6 +41,7 @@ def insights(
 
     run(events, events if other_events is None else other_events, repeat, data_dir)
 
+
 @bench_app.command("cohorts")
 def cohorts(
     events: Annotated[int, typer.Option(min=10_000, help="Events to generate (default 10M).")] = 10_000_000,
