@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from analytics_engine.dashboards.demo import create_demo_dashboard
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
-from analytics_engine.datagen.impact import load_impact_demo, load_impact_peers
 from analytics_engine.datagen.loader import load_events
 from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import KeyCreate, Scope, TenantCreate
@@ -64,8 +64,7 @@ def load_demo(
             generate_events(GeneratorSpec(events=events, days=DEMO_DAYS, seed=spec.seed)),
             on_progress,
         )
-        load_impact_demo(runtime, tenant.id, spec.name, scale=scale)
+        create_demo_dashboard(runtime, tenant.id)  # the "Product overview" dashboard (/ui/)
         keys[spec.name] = {"tenant_id": tenant.id, "key": key.key}
-    load_impact_peers(runtime, scale=scale)  # benchmark-only opted-in peers (see datagen/impact.py)
     keys_file(runtime).write_text(json.dumps(keys, indent=2))
     return keys

@@ -55,50 +55,43 @@
   // ---------------------------------------------------------------- result adapters
   const first = (...values) => values.find((v) => v !== undefined && v !== null);
   function seriesOf(data) {
-    const list = (data && (data.series || data.results)) || [];
-    return list.map((s, i) => ({
-      label: String(first(s.label, s.name, s.breakdown_value, s.event, `Series ${i + 1}`)),
-      labels: first(s.labels, s.x, s.dates, s.days, (s.points || []).map((p) => p && (p.label || p.date || p.x)), []),
-      values: first(s.values, s.data, (s.points || []).map((p) => (typeof p === "object" && p !== null
-        ? first(p.value, p.y, p.count) : p)), []),
+    // `series: [{label, points: [{label, value, bucket}], total, breakdown_value}]`
+    const list = (data && data.series) || [];
+    return list.filter((s) => !(s.meta && s.meta.trend)).map((s, i) => ({
+      label: String(first(s.label, `Series ${i + 1}`)),
+      labels: (s.points || []).map((p) => p.label),
+      values: (s.points || []).map((p) => (p.value === null ? 0 : p.value)),
       total: s.total,
     }));
   }
   function bigNumberOf(data) {
+    // the first series' total over the whole range (for unique users this is not the sum of the points)
     if (!data) return null;
-    if (typeof data.value === "number") return data.value;
-    if (typeof data.total === "number") return data.total;
-    const totals = data.totals;
-    if (typeof totals === "number") return totals;
-    if (Array.isArray(totals) && totals.length) return typeof totals[0] === "number" ? totals[0] : first(totals[0].value, totals[0].total);
-    if (totals && typeof totals === "object") { const v = Object.values(totals)[0]; if (typeof v === "number") return v; }
     const series = seriesOf(data);
-    if (!series.length) return null;
-    if (typeof series[0].total === "number") return series[0].total;
-    return series[0].values.reduce((a, b) => a + (Number(b) || 0), 0);
+    if (series.length && typeof series[0].total === "number") return series[0].total;
+    if (data.totals && typeof data.totals === "object") {
+      const value = Object.values(data.totals).find((v) => typeof v === "number");
+      if (value !== undefined) return value;
+    }
+    return series.length ? series[0].values.reduce((a, b) => a + (Number(b) || 0), 0) : null;
   }
   function funnelOf(data) {
-    let steps = data && (data.steps || (data.series && data.series[0] && data.series[0].steps));
-    if (!steps) {
-      const s = seriesOf(data)[0];
-      steps = s ? s.labels.map((label, i) => ({ name: label, count: s.values[i] })) : [];
-    }
-    const counts = steps.map((s) => Number(first(s.count, s.value, s.users, 0)));
+    // the engine answers `funnel: [{breakdown_value, steps: [{label, count, conversion_from_first (0..1)}]}]`
+    const group = data && Array.isArray(data.funnel) && data.funnel.length ? data.funnel[0] : null;
+    const steps = group ? group.steps : [];
+    const counts = steps.map((s) => Number(s.count || 0));
     return {
-      labels: steps.map((s, i) => String(first(s.name, s.label, s.event, `Step ${i + 1}`))),
+      labels: steps.map((s, i) => String(first(s.label, s.event, `Step ${i + 1}`))),
       counts,
-      rates: steps.map((s, i) => first(s.conversion_from_first, s.conversion_rate,
-        counts[0] ? (counts[i] / counts[0]) * 100 : 0)),
+      rates: steps.map((s, i) => (s.conversion_from_first !== undefined ? s.conversion_from_first * 100
+        : (counts[0] ? (counts[i] / counts[0]) * 100 : 0))),
     };
   }
   function retentionOf(data) {
-    const rows = (data && (data.cohorts || data.rows || data.matrix || data.results)) || [];
-    return rows.map((r) => {
-      const counts = first(r.values, r.counts, r.retained, r.periods, []).map((v) => (typeof v === "object" && v !== null ? first(v.count, v.value) : v));
-      const size = Number(first(r.size, r.cohort_size, counts[0], 0));
-      const pct = first(r.percentages, r.percent, counts.map((c) => (size ? (c / size) * 100 : 0)));
-      return { label: String(first(r.label, r.cohort, r.date, r.start, "")), size, counts, pct };
-    });
+    // `retention: [{label, date, size, values: [people per period], percentages: [0..100]}]`
+    const rows = (data && data.retention) || [];
+    return rows.map((r) => ({ label: String(first(r.label, r.date, "")), size: Number(r.size || 0),
+      counts: r.values || [], pct: r.percentages || [] }));
   }
 
   // ---------------------------------------------------------------- drawing
@@ -139,6 +132,10 @@
           backgroundColor: series.map((_, i) => PALETTE[i % PALETTE.length]), borderRadius: 4, maxBarThickness: 56 }] } });
       options.plugins.legend.display = false;
       return chart;
+    }
+    if (type === "bar" && series.length > 1) {
+      options.scales.x.stacked = true;
+      options.scales.y.stacked = true;
     }
     return new Chart(canvasIn(body), { type, options, data: { labels: labels.map(shortLabel), datasets } });
   }
@@ -190,15 +187,25 @@
     return null;
   }
 
+  function rangeText(range) {
+    const match = typeof range === "string" && range.match(/^-(\d+)([dwmy])$/);
+    if (!match) return range ? `since ${range}` : "in range";
+    const unit = { d: "day", w: "week", m: "month", y: "year" }[match[2]];
+    return `last ${match[1]} ${unit}${match[1] === "1" ? "" : "s"}`;
+  }
+
   function drawBigNumber(widget, body, meta) {
     const value = bigNumberOf(widget.data);
     const box = document.createElement("div");
     box.className = "big-number";
     const format = meta && meta.format;
     box.innerHTML = `<div class="value"></div><div class="sub"></div>`;
-    box.querySelector(".value").textContent = fmt(value, format, meta && meta.unit);
+    const shown = Math.abs(value) >= 1000 ? Math.round(value) : value;
+    box.querySelector(".value").textContent = fmt(shown, format === "currency" ? "number" : format);
     box.querySelector(".value").dataset.value = value;
-    box.querySelector(".sub").textContent = (meta && meta.unit && format !== "currency") ? meta.unit : "total in range";
+    const range = state.dashboard && state.dashboard.filters && state.dashboard.filters.date_from;
+    box.querySelector(".sub").textContent = [meta && meta.unit, rangeText(range)]
+      .filter(Boolean).join(" · ");
     body.appendChild(box);
     return null;
   }
@@ -436,7 +443,7 @@
     $("who").hidden = false;
     try {
       await Promise.all([showDashboards(), loadCohorts(), loadMetrics()]);
-      $("tenant-name").textContent = "Signed in";
+      $("tenant-name").textContent = `Key ${state.key.slice(0, 10)}…`;
       await route();
     } catch (error) {
       if (error.status === 401 || error.status === 403) signOut();
