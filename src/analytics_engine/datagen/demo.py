@@ -9,6 +9,7 @@ from pathlib import Path
 
 from analytics_engine.dashboards.demo import create_demo_dashboard
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
+from analytics_engine.datagen.impact import load_impact_demo, load_impact_peers
 from analytics_engine.datagen.loader import load_events
 from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import KeyCreate, Scope, TenantCreate
@@ -65,6 +66,8 @@ def load_demo(
             on_progress,
         )
         create_demo_dashboard(runtime, tenant.id)  # the "Product overview" dashboard (/ui/)
+        load_impact_demo(runtime, tenant.id, spec.name, scale=scale)
         keys[spec.name] = {"tenant_id": tenant.id, "key": key.key}
+    load_impact_peers(runtime, scale=scale)  # benchmark-only opted-in peers (see datagen/impact.py)
     keys_file(runtime).write_text(json.dumps(keys, indent=2))
     return keys
