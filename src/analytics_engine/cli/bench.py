@@ -52,3 +52,17 @@ def cohorts(
     from analytics_engine.bench.cohorts import run
 
     run(events, repeat)
+
+
+@bench_app.command("impact")
+def impact(
+    participants: Annotated[int, typer.Option(min=100, help="Participants of the big tenant.")] = 20_000,
+    volunteers: Annotated[int, typer.Option(min=10, help="Volunteers of the big tenant.")] = 1_000,
+    product_events: Annotated[int, typer.Option(min=0, help="Other events in the same tenant.")] = 500_000,
+    tenants: Annotated[int, typer.Option(min=1, help="Opted-in tenants in the benchmarks refresh.")] = 10,
+    repeat: Annotated[int, typer.Option(min=1, max=50, help="Runs per measure (median).")] = 5,
+) -> None:
+    """SROI and VIS of one large tenant vs the bare input reads (ratio), and a benchmarks refresh."""
+    from analytics_engine.bench.impact import run
+
+    run(participants, volunteers, product_events, tenants, repeat)
