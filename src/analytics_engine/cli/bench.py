@@ -66,3 +66,19 @@ def impact(
     from analytics_engine.bench.impact import run
 
     run(participants, volunteers, product_events, tenants, repeat)
+
+
+@bench_app.command("backfill")
+def backfill(
+    rows: Annotated[int, typer.Option(min=1000, help="Rows of the generated PostgreSQL table.")] = 1_000_000,
+    dsn: Annotated[str, typer.Option(help="PostgreSQL to generate the table in.")] = (
+        "postgresql://postgres@127.0.0.1:5432/test"
+    ),
+    chunk_rows: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 100_000,
+    cursor: Annotated[str, typer.Option(help="Cursor column: updated_at or id.")] = "updated_at",
+    keep: Annotated[bool, typer.Option(help="Keep the generated PostgreSQL schema.")] = False,
+) -> None:
+    """`sync backfill` vs ClickHouse's own `INSERT ... SELECT * FROM postgresql(...)` (target ratio >= 0.5)."""
+    from analytics_engine.bench.backfill import run
+
+    run(rows, dsn, chunk_rows, cursor, keep)
