@@ -144,3 +144,26 @@ def test_events_target_through_validation(pg, service):
     assert job.state == "succeeded", job.error
     assert job.result["events_deleted"] == 1
     assert count() == 248
+
+
+def test_hard_deletes_are_reconciled(pg, service):
+    spec = table_source(unique("hard"), donations_table(pg, rows=300))
+    service.registry.create(spec)
+    assert service.run(spec.name, "backfill").state == "succeeded"
+    pg.execute("DELETE FROM {s}.donations WHERE id IN (10, 11, 12)")
+    # An incremental sync cannot see a row that is gone...
+    assert service.run(spec.name, "sync").state == "succeeded"
+    assert not service.verify(spec.name)["match"]
+    # ...reconciliation compares keys and tombstones the missing ones.
+    job = service.run(spec.name, "reconcile")
+    assert job.state == "succeeded", job.error
+    assert job.kind == "sync.reconcile"
+    assert job.result["source_keys"] == 297 and job.result["tombstoned"] == 3
+    assert live(service, spec.target.table, "id IN (10, 11, 12)") == []
+    assert service.verify(spec.name)["match"]
+    # A key that comes back is live again on the next sync; reconciling again changes nothing.
+    pg.execute("INSERT INTO {s}.donations VALUES (11, 'org-2', 'u-11', 1, 'back', now(), now(), NULL)")
+    assert service.run(spec.name, "sync").state == "succeeded"
+    assert [row[0] for row in live(service, spec.target.table, "id = 11")] == [11]
+    assert service.run(spec.name, "reconcile").result["tombstoned"] == 0
+    assert service.verify(spec.name)["match"]

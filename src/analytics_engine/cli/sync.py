@@ -99,6 +99,25 @@ def run(
     _run(list(sources or []), "sync")
 
 
+@sync_app.command("reconcile")
+@clean_errors
+def reconcile(source: Annotated[str, typer.Argument(help="Source name (a table target).")]) -> None:
+    """Hard deletes: mark warehouse rows whose key PostgreSQL no longer has as deleted."""
+    from analytics_engine.sync.service import sync_service
+
+    rt = runtime()
+    try:
+        job = sync_service(rt).run(source, "reconcile")
+    finally:
+        rt.close()
+    if job.state != "succeeded":
+        fail(f"{source}: {job.state} (job {job.id}): {job.error}")
+    out.print(
+        f"[green]{source}[/]: {job.result['source_keys']:,} keys in the source, "
+        f"{job.result['tombstoned']:,} rows marked deleted, job {job.id}"
+    )
+
+
 @sync_app.command("list")
 @clean_errors
 def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False) -> None:

@@ -211,6 +211,35 @@ class SourceRun:
         outcome.seconds = time.perf_counter() - started
         return outcome
 
+    def reconcile(self) -> dict[str, Any]:
+        """Hard deletes: tombstone warehouse rows whose key PostgreSQL no longer has."""
+        started = time.perf_counter()
+        conn, plan, target = self.prepare()
+        try:
+            if not isinstance(target, TableWriter):
+                raise SourceError(
+                    f"Source {self.spec.name!r} writes events; events are facts and are not reconciled "
+                    "(a soft delete removes an event, a hard delete in PostgreSQL does not)."
+                )
+            checkpoint = self.registry.checkpoint(self.spec.name)
+            if checkpoint.in_doubt:
+                target.remove_after(checkpoint.cursor)
+                self.registry.save_checkpoint(self.spec.name, in_doubt=False)
+            target.ensure()
+            self.progress(0, None, checkpoint.cursor)
+            query, params = plan.keys_select()
+            keys = postgres.copy_chunk(conn, query, params)
+            tombstones = target.tombstone_missing(keys)
+            source_keys = keys.count(b"\n")
+            self.progress(source_keys, source_keys, checkpoint.cursor)
+        finally:
+            conn.close()
+        return {
+            "source_keys": source_keys,
+            "tombstoned": tombstones,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+
     def _chunks(
         self, conn: psycopg.Connection[Any], plan: ReadPlan, after: list[str] | None, since: str | None
     ) -> Iterator[Chunk]:

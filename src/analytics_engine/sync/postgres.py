@@ -258,6 +258,21 @@ class ReadPlan:
         )
         return query, params + filter_params
 
+    def keys_select(self) -> tuple[sql.Composable, list[Any]]:
+        """tenant_id and the primary key of every row that is not soft-deleted (reconciliation)."""
+        tenant, params = self.tenant_expression()
+        conditions, filter_params = self.filters(None, None)
+        if self.spec.soft_delete_column:
+            conditions.append(sql.SQL("{} = 0").format(self.deleted_expression()))
+        by_name = {c.name: c for c in self.columns}
+        query = sql.SQL("SELECT {}, {} FROM {} AS src{}").format(
+            tenant,
+            sql.SQL(", ").join(by_name[k].expression for k in self.spec.primary_key),
+            relation(self.spec),
+            sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL(""),
+        )
+        return query, params + filter_params
+
     def rows_select(self, after: list[str] | None, since: str | None, limit: int) -> tuple[sql.Composable, list[Any]]:
         """tenant then every source column, as Python values (the events target)."""
         tenant, params = self.tenant_expression()

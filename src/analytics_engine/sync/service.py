@@ -27,7 +27,7 @@ from analytics_engine.sync.targets import TableWriter, pg_key_term
 
 log = structlog.get_logger(__name__)
 
-KINDS = {"backfill": "sync.backfill", "sync": "sync.run"}
+KINDS = {"backfill": "sync.backfill", "sync": "sync.run", "reconcile": "sync.reconcile"}
 # A running job of another host whose heartbeat is older than this is taken as dead.
 STALE_AFTER = timedelta(minutes=10)
 
@@ -184,6 +184,10 @@ class SyncService:
                 progress=report,
                 after_write=after_write,
             )
+            if job.params.get("mode") == "reconcile":
+                result = run.reconcile()
+                log.info("sync.reconciled", source=name, job=job_id, **result)
+                return jobs.succeed(job_id, result)
             if job.params.get("restart"):
                 self._restart(run)
             outcome = run.run()

@@ -150,6 +150,39 @@ class TableWriter:
         predicate, params = self._order_predicate(cursor)
         self.warehouse.command(f"DELETE FROM {self.qualified} WHERE {predicate}", params)
 
+    def tombstone_missing(self, keys: bytes) -> int:
+        """Hard deletes: `keys` holds every (tenant_id, key...) PostgreSQL has now (COPY text). Live
+        rows whose key is not among them get a tombstone: a newer version with `_is_deleted = 1`.
+        Returns how many rows were tombstoned."""
+        key_columns = ["tenant_id", *self.spec.primary_key]
+        keys_table = self.warehouse.table(f"{self.name}__sync_keys")
+        structure = ", ".join(
+            f"{quote(name)} {'String' if name == 'tenant_id' else self.by_name[name].ch_type}" for name in key_columns
+        )
+        self.warehouse.command(f"DROP TABLE IF EXISTS {keys_table}")
+        self.warehouse.command(f"CREATE TABLE {keys_table} ({structure}) ENGINE = Memory")
+        try:
+            if keys:
+                try:
+                    with self.warehouse.connection() as client:
+                        client.raw_insert(keys_table, column_names=key_columns, insert_block=keys, fmt="TabSeparated")
+                except (ClickHouseError, DatabaseError, OperationalError) as exc:
+                    raise translate_error(exc) from exc
+            tuple_sql = "(" + ", ".join(map(quote, key_columns)) + ")"
+            missing = (
+                f"FROM {self.qualified} FINAL WHERE {tuple_sql} NOT IN (SELECT {tuple_sql[1:-1]} FROM {keys_table})"
+            )
+            count = int(self.warehouse.query(f"SELECT count() {missing}").scalar() or 0)
+            if count:
+                columns = ", ".join(map(quote, key_columns))
+                self.warehouse.command(
+                    f"INSERT INTO {self.qualified} ({columns}, `_version`, `_is_deleted`) "
+                    f"SELECT {columns}, `_version` + 1, 1 {missing}"
+                )
+            return count
+        finally:
+            self.warehouse.command(f"DROP TABLE IF EXISTS {keys_table}")
+
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per tenant: live rows (FINAL), stored rows (versions awaiting merge included), and the
         key checksum `verify` compares with PostgreSQL."""

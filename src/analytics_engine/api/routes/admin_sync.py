@@ -69,6 +69,16 @@ def run(name: str, runtime: RuntimeDep, _: AdminDep) -> JobPublic:
     return sync_service(runtime).run_in_background(name, "sync")
 
 
+@router.post(
+    "/sources/{name}/reconcile",
+    status_code=202,
+    response_model=JobPublic,
+    summary="Hard deletes: mark rows whose key PostgreSQL no longer has as deleted (a job)",
+)
+def reconcile(name: str, runtime: RuntimeDep, _: AdminDep) -> JobPublic:
+    return sync_service(runtime).run_in_background(name, "reconcile")
+
+
 @router.get("/sources/{name}/verify", summary="Rows and key checksum per tenant: PostgreSQL vs warehouse")
 def verify(name: str, runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
     return sync_service(runtime).verify(name)
