@@ -82,3 +82,17 @@ def backfill(
     from analytics_engine.bench.backfill import run
 
     run(rows, dsn, chunk_rows, cursor, keep)
+
+
+@bench_app.command("dashboards")
+def dashboards(
+    events: Annotated[int, typer.Option(min=10_000, help="Events of one tenant (issue: 10M).")] = 1_000_000,
+    days: Annotated[int, typer.Option(min=7, help="Days of history.")] = 180,
+    renders: Annotated[int, typer.Option(min=5, help="Renders per measure.")] = 40,
+    streams: Annotated[int, typer.Option(min=1, help="Open SSE streams on the dashboard.")] = 200,
+    rounds: Annotated[int, typer.Option(min=1, help="Events ingested, one per round, for the fan-out.")] = 20,
+) -> None:
+    """8-widget dashboard render (cold, uncached, cached) and SSE fan-out from ingest to every stream."""
+    from analytics_engine.bench.dashboards import run
+
+    run(events, days, renders, streams, rounds)
