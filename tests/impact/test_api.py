@@ -111,3 +111,27 @@ def at_date(days_ago: int) -> str:
     from datetime import UTC, datetime, timedelta
 
     return (datetime.now(UTC) - timedelta(days=days_ago)).date().isoformat()
+
+
+def test_tenant_attributes_validated(client, admin_headers) -> None:  # type: ignore[no-untyped-def]
+    created = client.post("/v1/admin/tenants", json={"name": "attr-ok", "industry": "Health", "region": "Asia",
+                                                      "size_band": "small", "data_sharing_opt_in": True},
+                          headers=admin_headers)
+    assert created.status_code == 201
+    assert {k: created.json()[k] for k in ("industry", "region", "size_band", "data_sharing_opt_in")} == {
+        "industry": "Health", "region": "Asia", "size_band": "small", "data_sharing_opt_in": True}
+    bad = client.post("/v1/admin/tenants", json={"name": "attr-bad", "size_band": "huge"}, headers=admin_headers)
+    assert bad.status_code == 422
+    plain = client.post("/v1/admin/tenants", json={"name": "attr-none"}, headers=admin_headers).json()
+    assert plain["data_sharing_opt_in"] is False and plain["industry"] is None
+
+
+def test_impact_reads_count_against_the_query_budget(client, admin_headers, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant = new_tenant()
+    tenant.ingest([activity("v1", 3.0)])
+    put = client.put(f"/v1/admin/tenants/{tenant.id}/budget", json={"query_seconds_per_day": 0.000001},
+                     headers=admin_headers)
+    assert put.status_code == 200, put.text
+    assert tenant.get("/v1/impact/vis").status_code == 200  # uses the budget up
+    refused = tenant.get("/v1/impact/vis")
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"

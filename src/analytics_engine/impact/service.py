@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +20,7 @@ from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.impact import benchmarks as bm
 from analytics_engine.impact.formulas import SroiDefinition, VisDefinition
 from analytics_engine.impact.inputs import (
+    BudgetedScope,
     ImpactData,
     Vocabulary,
     Window,
@@ -39,6 +43,7 @@ MAX_PERIOD_DAYS = 3_660
 DRY_RUN_DAYS = 90
 DRY_RUN_MAX_SCOPES = 500
 MOVE_THRESHOLD = 0.20
+_IN_REQUEST: ContextVar[bool] = ContextVar("impact_in_request", default=False)
 
 
 def make_window(start: date | None, end: date | None, programme: str | None, *, default_days: int = 365) -> Window:
@@ -94,12 +99,30 @@ class ImpactService:
                 row.updated_at = utcnow()
         return vocab
 
+    def scope(self, tenant_id: str) -> BudgetedScope:
+        """Tenant requests run under the tenant's budget; background work (the refresh) is not charged."""
+        budgets = getattr(self.runtime, "budgets", None) if _IN_REQUEST.get() else None
+        return BudgetedScope(TenantScope(self.runtime.warehouse, tenant_id), budgets)
+
     def read(self, tenant_id: str, window: Window) -> ImpactData:
-        scope = TenantScope(self.runtime.warehouse, tenant_id)
-        return read_impact_data(scope, self.vocabulary(tenant_id), window)
+        return read_impact_data(self.scope(tenant_id), self.vocabulary(tenant_id), window)
 
     def programmes(self, tenant_id: str, window: Window) -> list[str]:
-        return list_programmes(TenantScope(self.runtime.warehouse, tenant_id), self.vocabulary(tenant_id), window)
+        return list_programmes(self.scope(tenant_id), self.vocabulary(tenant_id), window)
+
+    @contextmanager
+    def admitted(self, tenant_id: str) -> Iterator[None]:
+        """A tenant's request passes its budget gate (429 when used up); background work does not."""
+        budgets = getattr(self.runtime, "budgets", None)
+        if budgets is None:
+            yield
+            return
+        token = _IN_REQUEST.set(True)
+        try:
+            with budgets.admit(tenant_id):
+                yield
+        finally:
+            _IN_REQUEST.reset(token)
 
     # --- computation (pure over the data read) ---------------------------------------------------
     def sroi_of(self, data: ImpactData, sector: str | None, version: int, spec: SroiDefinition) -> dict[str, Any]:
@@ -179,20 +202,37 @@ class ImpactService:
                 }
             return row.id, change
 
+    def _compute_admitted(self, kind: str, tenant_id: str, window: Window, version: int | None) -> dict[str, Any]:
+        with self.admitted(tenant_id):
+            return self.compute(kind, tenant_id, window, version)
+
     async def calculate(
-        self, kind: str, tenant_id: str, window: Window, *, version: int | None = None, breakdown: bool = False
+        self,
+        kind: str,
+        tenant_id: str,
+        window: Window,
+        *,
+        version: int | None = None,
+        breakdown: bool = False,
+        request: bool = True,
     ) -> dict[str, Any]:
-        """Compute, record and announce a tenant's SROI or VIS; the API's entry point."""
-        result = await asyncio.to_thread(self.compute, kind, tenant_id, window, version)
+        """Compute, record and announce a tenant's SROI or VIS; the API's entry point (`request`:
+        through the tenant's budget gate; the scheduled refresh passes False)."""
+        compute = self._compute_admitted if request else self.compute
+        result = await asyncio.to_thread(compute, kind, tenant_id, window, version)
         result_id, change = await asyncio.to_thread(self.record, tenant_id, kind, window, result)
         if change:
             await self.runtime.bus.publish(f"impact.{kind}_updated", change, tenant_id=tenant_id)
         answer = {"result_id": result_id, **self._period(window), **result}
         if kind == "vis" and breakdown:
-            answer["programmes"] = await asyncio.to_thread(self._programme_vis, tenant_id, window, version)
+            answer["programmes"] = await asyncio.to_thread(self._programme_vis_admitted, tenant_id, window, version)
         elif kind == "vis":
             answer.pop("breakdown", None)
         return answer
+
+    def _programme_vis_admitted(self, tenant_id: str, window: Window, version: int | None) -> list[dict[str, Any]]:
+        with self.admitted(tenant_id):
+            return self._programme_vis(tenant_id, window, version)
 
     def _programme_vis(self, tenant_id: str, window: Window, version: int | None) -> list[dict[str, Any]]:
         number, spec = self.registry.get("vis", version)
@@ -224,7 +264,9 @@ class ImpactService:
         self, tenant_id: str, window: Window, *, version: int | None, limit: int, offset: int
     ) -> dict[str, Any]:
         number, spec = self.registry.get("vis", version)
-        ranked = self.volunteers_of(self.read(tenant_id, window), window, number, spec)  # type: ignore[arg-type]
+        with self.admitted(tenant_id):
+            data = self.read(tenant_id, window)
+        ranked = self.volunteers_of(data, window, number, spec)  # type: ignore[arg-type]
         page = [{"rank": offset + i + 1, **v} for i, v in enumerate(ranked[offset : offset + limit])]
         return {
             **self._period(window),
@@ -332,7 +374,7 @@ class ImpactService:
             for done, (tenant_id, attributes) in enumerate(tenants, start=1):
                 values = {}
                 for kind in ("sroi", "vis"):
-                    result = await self.calculate(kind, tenant_id, window)
+                    result = await self.calculate(kind, tenant_id, window, request=False)
                     values[kind] = result["ratio"] if kind == "sroi" else result["score"]
                 members.append(bm.Member(tenant_id, attributes, values))
                 await asyncio.to_thread(jobs.progress, job.id, rows_done=done)
