@@ -112,7 +112,6 @@ def run(events: int, repeat: int = 3, data_dir: Path | None = None) -> dict[str,
     try:
         tenant = runtime.tenants.create(TenantCreate(name="bench-cohorts"))
         generate_seconds = generate(runtime, tenant.id, events)
-        runtime.warehouse.command(f"OPTIMIZE TABLE {runtime.warehouse.table('persons')} FINAL")
         service = get_service(runtime)
         cohort = service.create(tenant.id, CohortCreate(name="engaged buyers", definition=Group(**COHORT)))
 

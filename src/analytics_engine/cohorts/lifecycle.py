@@ -23,6 +23,7 @@ _TASKS = "cohorts.tasks"
 async def start_cohorts(runtime: Any) -> None:
     service = get_service(runtime)
     service.loop = asyncio.get_running_loop()
+    service.stopping.clear()
     runtime.extras.setdefault(_TASKS, set())
     with contextlib.suppress(Exception):
         runtime.jobs.recover_stale(kinds=[JOB_KIND], stale_after=timedelta(minutes=10), requeue=False)
@@ -36,10 +37,12 @@ async def start_cohorts(runtime: Any) -> None:
 
 
 async def stop_cohorts(runtime: Any) -> None:
+    service = runtime.extras.get("cohorts")
+    if service is not None:
+        service.stopping.set()
     tasks = list(runtime.extras.get(_TASKS, ()))
     if tasks:
         await asyncio.wait(tasks, timeout=30)
-    service = runtime.extras.get("cohorts")
     if service is not None:
         service.loop = None
 

@@ -58,6 +58,7 @@ class CohortService:
         self._locks_guard = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, for bus events from threads
         self.insert_settings: dict[str, Any] = {}  # extra SETTINGS of the membership INSERT (tests, tuning)
+        self.stopping = threading.Event()  # set at shutdown: a scheduled round stops between cohorts
 
     # --- definitions ---------------------------------------------------------------------------
     def create(self, tenant_id: str, body: CohortCreate) -> CohortPublic:
@@ -311,6 +312,9 @@ class CohortService:
         order = dependency_order(cohorts)
         results = []
         for tenant_id, cohort_id in order:
+            if self.stopping.is_set():
+                log.info("cohort.schedule_interrupted", remaining=len(order) - len(results))
+                break
             job = self.runtime.jobs.create(
                 "cohort.evaluate", tenant_id=tenant_id, source=trigger, params={"cohort_id": cohort_id}
             )
