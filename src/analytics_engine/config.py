@@ -215,6 +215,9 @@ class Settings(BaseSettings):
     report_webhook_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of one report webhook delivery."
     )
+    report_link_ttl_seconds: int = Field(
+        7 * 86_400, ge=60, le=30 * 86_400, description="Lifetime of the download links in report emails and webhooks."
+    )
 
     # --- impact measurement --------------------------------------------------------------------
     impact_volunteer_hour_value: float = Field(

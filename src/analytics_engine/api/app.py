@@ -18,6 +18,7 @@ from analytics_engine.api.routes import dashboards as dashboard_routes
 from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import metrics as metric_routes
+from analytics_engine.api.routes import reports as report_routes
 from analytics_engine.api.routes import ui as ui_routes
 from analytics_engine.api.routes.impact import router as impact_router
 from analytics_engine.api.routes.insights import router as insights_router
@@ -28,6 +29,7 @@ from analytics_engine.exports.worker import start_export_workers, stop_export_wo
 from analytics_engine.impact.schedule import start_impact
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.observability import metrics
+from analytics_engine.reports.service import start_report_schedules
 from analytics_engine.runtime import Hook, Runtime
 from analytics_engine.sync.service import start_sync_schedule
 
@@ -54,9 +56,9 @@ SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts, stop_hub]
 ROUTERS.append(impact_router)
 ROUTERS.append(insights_router)
 STARTUP_HOOKS.append(start_impact)
-# Exports and reports: routes, export workers.
-ROUTERS += [export_routes.router, file_routes.router]
-STARTUP_HOOKS.append(start_export_workers)
+# Exports and reports: routes, export workers, report schedules.
+ROUTERS += [export_routes.router, file_routes.router, report_routes.router]
+STARTUP_HOOKS += [start_export_workers, start_report_schedules]
 SHUTDOWN_HOOKS.append(stop_export_workers)
 
 

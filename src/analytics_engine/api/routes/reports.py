@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Query, Response
+
+from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep
+from analytics_engine.reports.schemas import ReportCreate, ReportPublic, ReportRunPublic, ReportUpdate
+from analytics_engine.reports.service import get_report_service
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+
+_EXAMPLE = {
+    "name": "Weekly growth",
+    "queries": [
+        {"title": "Signups per day", "query": {"kind": "trends", "series": [{"event": "signup"}], "interval": "day"}}
+    ],
+    "filters": {"date_from": "-7d"},
+    "schedule": "0 8 * * MON",
+    "formats": ["pdf", "xlsx"],
+    "recipients": {"emails": ["team@example.com"], "webhooks": [{"url": "https://example.com/hooks/reports"}]},
+}
+_background: set[asyncio.Task[object]] = set()
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=ReportPublic,
+    summary="Create a report (dashboard or queries, schedule, formats, recipients)",
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}},
+)
+def create_report(body: ReportCreate, tenant: AdminTenant, runtime: RuntimeDep) -> ReportPublic:
+    return get_report_service(runtime).create(tenant, body)
+
+
+@router.get("", response_model=list[ReportPublic], summary="This tenant's reports")
+def list_reports(tenant: AdminTenant, runtime: RuntimeDep) -> list[ReportPublic]:
+    return get_report_service(runtime).list(tenant.tenant_id)
+
+
+@router.get("/{report_id}", response_model=ReportPublic, summary="One report")
+def get_report(report_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> ReportPublic:
+    return get_report_service(runtime).get(tenant.tenant_id, report_id)
+
+
+@router.patch("/{report_id}", response_model=ReportPublic, summary="Change a report")
+def update_report(report_id: str, body: ReportUpdate, tenant: AdminTenant, runtime: RuntimeDep) -> ReportPublic:
+    return get_report_service(runtime).update(tenant, report_id, body)
+
+
+@router.delete("/{report_id}", status_code=204, summary="Delete a report and its schedule")
+def delete_report(report_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
+    get_report_service(runtime).delete(tenant.tenant_id, report_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{report_id}/run",
+    response_model=ReportRunPublic,
+    status_code=202,
+    summary="Run a report now (wait=true: answer when it is delivered)",
+)
+async def run_report(
+    report_id: str, tenant: AdminTenant, runtime: RuntimeDep, response: Response, wait: bool = False
+) -> ReportRunPublic:
+    service = get_report_service(runtime)
+    run_id = await asyncio.to_thread(service.start_run, tenant.tenant_id, report_id, "manual")
+    work = asyncio.ensure_future(asyncio.to_thread(service.run, report_id, "manual", run_id))
+    if wait:
+        response.status_code = 200
+        return await work
+    _background.add(work)
+    work.add_done_callback(_background.discard)
+    return await asyncio.to_thread(service.get_run, tenant.tenant_id, report_id, run_id)
+
+
+@router.get("/{report_id}/runs", response_model=list[ReportRunPublic], summary="Runs of a report, newest first")
+def list_runs(
+    report_id: str, tenant: ReadTenant, runtime: RuntimeDep, limit: int = Query(50, ge=1, le=500)
+) -> list[ReportRunPublic]:
+    return get_report_service(runtime).runs(tenant.tenant_id, report_id, limit)
+
+
+@router.get("/{report_id}/runs/{run_id}", response_model=ReportRunPublic, summary="One run")
+def get_run(report_id: str, run_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> ReportRunPublic:
+    return get_report_service(runtime).get_run(tenant.tenant_id, report_id, run_id)
