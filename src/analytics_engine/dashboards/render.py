@@ -5,6 +5,7 @@ that fails carries its own error object; the others still render."""
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from analytics_engine.dashboards.schemas import (
     WidgetResult,
 )
 from analytics_engine.dashboards.service import dashboard_service
-from analytics_engine.errors import AppError
+from analytics_engine.errors import AppError, BudgetExceeded
 from analytics_engine.metrics import engine
 from analytics_engine.metrics.schemas import MetricQueryRequest, TimeRange
 from analytics_engine.metrics.service import metric_service
@@ -32,6 +33,7 @@ from analytics_engine.metrics.service import metric_service
 log = structlog.get_logger(__name__)
 CACHE_NAMESPACE = "widget"
 RESULT_VERSION = 1
+BUDGET_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -59,13 +61,26 @@ def _error(exc: Exception) -> WidgetError:
     return WidgetError(code="internal_error", message="This widget could not be computed.")
 
 
-def plan_widget(runtime: Any, tenant_id: str, widget: WidgetPublic, filters: DashboardFilters) -> _Plan:
-    """The widget's effective query under the dashboard filters (or its error)."""
+def plan_widget(
+    runtime: Any,
+    tenant_id: str,
+    widget: WidgetPublic,
+    filters: DashboardFilters,
+    definitions: dict[tuple[str, int | None], Any] | None = None,
+) -> _Plan:
+    """The widget's effective query under the dashboard filters (or its error). `definitions` holds
+    the metric definitions loaded at once for the whole dashboard (`MetricService.definitions`)."""
     plan = _Plan(widget)
     try:
         if widget.metric_id:
             metrics = metric_service(runtime)
-            metric, version, definition = metrics.definition(tenant_id, widget.metric_id, widget.metric_version)
+            wanted = (widget.metric_id, widget.metric_version)
+            found = definitions.get(wanted) if definitions is not None else None
+            if found is None:
+                found = metrics.definition(tenant_id, widget.metric_id, widget.metric_version)
+            if isinstance(found, Exception):
+                raise found
+            metric, version, definition = found
             request = MetricQueryRequest(
                 dimensions=widget.dimensions,
                 filters=filters.properties,
@@ -102,9 +117,38 @@ def widget_cache_key(tenant_id: str, plan: _Plan) -> str:
     )
 
 
-def compute_widget(runtime: Any, tenant: Any, plan: _Plan, *, refresh: bool = False) -> WidgetResult:
+def _run_within_budget(runtime: Any, tenant: Any, query: dict[str, Any], *, refresh: bool) -> dict[str, Any]:
+    """Run one widget's query; when the tenant's concurrent-query budget is momentarily full (other
+    widgets of this or another render are running), wait a little and retry instead of failing."""
+    deadline = time.monotonic() + BUDGET_WAIT_SECONDS
+    delay = 0.01
+    while True:
+        try:
+            return engine.run_query(runtime, tenant, query, refresh=refresh)
+        except BudgetExceeded as exc:
+            limit = (exc.details or {}).get("limit") if isinstance(exc.details, dict) else None
+            if limit != "max_concurrent_queries" or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+def _concurrency(runtime: Any, tenant_id: str) -> int:
+    width = runtime.settings.dashboard_render_threads
+    budgets = getattr(runtime, "budgets", None)
+    if budgets is not None:
+        try:
+            limit = budgets.limits(tenant_id).max_concurrent_queries
+        except Exception:
+            limit = 0
+        if limit:
+            width = min(width, int(limit))
+    return max(1, width)
+
+
+def _shell(plan: _Plan) -> WidgetResult:
     widget = plan.widget
-    result = WidgetResult(
+    return WidgetResult(
         id=widget.id,
         title=widget.title,
         viz=widget.viz,
@@ -113,22 +157,44 @@ def compute_widget(runtime: Any, tenant: Any, plan: _Plan, *, refresh: bool = Fa
         metric_version=plan.metric_version,
         warning=plan.warning,
     )
+
+
+def cached_widget(runtime: Any, tenant: Any, plan: _Plan) -> WidgetResult | None:
+    """The widget's cached result, or its planning error; None when it has to be computed."""
+    if plan.error is not None:
+        result = _shell(plan)
+        result.error = plan.error
+        return result
+    started = time.perf_counter()
+    hit = runtime.cache.get(widget_cache_key(tenant.tenant_id, plan))
+    if hit is None:
+        return None
+    stored = orjson.loads(hit)
+    result = _shell(plan)
+    result.data = stored["data"]
+    result.computed_at = datetime.fromisoformat(stored["computed_at"])
+    result.cached = True
+    result.elapsed_ms = (time.perf_counter() - started) * 1000
+    return result
+
+
+def compute_widget(
+    runtime: Any, tenant: Any, plan: _Plan, *, refresh: bool = False, check_cache: bool = True
+) -> WidgetResult:
+    """Compute one widget (reading its cache first unless `refresh` or not `check_cache`); `refresh`
+    also makes the insight engine recompute instead of answering from its own cache."""
+    result = _shell(plan)
     if plan.error is not None:
         result.error = plan.error
         return result
     started = time.perf_counter()
     key = widget_cache_key(tenant.tenant_id, plan)
-    if not refresh:
-        hit = runtime.cache.get(key)
+    if check_cache and not refresh:
+        hit = cached_widget(runtime, tenant, plan)
         if hit is not None:
-            stored = orjson.loads(hit)
-            result.data = stored["data"]
-            result.computed_at = datetime.fromisoformat(stored["computed_at"])
-            result.cached = True
-            result.elapsed_ms = (time.perf_counter() - started) * 1000
-            return result
+            return hit
     try:
-        data = engine.run_query(runtime, tenant, plan.query or {}, refresh=refresh)
+        data = _run_within_budget(runtime, tenant, plan.query or {}, refresh=refresh)
     except Exception as exc:
         result.error = _error(exc)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
@@ -156,13 +222,38 @@ def render_dashboard(
     started = time.perf_counter()
     filters = dashboard.filters.merged(override)
     widgets = [w for w in dashboard.widgets if widget_ids is None or w.id in widget_ids]
-    plans = [plan_widget(runtime, tenant.tenant_id, widget, filters) for widget in widgets]
-    pool = _executor(runtime)
-    futures = [pool.submit(compute_widget, runtime, tenant, plan, refresh=refresh) for plan in plans]
+    definitions = metric_service(runtime).definitions(
+        tenant.tenant_id, sorted({(w.metric_id, w.metric_version) for w in widgets if w.metric_id}, key=str)
+    )
+    plans = [plan_widget(runtime, tenant.tenant_id, widget, filters, definitions) for widget in widgets]
+    # Cache hits and planning errors are answered here; only the misses go to the threads.
+    ready: dict[int, WidgetResult] = {}
+    if not refresh:
+        for index, plan in enumerate(plans):
+            hit = cached_widget(runtime, tenant, plan)
+            if hit is not None:
+                ready[index] = hit
+    misses = [(index, plan) for index, plan in enumerate(plans) if index not in ready]
+    futures = {}
+    if len(misses) == 1:
+        index, plan = misses[0]
+        ready[index] = compute_widget(runtime, tenant, plan, refresh=refresh, check_cache=False)
+    elif misses:
+        pool = _executor(runtime)
+        gate = threading.BoundedSemaphore(_concurrency(runtime, tenant.tenant_id))
+
+        def task(plan: _Plan) -> WidgetResult:
+            with gate:
+                return compute_widget(runtime, tenant, plan, refresh=refresh, check_cache=False)
+
+        futures = {index: pool.submit(task, plan) for index, plan in misses}
     results = []
-    for plan, future in zip(plans, futures, strict=True):
+    for index, plan in enumerate(plans):
+        if index in ready:
+            results.append(ready[index])
+            continue
         try:
-            results.append(future.result())
+            results.append(futures[index].result())
         except Exception as exc:  # compute_widget catches; this is a last resort
             results.append(
                 WidgetResult(

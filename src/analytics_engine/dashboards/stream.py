@@ -130,7 +130,8 @@ class StreamHub:
 
     # --- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        self._interval_task = asyncio.get_running_loop().create_task(self._housekeeping(), name="stream-hub")
+        self.loop = asyncio.get_running_loop()
+        self._interval_task = self.loop.create_task(self._housekeeping(), name="stream-hub")
 
     async def close(self) -> None:
         self._closed = True

@@ -72,7 +72,8 @@ def with_context(query: dict[str, Any], ctx: QueryContext) -> dict[str, Any]:
             date_range["date_to"] = ctx.date_to
         out["date_range"] = date_range
     if ctx.filters:
-        out["filters"] = [*(out.get("filters") or []), *ctx.filters]
+        extra = [{"type": "property", **item} if "type" not in item else item for item in ctx.filters]
+        out["filters"] = [*(out.get("filters") or []), *extra]
     if ctx.cohort_id:
         out["cohort_id"] = ctx.cohort_id
     if ctx.timezone:

@@ -112,6 +112,37 @@ class MetricService:
             row = self._version(session, metric, version)
             return _public(metric, self._version(session, metric)), row.version, _stored(row.definition)
 
+    def definitions(
+        self, tenant_id: str, wanted: list[tuple[str, int | None]]
+    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception]:
+        """`definition()` for several (metric id, version or None) at once: two queries in one session.
+        A metric that is missing or not visible maps to its NotFound (the caller reports it per widget)."""
+        out: dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception] = {}
+        if not wanted:
+            return out
+        with self.metadata.session() as session:
+            ids = sorted({metric_id for metric_id, _ in wanted})
+            metrics = {m.id: m for m in session.scalars(select(Metric).where(Metric.id.in_(ids)))}
+            numbers = {v for _, v in wanted if v} | {m.current_version for m in metrics.values()}
+            versions = {
+                (row.metric_id, row.version): row
+                for row in session.scalars(
+                    select(MetricVersion).where(MetricVersion.metric_id.in_(ids), MetricVersion.version.in_(numbers))
+                )
+            }
+            for metric_id, number in wanted:
+                metric = metrics.get(metric_id)
+                if metric is None or (metric.tenant_id is not None and metric.tenant_id != tenant_id):
+                    out[(metric_id, number)] = NotFound(f"No metric {metric_id!r}.")
+                    continue
+                current = versions.get((metric.id, metric.current_version))
+                row = versions.get((metric.id, number or metric.current_version))
+                if current is None or row is None:
+                    out[(metric_id, number)] = NotFound(f"Metric {metric.id!r} has no version {number}.")
+                    continue
+                out[(metric_id, number)] = (_public(metric, current), row.version, _stored(row.definition))
+        return out
+
     def list(
         self, tenant_id: str | None, *, include_deprecated: bool = True, platform_only: bool = False
     ) -> list[MetricPublic]:

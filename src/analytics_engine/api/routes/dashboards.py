@@ -133,8 +133,10 @@ def render_dashboard(
     runtime: RuntimeDep,
     filters: DashboardFilters | None = FiltersDep,
     refresh: bool = Query(False, description="Recompute every widget, ignoring caches."),
-) -> RenderResult:
-    return render(runtime, tenant, dashboard_id, filters, refresh=refresh)
+) -> Response:
+    result = render(runtime, tenant, dashboard_id, filters, refresh=refresh)
+    # Serialised once by pydantic-core (the response model is for the schema only).
+    return Response(result.model_dump_json(), media_type="application/json")
 
 
 @router.post(
