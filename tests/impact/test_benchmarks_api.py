@@ -111,3 +111,28 @@ def test_no_field_reveals_another_tenant(peers, client, admin_headers) -> None: 
             if metric == "sroi" and not body["suppressed"]:
                 assert body["value"] not in their_values.values()
     assert outsider.id not in json.dumps(me.get("/v1/impact/results").json())
+
+
+def test_the_schedule_runs_a_refresh(client, admin_headers, runtime, peers) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import dataclasses
+    from datetime import timedelta
+
+    from analytics_engine.impact.schedule import start_impact
+    from analytics_engine.metadata.models import utcnow
+    from analytics_engine.scheduler import Scheduler
+
+    async def run_once() -> None:
+        scheduler = Scheduler(runtime.metadata)
+        await start_impact(dataclasses.replace(runtime, scheduler=scheduler))
+        assert scheduler.names() == [SCHEDULE_NAME]
+        later = utcnow() + timedelta(seconds=runtime.settings.impact_benchmark_refresh_seconds + 60)
+        assert await scheduler.run_due(later) == [SCHEDULE_NAME]
+        await asyncio.gather(*[e.task for e in scheduler._entries.values() if e.task])  # let the run finish
+
+    before = len([j for j in client.get("/v1/admin/jobs", headers=admin_headers).json()
+                  if j["kind"] == "impact.benchmarks_refresh"])
+    asyncio.run(run_once())
+    jobs = [j for j in client.get("/v1/admin/jobs", headers=admin_headers).json()
+            if j["kind"] == "impact.benchmarks_refresh"]
+    assert len(jobs) == before + 1 and all(j["state"] == "succeeded" for j in jobs)

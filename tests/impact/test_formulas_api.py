@@ -15,6 +15,8 @@ def test_list_add_dry_run_and_results_keep_their_version(client, admin_headers, 
     tenant = new_tenant()
     tenant.ingest(worked_example())
     listed = tenant.get("/v1/impact/formulas").json()
+    assert client.get("/v1/admin/impact/formulas", headers=admin_headers).json() == listed
+    assert client.get("/v1/impact/formulas", headers=admin_headers).status_code == 403
     assert [(f["kind"], f["version"], f["current"]) for f in listed] == [("sroi", 1, True), ("vis", 1, True)]
     assert listed[0]["definition"]["proxies"]["default"]["job_readiness"] == 4_000.0
 

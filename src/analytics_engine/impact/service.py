@@ -429,7 +429,7 @@ class ImpactService:
         if row is None:
             answer["reason"] = "no benchmark refresh has covered this peer group yet"
             return answer
-        answer.update(peer_tenants=row["tenants"], epsilon=row["epsilon"], refreshed_at=row["refreshed_at"])
+        answer.update(peer_tenants=row["tenants"], epsilon=row["epsilon"], refreshed_at=_aware(row["refreshed_at"]))
         if row["own"] is None:
             answer["reason"] = "this tenant had no figure at the last refresh"
             return answer
@@ -441,7 +441,7 @@ class ImpactService:
         answer.update(
             suppressed=False,
             percentile_rank=row["own"]["percentile_rank"],
-            **{name: row[name] for name in ("p10", "p25", "p50", "p75", "p90", "mean")},
+            **{name: _round(row[name]) for name in ("p10", "p25", "p50", "p75", "p90", "mean")},
         )
         return answer
 
@@ -449,6 +449,10 @@ class ImpactService:
 def _norm(value: str | None) -> str | None:
     value = (value or "").strip().lower()
     return value or None
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -131,6 +131,18 @@ def put_vocabulary(body: dict[str, Any], tenant: AdminTenant, runtime: RuntimeDe
     return impact_service(runtime).set_vocabulary(tenant.tenant_id, body)
 
 
+@router.get(
+    "/v1/admin/impact/formulas",
+    response_model=list[FormulaPublic],
+    tags=["admin: impact"],
+    summary="SROI and VIS formula versions (platform admin)",
+)
+def admin_list_formulas(
+    runtime: RuntimeDep, _: AdminDep, kind: Literal["sroi", "vis"] | None = None
+) -> list[FormulaPublic]:
+    return impact_service(runtime).registry.list(kind)
+
+
 @router.post(
     "/v1/admin/impact/formulas",
     status_code=201,
