@@ -48,16 +48,25 @@ def test_funnel_matches_reference(runtime, events, order, window, step_windows):
         {"event": name, **({"window": {"value": w, "unit": "minute"}} if w else {})}
         for name, w in zip(STEPS[1:], step_windows, strict=True)
     ]
-    answer = run(runtime, tenant, {
-        "kind": "funnels",
-        "steps": steps,
-        "order": order,
-        "conversion_window": {"value": window, "unit": "minute"},
-        "date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)},
-    })
+    answer = run(
+        runtime,
+        tenant,
+        {
+            "kind": "funnels",
+            "steps": steps,
+            "order": order,
+            "conversion_window": {"value": window, "unit": "minute"},
+            "date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)},
+        },
+    )
     expected = reference.funnel(
-        events, STEPS, order, timedelta(minutes=window),
-        [None, *(timedelta(minutes=w) if w else None for w in step_windows)], BASE, RANGE_END,
+        events,
+        STEPS,
+        order,
+        timedelta(minutes=window),
+        [None, *(timedelta(minutes=w) if w else None for w in step_windows)],
+        BASE,
+        RANGE_END,
     )
     got = [step.count for step in answer.funnel[0].steps]
     assert got == expected
@@ -96,31 +105,45 @@ def test_funnel_edges(runtime, rows, order, window, step_windows, expected):
         {"event": name, **({"window": {"value": w, "unit": "minute"}} if w else {})}
         for name, w in zip(STEPS[1:], step_windows, strict=True)
     ]
-    answer = run(runtime, tenant, {
-        "kind": "funnels", "steps": steps, "order": order,
-        "conversion_window": {"value": window, "unit": "minute"},
-        "date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)},
-    })
+    answer = run(
+        runtime,
+        tenant,
+        {
+            "kind": "funnels",
+            "steps": steps,
+            "order": order,
+            "conversion_window": {"value": window, "unit": "minute"},
+            "date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)},
+        },
+    )
     assert [s.count for s in answer.funnel[0].steps] == expected
     reference_windows = [None, *(timedelta(minutes=w) if w else None for w in step_windows)]
-    assert reference.funnel(
-        events, STEPS, order, timedelta(minutes=window), reference_windows, BASE, RANGE_END
-    ) == expected
+    assert (
+        reference.funnel(events, STEPS, order, timedelta(minutes=window), reference_windows, BASE, RANGE_END)
+        == expected
+    )
 
 
 def test_funnel_times_breakdown_and_people(runtime):
     rows = [
-        ("a", "s1", 0, "pro"), ("a", "s2", 10, "pro"), ("a", "s3", 40, "pro"),
-        ("b", "s1", 0, "free"), ("b", "s2", 30, "free"),
+        ("a", "s1", 0, "pro"),
+        ("a", "s2", 10, "pro"),
+        ("a", "s3", 40, "pro"),
+        ("b", "s1", 0, "free"),
+        ("b", "s2", 30, "free"),
         ("c", "s1", 5, "pro"),
-        ("d", "s1", 5, "team"), ("d", "s2", 25, "team"), ("d", "s3", 35, "team"),
+        ("d", "s1", 5, "team"),
+        ("d", "s2", 25, "team"),
+        ("d", "s3", 35, "team"),
     ]
     events = [Ev(u, name, _at(m), {"plan": plan}) for u, name, m, plan in rows]
     tenant = new_tenant("UTC")
     load(runtime, tenant, events)
     query = {
-        "kind": "funnels", "steps": [{"event": s} for s in STEPS],
-        "date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)}, "interval": "day",
+        "kind": "funnels",
+        "steps": [{"event": s} for s in STEPS],
+        "date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)},
+        "interval": "day",
     }
     answer = run(runtime, tenant, query)
     steps = answer.funnel[0].steps

@@ -59,9 +59,12 @@ def test_cache_hit_refresh_and_tenant_separation(tenant, new_tenant):
 
 
 def test_unknown_event_and_property_give_empty_results(tenant):
-    body = tenant.post("/v1/insights/trends", json={
-        "series": [{"event": "never-sent"}, {"event": "signup", "filters": [{"key": "nope", "value": "x"}]}],
-    }).json()
+    body = tenant.post(
+        "/v1/insights/trends",
+        json={
+            "series": [{"event": "never-sent"}, {"event": "signup", "filters": [{"key": "nope", "value": "x"}]}],
+        },
+    ).json()
     assert [s["total"] for s in body["series"]] == [0, 0]
     funnel = tenant.post("/v1/insights/funnels", json={"steps": [{"event": "x"}, {"event": "y"}]}).json()
     assert [s["count"] for s in funnel["funnel"][0]["steps"]] == [0, 0]
@@ -75,19 +78,31 @@ def test_unknown_event_and_property_give_empty_results(tenant):
         ("/v1/insights/trends", {"series": [{"event": "a", "math": "mode"}]}, "math"),
         ("/v1/insights/trends", {"series": [{"event": "a", "math": "sum"}]}, "needs math_property"),
         ("/v1/insights/trends", {"series": [{"event": "a"}] * 21}, "at most 20"),
-        ("/v1/insights/trends", {"series": [{"event": "a", "filters": [{"key": "x", "operator": "gt", "value": "y"}]}]},
-         "needs a number"),
-        ("/v1/insights/trends", {"series": [{"event": "a"}], "filters": [{"key": "a`b", "value": 1}]},
-         "invalid property name"),
+        (
+            "/v1/insights/trends",
+            {"series": [{"event": "a", "filters": [{"key": "x", "operator": "gt", "value": "y"}]}]},
+            "needs a number",
+        ),
+        (
+            "/v1/insights/trends",
+            {"series": [{"event": "a"}], "filters": [{"key": "a`b", "value": 1}]},
+            "invalid property name",
+        ),
         ("/v1/insights/trends", {"series": [{"event": "a"}], "breakdown": ["x; DROP"]}, "invalid property name"),
-        ("/v1/insights/trends", {"series": [{"event": "a"}], "date_range": {"date_from": "2026-05-01",
-                                                                          "date_to": "2026-04-01"}}, "before"),
+        (
+            "/v1/insights/trends",
+            {"series": [{"event": "a"}], "date_range": {"date_from": "2026-05-01", "date_to": "2026-04-01"}},
+            "before",
+        ),
         ("/v1/insights/trends", {"series": [{"event": "a"}], "date_range": {"date_from": "soon"}}, "invalid date"),
         ("/v1/insights/trends", {"series": [{"event": "a"}], "formula": "A / C"}, "names 'C'"),
         ("/v1/insights/trends", {"series": [{"event": "a"}], "formula": "__import__('os')"}, "formula"),
         ("/v1/insights/trends", {"series": [{"event": "a"}], "timezone": "Mars/Base"}, "unknown time zone"),
-        ("/v1/insights/trends", {"series": [{"event": "a"}], "interval": "hour",
-                                 "date_range": {"date_from": "-400d"}}, "buckets"),
+        (
+            "/v1/insights/trends",
+            {"series": [{"event": "a"}], "interval": "hour", "date_range": {"date_from": "-400d"}},
+            "buckets",
+        ),
         ("/v1/insights/retention", {"periods": 37}, "36"),
         ("/v1/insights/trends", [1, 2], "JSON object"),
     ],
@@ -113,8 +128,9 @@ def test_funnel_people_paged(tenant):
     page = tenant.post("/v1/insights/funnels/people", json={"query": query, "step": 2, "status": "dropped"})
     assert page.status_code == 200, page.text
     assert page.json()["people"] == ["u2"]
-    converted = tenant.post("/v1/insights/funnels/people",
-                            json={"query": query, "step": 2, "status": "converted", "limit": 1}).json()
+    converted = tenant.post(
+        "/v1/insights/funnels/people", json={"query": query, "step": 2, "status": "converted", "limit": 1}
+    ).json()
     assert converted["people"] == ["u0"] and converted["has_more"] is True
     bad = tenant.post("/v1/insights/funnels/people", json={"query": query, "step": 3})
     assert bad.status_code == 422
@@ -125,28 +141,68 @@ def test_cohort_filter_and_breakdown(tenant):
     assert created.status_code == 201, created.text
     cohort_id = created.json()["id"]
     series = [{"event": "signup", "math": "unique_users"}]
-    inside = tenant.post("/v1/insights/trends", json={
-        "series": series, "date_range": RANGE, "filters": [{"type": "cohort", "cohort_id": cohort_id}]}).json()
-    outside = tenant.post("/v1/insights/trends", json={
-        "series": series, "date_range": RANGE,
-        "filters": [{"type": "cohort", "cohort_id": cohort_id, "operator": "not_in"}]}).json()
+    inside = tenant.post(
+        "/v1/insights/trends",
+        json={"series": series, "date_range": RANGE, "filters": [{"type": "cohort", "cohort_id": cohort_id}]},
+    ).json()
+    outside = tenant.post(
+        "/v1/insights/trends",
+        json={
+            "series": series,
+            "date_range": RANGE,
+            "filters": [{"type": "cohort", "cohort_id": cohort_id, "operator": "not_in"}],
+        },
+    ).json()
     assert inside["served_by"] == "raw" and inside["series"][0]["total"] == 2 and outside["series"][0]["total"] == 1
-    split = tenant.post("/v1/insights/trends", json={
-        "series": series, "date_range": RANGE, "breakdown": [{"type": "cohort", "cohort_ids": [cohort_id]}]}).json()
+    split = tenant.post(
+        "/v1/insights/trends",
+        json={"series": series, "date_range": RANGE, "breakdown": [{"type": "cohort", "cohort_ids": [cohort_id]}]},
+    ).json()
     assert {tuple(s["breakdown_value"]): s["total"] for s in split["series"]} == {(cohort_id,): 2, ("",): 1}
-    unknown = tenant.post("/v1/insights/trends", json={
-        "series": series, "filters": [{"type": "cohort", "cohort_id": "coh_missing"}]})
+    unknown = tenant.post(
+        "/v1/insights/trends", json={"series": series, "filters": [{"type": "cohort", "cohort_id": "coh_missing"}]}
+    )
     assert unknown.status_code == 404
 
 
 def test_over_budget_is_429_with_retry_after(client, admin_headers, new_tenant):
     handle = new_tenant()
     handle.ingest(events("signup", 3))
-    limited = client.put(f"/v1/admin/tenants/{handle.id}/budget", json={"query_seconds_per_day": 0.000001},
-                         headers=admin_headers)
+    limited = client.put(
+        f"/v1/admin/tenants/{handle.id}/budget", json={"query_seconds_per_day": 0.000001}, headers=admin_headers
+    )
     assert limited.status_code == 200, limited.text
     assert handle.post("/v1/insights/trends", json={"series": [{"event": "signup"}]}).status_code == 200
     refused = handle.post("/v1/insights/trends?refresh=true", json={"series": [{"event": "signup"}]})
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) >= 1
     assert refused.json()["error"]["details"]["limit"] == "query_seconds_per_day"
+
+
+def test_cohort_breakdown_in_funnels_and_retention(tenant):
+    created = tenant.post("/v1/cohorts", json={"name": "One", "kind": "static", "distinct_ids": ["u0"]})
+    cohort_id = created.json()["id"]
+    breakdown = [{"type": "cohort", "cohort_ids": [cohort_id]}]
+    funnel = tenant.post(
+        "/v1/insights/funnels",
+        json={"steps": [{"event": "signup"}, {"event": "purchase"}], "date_range": RANGE, "breakdown": breakdown},
+    )
+    assert funnel.status_code == 200, funnel.text
+    groups = {tuple(g["breakdown_value"]): [s["count"] for s in g["steps"]] for g in funnel.json()["funnel"]}
+    assert groups == {(cohort_id,): [1, 1], ("",): [2, 1]}
+    retention = tenant.post(
+        "/v1/insights/retention",
+        json={
+            "start_event": {"event": "signup"},
+            "return_event": {"event": "purchase"},
+            "period": "day",
+            "periods": 3,
+            "date_range": RANGE,
+            "breakdown": breakdown,
+        },
+    )
+    assert retention.status_code == 200, retention.text
+    sizes = {tuple(c["breakdown_value"]): 0 for c in retention.json()["retention"]}
+    for cohort in retention.json()["retention"]:
+        sizes[tuple(cohort["breakdown_value"])] += cohort["size"]
+    assert sizes == {(cohort_id,): 1, ("",): 2}

@@ -40,15 +40,19 @@ def test_retention_matches_reference(runtime, events, tz, period, start_type):
     tenant = new_tenant(tz)
     load(runtime, tenant, events)
     periods = 5
-    answer = run(runtime, tenant, {
-        "kind": "retention",
-        "start_event": {"event": "signup"},
-        "return_event": {"event": "visit"},
-        "period": period,
-        "periods": periods,
-        "start_type": start_type,
-        "date_range": {"date_from": iso(START), "date_to": iso(END)},
-    })
+    answer = run(
+        runtime,
+        tenant,
+        {
+            "kind": "retention",
+            "start_event": {"event": "signup"},
+            "return_event": {"event": "visit"},
+            "period": period,
+            "periods": periods,
+            "start_type": start_type,
+            "date_range": {"date_from": iso(START), "date_to": iso(END)},
+        },
+    )
     got = {c.date: c.values for c in answer.retention if c.size}
     expected = reference.retention(events, "signup", "visit", period, periods, start_type, tz, START, END)
     assert got == expected
@@ -63,10 +67,15 @@ def test_retention_matches_reference(runtime, events, tz, period, start_type):
 def test_active_users_match_reference(runtime, events, tz):
     tenant = new_tenant(tz)
     load(runtime, tenant, events)
-    answer = run(runtime, tenant, {
-        "kind": "engagement", "measure": "active_users",
-        "date_range": {"date_from": iso(START), "date_to": iso(END)},
-    })
+    answer = run(
+        runtime,
+        tenant,
+        {
+            "kind": "engagement",
+            "measure": "active_users",
+            "date_range": {"date_from": iso(START), "date_to": iso(END)},
+        },
+    )
     dau, wau, mau, stickiness = answer.series
     days = [p.label for p in dau.points]
     from datetime import date
@@ -83,10 +92,16 @@ def test_active_users_match_reference(runtime, events, tz):
 def test_lifecycle_matches_reference(runtime, events, tz, interval):
     tenant = new_tenant(tz)
     load(runtime, tenant, events)
-    answer = run(runtime, tenant, {
-        "kind": "engagement", "measure": "lifecycle", "interval": interval,
-        "date_range": {"date_from": iso(START), "date_to": iso(END)},
-    })
+    answer = run(
+        runtime,
+        tenant,
+        {
+            "kind": "engagement",
+            "measure": "lifecycle",
+            "interval": interval,
+            "date_range": {"date_from": iso(START), "date_to": iso(END)},
+        },
+    )
     from datetime import date
 
     buckets = [date.fromisoformat(p.label) for p in answer.series[0].points]
