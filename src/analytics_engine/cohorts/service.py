@@ -40,6 +40,7 @@ from analytics_engine.cohorts.schemas import (
 from analytics_engine.errors import Conflict, InvalidInput, NotFound
 from analytics_engine.metadata.models import utcnow
 from analytics_engine.warehouse.client import render_settings
+from analytics_engine.warehouse.scoped import TenantScope
 
 log = structlog.get_logger(__name__)
 
@@ -164,7 +165,7 @@ class CohortService:
 
     def members(self, tenant_id: str, cohort_id: str, *, limit: int = 100, offset: int = 0) -> MembersPage:
         _, version = self.published(tenant_id, cohort_id)
-        result = self.warehouse.query(
+        result = self._scope(tenant_id).query(
             f"SELECT distinct_id FROM {self.warehouse.table('cohort_users')} WHERE tenant_id = {{tenant_id:String}} "
             "AND cohort_id = {cohort_id:String} AND version = {version:UInt32} ORDER BY distinct_id "
             f"LIMIT {int(limit) + 1} OFFSET {int(offset)}",
@@ -181,22 +182,20 @@ class CohortService:
         )
 
     def count_version(self, tenant_id: str, cohort_id: str, version: int) -> int:
-        return int(
-            self.warehouse.query(
-                f"SELECT count() FROM {self.warehouse.table('cohort_users')} WHERE tenant_id = {{tenant_id:String}} "
-                "AND cohort_id = {cohort_id:String} AND version = {version:UInt32}",
-                {"tenant_id": tenant_id, "cohort_id": cohort_id, "version": version},
-            ).scalar()
+        sql = (
+            f"SELECT count() FROM {self.warehouse.table('cohort_users')} WHERE tenant_id = {{tenant_id:String}} "
+            "AND cohort_id = {cohort_id:String} AND version = {version:UInt32}"
         )
+        return int(self._scope(tenant_id).query(sql, {"cohort_id": cohort_id, "version": version}).scalar())
 
     def analysis(self, tenant_id: str, cohort_id: str) -> CohortAnalysis:
         _, version = self.published(tenant_id, cohort_id)
-        rows = self.warehouse.query(
+        sql = (
             f"SELECT toString(period_start), period_index, users FROM {self.warehouse.table('cohort_analysis')} "
-            "WHERE tenant_id = {tenant_id:String} AND cohort_id = {cohort_id:String} AND version = {version:UInt32} "
-            "ORDER BY period_start, period_index",
-            {"tenant_id": tenant_id, "cohort_id": cohort_id, "version": version},
-        ).rows
+            "WHERE tenant_id = {tenant_id:String} AND cohort_id = {cohort_id:String} "
+            "AND version = {version:UInt32} ORDER BY period_start, period_index"
+        )
+        rows = self._scope(tenant_id).query(sql, {"cohort_id": cohort_id, "version": version}).rows
         base = {start: users for start, index, users in rows if index == 0}
         return CohortAnalysis(
             cohort_id=cohort_id,
@@ -421,14 +420,16 @@ class CohortService:
         )
 
     def _diff(self, tenant_id: str, cohort_id: str, version: int, previous: int) -> tuple[int, int, int]:
-        row = self.warehouse.query(
+        sql = (
             "SELECT countIf(in_new), countIf(in_new AND NOT in_old), countIf(in_old AND NOT in_new) FROM ("
-            "SELECT distinct_id, max(version = {version:UInt32}) AS in_new, max(version = {previous:UInt32}) AS in_old "
+            "SELECT distinct_id, max(version = {version:UInt32}) AS in_new, "
+            "max(version = {previous:UInt32}) AS in_old "
             f"FROM {self.warehouse.table('cohort_users')} WHERE tenant_id = {{tenant_id:String}} "
             "AND cohort_id = {cohort_id:String} AND version IN ({version:UInt32}, {previous:UInt32}) "
-            "GROUP BY distinct_id)",
-            {"tenant_id": tenant_id, "cohort_id": cohort_id, "version": version, "previous": previous},
-        ).rows[0]
+            "GROUP BY distinct_id)"
+        )
+        params = {"cohort_id": cohort_id, "version": version, "previous": previous}
+        row = self._scope(tenant_id).query(sql, params).rows[0]
         return int(row[0]), int(row[1]), int(row[2])
 
     def _write_analysis(self, tenant_id: str, cohort_id: str, version: int) -> None:
@@ -496,6 +497,9 @@ class CohortService:
             row = session.get(CohortVersion, (cohort_id, version))
             if row is not None:
                 row.state, row.finished_at = state, utcnow()
+
+    def _scope(self, tenant_id: str) -> TenantScope:
+        return TenantScope(self.warehouse, tenant_id)
 
     def _version_of(self, tenant_id: str, cohort_id: str) -> int:
         cohort = self.get(tenant_id, cohort_id)
