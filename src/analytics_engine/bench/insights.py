@@ -247,7 +247,9 @@ def bare_query(
         raise translate_error(exc) from exc
 
 
-def run(events: int, small_events: int, repeat: int, data_dir: Path | None) -> dict[str, Any]:
+def run(
+    events: int, small_events: int, repeat: int, data_dir: Path | None, cache_url: str | None = None
+) -> dict[str, Any]:
     try:
         from analytics_engine.insights import run_insight, runner_for  # noqa: F401
         from analytics_engine.insights.models import parse_insight_query
@@ -255,7 +257,7 @@ def run(events: int, small_events: int, repeat: int, data_dir: Path | None) -> d
         raise RuntimeError(f"the insight runners are not available: {exc}") from exc
 
     folder = data_dir or Path(tempfile.mkdtemp(prefix="ae-bench-insights-"))
-    settings = Settings(data_dir=folder, log_level="warning", log_json=False)
+    settings = Settings(data_dir=folder, log_level="warning", log_json=False, cache_url=cache_url)
     runtime = Runtime.build(settings)
     try:
         data = ensure_data(runtime, events, small_events)
@@ -294,7 +296,8 @@ def run(events: int, small_events: int, repeat: int, data_dir: Path | None) -> d
         verdict = targets(results)
         print_table(
             console,
-            f"bench insights: {events:,} events in one tenant, {small_events:,} over {SMALL_TENANTS} others",
+            f"bench insights: {events:,} events in one tenant, {small_events:,} over {SMALL_TENANTS} others; "
+            f"cache {runtime.cache.name}",
             ["case", "path", "p50 ms", "p95 ms", "bare p50", "bare p95", "overhead", "cached p50", "cached p95"],
             rows,
         )
@@ -304,6 +307,7 @@ def run(events: int, small_events: int, repeat: int, data_dir: Path | None) -> d
             "events_big_tenant": events,
             "events_other_tenants": small_events,
             "repeat": repeat,
+            "cache": runtime.cache.name,
             "generation": {k: v for k, v in data.items() if k != "contexts"},
             "cases": results,
             "targets": {**TARGETS_MS, "overhead": TARGET_OVERHEAD},

@@ -35,11 +35,12 @@ def insights(
     data_dir: Annotated[
         Path | None, typer.Option(help="Keep the generated data here and reuse it on the next run.")
     ] = None,
+    cache_url: Annotated[str | None, typer.Option(help="Cache in Redis (redis://...) instead of in-process.")] = None,
 ) -> None:
     """Insight kinds p50/p95 (rollup, raw, cached) vs bare ClickHouse on the same SQL (overhead <= 1.3x)."""
     from analytics_engine.bench.insights import run
 
-    run(events, events if other_events is None else other_events, repeat, data_dir)
+    run(events, events if other_events is None else other_events, repeat, data_dir, cache_url)
 
 
 @bench_app.command("cohorts")
