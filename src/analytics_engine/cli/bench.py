@@ -78,11 +78,12 @@ def backfill(
     chunk_rows: Annotated[int, typer.Option(min=100, help="Rows per chunk.")] = 100_000,
     cursor: Annotated[str, typer.Option(help="Cursor column: updated_at or id.")] = "updated_at",
     keep: Annotated[bool, typer.Option(help="Keep the generated PostgreSQL schema.")] = False,
+    repeat: Annotated[int, typer.Option(min=1, max=10, help="Runs of each path; the best counts.")] = 3,
 ) -> None:
     """`sync backfill` vs ClickHouse's own `INSERT ... SELECT * FROM postgresql(...)` (target ratio >= 0.5)."""
     from analytics_engine.bench.backfill import run
 
-    run(rows, dsn, chunk_rows, cursor, keep)
+    run(rows, dsn, chunk_rows, cursor, keep, repeat)
 
 
 @bench_app.command("dashboards")
