@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sse_starlette.sse import EventSourceResponse
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep, tenant_with
@@ -30,6 +31,7 @@ from analytics_engine.tenants.schemas import Scope
 from analytics_engine.tenants.service import TenantContext
 
 router = APIRouter(tags=["dashboards"])
+STREAM_SEND_TIMEOUT = 30.0
 
 
 def filter_params(
@@ -188,4 +190,6 @@ async def stream_dashboard(
         hub.events(feed, client, resume),
         ping=runtime.settings.stream_heartbeat_seconds,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        send_timeout=STREAM_SEND_TIMEOUT,  # a client that reads nothing for this long is dropped
+        background=BackgroundTask(hub.close_client, feed, client),  # frees the slot even if never started
     )
