@@ -98,3 +98,14 @@ def dashboards(
     from analytics_engine.bench.dashboards import run
 
     run(events, days, renders, streams, rounds)
+
+
+@bench_app.command("exports")
+def exports(
+    rows: Annotated[int, typer.Option(min=10_000, help="Events exported (issue: 10M).")] = 10_000_000,
+    formats: Annotated[str, typer.Option(help="Comma-separated formats measured.")] = "csv,parquet",
+) -> None:
+    """Export worker rows/s and peak RSS vs ClickHouse's own INTO OUTFILE (target ratio >= 0.5, RSS < 500 MB)."""
+    from analytics_engine.bench.exports import run
+
+    run(rows, tuple(f.strip() for f in formats.split(",") if f.strip()))
