@@ -114,6 +114,43 @@ class Settings(BaseSettings):
         description="Requests queued during an insert join the next one, up to this many events.",
     )
 
+    # --- streaming ingest from NATS JetStream, and the outgoing event bus ----------------------
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222", description="NATS server(s) of the firehose consumer (comma-separated URLs)."
+    )
+    nats_ingest: bool = Field(
+        False, description="Run the NATS firehose consumer inside `serve` (needed with the embedded warehouse)."
+    )
+    nats_stream: str = Field("EVENTS", description="JetStream stream the consumer reads (created if missing).")
+    nats_subjects: str = Field(
+        "events.>", description="Subjects of that stream and the consumer's filter (comma-separated)."
+    )
+    nats_consumer: str = Field("analytics-ingest", description="Durable pull consumer name (one per deployment).")
+    nats_stream_max_age_hours: int = Field(
+        168, ge=1, description="Retention of a stream we create: messages older than this are discarded."
+    )
+    nats_batch_max_events: int = Field(
+        1_000, ge=1, le=100_000, description="A NATS batch is inserted when it holds this many events..."
+    )
+    nats_batch_max_seconds: float = Field(
+        10.0, gt=0, description="...or when its first message waited this long (seconds)."
+    )
+    nats_ack_wait_seconds: float = Field(
+        60.0, ge=1, description="Unacknowledged messages are redelivered after this long (worker died)."
+    )
+    nats_retry_max_seconds: float = Field(
+        30.0, ge=0.1, description="Longest wait between attempts to reach NATS or to retry a failed insert."
+    )
+    nats_tenant_cache_seconds: float = Field(
+        30.0, ge=0, description="How long the consumer trusts its list of known tenant ids."
+    )
+    bus_url: str | None = Field(
+        None, description="NATS URL of the outgoing event bus (`nats://127.0.0.1:4222`); unset: in-process only."
+    )
+    bus_stream: str = Field(
+        "ANALYTICS_OUT", description="JetStream stream holding outgoing events (`analytics.>`, created if missing)."
+    )
+
     # --- cohorts -------------------------------------------------------------------------------
     cohort_evaluation_interval_seconds: int = Field(
         3600, ge=1, description="Every active dynamic cohort is evaluated again on this interval inside `serve`."

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import structlog
 
 from analytics_engine.budgets.service import BudgetService
-from analytics_engine.bus.base import EventBus, InProcessBus
+from analytics_engine.bus.base import EventBus
+from analytics_engine.bus.nats import build_bus
 from analytics_engine.cache import Cache, build_cache
 from analytics_engine.config import Settings
 from analytics_engine.ingest.validation import Limits
@@ -64,7 +65,7 @@ class Runtime:
             jobs=JobService(metadata),
             writer=EventWriter(warehouse),
             limits=Limits.from_settings(settings),
-            bus=InProcessBus(),
+            bus=build_bus(settings),
             scheduler=Scheduler(metadata),
             cache=build_cache(settings),
             budgets=BudgetService(metadata, settings),

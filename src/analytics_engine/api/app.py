@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 
 from analytics_engine import __version__
 from analytics_engine.api.errors import install_error_handlers
+from analytics_engine.api.routes import admin_ingest as ingest_admin_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
 from analytics_engine.api.routes import dashboards as dashboard_routes
 from analytics_engine.api.routes import exports as export_routes
@@ -31,6 +32,7 @@ from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.observability import metrics
 from analytics_engine.reports.service import start_report_schedules
 from analytics_engine.runtime import Hook, Runtime
+from analytics_engine.streaming.service import start_streaming, stop_streaming
 from analytics_engine.sync.service import start_sync_schedule
 
 log = structlog.get_logger(__name__)
@@ -60,6 +62,10 @@ STARTUP_HOOKS.append(start_impact)
 ROUTERS += [export_routes.router, file_routes.router, report_routes.router]
 STARTUP_HOOKS += [start_export_workers, start_report_schedules]
 SHUTDOWN_HOOKS.append(stop_export_workers)
+# Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
+ROUTERS.append(ingest_admin_routes.router)
+STARTUP_HOOKS.append(start_streaming)
+SHUTDOWN_HOOKS.append(stop_streaming)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

@@ -13,6 +13,7 @@ from analytics_engine import __version__
 from analytics_engine.cli.bench import bench_app
 from analytics_engine.cli.common import clean_errors, console, fail, out, runtime, settings
 from analytics_engine.cli.exports import export_app
+from analytics_engine.cli.streaming import ingest_app
 from analytics_engine.cli.sync import sync_app
 from analytics_engine.cli.tenants import keys_app, tenants_app
 
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
+app.add_typer(ingest_app, name="ingest")
 app.add_typer(export_app, name="export")
 app.add_typer(sync_app, name="sync")
 

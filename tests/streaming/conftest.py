@@ -1,0 +1,1 @@
+from tests.streaming.support import nats_names  # noqa: F401  (fixture)

@@ -1,0 +1,110 @@
+"""From messages to rows: tenant check, derived ids, rejections with reasons, ack/term split."""
+
+from __future__ import annotations
+
+import orjson
+
+from analytics_engine.ingest.validation import Limits
+from analytics_engine.streaming.messages import Incoming, derived_event_id, prepare
+
+TENANT = "tn_known"
+
+
+def known(ids: set[str]) -> set[str]:
+    return ids & {TENANT, "tn_other"}
+
+
+def message(seq: int, body: object, msg_id: str | None = None) -> Incoming:
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    return Incoming(data, seq, msg_id)
+
+
+def run(*items: Incoming):  # type: ignore[no-untyped-def]
+    return prepare(list(items), stream_key="EVENTS/2026", limits=Limits(), known_tenants=known)
+
+
+def row(accepted) -> dict:  # type: ignore[no-untyped-def]
+    return orjson.loads(accepted.line)
+
+
+def test_valid_events_become_rows_with_the_tenant_and_are_acknowledged():
+    batch = run(
+        message(1, {"tenant_id": TENANT, "event": "signup", "distinct_id": "u1", "properties": {"plan": "pro"}}),
+        message(2, {"tenant_id": "tn_other", "event": "view", "distinct_id": 7}),
+    )
+    assert [(row(a)["tenant_id"], row(a)["event"]) for a in batch.accepted] == [(TENANT, "signup"), ("tn_other", "view")]
+    assert row(batch.accepted[0])["properties"] == {"plan": "pro"}
+    assert batch.acknowledge == [0, 1] and batch.terminate == [] and batch.max_seq == 2
+    assert dict(batch.per_tenant) == {TENANT: [1, 0], "tn_other": [1, 0]}
+
+
+def test_missing_event_id_is_derived_from_the_stream_sequence_so_a_redelivery_repeats_it():
+    body = {"tenant_id": TENANT, "event": "e", "distinct_id": "u"}
+    first = run(message(41, dict(body)), message(42, dict(body)))
+    again = run(message(42, dict(body)))  # the same message delivered a second time
+    ids = [a.event_id for a in first.accepted]
+    assert ids[0] != ids[1]
+    assert again.accepted[0].event_id == ids[1] == derived_event_id("seq/EVENTS/2026/42")
+    assert all(a.client_event_id for a in first.accepted)  # so the writer checks them for duplicates
+
+
+def test_nats_msg_id_names_the_event_and_a_client_event_id_wins():
+    body = {"tenant_id": TENANT, "event": "e", "distinct_id": "u"}
+    uuid_text = "0B7F7A53-3C33-4A5F-9A4F-6A8F1E3C2D10"
+    batch = run(
+        message(1, dict(body), msg_id=uuid_text),
+        message(2, dict(body), msg_id="order-77"),
+        message(3, {**body, "event_id": "11111111-2222-3333-4444-555555555555"}, msg_id="ignored"),
+    )
+    assert [a.event_id for a in batch.accepted] == [
+        uuid_text.lower(),
+        derived_event_id(f"msgid/{TENANT}/order-77"),
+        "11111111-2222-3333-4444-555555555555",
+    ]
+
+
+def test_poison_and_unknown_tenants_are_rejected_with_reasons_and_terminated():
+    batch = run(
+        message(1, b"{not json"),
+        message(2, [1, 2]),
+        message(3, {"event": "e", "distinct_id": "u"}),
+        message(4, {"tenant_id": "tn_ghost", "event": "e", "distinct_id": "u"}),
+        message(5, {"tenant_id": TENANT, "event": "", "distinct_id": "u"}),
+        message(6, {"tenant_id": TENANT, "event": "ok", "distinct_id": "u"}),
+    )
+    reasons = {request_id: item.reason for item, source, request_id in batch.rejected}
+    assert all(source == "nats" for _, source, _ in batch.rejected)
+    assert reasons["EVENTS:1"].startswith("malformed JSON")
+    assert "JSON object" in reasons["EVENTS:2"]
+    assert "tenant_id" in reasons["EVENTS:3"]
+    assert reasons["EVENTS:4"] == "unknown tenant 'tn_ghost'"
+    assert "'event' is required" in reasons["EVENTS:5"]
+    assert batch.terminate == [0, 1, 2, 3, 4] and batch.acknowledge == [5]
+    ghost = next(item for item, _, rid in batch.rejected if rid == "EVENTS:4")
+    assert ghost.tenant_id == "tn_ghost" and orjson.loads(ghost.payload)["tenant_id"] == "tn_ghost"
+    assert len(batch.accepted) == 1
+
+
+def test_a_message_may_carry_many_events_of_one_tenant():
+    batch = run(
+        message(
+            9,
+            {
+                "tenant_id": TENANT,
+                "events": [
+                    {"event": "a", "distinct_id": "u"},
+                    {"event": "", "distinct_id": "u"},
+                    {"event": "c", "distinct_id": "u"},
+                ],
+            },
+        ),
+        message(10, {"tenant_id": TENANT, "events": [], "extra": 1}),
+    )
+    assert [row(a)["event"] for a in batch.accepted] == ["a", "c"]
+    assert [a.event_id for a in batch.accepted] == [
+        derived_event_id("seq/EVENTS/2026/9/0"),
+        derived_event_id("seq/EVENTS/2026/9/2"),
+    ]
+    assert sorted((rid, item.position) for item, _, rid in batch.rejected) == [("EVENTS:10", 0), ("EVENTS:9", 1)]
+    # Partly accepted: acknowledged (the refused event is in rejected_events); wholly refused: terminated.
+    assert batch.acknowledge == [0] and batch.terminate == [1]
