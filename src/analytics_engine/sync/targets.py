@@ -318,11 +318,14 @@ class EventsWriter:
             outcome.rejected += len(validated.rejected)
             for item in validated.rejected:
                 outcome.reasons[item.reason] = outcome.reasons.get(item.reason, 0) + 1
+        if not check_duplicates:
+            return outcome  # rows past a clean checkpoint: no event of theirs can be stored yet
+        events = self.warehouse.table("events")
         for tenant, ids in deletions.items():
-            outcome.deleted += len(ids)
-            self.warehouse.command(
-                f"DELETE FROM {self.warehouse.table('events')} WHERE tenant_id = {{tenant:String}} "
-                "AND event_id IN {ids:Array(UUID)}",
-                {"tenant": tenant, "ids": ids},
-            )
+            where = "WHERE tenant_id = {tenant:String} AND event_id IN {ids:Array(UUID)}"
+            params = {"tenant": tenant, "ids": ids}
+            stored = int(self.warehouse.query(f"SELECT count() FROM {events} {where}", params).scalar() or 0)
+            if stored:
+                self.warehouse.command(f"DELETE FROM {events} {where}", params)
+                outcome.deleted += stored
         return outcome
