@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.insights import reference
@@ -38,15 +38,28 @@ events_strategy = st.lists(
     order=st.sampled_from(["ordered", "strict", "unordered"]),
     window=st.sampled_from([20, 30, 60, 120]),
     step_windows=st.lists(st.sampled_from([None, 10, 20, 40]), min_size=2, max_size=2),
+    names=st.sampled_from([STEPS, ["s1", "s2", "s1"], ["s1", "s1", "s2"]]),  # repeated events as steps
 )
-def test_funnel_matches_reference(runtime, events, order, window, step_windows):
+@example(
+    events=[
+        Ev("u0", "s1", BASE),
+        Ev("u0", "s2", BASE + timedelta(minutes=10)),
+        Ev("u0", "s1", BASE + timedelta(minutes=20)),
+    ],
+    order="ordered",
+    window=30,
+    step_windows=[None, None],
+    names=["s1", "s2", "s1"],
+)
+def test_funnel_matches_reference(runtime, events, order, window, step_windows, names):
     if order == "unordered":
         step_windows = [None, None]
+        names = STEPS  # unordered steps are distinct events
     tenant = new_tenant("Europe/Oslo")
     load(runtime, tenant, events)
-    steps = [{"event": STEPS[0]}] + [
+    steps = [{"event": names[0]}] + [
         {"event": name, **({"window": {"value": w, "unit": "minute"}} if w else {})}
-        for name, w in zip(STEPS[1:], step_windows, strict=True)
+        for name, w in zip(names[1:], step_windows, strict=True)
     ]
     answer = run(
         runtime,
@@ -61,7 +74,7 @@ def test_funnel_matches_reference(runtime, events, order, window, step_windows):
     )
     expected = reference.funnel(
         events,
-        STEPS,
+        names,
         order,
         timedelta(minutes=window),
         [None, *(timedelta(minutes=w) if w else None for w in step_windows)],

@@ -1,5 +1,6 @@
-"""SQL of a funnel: per person, the events matching any step as a time-sorted array of
-(ms, step bit mask, entered in range), folded into the chain of step times reached (`arrayFold`).
+"""SQL of a funnel, per person: the sorted times of each step's events, turned step by step into
+the chains that reach each step (ordered); the person's moments with the steps they match (strict);
+the events within the window of each entry (unordered).
 
 Semantics (the reference in tests/insights/reference.py implements them independently):
 - A chain is steps 1..k at strictly increasing times; step 1 inside the date range; each step within
@@ -8,8 +9,9 @@ Semantics (the reference in tests/insights/reference.py implements them independ
 - ordered: other events may happen between steps. strict: the steps happen at consecutive moments of
   the person's events (no other event between). unordered: every step within the window after an
   entry event (any step's event in range), in any order.
-- A person counts at step k when some chain reaches k. Times to convert are those of the latest chain
-  reaching the person's furthest step. Events at the same millisecond are one moment.
+- A person counts at step k when some chain reaches k. Times to convert are those of one chain reaching
+  the person's furthest step (ordered: the one completing last, through the latest-starting chains;
+  strict: the latest entry reaching it; unordered: none). Events at the same millisecond are one moment.
 - Breakdown values come from the person's first entry event in the range; top N by people entering,
   the rest '$other'.
 """
@@ -21,34 +23,45 @@ from typing import Any
 from analytics_engine.insights.dates import bucket_sql
 from analytics_engine.insights.filters import OTHER, breakdown_sql, filters_sql
 from analytics_engine.insights.models import FunnelsQuery
-from analytics_engine.warehouse.params import utc_text
 
 _EMPTY = "emptyArrayInt64()"
+_CHAIN = "Tuple(Int64, Int64, Array(Int64))"  # (time of the last step, time of step 1, step times)
 
 
-def _fold(n: int, strict: bool) -> str:
-    """(cur moment, chains before it, chains now, best chain) folded over the points x = (ms, mask, in range)."""
-    changed = "x.1 != acc.1"
-    if strict:
-        alive = f"arrayMap(c -> if(notEmpty(c) AND c[-1] = acc.1, c, {_EMPTY}), acc.3)"
-        base = f"if({changed}, {alive}, acc.2)"
-    else:
-        base = f"if({changed}, acc.3, acc.2)"
-    step_ok = (
-        "if(k = 1, x.3 = 1, notEmpty(b[k - 1]) AND x.1 > b[k - 1][-1] "
-        "AND x.1 - b[k - 1][-1] <= {fw:Array(Int64)}[k] AND x.1 - b[k - 1][1] <= {fW:Int64})"
+def _ordered(n: int) -> tuple[str, list[str]]:
+    """Chains by step as array columns r1..rn, each step computed from the previous one (dynamic
+    programming over the person's step times `t1`..`tn`): for every event of step k, the chain through
+    the step-(k-1) event with the latest start that respects both windows. Keeping the latest start
+    is optimal, so a person reaches step k exactly when some valid chain does."""
+    columns = ["arrayMap(t -> (t, t, [t]), arrayFilter(t -> t < {fend:Int64}, t1)) AS r1"]
+    for k in range(2, n + 1):
+        candidates = (
+            f"arrayFilter(c -> c.1 < e AND e - c.1 <= {{fw:Array(Int64)}}[{k}] AND e - c.2 <= {{fW:Int64}}, r{k - 1})"
+        )
+        best = f"arraySort(c -> (c.2, c.1), {candidates})"
+        columns.append(
+            f"arrayFilter(c -> length(c.3) = {k}, arrayMap(e -> (arrayMap(b -> CAST((e, b.2, arrayPushBack(b.3, e)), "
+            f"'{_CHAIN}'), arraySlice({best}, -1))[1]), t{k})) AS r{k}"
+        )
+    reached = "multiIf(" + ", ".join(f"notEmpty(r{k}), {k}" for k in range(n, 0, -1)) + ", 0)"
+    best_chain = (
+        "multiIf(" + ", ".join(f"reached = {k}, arraySort(c -> (c.1, c.2), r{k})[-1].3" for k in range(n, 0, -1))
+        + f", {_EMPTY})"
     )
-    new_cur = (
-        f"arrayMap(k -> if(bitTest(x.2, k - 1) AND {step_ok}, "
-        f"if(k = 1, [x.1], arrayPushBack(b[k - 1], x.1)), p[k]), range(1, {n} + 1))"
+    return reached, [*columns, f"toUInt8({reached}) AS reached", f"{best_chain} AS best"]
+
+
+def _strict(n: int) -> str:
+    """Per entry moment i: how many steps follow at consecutive moments within the windows."""
+    ok = (
+        "i + j <= length(ms) AND bitTest(masks[i + j], j) AND ms[i + j] - ms[i] <= {fW:Int64} "
+        "AND ms[i + j] - ms[i + j - 1] <= {fw:Array(Int64)}[j + 1]"
     )
-    prior = base if strict else "acc.3"
-    longest = "arrayMax(arrayMap(c -> length(c), nc))"
-    best = f"if({longest} > 0 AND {longest} >= length(acc.4), nc[{longest}], acc.4)"
-    step = f"arrayMap(nc -> (x.1, b, nc, {best}), [{new_cur}])[1]"
-    body = f"arrayMap((b, p) -> {step}, [{base}], [{prior}])[1]"
-    init = f"(toInt64(-1), arrayMap(i -> {_EMPTY}, range({n})), arrayMap(i -> {_EMPTY}, range({n})), {_EMPTY})"
-    return f"arrayFold((acc, x) -> {body}, pts, {init})"
+    first_fail = f"arrayFirstIndex(j -> NOT ({ok}), range(1, {n}))"
+    return (
+        f"arrayMap(i -> if(bitTest(masks[i], 0) AND ms[i] < {{fend:Int64}}, "
+        f"if({first_fail} = 0, {n}, {first_fail}), 0), arrayEnumerate(ms))"
+    )
 
 
 def per_person_sql(runner: Any, params: Any) -> str:
@@ -58,42 +71,61 @@ def per_person_sql(runner: Any, params: Any) -> str:
     window_ms = query.conversion_window.seconds * 1000
     params.values["fW"] = window_ms
     params.values["fw"] = [(step.window.seconds * 1000 if step.window else window_ms) for step in query.steps]
+    params.values["fend"] = int(runner.range.end.timestamp() * 1000)
     where = runner.base_where(params, [], start=runner.range.start, end=runner.range.end + _delta(window_ms))
-    step_conditions = []
-    for index, step in enumerate(query.steps):
+    conditions = []
+    for step in query.steps:
         parts = [f"event = {params.add(step.event, 'String')}"]
         parts += filters_sql(step.filters, params, runner.cohorts)
-        step_conditions.append(f"if({' AND '.join(parts)}, {1 << index}, 0)")
-    mask = f"toUInt32({' + '.join(step_conditions)})"
+        conditions.append(" AND ".join(parts))
+    mask = "toUInt32(" + " + ".join(f"if({c}, {1 << i}, 0)" for i, c in enumerate(conditions)) + ")"
     if query.order != "strict":
         where.append(f"event IN {params.add(sorted({s.event for s in query.steps}), 'Array(String)')}")
-        where.append(f"{mask} > 0")
-    end = params.add(utc_text(runner.range.end), "DateTime64(3)")
-    in_range = f"toUInt8(timestamp < {end})"
-    point = f"(toUnixTimestamp64Milli(timestamp), {mask}, {in_range})"
-    if query.breakdown:
-        raw_bd = breakdown_sql(query.breakdown, params, runner.cohorts)
-        bd = f"argMinIf({raw_bd}, timestamp, bitTest({mask}, 0) AND timestamp < {end})"
-    else:
-        bd = "CAST([], 'Array(String)')"
-    grouped = (
-        f"SELECT distinct_id, arraySort(y -> y.1, groupArray({point})) AS pts, {bd} AS bd "
-        f"FROM {runner.events} WHERE {' AND '.join(where)} GROUP BY distinct_id"
-    )
-    if query.order == "unordered":
-        counts = (
-            "arrayMap(e -> if(e.3 = 1 AND e.2 > 0, bitCount(arrayReduce('groupBitOr', arrayMap(y -> y.2, "
-            "arrayFilter(y -> y.1 >= e.1 AND y.1 <= e.1 + {fW:Int64}, pts)))), 0), pts)"
-        )
+    ms = "toUnixTimestamp64Milli(timestamp)"
+    entry_cond = f"({conditions[0]}) AND {ms} < {{fend:Int64}}"
+    raw_bd = breakdown_sql(query.breakdown, params, runner.cohorts) if query.breakdown else None
+    bd = f"argMinIf({raw_bd}, timestamp, {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
+    source = f"FROM {runner.events} WHERE {' AND '.join(where)}"
+    if query.order == "ordered":
+        arrays = ", ".join(f"arraySort(groupArrayIf({ms}, {c})) AS t{i + 1}" for i, c in enumerate(conditions))
+        grouped = f"SELECT distinct_id, {bd} AS bd, {arrays} {source} GROUP BY distinct_id"
+        _, columns = _ordered(n)
         return (
-            f"SELECT distinct_id, bd, toUInt8(arrayMax(cnts)) AS reached, {_EMPTY} AS best, "
-            f"pts[indexOf(cnts, arrayMax(cnts))].1 AS entry FROM (SELECT distinct_id, bd, pts, {counts} AS cnts "
-            f"FROM ({grouped})) WHERE reached > 0"
+            f"SELECT distinct_id, bd, reached, best, best[1] AS entry FROM (SELECT distinct_id, bd, "
+            f"{', '.join(columns)} FROM ({grouped})) WHERE reached > 0"
         )
+    if query.order == "strict":
+        # One moment per millisecond (the union of the steps its events match), every event counted.
+        inner_bd = f"argMinIf({raw_bd}, timestamp, {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
+        moments = (
+            f"SELECT distinct_id, {ms} AS t, groupBitOr({mask}) AS m, {inner_bd} AS mbd, "
+            f"max({entry_cond}) AS entry_here {source} GROUP BY distinct_id, t"
+        )
+        bd_outer = "argMinIf(mbd, t, entry_here)" if raw_bd else "CAST([], 'Array(String)')"
+        grouped = (
+            f"SELECT distinct_id, {bd_outer} AS bd, arraySort(groupArray(t)) AS ms, "
+            f"arrayMap(x -> x.2, arraySort(groupArray((t, m)))) AS masks FROM ({moments}) GROUP BY distinct_id"
+        )
+        levels = _strict(n)
+        return (
+            "SELECT distinct_id, bd, toUInt8(arrayMax(levels)) AS reached, "
+            "arraySlice(ms, length(levels) - indexOf(arrayReverse(levels), reached) + 1, reached) AS best, "
+            f"best[1] AS entry FROM (SELECT distinct_id, bd, ms, {levels} AS levels FROM ({grouped})) "
+            "WHERE reached > 0"
+        )
+    point = f"({ms}, {mask}, toUInt8({ms} < {{fend:Int64}}))"
+    grouped = (
+        f"SELECT distinct_id, {bd} AS bd, arraySort(y -> y.1, groupArray({point})) AS pts {source} "
+        "GROUP BY distinct_id"
+    )
+    counts = (
+        "arrayMap(e -> if(e.3 = 1 AND e.2 > 0, bitCount(arrayReduce('groupBitOr', arrayMap(y -> y.2, "
+        "arrayFilter(y -> y.1 >= e.1 AND y.1 <= e.1 + {fW:Int64}, pts)))), 0), pts)"
+    )
     return (
-        f"SELECT distinct_id, bd, toUInt8(length(state.4)) AS reached, state.4 AS best, best[1] AS entry "
-        f"FROM (SELECT distinct_id, bd, {_fold(n, query.order == 'strict')} AS state FROM ({grouped})) "
-        f"WHERE reached > 0"
+        f"SELECT distinct_id, bd, toUInt8(arrayMax(cnts)) AS reached, {_EMPTY} AS best, "
+        f"pts[indexOf(cnts, arrayMax(cnts))].1 AS entry FROM (SELECT distinct_id, bd, pts, {counts} AS cnts "
+        f"FROM ({grouped})) WHERE reached > 0"
     )
 
 
