@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from analytics_engine.sync.service import start_sync_schedule, sync_service
 from analytics_engine.sync.spec import parse_spec
 from tests.sync.conftest import DSN, donations_table, unique
+
+pytestmark = pytest.mark.postgres
 
 
 def source_body(name: str, table: str, **extra) -> dict:

@@ -8,6 +8,8 @@ import pytest
 from analytics_engine.sync.service import SyncService
 from tests.sync.conftest import donations_table, table_source, unique
 
+pytestmark = pytest.mark.postgres
+
 
 class Crash(BaseException):
     """Stands for SIGKILL: not an Exception, so nothing in the run catches or cleans up after it."""

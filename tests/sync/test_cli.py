@@ -17,6 +17,8 @@ from analytics_engine.cli.main import app
 from analytics_engine.config import get_settings
 from tests.sync.conftest import DSN, donations_table, unique
 
+pytestmark = pytest.mark.postgres
+
 runner = CliRunner()
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from analytics_engine.sync.spec import SourceSpec
 from tests.sync.conftest import DSN, donations_table, table_source, unique
+
+pytestmark = pytest.mark.postgres
 
 
 def live(service, table: str, where: str = "1") -> list[tuple]:

@@ -21,6 +21,8 @@ import yaml
 
 from tests.sync.conftest import DSN
 
+pytestmark = pytest.mark.postgres
+
 ROWS = 1_000_000
 CHUNK = 50_000
 
@@ -68,7 +70,6 @@ def kill_when(process: subprocess.Popen[bytes], folder: Path, rows: int, extra_d
     return copied(folder)
 
 
-@pytest.mark.postgres
 def test_sigkill_at_any_point_then_resume_gives_exactly_the_source(pg, tmp_path):
     pg.execute(
         """CREATE TABLE {s}.big (id bigint PRIMARY KEY, org_id text NOT NULL, user_id text NOT NULL,

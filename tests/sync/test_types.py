@@ -7,8 +7,12 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
+import pytest
+
 from analytics_engine.sync.spec import SourceSpec
 from tests.sync.conftest import DSN, unique
+
+pytestmark = pytest.mark.postgres
 
 
 def test_types_and_values_round_trip(pg, service):

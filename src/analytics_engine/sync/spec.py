@@ -231,4 +231,8 @@ def load_sources_file(path: Path) -> list[SourceSpec]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise InvalidInput(f"The sync sources file {path} names a source twice: {', '.join(duplicates)}.")
+    tables = [s.target.table for s in specs if isinstance(s.target, TableTarget)]
+    shared = sorted({t for t in tables if tables.count(t) > 1})
+    if shared:
+        raise InvalidInput(f"The sync sources file {path} has several sources writing table(s) {', '.join(shared)}.")
     return specs
