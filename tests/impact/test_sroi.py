@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from analytics_engine.impact.formulas import SROI_V1
-from analytics_engine.impact.sroi import ParticipantScores, SroiInputs, band, compute_sroi
+from analytics_engine.impact.sroi import ParticipantScores, SroiInputs, band, compute_sroi, summarize
+
+
+def inputs(outcomes: dict[str, list[ParticipantScores]], **kwargs: object) -> SroiInputs:
+    stats, reach = summarize(outcomes)
+    return SroiInputs(outcomes=stats, reach=reach, **kwargs)  # type: ignore[arg-type]
 
 
 def worked_example_inputs() -> SroiInputs:
@@ -14,7 +19,7 @@ def worked_example_inputs() -> SroiInputs:
     rows = [
         ParticipantScores(f"p{i}", False, 0.5, 0.75, 0.625 if i < 20 else None) for i in range(40)
     ] + [ParticipantScores(f"c{i}", True, 0.5, 0.5625) for i in range(10)]
-    return SroiInputs(outcomes={"job_readiness": rows}, costs={"USD": 20_000.0}, volunteer_hours=500.0)
+    return inputs({"job_readiness": rows}, costs={"USD": 20_000.0}, volunteer_hours=500.0)
 
 
 def test_worked_example_by_hand() -> None:
@@ -50,7 +55,7 @@ def test_worked_example_by_hand() -> None:
 def test_defaults_when_control_and_follow_up_are_missing() -> None:
     rows = [ParticipantScores(f"p{i}", False, 0.2, 0.6) for i in range(4)]
     result = compute_sroi(
-        SroiInputs(outcomes={"language": rows}, costs={"USD": 1_000.0}), SROI_V1, version=1, hourly_value=29.95
+        inputs({"language": rows}, costs={"USD": 1_000.0}), SROI_V1, version=1, hourly_value=29.95
     )
     outcome = result["outcomes"][0]
     assert outcome["deadweight"] == {"value": 0.2, "source": outcome["deadweight"]["source"]}
@@ -65,7 +70,7 @@ def test_defaults_when_control_and_follow_up_are_missing() -> None:
 def test_sector_proxy_and_discount_rate() -> None:
     rows = [ParticipantScores("p", False, 0.1, 0.9)]
     health = compute_sroi(
-        SroiInputs(outcomes={"wellbeing": rows}, costs={"USD": 100.0}, sector="health"),
+        inputs({"wellbeing": rows}, costs={"USD": 100.0}, sector="health"),
         SROI_V1, version=1, hourly_value=29.95,
     )
     assert health["outcomes"][0]["proxy"] == 3_600.0
@@ -75,7 +80,7 @@ def test_sector_proxy_and_discount_rate() -> None:
 def test_no_investment_and_unknown_dimension_and_other_currency() -> None:
     rows = [ParticipantScores("p", False, 0.1, 0.9)]
     result = compute_sroi(
-        SroiInputs(outcomes={"astrology": rows}, costs={"EUR": 50.0}), SROI_V1, version=1, hourly_value=29.95
+        inputs({"astrology": rows}, costs={"EUR": 50.0}), SROI_V1, version=1, hourly_value=29.95
     )
     assert result["ratio"] is None and result["band"] == "insufficient data"
     assert result["present_value"] == 0.0

@@ -52,7 +52,8 @@ def run(participants: int, volunteers: int, product_events: int, tenants: int, r
         load_seconds = time.perf_counter() - started
         window = make_window(None, None, None)
 
-        read = _median(lambda: service.read(big.id, window), repeat)
+        read_sroi = _median(lambda: service.read_sroi(big.id, window), repeat)
+        read_vis = _median(lambda: service.read_vis(big.id, window), repeat)
         sroi = _median(lambda: service.compute("sroi", big.id, window), repeat)
         vis = _median(lambda: service.compute("vis", big.id, window), repeat)
 
@@ -67,8 +68,8 @@ def run(participants: int, volunteers: int, product_events: int, tenants: int, r
         refresh = time.perf_counter() - started
 
         rows = [
-            ["SROI (read + calculate)", sroi * 1000, read * 1000, sroi / read],
-            ["VIS (read + score + rank)", vis * 1000, read * 1000, vis / read],
+            ["SROI (read + calculate)", sroi * 1000, read_sroi * 1000, sroi / read_sroi],
+            ["VIS (read + score + rank)", vis * 1000, read_vis * 1000, vis / read_vis],
             [f"benchmarks refresh, {tenants} tenants", refresh * 1000, (sroi + vis) * 1000, refresh / (sroi + vis)],
         ]
         print_table(

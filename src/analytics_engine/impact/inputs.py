@@ -6,15 +6,15 @@ passed as query parameters (`getSubcolumn(properties, {k:String})`), never splic
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from statistics import fmean
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from analytics_engine.impact.sroi import ParticipantScores, SroiInputs
-from analytics_engine.impact.vis import VolunteerActivity
+from analytics_engine.impact.sroi import DimensionStats, Reach, SroiInputs
+from analytics_engine.impact.vis import VolunteerActivity, volunteer_activities
 from analytics_engine.warehouse.params import utc_text
 from analytics_engine.warehouse.scoped import TenantScope
 
@@ -76,53 +76,27 @@ class Window:
 
 
 @dataclass
-class ImpactData:
-    """Everything one SROI and VIS computation needs, read once."""
+class SroiData:
+    """What SROI reads: per-dimension statistics, reach, costs by currency, volunteer hours."""
 
-    outcomes: dict[str, list[ParticipantScores]] = field(default_factory=dict)
-    links: dict[str, set[str]] = field(default_factory=dict)  # volunteer -> participants
-    participant_programme: dict[str, str] = field(default_factory=dict)
+    outcomes: dict[str, DimensionStats] = field(default_factory=dict)
+    reach: Reach = field(default_factory=Reach)
     costs: dict[str, float] = field(default_factory=dict)
-    # (volunteer, hours, sessions, programmes)
-    activity: list[tuple[str, float, int, list[str]]] = field(default_factory=list)
+    volunteer_hours: float = 0.0
 
-    @property
-    def volunteer_hours(self) -> float:
-        return sum(hours for _, hours, _, _ in self.activity)
+    def inputs(self, sector: str | None) -> SroiInputs:
+        return SroiInputs(self.outcomes, self.reach, self.costs, self.volunteer_hours, sector)
 
-    def sroi_inputs(self, sector: str | None) -> SroiInputs:
-        return SroiInputs(outcomes=self.outcomes, costs=self.costs, volunteer_hours=self.volunteer_hours, sector=sector)
 
-    def _gains(self) -> dict[str, float]:
-        """Each intervention participant's mean gain (post - baseline) across dimensions."""
-        per: dict[str, list[float]] = {}
-        for rows in self.outcomes.values():
-            for r in rows:
-                if not r.control and r.baseline is not None and r.post is not None:
-                    per.setdefault(r.participant, []).append(r.post - r.baseline)
-        return {p: fmean(g) for p, g in per.items()}
+@dataclass
+class VisData:
+    """What VIS reads: activity per volunteer, and each intervention participant's mean gain."""
+
+    activity: list[tuple[str, float, int, list[str]]] = field(default_factory=list)  # volunteer, hours, sessions, progs
+    participants: list[tuple[str, float, str, list[str]]] = field(default_factory=list)  # id, gain, programme, vols
 
     def volunteer_activities(self) -> list[VolunteerActivity]:
-        gains = self._gains()
-        by_programme: dict[str, list[float]] = {}
-        for participant, gain in gains.items():
-            by_programme.setdefault(self.participant_programme.get(participant, ""), []).append(gain)
-        overall = fmean(gains.values()) if gains else None
-        result = []
-        for volunteer, hours, sessions, programmes in self.activity:
-            linked = [gains[p] for p in self.links.get(volunteer, ()) if p in gains]
-            if linked:
-                gain, source = fmean(linked), f"{len(linked)} participants linked to the volunteer"
-            else:
-                programme_gains = [g for prog in programmes for g in by_programme.get(prog, [])]
-                if programme_gains:
-                    gain, source = fmean(programme_gains), "participants of the volunteer's programmes"
-                elif overall is not None:
-                    gain, source = overall, "all participants of the tenant (no linked or programme outcomes)"
-                else:
-                    gain, source = None, "no outcome data"
-            result.append(VolunteerActivity(volunteer, hours, sessions, gain, source))
-        return result
+        return volunteer_activities(self.activity, self.participants)
 
 
 class BudgetedScope:
@@ -148,9 +122,8 @@ def _prop(key: str) -> str:
     return f"toString(getSubcolumn(properties, {{{key}:String}}))"
 
 
-def read_impact_data(scope: TenantScope | BudgetedScope, vocab: Vocabulary, window: Window) -> ImpactData:
-    events = scope.table("events")
-    params: dict[str, Any] = {
+def _params(vocab: Vocabulary, window: Window) -> dict[str, Any]:
+    return {
         "start": utc_text(window.start),
         "end": utc_text(window.end),
         "k_programme": vocab.programme,
@@ -170,17 +143,24 @@ def read_impact_data(scope: TenantScope | BudgetedScope, vocab: Vocabulary, wind
         "ph_post": vocab.phase_post,
         "ph_fu": vocab.phase_follow_up,
     }
-    where = (
-        "tenant_id = {tenant_id:String} AND event = {%s:String} AND timestamp >= {start:DateTime64(3, 'UTC')} "
-        "AND timestamp < {end:DateTime64(3, 'UTC')} "
+
+
+def _where(event_param: str) -> str:
+    return (
+        f"tenant_id = {{tenant_id:String}} AND event = {{{event_param}:String}} "
+        "AND timestamp >= {start:DateTime64(3, 'UTC')} AND timestamp < {end:DateTime64(3, 'UTC')} "
         f"AND ({{programme:String}} = '' OR {_prop('k_programme')} = {{programme:String}})"
     )
-    data = ImpactData()
-    outcome_sql = f"""
+
+
+def _per_participant(events: str) -> str:
+    """One row per (participant, dimension): control flag, mean score per phase, linked volunteers."""
+    return f"""
         SELECT participant, dimension, max(is_control) AS control,
                if(countIf(phase = {{ph_base:String}}) = 0, NULL, avgIf(score, phase = {{ph_base:String}})) AS baseline,
                if(countIf(phase = {{ph_post:String}}) = 0, NULL, avgIf(score, phase = {{ph_post:String}})) AS post,
                if(countIf(phase = {{ph_fu:String}}) = 0, NULL, avgIf(score, phase = {{ph_fu:String}})) AS follow_up,
+               baseline IS NOT NULL AND post IS NOT NULL AS measured,
                groupUniqArrayIf(volunteer, volunteer != '') AS volunteers, any(programme) AS programme
         FROM (
             SELECT distinct_id AS participant, {_prop("k_dimension")} AS dimension,
@@ -188,41 +168,84 @@ def read_impact_data(scope: TenantScope | BudgetedScope, vocab: Vocabulary, wind
                    lower({_prop("k_control")}) IN ('true', '1', 'yes') AS is_control,
                    {_prop("k_volunteer")} AS volunteer, {_prop("k_programme")} AS programme
             FROM {events}
-            WHERE {where % "outcome_event"}
+            WHERE {_where("outcome_event")}
         )
         WHERE dimension != '' AND score IS NOT NULL AND score >= 0 AND score <= 1
         GROUP BY participant, dimension
-        ORDER BY dimension, participant
     """
-    for participant, dimension, control, baseline, post, follow_up, volunteers, programme in scope.query(
-        outcome_sql, params
-    ).rows:
-        data.outcomes.setdefault(dimension, []).append(
-            ParticipantScores(participant, bool(control), baseline, post, follow_up)
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def read_sroi_data(
+    scope: TenantScope | BudgetedScope, vocab: Vocabulary, window: Window, *, min_gain: float
+) -> SroiData:
+    events = scope.table("events")
+    params = {**_params(vocab, window), "min_gain": min_gain}
+    i, c, f = "NOT control AND measured", "control AND measured", "NOT control AND measured AND follow_up IS NOT NULL"
+    stats_sql = f"""
+        SELECT dimension,
+               countIf({i}), countIf({c}), countIf({i} AND post - baseline > {{min_gain:Float64}}),
+               avgIf(post - baseline, {i}), avgIf(post - baseline, {c}),
+               countIf({f}), avgIf(post - baseline, {f}), avgIf(follow_up - baseline, {f}),
+               uniqExactIf(participant, measured), uniqExactIf(participant, {c}),
+               uniqExactIf(participant, {i}), uniqExactIf(participant, {f})
+        FROM ({_per_participant(events)})
+        GROUP BY GROUPING SETS ((dimension), ())
+        ORDER BY dimension
+    """
+    data = SroiData()
+    for row in scope.query(stats_sql, params).rows:
+        dimension, n_i, n_c, quantity, gain, c_gain, n_f, f_post, f_gain, *reach = row
+        if dimension == "":  # the grand-total row of GROUPING SETS: distinct participants overall
+            data.reach = Reach(*(int(n) for n in reach))
+            continue
+        data.outcomes[dimension] = DimensionStats(
+            int(n_i), int(n_c), int(quantity), _num(gain), _num(c_gain), int(n_f), _num(f_post), _num(f_gain)
         )
-        for volunteer in volunteers:
-            data.links.setdefault(volunteer, set()).add(participant)
-        if programme:
-            data.participant_programme[participant] = programme
+    hours_sql = f"""
+        SELECT sum(ifNull(toFloat64OrNull({_prop("k_hours")}), 0)) FROM {events} WHERE {_where("activity_event")}
+    """
+    data.volunteer_hours = float(scope.query(hours_sql, params).scalar() or 0.0)
+    cost_sql = f"""
+        SELECT upper(if({_prop("k_currency")} = '', 'USD', {_prop("k_currency")})) AS currency,
+               sum(ifNull(toFloat64OrNull({_prop("k_amount")}), 0)) AS amount
+        FROM {events}
+        WHERE {_where("cost_event")}
+        GROUP BY currency
+    """
+    data.costs = {currency: float(amount) for currency, amount in scope.query(cost_sql, params).rows}
+    return data
+
+
+def read_vis_data(scope: TenantScope | BudgetedScope, vocab: Vocabulary, window: Window) -> VisData:
+    events = scope.table("events")
+    params = _params(vocab, window)
     activity_sql = f"""
         SELECT if({_prop("k_volunteer")} != '', {_prop("k_volunteer")}, distinct_id) AS volunteer,
                sum(ifNull(toFloat64OrNull({_prop("k_hours")}), 0)) AS hours, count() AS sessions,
                groupUniqArrayIf({_prop("k_programme")}, {_prop("k_programme")} != '') AS programmes
         FROM {events}
-        WHERE {where % "activity_event"}
+        WHERE {_where("activity_event")}
         GROUP BY volunteer
         ORDER BY volunteer
     """
-    data.activity = [(v, float(h), int(s), sorted(p)) for v, h, s, p in scope.query(activity_sql, params).rows]
-    cost_sql = f"""
-        SELECT upper(if({_prop("k_currency")} = '', 'USD', {_prop("k_currency")})) AS currency,
-               sum(ifNull(toFloat64OrNull({_prop("k_amount")}), 0)) AS amount
-        FROM {events}
-        WHERE {where % "cost_event"}
-        GROUP BY currency
+    participants_sql = f"""
+        SELECT participant, avg(post - baseline) AS gain, any(programme) AS programme,
+               arrayDistinct(arrayFlatten(groupArray(volunteers))) AS volunteers
+        FROM ({_per_participant(events)})
+        WHERE NOT control AND measured
+        GROUP BY participant
+        ORDER BY participant
     """
-    data.costs = {currency: float(amount) for currency, amount in scope.query(cost_sql, params).rows}
-    return data
+    return VisData(
+        activity=[(v, float(h), int(n), sorted(p)) for v, h, n, p in scope.query(activity_sql, params).rows],
+        participants=[
+            (p, float(g), prog, list(vols)) for p, g, prog, vols in scope.query(participants_sql, params).rows
+        ],
+    )
 
 
 def list_programmes(scope: TenantScope | BudgetedScope, vocab: Vocabulary, window: Window) -> list[str]:

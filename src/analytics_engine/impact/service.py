@@ -21,11 +21,13 @@ from analytics_engine.impact import benchmarks as bm
 from analytics_engine.impact.formulas import SroiDefinition, VisDefinition
 from analytics_engine.impact.inputs import (
     BudgetedScope,
-    ImpactData,
+    SroiData,
+    VisData,
     Vocabulary,
     Window,
     list_programmes,
-    read_impact_data,
+    read_sroi_data,
+    read_vis_data,
     vocabulary_from,
 )
 from analytics_engine.impact.models import ImpactResult, ImpactVocabulary
@@ -104,8 +106,11 @@ class ImpactService:
         budgets = getattr(self.runtime, "budgets", None) if _IN_REQUEST.get() else None
         return BudgetedScope(TenantScope(self.runtime.warehouse, tenant_id), budgets)
 
-    def read(self, tenant_id: str, window: Window) -> ImpactData:
-        return read_impact_data(self.scope(tenant_id), self.vocabulary(tenant_id), window)
+    def read_sroi(self, tenant_id: str, window: Window, *, min_gain: float = 0.0) -> SroiData:
+        return read_sroi_data(self.scope(tenant_id), self.vocabulary(tenant_id), window, min_gain=min_gain)
+
+    def read_vis(self, tenant_id: str, window: Window) -> VisData:
+        return read_vis_data(self.scope(tenant_id), self.vocabulary(tenant_id), window)
 
     def programmes(self, tenant_id: str, window: Window) -> list[str]:
         return list_programmes(self.scope(tenant_id), self.vocabulary(tenant_id), window)
@@ -124,31 +129,32 @@ class ImpactService:
         finally:
             _IN_REQUEST.reset(token)
 
-    # --- computation (pure over the data read) ---------------------------------------------------
-    def sroi_of(self, data: ImpactData, sector: str | None, version: int, spec: SroiDefinition) -> dict[str, Any]:
-        return compute_sroi(
-            data.sroi_inputs(sector),
-            spec,
-            version=version,
-            hourly_value=self.runtime.settings.impact_volunteer_hour_value,
-        )
-
+    # --- computation ---------------------------------------------------------------------------
     @staticmethod
-    def volunteers_of(data: ImpactData, window: Window, version: int, spec: VisDefinition) -> list[dict[str, Any]]:
+    def volunteers_of(data: VisData, window: Window, version: int, spec: VisDefinition) -> list[dict[str, Any]]:
         months = months_in(window.days)
         scored = [compute_vis(a, months, spec, version=version) for a in data.volunteer_activities()]
         return sorted(scored, key=lambda v: (-v["score"], v["volunteer_id"]))
 
-    def vis_of(self, data: ImpactData, window: Window, version: int, spec: VisDefinition) -> dict[str, Any]:
-        return aggregate_vis(self.volunteers_of(data, window, version, spec), spec, version=version)
+    def evaluate(
+        self, kind: str, tenant_id: str, window: Window, version: int, spec: SroiDefinition | VisDefinition
+    ) -> dict[str, Any]:
+        """Read the tenant's inputs and compute `kind` under the given formula version."""
+        if isinstance(spec, SroiDefinition):
+            data = self.read_sroi(tenant_id, window, min_gain=spec.min_gain)
+            sector = (self.tenant(tenant_id)["industry"] or "").strip().lower() or None
+            return compute_sroi(
+                data.inputs(sector),
+                spec,
+                version=version,
+                hourly_value=self.runtime.settings.impact_volunteer_hour_value,
+            )
+        volunteers = self.volunteers_of(self.read_vis(tenant_id, window), window, version, spec)
+        return aggregate_vis(volunteers, spec, version=version)
 
     def compute(self, kind: str, tenant_id: str, window: Window, version: int | None = None) -> dict[str, Any]:
         number, spec = self.registry.get(kind, version)
-        data = self.read(tenant_id, window)
-        if kind == "sroi":
-            sector = (self.tenant(tenant_id)["industry"] or "").strip().lower() or None
-            return self.sroi_of(data, sector, number, spec)  # type: ignore[arg-type]
-        return self.vis_of(data, window, number, spec)  # type: ignore[arg-type]
+        return self.evaluate(kind, tenant_id, window, number, spec)
 
     # --- results ---------------------------------------------------------------------------------
     def record(self, tenant_id: str, kind: str, window: Window, result: dict[str, Any]) -> tuple[str, dict | None]:
@@ -239,7 +245,7 @@ class ImpactService:
         out = []
         for programme in self.programmes(tenant_id, window):
             scoped = Window(window.start, window.end, programme)
-            result = self.vis_of(self.read(tenant_id, scoped), scoped, number, spec)  # type: ignore[arg-type]
+            result = self.evaluate("vis", tenant_id, scoped, number, spec)
             out.append(
                 {
                     "programme": programme,
@@ -265,7 +271,7 @@ class ImpactService:
     ) -> dict[str, Any]:
         number, spec = self.registry.get("vis", version)
         with self.admitted(tenant_id):
-            data = self.read(tenant_id, window)
+            data = self.read_vis(tenant_id, window)
         ranked = self.volunteers_of(data, window, number, spec)  # type: ignore[arg-type]
         page = [{"rank": offset + i + 1, **v} for i, v in enumerate(ranked[offset : offset + limit])]
         return {
@@ -312,14 +318,9 @@ class ImpactService:
         for (tenant_id, programme, start, end), old_version in list(scopes.items())[:DRY_RUN_MAX_SCOPES]:
             window = Window(start, end, programme)
             _, old_spec = self.registry.get(body.kind, old_version)
-            data = self.read(tenant_id, window)
-            if body.kind == "sroi":
-                sector = (self.tenant(tenant_id)["industry"] or "").strip().lower() or None
-                old = self.sroi_of(data, sector, old_version, old_spec)["ratio"]  # type: ignore[arg-type]
-                new = self.sroi_of(data, sector, 0, new_spec)["ratio"]  # type: ignore[arg-type]
-            else:
-                old = self.vis_of(data, window, old_version, old_spec)["score"]  # type: ignore[arg-type]
-                new = self.vis_of(data, window, 0, new_spec)["score"]  # type: ignore[arg-type]
+            field = "ratio" if body.kind == "sroi" else "score"
+            old = self.evaluate(body.kind, tenant_id, window, old_version, old_spec)[field]
+            new = self.evaluate(body.kind, tenant_id, window, 0, new_spec)[field]
             compared += 1
             change = _relative_change(old, new)
             is_moved = change is None or abs(change) > MOVE_THRESHOLD

@@ -11,15 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from statistics import fmean
-from typing import Any
+from typing import Any, NamedTuple
 
 from analytics_engine.impact.formulas import SroiDefinition
 
 BANDS = ((1.0, "poor"), (2.0, "break-even"), (4.0, "good"), (10.0, "excellent"))
 
 
-@dataclass(frozen=True)
-class ParticipantScores:
+class ParticipantScores(NamedTuple):
     """One participant's mean score (0..1) per phase in one outcome dimension."""
 
     participant: str
@@ -29,12 +28,70 @@ class ParticipantScores:
     follow_up: float | None = None
 
 
+class DimensionStats(NamedTuple):
+    """What the calculator needs of one outcome dimension (the warehouse computes it in SQL;
+    `summarize` is the same in Python, the reference the SQL is tested against). "Measured" means
+    baseline and post; gains are post - baseline (follow-up gain: follow-up - baseline)."""
+
+    intervention: int  # measured intervention participants
+    control: int  # measured control participants
+    quantity: int  # intervention participants with gain > min_gain
+    gain: float | None  # mean intervention gain
+    control_gain: float | None  # mean control gain
+    followed: int  # measured intervention participants with a follow-up
+    followed_post_gain: float | None  # their mean post gain
+    followed_gain: float | None  # their mean follow-up gain
+
+
+class Reach(NamedTuple):
+    """Distinct measured participants over all dimensions (for the confidence score)."""
+
+    participants: int = 0
+    control: int = 0
+    intervention: int = 0
+    followed: int = 0
+
+
 @dataclass
 class SroiInputs:
-    outcomes: dict[str, list[ParticipantScores]] = field(default_factory=dict)
+    outcomes: dict[str, DimensionStats] = field(default_factory=dict)
+    reach: Reach = field(default_factory=Reach)
     costs: dict[str, float] = field(default_factory=dict)  # currency -> amount
     volunteer_hours: float = 0.0
     sector: str | None = None
+
+
+def _mean(values: list[float]) -> float | None:
+    return fmean(values) if values else None
+
+
+def summarize(
+    outcomes: dict[str, list[ParticipantScores]], *, min_gain: float = 0.0
+) -> tuple[dict[str, DimensionStats], Reach]:
+    """Per-participant scores -> per-dimension statistics and reach (the reference implementation)."""
+    stats: dict[str, DimensionStats] = {}
+    people: dict[str, set[str]] = {"all": set(), "control": set(), "intervention": set(), "followed": set()}
+    for dimension, rows in outcomes.items():
+        measured = [r for r in rows if r.baseline is not None and r.post is not None]
+        intervention = [r for r in measured if not r.control]
+        control = [r for r in measured if r.control]
+        followed = [r for r in intervention if r.follow_up is not None]
+        people["all"].update(r.participant for r in measured)
+        people["control"].update(r.participant for r in control)
+        people["intervention"].update(r.participant for r in intervention)
+        people["followed"].update(r.participant for r in followed)
+        stats[dimension] = DimensionStats(
+            intervention=len(intervention),
+            control=len(control),
+            quantity=sum(1 for r in intervention if r.post - r.baseline > min_gain),  # type: ignore[operator]
+            gain=_mean([r.post - r.baseline for r in intervention]),  # type: ignore[operator]
+            control_gain=_mean([r.post - r.baseline for r in control]),  # type: ignore[operator]
+            followed=len(followed),
+            followed_post_gain=_mean([r.post - r.baseline for r in followed]),  # type: ignore[operator]
+            followed_gain=_mean([r.follow_up - r.baseline for r in followed]),  # type: ignore[operator]
+        )
+    reach = Reach(len(people["all"]), len(people["control"]), len(people["intervention"]), len(people["followed"]))
+    return stats, reach
 
 
 def band(ratio: float | None) -> str:
@@ -111,11 +168,6 @@ def confidence_score(
     }
 
 
-def _mean_gain(rows: list[ParticipantScores], later: str) -> float | None:
-    gains = [getattr(r, later) - r.baseline for r in rows if r.baseline is not None and getattr(r, later) is not None]
-    return fmean(gains) if gains else None
-
-
 def compute_sroi(inputs: SroiInputs, spec: SroiDefinition, *, version: int, hourly_value: float) -> dict[str, Any]:
     """The SROI result (ratio, net ratio, PV, investment, band, confidence, explanation)."""
     discount_rate, rate_source = spec.discount_rate_for(inputs.sector)
@@ -129,34 +181,19 @@ def compute_sroi(inputs: SroiInputs, spec: SroiDefinition, *, version: int, hour
     ]
     outcomes: list[dict[str, Any]] = []
     present_value = 0.0
-    participants: set[str] = set()
-    control_people: set[str] = set()
-    intervention_people: set[str] = set()
-    followed_people: set[str] = set()
     for dimension in sorted(inputs.outcomes):
-        rows = inputs.outcomes[dimension]
-        measured = [r for r in rows if r.baseline is not None and r.post is not None]
-        intervention = [r for r in measured if not r.control]
-        control = [r for r in measured if r.control]
-        followed = [r for r in intervention if r.follow_up is not None]
-        participants.update(r.participant for r in measured)
-        control_people.update(r.participant for r in control)
-        intervention_people.update(r.participant for r in intervention)
-        followed_people.update(r.participant for r in followed)
-        quantity = sum(1 for r in intervention if r.post - r.baseline > spec.min_gain)  # type: ignore[operator]
-        gain_int = _mean_gain(intervention, "post")
-        gain_ctl = _mean_gain(control, "post")
-        deadweight, dw_source = calibrate_deadweight(gain_int, gain_ctl, len(control), spec, version)
-        drop_off, do_source = calibrate_drop_off(
-            _mean_gain(followed, "post"), _mean_gain(followed, "follow_up"), len(followed), spec, version
-        )
+        st = inputs.outcomes[dimension]
+        quantity = st.quantity
+        gain_int, gain_ctl = st.gain, st.control_gain
+        deadweight, dw_source = calibrate_deadweight(gain_int, gain_ctl, st.control, spec, version)
+        drop_off, do_source = calibrate_drop_off(st.followed_post_gain, st.followed_gain, st.followed, spec, version)
         proxy, proxy_table = spec.proxy_for(inputs.sector, dimension)
         entry: dict[str, Any] = {
             "dimension": dimension,
             "quantity": quantity,
-            "participants": len(intervention),
-            "control_participants": len(control),
-            "followed_up": len(followed),
+            "participants": st.intervention,
+            "control_participants": st.control,
+            "followed_up": st.followed,
             "mean_gain": None if gain_int is None else round(gain_int, 4),
             "control_mean_gain": None if gain_ctl is None else round(gain_ctl, 4),
             "proxy": proxy,
@@ -210,9 +247,8 @@ def compute_sroi(inputs: SroiInputs, spec: SroiDefinition, *, version: int, hour
     net = (present_value - investment) / investment if investment > 0 else None
     if ratio is None:
         explanation.append(_item("ratio", None, "no investment recorded: the ratio is undefined"))
-    confidence = confidence_score(
-        len(participants), len(control_people), len(intervention_people), len(followed_people), spec
-    )
+    reach = inputs.reach
+    confidence = confidence_score(reach.participants, reach.control, reach.intervention, reach.followed, spec)
     return {
         "ratio": None if ratio is None else round(ratio, 4),
         "net_ratio": None if net is None else round(net, 4),

@@ -27,6 +27,35 @@ class VolunteerActivity:
     gain_source: str = "participants linked to the volunteer"
 
 
+def volunteer_activities(
+    activity: list[tuple[str, float, int, list[str]]], participants: list[tuple[str, float, str, list[str]]]
+) -> list[VolunteerActivity]:
+    """Each volunteer's hours and sessions with the outcome gain credited to them: the mean gain of
+    the participants linked to them; else of the participants of their programmes; else of all."""
+    linked: dict[str, list[float]] = {}
+    by_programme: dict[str, list[float]] = {}
+    for _, gain, programme, volunteers in participants:
+        for volunteer in volunteers:
+            linked.setdefault(volunteer, []).append(gain)
+        by_programme.setdefault(programme or "", []).append(gain)
+    overall = fmean(g for _, g, _, _ in participants) if participants else None
+    result = []
+    for volunteer, hours, sessions, programmes in activity:
+        if volunteer in linked:
+            gains = linked[volunteer]
+            gain, source = fmean(gains), f"{len(gains)} participants linked to the volunteer"
+        else:
+            programme_gains = [g for prog in programmes for g in by_programme.get(prog, [])]
+            if programme_gains:
+                gain, source = fmean(programme_gains), "participants of the volunteer's programmes"
+            elif overall is not None:
+                gain, source = overall, "all participants of the tenant (no linked or programme outcomes)"
+            else:
+                gain, source = None, "no outcome data"
+        result.append(VolunteerActivity(volunteer, hours, sessions, gain, source))
+    return result
+
+
 def months_in(days: float) -> float:
     return max(days, 1.0) / DAYS_PER_MONTH
 
