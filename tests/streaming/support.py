@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -28,10 +29,8 @@ def nats_names():  # type: ignore[no-untyped-def]
 
 async def delete_stream(stream: str) -> None:
     nc = await nats.connect(NATS_URL)
-    try:
+    with contextlib.suppress(Exception):
         await nc.jetstream().delete_stream(stream)
-    except Exception:
-        pass
     await nc.close()
 
 

@@ -84,7 +84,7 @@ def nats_worker(
     finally:
         rt.close()
     status = worker.status
-    out.print(
+    print(  # plain print: one JSON line, never wrapped by the console
         json.dumps(
             {
                 "events": status.events_committed,

@@ -1,0 +1,115 @@
+"""NatsBus on the real NATS server: the envelope on `analytics.<type>.<version>` in JetStream with
+Nats-Msg-Id, delivery to subscribers in other processes (another bus instance), and an outbox that
+neither blocks nor loses events while NATS is unreachable."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import nats
+import orjson
+
+from analytics_engine.bus.nats import NatsBus, build_bus
+from analytics_engine.config import Settings
+from tests.support.services import NATS, require_service
+
+URL = "nats://127.0.0.1:4222"
+
+
+def test_publish_stores_the_envelope_in_jetstream_with_its_id_as_msg_id():
+    require_service("NATS", NATS)
+    event_type = f"test{uuid.uuid4().hex[:8]}.completed"
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        bus = NatsBus(URL)
+        event = await bus.publish(event_type, {"rows": 3}, tenant_id="tn_a")
+        assert await bus.flush(10)
+        nc = await nats.connect(URL)
+        js = nc.jetstream()
+        stream = await js.find_stream_name_by_subject(event.subject)
+        stored = await js.get_last_msg(stream, event.subject)
+        # Publishing the same event again (a retry) is dropped by the duplicate window.
+        await js.publish(event.subject, b"{}", headers={"Nats-Msg-Id": event.id})
+        again = await js.get_last_msg(stream, event.subject)
+        await nc.close()
+        await bus.close()
+        return event, stream, stored, again
+
+    event, stream, stored, again = asyncio.run(scenario())
+    assert event.subject == f"analytics.{event_type}.v1"
+    assert stream == "ANALYTICS_OUT"
+    assert stored.headers["Nats-Msg-Id"] == event.id and again.seq == stored.seq
+    body = orjson.loads(stored.data)
+    assert set(body) == {"type", "version", "id", "tenant_id", "time", "data"}
+    assert (body["type"], body["version"], body["tenant_id"], body["data"]) == (event_type, "v1", "tn_a", {"rows": 3})
+
+
+def test_subscribers_get_events_from_other_processes_once_and_their_own_at_once():
+    require_service("NATS", NATS)
+    prefix = f"test{uuid.uuid4().hex[:8]}"
+
+    async def scenario():  # type: ignore[no-untyped-def]
+        here, there = NatsBus(URL), NatsBus(URL)
+        got_here: list[str] = []
+        got_there: list[str] = []
+
+        async def on_here(event):  # type: ignore[no-untyped-def]
+            got_here.append(event.id)
+
+        async def on_there(event):  # type: ignore[no-untyped-def]
+            got_there.append(event.id)
+
+        here.subscribe(f"{prefix}.*", on_here)
+        unsubscribe = there.subscribe(f"{prefix}.*", on_there)
+        await here.start()
+        await there.start()
+        deadline = time.monotonic() + 10
+        while not (here.connected and there.connected) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        first = await here.publish(f"{prefix}.evaluated", {"size": 1}, tenant_id="tn_a")
+        await here.publish("unrelated.event", {}, tenant_id="tn_a")
+        deadline = time.monotonic() + 10
+        while first.id not in got_there and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # an echo from NATS would arrive by now
+        unsubscribe()
+        await here.close()
+        await there.close()
+        return first, got_here, got_there
+
+    first, got_here, got_there = asyncio.run(scenario())
+    assert got_there == [first.id]  # through NATS, from the other bus
+    assert got_here == [first.id]  # locally, once: the NATS echo of its own event is skipped
+
+
+def test_unreachable_nats_neither_blocks_publish_nor_loses_local_delivery():
+    async def scenario():  # type: ignore[no-untyped-def]
+        bus = NatsBus("nats://127.0.0.1:1", retry_max_seconds=0.2)
+        received = []
+
+        async def handler(event):  # type: ignore[no-untyped-def]
+            received.append(event.type)
+
+        bus.subscribe("export.*", handler)
+        started = time.monotonic()
+        await bus.publish("export.completed", {"rows": 1}, tenant_id="tn_a")
+        publish_seconds = time.monotonic() - started
+        await asyncio.sleep(0.5)
+        pending = len(bus._outbox)
+        error = bus.last_error
+        close_started = time.monotonic()
+        await bus.close()
+        return publish_seconds, received, pending, error, time.monotonic() - close_started
+
+    publish_seconds, received, pending, error, close_seconds = asyncio.run(scenario())
+    assert publish_seconds < 0.2 and received == ["export.completed"]
+    assert pending == 1 and error  # kept for retry, with the reason
+    assert close_seconds < 8
+
+
+def test_the_bus_is_chosen_by_setting():
+    assert type(build_bus(Settings(bus_url=None))).__name__ == "InProcessBus"
+    bus = build_bus(Settings(bus_url=URL, bus_stream="OUT_X"))
+    assert isinstance(bus, NatsBus) and bus.stream == "OUT_X"
