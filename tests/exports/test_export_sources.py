@@ -80,3 +80,18 @@ def test_unknown_dashboard_or_metric_is_404(tenant) -> None:  # type: ignore[no-
 def test_bad_insight_query_is_422(tenant) -> None:  # type: ignore[no-untyped-def]
     response = tenant.post("/v1/exports", json={"source": {"type": "insight", "query": {"kind": "trends"}}})
     assert response.status_code == 422, response.text
+
+
+def test_metric_to_ndjson(tenant, client) -> None:  # type: ignore[no-untyped-def]
+    metric = tenant.post("/v1/metrics", json={"name": "Daily signups", "query": TRENDS})
+    assert metric.status_code == 201, metric.text
+    status = run(
+        tenant,
+        {
+            "source": {"type": "metric", "metric_id": metric.json()["id"], "query": {"interval": "day"}},
+            "format": "ndjson",
+        },
+    )
+    lines = [json.loads(line) for line in client.get(status["download_url"]).content.splitlines()]
+    assert status["rows_written"] == len(lines) > 0
+    assert sum(r["signups"] for r in lines) == sum(DAILY.values())

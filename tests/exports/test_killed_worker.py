@@ -11,7 +11,7 @@ import httpx
 
 from analytics_engine.bench.common import server_process
 
-ROWS = 100_000
+ROWS = 50_000
 
 
 def _events(start: int, count: int) -> list[dict]:
