@@ -33,7 +33,11 @@ def _free_port() -> int:
 def live_server(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
     port = _free_port()
     config = uvicorn.Config(
-        create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on",
+        create_app(settings, runtime),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)

@@ -277,5 +277,5 @@ def render_dashboard(
 def render(
     runtime: Any, tenant: Any, dashboard_id: str, override: DashboardFilters | None = None, *, refresh: bool = False
 ) -> RenderResult:
-    dashboard = dashboard_service(runtime).get(tenant.tenant_id, dashboard_id)
+    dashboard = dashboard_service(runtime).get_for_render(tenant.tenant_id, dashboard_id)
     return render_dashboard(runtime, tenant, dashboard, override, refresh=refresh)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -23,7 +25,10 @@ from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import utcnow
 from analytics_engine.metrics import engine
+from analytics_engine.metrics.memo import Memo
 from analytics_engine.metrics.service import MetricService
+
+T = TypeVar("T")
 
 
 def widget_public(widget: Widget) -> WidgetPublic:
@@ -43,10 +48,33 @@ def widget_public(widget: Widget) -> WidgetPublic:
     )
 
 
+def _writes(method: Callable[..., T]) -> Callable[..., T]:
+    """Drop the memoised dashboard before and after a write (so no render caches what it replaces)."""
+
+    @functools.wraps(method)
+    def wrapper(self: DashboardService, tenant_id: str, dashboard_id: str, *args: Any, **kwargs: Any) -> T:
+        self._forget(dashboard_id)
+        try:
+            return method(self, tenant_id, dashboard_id, *args, **kwargs)
+        finally:
+            self._forget(dashboard_id)
+
+    return wrapper
+
+
 class DashboardService:
     def __init__(self, metadata: MetadataDB, metrics: MetricService) -> None:
         self.metadata = metadata
         self.metrics = metrics
+        # the dashboard as every render reads it; every write below drops it
+        self.memo = Memo()
+
+    def get_for_render(self, tenant_id: str, dashboard_id: str) -> DashboardPublic:
+        """`get()` memoised for a moment (renders and stream refreshes read it on every call)."""
+        return self.memo.get((tenant_id, dashboard_id), lambda: self.get(tenant_id, dashboard_id))
+
+    def _forget(self, dashboard_id: str) -> None:
+        self.memo.drop(lambda key: key[1] == dashboard_id)  # type: ignore[index]
 
     # --- helpers -------------------------------------------------------------------------------
     def _dashboard(self, session: Session, tenant_id: str, dashboard_id: str) -> Dashboard:
@@ -159,6 +187,7 @@ class DashboardService:
     def find_by_name(self, tenant_id: str, name: str) -> DashboardSummary | None:
         return next((d for d in self.list(tenant_id) if d.name == name), None)
 
+    @_writes
     def update(self, tenant_id: str, dashboard_id: str, body: DashboardUpdate) -> DashboardPublic:
         with self.metadata.session() as session:
             dashboard = self._dashboard(session, tenant_id, dashboard_id)
@@ -172,6 +201,7 @@ class DashboardService:
             session.flush()
             return self._public(session, dashboard)
 
+    @_writes
     def delete(self, tenant_id: str, dashboard_id: str) -> None:
         with self.metadata.session() as session:
             dashboard = self._dashboard(session, tenant_id, dashboard_id)
@@ -179,6 +209,7 @@ class DashboardService:
             session.delete(dashboard)
 
     # --- widgets -------------------------------------------------------------------------------
+    @_writes
     def add_widget(self, tenant_id: str, dashboard_id: str, body: WidgetCreate) -> WidgetPublic:
         with self.metadata.session() as session:
             dashboard = self._dashboard(session, tenant_id, dashboard_id)
@@ -195,6 +226,7 @@ class DashboardService:
             raise NotFound(f"No widget {widget_id!r} on this dashboard.")
         return widget
 
+    @_writes
     def update_widget(self, tenant_id: str, dashboard_id: str, widget_id: str, body: WidgetUpdate) -> WidgetPublic:
         with self.metadata.session() as session:
             widget = self._widget(session, tenant_id, dashboard_id, widget_id)
@@ -222,6 +254,7 @@ class DashboardService:
             session.flush()
             return widget_public(widget)
 
+    @_writes
     def delete_widget(self, tenant_id: str, dashboard_id: str, widget_id: str) -> None:
         with self.metadata.session() as session:
             session.delete(self._widget(session, tenant_id, dashboard_id, widget_id))

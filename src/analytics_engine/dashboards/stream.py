@@ -292,7 +292,7 @@ class StreamHub:
 
     async def _render(self, feed: Feed, *, refresh: bool) -> list[dict[str, Any]]:
         def work() -> list[dict[str, Any]]:
-            dashboard = dashboard_service(self.runtime).get(feed.tenant.tenant_id, feed.dashboard_id)
+            dashboard = dashboard_service(self.runtime).get_for_render(feed.tenant.tenant_id, feed.dashboard_id)
             result = render_dashboard(self.runtime, feed.tenant, dashboard, feed.override, refresh=refresh)
             return [_widget_json(w) for w in result.widgets]
 

@@ -15,6 +15,7 @@ from analytics_engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import utcnow
 from analytics_engine.metrics import engine
+from analytics_engine.metrics.memo import Memo
 from analytics_engine.metrics.models import Metric, MetricVersion
 from analytics_engine.metrics.schemas import (
     MetricCreate,
@@ -72,6 +73,8 @@ def _stored(definition: dict[str, Any]) -> dict[str, Any]:
 class MetricService:
     def __init__(self, metadata: MetadataDB) -> None:
         self.metadata = metadata
+        # definitions read by every dashboard render; writes below drop what they change
+        self.memo = Memo()
 
     # --- reads ---------------------------------------------------------------------------------
     def _visible(self, session: Session, tenant_id: str | None, metric_id: str) -> Metric:
@@ -117,9 +120,15 @@ class MetricService:
     ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception]:
         """`definition()` for several (metric id, version or None) at once: two queries in one session.
         A metric that is missing or not visible maps to its NotFound (the caller reports it per widget)."""
-        out: dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception] = {}
         if not wanted:
-            return out
+            return {}
+        key = (tenant_id, tuple(wanted))
+        return self.memo.get(key, lambda: self._definitions(tenant_id, wanted))
+
+    def _definitions(
+        self, tenant_id: str, wanted: list[tuple[str, int | None]]
+    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception]:
+        out: dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception] = {}
         with self.metadata.session() as session:
             ids = sorted({metric_id for metric_id, _ in wanted})
             metrics = {m.id: m for m in session.scalars(select(Metric).where(Metric.id.in_(ids)))}
@@ -158,6 +167,10 @@ class MetricService:
             return [_public(metric, self._version(session, metric)) for metric in metrics]
 
     # --- writes --------------------------------------------------------------------------------
+    def _forget(self, metric_id: str) -> None:
+        """Drop memoised definitions that include this metric (after a new version or deprecation)."""
+        self.memo.drop(lambda key: any(item[0] == metric_id for item in key[1]))  # type: ignore[index]
+
     def _owned(self, session: Session, tenant_id: str | None, metric_id: str) -> Metric:
         metric = self._visible(session, tenant_id, metric_id)
         if metric.tenant_id != tenant_id:
@@ -204,6 +217,7 @@ class MetricService:
             )
             session.add(version)
             session.flush()
+            self._forget(metric.id)
             return _public(metric, version)
 
     def deprecate(self, tenant_id: str | None, metric_id: str, body: MetricDeprecate) -> MetricPublic:
@@ -218,6 +232,7 @@ class MetricService:
             metric.replaced_by = body.replaced_by
             metric.updated_at = utcnow()
             session.flush()
+            self._forget(metric.id)
             return _public(metric, self._version(session, metric))
 
     # --- computing -----------------------------------------------------------------------------
