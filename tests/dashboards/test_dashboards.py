@@ -185,3 +185,18 @@ def test_changes_show_in_the_next_render(loaded) -> None:
     )
     assert added.status_code == 201
     assert [w["title"] for w in loaded.get(url).json()["widgets"]][-1] == "New"
+
+
+def test_cohort_and_timezone_filters(loaded) -> None:
+    dashboard = create_dashboard(loaded)
+    cohort = loaded.post("/v1/cohorts", json={"name": "two", "kind": "static", "distinct_ids": ["u0", "u1"]})
+    assert cohort.status_code == 201, cohort.text
+    url = f"/v1/dashboards/{dashboard['id']}/render"
+    everyone = loaded.get(url, params={"timezone": "Asia/Kolkata"}).json()
+    assert everyone["widgets"][0]["data"]["timezone"] == "Asia/Kolkata"
+    members = loaded.get(url, params={"cohort_id": cohort.json()["id"]}).json()
+    # pageviews of u0 and u1 only: 8 "pro" views over 4 users (4 of them) + 3 "free" views over 3 users (2)
+    assert series_total(members["widgets"][0]["data"]) == 6
+    assert members["filters"]["cohort_id"] == cohort.json()["id"]
+    unknown = loaded.get(url, params={"cohort_id": "coh_nope"}).json()
+    assert all(w["error"]["code"] == "not_found" for w in unknown["widgets"])
