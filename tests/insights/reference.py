@@ -215,9 +215,11 @@ def retention(
 
 
 # --- engagement --------------------------------------------------------------------------------------
-def active_users(events: list[Ev], tz: str, days: list[date]) -> dict[str, tuple[int, int, int]]:
+def active_users(events: list[Ev], tz: str, days: list[date], end: datetime) -> dict[str, tuple[int, int, int]]:
     active: dict[date, set[str]] = defaultdict(set)
     for e in events:
+        if e.at >= end:
+            continue
         active[bucket(e.at, "day", tz)].add(e.user)
     out = {}
     for d in days:

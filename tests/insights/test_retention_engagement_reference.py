@@ -80,7 +80,7 @@ def test_active_users_match_reference(runtime, events, tz):
     days = [p.label for p in dau.points]
     from datetime import date
 
-    expected = reference.active_users(events, tz, [date.fromisoformat(d) for d in days])
+    expected = reference.active_users(events, tz, [date.fromisoformat(d) for d in days], END)
     assert {d: (dau.points[i].value, wau.points[i].value, mau.points[i].value) for i, d in enumerate(days)} == {
         d: tuple(float(v) for v in values) for d, values in expected.items()
     }

@@ -54,16 +54,24 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         params = self.new_params()
         measure = self.query.measure
         if measure == "active_users":
+            # Per person, the sorted active days; each active day covers the days until the next one
+            # (at most 30) with its gap g: DAU counts g = 0, WAU g < 7, MAU g < 30. No day is covered
+            # twice for a person, so plain counts replace distinct counts.
             where = self._where(params, self.range.start - timedelta(days=31), self.range.end)
             first = params.add(self.buckets[0], "Date")
             last = params.add(self.buckets[-1], "Date")
-            pairs = (
-                f"SELECT DISTINCT distinct_id, toDate(timestamp, {{tz:String}}) AS d FROM {self.events} WHERE {where}"
+            days = (
+                f"SELECT arraySort(groupUniqArray(toDate(timestamp, {{tz:String}}))) AS ds FROM {self.events} "
+                f"WHERE {where} GROUP BY distinct_id"
+            )
+            spans = (
+                "arrayMap(i -> (ds[i], if(i = length(ds), 30, least(dateDiff('day', ds[i], ds[i + 1]), 30))), "
+                "arrayEnumerate(ds))"
             )
             sql = (
-                "SELECT day, countIf(w = 0) AS dau, uniqExactIf(distinct_id, w < 7) AS wau, "
-                f"uniqExact(distinct_id) AS mau FROM (SELECT distinct_id, addDays(d, w) AS day, w FROM ({pairs}) "
-                f"ARRAY JOIN range(30) AS w) WHERE day >= {first} AND day <= {last} GROUP BY day"
+                "SELECT day, countIf(g = 0) AS dau, countIf(g < 7) AS wau, count() AS mau FROM ("
+                f"SELECT addDays(span.1, g) AS day, g FROM ({days}) ARRAY JOIN {spans} AS span "
+                f"ARRAY JOIN range(span.2) AS g) WHERE day >= {first} AND day <= {last} GROUP BY day"
             )
         elif measure == "days_active":
             where = self._where(params, self.range.start, self.range.end)
