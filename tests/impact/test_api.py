@@ -135,3 +135,14 @@ def test_impact_reads_count_against_the_query_budget(client, admin_headers, new_
     assert tenant.get("/v1/impact/vis").status_code == 200  # uses the budget up
     refused = tenant.get("/v1/impact/vis")
     assert refused.status_code == 429 and refused.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_tenant_admin_controls_its_own_sharing(new_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant = new_tenant()
+    assert tenant.get("/v1/impact/sharing").json() == {
+        "industry": None, "region": None, "size_band": None, "data_sharing_opt_in": False}
+    put = tenant.request("PUT", "/v1/impact/sharing", json={"data_sharing_opt_in": True, "industry": "health"})
+    assert put.status_code == 200 and put.json()["data_sharing_opt_in"] is True and put.json()["industry"] == "health"
+    reader = new_tenant(scopes=("read",))
+    assert reader.request("PUT", "/v1/impact/sharing", json={"data_sharing_opt_in": True}).status_code == 403
+    assert tenant.request("PUT", "/v1/impact/sharing", json={"size_band": "giant"}).status_code == 422

@@ -6,12 +6,13 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from analytics_engine.api.deps import AdminDep, AdminTenant, ReadTenant, RuntimeDep
 from analytics_engine.impact.inputs import Vocabulary
 from analytics_engine.impact.registry import FormulaCreate, FormulaPublic
 from analytics_engine.impact.service import impact_service, make_window
+from analytics_engine.tenants.schemas import SizeBand, TenantUpdate
 
 router = APIRouter(tags=["impact"])
 
@@ -119,6 +120,35 @@ def list_formulas(
     _: ReadTenant, runtime: RuntimeDep, kind: Literal["sroi", "vis"] | None = None
 ) -> list[FormulaPublic]:
     return impact_service(runtime).registry.list(kind)
+
+
+class SharingPublic(BaseModel):
+    """This tenant's benchmark peer-group attributes and its data-sharing consent."""
+
+    industry: str | None
+    region: str | None
+    size_band: str | None
+    data_sharing_opt_in: bool
+
+
+class SharingUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    industry: str | None = Field(None, min_length=1, max_length=100)
+    region: str | None = Field(None, min_length=1, max_length=100)
+    size_band: SizeBand | None = None
+    data_sharing_opt_in: bool | None = Field(None, description="Share anonymised figures in benchmarks.")
+
+
+@router.get("/v1/impact/sharing", response_model=SharingPublic, summary="This tenant's benchmark sharing settings")
+def get_sharing(tenant: ReadTenant, runtime: RuntimeDep) -> SharingPublic:
+    return SharingPublic.model_validate(runtime.tenants.get(tenant.tenant_id), from_attributes=True)
+
+
+@router.put("/v1/impact/sharing", response_model=SharingPublic, summary="Opt in or out of benchmarks (tenant admin)")
+def put_sharing(body: SharingUpdate, tenant: AdminTenant, runtime: RuntimeDep) -> SharingPublic:
+    updated = runtime.tenants.update(tenant.tenant_id, TenantUpdate(**body.model_dump(exclude_unset=True)))
+    return SharingPublic.model_validate(updated, from_attributes=True)
 
 
 @router.get("/v1/impact/vocabulary", response_model=Vocabulary, summary="This tenant's impact event vocabulary")
