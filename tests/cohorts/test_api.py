@@ -68,7 +68,7 @@ def test_dynamic_cohort_crud_evaluate_and_event(client, new_tenant, runtime) -> 
     patched = tenant.request("PATCH", f"/v1/cohorts/{cohort['id']}", json={"definition": buyers_definition(2)})
     assert patched.status_code == 200, patched.text
     job = wait_job(tenant, tenant.post(f"/v1/cohorts/{cohort['id']}/evaluate").json()["id"])
-    assert job["result"] | {"duration_ms": 0} == {
+    assert job["result"] | {"duration_ms": 0, "analysis_ms": 0} == {
         "cohort_id": cohort["id"],
         "version": 2,
         "previous_version": 1,
@@ -76,6 +76,7 @@ def test_dynamic_cohort_crud_evaluate_and_event(client, new_tenant, runtime) -> 
         "joined": 2,
         "left": 0,
         "duration_ms": 0,
+        "analysis_ms": 0,
         "trigger": "api",
     }
     got = tenant.get(f"/v1/cohorts/{cohort['id']}").json()

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from analytics_engine.cohorts.schemas import CohortCreate, Group
+from analytics_engine.cohorts.schemas import CohortCreate, CohortUpdate, Group
 from analytics_engine.cohorts.service import get_service
 from analytics_engine.config import Settings
 from analytics_engine.ingest.validation import EVENT_COLUMNS
@@ -76,3 +76,20 @@ def test_retention_by_signup_week_is_stored(runtime) -> None:  # type: ignore[no
         ("2026-01-05", 2, 2, round(2 / 3, 4)),
         ("2026-01-12", 0, 1, 1.0),
     ]
+
+
+def test_analysis_reader_shows_the_latest_complete_analysis(runtime) -> None:  # type: ignore[no-untyped-def]
+    """Between a publish and the end of its analysis, readers get the previous version's analysis."""
+    tenant = runtime.tenants.create(TenantCreate(name=f"ana2-{uuid.uuid4().hex[:8]}"))
+    service = get_service(runtime)
+    cohort = service.create(tenant.id, CohortCreate(name="s", kind="static", distinct_ids=["a"]))
+    service.update(tenant.id, cohort.id, CohortUpdate(distinct_ids=["a", "b"]))
+    assert service.analysis(tenant.id, cohort.id).version == 2
+    # the marker of version 2 not written yet (as during its analysis): version 1 is shown
+    runtime.warehouse.command(
+        f"DELETE FROM {runtime.warehouse.table('cohort_analysis')} WHERE tenant_id = {{t:String}} "
+        "AND cohort_id = {c:String} AND version = 2",
+        {"t": tenant.id, "c": cohort.id},
+    )
+    answer = service.analysis(tenant.id, cohort.id)
+    assert (answer.version, answer.membership_version) == (1, 2)

@@ -265,7 +265,8 @@ class EvaluationResult(BaseModel):
     size: int
     joined: int
     left: int
-    duration_ms: int
+    duration_ms: int = Field(description="Time to write, compare and publish the version.")
+    analysis_ms: int = Field(0, description="Time to store the retention analysis, after the publish.")
     trigger: str
 
 
@@ -287,6 +288,7 @@ class AnalysisRow(BaseModel):
 
 class CohortAnalysis(BaseModel):
     cohort_id: str
-    version: int
+    version: int = Field(description="The membership version these rows describe (0: none analysed yet).")
+    membership_version: int = Field(description="The published membership version.")
     period: Literal["week"] = "week"
     rows: list[AnalysisRow]

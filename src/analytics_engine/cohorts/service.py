@@ -48,6 +48,7 @@ EVALUATED_EVENT = "cohort.evaluated"
 MAX_STATIC_IDS = 1_000_000
 MAX_ID_LENGTH = 200
 ANALYSIS_MAX_PERIODS = 52
+ANALYSIS_MARKER = 65535  # period_index of the row that marks a version's analysis as complete
 
 
 class CohortService:
@@ -189,17 +190,29 @@ class CohortService:
         return int(self._scope(tenant_id).query(sql, {"cohort_id": cohort_id, "version": version}).scalar())
 
     def analysis(self, tenant_id: str, cohort_id: str) -> CohortAnalysis:
-        _, version = self.published(tenant_id, cohort_id)
+        """Retention by signup week of the latest version whose analysis is complete (the published
+        version, or for a moment after a publish, the one before it)."""
+        _, current = self.published(tenant_id, cohort_id)
+        table = self.warehouse.table("cohort_analysis")
+        scope = self._scope(tenant_id)
+        params = {"cohort_id": cohort_id, "current": current, "marker": ANALYSIS_MARKER}
+        version = scope.query(
+            f"SELECT max(version) FROM {table} WHERE tenant_id = {{tenant_id:String}} "
+            "AND cohort_id = {cohort_id:String} AND version <= {current:UInt32} AND period_index = {marker:UInt16}",
+            params,
+        ).scalar()
+        version = int(version or 0)
         sql = (
-            f"SELECT toString(period_start), period_index, users FROM {self.warehouse.table('cohort_analysis')} "
+            f"SELECT toString(period_start), period_index, users FROM {table} "
             "WHERE tenant_id = {tenant_id:String} AND cohort_id = {cohort_id:String} "
-            "AND version = {version:UInt32} ORDER BY period_start, period_index"
+            "AND version = {version:UInt32} AND period_index != {marker:UInt16} ORDER BY period_start, period_index"
         )
-        rows = self._scope(tenant_id).query(sql, {"cohort_id": cohort_id, "version": version}).rows
+        rows = scope.query(sql, {**params, "version": version}).rows if version else []
         base = {start: users for start, index, users in rows if index == 0}
         return CohortAnalysis(
             cohort_id=cohort_id,
             version=version,
+            membership_version=current,
             rows=[
                 AnalysisRow(
                     period_start=start,
@@ -394,7 +407,6 @@ class CohortService:
         self, tenant_id: str, cohort_id: str, version: int, previous: int, trigger: str, started: float
     ) -> EvaluationResult:
         size, joined, left = self._diff(tenant_id, cohort_id, version, previous)
-        self._write_analysis(tenant_id, cohort_id, version)
         duration_ms = int((time.perf_counter() - started) * 1000)
         with self.metadata.session() as session:
             row = session.get(CohortVersion, (cohort_id, version))
@@ -406,8 +418,15 @@ class CohortService:
                 cohort.current_version = version
                 cohort.size = size
                 cohort.last_evaluated_at = utcnow()
+        # The retention analysis follows the publish (readers of members need not wait for it); its
+        # reader shows the latest analysed version until this one is written.
+        analysis_started = time.perf_counter()
+        self._write_analysis(tenant_id, cohort_id, version)
+        analysis_ms = int((time.perf_counter() - analysis_started) * 1000)
         self._prune(tenant_id, cohort_id, version)
-        log.info("cohort.evaluated", cohort_id=cohort_id, version=version, size=size, ms=duration_ms)
+        log.info(
+            "cohort.evaluated", cohort_id=cohort_id, version=version, size=size, ms=duration_ms, analysis_ms=analysis_ms
+        )
         return EvaluationResult(
             cohort_id=cohort_id,
             version=version,
@@ -416,6 +435,7 @@ class CohortService:
             joined=joined,
             left=left,
             duration_ms=duration_ms,
+            analysis_ms=analysis_ms,
             trigger=trigger,
         )
 
@@ -467,6 +487,13 @@ class CohortService:
             f"WHERE e.tenant_id = {{tenant_id:String}} AND e.distinct_id IN ({members}) "
             "GROUP BY s.period_start, period_index HAVING period_index <= {periods:UInt16}",
             params,
+        )
+        # Written last: marks this version's analysis as complete for readers.
+        self.warehouse.command(
+            f"INSERT INTO {table('cohort_analysis')} "
+            "(tenant_id, cohort_id, version, period_start, period_index, users) "
+            "SELECT {tenant_id:String}, {cohort_id:String}, {version:UInt32}, toDate(0), {marker:UInt16}, 0",
+            {**params, "marker": ANALYSIS_MARKER},
         )
 
     def _prune(self, tenant_id: str, cohort_id: str, version: int) -> None:
