@@ -294,6 +294,7 @@
     for (const a of document.querySelectorAll("#dashboard-list a")) a.classList.toggle("active", a.getAttribute("href") === `#/d/${id}`);
     $("dashboard-error").hidden = true;
     const grid = $("grid");
+    grid.classList.add("loading");
     try {
       const result = await api(`/v1/dashboards/${encodeURIComponent(id)}/render${filterQuery()}`);
       state.dashboard = result;
@@ -312,6 +313,8 @@
       $("dashboard-error").textContent = error.message;
       $("dashboard-error").hidden = false;
       if (error.status === 401) signOut();
+    } finally {
+      grid.classList.remove("loading");
     }
   }
 
