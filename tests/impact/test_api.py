@@ -146,3 +146,13 @@ def test_tenant_admin_controls_its_own_sharing(new_tenant) -> None:  # type: ign
     reader = new_tenant(scopes=("read",))
     assert reader.request("PUT", "/v1/impact/sharing", json={"data_sharing_opt_in": True}).status_code == 403
     assert tenant.request("PUT", "/v1/impact/sharing", json={"size_band": "giant"}).status_code == 422
+
+
+def test_other_period_lengths_do_not_flap(runtime, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant = new_tenant()
+    tenant.ingest([activity("v1", 4.0, days_ago=2), activity("v1", 4.0, days_ago=40)])
+    for _ in range(2):
+        assert tenant.get("/v1/impact/vis").status_code == 200  # last 365 days
+        assert tenant.get("/v1/impact/vis", params={"start": at_date(29), "end": at_date(0)}).status_code == 200
+    mine = [e for e in runtime.bus.published if e.tenant_id == tenant.id and e.type == "impact.vis_updated"]
+    assert len(mine) == 2 and all(e.data["previous"] is None for e in mine)  # one first figure per period length

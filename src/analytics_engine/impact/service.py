@@ -159,10 +159,13 @@ class ImpactService:
     # --- results ---------------------------------------------------------------------------------
     def record(self, tenant_id: str, kind: str, window: Window, result: dict[str, Any]) -> tuple[str, dict | None]:
         """Store the result (unless identical to the latest of the same scope); returns its id and a
-        change notice when the figure differs from the previous one of that tenant and scope."""
+        change notice when the figure differs from the previous one of that tenant and scope. The
+        scope is tenant, kind, programme and period length (so a rolling "last 365 days" compares
+        with yesterday's, and requests for periods of other lengths do not flap)."""
         value = result["ratio"] if kind == "sroi" else result["score"]
+        length = window.end - window.start
         with self.runtime.metadata.session() as session:
-            previous = session.scalars(
+            recent = session.scalars(
                 select(ImpactResult)
                 .where(
                     ImpactResult.tenant_id == tenant_id,
@@ -172,8 +175,9 @@ class ImpactService:
                     else ImpactResult.programme == window.programme,
                 )
                 .order_by(ImpactResult.computed_at.desc())
-                .limit(1)
-            ).first()
+                .limit(50)
+            ).all()
+            previous = next((r for r in recent if _aware(r.period_end) - _aware(r.period_start) == length), None)
             same_scope = (
                 previous is not None
                 and _same_period(previous, window)
