@@ -100,6 +100,8 @@ class TableWriter:
             current = existing.get(column.name)
             if current is None:
                 added.append(column.name)
+            elif current == f"Nullable({column.ch_type})":
+                column.nullable = True  # added to the table after its first rows: NULL for those
             elif current != column.ch_column_type:
                 raise SourceError(
                     f"Source {self.spec.name!r}: column {column.name} is now {column.ch_column_type} in the "
@@ -113,9 +115,8 @@ class TableWriter:
         for name in added:  # new source columns: nullable, so older rows read as NULL
             column = self.by_name[name]
             self.warehouse.command(
-                f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS {quote(name)} Nullable({column.ch_type}) "
-                "BEFORE `_version`"
-            )
+                f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS {quote(name)} Nullable({column.ch_type})"
+            )  # at the end: inserts name their columns
             column.nullable = True
 
     def drop(self) -> None:
