@@ -158,3 +158,16 @@ def test_days_active_histogram(runtime):
     overall = answer.series[0]
     assert overall.label == "All periods"
     assert [p.value for p in overall.points] == [1, 0, 1, 0, 0, 0, 0]  # b: 1 day, a: 3 days
+
+
+def test_model_path_reports_cache_hits(runtime, tenant):
+    query = {
+        "kind": "trends",
+        "series": [{"event": "buy", "math": "max", "math_property": "amount"}],
+        "date_range": RANGE,
+    }
+    first = run(runtime, tenant, query)
+    again = run(runtime, tenant, query)
+    assert (first.cached, again.cached) == (False, True)
+    assert again.model_dump(exclude={"cached"}) == first.model_dump(exclude={"cached"})
+    assert run(runtime, tenant, query, refresh=True).cached is False

@@ -47,6 +47,11 @@ def run_insight(runtime: Any, tenant: Any, query: Any, *, refresh: bool = False)
     return runner_for(runtime, tenant, query).run(refresh=refresh)
 
 
+def run_insight_json(runtime: Any, tenant: Any, query: Any, *, refresh: bool = False) -> bytes:
+    """The same answer as JSON bytes (a cache hit is returned without parsing: the API's fast path)."""
+    return runner_for(runtime, tenant, query).run_json(refresh=refresh)
+
+
 __all__ = [
     "INSIGHT_KINDS",
     "SQL",
@@ -60,5 +65,6 @@ __all__ = [
     "TrendsQuery",
     "parse_insight_query",
     "run_insight",
+    "run_insight_json",
     "runner_for",
 ]

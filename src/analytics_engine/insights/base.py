@@ -27,6 +27,8 @@ log = structlog.get_logger(__name__)
 
 Q = TypeVar("Q")
 TENANT_PREDICATE = f"tenant_id = {TENANT_PARAM}"
+# The top-level flag comes before any series in the serialised answer, so the first match is it.
+_NOT_CACHED, _CACHED = b'"cached":false', b'"cached":true'
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,21 @@ class InsightRunner(Generic[Q]):
         return result_ttl(self.runtime.settings, self.cache_range_end(), self.now)
 
     def run(self, *, refresh: bool = False) -> InsightResponse:
+        """The answer as a model (cached or computed); see `run_json` for the fast API path."""
+        body, cached, computed = self._answer(refresh)
+        if computed is not None:
+            return computed
+        answer = InsightResponse.model_validate_json(body)
+        answer.cached = cached
+        return answer
+
+    def run_json(self, *, refresh: bool = False) -> bytes:
+        """The answer as JSON bytes: a cache hit is served without parsing it (the stored bytes with
+        `cached` set to true; `timing` stays that of the computation that produced it)."""
+        body, cached, _ = self._answer(refresh)
+        return body.replace(_NOT_CACHED, _CACHED, 1) if cached else body
+
+    def _answer(self, refresh: bool) -> tuple[bytes, bool, InsightResponse | None]:
         started = time.perf_counter()
         versions = self.resolve_cohorts()
         cache = getattr(self.runtime, "cache", None)
@@ -189,10 +206,7 @@ class InsightRunner(Generic[Q]):
         if cache is not None and key is not None and not refresh:
             hit = cache.get(key)
             if hit is not None:
-                answer = InsightResponse.model_validate_json(hit)
-                answer.cached = True
-                answer.timing = Timing(total_ms=(time.perf_counter() - started) * 1000)
-                return answer
+                return hit, True, None
         budgets = getattr(self.runtime, "budgets", None)
         executor = Executor(self.runtime, self.tenant.tenant_id)
         if budgets is not None:
@@ -202,8 +216,9 @@ class InsightRunner(Generic[Q]):
             answer = self.calculate(executor)
         answer.timing = executor.timing
         answer.timing.total_ms = (time.perf_counter() - started) * 1000
+        body = orjson.dumps(answer.model_dump(mode="json"))
         if cache is not None and key is not None:
-            cache.set(key, orjson.dumps(answer.model_dump(mode="json")), ttl_seconds=self.cache_ttl())
+            cache.set(key, body, ttl_seconds=self.cache_ttl())
         log.info(
             "insight.computed",
             kind=self.kind,
@@ -212,4 +227,4 @@ class InsightRunner(Generic[Q]):
             sql_ms=round(answer.timing.sql_ms, 1),
             queries=answer.timing.queries,
         )
-        return answer
+        return body, False, answer

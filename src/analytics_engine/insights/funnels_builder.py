@@ -45,7 +45,8 @@ def _ordered(n: int) -> tuple[str, list[str]]:
         )
     reached = "multiIf(" + ", ".join(f"notEmpty(r{k}), {k}" for k in range(n, 0, -1)) + ", 0)"
     best_chain = (
-        "multiIf(" + ", ".join(f"reached = {k}, arraySort(c -> (c.1, c.2), r{k})[-1].3" for k in range(n, 0, -1))
+        "multiIf("
+        + ", ".join(f"reached = {k}, arraySort(c -> (c.1, c.2), r{k})[-1].3" for k in range(n, 0, -1))
         + f", {_EMPTY})"
     )
     return reached, [*columns, f"toUInt8({reached}) AS reached", f"{best_chain} AS best"]
@@ -115,8 +116,7 @@ def per_person_sql(runner: Any, params: Any) -> str:
         )
     point = f"({ms}, {mask}, toUInt8({ms} < {{fend:Int64}}))"
     grouped = (
-        f"SELECT distinct_id, {bd} AS bd, arraySort(y -> y.1, groupArray({point})) AS pts {source} "
-        "GROUP BY distinct_id"
+        f"SELECT distinct_id, {bd} AS bd, arraySort(y -> y.1, groupArray({point})) AS pts {source} GROUP BY distinct_id"
     )
     counts = (
         "arrayMap(e -> if(e.3 = 1 AND e.2 > 0, bitCount(arrayReduce('groupBitOr', arrayMap(y -> y.2, "

@@ -6,11 +6,18 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.errors import InvalidInput, NotFound
-from analytics_engine.insights import INSIGHT_KINDS, InsightResponse, PeoplePage, parse_insight_query, run_insight
+from analytics_engine.insights import (
+    INSIGHT_KINDS,
+    InsightResponse,
+    PeoplePage,
+    parse_insight_query,
+    run_insight_json,
+)
 from analytics_engine.insights.funnels import FunnelsRunner
 from analytics_engine.insights.models import FunnelsQuery
 
@@ -71,8 +78,8 @@ def post_insight(
     runtime: RuntimeDep,
     body: Any = Body(..., examples=[{"kind": "trends", **_EXAMPLE}]),
     refresh: bool = Query(False, description="Recompute even when a cached answer exists."),
-) -> InsightResponse:
-    return run_insight(runtime, tenant, parse_body(body), refresh=refresh)
+) -> Response:
+    return _json(run_insight_json(runtime, tenant, parse_body(body), refresh=refresh))
 
 
 @router.post("/{kind}", response_model=InsightResponse, summary="Run a trends, funnels, retention or engagement query")
@@ -82,5 +89,10 @@ def post_insight_kind(
     runtime: RuntimeDep,
     body: Any = Body(..., examples=[_EXAMPLE]),
     refresh: bool = Query(False, description="Recompute even when a cached answer exists."),
-) -> InsightResponse:
-    return run_insight(runtime, tenant, parse_body(body, kind), refresh=refresh)
+) -> Response:
+    return _json(run_insight_json(runtime, tenant, parse_body(body, kind), refresh=refresh))
+
+
+def _json(body: bytes) -> Response:
+    """The engine's serialised `InsightResponse`, sent as is (a cache hit is never re-parsed)."""
+    return Response(content=body, media_type="application/json")
