@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from analytics_engine.metrics.service import metric_service
 log = structlog.get_logger(__name__)
 CACHE_NAMESPACE = "widget"
 RESULT_VERSION = 1
+_COST = {"trends": 0, "engagement": 1, "funnels": 2, "retention": 2}
 BUDGET_WAIT_SECONDS = 10.0
 
 
@@ -218,7 +220,10 @@ def render_dashboard(
     *,
     refresh: bool = False,
     widget_ids: set[str] | None = None,
+    on_result: Callable[[WidgetResult], None] | None = None,
 ) -> RenderResult:
+    """Every widget's result. `on_result` (called from worker threads) gets each widget as soon as
+    it is ready, so a live stream can push fast widgets before the slow ones finish."""
     started = time.perf_counter()
     filters = dashboard.filters.merged(override)
     widgets = [w for w in dashboard.widgets if widget_ids is None or w.id in widget_ids]
@@ -233,18 +238,33 @@ def render_dashboard(
             hit = cached_widget(runtime, tenant, plan)
             if hit is not None:
                 ready[index] = hit
-    misses = [(index, plan) for index, plan in enumerate(plans) if index not in ready]
+    if on_result is not None:
+        for result in ready.values():
+            on_result(result)
+    # Cheap kinds first, so that with fewer slots than widgets the quick ones are not stuck behind.
+    misses = sorted(
+        ((index, plan) for index, plan in enumerate(plans) if index not in ready),
+        key=lambda item: _COST.get((item[1].query or {}).get("kind", ""), 1),
+    )
     futures = {}
     if len(misses) == 1:
         index, plan = misses[0]
         ready[index] = compute_widget(runtime, tenant, plan, refresh=refresh, check_cache=False)
+        if on_result is not None:
+            on_result(ready[index])
     elif misses:
         pool = _executor(runtime)
         gate = threading.BoundedSemaphore(_concurrency(runtime, tenant.tenant_id))
 
         def task(plan: _Plan) -> WidgetResult:
             with gate:
-                return compute_widget(runtime, tenant, plan, refresh=refresh, check_cache=False)
+                result = compute_widget(runtime, tenant, plan, refresh=refresh, check_cache=False)
+            if on_result is not None:
+                try:
+                    on_result(result)
+                except Exception as exc:  # a listener's failure never fails the render
+                    log.warning("dashboard.on_result_failed", error=str(exc))
+            return result
 
         futures = {index: pool.submit(task, plan) for index, plan in misses}
     results = []

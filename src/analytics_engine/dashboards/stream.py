@@ -290,13 +290,36 @@ class StreamHub:
             return
         feed.refresh_task = asyncio.get_running_loop().create_task(self._refresh_loop(feed, debounce))
 
-    async def _render(self, feed: Feed, *, refresh: bool) -> list[dict[str, Any]]:
+    async def _render(self, feed: Feed, *, refresh: bool, progressive: bool = False) -> list[dict[str, Any]]:
+        """Every widget as JSON; with `progressive`, each changed widget is published the moment it
+        is computed (from the worker thread, through the loop), not when the slowest one is done."""
+        loop = asyncio.get_running_loop()
+
+        def deliver(result: WidgetResult) -> None:
+            loop.call_soon_threadsafe(self._consider, feed, _widget_json(result))
+
         def work() -> list[dict[str, Any]]:
             dashboard = dashboard_service(self.runtime).get_for_render(feed.tenant.tenant_id, feed.dashboard_id)
-            result = render_dashboard(self.runtime, feed.tenant, dashboard, feed.override, refresh=refresh)
+            result = render_dashboard(
+                self.runtime,
+                feed.tenant,
+                dashboard,
+                feed.override,
+                refresh=refresh,
+                on_result=deliver if progressive else None,
+            )
             return [_widget_json(w) for w in result.widgets]
 
         return await asyncio.to_thread(work)
+
+    def _consider(self, feed: Feed, widget: dict[str, Any]) -> None:
+        """Publish a widget's data if it differs from what the feed's clients last got."""
+        fingerprint = _fingerprint(widget)
+        if feed.hashes.get(widget["id"]) == fingerprint:
+            return
+        feed.hashes[widget["id"]] = fingerprint
+        feed.latest[widget["id"]] = widget
+        self._publish(feed, "widget", widget)
 
     async def _initial(self, feed: Feed) -> None:
         try:
@@ -331,19 +354,18 @@ class StreamHub:
 
     async def _refresh(self, feed: Feed) -> None:
         try:
-            widgets = await self._render(feed, refresh=True)
+            widgets = await self._render(feed, refresh=True, progressive=True)
         except NotFound:
             self._publish(feed, "deleted", {"dashboard_id": feed.dashboard_id})
             return
+        await asyncio.sleep(0)  # let the last progressive deliveries run first
         self.stats["refreshes"] += 1
         feed.order = [w["id"] for w in widgets]
         for widget in widgets:
-            fingerprint = _fingerprint(widget)
-            if feed.hashes.get(widget["id"]) == fingerprint:
-                continue
-            feed.hashes[widget["id"]] = fingerprint
-            feed.latest[widget["id"]] = widget
-            self._publish(feed, "widget", widget)
+            self._consider(feed, widget)
+        for gone in set(feed.latest) - set(feed.order):
+            feed.latest.pop(gone, None)
+            feed.hashes.pop(gone, None)
 
     def _publish(self, feed: Feed, event: str, data: dict[str, Any]) -> None:
         feed.seq += 1
