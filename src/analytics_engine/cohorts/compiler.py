@@ -130,14 +130,17 @@ class Compiler:
         if end is not None:
             where.append(f"timestamp < {self.time_param(end)}")
         where.extend(self.event_property(p) for p in properties)
-        sql = f"SELECT distinct_id FROM {self.table('events')} WHERE {' AND '.join(where)} GROUP BY distinct_id"
-        return f"{sql} HAVING {having}" if having else sql
+        sql = f"SELECT distinct_id FROM {self.table('events')} WHERE {' AND '.join(where)}"
+        # Without a condition on the count, the IN set deduplicates by itself: no GROUP BY needed.
+        return f"{sql} GROUP BY distinct_id HAVING {having}" if having else sql
 
     def performed(self, c: EventCriterion) -> str:
         n = c.count
         if c.operator == CountOperator.at_least:
             if n == 0:
                 return "1"
+            if n == 1:
+                return f"distinct_id IN ({self.event_ids(c.event, c.window, c.properties)})"
             having = f"count() >= {self.param(n, 'UInt64')}"
             return f"distinct_id IN ({self.event_ids(c.event, c.window, c.properties, having)})"
         if c.operator == CountOperator.at_most:
