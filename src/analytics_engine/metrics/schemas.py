@@ -71,6 +71,11 @@ class MetricUpdate(MetricDefinition):
 
     name: str | None = Field(None, min_length=1, max_length=200)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        return None if name is None else MetricCreate._name(name)
+
 
 class MetricDeprecate(_Strict):
     message: str | None = Field(None, max_length=1000, description="Why, and what to use instead.")
