@@ -109,3 +109,16 @@ def exports(
     from analytics_engine.bench.exports import run
 
     run(rows, tuple(f.strip() for f in formats.split(",") if f.strip()))
+
+
+@bench_app.command("nats")
+def nats_ingest(
+    events: Annotated[int, typer.Option(min=1000, help="Events published (one NATS message each).")] = 200_000,
+    batch_max_events: Annotated[int, typer.Option(min=1, help="ANALYTICS_NATS_BATCH_MAX_EVENTS of the server.")] = 1000,
+    http_batch: Annotated[int, typer.Option(min=1, help="Baseline: events per HTTP request.")] = 1000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Baseline: concurrent HTTP clients.")] = 8,
+) -> None:
+    """NATS publish -> consumer inside serve -> queryable, vs HTTP ingest of the same events (target >= 50k ev/s)."""
+    from analytics_engine.bench.nats import run
+
+    run(events, batch_max_events, http_batch, concurrency)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nats
+import orjson
 import structlog
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -266,11 +267,12 @@ class NatsIngestConsumer:
 
     # --- consuming ---------------------------------------------------------------------------
     async def _consume(self, until_idle: bool) -> bool:
-        sub = await self.js.pull_subscribe_bind(self.config.durable, self.config.stream)
+        puller = Puller(self.nc, self.config.stream, self.config.durable)
+        await puller.start()
         lag_checked = 0.0
         try:
             while not self._stopping.is_set():
-                messages = await self._collect(sub)
+                messages = await self._collect(puller)
                 if messages:
                     await self._submit(messages)
                 elif until_idle and await self._idle():
@@ -283,8 +285,7 @@ class NatsIngestConsumer:
         finally:
             if self._inflight is not None:
                 await self._inflight  # acknowledgements need this connection
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            await puller.stop()
 
     async def _idle(self) -> bool:
         if self._inflight is not None:
@@ -293,26 +294,23 @@ class NatsIngestConsumer:
         await self._update_lag(info)
         return info.num_pending == 0 and info.num_ack_pending == 0
 
-    async def _collect(self, sub: Any) -> list[Any]:
-        """Fetch until the batch holds `batch_max_events` events or its first message waited
-        `batch_max_seconds` (or a stop was asked)."""
+    async def _collect(self, puller: Puller) -> list[Any]:
+        """Pull until the batch holds `batch_max_events` messages or its first message waited
+        `batch_max_seconds` (or a stop was asked). Each pull request lingers at most a second, so a
+        stop is noticed quickly."""
         config = self.config
         batch: list[Any] = []
         first_at: float | None = None
         while len(batch) < config.batch_max_events and not self._stopping.is_set():
             if first_at is None:
-                timeout = 1.0
+                expires = 1.0
             else:
-                remaining = first_at + config.batch_max_seconds - time.monotonic()
-                if remaining <= 0.001:
+                expires = min(first_at + config.batch_max_seconds - time.monotonic(), 1.0)
+                if expires <= 0.001:
                     break
-                timeout = min(remaining, 1.0)
-            try:
-                got = await sub.fetch(config.batch_max_events - len(batch), timeout=max(timeout, 0.05))
-            except TimeoutError:
-                if first_at is None:
-                    return batch
-                continue
+            got = await puller.pull(config.batch_max_events - len(batch), max(expires, 0.05))
+            if not got and first_at is None:
+                return batch
             if got and first_at is None:
                 first_at = time.monotonic()
             batch.extend(got)
@@ -410,6 +408,57 @@ class NatsIngestConsumer:
         getattr(log, level)("nats.ingest_error", stream=self.config.stream, consumer=self.config.durable, error=message)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.checkpoints.record_error, self.config.stream, self.config.durable, message)
+
+
+class Puller:
+    """Pull requests on a durable consumer, answered into one inbox whose callback only appends.
+
+    nats-py's `PullSubscription.fetch` awaits each message through `next_msg` (a task and a timer
+    per message): most of the consumer's CPU at a few thousand messages per second. Here one pull
+    request asks for the whole remaining batch and lingers up to `expires`; the server answers with
+    messages, then (unless the batch was filled) a 408 status when it expires."""
+
+    def __init__(self, nc: Any, stream: str, durable: str, api_prefix: str = "$JS.API") -> None:
+        self.nc = nc
+        self.subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self.inbox = nc.new_inbox()
+        self.buffer: list[Any] = []
+        self.want = 0
+        self.done = asyncio.Event()
+        self.sub: Any = None
+        self.problem: str | None = None
+
+    async def start(self) -> None:
+        self.sub = await self.nc.subscribe(self.inbox, cb=self._on_message)
+
+    async def stop(self) -> None:
+        if self.sub is not None:
+            with contextlib.suppress(Exception):
+                await self.sub.unsubscribe()
+
+    async def _on_message(self, msg: Any) -> None:
+        status = msg.headers.get("Status") if msg.headers else None
+        if status is None:
+            self.buffer.append(msg)
+            if len(self.buffer) >= self.want:
+                self.done.set()
+        elif status != "100":  # 404 no messages, 408 request expired, 409 consumer gone / limits
+            if status == "409" and "Deleted" in (msg.headers.get("Description") or ""):
+                self.problem = f"{status} {msg.headers.get('Description')}"
+            self.done.set()
+
+    async def pull(self, batch: int, expires: float) -> list[Any]:
+        if self.problem:
+            raise RuntimeError(f"JetStream pull failed: {self.problem}")
+        if len(self.buffer) < batch:
+            self.want = batch
+            self.done.clear()
+            request = orjson.dumps({"batch": batch - len(self.buffer), "expires": int(expires * 1e9)})
+            await self.nc.publish(self.subject, request, reply=self.inbox)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.done.wait(), expires + 1.0)
+        taken, self.buffer = self.buffer[:batch], self.buffer[batch:]
+        return taken
 
 
 def _stream_seq(message: Any) -> int:
