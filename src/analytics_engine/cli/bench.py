@@ -117,8 +117,9 @@ def nats_ingest(
     batch_max_events: Annotated[int, typer.Option(min=1, help="ANALYTICS_NATS_BATCH_MAX_EVENTS of the server.")] = 1000,
     http_batch: Annotated[int, typer.Option(min=1, help="Baseline: events per HTTP request.")] = 1000,
     concurrency: Annotated[int, typer.Option(min=1, help="Baseline: concurrent HTTP clients.")] = 8,
+    per_message: Annotated[int, typer.Option(min=1, help="Events per NATS message (>1: the batch form).")] = 1,
 ) -> None:
     """NATS publish -> consumer inside serve -> queryable, vs HTTP ingest of the same events (target >= 50k ev/s)."""
     from analytics_engine.bench.nats import run
 
-    run(events, batch_max_events, http_batch, concurrency)
+    run(events, batch_max_events, http_batch, concurrency, per_message)
