@@ -154,3 +154,34 @@ def test_unreachable_nats_is_retried_with_backoff_not_fatal(runtime):
     assert "NATS is not reachable at nats://127.0.0.1:1" in (consumer.status.last_error or "")
     assert "retrying in" in (consumer.status.last_error or "")
     assert stop_seconds < 3 and consumer.status.state == "stopped"
+
+
+def test_a_lost_connection_is_reconnected_and_consumption_resumes(runtime, nats_names, tenant_id):
+    consumer = build_consumer(
+        runtime,
+        url="nats://127.0.0.1:4222",
+        stream=nats_names["stream"],
+        subjects=(nats_names["subjects"],),
+        durable="ingest",
+        batch_max_seconds=0.2,
+        retry_max_seconds=0.5,
+    )
+
+    async def wait_committed(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while consumer.status.events_committed < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def scenario() -> None:
+        await publish(nats_names["stream"], nats_names["subject"], tenant_events(tenant_id, 5, "before"))
+        consumer.start()
+        await wait_committed(5)
+        await consumer.nc.close()  # the connection drops under the running consumer
+        await publish(nats_names["stream"], nats_names["subject"], tenant_events(tenant_id, 6, "after"))
+        await wait_committed(11)
+        await consumer.stop()
+        await runtime.bus.close()
+
+    asyncio.run(scenario())
+    assert consumer.status.events_committed == 11 and count(runtime, tenant_id) == (11, 11)
+    assert consumer.status.connect_attempts >= 2 and "reconnecting" in (consumer.status.last_error or "")

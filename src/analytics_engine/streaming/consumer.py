@@ -130,6 +130,7 @@ class NatsIngestConsumer:
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
         self._failures = 0
+        self._loop_failures = 0
         self._labels = (config.stream, config.durable)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -156,14 +157,15 @@ class NatsIngestConsumer:
                 except Exception as exc:  # a lost connection or a JetStream API error: start over
                     if self._stopping.is_set():
                         return
-                    await self._note_error(f"consumer loop: {type(exc).__name__}: {exc}")
-                    await self._sleep(self._backoff(1))
+                    self._loop_failures += 1
+                    delay = self._backoff(self._loop_failures)
+                    await self._note_error(f"consumer loop: {type(exc).__name__}: {exc}; reconnecting in {delay:.1f}s")
+                    await self._sleep(delay)
                 finally:
                     await self._close_connection()
         finally:
-            if self._inflight is not None:
-                with contextlib.suppress(Exception):
-                    await self._inflight
+            with contextlib.suppress(Exception):
+                await self._wait_inflight()
             self.status.state = "stopped"
             metrics.CONNECTED.labels(*self._labels).set(0)
 
@@ -283,13 +285,20 @@ class NatsIngestConsumer:
                         await self._update_lag(await self.js.consumer_info(self.config.stream, self.config.durable))
             return True
         finally:
-            if self._inflight is not None:
-                await self._inflight  # acknowledgements need this connection
-            await puller.stop()
+            try:
+                await self._wait_inflight()  # acknowledgements need this connection
+            finally:
+                await puller.stop()
+
+    async def _wait_inflight(self) -> None:
+        """Wait for the batch being inserted; its error (a lost connection while acknowledging)
+        is raised here once."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            await task
 
     async def _idle(self) -> bool:
-        if self._inflight is not None:
-            await self._inflight
+        await self._wait_inflight()
         info = await self.js.consumer_info(self.config.stream, self.config.durable)
         await self._update_lag(info)
         return info.num_pending == 0 and info.num_ack_pending == 0
@@ -324,8 +333,7 @@ class NatsIngestConsumer:
             limits=self.limits,
             known_tenants=self.tenants.known,
         )
-        if self._inflight is not None:
-            await self._inflight
+        await self._wait_inflight()
         self._inflight = asyncio.create_task(self._commit(messages, prepared))
 
     async def _commit(self, messages: list[Any], prepared: PreparedBatch) -> None:
@@ -346,6 +354,7 @@ class NatsIngestConsumer:
             await self._sleep(delay)
             return
         self._failures = 0
+        self._loop_failures = 0
         for index in prepared.acknowledge:
             await messages[index].ack()
         for index in prepared.terminate:
