@@ -185,3 +185,17 @@ def test_a_lost_connection_is_reconnected_and_consumption_resumes(runtime, nats_
     asyncio.run(scenario())
     assert consumer.status.events_committed == 11 and count(runtime, tenant_id) == (11, 11)
     assert consumer.status.connect_attempts >= 2 and "reconnecting" in (consumer.status.last_error or "")
+
+
+def test_status_shows_checkpoints_even_when_nats_cannot_be_asked(runtime):
+    from analytics_engine.streaming.service import ingest_status
+
+    store = CheckpointStore(runtime.metadata)
+    store.register("OFFLINE", "ingest", "offline.>")
+    store.record_batch("OFFLINE", "ingest", acked_seq=42, events=40, rejected=2, throughput=3.5)
+    store.record_error("OFFLINE", "ingest", "insert failed")
+    report = asyncio.run(ingest_status(runtime.metadata, "nats://127.0.0.1:1"))
+    assert report.nats_reachable is False and "nats://127.0.0.1:1" in (report.nats_error or "")
+    row = next(c for c in report.consumers if c.stream == "OFFLINE")
+    assert (row.acked_seq, row.events_total, row.rejected_total, row.batches_total) == (42, 40, 2, 1)
+    assert row.lag is None and row.last_error == "insert failed" and row.throughput == 3.5
