@@ -3,7 +3,8 @@
 
 Sizes: 1,000,000 rows for CSV (the format whose row counting is hardest: quoted newlines), 200,000
 for NDJSON, JSON and Parquet, 30,000 for XLSX (openpyxl reads ~20k rows/s); the sheet split past
-Excel's limit is tested with a small per-sheet limit in test_xlsx_splits_sheets."""
+Excel's limit is tested with a small per-sheet limit in
+test_writers.py::test_xlsx_splits_sheets_past_the_row_limit."""
 
 from __future__ import annotations
 

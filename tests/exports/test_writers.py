@@ -1,0 +1,87 @@
+"""The streaming writers on their own: CSV record counting across chunk boundaries, the JSON array
+wrapper, XLSX sheet splitting past the per-sheet row limit, Parquet row groups."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+import openpyxl
+import pyarrow.parquet as pq
+import pytest
+
+from analytics_engine.exports.writers import EXCEL_MAX_ROWS, CsvRowCounter, ParquetSink, TextSink, XlsxSink
+
+ROWS = [[i, f'text "{i}",\nwith newline' if i % 3 == 0 else f"plain {i}", f"{i * 1.5}"] for i in range(500)]
+
+
+def _csv_bytes() -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(ROWS)
+    return buffer.getvalue().encode()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 4096, 1 << 20])
+def test_csv_counter_counts_records_not_lines(chunk: int) -> None:
+    data = _csv_bytes()
+    assert data.count(b"\n") > len(ROWS)  # quoted newlines are there
+    counter = CsvRowCounter()
+    for start in range(0, len(data), chunk):
+        counter.feed(data[start : start + chunk])
+    assert counter.rows == len(ROWS)
+
+
+@pytest.mark.parametrize("chunk", [1, 5, 100, 1 << 20])
+def test_json_array_from_jsonl_chunks(chunk: int) -> None:
+    lines = b"".join(json.dumps({"n": i, "s": f"a\nb{i}"}).encode() + b"\n" for i in range(300))
+    out = io.BytesIO()
+    sink = TextSink(out, "json", ["n", "s"])
+    for start in range(0, len(lines), chunk):
+        sink.feed(lines[start : start + chunk])
+    sink.close()
+    data = json.loads(out.getvalue())
+    assert [r["n"] for r in data] == list(range(300)) and sink.rows == 300
+    empty = io.BytesIO()
+    sink = TextSink(empty, "json", ["n"])
+    sink.close()
+    assert json.loads(empty.getvalue()) == [] and sink.rows == 0
+
+
+def test_xlsx_splits_sheets_past_the_row_limit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert EXCEL_MAX_ROWS == 1_048_576
+    path = tmp_path / "split.xlsx"
+    sink = XlsxSink(path, ["n", "at"], ["string", "timestamp"], title="Events", max_rows=1_000)
+    epoch_ms = int(datetime(2026, 1, 1, tzinfo=UTC).timestamp() * 1000)
+    for start in range(0, 2_500, 300):  # blocks that straddle sheet boundaries
+        block = [
+            list(range(start, min(start + 300, 2_500))),
+            [epoch_ms + n for n in range(start, min(start + 300, 2_500))],
+        ]
+        sink.write_block(block)
+    sink.close()
+    assert sink.rows == 2_500 and sink.sheets == 3
+    book = openpyxl.load_workbook(path, read_only=True)
+    assert book.sheetnames == ["Events", "Events (2)", "Events (3)"]
+    seen = []
+    for sheet in book.worksheets:
+        rows = list(sheet.iter_rows(values_only=True))
+        assert rows[0] == ("n", "at")  # each sheet starts with the header
+        assert len(rows) <= 1_000
+        seen += [r[0] for r in rows[1:]]
+        assert rows[1][1].year == 2026
+    assert seen == list(range(2_500))  # in order, none lost or repeated
+
+
+def test_parquet_one_row_group_per_block(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "x.parquet"
+    sink = ParquetSink(path, ["ts", "s"], ["timestamp", "string"])
+    for block in range(4):
+        sink.write_block([[block * 1000 + i for i in range(250)], [f"v{block}-{i}" for i in range(250)]])
+    sink.close()
+    file = pq.ParquetFile(path)
+    assert file.metadata.num_row_groups == 4 and file.metadata.num_rows == 1000
+    empty = ParquetSink(tmp_path / "empty.parquet", ["a", "b"])
+    empty.close()
+    assert pq.read_table(tmp_path / "empty.parquet").column_names == ["a", "b"]
