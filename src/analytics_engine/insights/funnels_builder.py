@@ -25,31 +25,28 @@ from analytics_engine.insights.filters import OTHER, breakdown_sql, filters_sql
 from analytics_engine.insights.models import FunnelsQuery
 
 _EMPTY = "emptyArrayInt64()"
-_CHAIN = "Tuple(Int64, Int64, Array(Int64))"  # (time of the last step, time of step 1, step times)
 
 
-def _ordered(n: int) -> tuple[str, list[str]]:
-    """Chains by step as array columns r1..rn, each step computed from the previous one (dynamic
-    programming over the person's step times `t1`..`tn`): for every event of step k, the chain through
-    the step-(k-1) event with the latest start that respects both windows. Keeping the latest start
-    is optimal, so a person reaches step k exactly when some valid chain does."""
-    columns = ["arrayMap(t -> (t, t, [t]), arrayFilter(t -> t < {fend:Int64}, t1)) AS r1"]
+def _ordered(n: int) -> list[str]:
+    """Chains by step as array columns r1..rn of (time of step k, time of step 1, time of step k-1),
+    each step computed from the previous one (dynamic programming over the person's sorted step times
+    `t1`..`tn`): for every event of step k, the step-(k-1) chain with the latest start that respects
+    both windows (ties: the latest previous step). Keeping the latest start is optimal, so a person
+    reaches step k exactly when some valid chain does. Linear scans only; no sorting, no nested arrays.
+    A start of 0 means "no chain" (arrayMax of nothing is 0; real starts are epoch milliseconds)."""
+    columns = ["arrayMap(t -> (t, t, t), arrayFilter(t -> t < {fend:Int64}, t1)) AS r1"]
     for k in range(2, n + 1):
-        candidates = (
-            f"arrayFilter(c -> c.1 < e AND e - c.1 <= {{fw:Array(Int64)}}[{k}] AND e - c.2 <= {{fW:Int64}}, r{k - 1})"
-        )
-        best = f"arraySort(c -> (c.2, c.1), {candidates})"
+        valid = f"c.1 < e AND e - c.1 <= {{fw:Array(Int64)}}[{k}] AND e - c.2 <= {{fW:Int64}}"
+        start = f"arrayMax(c -> if({valid}, c.2, -1), r{k - 1})"
+        previous = f"arrayMax(c -> if({valid} AND c.2 = s, c.1, -1), r{k - 1})"
         columns.append(
-            f"arrayFilter(c -> length(c.3) = {k}, arrayMap(e -> (arrayMap(b -> CAST((e, b.2, arrayPushBack(b.3, e)), "
-            f"'{_CHAIN}'), arraySlice({best}, -1))[1]), t{k})) AS r{k}"
+            f"arrayFilter(x -> x.2 > 0, arrayMap(e -> arrayMap(s -> (e, s, {previous}), [{start}])[1], t{k})) AS r{k}"
         )
     reached = "multiIf(" + ", ".join(f"notEmpty(r{k}), {k}" for k in range(n, 0, -1)) + ", 0)"
-    best_chain = (
-        "multiIf("
-        + ", ".join(f"reached = {k}, arraySort(c -> (c.1, c.2), r{k})[-1].3" for k in range(n, 0, -1))
-        + f", {_EMPTY})"
-    )
-    return reached, [*columns, f"toUInt8({reached}) AS reached", f"{best_chain} AS best"]
+    # The chain completing last at each step (r_k keeps t_k's order, so it is the last element).
+    gaps = "[" + ", ".join(f"if(notEmpty(r{k}), r{k}[-1].1 - r{k}[-1].3, 0)" for k in range(2, n + 1)) + "]"
+    entry = "multiIf(" + ", ".join(f"reached = {k}, r{k}[-1].2" for k in range(n, 0, -1)) + ", 0)"
+    return [*columns, f"toUInt8({reached}) AS reached", f"{gaps} AS gaps", f"{entry} AS entry"]
 
 
 def _strict(n: int) -> str:
@@ -66,7 +63,7 @@ def _strict(n: int) -> str:
 
 
 def per_person_sql(runner: Any, params: Any) -> str:
-    """Rows (distinct_id, bd, reached, best Array(Int64) ms, entry ms) of people who entered."""
+    """Rows (distinct_id, bd, reached, gaps Array(Int64) ms between steps, entry ms) of people who entered."""
     query: FunnelsQuery = runner.query
     n = len(query.steps)
     window_ms = query.conversion_window.seconds * 1000
@@ -90,10 +87,9 @@ def per_person_sql(runner: Any, params: Any) -> str:
     if query.order == "ordered":
         arrays = ", ".join(f"arraySort(groupArrayIf({ms}, {c})) AS t{i + 1}" for i, c in enumerate(conditions))
         grouped = f"SELECT distinct_id, {bd} AS bd, {arrays} {source} GROUP BY distinct_id"
-        _, columns = _ordered(n)
         return (
-            f"SELECT distinct_id, bd, reached, best, best[1] AS entry FROM (SELECT distinct_id, bd, "
-            f"{', '.join(columns)} FROM ({grouped})) WHERE reached > 0"
+            f"SELECT distinct_id, bd, reached, gaps, entry FROM (SELECT distinct_id, bd, "
+            f"{', '.join(_ordered(n))} FROM ({grouped})) WHERE reached > 0"
         )
     if query.order == "strict":
         # One moment per millisecond (the union of the steps its events match), every event counted.
@@ -111,7 +107,8 @@ def per_person_sql(runner: Any, params: Any) -> str:
         return (
             "SELECT distinct_id, bd, toUInt8(arrayMax(levels)) AS reached, "
             "arraySlice(ms, length(levels) - indexOf(arrayReverse(levels), reached) + 1, reached) AS best, "
-            f"best[1] AS entry FROM (SELECT distinct_id, bd, ms, {levels} AS levels FROM ({grouped})) "
+            "arrayPopFront(arrayDifference(best)) AS gaps, best[1] AS entry "
+            f"FROM (SELECT distinct_id, bd, ms, {levels} AS levels FROM ({grouped})) "
             "WHERE reached > 0"
         )
     point = f"({ms}, {mask}, toUInt8({ms} < {{fend:Int64}}))"
@@ -123,7 +120,7 @@ def per_person_sql(runner: Any, params: Any) -> str:
         "arrayFilter(y -> y.1 >= e.1 AND y.1 <= e.1 + {fW:Int64}, pts)))), 0), pts)"
     )
     return (
-        f"SELECT distinct_id, bd, toUInt8(arrayMax(cnts)) AS reached, {_EMPTY} AS best, "
+        f"SELECT distinct_id, bd, toUInt8(arrayMax(cnts)) AS reached, {_EMPTY} AS gaps, "
         f"pts[indexOf(cnts, arrayMax(cnts))].1 AS entry FROM (SELECT distinct_id, bd, pts, {counts} AS cnts "
         f"FROM ({grouped})) WHERE reached > 0"
     )
@@ -143,7 +140,7 @@ def ranked_sql(runner: Any, params: Any) -> str:
     limit = int(runner.query.breakdown_limit)
     other = params.add(OTHER, "String")
     return (
-        f"SELECT distinct_id, if(rank <= {limit}, bd, [{other}]) AS bd_top, reached, best, entry FROM ("
+        f"SELECT distinct_id, if(rank <= {limit}, bd, [{other}]) AS bd_top, reached, gaps, entry FROM ("
         f"SELECT *, dense_rank() OVER (ORDER BY people DESC, bd) AS rank FROM ("
         f"SELECT *, count() OVER (PARTITION BY bd) AS people FROM ({per_person})))"
     )
@@ -158,12 +155,13 @@ def steps_sql(runner: Any) -> tuple[str, dict[str, Any]]:
     n = len(query.steps)
     bd = "bd_top" if query.breakdown else "bd"
     counts = [f"countIf(reached >= {k})" for k in range(1, n + 1)]
-    gaps = [f"(best[{k}] - best[{k - 1}]) / 1000" for k in range(2, n + 1)]
+    gaps = [f"gaps[{k - 1}] / 1000" for k in range(2, n + 1)]
     avgs = [
-        f"avgIf({gap}, reached >= {k} AND length(best) >= {k})" for k, gap in zip(range(2, n + 1), gaps, strict=True)
+        f"avgIf({gap}, reached >= {k} AND length(gaps) >= {k - 1})"
+        for k, gap in zip(range(2, n + 1), gaps, strict=True)
     ]
     meds = [
-        f"quantileExactInclusiveIf(0.5)({gap}, reached >= {k} AND length(best) >= {k})"
+        f"quantileExactInclusiveIf(0.5)({gap}, reached >= {k} AND length(gaps) >= {k - 1})"
         for k, gap in zip(range(2, n + 1), gaps, strict=True)
     ]
     columns = ", ".join([f"[{', '.join(counts)}]", f"[{', '.join(avgs) or ''}]", f"[{', '.join(meds) or ''}]"])
