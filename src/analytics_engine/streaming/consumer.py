@@ -1,11 +1,12 @@
 """The firehose consumer: a JetStream durable pull consumer feeding the warehouse.
 
-Loop: fetch messages until a batch holds `batch_max_events` events or its first message waited
+Loop: pull messages until a batch holds `batch_max_events` events or its first message waited
 `batch_max_seconds`; validate (one path with HTTP); insert through `EventWriter` (duplicate check on
 event ids) in a worker thread; only then acknowledge the messages (and terminate the refused ones,
 whose rejection rows were written by the same insert), record the checkpoint and publish
-`ingest.batch.committed`. The next batch is fetched and validated while the previous one is being
-inserted; inserts run one at a time, which keeps the duplicate check exact.
+`ingest.batch.committed`. Pulling and validating go on while an insert runs; batches closed
+meanwhile join the next insert (up to `max_insert_events`), like HTTP group commit. Inserts run one
+at a time, which keeps the duplicate check exact.
 
 Failure handling:
 - NATS unreachable (at start or later): logged with the URL, retried with exponential backoff up to
@@ -59,6 +60,7 @@ class ConsumerSettings:
     retry_max_seconds: float = 30.0
     stream_max_age_hours: int = 168
     tenant_cache_seconds: float = 30.0
+    max_insert_events: int = 20_000
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ConsumerSettings:
@@ -73,6 +75,7 @@ class ConsumerSettings:
             "retry_max_seconds": settings.nats_retry_max_seconds,
             "stream_max_age_hours": settings.nats_stream_max_age_hours,
             "tenant_cache_seconds": settings.nats_tenant_cache_seconds,
+            "max_insert_events": settings.ingest_max_insert_events,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -129,6 +132,8 @@ class NatsIngestConsumer:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Task[None] | None = None
+        self._queue: list[tuple[list[Any], PreparedBatch]] = []
+        self._queued = 0
         self._failures = 0
         self._loop_failures = 0
         self._labels = (config.stream, config.durable)
@@ -253,7 +258,8 @@ class NatsIngestConsumer:
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=config.ack_wait_seconds,
             max_deliver=-1,  # a failed insert retries until it succeeds; poison is terminated
-            max_ack_pending=max(20_000, config.batch_max_events * 4),
+            # room for the batches queued behind a running insert, and the next one being pulled
+            max_ack_pending=max(20_000, 2 * config.max_insert_events + 2 * config.batch_max_events),
             filter_subject=config.subjects[0] if len(config.subjects) == 1 else None,
         )
         try:
@@ -277,6 +283,8 @@ class NatsIngestConsumer:
                 messages = await self._collect(puller)
                 if messages:
                     await self._submit(messages)
+                elif self._queue:
+                    await self._flush_queue()
                 elif until_idle and await self._idle():
                     return True
                 if time.monotonic() - lag_checked > LAG_INTERVAL_SECONDS:
@@ -286,8 +294,11 @@ class NatsIngestConsumer:
             return True
         finally:
             try:
+                if self._queue and self.nc is not None and self.nc.is_connected:
+                    await self._flush_queue()  # a stop: insert and acknowledge what is in hand
                 await self._wait_inflight()  # acknowledgements need this connection
             finally:
+                self._queue.clear()  # unacknowledged: JetStream redelivers them
                 await puller.stop()
 
     async def _wait_inflight(self) -> None:
@@ -311,6 +322,8 @@ class NatsIngestConsumer:
         batch: list[Any] = []
         first_at: float | None = None
         while len(batch) < config.batch_max_events and not self._stopping.is_set():
+            if self._queue and (self._inflight is None or self._inflight.done()):
+                await self._flush_queue()  # batches queued behind the insert that just finished
             if first_at is None:
                 expires = 1.0
             else:
@@ -326,6 +339,9 @@ class NatsIngestConsumer:
         return batch
 
     async def _submit(self, messages: list[Any]) -> None:
+        """Validate a closed batch and queue it. While an insert runs, closed batches queue up
+        (pulling goes on) and join the next insert together, up to `max_insert_events`: under load
+        inserts grow, which is what keeps the warehouse fast (as HTTP group commit does)."""
         items = [Incoming(m.data, _stream_seq(m), (m.headers or {}).get("Nats-Msg-Id")) for m in messages]
         prepared = prepare(
             items,
@@ -333,8 +349,18 @@ class NatsIngestConsumer:
             limits=self.limits,
             known_tenants=self.tenants.known,
         )
+        self._queue.append((messages, prepared))
+        self._queued += len(messages)
+        running = self._inflight is not None and not self._inflight.done()
+        if running and self._queued + self.config.batch_max_events <= self.config.max_insert_events:
+            return
+        await self._flush_queue()
+
+    async def _flush_queue(self) -> None:
         await self._wait_inflight()
-        self._inflight = asyncio.create_task(self._commit(messages, prepared))
+        parts, self._queue, self._queued = self._queue, [], 0
+        if parts:
+            self._inflight = asyncio.create_task(self._commit(*merge_batches(parts)))
 
     async def _commit(self, messages: list[Any], prepared: PreparedBatch) -> None:
         labels = self._labels
@@ -417,6 +443,26 @@ class NatsIngestConsumer:
         getattr(log, level)("nats.ingest_error", stream=self.config.stream, consumer=self.config.durable, error=message)
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.checkpoints.record_error, self.config.stream, self.config.durable, message)
+
+
+def merge_batches(parts: list[tuple[list[Any], PreparedBatch]]) -> tuple[list[Any], PreparedBatch]:
+    """Several validated batches as one insert (message indexes shifted into the joined list)."""
+    if len(parts) == 1:
+        return parts[0]
+    messages: list[Any] = []
+    merged = PreparedBatch()
+    for part_messages, part in parts:
+        offset = len(messages)
+        messages.extend(part_messages)
+        merged.accepted.extend(part.accepted)
+        merged.rejected.extend(part.rejected)
+        merged.acknowledge.extend(offset + index for index in part.acknowledge)
+        merged.terminate.extend(offset + index for index in part.terminate)
+        for tenant_id, (accepted, rejected) in part.per_tenant.items():
+            merged.per_tenant[tenant_id][0] += accepted
+            merged.per_tenant[tenant_id][1] += rejected
+        merged.max_seq = max(merged.max_seq, part.max_seq)
+    return messages, merged
 
 
 class Puller:
