@@ -27,26 +27,36 @@ from analytics_engine.insights.models import FunnelsQuery
 _EMPTY = "emptyArrayInt64()"
 
 
-def _ordered(n: int) -> list[str]:
+def _ordered(n: int, grouped: str) -> str:
     """Chains by step as array columns r1..rn of (time of step k, time of step 1, time of step k-1),
     each step computed from the previous one (dynamic programming over the person's sorted step times
-    `t1`..`tn`): for every event of step k, the step-(k-1) chain with the latest start that respects
-    both windows (ties: the latest previous step). Keeping the latest start is optimal, so a person
-    reaches step k exactly when some valid chain does. Linear scans only; no sorting, no nested arrays.
-    A start of 0 means "no chain" (arrayMax of nothing is 0; real starts are epoch milliseconds)."""
-    columns = ["arrayMap(t -> (t, t, t), arrayFilter(t -> t < {fend:Int64}, t1)) AS r1"]
+    `t1`..`tn`) in its own subquery layer: for every event of step k, the step-(k-1) chain with the
+    latest start that respects both windows (ties: the latest previous step). Keeping the latest start
+    is optimal, so a person reaches step k exactly when some valid chain does. Only step-k events
+    after the first step-(k-1) time and within the window of the latest start are scanned (bounds
+    computed once per person in the layer below). A start of 0 means "no chain" (arrayMax of nothing
+    is 0; real starts are epoch milliseconds)."""
+    layer = f"SELECT *, arrayMap(t -> (t, t, t), arrayFilter(t -> t < {{fend:Int64}}, t1)) AS r1 FROM ({grouped})"
     for k in range(2, n + 1):
+        bounds = (
+            f"SELECT *, r{k - 1}[1].1 AS lo{k}, arrayMax(c -> c.2, r{k - 1}) + {{fW:Int64}} AS hi{k} FROM ({layer})"
+        )
         valid = f"c.1 < e AND e - c.1 <= {{fw:Array(Int64)}}[{k}] AND e - c.2 <= {{fW:Int64}}"
         start = f"arrayMax(c -> if({valid}, c.2, -1), r{k - 1})"
         previous = f"arrayMax(c -> if({valid} AND c.2 = s, c.1, -1), r{k - 1})"
-        columns.append(
-            f"arrayFilter(x -> x.2 > 0, arrayMap(e -> arrayMap(s -> (e, s, {previous}), [{start}])[1], t{k})) AS r{k}"
+        events = f"arrayFilter(e -> e > lo{k} AND e <= hi{k}, t{k})"
+        layer = (
+            f"SELECT *, arrayFilter(x -> x.2 > 0, arrayMap(e -> arrayMap(s -> (e, s, {previous}), [{start}])[1], "
+            f"{events})) AS r{k} FROM ({bounds})"
         )
     reached = "multiIf(" + ", ".join(f"notEmpty(r{k}), {k}" for k in range(n, 0, -1)) + ", 0)"
     # The chain completing last at each step (r_k keeps t_k's order, so it is the last element).
     gaps = "[" + ", ".join(f"if(notEmpty(r{k}), r{k}[-1].1 - r{k}[-1].3, 0)" for k in range(2, n + 1)) + "]"
     entry = "multiIf(" + ", ".join(f"reached = {k}, r{k}[-1].2" for k in range(n, 0, -1)) + ", 0)"
-    return [*columns, f"toUInt8({reached}) AS reached", f"{gaps} AS gaps", f"{entry} AS entry"]
+    return (
+        f"SELECT distinct_id, bd, toUInt8({reached}) AS reached, {gaps} AS gaps, {entry} AS entry "
+        f"FROM ({layer}) WHERE reached > 0"
+    )
 
 
 def _strict(n: int) -> str:
@@ -87,10 +97,7 @@ def per_person_sql(runner: Any, params: Any) -> str:
     if query.order == "ordered":
         arrays = ", ".join(f"arraySort(groupArrayIf({ms}, {c})) AS t{i + 1}" for i, c in enumerate(conditions))
         grouped = f"SELECT distinct_id, {bd} AS bd, {arrays} {source} GROUP BY distinct_id"
-        return (
-            f"SELECT distinct_id, bd, reached, gaps, entry FROM (SELECT distinct_id, bd, "
-            f"{', '.join(_ordered(n))} FROM ({grouped})) WHERE reached > 0"
-        )
+        return _ordered(n, grouped)
     if query.order == "strict":
         # One moment per millisecond (the union of the steps its events match), every event counted.
         inner_bd = f"argMinIf({raw_bd}, timestamp, {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
