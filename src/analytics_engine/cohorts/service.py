@@ -56,7 +56,7 @@ class CohortService:
         self.runtime = runtime
         self.warehouse = runtime.warehouse
         self.metadata = runtime.metadata
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self.loop: asyncio.AbstractEventLoop | None = None  # the serving loop, for bus events from threads
         self.insert_settings: dict[str, Any] = {}  # extra SETTINGS of the membership INSERT (tests, tuning)
@@ -160,8 +160,11 @@ class CohortService:
         now (inline), so a reader always gets a whole version."""
         cohort = self.get(tenant_id, cohort_id)
         if cohort.current_version == 0:
-            self.evaluate(tenant_id, cohort_id, trigger="inline")
-            cohort = self.get(tenant_id, cohort_id)
+            with self._lock(cohort_id):  # two first readers: one evaluation
+                cohort = self.get(tenant_id, cohort_id)
+                if cohort.current_version == 0:
+                    self.evaluate(tenant_id, cohort_id, trigger="inline")
+                    cohort = self.get(tenant_id, cohort_id)
         return cohort, cohort.current_version
 
     def members(self, tenant_id: str, cohort_id: str, *, limit: int = 100, offset: int = 0) -> MembersPage:
@@ -372,9 +375,9 @@ class CohortService:
             log.warning("cohort.event_not_published", cohort_id=result.cohort_id, error=str(exc))
 
     # --- internals -----------------------------------------------------------------------------
-    def _lock(self, cohort_id: str) -> threading.Lock:
+    def _lock(self, cohort_id: str) -> threading.RLock:
         with self._locks_guard:
-            return self._locks.setdefault(cohort_id, threading.Lock())
+            return self._locks.setdefault(cohort_id, threading.RLock())
 
     def _allocate(self, cohort_id: str, trigger: str, job_id: str | None) -> tuple[int, int]:
         """A new version row (`building`); returns (new version, published version)."""
@@ -421,7 +424,10 @@ class CohortService:
         # The retention analysis follows the publish (readers of members need not wait for it); its
         # reader shows the latest analysed version until this one is written.
         analysis_started = time.perf_counter()
-        self._write_analysis(tenant_id, cohort_id, version)
+        try:
+            self._write_analysis(tenant_id, cohort_id, version)
+        except Exception as exc:  # the members are published; the previous analysis stays readable
+            log.warning("cohort.analysis_failed", cohort_id=cohort_id, version=version, error=str(exc))
         analysis_ms = int((time.perf_counter() - analysis_started) * 1000)
         self._prune(tenant_id, cohort_id, version)
         log.info(
