@@ -7,7 +7,7 @@ highest whose `effective_from` has passed. Stored versions are never edited."""
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -70,7 +70,7 @@ class FormulaRegistry:
                                     kind=kind,
                                     version=1,
                                     definition=definition.model_dump(mode="json"),
-                                    effective_from=datetime(2000, 1, 1, tzinfo=utcnow().tzinfo),
+                                    effective_from=datetime(2000, 1, 1, tzinfo=UTC),
                                     note="built-in version 1 (docs/impact.md)",
                                     created_at=utcnow(),
                                 )
@@ -134,7 +134,7 @@ class FormulaRegistry:
                     kind=body.kind,
                     version=version,
                     definition=definition.model_dump(mode="json"),
-                    effective_from=body.effective_from or utcnow(),
+                    effective_from=_utc(body.effective_from) if body.effective_from else utcnow(),
                     note=body.note,
                     created_at=utcnow(),
                 )
@@ -145,3 +145,8 @@ class FormulaRegistry:
             raise Conflict("Another version was added at the same time; try again.") from exc
         current, _ = self.get(body.kind)
         return public.model_copy(update={"current": current == version})
+
+
+def _utc(moment: datetime) -> datetime:
+    """A naive time is taken as UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
