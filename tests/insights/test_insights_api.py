@@ -206,3 +206,21 @@ def test_cohort_breakdown_in_funnels_and_retention(tenant):
     for cohort in retention.json()["retention"]:
         sizes[tuple(cohort["breakdown_value"])] += cohort["size"]
     assert sizes == {(cohort_id,): 1, ("",): 2}
+
+
+def test_strict_and_unordered_funnels_with_breakdowns(tenant):
+    for order in ("strict", "unordered"):
+        response = tenant.post(
+            "/v1/insights/funnels",
+            json={
+                "steps": [{"event": "signup"}, {"event": "purchase"}],
+                "order": order,
+                "date_range": RANGE,
+                "breakdown": ["plan"],
+                "interval": "day",
+            },
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["funnel"][0]["breakdown_value"] == ["pro"]
+        assert body["totals"]["entered"] == 3
