@@ -46,9 +46,11 @@ def sources_file(tmp_path, pg, monkeypatch, settings):
             }
         )
     )
+    # `sync --sources-file` sets this variable in the process: monkeypatch records it as unset now,
+    # so it is removed again after the test.
+    monkeypatch.setenv("ANALYTICS_SYNC_SOURCES_FILE", str(path))
     get_settings.cache_clear()
     yield path, name
-    monkeypatch.delenv("ANALYTICS_SYNC_SOURCES_FILE", raising=False)
     get_settings.cache_clear()
 
 
