@@ -63,6 +63,12 @@ def run(participants: int, volunteers: int, product_events: int, tenants: int, r
             )
             small = ImpactSpec(100 + i, ("a",), DIMENSIONS[:2], participants=200, volunteers=20, days=365)
             load_events(runtime.warehouse, peer.id, generate_impact_events(small))
+        opted = [t.id for t in runtime.tenants.list()]
+        started = time.perf_counter()
+        for tenant_id in opted:  # baseline: every opted-in tenant's SROI and VIS, computed one by one
+            service.compute("sroi", tenant_id, window)
+            service.compute("vis", tenant_id, window)
+        computed = time.perf_counter() - started
         started = time.perf_counter()
         summary = asyncio.run(service.refresh_benchmarks())
         refresh = time.perf_counter() - started
@@ -70,7 +76,7 @@ def run(participants: int, volunteers: int, product_events: int, tenants: int, r
         rows = [
             ["SROI (read + calculate)", sroi * 1000, read_sroi * 1000, sroi / read_sroi],
             ["VIS (read + score + rank)", vis * 1000, read_vis * 1000, vis / read_vis],
-            [f"benchmarks refresh, {tenants} tenants", refresh * 1000, (sroi + vis) * 1000, refresh / (sroi + vis)],
+            [f"benchmarks refresh, {tenants} tenants", refresh * 1000, computed * 1000, refresh / computed],
         ]
         print_table(
             f"impact: {impact_rows:,} impact events + {product_events:,} other events in one tenant "
@@ -89,7 +95,7 @@ def run(participants: int, volunteers: int, product_events: int, tenants: int, r
                 "repeat": repeat,
                 "load_seconds": round(load_seconds, 2),
                 "baseline": "the impact input reads alone (same SQL, same tenant scope) for SROI/VIS; "
-                "one tenant's SROI + VIS for the refresh",
+                "every opted-in tenant's SROI + VIS computed one by one for the refresh",
                 "results": [
                     {"case": r[0], "ms": round(r[1], 1), "baseline_ms": round(r[2], 1), "ratio": round(r[3], 2)}
                     for r in rows
