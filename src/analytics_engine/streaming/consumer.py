@@ -280,9 +280,9 @@ class NatsIngestConsumer:
         lag_checked = 0.0
         try:
             while not self._stopping.is_set():
-                messages = await self._collect(puller)
-                if messages:
-                    await self._submit(messages)
+                chunks, events = await self._collect(puller)
+                if chunks:
+                    await self._submit(chunks, events)
                 elif self._queue:
                     await self._flush_queue()
                 elif until_idle and await self._idle():
@@ -314,14 +314,17 @@ class NatsIngestConsumer:
         await self._update_lag(info)
         return info.num_pending == 0 and info.num_ack_pending == 0
 
-    async def _collect(self, puller: Puller) -> list[Any]:
-        """Pull until the batch holds `batch_max_events` messages or its first message waited
-        `batch_max_seconds` (or a stop was asked). Each pull request lingers at most a second, so a
-        stop is noticed quickly."""
+    async def _collect(self, puller: Puller) -> tuple[list[tuple[list[Any], PreparedBatch]], int]:
+        """Pull and validate until the batch holds `batch_max_events` events or its first message
+        waited `batch_max_seconds` (or a stop was asked); returns the validated chunks and their event
+        count. A message is never split: one carrying many events may take a batch past the limit.
+        Each pull request lingers at most a second, so a stop is noticed quickly."""
         config = self.config
-        batch: list[Any] = []
+        chunks: list[tuple[list[Any], PreparedBatch]] = []
+        events = 0
+        per_message = 1.0
         first_at: float | None = None
-        while len(batch) < config.batch_max_events and not self._stopping.is_set():
+        while events < config.batch_max_events and not self._stopping.is_set():
             if self._queue and (self._inflight is None or self._inflight.done()):
                 await self._flush_queue()  # batches queued behind the insert that just finished
             if first_at is None:
@@ -330,27 +333,31 @@ class NatsIngestConsumer:
                 expires = min(first_at + config.batch_max_seconds - time.monotonic(), 1.0)
                 if expires <= 0.001:
                     break
-            got = await puller.pull(config.batch_max_events - len(batch), max(expires, 0.05))
-            if not got and first_at is None:
-                return batch
-            if got and first_at is None:
+            want = max(1, int((config.batch_max_events - events) / per_message))
+            got = await puller.pull(want, max(expires, 0.05))
+            if not got:
+                if first_at is None:
+                    break
+                continue
+            if first_at is None:
                 first_at = time.monotonic()
-            batch.extend(got)
-        return batch
+            prepared = self._prepare(got)
+            size = len(prepared.accepted) + prepared.rejected_count
+            chunks.append((got, prepared))
+            events += size
+            per_message = max(1.0, size / len(got))
+        return chunks, events
 
-    async def _submit(self, messages: list[Any]) -> None:
-        """Validate a closed batch and queue it. While an insert runs, closed batches queue up
-        (pulling goes on) and join the next insert together, up to `max_insert_events`: under load
-        inserts grow, which is what keeps the warehouse fast (as HTTP group commit does)."""
+    def _prepare(self, messages: list[Any]) -> PreparedBatch:
         items = [Incoming(m.data, _stream_seq(m), (m.headers or {}).get("Nats-Msg-Id")) for m in messages]
-        prepared = prepare(
-            items,
-            stream_key=self.stream_key,
-            limits=self.limits,
-            known_tenants=self.tenants.known,
-        )
-        self._queue.append((messages, prepared))
-        self._queued += len(messages)
+        return prepare(items, stream_key=self.stream_key, limits=self.limits, known_tenants=self.tenants.known)
+
+    async def _submit(self, chunks: list[tuple[list[Any], PreparedBatch]], events: int) -> None:
+        """Queue a closed batch. While an insert runs, closed batches queue up (pulling goes on) and
+        join the next insert together, up to `max_insert_events`: under load inserts grow, which is
+        what keeps the warehouse fast (as HTTP group commit does)."""
+        self._queue.extend(chunks)
+        self._queued += events
         running = self._inflight is not None and not self._inflight.done()
         if running and self._queued + self.config.batch_max_events <= self.config.max_insert_events:
             return
