@@ -91,6 +91,10 @@ def test_vocabulary_remap(new_tenant) -> None:  # type: ignore[no-untyped-def]
 def test_bad_input_is_4xx(example) -> None:  # type: ignore[no-untyped-def]
     assert example.get("/v1/impact/sroi", params={"start": "2026-02-01", "end": "2026-01-01"}).status_code == 422
     assert example.get("/v1/impact/sroi", params={"start": "yesterday"}).status_code == 422
+    assert example.get("/v1/impact/sroi", params={"start": "0001-01-01", "end": "0001-01-31"}).status_code == 422
+    assert example.get("/v1/impact/vis", params={"start": "9999-12-01", "end": "9999-12-31"}).status_code == 422
+    assert example.get("/v1/impact/vis/volunteers", params={"limit": 0}).status_code == 422
+    assert example.get("/v1/impact/sroi", params={"programme": "x' OR 1=1 --"}).json()["ratio"] is None
     assert example.get("/v1/impact/sroi", params={"formula_version": 99}).status_code == 404
     assert example.get("/v1/impact/benchmarks", params={"metric": "nps", "compare_with": "industry"}).status_code == 422
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 MAX_PERIOD_DAYS = 3_660
+EARLIEST, LATEST = date(1970, 1, 1), date(2299, 12, 30)  # inside DateTime64's range
 DRY_RUN_DAYS = 90
 DRY_RUN_MAX_SCOPES = 500
 MOVE_THRESHOLD = 0.20
@@ -54,6 +55,8 @@ def make_window(start: date | None, end: date | None, programme: str | None, *, 
     start_day = start or end_day - timedelta(days=default_days - 1)
     if start_day > end_day:
         raise InvalidInput("'start' must not be after 'end'.")
+    if start_day < EARLIEST or end_day > LATEST:
+        raise InvalidInput(f"Dates must lie between {EARLIEST.isoformat()} and {LATEST.isoformat()}.")
     if (end_day - start_day).days + 1 > MAX_PERIOD_DAYS:
         raise InvalidInput(f"A period may span at most {MAX_PERIOD_DAYS} days.")
     return Window(
