@@ -345,12 +345,16 @@ class StreamHub:
             feed.dirty = False
             if delay:
                 await asyncio.sleep(delay)
+            started = time.monotonic()
             try:
                 await self._refresh(feed)
             except Exception as exc:
                 log.warning("dashboard.stream_refresh_failed", dashboard_id=feed.dashboard_id, error=str(exc))
             if not feed.dirty or not feed.clients or self._closed:
                 return
+            # Events kept landing during the refresh: go again, but after at least as long as the
+            # refresh took, so a constantly written tenant costs a feed at most half of its time.
+            delay = max(self.settings.stream_debounce_ms / 1000, time.monotonic() - started)
 
     async def _refresh(self, feed: Feed) -> None:
         try:
