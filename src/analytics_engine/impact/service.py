@@ -380,6 +380,9 @@ class ImpactService:
             window = make_window(None, None, None, default_days=settings.impact_benchmark_window_days)
             members = []
             for done, (tenant_id, attributes) in enumerate(tenants, start=1):
+                if (await asyncio.to_thread(jobs.get, job.id)).cancel_requested:
+                    await asyncio.to_thread(jobs.mark_cancelled, job.id)
+                    return {"job_id": job.id, "tenants": len(tenants), "cancelled": True}
                 values = {}
                 for kind in ("sroi", "vis"):
                     result = await self.calculate(kind, tenant_id, window, request=False)
