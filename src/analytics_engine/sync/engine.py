@@ -137,9 +137,9 @@ class SourceRun:
             raise
         return conn, plan, target
 
-    def clean_in_doubt(self, target: TableWriter | EventsWriter, checkpoint: Checkpoint) -> None:
+    def clean_in_doubt(self, target: TableWriter | EventsWriter, checkpoint: Checkpoint, order: list[str]) -> None:
         if isinstance(target, TableWriter):
-            target.remove_after(checkpoint.cursor)
+            target.remove_after(checkpoint.cursor, order)
         # events: the first chunk is checked against stored ids instead (see `run`).
 
     def run(self) -> RunOutcome:
@@ -152,11 +152,16 @@ class SourceRun:
             if isinstance(target, TableWriter):
                 created = target.existing()[0] is None
                 target.ensure()
+            plan.order = read_order(self.spec, plan.kind, checkpoint)
+            key_order = plan.order != self.spec.order_columns()
             check_first = False
             if checkpoint.in_doubt:
-                self.clean_in_doubt(target, checkpoint)
+                self.clean_in_doubt(target, checkpoint, plan.order)
                 self.registry.save_checkpoint(self.spec.name, in_doubt=False)
                 outcome.cleaned_in_doubt = check_first = True
+            if key_order and checkpoint.cursor is None:
+                checkpoint.high_water = plan.high_water(conn)
+                self.registry.save_checkpoint(self.spec.name, high_water=checkpoint.high_water)
             after, since = checkpoint.cursor, None
             cursor_column = next(c for c in plan.columns if c.name == self.spec.cursor)
             if (
@@ -196,7 +201,15 @@ class SourceRun:
                 done += chunk.rows
                 outcome.rows, outcome.chunks, outcome.cursor = done, outcome.chunks + 1, chunk.last
                 self.progress(done, max(outcome.rows_total or 0, done), chunk.last)
-            self.registry.save_checkpoint(self.spec.name, backfill_done=True, last_job_id=self.job_id)
+            if key_order:
+                # First copy done in key order: incremental sync starts where the source stood when
+                # it began (minus the overlap), so rows changed during the copy are read again.
+                outcome.cursor = checkpoint.high_water
+                self.registry.save_checkpoint(
+                    self.spec.name, backfill_done=True, cursor=checkpoint.high_water, last_job_id=self.job_id
+                )
+            else:
+                self.registry.save_checkpoint(self.spec.name, backfill_done=True, last_job_id=self.job_id)
             if outcome.cursor is None:
                 outcome.cursor = checkpoint.cursor
         except Exception:
@@ -223,7 +236,7 @@ class SourceRun:
                 )
             checkpoint = self.registry.checkpoint(self.spec.name)
             if checkpoint.in_doubt:
-                target.remove_after(checkpoint.cursor)
+                target.remove_after(checkpoint.cursor, read_order(self.spec, plan.kind, checkpoint))
                 self.registry.save_checkpoint(self.spec.name, in_doubt=False)
             target.ensure()
             self.progress(0, None, checkpoint.cursor)
@@ -245,7 +258,7 @@ class SourceRun:
     ) -> Iterator[Chunk]:
         positions = plan.order_positions_in_table_output()
         names = [c.name for c in plan.columns]
-        row_positions = [1 + names.index(name) for name in self.spec.order_columns()]
+        row_positions = [1 + names.index(name) for name in plan.order]
         while True:
             if isinstance(self.spec.target, TableTarget):
                 query, params = plan.table_select(after, since, self.chunk_rows)
@@ -304,6 +317,17 @@ class SourceRun:
         finally:
             stop.set()
             thread.join(timeout=30)
+
+
+def read_order(spec: SourceSpec, kind: str, checkpoint: Checkpoint) -> list[str]:
+    """The row order of a run. An updated_at source is first copied in primary-key order (its index,
+    usually the table's physical order; no updated_at index needed, no sort), then read in
+    (updated_at, key) order. A first copy begun in (updated_at, key) order (a checkpoint without a
+    high-water mark) keeps that order until it is done."""
+    first_copy = kind == "updated_at" and not checkpoint.backfill_done
+    if first_copy and (checkpoint.cursor is None or checkpoint.high_water is not None):
+        return list(spec.primary_key)
+    return spec.order_columns()
 
 
 def describe_error(exc: BaseException) -> str:

@@ -35,6 +35,9 @@ class SyncCheckpoint(Base):
 
     source: Mapped[str] = mapped_column(String(64), primary_key=True)
     cursor: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
+    # updated_at sources are first copied in primary-key order; this is the last (cursor, key) when
+    # that copy started, where incremental sync takes over once it is done.
+    high_water: Mapped[list[Any] | None] = mapped_column(JSON, default=None)
     rows_copied: Mapped[int] = mapped_column(BigInteger, default=0)
     backfill_done: Mapped[bool] = mapped_column(Boolean, default=False)
     in_doubt: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -8,7 +8,7 @@ cannot write and timestamps travel as UTC text.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -187,6 +187,13 @@ class ReadPlan:
     spec: SourceSpec
     columns: list[SourceColumn]
     kind: str  # id | updated_at
+    # The row order of this read: (cursor, key) normally; the key alone for the first copy of an
+    # updated_at source (the primary key index, the table's physical order, no updated_at index needed).
+    order: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.order:
+            self.order = self.spec.order_columns()
 
     def tenant_expression(self) -> tuple[sql.Composable, list[Any]]:
         spec = self.spec
@@ -227,7 +234,7 @@ class ReadPlan:
         if spec.tenant_map:
             conditions.append(sql.SQL("{}::text = ANY(%s)").format(sql.Identifier(spec.tenant_column)))  # type: ignore[arg-type]
             params.append(list(spec.tenant_map))
-        order = self.spec.order_columns()
+        order = self.order
         if after is not None:
             conditions.append(
                 sql.SQL("({}) > ({})").format(
@@ -241,7 +248,7 @@ class ReadPlan:
         return conditions, params
 
     def order_by(self) -> sql.Composable:
-        return sql.SQL(", ").join(map(sql.Identifier, self.spec.order_columns()))
+        return sql.SQL(", ").join(map(sql.Identifier, self.order))
 
     def table_select(self, after: list[str] | None, since: str | None, limit: int) -> tuple[sql.Composable, list[Any]]:
         """tenant_id, every source column, _version, _is_deleted: the warehouse table's column order."""
@@ -286,6 +293,22 @@ class ReadPlan:
         )
         return query, params + filter_params
 
+    def high_water(self, conn: psycopg.Connection[Any]) -> list[str] | None:
+        """The last row in (cursor, key) order now, as text: where incremental sync starts after a
+        first copy made in key order (rows changed meanwhile lie past it and are read again)."""
+        order = self.spec.order_columns()
+        by_name = {c.name: c for c in self.columns}
+        conditions, params = self.filters(None, None)
+        query = sql.SQL("SELECT {} FROM {} AS src{} ORDER BY {} LIMIT 1").format(
+            # The same text COPY gives (timestamptz as UTC without offset), so cursors compare alike.
+            sql.SQL(", ").join(sql.SQL("({})::text").format(by_name[c].expression) for c in order),
+            relation(self.spec),
+            sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL(""),
+            sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(c)) for c in order),
+        )
+        row = conn.execute(query, params).fetchone()
+        return None if row is None else list(row)
+
     def count(self, conn: psycopg.Connection[Any], after: list[str] | None, since: str | None) -> int:
         conditions, params = self.filters(after, since)
         query = sql.SQL("SELECT count(*) FROM {} AS src{}").format(
@@ -297,7 +320,7 @@ class ReadPlan:
     def order_positions_in_table_output(self) -> list[int]:
         """Where the cursor and key columns sit in `table_select`'s output (after tenant_id)."""
         names = [c.name for c in self.columns if c.name != "tenant_id"]
-        return [1 + names.index(name) if name != "tenant_id" else 0 for name in self.spec.order_columns()]
+        return [1 + names.index(name) if name != "tenant_id" else 0 for name in self.order]
 
 
 def copy_chunk(conn: psycopg.Connection[Any], query: sql.Composable, params: list[Any]) -> bytes:

@@ -24,6 +24,7 @@ class Checkpoint:
     backfill_done: bool = False
     in_doubt: bool = False
     last_job_id: str | None = None
+    high_water: list[str] | None = None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -32,6 +33,7 @@ class Checkpoint:
             "backfill_done": self.backfill_done,
             "in_doubt": self.in_doubt,
             "last_job_id": self.last_job_id,
+            "high_water": self.high_water,
         }
 
 
@@ -94,7 +96,9 @@ class SourceRegistry:
             row = session.get(SyncCheckpoint, name)
             if row is None:
                 return Checkpoint(name)
-            return Checkpoint(name, row.cursor, row.rows_copied, row.backfill_done, row.in_doubt, row.last_job_id)
+            return Checkpoint(
+                name, row.cursor, row.rows_copied, row.backfill_done, row.in_doubt, row.last_job_id, row.high_water
+            )
 
     def save_checkpoint(self, name: str, **values: Any) -> None:
         with self.metadata.session() as session:

@@ -20,7 +20,7 @@ from analytics_engine.metadata.models import utcnow
 from analytics_engine.runtime import Runtime
 from analytics_engine.scheduler.core import Every
 from analytics_engine.sync import postgres
-from analytics_engine.sync.engine import Progress, SourceRun, cursor_text, describe_error
+from analytics_engine.sync.engine import Progress, SourceRun, cursor_text, describe_error, read_order
 from analytics_engine.sync.registry import SourceRegistry
 from analytics_engine.sync.spec import SourceSpec, TableTarget
 from analytics_engine.sync.targets import TableWriter, pg_key_term
@@ -224,7 +224,8 @@ class SyncService:
                 columns = postgres.describe(conn, spec)
             finally:
                 conn.close()
-            TableWriter(self.runtime.warehouse, spec, columns).remove_after(checkpoint.cursor)
+            order = read_order(spec, postgres.cursor_kind(spec, columns), checkpoint)
+            TableWriter(self.runtime.warehouse, spec, columns).remove_after(checkpoint.cursor, order)
             self.registry.save_checkpoint(name, in_doubt=False)
         except Exception as exc:  # the next run cleans up instead
             log.warning("sync.settle_failed", source=name, error=str(exc))

@@ -131,8 +131,7 @@ class TableWriter:
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
 
-    def _order_predicate(self, cursor: list[str]) -> tuple[str, dict[str, Any]]:
-        names = self.spec.order_columns()
+    def _order_predicate(self, cursor: list[str], names: list[str]) -> tuple[str, dict[str, Any]]:
         params = {f"c{n}": value for n, value in enumerate(cursor)}
         placeholders = ", ".join(
             f"{{c{n}:{self.by_name[name].ch_type if name != 'tenant_id' else 'String'}}}"
@@ -140,15 +139,16 @@ class TableWriter:
         )
         return f"({', '.join(map(quote, names))}) > ({placeholders})", params
 
-    def remove_after(self, cursor: list[str] | None) -> None:
-        """Delete rows a run wrote past its last checkpoint (the chunk in doubt after a crash)."""
+    def remove_after(self, cursor: list[str] | None, order: list[str] | None = None) -> None:
+        """Delete rows a run wrote past its last checkpoint (the chunk in doubt after a crash);
+        `order`: the columns the cursor holds (default: cursor then key)."""
         comment, _ = self.existing()
         if comment is None:
             return
         if cursor is None:
             self.warehouse.command(f"TRUNCATE TABLE {self.qualified}")
             return
-        predicate, params = self._order_predicate(cursor)
+        predicate, params = self._order_predicate(cursor, order or self.spec.order_columns())
         self.warehouse.command(f"DELETE FROM {self.qualified} WHERE {predicate}", params)
 
     def tombstone_missing(self, keys: bytes) -> int:
