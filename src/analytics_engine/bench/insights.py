@@ -10,6 +10,7 @@ already hold the events asked for).
 from __future__ import annotations
 
 import gc
+import os
 import statistics
 import tempfile
 import time
@@ -264,6 +265,7 @@ def run(
         big = data["contexts"][BIG]
         small = data["contexts"][SMALL.format(n=0)]
         gc.collect()
+        load_before = os.getloadavg()[0]
         results: dict[str, Any] = {}
         rows = []
         cases = [(name, big, spec) for name, spec in CASES]
@@ -294,6 +296,11 @@ def run(
                 ]
             )
         verdict = targets(results)
+        load = (round(load_before, 1), round(os.getloadavg()[0], 1))
+        verdict["lines"].append(
+            f"machine load average (1 min) at start / end: {load[0]} / {load[1]} on {os.cpu_count()} cores; "
+            "absolute times scale with it, the engine/bare ratios much less (the two run interleaved)"
+        )
         print_table(
             console,
             f"bench insights: {events:,} events in one tenant, {small_events:,} over {SMALL_TENANTS} others; "
@@ -308,6 +315,7 @@ def run(
             "events_other_tenants": small_events,
             "repeat": repeat,
             "cache": runtime.cache.name,
+            "load_average_start_end": load,
             "generation": {k: v for k, v in data.items() if k != "contexts"},
             "cases": results,
             "targets": {**TARGETS_MS, "overhead": TARGET_OVERHEAD},
