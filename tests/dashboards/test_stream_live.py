@@ -89,6 +89,16 @@ def test_new_events_reach_every_open_stream(live: LiveServer, http: httpx.Client
         # another tenant's stream got nothing but heartbeats
         with pytest.raises(queue.Empty):
             quiet.next("widget", timeout=1.5)
+        # operations see it in /metrics
+        exposition = http.get("/metrics").text
+        assert 'analytics_dashboard_stream_messages_total{event="widget"}' in exposition
+        open_streams = next(
+            float(line.split()[-1])
+            for line in exposition.splitlines()
+            if line.startswith("analytics_dashboard_streams_open ")
+        )
+        assert open_streams >= 4
+        assert "analytics_dashboard_refresh_seconds_count" in exposition
     finally:
         for client in [*clients, quiet]:
             client.close()

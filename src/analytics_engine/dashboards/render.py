@@ -26,6 +26,7 @@ from analytics_engine.dashboards.schemas import (
     WidgetResult,
 )
 from analytics_engine.dashboards.service import dashboard_service
+from analytics_engine.dashboards.telemetry import WIDGETS
 from analytics_engine.errors import AppError, BudgetExceeded
 from analytics_engine.metrics import engine
 from analytics_engine.metrics.schemas import MetricQueryRequest, TimeRange
@@ -284,6 +285,8 @@ def render_dashboard(
                     error=_error(exc),
                 )
             )
+    for result in results:
+        WIDGETS.labels("error" if result.error else "cached" if result.cached else "computed").inc()
     return RenderResult(
         dashboard_id=dashboard.id,
         name=dashboard.name,

@@ -32,6 +32,7 @@ from analytics_engine.cache import canonical_json
 from analytics_engine.dashboards.render import render_dashboard
 from analytics_engine.dashboards.schemas import DashboardFilters, WidgetResult
 from analytics_engine.dashboards.service import dashboard_service
+from analytics_engine.dashboards.telemetry import REFRESH_SECONDS, STREAM_MESSAGES, STREAM_RESYNCS, STREAMS_OPEN
 from analytics_engine.errors import AppError, NotFound, Unauthorized
 
 log = structlog.get_logger(__name__)
@@ -216,11 +217,13 @@ class StreamHub:
         client = Client(asyncio.Queue(maxsize=self.settings.stream_client_queue), tenant.tenant_id)
         feed.clients.add(client)
         self.open_per_tenant[tenant.tenant_id] = open_now + 1
+        STREAMS_OPEN.inc()
         return feed, client
 
     def close_client(self, feed: Feed, client: Client) -> None:
         if client in feed.clients:
             feed.clients.discard(client)
+            STREAMS_OPEN.dec()
             left = self.open_per_tenant.get(client.tenant_id, 1) - 1
             if left > 0:
                 self.open_per_tenant[client.tenant_id] = left
@@ -262,6 +265,7 @@ class StreamHub:
                 if client.resync:
                     client.resync = False
                     self.stats["resyncs"] += 1
+                    STREAM_RESYNCS.inc()
                     while not client.queue.empty():
                         client.queue.get_nowait()
                     high = feed.seq
@@ -350,6 +354,7 @@ class StreamHub:
                 await self._refresh(feed)
             except Exception as exc:
                 log.warning("dashboard.stream_refresh_failed", dashboard_id=feed.dashboard_id, error=str(exc))
+            REFRESH_SECONDS.observe(time.monotonic() - started)
             if not feed.dirty or not feed.clients or self._closed:
                 return
             # Events kept landing during the refresh: go again, but after at least as long as the
@@ -378,6 +383,7 @@ class StreamHub:
         while len(feed.replay) > feed.replay_size:
             feed.replay.popleft()
         self.stats["messages"] += 1
+        STREAM_MESSAGES.labels(event).inc()
         for client in list(feed.clients):
             try:
                 client.queue.put_nowait(message)
