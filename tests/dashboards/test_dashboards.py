@@ -200,3 +200,14 @@ def test_cohort_and_timezone_filters(loaded) -> None:
     assert members["filters"]["cohort_id"] == cohort.json()["id"]
     unknown = loaded.get(url, params={"cohort_id": "coh_nope"}).json()
     assert all(w["error"]["code"] == "not_found" for w in unknown["widgets"])
+
+
+def test_widget_cache_is_per_tenant(loaded, new_tenant) -> None:
+    other = new_tenant()
+    other.ingest(events("pageview", 1))
+    body = {"name": "Same", "widgets": [{"title": "Pageviews", "viz": "line", "query": PAGEVIEWS}]}
+    mine = loaded.post("/v1/dashboards", json=body).json()
+    theirs = other.post("/v1/dashboards", json=body).json()
+    assert series_total(loaded.get(f"/v1/dashboards/{mine['id']}/render").json()["widgets"][0]["data"]) == 11
+    answer = other.get(f"/v1/dashboards/{theirs['id']}/render").json()["widgets"][0]
+    assert answer["cached"] is False and series_total(answer["data"]) == 1
