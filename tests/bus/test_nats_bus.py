@@ -5,6 +5,8 @@ neither blocks nor loses events while NATS is unreachable."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 import uuid
 
@@ -113,3 +115,44 @@ def test_the_bus_is_chosen_by_setting():
     assert type(build_bus(Settings(bus_url=None))).__name__ == "InProcessBus"
     bus = build_bus(Settings(bus_url=URL, bus_stream="OUT_X"))
     assert isinstance(bus, NatsBus) and bus.stream == "OUT_X"
+
+
+def test_serve_with_a_bus_url_publishes_ingest_commits_to_nats(tmp_path, warehouse_path):
+    require_service("NATS", NATS)
+    from fastapi.testclient import TestClient
+
+    from analytics_engine.api.app import create_app
+    from tests.conftest import ADMIN_KEY, build_settings
+    from tests.support.factories import events, make_tenant
+
+    settings = build_settings(tmp_path, warehouse_path, bus_url=URL)
+    received: list[dict] = []
+
+    async def listen(tenant_ready: asyncio.Event, done: asyncio.Event) -> None:
+        nc = await nats.connect(URL)
+
+        async def on_message(msg):  # type: ignore[no-untyped-def]
+            received.append(orjson.loads(msg.data))
+            done.set()
+
+        await nc.subscribe("analytics.ingest.batch.committed.v1", cb=on_message)
+        tenant_ready.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), 20)
+        await nc.close()
+
+    with TestClient(create_app(settings)) as client:
+        assert type(client.app.state.runtime.bus).__name__ == "NatsBus"
+        tenant = make_tenant(client, {"Authorization": f"Bearer {ADMIN_KEY}"}, f"bus-{uuid.uuid4().hex[:6]}")
+        loop = asyncio.new_event_loop()
+        ready, done = asyncio.Event(), asyncio.Event()
+        listener = threading.Thread(target=loop.run_until_complete, args=(listen(ready, done),))
+        listener.start()
+        deadline = time.monotonic() + 10
+        while not ready.is_set() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tenant.ingest(events("signup", 3))
+        listener.join(30)
+        loop.close()
+    mine = [r for r in received if r["tenant_id"] == tenant.id]
+    assert mine and mine[0]["type"] == "ingest.batch.committed" and mine[0]["data"]["events"] == 3
