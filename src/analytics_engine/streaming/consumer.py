@@ -289,6 +289,7 @@ class NatsIngestConsumer:
                     return True
                 if time.monotonic() - lag_checked > LAG_INTERVAL_SECONDS:
                     lag_checked = time.monotonic()
+                    metrics.THROUGHPUT.labels(*self._labels).set(self.status.throughput())
                     with contextlib.suppress(Exception):
                         await self._update_lag(await self.js.consumer_info(self.config.stream, self.config.durable))
             return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
@@ -14,6 +14,7 @@ from nats.js.errors import NotFoundError
 from pydantic import BaseModel, Field
 
 from analytics_engine.metadata.db import MetadataDB
+from analytics_engine.metadata.models import utcnow
 from analytics_engine.runtime import Runtime
 from analytics_engine.streaming import metrics
 from analytics_engine.streaming.checkpoints import CheckpointStore
@@ -22,6 +23,7 @@ from analytics_engine.streaming.tenants import TenantDirectory
 
 log = structlog.get_logger(__name__)
 EXTRAS_KEY = "nats_ingest"
+THROUGHPUT_WINDOW_SECONDS = 60
 
 
 def build_consumer(runtime: Runtime, **overrides: Any) -> NatsIngestConsumer:
@@ -121,6 +123,11 @@ async def ingest_status(metadata: MetadataDB, nats_url: str, live: NatsIngestCon
         js = nc.jetstream(timeout=3) if nc else None
         for checkpoint in checkpoints:
             state = ConsumerState(**checkpoint.model_dump())
+            last = checkpoint.last_batch_at
+            if last is not None and last.tzinfo is None:
+                last = last.replace(tzinfo=UTC)  # SQLite returns naive datetimes
+            if last is None or utcnow() - last > timedelta(seconds=THROUGHPUT_WINDOW_SECONDS):
+                state.throughput = 0.0  # nothing committed within the window
             if live and (live.config.stream, live.config.durable) == (checkpoint.stream, checkpoint.consumer):
                 state.running_here = True
                 state.state = live.status.state
