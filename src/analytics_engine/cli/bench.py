@@ -47,12 +47,15 @@ def insights(
 def cohorts(
     events: Annotated[int, typer.Option(min=10_000, help="Events to generate (default 10M).")] = 10_000_000,
     repeat: Annotated[int, typer.Option(min=1, max=20, help="Runs per measure (median).")] = 3,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data folder; an earlier run's folder reuses its events (no generation).")
+    ] = None,
 ) -> None:
     """Cohort evaluation (3 behavioural criteria, target < 2 s at 10M events) and a funnel filtered by
     the cohort against the unfiltered funnel (ratio)."""
     from analytics_engine.bench.cohorts import run
 
-    run(events, repeat)
+    run(events, repeat, data_dir)
 
 
 @bench_app.command("impact")
