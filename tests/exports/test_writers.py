@@ -74,14 +74,16 @@ def test_xlsx_splits_sheets_past_the_row_limit(tmp_path) -> None:  # type: ignor
     assert seen == list(range(2_500))  # in order, none lost or repeated
 
 
-def test_parquet_one_row_group_per_block(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_parquet_row_groups_gather_small_blocks(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "x.parquet"
     sink = ParquetSink(path, ["ts", "s"], ["timestamp", "string"])
-    for block in range(4):
-        sink.write_block([[block * 1000 + i for i in range(250)], [f"v{block}-{i}" for i in range(250)]])
+    for block in range(20):  # 20 granule-sized blocks of 8,192 rows
+        sink.write_block([[block * 8192 + i for i in range(8192)], [f"v{block}-{i}" for i in range(8192)]])
     sink.close()
     file = pq.ParquetFile(path)
-    assert file.metadata.num_row_groups == 4 and file.metadata.num_rows == 1000
+    assert file.metadata.num_rows == 20 * 8192
+    assert [file.metadata.row_group(i).num_rows for i in range(file.metadata.num_row_groups)] == [65536, 65536, 32768]
+    assert file.read().column("ts")[8192].as_py().year == 1970
     empty = ParquetSink(tmp_path / "empty.parquet", ["a", "b"])
     empty.close()
     assert pq.read_table(tmp_path / "empty.parquet").column_names == ["a", "b"]

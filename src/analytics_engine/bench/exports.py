@@ -125,20 +125,30 @@ def _child(step: str, **kwargs: Any) -> dict[str, Any]:
     return answer
 
 
-def run(rows: int, formats: tuple[str, ...] = FORMATS) -> dict[str, Any]:
+def run(rows: int, formats: tuple[str, ...] = FORMATS, data_dir: Path | None = None) -> dict[str, Any]:
+    """With `data_dir`, the generated events are kept there and reused by the next run of the same
+    size (generating 10M events takes minutes on a small machine)."""
     from analytics_engine.bench.common import print_table, write_result
 
     folder = Path(tempfile.mkdtemp(prefix="ae-bench-exports-"))
-    prepared = _child("prepare", data_dir=folder / "data", rows=rows)
-    print(f"prepared {rows:,} events in {prepared['seconds']:.1f}s", flush=True)
+    data = data_dir or folder / "data"
+    marker = data / f"bench-exports-{rows}.json"
+    if marker.exists():
+        prepared = json.loads(marker.read_text())
+        print(f"reusing {rows:,} events in {data}", flush=True)
+    else:
+        prepared = _child("prepare", data_dir=data, rows=rows)
+        print(f"prepared {rows:,} events in {prepared['seconds']:.1f}s", flush=True)
+        if data_dir:
+            marker.write_text(json.dumps(prepared))
     results = []
     table = []
     for fmt in formats:
         baseline = _child(
-            "baseline", data_dir=folder / "data", tenant_id=prepared["tenant_id"], fmt=fmt, out=folder / f"base.{fmt}"
+            "baseline", data_dir=data, tenant_id=prepared["tenant_id"], fmt=fmt, out=folder / f"base.{fmt}"
         )
         (folder / f"base.{fmt}").unlink(missing_ok=True)
-        ours = _child("export", data_dir=folder / "data", tenant_id=prepared["tenant_id"], fmt=fmt)
+        ours = _child("export", data_dir=data, tenant_id=prepared["tenant_id"], fmt=fmt)
         if ours["rows"] != rows:
             raise RuntimeError(f"{fmt}: exported {ours['rows']} rows, expected {rows}")
         ratio = baseline["seconds"] / ours["seconds"]

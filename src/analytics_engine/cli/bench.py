@@ -102,16 +102,18 @@ def dashboards(
 
     run(events, days, renders, streams, rounds)
 
-
 @bench_app.command("exports")
 def exports(
     rows: Annotated[int, typer.Option(min=10_000, help="Events exported (issue: 10M).")] = 10_000_000,
     formats: Annotated[str, typer.Option(help="Comma-separated formats measured.")] = "csv,parquet",
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the generated events here and reuse them on the next run.")
+    ] = None,
 ) -> None:
     """Export worker rows/s and peak RSS vs ClickHouse's own INTO OUTFILE (target ratio >= 0.5, RSS < 500 MB)."""
     from analytics_engine.bench.exports import run
 
-    run(rows, tuple(f.strip() for f in formats.split(",") if f.strip()))
+    run(rows, tuple(f.strip() for f in formats.split(",") if f.strip()), data_dir)
 
 
 @bench_app.command("nats")
