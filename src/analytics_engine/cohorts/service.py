@@ -491,6 +491,8 @@ class CohortService:
             "  uniqExact(e.distinct_id) "
             f"FROM {table('events')} AS e INNER JOIN signup AS s ON e.distinct_id = s.distinct_id "
             f"WHERE e.tenant_id = {{tenant_id:String}} AND e.distinct_id IN ({members}) "
+            # no member has events before the earliest signup week: skip older partitions
+            "AND e.timestamp >= (SELECT toDateTime64(min(period_start), 3, {tz:String}) FROM signup) "
             "GROUP BY s.period_start, period_index HAVING period_index <= {periods:UInt16}",
             params,
         )
