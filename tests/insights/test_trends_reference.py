@@ -97,7 +97,7 @@ def test_breakdown_other_bucketing(runtime, events, limit, math):
 @given(
     events=st.lists(event_strategy, min_size=0, max_size=25),
     tz=st.sampled_from(ZONES),
-    interval=st.sampled_from(["day", "week", "month"]),
+    interval=st.sampled_from(["day", "week", "month", "quarter"]),
     math=st.sampled_from(["total", "unique_users", "per_user_avg"]),
     event=st.sampled_from(["view", None]),
 )
