@@ -38,6 +38,9 @@ from analytics_engine.errors import AppError, NotFound, Unauthorized
 log = structlog.get_logger(__name__)
 
 INGEST_EVENT = "ingest.batch.committed"
+# Impact figures that changed (impact/service.py): relayed to the tenant's open dashboards as
+# `sroi_updated` / `vis_updated` SSE events.
+IMPACT_EVENTS = "impact.*_updated"
 # Keys of an insight result that change on every computation without the numbers changing.
 _VOLATILE = {"computed_at", "cached", "served_by", "elapsed_ms", "timing", "query_id"}
 FEED_IDLE_SECONDS = 600
@@ -122,7 +125,9 @@ class StreamHub:
         self.settings = runtime.settings
         self.feeds: dict[str, Feed] = {}
         self.open_per_tenant: dict[str, int] = {}
-        self._unsubscribe = runtime.bus.subscribe(INGEST_EVENT, self._on_ingest)
+        unsubscribe_ingest = runtime.bus.subscribe(INGEST_EVENT, self._on_ingest)
+        unsubscribe_impact = runtime.bus.subscribe(IMPACT_EVENTS, self._on_impact)
+        self._unsubscribe = lambda: (unsubscribe_ingest(), unsubscribe_impact())
         self._interval_task: asyncio.Task[None] | None = None
         self._closed = False
         secret = self.settings.stream_token_secret
@@ -287,6 +292,15 @@ class StreamHub:
             if feed.tenant.tenant_id == tenant_id and feed.clients:
                 feed.last_ingest_at = time.monotonic()
                 self._schedule(feed)
+
+    async def _on_impact(self, event: Any) -> None:
+        tenant_id = event.tenant_id
+        if not tenant_id or self._closed:
+            return
+        name = event.type.removeprefix("impact.")
+        for feed in list(self.feeds.values()):
+            if feed.tenant.tenant_id == tenant_id and feed.clients:
+                self._publish(feed, name, {"type": name, "data": event.data, "time": event.time.isoformat()})
 
     def _schedule(self, feed: Feed, *, debounce: bool = True) -> None:
         if feed.refresh_task is not None and not feed.refresh_task.done():

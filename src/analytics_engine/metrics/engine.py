@@ -15,6 +15,9 @@ from typing import Any
 from analytics_engine.errors import InvalidInput, ServiceUnavailable
 
 INSIGHT_KINDS = ("trends", "funnels", "retention", "engagement")
+# SROI and VIS answer in the insight result shape (impact/metric.py), so metrics, widgets, exports
+# and reports take them like any insight.
+IMPACT_KIND = "impact"
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,13 @@ def _insights() -> Any:
 
 def parse_query(query: dict[str, Any]) -> Any:
     """The engine's query model for `query`; 422 with the engine's message when it is invalid."""
+    if isinstance(query, dict) and query.get("kind") == IMPACT_KIND:
+        from analytics_engine.impact.metric import parse_impact_query
+
+        return parse_impact_query(query)
     if not isinstance(query, dict) or query.get("kind") not in INSIGHT_KINDS:
-        raise InvalidInput(f"an insight query needs 'kind', one of: {', '.join(INSIGHT_KINDS)}")
+        kinds = ", ".join((*INSIGHT_KINDS, IMPACT_KIND))
+        raise InvalidInput(f"an insight query needs 'kind', one of: {kinds}")
     from pydantic import ValidationError
 
     insights = _insights()
@@ -63,6 +71,10 @@ def validate_query(query: dict[str, Any]) -> dict[str, Any]:
 def with_context(query: dict[str, Any], ctx: QueryContext) -> dict[str, Any]:
     """A copy of `query` with the caller's context applied (the dashboard's or the metric query's)."""
     out = copy.deepcopy(query)
+    if out.get("kind") == IMPACT_KIND:
+        # Impact figures take a period only: property filters, cohorts, breakdowns and time zones
+        # do not apply to SROI or VIS.
+        ctx = QueryContext(date_from=ctx.date_from, date_to=ctx.date_to)
     if ctx.date_from or ctx.date_to:
         date_range = dict(out.get("date_range") or {})
         if ctx.date_from:
@@ -87,7 +99,11 @@ def with_context(query: dict[str, Any], ctx: QueryContext) -> dict[str, Any]:
 
 def run_query(runtime: Any, tenant: Any, query: dict[str, Any], *, refresh: bool = False) -> dict[str, Any]:
     """Compute `query` on `tenant`'s data; the chart-ready result as JSON."""
-    insights = _insights()
     model = parse_query(query)
-    result = insights.run_insight(runtime, tenant, model, refresh=refresh)
+    if query.get("kind") == IMPACT_KIND:
+        from analytics_engine.impact.metric import run_impact_metric
+
+        result = run_impact_metric(runtime, tenant, query)
+    else:
+        result = _insights().run_insight(runtime, tenant, model, refresh=refresh)
     return result.model_dump(mode="json") if hasattr(result, "model_dump") else dict(result)
