@@ -25,6 +25,18 @@ def ingest(
     run(events, batch, concurrency, event_ids)
 
 
+@bench_app.command("dedup")
+def dedup(
+    rows: Annotated[int, typer.Option(min=1000, help="Events in the table read with and without FINAL.")] = 5_000_000,
+    batches: Annotated[int, typer.Option(min=1, help="Batches inserted through the duplicate check.")] = 50,
+    batch_size: Annotated[int, typer.Option(min=1, help="Events per batch.")] = 2000,
+) -> None:
+    """Reads without FINAL vs with FINAL; insert with the duplicate check vs without."""
+    from analytics_engine.bench.dedup import run
+
+    run(rows, batches, batch_size)
+
+
 @bench_app.command("insights")
 def insights(
     events: Annotated[int, typer.Option(min=10_000, help="Events of the one big tenant.")] = 10_000_000,
@@ -58,20 +70,6 @@ def cohorts(
     run(events, repeat, data_dir)
 
 
-@bench_app.command("impact")
-def impact(
-    participants: Annotated[int, typer.Option(min=100, help="Participants of the big tenant.")] = 20_000,
-    volunteers: Annotated[int, typer.Option(min=10, help="Volunteers of the big tenant.")] = 1_000,
-    product_events: Annotated[int, typer.Option(min=0, help="Other events in the same tenant.")] = 500_000,
-    tenants: Annotated[int, typer.Option(min=1, help="Opted-in tenants in the benchmarks refresh.")] = 10,
-    repeat: Annotated[int, typer.Option(min=1, max=50, help="Runs per measure (median).")] = 5,
-) -> None:
-    """SROI and VIS of one large tenant vs the bare input reads (ratio), and a benchmarks refresh."""
-    from analytics_engine.bench.impact import run
-
-    run(participants, volunteers, product_events, tenants, repeat)
-
-
 @bench_app.command("backfill")
 def backfill(
     rows: Annotated[int, typer.Option(min=1000, help="Rows of the generated PostgreSQL table.")] = 1_000_000,
@@ -89,6 +87,20 @@ def backfill(
     run(rows, dsn, chunk_rows, cursor, keep, repeat)
 
 
+@bench_app.command("impact")
+def impact(
+    participants: Annotated[int, typer.Option(min=100, help="Participants of the big tenant.")] = 20_000,
+    volunteers: Annotated[int, typer.Option(min=10, help="Volunteers of the big tenant.")] = 1_000,
+    product_events: Annotated[int, typer.Option(min=0, help="Other events in the same tenant.")] = 500_000,
+    tenants: Annotated[int, typer.Option(min=1, help="Opted-in tenants in the benchmarks refresh.")] = 10,
+    repeat: Annotated[int, typer.Option(min=1, max=50, help="Runs per measure (median).")] = 5,
+) -> None:
+    """SROI and VIS of one large tenant vs the bare input reads (ratio), and a benchmarks refresh."""
+    from analytics_engine.bench.impact import run
+
+    run(participants, volunteers, product_events, tenants, repeat)
+
+
 @bench_app.command("dashboards")
 def dashboards(
     events: Annotated[int, typer.Option(min=10_000, help="Events of one tenant (issue: 10M).")] = 1_000_000,
@@ -101,6 +113,7 @@ def dashboards(
     from analytics_engine.bench.dashboards import run
 
     run(events, days, renders, streams, rounds)
+
 
 @bench_app.command("exports")
 def exports(
