@@ -7,6 +7,7 @@ materialized views run exactly as they do on ingest. Target: evaluation < 2 s at
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -136,6 +137,7 @@ def run(events: int, repeat: int = 3, data_dir: Path | None = None) -> dict[str,
             ).scalar()
         )
         settle_seconds = settle(runtime)
+        load_before = os.getloadavg()[0]
         service = get_service(runtime)
         cohort = service.create(
             tenant.id, CohortCreate(name=f"engaged buyers {time.time_ns()}", definition=Group(**COHORT))
@@ -177,11 +179,13 @@ def run(events: int, repeat: int = 3, data_dir: Path | None = None) -> dict[str,
         "funnel_entered_unfiltered": _entered(plain),
         "funnel_entered_filtered": _entered(filtered),
         "repeat": repeat,
+        "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "targets": {"evaluation_seconds": 2.0},
     }
     assert members == result.size, (members, result.size)
     print_table(
-        f"bench cohorts ({events:,} events, cohort of {result.size:,})",
+        f"bench cohorts ({events:,} events, cohort of {result.size:,}; load average {load_before:.1f} on "
+        f"{os.cpu_count()} CPUs)",
         ["measure", "seconds (median)", "note"],
         [
             ["generate events (with persons MVs)", generate_seconds, ""],
