@@ -224,3 +224,15 @@ def test_status_shows_checkpoints_even_when_nats_cannot_be_asked(runtime):
     row = next(c for c in report.consumers if c.stream == "OFFLINE")
     assert (row.acked_seq, row.events_total, row.rejected_total, row.batches_total) == (42, 40, 2, 1)
     assert row.lag is None and row.last_error == "insert failed" and row.throughput == 3.5
+
+
+def test_batch_form_messages_count_their_events(runtime, nats_names, tenant_id):
+    bodies = [
+        {"tenant_id": tenant_id, "events": [{"event": "bulk", "distinct_id": f"u{i}"} for i in range(15)]},
+        {"tenant_id": tenant_id, "events": [{"event": "bulk", "distinct_id": "x"}, {"event": "", "distinct_id": "y"}]},
+    ]
+    asyncio.run(publish(nats_names["stream"], nats_names["subject"], bodies))
+    consumer = consume(runtime, nats_names, batch_max_events=10)
+    assert count(runtime, tenant_id) == (16, 16) and consumer.status.events_committed == 16
+    reasons = [reason for _, reason in rejected(runtime, tenant_id)]
+    assert reasons == ["'event' is required and must be a non-empty string"]
