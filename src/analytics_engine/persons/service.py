@@ -34,6 +34,11 @@ class PersonsPage(BaseModel):
     has_more: bool
 
 
+def as_utc(moment: datetime) -> datetime:
+    """Warehouse times are UTC; some drivers hand them back without a zone."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def parse_value(raw: str) -> Any:
     try:
         return orjson.loads(raw)
@@ -124,8 +129,8 @@ class PersonService:
         return [
             PersonPublic(
                 distinct_id=distinct_id,
-                first_seen=first,
-                last_seen=last,
+                first_seen=as_utc(first),
+                last_seen=as_utc(last),
                 event_count=int(count),
                 properties=props.get(distinct_id, {}),
             )
