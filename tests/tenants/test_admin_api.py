@@ -105,3 +105,26 @@ def test_duplicate_tenant_name_conflicts(client, admin_headers):
 def test_key_for_unknown_tenant_is_404(client, admin_headers):
     response = client.post("/v1/admin/tenants/tn_nope/keys", json={"scopes": ["read"]}, headers=admin_headers)
     assert response.status_code == 404
+
+
+def test_deleting_a_tenant_removes_its_warehouse_data(client, admin_headers, runtime, new_tenant):
+    doomed, kept = new_tenant(), new_tenant()
+    doomed.ingest([{"event": "x", "distinct_id": "u1"}, {"event": "", "distinct_id": "u2"}])
+    kept.ingest([{"event": "x", "distinct_id": "u1"}])
+    assert client.delete(f"/v1/admin/tenants/{doomed.id}", headers=admin_headers).status_code == 204
+    for table in ("events", "rejected_events", "event_ids"):
+        remaining = runtime.warehouse.query(
+            f"SELECT tenant_id, count() FROM {runtime.warehouse.table(table)} "
+            "WHERE tenant_id IN {ids:Array(String)} GROUP BY tenant_id",
+            {"ids": [doomed.id, kept.id]},
+        ).rows
+        assert doomed.id not in dict(remaining), table
+    assert kept.count() == 1
+
+
+def test_tenant_lifecycle_events_are_published(client, admin_headers, runtime):
+    created = client.post("/v1/admin/tenants", json={"name": "announced"}, headers=admin_headers).json()
+    client.delete(f"/v1/admin/tenants/{created['id']}", headers=admin_headers)
+    published = [(e.type, e.tenant_id) for e in runtime.bus.published]
+    assert ("tenant.created", created["id"]) in published
+    assert ("tenant.deleted", created["id"]) in published

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Response
 
 from analytics_engine.api.deps import AdminDep, RuntimeDep
+from analytics_engine.tenants.purge import purge_tenant_data
 from analytics_engine.tenants.schemas import (
     KeyCreate,
     KeyCreated,
@@ -16,8 +19,11 @@ router = APIRouter(prefix="/v1/admin/tenants", tags=["admin: tenants"])
 
 
 @router.post("", status_code=201, response_model=TenantPublic, summary="Create a tenant")
-def create_tenant(body: TenantCreate, runtime: RuntimeDep, _: AdminDep) -> TenantPublic:
-    return runtime.tenants.create(body)
+async def create_tenant(body: TenantCreate, runtime: RuntimeDep, _: AdminDep) -> TenantPublic:
+    tenant = await asyncio.to_thread(runtime.tenants.create, body)
+    await runtime.bus.publish("tenant.created", {"name": tenant.name, "timezone": tenant.timezone},
+                              tenant_id=tenant.id)
+    return tenant
 
 
 @router.get("", response_model=list[TenantPublic], summary="List tenants")
@@ -35,9 +41,11 @@ def update_tenant(tenant_id: str, body: TenantUpdate, runtime: RuntimeDep, _: Ad
     return runtime.tenants.update(tenant_id, body)
 
 
-@router.delete("/{tenant_id}", status_code=204, summary="Delete a tenant and its keys")
-def delete_tenant(tenant_id: str, runtime: RuntimeDep, _: AdminDep) -> Response:
-    runtime.tenants.delete(tenant_id)
+@router.delete("/{tenant_id}", status_code=204, summary="Delete a tenant, its keys and all its warehouse data")
+async def delete_tenant(tenant_id: str, runtime: RuntimeDep, _: AdminDep) -> Response:
+    await asyncio.to_thread(runtime.tenants.delete, tenant_id)
+    tables = await asyncio.to_thread(purge_tenant_data, runtime.warehouse, tenant_id)
+    await runtime.bus.publish("tenant.deleted", {"purged_tables": tables}, tenant_id=tenant_id)
     return Response(status_code=204)
 
 

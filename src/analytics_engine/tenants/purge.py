@@ -1,0 +1,31 @@
+"""Removing a deleted tenant's data from the warehouse: every table of ours with a `tenant_id`
+column, found from the catalogue so tables added by later migrations are covered too."""
+
+from __future__ import annotations
+
+from analytics_engine.warehouse.client import Warehouse
+
+# Table engines that hold rows (views and materialized views hold none of their own).
+_ROW_ENGINES = "%MergeTree"
+
+
+def purge_tenant_data(warehouse: Warehouse, tenant_id: str) -> list[str]:
+    """Delete the tenant's rows everywhere; returns the tables touched. Waits for the mutations so a
+    caller can rely on the data being gone when this returns."""
+    tables = [
+        row[0]
+        for row in warehouse.query(
+            "SELECT t.name FROM system.tables AS t INNER JOIN system.columns AS c "
+            "ON c.database = t.database AND c.table = t.name "
+            "WHERE t.database = {db:String} AND c.name = 'tenant_id' AND t.engine LIKE {engines:String} "
+            "ORDER BY t.name",
+            {"db": warehouse.database, "engines": _ROW_ENGINES},
+        ).rows
+    ]
+    for table in tables:
+        warehouse.command(
+            f"ALTER TABLE {warehouse.table(table)} DELETE WHERE tenant_id = {{tenant_id:String}} "
+            "SETTINGS mutations_sync = 1",
+            {"tenant_id": tenant_id},
+        )
+    return tables
