@@ -159,24 +159,6 @@ class Settings(BaseSettings):
         3, ge=2, le=100, description="Membership versions kept per cohort (older ones are deleted)."
     )
 
-    # --- sync (PostgreSQL -> warehouse) ---------------------------------------------------------
-    sync_sources_file: Path | None = Field(
-        None, description="YAML file declaring sync sources (docs/sync.md); sources may also come from the API."
-    )
-    sync_interval_seconds: int = Field(
-        300, ge=5, description="`serve` runs an incremental sync of every source this often."
-    )
-    sync_schedule: bool = Field(True, description="Run the sync schedule inside `serve` (false: only by hand).")
-    sync_chunk_rows: int = Field(
-        100_000, ge=100, description="Rows per chunk; each chunk is written, then its checkpoint."
-    )
-    sync_overlap_seconds: int = Field(
-        60,
-        ge=0,
-        description="updated_at cursors: each sync re-reads rows this far behind the checkpoint, so rows "
-        "committed late with an earlier timestamp are not missed.",
-    )
-
     # --- dashboards and live streams ----------------------------------------------------------
     dashboard_widget_cache_seconds: int = Field(
         60, ge=1, description="How long one widget's rendered result stays cached (per tenant, widget, filters)."
@@ -254,6 +236,24 @@ class Settings(BaseSettings):
     )
     report_link_ttl_seconds: int = Field(
         7 * 86_400, ge=60, le=30 * 86_400, description="Lifetime of the download links in report emails and webhooks."
+    )
+
+    # --- sync (PostgreSQL -> warehouse) ---------------------------------------------------------
+    sync_sources_file: Path | None = Field(
+        None, description="YAML file declaring sync sources (docs/sync.md); sources may also come from the API."
+    )
+    sync_interval_seconds: int = Field(
+        300, ge=5, description="`serve` runs an incremental sync of every source this often."
+    )
+    sync_schedule: bool = Field(True, description="Run the sync schedule inside `serve` (false: only by hand).")
+    sync_chunk_rows: int = Field(
+        100_000, ge=100, description="Rows per chunk; each chunk is written, then its checkpoint."
+    )
+    sync_overlap_seconds: int = Field(
+        60,
+        ge=0,
+        description="updated_at cursors: each sync re-reads rows this far behind the checkpoint, so rows "
+        "committed late with an earlier timestamp are not missed.",
     )
 
     # --- impact measurement --------------------------------------------------------------------

@@ -55,13 +55,13 @@ ROUTERS = [
 # after the runtime is up and before the first request, stopped in reverse order at shutdown.
 STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule, start_hub]
 SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts, stop_hub]
-ROUTERS.append(impact_router)
-ROUTERS.append(insights_router)
-STARTUP_HOOKS.append(start_impact)
 # Exports and reports: routes, export workers, report schedules.
 ROUTERS += [export_routes.router, file_routes.router, report_routes.router]
 STARTUP_HOOKS += [start_export_workers, start_report_schedules]
 SHUTDOWN_HOOKS.append(stop_export_workers)
+ROUTERS.append(impact_router)
+ROUTERS.append(insights_router)
+STARTUP_HOOKS.append(start_impact)
 # Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
 ROUTERS.append(ingest_admin_routes.router)
 STARTUP_HOOKS.append(start_streaming)

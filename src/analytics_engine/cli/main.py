@@ -23,8 +23,8 @@ app = typer.Typer(
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(bench_app, name="bench")
-app.add_typer(ingest_app, name="ingest")
 app.add_typer(export_app, name="export")
+app.add_typer(ingest_app, name="ingest")
 app.add_typer(sync_app, name="sync")
 
 
