@@ -14,6 +14,7 @@ from analytics_engine.api.app import create_app
 from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
 from tests.support.factories import TenantHandle, make_tenant
+from tests.support.postgres import postgres_schema_url
 
 ADMIN_KEY = "test-admin-key"
 
@@ -67,3 +68,10 @@ def new_tenant(client: TestClient, admin_headers: dict[str, str]):  # type: igno
         return make_tenant(client, admin_headers, f"tenant-{uuid.uuid4().hex[:8]}", **kwargs)  # type: ignore[arg-type]
 
     return make
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a fresh schema on the real PostgreSQL server (skips loudly outside CI, fails in CI)."""
+    with postgres_schema_url() as url:
+        yield url

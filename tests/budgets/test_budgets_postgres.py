@@ -3,36 +3,25 @@ from two services adding up (one UPDATE per tenant per flush)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from analytics_engine.budgets import BudgetService, BudgetUpdate
 from analytics_engine.config import Settings
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import Tenant
-from tests.support.services import POSTGRES, require_service
 
 pytestmark = pytest.mark.postgres
 BASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
-def metadata() -> Iterator[MetadataDB]:
-    require_service("PostgreSQL", POSTGRES)
-    schema = f"ae_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(BASE_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = MetadataDB(f"{BASE_URL}?options=-csearch_path%3D{schema}")
+def metadata(postgres_url: str) -> Iterator[MetadataDB]:
+    db = MetadataDB(postgres_url)
     db.migrate()
     yield db
     db.dispose()
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def test_budgets_and_usage_on_postgres(metadata: MetadataDB, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from analytics_engine.api.app import create_app
 from tests.conftest import ADMIN_KEY, build_settings
 from tests.support.factories import events, make_tenant
-from tests.support.services import POSTGRES, require_service
 
 pytestmark = pytest.mark.postgres
 BASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
-
-@pytest.fixture
-def postgres_url():
-    """A fresh schema per test; the search_path option keeps Alembic and our tables inside it."""
-    require_service("PostgreSQL", POSTGRES)
-    schema = f"ae_{uuid.uuid4().hex[:10]}"
-    engine = create_engine(BASE_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{BASE_URL}?options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def test_service_on_postgres_metadata(tmp_path, warehouse_path, postgres_url):
