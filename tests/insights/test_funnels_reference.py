@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from analytics_engine.insights.models import parse_insight_query
 from tests.insights import reference
 from tests.insights.reference import Ev
 from tests.insights.support import iso, load, new_tenant, recent_dst_change, run
@@ -181,3 +182,35 @@ def test_funnel_times_breakdown_and_people(runtime):
     converted = runner.people(2, "converted", limit=2)
     assert converted.people == ["a", "b"] and converted.has_more
     assert runner.people(2, "converted", limit=2, offset=2).people == ["d"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    events=events_strategy,
+    window=st.sampled_from([20, 30, 60, 120]),
+    names=st.sampled_from([STEPS, ["s1", "s2", "s1"], ["s1", "s1", "s2"], ["s1", "s2", "s3", "s2"]]),
+    breakdown=st.booleans(),
+)
+def test_funnel_linear_path_equals_general(runtime, monkeypatch, events, window, names, breakdown):
+    """The linear ordered path (no binding step windows) returns exactly what the general dynamic
+    programming returns: counts, average and median times, per breakdown and per entry bucket."""
+    from analytics_engine.insights import funnels_builder
+
+    tenant = new_tenant("Europe/Oslo")
+    events = [Ev(e.user, e.event, e.at, {"plan": "pro" if i % 3 else "free"}) for i, e in enumerate(events)]
+    load(runtime, tenant, events)
+    query = {
+        "kind": "funnels",
+        "steps": [{"event": name} for name in names],
+        "conversion_window": {"value": window, "unit": "minute"},
+        "date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)},
+        "interval": "hour",
+        **({"breakdown": ["plan"]} if breakdown else {}),
+    }
+    assert funnels_builder.merge_applies(parse_insight_query(query))
+    fast = run(runtime, tenant, query, refresh=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(funnels_builder, "merge_applies", lambda query: False)
+        general = run(runtime, tenant, query, refresh=True)
+    assert fast.funnel == general.funnel
+    assert fast.series == general.series
