@@ -17,7 +17,7 @@ numbers: counts are sums, and `uniqMerge` of `uniqState`s equals `uniq` over the
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, time, timedelta
 from typing import Any
 
 from analytics_engine.insights.dates import Resolved, bucket_sql
@@ -42,6 +42,19 @@ def whole_hour_zone(period: Resolved) -> bool:
 
 def _whole_hours(period: Resolved) -> bool:
     return all(m.minute == 0 and m.second == 0 and m.microsecond == 0 for m in (period.start, period.end))
+
+
+def days_only(period: Resolved) -> bool:
+    """True when every hour of the range lies in a UTC day wholly inside the range and one bucket: the
+    zone is UTC throughout (offset 0) and the range starts and ends at UTC midnight. Then the hour
+    rollup has nothing to add and is not read (its rows are large: a `uniq` state per hour)."""
+    zone = period.zone
+    moment = period.start - timedelta(days=1)
+    while moment <= period.end + timedelta(days=1):
+        if moment.astimezone(zone).utcoffset():
+            return False
+        moment += timedelta(hours=12)
+    return all(m.astimezone(UTC).time() == time(0) for m in (period.start, period.end))
 
 
 def rollup_eligible(query: TrendsQuery, series: TrendSeries, period: Resolved) -> bool:
@@ -95,8 +108,9 @@ def rollup_sql(runner: Any, series: TrendSeries, period: Resolved, interval: str
         f"AND {_whole_day(day_start, start, end, interval)}"
     )
     bucket = bucket_sql(interval, "t", "{tz:String}")
+    rows = days if days_only(period) else f"{hours} UNION ALL {days}"
     sql = (
         f"SELECT {bucket} AS bucket, CAST([], 'Array(String)') AS bd, {_value_sql(series.math)} AS value, "
-        f"grouping(bucket) AS is_total FROM ({hours} UNION ALL {days}) GROUP BY GROUPING SETS ((bucket, bd), (bd))"
+        f"grouping(bucket) AS is_total FROM ({rows}) GROUP BY GROUPING SETS ((bucket, bd), (bd))"
     )
     return sql, params.values
