@@ -65,30 +65,29 @@ def _ordered_merge(n: int, grouped: str) -> str:
     """`_ordered` when no step window is tighter than the conversion window (so only that one binds),
     with the same answers in linear time after one sort of plain numbers per step.
 
-    Level k is three parallel arrays, sorted by time: `T{k}` the times of the step-k events some chain
-    reaches, `S{k}` the start of that chain and `P{k}` its step k-1 time. Along T{k-1} the starts never
-    decrease (a later event can use every chain an earlier one can, but for those that fell out of the
-    window, which started earliest), so the chain `_ordered` picks for a step-k event e (latest start,
-    ties the latest previous step) is the last one of level k-1 strictly before e, and if that one is out
-    of the window so is every other. Its index is the number of level-(k-1) times below e: a cumulative
-    count over the sorted merge of 2e (events) and 2c + 1 (chains), so a chain at e's own millisecond
-    sorts after e and does not count."""
-    layer = f"SELECT *, arrayFilter(t -> t < {{fend:Int64}}, t1) AS T1, T1 AS S1, T1 AS P1 FROM ({grouped})"
+    Level k is parallel arrays sorted by time: `T{k}` the times of the step-k events some chain
+    reaches, `S{k}` the start of that chain and `JV{k}` the index of its step k-1 in level k-1.
+    Along T{k-1} the starts never decrease (a later event can use every chain an earlier one can,
+    except those that fell out of the window, which started earliest), so the chain `_ordered` picks
+    for a step-k event e (latest start, ties the latest previous step) is the last one of level k-1
+    strictly before e, and if that one is out of the window so is every other. Its index is the
+    number of level-(k-1) times below e: a cumulative count over the sorted merge of 2e (events) and
+    2c + 1 (chains), so a chain at e's own millisecond sorts after e and does not count."""
+    layer = f"SELECT *, arrayFilter(t -> t < {{fend:Int64}}, t1) AS T1, T1 AS S1 FROM ({grouped})"
     for k in range(2, n + 1):
         a, b = k - 1, k
-        events = f"arrayFilter(e -> e > T{a}[1] AND e <= S{a}[-1] + {{fW:Int64}}, t{b})"
-        merged = f"arraySort(arrayConcat(arrayMap(e -> e * 2, E{b}), arrayMap(c -> c * 2 + 1, T{a})))"
-        index = f"arrayFilter((c, x) -> x % 2 = 0, arrayCumSum(x -> x % 2, M{b}), M{b})"
-        valid = f"j > 0 AND e - S{a}[j] <= {{fW:Int64}}"
+        # One layer per step, its intermediate arrays as aliases of the same SELECT: the events in reach
+        # (E), the merge (M), each event's index into level k-1 (J), whether that chain is valid (V).
         layer = (
-            f"SELECT * EXCEPT (E{b}, M{b}, J{b}), arrayFilter((e, j) -> {valid}, E{b}, J{b}) AS T{b}, "
-            f"arrayMap(j -> S{a}[j], arrayFilter((j, e) -> {valid}, J{b}, E{b})) AS S{b}, "
-            f"arrayMap(j -> T{a}[j], arrayFilter((j, e) -> {valid}, J{b}, E{b})) AS P{b} "
-            f"FROM (SELECT *, {index} AS J{b} FROM (SELECT *, {merged} AS M{b} FROM "
-            f"(SELECT *, {events} AS E{b} FROM ({layer}))))"
+            f"SELECT *, arrayFilter(e -> e > T{a}[1] AND e <= S{a}[-1] + {{fW:Int64}}, t{b}) AS E{b}, "
+            f"arraySort(arrayConcat(arrayMap(e -> e * 2, E{b}), arrayMap(c -> c * 2 + 1, T{a}))) AS M{b}, "
+            f"arrayFilter((c, x) -> x % 2 = 0, arrayCumSum(x -> x % 2, M{b}), M{b}) AS J{b}, "
+            f"arrayMap((e, j) -> j > 0 AND e - S{a}[j] <= {{fW:Int64}}, E{b}, J{b}) AS V{b}, "
+            f"arrayFilter((e, v) -> v, E{b}, V{b}) AS T{b}, arrayFilter((j, v) -> v, J{b}, V{b}) AS JV{b}, "
+            f"arrayMap(j -> S{a}[j], JV{b}) AS S{b} FROM ({layer})"
         )
     reached = "multiIf(" + ", ".join(f"notEmpty(T{k}), {k}" for k in range(n, 0, -1)) + ", 0)"
-    gaps = "[" + ", ".join(f"if(notEmpty(T{k}), T{k}[-1] - P{k}[-1], 0)" for k in range(2, n + 1)) + "]"
+    gaps = "[" + ", ".join(f"if(notEmpty(T{k}), T{k}[-1] - T{k - 1}[JV{k}[-1]], 0)" for k in range(2, n + 1)) + "]"
     entry = "multiIf(" + ", ".join(f"reached = {k}, S{k}[-1]" for k in range(n, 0, -1)) + ", 0)"
     return (
         f"SELECT distinct_id, bd, toUInt8({reached}) AS reached, {gaps} AS gaps, {entry} AS entry "
