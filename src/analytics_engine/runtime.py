@@ -3,8 +3,10 @@ the CLI and background workers. Packages that need start-up or shutdown work reg
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import structlog
 
@@ -25,6 +27,8 @@ from analytics_engine.warehouse.migrations import migrate
 log = structlog.get_logger(__name__)
 
 Hook = Callable[["Runtime"], Awaitable[None]]
+T = TypeVar("T")
+_COMPONENT_LOCK = threading.RLock()
 
 
 @dataclass
@@ -70,6 +74,15 @@ class Runtime:
             cache=build_cache(settings),
             budgets=BudgetService(metadata, settings),
         )
+
+    def component(self, key: str, build: Callable[[], T]) -> T:
+        """The runtime's one instance of a package's service, built on first use and kept in
+        `extras` (one lock, so two threads never build two)."""
+        with _COMPONENT_LOCK:
+            found = self.extras.get(key)
+            if found is None:
+                found = self.extras[key] = build()
+            return found  # type: ignore[return-value]
 
     def close(self) -> None:
         self.budgets.close()

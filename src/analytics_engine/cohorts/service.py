@@ -634,14 +634,8 @@ def clean_ids(distinct_ids: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-_SERVICE_GUARD = threading.Lock()
 
 
 def get_service(runtime: Any) -> CohortService:
     """The runtime's one CohortService (its per-cohort locks must be shared)."""
-    with _SERVICE_GUARD:
-        service = runtime.extras.get("cohorts")
-        if service is None:
-            service = CohortService(runtime)
-            runtime.extras["cohorts"] = service
-        return service
+    return runtime.component("cohorts", lambda: CohortService(runtime))

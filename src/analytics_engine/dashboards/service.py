@@ -261,9 +261,6 @@ class DashboardService:
 
 
 def dashboard_service(runtime: Any) -> DashboardService:
-    service = runtime.extras.get("dashboards")
-    if service is None:
-        from analytics_engine.metrics.service import metric_service
+    from analytics_engine.metrics.service import metric_service
 
-        service = runtime.extras["dashboards"] = DashboardService(runtime.metadata, metric_service(runtime))
-    return service
+    return runtime.component("dashboards", lambda: DashboardService(runtime.metadata, metric_service(runtime)))

@@ -499,8 +499,4 @@ def _result_public(row: ImpactResult) -> dict[str, Any]:
 
 
 def impact_service(runtime: Runtime) -> ImpactService:
-    service = runtime.extras.get("impact")
-    if not isinstance(service, ImpactService):
-        service = ImpactService(runtime)
-        runtime.extras["impact"] = service
-    return service
+    return runtime.component("impact", lambda: ImpactService(runtime))

@@ -267,7 +267,4 @@ class MetricService:
 
 def metric_service(runtime: Any) -> MetricService:
     """The runtime's registry (built once, kept in `runtime.extras`)."""
-    service = runtime.extras.get("metrics")
-    if service is None:
-        service = runtime.extras["metrics"] = MetricService(runtime.metadata)
-    return service
+    return runtime.component("metrics", lambda: MetricService(runtime.metadata))

@@ -312,11 +312,7 @@ class SyncService:
 
 def sync_service(runtime: Runtime) -> SyncService:
     """The runtime's one SyncService (kept in `runtime.extras`)."""
-    service = runtime.extras.get("sync")
-    if service is None:
-        service = SyncService(runtime)
-        runtime.extras["sync"] = service
-    return service  # type: ignore[return-value]
+    return runtime.component("sync", lambda: SyncService(runtime))
 
 
 async def start_sync_schedule(runtime: Runtime) -> None:
