@@ -264,7 +264,9 @@ class Settings(BaseSettings):
         5, ge=2, description="Benchmarks: fewest distinct opted-in tenants a peer group needs, else suppressed."
     )
     impact_benchmark_epsilon: float | None = Field(
-        None, gt=0, description="Benchmarks: Laplace noise epsilon per statistic (unset: no noise; smaller: more noise)."
+        None,
+        gt=0,
+        description="Benchmarks: Laplace noise epsilon per statistic (unset: no noise; smaller: more noise).",
     )
     impact_benchmark_refresh_seconds: int = Field(
         21_600, ge=60, description="Benchmarks: seconds between refreshes of the `benchmarks` table."
