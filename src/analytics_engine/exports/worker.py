@@ -167,6 +167,13 @@ class ExportWorkers:
                     .where(Job.id == job_id, Job.state == JobState.queued.value)
                     .values(state=JobState.running.value, started_at=now, heartbeat_at=now, finished_at=None)
                 ).rowcount
+                if claimed == 1:
+                    # Counted in the claim's own transaction: a worker killed right after the claim
+                    # still leaves the attempt on record.
+                    job = session.get(Job, job_id)
+                    params = dict(job.params or {})
+                    params["attempts"] = int(params.get("attempts", 0)) + 1
+                    job.params = params
             if claimed == 1:
                 return job_id
         return None
@@ -178,8 +185,6 @@ class ExportWorkers:
         with runtime.metadata.session() as session:
             job = session.get(Job, job_id)
             params = dict(job.params or {})
-            params["attempts"] = int(params.get("attempts", 0)) + 1
-            job.params = params
             tenant_id = job.tenant_id
         if params["attempts"] > MAX_ATTEMPTS:
             runtime.jobs.fail(job_id, f"Gave up after {MAX_ATTEMPTS} attempts (the worker stopped each time).")
