@@ -164,14 +164,27 @@ def per_person_sql(runner: Any, params: Any) -> str:
     grouped = (
         f"SELECT distinct_id, {bd} AS bd, arraySort(y -> y.1, groupArray({point})) AS pts {source} GROUP BY distinct_id"
     )
-    counts = (
-        "arrayMap(e -> if(e.3 = 1 AND e.2 > 0, bitCount(arrayReduce('groupBitOr', arrayMap(y -> y.2, "
-        "arrayFilter(y -> y.1 >= e.1 AND y.1 <= e.1 + {fW:Int64}, pts)))), 0), pts)"
+    # Per entry point i, the points within [t_i, t_i + window] are those after the lo_i points earlier
+    # than t_i up to the hi_i points not later than t_i + window (both counts from one sorted merge of
+    # 4t + 1 per point with the queries 4t and 4(t + window) + 2); a step is in the window when its
+    # running count grows between lo_i and hi_i. Linear after the sort (per person, per step).
+    keys = (
+        "arraySort(arrayConcat(arrayMap(y -> y.1 * 4 + 1, pts), arrayMap(y -> y.1 * 4, pts), "
+        "arrayMap(y -> (y.1 + {fW:Int64}) * 4 + 2, pts)))"
     )
+    running = "arrayCumSum(x -> x % 4 = 1, ks)"
+    bounds = (
+        f"SELECT *, arrayFilter((c, x) -> x % 4 = 0, {running}, ks) AS lo, "
+        f"arrayFilter((c, x) -> x % 4 = 2, {running}, ks) AS hi, "
+        + ", ".join(f"arrayCumSum(y -> bitTest(y.2, {j}), pts) AS c{j}" for j in range(n))
+        + f" FROM (SELECT *, {keys} AS ks FROM ({grouped}))"
+    )
+    present = " + ".join(f"(c{j}[h] > c{j}[l])" for j in range(n))
+    counts = f"arrayMap((e, l, h) -> if(e.3 = 1 AND e.2 > 0, {present}, 0), pts, lo, hi)"
     return (
         f"SELECT distinct_id, bd, toUInt8(arrayMax(cnts)) AS reached, {_EMPTY} AS gaps, "
         f"pts[indexOf(cnts, arrayMax(cnts))].1 AS entry FROM (SELECT distinct_id, bd, pts, {counts} AS cnts "
-        f"FROM ({grouped})) WHERE reached > 0"
+        f"FROM ({bounds})) WHERE reached > 0"
     )
 
 
