@@ -122,6 +122,20 @@ def test_deleting_a_tenant_removes_its_warehouse_data(client, admin_headers, run
     assert kept.count() == 1
 
 
+def test_deleting_a_tenant_removes_its_stored_files(client, admin_headers, runtime, new_tenant, tmp_path):
+    from analytics_engine.storage.base import get_storage
+
+    doomed, kept = new_tenant(), new_tenant()
+    storage = get_storage(runtime)
+    for tenant in (doomed, kept):
+        source = tmp_path / f"{tenant.id}.csv"
+        source.write_text("a,b\n1,2\n")
+        storage.put_file(tenant.id, "exports/file.csv", source)
+    assert client.delete(f"/v1/admin/tenants/{doomed.id}", headers=admin_headers).status_code == 204
+    assert storage.list(doomed.id) == []
+    assert [item.key for item in storage.list(kept.id)] == ["exports/file.csv"]
+
+
 def test_tenant_lifecycle_events_are_published(client, admin_headers, runtime):
     created = client.post("/v1/admin/tenants", json={"name": "announced"}, headers=admin_headers).json()
     client.delete(f"/v1/admin/tenants/{created['id']}", headers=admin_headers)

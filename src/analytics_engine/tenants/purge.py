@@ -1,7 +1,10 @@
-"""Removing a deleted tenant's data from the warehouse: every table of ours with a `tenant_id`
-column, found from the catalogue so tables added by later migrations are covered too."""
+"""Removing a deleted tenant's data: every warehouse table of ours with a `tenant_id` column (found
+from the catalogue, so tables added by later migrations are covered too) and every stored file
+under the tenant's prefix (exports, report artifacts)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from analytics_engine.warehouse.client import Warehouse
 
@@ -29,3 +32,11 @@ def purge_tenant_data(warehouse: Warehouse, tenant_id: str) -> list[str]:
             {"tenant_id": tenant_id},
         )
     return tables
+
+
+def purge_tenant_files(storage: Any, tenant_id: str) -> int:
+    """Delete every object under the tenant's prefix; returns how many."""
+    objects = storage.list(tenant_id)
+    for item in objects:
+        storage.delete(tenant_id, item.key)
+    return len(objects)
