@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ import uvicorn
 from analytics_engine.api.app import create_app
 from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
+from tests.conftest import ADMIN_KEY
+from tests.support.factories import TenantHandle, make_tenant
 
 
 @dataclass
@@ -55,3 +58,8 @@ def live_server(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+
+
+def live_tenant(http: httpx.Client, prefix: str) -> TenantHandle:
+    """A new tenant with a key, made through the live server."""
+    return make_tenant(http, {"Authorization": f"Bearer {ADMIN_KEY}"}, f"{prefix}-{uuid.uuid4().hex[:8]}")  # type: ignore[arg-type]

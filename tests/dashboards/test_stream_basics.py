@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,10 +12,10 @@ import pytest
 
 from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
-from tests.conftest import ADMIN_KEY, build_settings
-from tests.dashboards.live import LiveServer, live_server
+from tests.conftest import build_settings
+from tests.dashboards.live import LiveServer, live_tenant
 from tests.dashboards.sse import SseClient
-from tests.support.factories import TenantHandle, make_tenant
+from tests.support.factories import TenantHandle
 
 
 @pytest.fixture(scope="module")
@@ -32,20 +30,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> 
     )
 
 
-@pytest.fixture(scope="module")
-def live(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
-    with live_server(settings, runtime) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def http(live: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live.url, timeout=30) as client:
-        yield client
-
 
 def tenant(http: httpx.Client) -> TenantHandle:
-    return make_tenant(http, {"Authorization": f"Bearer {ADMIN_KEY}"}, f"sse-{uuid.uuid4().hex[:8]}")  # type: ignore[arg-type]
+    return live_tenant(http, "sse")
 
 
 def empty_dashboard(handle: TenantHandle, name: str = "Empty") -> str:

@@ -3,8 +3,6 @@ arrives by a path that publishes nothing on the bus (here: a direct warehouse lo
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,10 +11,10 @@ import pytest
 from analytics_engine.config import Settings
 from analytics_engine.datagen.loader import load_events
 from analytics_engine.runtime import Runtime
-from tests.conftest import ADMIN_KEY, build_settings
-from tests.dashboards.live import LiveServer, live_server
+from tests.conftest import build_settings
+from tests.dashboards.live import LiveServer, live_tenant
 from tests.dashboards.sse import SseClient
-from tests.support.factories import events, make_tenant
+from tests.support.factories import events
 
 
 @pytest.fixture(scope="module")
@@ -24,15 +22,10 @@ def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> 
     return build_settings(tmp_path_factory.mktemp("data"), warehouse_path, stream_interval_seconds=0.5)
 
 
-@pytest.fixture(scope="module")
-def live(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
-    with live_server(settings, runtime) as server:
-        yield server
-
 
 def test_interval_refresh(live: LiveServer, runtime: Runtime) -> None:
     with httpx.Client(base_url=live.url, timeout=30) as http:
-        handle = make_tenant(http, {"Authorization": f"Bearer {ADMIN_KEY}"}, f"iv-{uuid.uuid4().hex[:8]}")  # type: ignore[arg-type]
+        handle = live_tenant(http, "iv")
         query = {"kind": "trends", "series": [{"event": "signup"}], "date_range": {"date_from": "-7d"}}
         dashboard = handle.post(
             "/v1/dashboards",

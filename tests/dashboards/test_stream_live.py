@@ -5,19 +5,16 @@ from __future__ import annotations
 
 import queue
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from analytics_engine.config import Settings
-from analytics_engine.runtime import Runtime
-from tests.conftest import ADMIN_KEY, build_settings
-from tests.dashboards.live import LiveServer, live_server
+from tests.conftest import build_settings
+from tests.dashboards.live import LiveServer, live_tenant
 from tests.dashboards.sse import SseClient
-from tests.support.factories import TenantHandle, events, make_tenant
+from tests.support.factories import TenantHandle, events
 
 TREND = {"kind": "trends", "series": [{"event": "signup"}], "interval": "day", "date_range": {"date_from": "-7d"}}
 
@@ -27,20 +24,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> 
     return build_settings(tmp_path_factory.mktemp("data"), warehouse_path, stream_debounce_ms=50)
 
 
-@pytest.fixture(scope="module")
-def live(settings: Settings, runtime: Runtime) -> Iterator[LiveServer]:
-    with live_server(settings, runtime) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def http(live: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live.url, timeout=30) as client:
-        yield client
-
 
 def tenant(http: httpx.Client) -> TenantHandle:
-    return make_tenant(http, {"Authorization": f"Bearer {ADMIN_KEY}"}, f"live-{uuid.uuid4().hex[:8]}")  # type: ignore[arg-type]
+    return live_tenant(http, "live")
 
 
 def total(widget: dict) -> float:
