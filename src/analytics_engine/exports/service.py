@@ -143,8 +143,4 @@ class ExportService:
 
 
 def get_export_service(runtime: Any) -> ExportService:
-    service = runtime.extras.get("export_service")
-    if service is None:
-        service = ExportService(runtime)
-        runtime.extras["export_service"] = service
-    return service  # type: ignore[return-value]
+    return runtime.component("export_service", lambda: ExportService(runtime))

@@ -363,11 +363,7 @@ class ReportService:
 
 
 def get_report_service(runtime: Any) -> ReportService:
-    service = runtime.extras.get("report_service")
-    if service is None:
-        service = ReportService(runtime)
-        runtime.extras["report_service"] = service
-    return service  # type: ignore[return-value]
+    return runtime.component("report_service", lambda: ReportService(runtime))
 
 
 async def start_report_schedules(runtime: Any) -> None:

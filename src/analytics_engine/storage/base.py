@@ -243,18 +243,13 @@ def build_storage(settings) -> Storage:  # type: ignore[no-untyped-def]
 
 def get_storage(runtime) -> Storage:  # type: ignore[no-untyped-def]
     """The runtime's storage, built on first use and kept in `runtime.extras`."""
-    storage = runtime.extras.get("storage")
-    if storage is None:
-        storage = build_storage(runtime.settings)
-        runtime.extras["storage"] = storage
-    return storage  # type: ignore[return-value]
+    return runtime.component("storage", lambda: build_storage(runtime.settings))
 
 
 def get_signer(runtime) -> UrlSigner:  # type: ignore[no-untyped-def]
-    signer = runtime.extras.get("url_signer")
-    if signer is None:
-        from analytics_engine.storage.signing import load_signing_key
+    from analytics_engine.storage.signing import load_signing_key
 
-        signer = UrlSigner(load_signing_key(runtime.settings.storage_signing_key, runtime.settings.data_dir))
-        runtime.extras["url_signer"] = signer
-    return signer  # type: ignore[return-value]
+    return runtime.component(
+        "url_signer",
+        lambda: UrlSigner(load_signing_key(runtime.settings.storage_signing_key, runtime.settings.data_dir)),
+    )
