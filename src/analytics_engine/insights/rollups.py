@@ -1,8 +1,9 @@
 """The rollup planner: when a trends series can be answered from the rollups instead of raw events.
 
-Rollups (warehouse migration 0600) are kept by materialized views on every insert into `events`:
+Rollups (warehouse migrations 0600, 0960) are kept by materialized views on every insert into `events`
+(`metrics_daily`) and into `metrics_daily` (`metrics_monthly`):
 
-- `metrics_daily`: one row per (tenant, event, UTC hour): the event count and a `uniq` state of
+- `metrics_daily`: one row per (tenant, event, UTC hour): the event count and a unique-users sketch of
   distinct_id. Any day, week, month or quarter of a time zone whose offset is a whole number of hours
   is a union of whole UTC hours, so daily charts in any such zone read it.
 - `metrics_monthly`: the same per (tenant, event, UTC day), for long ranges. A bucket reads the UTC
@@ -12,7 +13,8 @@ Rollups (warehouse migration 0600) are kept by materialized views on every inser
 The planner uses them when the series has no filters, no breakdown, math `total`, `unique_users` or
 `per_user_avg`, the interval is a day or coarser, the range starts and ends on whole UTC hours, and the
 zone's offset is whole hours throughout the range. Otherwise raw events. Both paths give the same
-numbers: counts are sums, and `uniqMerge` of `uniqState`s equals `uniq` over the same rows.
+numbers: counts are sums, and merging the stored `UNIQUE_USERS` states equals that function over the
+same rows (migration 0960; it replaced `uniq` states, which were slow to read).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from analytics_engine.insights.dates import Resolved, bucket_sql
 from analytics_engine.insights.models import TrendSeries, TrendsQuery
+from analytics_engine.insights.trends_builder import UNIQUE_USERS
 from analytics_engine.warehouse.params import utc_text
 
 ROLLUP_MATHS = {"total", "unique_users", "per_user_avg"}
@@ -47,7 +50,7 @@ def _whole_hours(period: Resolved) -> bool:
 def days_only(period: Resolved) -> bool:
     """True when every hour of the range lies in a UTC day wholly inside the range and one bucket: the
     zone is UTC throughout (offset 0) and the range starts and ends at UTC midnight. Then the hour
-    rollup has nothing to add and is not read (its rows are large: a `uniq` state per hour)."""
+    rollup has nothing to add and is not read (a sketch per hour)."""
     zone = period.zone
     moment = period.start - timedelta(days=1)
     while moment <= period.end + timedelta(days=1):
@@ -74,9 +77,10 @@ def rollup_eligible(query: TrendsQuery, series: TrendSeries, period: Resolved) -
 def _value_sql(math: str) -> str:
     if math == "total":
         return "toFloat64(sum(events))"
+    merged = UNIQUE_USERS.replace("(", "Merge(", 1)  # uniqCombined(14) -> uniqCombinedMerge(14)
     if math == "unique_users":
-        return "toFloat64(uniqMerge(users))"
-    return "if(uniqMerge(users) = 0, 0, sum(events) / uniqMerge(users))"
+        return f"toFloat64({merged}(users))"
+    return f"if({merged}(users) = 0, 0, sum(events) / {merged}(users))"
 
 
 def _whole_day(day_start: str, start: str, end: str, interval: str) -> str:

@@ -89,10 +89,10 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         self.served_by = "rollup" if all(s.name.endswith(":rollup") for s in statements) else "raw"
         out: list[Series] = []
         by_letter: dict[tuple[str, str], dict[tuple[str, ...], Series]] = defaultdict(dict)
-        for statement in statements:
+        for statement, result in zip(statements, executor.run_all(statements), strict=True):
             index_letter, which = statement.name.split(":")[:2]
             series = query.series[ord(index_letter) - ord("A")]
-            rows = executor.run(statement).rows
+            rows = result.rows
             period_buckets = self.buckets if which == "current" else self.previous_buckets
             for item in self._map(series, rows, period_buckets, which):
                 out.append(item)

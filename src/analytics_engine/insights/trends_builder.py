@@ -10,6 +10,10 @@ from analytics_engine.insights.filters import OTHER, breakdown_sql, number_expr
 from analytics_engine.insights.models import TrendSeries
 
 _QUANTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
+# Unique users everywhere trends count them: the rollups store states of this very function
+# (warehouse migration 0960), so raw and rollup answers are equal. Exact up to ~700 people per
+# bucket, a HyperLogLog estimate (~0.8% error) beyond; see docs/insights.md.
+UNIQUE_USERS = "uniqCombined(14)"
 
 
 def math_sql(series: TrendSeries) -> str:
@@ -17,9 +21,9 @@ def math_sql(series: TrendSeries) -> str:
     if math == "total":
         return "toFloat64(count())"
     if math == "unique_users":
-        return "toFloat64(uniq(distinct_id))"
+        return f"toFloat64({UNIQUE_USERS}(distinct_id))"
     if math == "per_user_avg":
-        return "if(uniq(distinct_id) = 0, 0, count() / uniq(distinct_id))"
+        return f"if({UNIQUE_USERS}(distinct_id) = 0, 0, count() / {UNIQUE_USERS}(distinct_id))"
     value = number_expr(series.math_property or "")
     if math in _QUANTILES:
         return f"quantileExactInclusive({_QUANTILES[math]})({value})"
