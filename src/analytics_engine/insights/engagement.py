@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from analytics_engine.errors import InvalidInput
+from analytics_engine.insights.base import PERSON_KEY as PERSON
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import bucket_key, bucket_label, bucket_sql, buckets, local_bucket
 from analytics_engine.insights.filters import filters_sql
@@ -62,7 +63,7 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
             last = params.add(self.buckets[-1], "Date")
             days = (
                 f"SELECT arraySort(groupUniqArray(toDate(timestamp, {{tz:String}}))) AS ds FROM {self.events} "
-                f"WHERE {where} GROUP BY distinct_id"
+                f"WHERE {where} GROUP BY {PERSON}"
             )
             spans = (
                 "arrayMap(i -> (ds[i], if(i = length(ds), 30, least(dateDiff('day', ds[i], ds[i + 1]), 30))), "
@@ -77,9 +78,9 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
             where = self._where(params, self.range.start, self.range.end)
             period = bucket_sql(self.interval, "timestamp", "{tz:String}")
             sql = (
-                "SELECT period, days, count() AS people FROM (SELECT distinct_id, "
+                f"SELECT period, days, count() AS people FROM (SELECT {PERSON} AS person, "
                 f"{period} AS period, uniqExact(toDate(timestamp, {{tz:String}})) AS days FROM {self.events} "
-                f"WHERE {where} GROUP BY distinct_id, period) GROUP BY period, days"
+                f"WHERE {where} GROUP BY person, period) GROUP BY period, days"
             )
         else:
             previous = _previous_start(self.buckets[0], self.interval, self.range.zone)
@@ -88,9 +89,9 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
             since = params.add(utc_text(previous), "DateTime64(3)")
             first = params.add(self.buckets[0], "Date")
             users = (
-                f"SELECT distinct_id, {bucket_sql(self.interval, 'min(timestamp)', '{tz:String}')} AS first_b, "
+                f"SELECT {PERSON} AS person, {bucket_sql(self.interval, 'min(timestamp)', '{tz:String}')} AS first_b, "
                 f"groupUniqArrayIf({bucket}, timestamp >= {since}) AS active FROM {self.events} "
-                f"WHERE {where} GROUP BY distinct_id"
+                f"WHERE {where} GROUP BY person"
             )
             candidates = f"arrayDistinct(arrayConcat(active, arrayMap(x -> {_NEXT[self.interval]}, active)))"
             prev = _PREVIOUS[self.interval]

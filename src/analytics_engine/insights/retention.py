@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from analytics_engine.errors import InvalidInput
+from analytics_engine.insights.base import PERSON_KEY as PERSON
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import add_months, bucket_sql, buckets
 from analytics_engine.insights.filters import OTHER, breakdown_sql, filters_sql
@@ -69,34 +70,34 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             start = params.add(_text(self.range.start), "DateTime64(3)")
             first = bucket_sql(query.period, "first_ts", "{tz:String}")
             starts = (
-                f"SELECT distinct_id, {first} AS cohort, bd FROM (SELECT distinct_id, min(timestamp) AS first_ts, "
+                f"SELECT person, {first} AS cohort, bd FROM (SELECT {PERSON} AS person, min(timestamp) AS first_ts, "
                 f"argMin({raw_bd}, timestamp) AS bd FROM {self.events} WHERE {' AND '.join(where)} "
-                f"GROUP BY distinct_id HAVING first_ts >= {start})"
+                f"GROUP BY person HAVING first_ts >= {start})"
             )
         else:
             where = self._event_where(params, query.start_event, self.range.start, self.range.end)
             starts = (
-                f"SELECT distinct_id, {bucket} AS cohort, argMin({raw_bd}, timestamp) AS bd FROM {self.events} "
-                f"WHERE {' AND '.join(where)} GROUP BY distinct_id, cohort"
+                f"SELECT {PERSON} AS person, {bucket} AS cohort, argMin({raw_bd}, timestamp) AS bd FROM {self.events} "
+                f"WHERE {' AND '.join(where)} GROUP BY person, cohort"
             )
         if query.breakdown:
             other = params.add(OTHER, "String")
             limit = int(query.breakdown_limit)
             starts = (
-                f"SELECT distinct_id, cohort, if(rank <= {limit}, bd, [{other}]) AS bd FROM ("
-                f"SELECT distinct_id, cohort, bd, dense_rank() OVER (ORDER BY people DESC, bd) AS rank FROM ("
+                f"SELECT person, cohort, if(rank <= {limit}, bd, [{other}]) AS bd FROM ("
+                f"SELECT person, cohort, bd, dense_rank() OVER (ORDER BY people DESC, bd) AS rank FROM ("
                 f"SELECT *, count() OVER (PARTITION BY bd) AS people FROM ({starts})))"
             )
         upper = self.range.end + timedelta(days=_PERIOD_DAYS[query.period] * query.periods)
         return_where = self._event_where(params, query.return_event, self.range.start, upper)
         returns = (
-            f"SELECT distinct_id, groupUniqArray({bucket}) AS rets FROM {self.events} "
-            f"WHERE {' AND '.join(return_where)} GROUP BY distinct_id"
+            f"SELECT {PERSON} AS person, groupUniqArray({bucket}) AS rets FROM {self.events} "
+            f"WHERE {' AND '.join(return_where)} GROUP BY person"
         )
         cells = f"arrayMap(p -> toUInt64(has(rets, {_ADD[query.period]}(cohort, p))), range(1, {query.periods}))"
         sql = (
             f"SELECT cohort, bd, count() AS size, sumForEach({cells}) AS returned "
-            f"FROM ({starts}) AS s LEFT JOIN ({returns}) AS r USING (distinct_id) GROUP BY cohort, bd"
+            f"FROM ({starts}) AS s LEFT JOIN ({returns}) AS r USING (person) GROUP BY cohort, bd"
         )
         return [SQL("retention", sql, params.values)]
 
