@@ -1,11 +1,25 @@
-"""`bench ingest`: HTTP ingest throughput against a raw JSONEachRow insert of the same rows."""
+"""`bench ingest`: HTTP ingest throughput against a raw JSONEachRow insert of the same rows.
+
+Besides the two rates it reports what the server spent: its CPU per event while the events were sent,
+split by thread kind (chDB names its threads: `MergeMutate` background merges, `Unknown` the threads
+that push each insert through the materialized views on `events`, `ThreadPool` part writing and
+parsing helpers, `python` the Python threads, which also run the insert into `events` itself), the
+events per warehouse insert that group commit formed, and the load average. `--drop-view` (a
+diagnostic) serves and baselines a warehouse without the named views on `events`, to measure what
+each one costs ingest.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +32,75 @@ from analytics_engine.datagen.loader import GENERATOR_LIMITS
 from analytics_engine.ingest.validation import EVENT_COLUMNS, validate_events
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.migrations import migrate
+
+# The materialized views fed by every insert into `events` (what `--drop-view` may name).
+EVENT_VIEWS = ("event_ids_mv", "metrics_daily_mv", "metrics_monthly_mv", "persons_mv", "person_properties_mv")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of a Linux process's threads by thread name without its trailing
+    digits; empty where /proc is not there."""
+    seconds: Counter[str] = Counter()
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return {}
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # the thread ended meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")].rstrip("0123456789") or "?"
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds[name] += (int(fields[11]) + int(fields[12])) / tick
+    return dict(seconds)
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per thread kind between two `thread_cpu` readings, largest first (threads that ended
+    in between are not counted: chDB keeps its pools)."""
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    return {name: round(value, 2) for name, value in sorted(spent.items(), key=lambda kv: -kv[1]) if value > 0}
+
+
+def insert_batches(metrics_text: str) -> tuple[int, int]:
+    """(inserts, events) from the server's `analytics_ingest_batch_events` histogram."""
+    found = {}
+    for name in ("count", "sum"):
+        match = re.search(rf"^analytics_ingest_batch_events_{name} (\S+)$", metrics_text, re.MULTILINE)
+        found[name] = int(float(match.group(1))) if match else 0
+    return found["count"], found["sum"]
+
+
+def drop_views(warehouse: Warehouse, views: list[str]) -> None:
+    """Drop materialized views on `events` by name (diagnostic runs only: the folder is thrown away)."""
+    unknown = sorted(set(views) - set(EVENT_VIEWS))
+    if unknown:
+        raise ValueError(f"not a view on events: {', '.join(unknown)} (one of {', '.join(EVENT_VIEWS)})")
+    for view in views:
+        warehouse.command(f"DROP VIEW IF EXISTS {warehouse.table(view)}")
+
+
+def prepare_without_views(folder: Path, views: list[str]) -> None:
+    """Migrate the server's warehouse in `folder` and drop `views`, in a child process: chDB opens one
+    data folder per process, and this one opens its own for the baseline."""
+    code = (
+        "import sys; from pathlib import Path; from analytics_engine.bench.ingest import _drop_in; "
+        "_drop_in(Path(sys.argv[1]), sys.argv[2:])"
+    )
+    subprocess.run([sys.executable, "-c", code, str(folder), *views], check=True, capture_output=True)
+
+
+def _drop_in(folder: Path, views: list[str]) -> None:
+    from analytics_engine.config import Settings
+
+    settings = Settings(data_dir=folder, warehouse_dsn=None)
+    warehouse = Warehouse(str(settings.warehouse_dsn), settings.warehouse_database)
+    migrate(warehouse)
+    drop_views(warehouse, views)
+    warehouse.close()
 
 
 def make_events(count: int, with_ids: bool) -> list[dict[str, Any]]:
@@ -47,12 +130,13 @@ async def send_all(url: str, key: str, bodies: list[bytes], concurrency: int) ->
         return time.perf_counter() - started
 
 
-def raw_baseline(events: list[dict[str, Any]], batch: int) -> float:
+def raw_baseline(events: list[dict[str, Any]], batch: int, without: list[str] = ()) -> float:  # type: ignore[assignment]
     """The same rows, already rendered as JSONEachRow, inserted straight into chDB in the same
     batch size: what the warehouse alone costs, with no HTTP, validation or group commit."""
     folder = Path(tempfile.mkdtemp(prefix="ae-bench-raw-"))
     warehouse = Warehouse(f"chdb://{folder}", "bench_raw")
     migrate(warehouse)
+    drop_views(warehouse, list(without))
     lines = [e.line for e in validate_events(events, "raw", GENERATOR_LIMITS).accepted]
     blocks = [b"\n".join(lines[i : i + batch]) for i in range(0, len(lines), batch)]
     table = warehouse.table("events")
@@ -65,39 +149,67 @@ def raw_baseline(events: list[dict[str, Any]], batch: int) -> float:
     return elapsed
 
 
-def run(events: int, batch: int, concurrency: int, with_ids: bool) -> dict[str, Any]:
+def run(
+    events: int,
+    batch: int,
+    concurrency: int,
+    with_ids: bool,
+    without: list[str] = (),  # type: ignore[assignment]
+) -> dict[str, Any]:
+    without = list(without)
     gc.collect()
     generated = make_events(events, with_ids)
     bodies = [orjson.dumps(generated[i : i + batch]) for i in range(0, len(generated), batch)]
-    with server_process() as server:
+    folder = Path(tempfile.mkdtemp(prefix="ae-bench-"))
+    if without:
+        prepare_without_views(folder, without)
+    load_before = os.getloadavg()
+    with server_process(data_dir=folder) as server:
         _, key = server.tenant_key("bench")
+        cpu_before = thread_cpu(server.process.pid)
         http_seconds = asyncio.run(send_all(server.url, key, bodies, concurrency))
+        server_cpu = cpu_spent(cpu_before, thread_cpu(server.process.pid))
+        load_after = os.getloadavg()
         stored = httpx.get(
             f"{server.url}/v1/events/count", headers={"Authorization": f"Bearer {key}"}, timeout=60
         ).json()["count"]
+        inserts, inserted = insert_batches(httpx.get(f"{server.url}/metrics", timeout=60).text)
     if stored != events:
         raise RuntimeError(f"HTTP ingest stored {stored} of {events} events")
-    baseline_seconds = raw_baseline(generated, batch)
+    baseline_seconds = raw_baseline(generated, batch, without)
     http_rate = events / http_seconds
     raw_rate = events / baseline_seconds
+    cpu_total = sum(server_cpu.values())
     result = {
         "events": events,
         "batch": batch,
         "concurrency": concurrency,
         "client_event_ids": with_ids,
+        "dropped_views": without,
         "http_events_per_second": round(http_rate),
         "raw_insert_events_per_second": round(raw_rate),
         "ratio": round(http_rate / raw_rate, 3),
+        "server_cpu_seconds": round(cpu_total, 2),
+        "server_cpu_us_per_event": round(cpu_total / events * 1e6, 1) if server_cpu else None,
+        "server_cpu_by_thread": server_cpu,
+        "warehouse_inserts": inserts,
+        "events_per_insert": round(inserted / inserts) if inserts else None,
+        "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
         "targets": {"http_events_per_second": 100_000, "ratio": 0.3},
     }
-    print_table(
-        "bench ingest",
-        ["path", "seconds", "events/s"],
-        [
-            ["HTTP /v1/events", http_seconds, http_rate],
-            ["raw JSONEachRow insert (baseline)", baseline_seconds, raw_rate],
-            ["ratio HTTP / raw", "", http_rate / raw_rate],
-        ],
-    )
+    rows: list[list[Any]] = [
+        ["HTTP /v1/events", http_seconds, http_rate],
+        ["raw JSONEachRow insert (baseline)", baseline_seconds, raw_rate],
+        ["ratio HTTP / raw", "", http_rate / raw_rate],
+    ]
+    if server_cpu:
+        split = ", ".join(f"{name} {value / events * 1e6:.0f}" for name, value in server_cpu.items())
+        rows.append(
+            ["server CPU per event (us)", f"{cpu_total:.1f} s CPU", f"{cpu_total / events * 1e6:.1f} ({split})"]
+        )
+    rows.append(["events per warehouse insert", f"{inserts} inserts", result["events_per_insert"]])
+    rows.append(["load average (1 min) before / after", "", f"{load_before[0]:.2f} / {load_after[0]:.2f}"])
+    title = "bench ingest" + (f" (without {', '.join(without)})" if without else "")
+    print_table(title, ["path", "seconds", "events/s"], rows)
     result["file"] = str(write_result("ingest", result))
     return result

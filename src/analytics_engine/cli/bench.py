@@ -18,11 +18,23 @@ def ingest(
     batch: Annotated[int, typer.Option(min=1, help="Events per HTTP request.")] = 1000,
     concurrency: Annotated[int, typer.Option(min=1, help="Concurrent HTTP clients.")] = 8,
     event_ids: Annotated[bool, typer.Option(help="Send client event ids (checked for duplicates).")] = True,
+    drop_view: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Diagnostic: run server and baseline without this materialized view on events (repeatable): "
+            "what the view costs ingest. One of event_ids_mv, metrics_daily_mv, metrics_monthly_mv, persons_mv, "
+            "person_properties_mv."
+        ),
+    ] = None,
 ) -> None:
-    """HTTP ingest vs raw JSONEachRow insert of the same rows (target >= 100k ev/s, ratio >= 0.3)."""
-    from analytics_engine.bench.ingest import run
+    """HTTP ingest vs raw JSONEachRow insert of the same rows (target >= 100k ev/s, ratio >= 0.3), with the
+    server's CPU per event by thread kind, the events per warehouse insert and the load average."""
+    from analytics_engine.bench.ingest import EVENT_VIEWS, run
 
-    run(events, batch, concurrency, event_ids)
+    unknown = sorted(set(drop_view or []) - set(EVENT_VIEWS))
+    if unknown:
+        raise typer.BadParameter(f"not a view on events: {', '.join(unknown)}", param_hint="--drop-view")
+    run(events, batch, concurrency, event_ids, drop_view or [])
 
 
 @bench_app.command("dedup")
