@@ -29,17 +29,18 @@ _EMPTY = "emptyArrayInt64()"
 
 
 def _ordered(n: int, grouped: str, *, merge: bool = False) -> str:
-    """Chains by step as array columns r1..rn of (time of step k, time of step 1, time of step k-1),
-    each step computed from the previous one (dynamic programming over the person's step times
-    `t1`..`tn`, sorted once filtered) in its own subquery layer: for every event of step k, the step-(k-1) chain with the
-    latest start that respects both windows (ties: the latest previous step). Keeping the latest start
-    is optimal, so a person reaches step k exactly when some valid chain does. Only step-k events
-    after the first step-(k-1) time and within the window of the latest start are scanned (bounds
-    computed once per person in the layer below). A start of 0 means "no chain" (arrayMax of nothing
-    is 0; real starts are epoch milliseconds). With `merge`: `_ordered_merge`, same answers, faster."""
+    """Chains by step as array columns r1..rn of (time of step k, time of step 1, time of step k-1), each step
+    computed from the previous one (dynamic programming over the person's step times `t1`..`tn`, sorted once
+    filtered) in its own subquery layer: for every event of step k, the step-(k-1) chain with the latest start
+    that respects both windows (ties: the latest previous step). Keeping the latest start is optimal, so a
+    person reaches step k exactly when some valid chain does. Only step-k events after the first step-(k-1) time
+    and within the window of the latest start are scanned (bounds computed once per person in the layer below).
+    A start of 0 means "no chain" (arrayMax of nothing is 0; real starts are epoch milliseconds). With `merge`:
+    `_ordered_merge`, same answers, faster."""
     if merge:
         return _ordered_merge(n, grouped)
-    layer = f"SELECT *, arrayMap(t -> (t, t, t), arraySort(arrayFilter(t -> t < {{fend:Int64}}, t1))) AS r1 FROM ({grouped})"
+    first = "arraySort(arrayFilter(t -> t < {fend:Int64}, t1))"
+    layer = f"SELECT *, arrayMap(t -> (t, t, t), {first}) AS r1 FROM ({grouped})"
     for k in range(2, n + 1):
         bounds = (
             f"SELECT *, r{k - 1}[1].1 AS lo{k}, arrayMax(c -> c.2, r{k - 1}) + {{fW:Int64}} AS hi{k} FROM ({layer})"
