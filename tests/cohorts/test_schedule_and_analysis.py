@@ -33,13 +33,16 @@ def test_schedule_evaluates_active_cohorts_inside_serve(client, new_tenant, runt
     deadline = time.monotonic() + 30
     while True:
         versions = tenant.get(f"/v1/cohorts/{active['id']}/versions").json()
-        if any(v["trigger"] == "schedule" and v["state"] == "complete" for v in versions):
+        # The event is published just after the version completes: wait for both.
+        events = [
+            e for e in runtime.bus.published if e.type == "cohort.evaluated" and e.data["cohort_id"] == active["id"]
+        ]
+        if events and any(v["trigger"] == "schedule" and v["state"] == "complete" for v in versions):
             break
-        assert time.monotonic() < deadline, versions
+        assert time.monotonic() < deadline, (versions, events)
         time.sleep(0.2)
     assert tenant.get(f"/v1/cohorts/{active['id']}").json()["size"] == 3
     assert tenant.get(f"/v1/cohorts/{paused['id']}/versions").json() == []
-    events = [e for e in runtime.bus.published if e.type == "cohort.evaluated" and e.data["cohort_id"] == active["id"]]
     assert events and events[0].data["trigger"] == "schedule" and events[0].data["joined"] == 3
     jobs = tenant.get("/v1/jobs", params={"kind": "cohort.evaluate"}).json()
     assert jobs and all(j["source"] == "schedule" for j in jobs)
