@@ -18,6 +18,7 @@ Semantics (the reference in tests/insights/reference.py implements them independ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from analytics_engine.insights.base import PERSON_KEY
@@ -53,13 +54,9 @@ def _ordered(n: int, grouped: str, *, merge: bool = False) -> str:
             f"SELECT *, arrayFilter(x -> x.2 > 0, arrayMap(e -> arrayMap(s -> (e, s, {previous}), [{start}])[1], "
             f"{events})) AS r{k} FROM ({bounds})"
         )
-    reached = "multiIf(" + ", ".join(f"notEmpty(r{k}), {k}" for k in range(n, 0, -1)) + ", 0)"
     # The chain completing last at each step (r_k keeps t_k's order, so it is the last element).
-    gaps = "[" + ", ".join(f"if(notEmpty(r{k}), r{k}[-1].1 - r{k}[-1].3, 0)" for k in range(2, n + 1)) + "]"
-    entry = "multiIf(" + ", ".join(f"reached = {k}, r{k}[-1].2" for k in range(n, 0, -1)) + ", 0)"
-    return (
-        f"SELECT person, bd, toUInt8({reached}) AS reached, {gaps} AS gaps, {entry} AS entry "
-        f"FROM ({layer}) WHERE reached > 0"
+    return _furthest(
+        n, layer, level=lambda k: f"r{k}", gap=lambda k: f"r{k}[-1].1 - r{k}[-1].3", start=lambda k: f"r{k}[-1].2"
     )
 
 
@@ -88,9 +85,24 @@ def _ordered_merge(n: int, grouped: str) -> str:
             f"arrayFilter((e, v) -> v, E{b}, V{b}) AS T{b}, arrayFilter((j, v) -> v, J{b}, V{b}) AS JV{b}, "
             f"arrayMap(j -> S{a}[j], JV{b}) AS S{b} FROM ({layer})"
         )
-    reached = "multiIf(" + ", ".join(f"notEmpty(T{k}), {k}" for k in range(n, 0, -1)) + ", 0)"
-    gaps = "[" + ", ".join(f"if(notEmpty(T{k}), T{k}[-1] - T{k - 1}[JV{k}[-1]], 0)" for k in range(2, n + 1)) + "]"
-    entry = "multiIf(" + ", ".join(f"reached = {k}, S{k}[-1]" for k in range(n, 0, -1)) + ", 0)"
+    return _furthest(
+        n,
+        layer,
+        level=lambda k: f"T{k}",
+        gap=lambda k: f"T{k}[-1] - T{k - 1}[JV{k}[-1]]",
+        start=lambda k: f"S{k}[-1]",
+    )
+
+
+def _furthest(
+    n: int, layer: str, *, level: Callable[[int], str], gap: Callable[[int], str], start: Callable[[int], str]
+) -> str:
+    """The per-person row of either ordered path: the furthest step whose `level(k)` array is not empty,
+    the time from step k-1 to k of the chain completing last at each step (`gap(k)`), and the start of
+    the chain reaching the furthest step (`start(k)`)."""
+    reached = "multiIf(" + ", ".join(f"notEmpty({level(k)}), {k}" for k in range(n, 0, -1)) + ", 0)"
+    gaps = "[" + ", ".join(f"if(notEmpty({level(k)}), {gap(k)}, 0)" for k in range(2, n + 1)) + "]"
+    entry = "multiIf(" + ", ".join(f"reached = {k}, {start(k)}" for k in range(n, 0, -1)) + ", 0)"
     return (
         f"SELECT person, bd, toUInt8({reached}) AS reached, {gaps} AS gaps, {entry} AS entry "
         f"FROM ({layer}) WHERE reached > 0"

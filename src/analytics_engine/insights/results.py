@@ -53,9 +53,9 @@ class RetentionCohort(BaseModel):
 
 
 class Timing(BaseModel):
-    sql_ms: float = 0.0
+    sql_ms: float = Field(0.0, description="Warehouse time of all statements, summed (they may run in parallel).")
     queries: int = 0
-    total_ms: float = 0.0
+    total_ms: float = Field(0.0, description="Wall time of the computation.")
 
 
 class InsightResponse(BaseModel):

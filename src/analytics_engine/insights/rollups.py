@@ -13,8 +13,8 @@ Rollups (warehouse migrations 0600, 0960) are kept by materialized views on ever
 The planner uses them when the series has no filters, no breakdown, math `total`, `unique_users` or
 `per_user_avg`, the interval is a day or coarser, the range starts and ends on whole UTC hours, and the
 zone's offset is whole hours throughout the range. Otherwise raw events. Both paths give the same
-numbers: counts are sums, and merging the stored `UNIQUE_USERS` states equals that function over the
-same rows (migration 0960; it replaced `uniq` states, which were slow to read).
+numbers: counts are sums, and merging the stored `UNIQUE_USERS` states (`UNIQUE_USERS_MERGE`) equals
+that function over the same rows (migration 0960; it replaced `uniq` states, which were slow to read).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from analytics_engine.insights.dates import Resolved, bucket_sql
 from analytics_engine.insights.models import TrendSeries, TrendsQuery
-from analytics_engine.insights.trends_builder import UNIQUE_USERS
+from analytics_engine.insights.trends_builder import UNIQUE_USERS_MERGE
 from analytics_engine.warehouse.params import utc_text
 
 ROLLUP_MATHS = {"total", "unique_users", "per_user_avg"}
@@ -77,10 +77,9 @@ def rollup_eligible(query: TrendsQuery, series: TrendSeries, period: Resolved) -
 def _value_sql(math: str) -> str:
     if math == "total":
         return "toFloat64(sum(events))"
-    merged = UNIQUE_USERS.replace("(", "Merge(", 1)  # uniqCombined(14) -> uniqCombinedMerge(14)
     if math == "unique_users":
-        return f"toFloat64({merged}(users))"
-    return f"if({merged}(users) = 0, 0, sum(events) / {merged}(users))"
+        return f"toFloat64({UNIQUE_USERS_MERGE}(users))"
+    return f"if({UNIQUE_USERS_MERGE}(users) = 0, 0, sum(events) / {UNIQUE_USERS_MERGE}(users))"
 
 
 def _whole_day(day_start: str, start: str, end: str, interval: str) -> str:

@@ -14,6 +14,7 @@ _QUANTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 # (warehouse migration 0960), so raw and rollup answers are equal. Exact up to ~700 people per
 # bucket, a HyperLogLog estimate (~0.8% error) beyond; see docs/insights.md.
 UNIQUE_USERS = "uniqCombined(14)"
+UNIQUE_USERS_MERGE = "uniqCombinedMerge(14)"  # what reads the rollups' states of UNIQUE_USERS
 
 
 def math_sql(series: TrendSeries) -> str:
