@@ -48,25 +48,6 @@ def test_close_flushes_pending_batches(runtime):
     assert stored == 30
 
 
-def test_failed_insert_is_reported_not_acknowledged(runtime):
-    class BrokenWriter:
-        def write(self, accepted, rejected=()):
-            raise RuntimeError("disk full")
-
-    async def scenario() -> str:
-        committer = GroupCommitter(BrokenWriter(), max_events=1, max_wait_ms=1)  # type: ignore[arg-type]
-        committer.start()
-        try:
-            await committer.submit(validate_events(events("lost", 1), "t", Limits()).accepted)
-        except RuntimeError as exc:
-            return str(exc)
-        finally:
-            await committer.close()
-        return "acknowledged"
-
-    assert asyncio.run(scenario()) == "disk full"
-
-
 def test_runtime_builds_twice_on_the_same_database(settings):
     first = Runtime.build(settings)
     second = Runtime.build(settings)

@@ -1,11 +1,19 @@
 """Writes validated events into the warehouse: de-duplication of client-supplied ids, then one
-JSONEachRow insert per batch; rejected events go to `rejected_events` in the same flush."""
+JSONEachRow insert per batch; rejected events go to `rejected_events` in the same flush.
+
+The duplicate check (`claim`) and the insert are separate steps so that group commit can check the
+next batch while the previous one is being inserted. A claim holds its batch's client ids until
+`release`: any concurrent writer (HTTP group commit, the NATS consumer, sync) that brings one of
+those ids waits for the holder to land or fail and only then looks the id up. So the check is exact
+within the process whatever runs side by side."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -15,19 +23,43 @@ from analytics_engine.warehouse.client import Warehouse
 
 LOOKUP_CHUNK = 20_000
 REJECTED_COLUMNS = ("tenant_id", "source", "request_id", "position", "reason", "payload")
+EventKey = tuple[str, str]  # (tenant_id, event_id)
+
+
+@dataclass
+class Claim:
+    """The events of a batch that are new, and the client ids held for it until `release`."""
+
+    fresh: list[AcceptedEvent]
+    keys: list[EventKey] = field(default_factory=list)
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 class EventWriter:
     def __init__(self, warehouse: Warehouse) -> None:
         self.warehouse = warehouse
+        self._held: dict[EventKey, Claim] = {}
+        self._held_lock = threading.Lock()
 
     def write(
         self,
         accepted: Sequence[AcceptedEvent],
         rejected: Sequence[tuple[RejectedEvent, str, str]] = (),
     ) -> int:
-        """Insert the batch; returns the number of rows written (duplicates are skipped)."""
-        fresh = self._drop_duplicates(accepted)
+        """Check, insert and release in one go; returns the number of rows written (duplicates are skipped)."""
+        claim = self.claim(accepted)
+        try:
+            self.insert(claim.fresh, rejected)
+        finally:
+            self.release([claim])
+        return len(claim.fresh)
+
+    def insert(
+        self,
+        fresh: Sequence[AcceptedEvent],
+        rejected: Sequence[tuple[RejectedEvent, str, str]] = (),
+    ) -> None:
+        """Insert events already checked by `claim` (and rejections) as one block each."""
         if fresh:
             started = time.perf_counter()
             self.warehouse.insert_json_rows(
@@ -37,7 +69,70 @@ class EventWriter:
             metrics.BATCH_EVENTS.observe(len(fresh))
         if rejected:
             self.write_rejected(rejected)
-        return len(fresh)
+
+    def claim(self, accepted: Sequence[AcceptedEvent]) -> Claim:
+        """Keep the first of each (tenant, event_id) in the batch and drop ids already stored.
+
+        Only client-supplied ids can repeat (server ids are fresh UUIDs), so only those are held and
+        looked up, per tenant, in `event_ids` (every id received in the last 7 days) by the id's high
+        64 bits, then compared exactly. Holding is all-or-nothing: a claim that meets an id held by
+        another waits for that one's release holding nothing itself, so two claims never wait on each
+        other. The caller must `release` the claim once its insert returned or failed."""
+        seen: set[EventKey] = set()
+        unique: list[AcceptedEvent] = []
+        keys: list[EventKey] = []
+        for item in accepted:
+            key = (item.tenant_id, item.event_id)
+            if key in seen:
+                continue
+            seen.add(key)
+            unique.append(item)
+            if item.client_event_id:
+                keys.append(key)
+        claim = Claim(unique, keys)
+        self._hold(claim)
+        try:
+            stored = self._stored(keys)
+        except BaseException:
+            self.release([claim])
+            raise
+        if stored:
+            claim.fresh = [i for i in unique if (i.tenant_id, i.event_id) not in stored]
+        return claim
+
+    def release(self, claims: Iterable[Claim]) -> None:
+        with self._held_lock:
+            for claim in claims:
+                for key in claim.keys:
+                    if self._held.get(key) is claim:
+                        del self._held[key]
+                claim.released.set()
+
+    def _hold(self, claim: Claim) -> None:
+        while True:
+            with self._held_lock:
+                busy = next((self._held[key] for key in claim.keys if key in self._held), None)
+                if busy is None:
+                    self._held.update(dict.fromkeys(claim.keys, claim))
+                    return
+            busy.released.wait()
+
+    def _stored(self, keys: Sequence[EventKey]) -> set[EventKey]:
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for tenant_id, event_id in keys:
+            by_tenant[tenant_id].append(event_id)
+        stored: set[EventKey] = set()
+        for tenant_id, ids in by_tenant.items():
+            highs = sorted({id_high(event_id) for event_id in ids})
+            # Integers bind and parse fast; the exact comparison on the full id happens here.
+            for start in range(0, len(highs), LOOKUP_CHUNK):
+                result = self.warehouse.query(
+                    f"SELECT toString(event_id) FROM {self.warehouse.table('event_ids')} "
+                    "WHERE tenant_id = {tenant_id:String} AND id_high IN {highs:Array(UInt64)}",
+                    {"tenant_id": tenant_id, "highs": highs[start : start + LOOKUP_CHUNK]},
+                )
+                stored.update((tenant_id, row[0]) for row in result.rows)
+        return stored
 
     def write_rejected(self, rejected: Sequence[tuple[RejectedEvent, str, str]]) -> None:
         """Each item: the rejection, its source (http, nats, sync) and the request id."""
@@ -55,38 +150,6 @@ class EventWriter:
             for item, source, request_id in rejected
         )
         self.warehouse.insert_json_rows(self.warehouse.table("rejected_events"), REJECTED_COLUMNS, body)
-
-    def _drop_duplicates(self, accepted: Sequence[AcceptedEvent]) -> list[AcceptedEvent]:
-        """Keep the first of each (tenant, event_id) in the batch and drop ids already stored.
-
-        Only client-supplied ids can repeat (server ids are fresh UUIDs), so only those are looked
-        up, per tenant, in `event_ids` (every id received in the last 7 days) by the id's high 64
-        bits, then compared exactly."""
-        seen: set[tuple[str, str]] = set()
-        unique: list[AcceptedEvent] = []
-        to_check: dict[str, list[AcceptedEvent]] = defaultdict(list)
-        for item in accepted:
-            key = (item.tenant_id, item.event_id)
-            if key in seen:
-                continue
-            seen.add(key)
-            unique.append(item)
-            if item.client_event_id:
-                to_check[item.tenant_id].append(item)
-        stored: set[tuple[str, str]] = set()
-        for tenant_id, items in to_check.items():
-            highs = sorted({id_high(i.event_id) for i in items})
-            # Integers bind and parse fast; the exact comparison on the full id happens here.
-            for start in range(0, len(highs), LOOKUP_CHUNK):
-                result = self.warehouse.query(
-                    f"SELECT toString(event_id) FROM {self.warehouse.table('event_ids')} "
-                    "WHERE tenant_id = {tenant_id:String} AND id_high IN {highs:Array(UInt64)}",
-                    {"tenant_id": tenant_id, "highs": highs[start : start + LOOKUP_CHUNK]},
-                )
-                stored.update((tenant_id, row[0]) for row in result.rows)
-        if not stored:
-            return unique
-        return [i for i in unique if (i.tenant_id, i.event_id) not in stored]
 
 
 def id_high(event_id: str) -> int:
