@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from analytics_engine.bench.ingest import EVENT_VIEWS, cpu_spent, drop_views, insert_batches, thread_cpu
+from analytics_engine.bench.ingest import (
+    EVENT_VIEWS,
+    cpu_bound_ceiling,
+    cpu_spent,
+    drop_views,
+    insert_batches,
+    thread_cpu,
+)
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.migrations import migrate
 
@@ -31,6 +38,14 @@ def test_cpu_spent_is_the_difference_largest_first_without_idle_threads() -> Non
     spent = cpu_spent({"python": 1.0, "MergeMutate": 2.0}, {"python": 4.5, "MergeMutate": 2.0, "Unknown": 1.25})
     assert spent == {"python": 3.5, "Unknown": 1.25}
     assert list(spent) == ["python", "Unknown"]
+
+
+@pytest.mark.parametrize(
+    ("cores", "events", "cpu_seconds", "ceiling"),
+    [(2, 300_000, 6.0, 100_000), (2, 300_000, 7.5, 80_000), (1, 1000, 0.5, 2000)],
+)
+def test_cpu_bound_ceiling_is_cores_over_cpu_per_event(cores, events, cpu_seconds, ceiling) -> None:
+    assert cpu_bound_ceiling(cores, events, cpu_seconds) == pytest.approx(ceiling)
 
 
 def test_insert_batches_reads_the_batch_histogram() -> None:

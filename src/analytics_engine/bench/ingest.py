@@ -103,6 +103,12 @@ def _drop_in(folder: Path, views: list[str]) -> None:
     warehouse.close()
 
 
+def cpu_bound_ceiling(cores: int, events: int, cpu_seconds: float) -> float:
+    """Events/s if every core did nothing but this at the measured CPU per event (server and client):
+    no amount of overlap gets past it, only less CPU per event."""
+    return cores * events / cpu_seconds
+
+
 def make_events(count: int, with_ids: bool) -> list[dict[str, Any]]:
     events = list(generate_events(GeneratorSpec(events=count, days=30, seed=99)))
     if not with_ids:
@@ -166,9 +172,10 @@ def run(
     load_before = os.getloadavg()
     with server_process(data_dir=folder) as server:
         _, key = server.tenant_key("bench")
-        cpu_before = thread_cpu(server.process.pid)
+        cpu_before, client_before = thread_cpu(server.process.pid), time.process_time()
         http_seconds = asyncio.run(send_all(server.url, key, bodies, concurrency))
         server_cpu = cpu_spent(cpu_before, thread_cpu(server.process.pid))
+        client_cpu = time.process_time() - client_before
         load_after = os.getloadavg()
         stored = httpx.get(
             f"{server.url}/v1/events/count", headers={"Authorization": f"Bearer {key}"}, timeout=60
@@ -180,6 +187,8 @@ def run(
     http_rate = events / http_seconds
     raw_rate = events / baseline_seconds
     cpu_total = sum(server_cpu.values())
+    cores = os.cpu_count() or 1
+    ceiling = cpu_bound_ceiling(cores, events, cpu_total + client_cpu) if server_cpu else None
     result = {
         "events": events,
         "batch": batch,
@@ -192,6 +201,8 @@ def run(
         "server_cpu_seconds": round(cpu_total, 2),
         "server_cpu_us_per_event": round(cpu_total / events * 1e6, 1) if server_cpu else None,
         "server_cpu_by_thread": server_cpu,
+        "client_cpu_us_per_event": round(client_cpu / events * 1e6, 1),
+        "cpu_bound_ceiling_events_per_second": round(ceiling) if ceiling else None,
         "warehouse_inserts": inserts,
         "events_per_insert": round(inserted / inserts) if inserts else None,
         "load_average": {"before": [round(x, 2) for x in load_before], "after": [round(x, 2) for x in load_after]},
@@ -207,6 +218,9 @@ def run(
         rows.append(
             ["server CPU per event (us)", f"{cpu_total:.1f} s CPU", f"{cpu_total / events * 1e6:.1f} ({split})"]
         )
+    rows.append(["bench client CPU per event (us)", f"{client_cpu:.1f} s CPU", f"{client_cpu / events * 1e6:.1f}"])
+    if ceiling:
+        rows.append([f"ceiling if all {cores} cores did only this", "", ceiling])
     rows.append(["events per warehouse insert", f"{inserts} inserts", result["events_per_insert"]])
     rows.append(["load average (1 min) before / after", "", f"{load_before[0]:.2f} / {load_after[0]:.2f}"])
     title = "bench ingest" + (f" (without {', '.join(without)})" if without else "")
