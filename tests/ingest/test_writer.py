@@ -51,6 +51,15 @@ def test_a_held_id_waits_for_its_holder(runtime, holder_lands):
     writer.release([second["claim"]])
 
 
+def test_an_abandoned_claim_is_taken_over(runtime, monkeypatch):
+    monkeypatch.setattr("analytics_engine.ingest.writer.HOLD_TIMEOUT_SECONDS", 0.2)
+    shared = str(uuid.uuid4())
+    abandoned = runtime.writer.claim(accepted("tn_abandoned", "first", [shared]))  # never released
+    second = runtime.writer.claim(accepted("tn_abandoned", "second", [shared]))
+    assert [event.event_id for event in second.fresh] == [shared]
+    runtime.writer.release([second, abandoned])
+
+
 def test_concurrent_writers_store_each_id_once(runtime):
     tenant_id = "tn_race"
     rounds, writers = 15, 4

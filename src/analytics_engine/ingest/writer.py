@@ -16,12 +16,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
+import structlog
 
 from analytics_engine.ingest.validation import EVENT_COLUMNS, AcceptedEvent, RejectedEvent
 from analytics_engine.observability import metrics
 from analytics_engine.warehouse.client import Warehouse
 
+log = structlog.get_logger(__name__)
+
 LOOKUP_CHUNK = 20_000
+HOLD_TIMEOUT_SECONDS = 120.0  # far above any insert: a claim held longer was abandoned
 REJECTED_COLUMNS = ("tenant_id", "source", "request_id", "position", "reason", "payload")
 EventKey = tuple[str, str]  # (tenant_id, event_id)
 
@@ -115,7 +119,12 @@ class EventWriter:
                 if busy is None:
                     self._held.update(dict.fromkeys(claim.keys, claim))
                     return
-            busy.released.wait()
+            if not busy.released.wait(HOLD_TIMEOUT_SECONDS):
+                # A holder that never released (its caller died between claim and release) must not
+                # stall ingest forever; taking its ids over risks at worst a duplicate, which the
+                # ReplacingMergeTree removes at the next merge.
+                log.warning("ingest.claim_taken_over", ids=len(busy.keys), waited_s=HOLD_TIMEOUT_SECONDS)
+                self.release([busy])
 
     def _stored(self, keys: Sequence[EventKey]) -> set[EventKey]:
         by_tenant: dict[str, list[str]] = defaultdict(list)
