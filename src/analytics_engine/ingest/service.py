@@ -9,6 +9,7 @@ import orjson
 from pydantic import BaseModel
 
 from analytics_engine.errors import BadRequest, PayloadTooLarge
+from analytics_engine.ingest.fast_path import fast_accept
 from analytics_engine.ingest.group_commit import GroupCommitter
 from analytics_engine.ingest.validation import Limits, RejectedEvent, validate_events
 from analytics_engine.observability import metrics
@@ -29,11 +30,15 @@ class IngestResult(BaseModel):
     request_id: str | None = None
 
 
+def is_ndjson(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() in NDJSON_TYPES
+
+
 def parse_body(body: bytes, content_type: str, max_events: int) -> tuple[list[Any], list[RejectedEvent]]:
     """Raw events in order; NDJSON lines that are not JSON become rejections at their position."""
     if not body.strip():
         raise BadRequest("The request body is empty.")
-    if content_type.split(";")[0].strip().lower() in NDJSON_TYPES:
+    if is_ndjson(content_type):
         events: list[Any] = []
         broken: list[RejectedEvent] = []
         for position, line in enumerate(line for line in body.split(b"\n") if line.strip()):
@@ -67,6 +72,11 @@ async def ingest_http(
     max_events: int,
     request_id: str = "",
 ) -> IngestResult:
+    accepted = fast_accept(body, is_ndjson(content_type), tenant_id, limits, max_events)
+    if accepted is not None:
+        await committer.submit(accepted)
+        metrics.EVENTS_ACCEPTED.labels("http").inc(len(accepted))
+        return IngestResult(accepted=len(accepted), rejected=[], request_id=request_id or None)
     raw_events, broken = parse_body(body, content_type, max_events)
     broken_positions = {item.position for item in broken}
     outcome = validate_events(

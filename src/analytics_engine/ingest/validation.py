@@ -7,8 +7,8 @@ a plain function is several times faster; the rules are few and listed in docs/i
 from __future__ import annotations
 
 import math
+import os
 import re
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +19,8 @@ from analytics_engine.config import Settings
 
 EVENT_COLUMNS = ("tenant_id", "event", "distinct_id", "timestamp", "event_id", "received_at", "properties")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+# The RFC 4122 variant bits (10xx) over a random hex digit.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 ALLOWED_FIELDS = frozenset({"event", "distinct_id", "timestamp", "event_id", "properties"})
 
 
@@ -72,6 +74,21 @@ def format_ms(epoch_ms: int) -> str:
     """Human-readable UTC text for a `DateTime64(3, 'UTC')` parameter."""
     moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
     return f"{moment:%Y-%m-%d %H:%M:%S}.{epoch_ms % 1000:03d}"
+
+
+def now_epoch_ms() -> int:
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
+def new_event_ids(count: int) -> list[str]:
+    """`count` random (version 4) UUIDs in canonical text, from one read of the OS's random source:
+    several times cheaper than `str(uuid.uuid4())` each, which showed in ingest profiles."""
+    digits = os.urandom(16 * count).hex()
+    ids = []
+    for start in range(0, 32 * count, 32):
+        h = digits[start : start + 32]
+        ids.append(f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}")
+    return ids
 
 
 def epoch_text(epoch_ms: int) -> str:
@@ -150,7 +167,7 @@ def validate_one(raw: Any, tenant_id: str, limits: Limits, now_ms: int, received
     if raw_id is None:
         # A fresh id cannot repeat: nothing to check for duplicates. (Made here, not by a column
         # DEFAULT: chDB evaluated generateUUIDv4() once per block, which merged distinct events.)
-        event_id, client_id = str(uuid.uuid4()), False
+        event_id, client_id = new_event_ids(1)[0], False
     else:
         if type(raw_id) is not str or not _UUID.fullmatch(raw_id):
             raise InvalidEvent("'event_id' must be a UUID")
@@ -175,7 +192,7 @@ def validate_events(
     raw_events: list[Any], tenant_id: str, limits: Limits, *, now_ms: int | None = None
 ) -> ValidationOutcome:
     """Split events into accepted rows and rejections (position, reason, raw payload)."""
-    now_ms = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
+    now_ms = now_ms if now_ms is not None else now_epoch_ms()
     received_at = epoch_text(now_ms)
     outcome = ValidationOutcome()
     for position, raw in enumerate(raw_events):
