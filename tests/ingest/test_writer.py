@@ -145,3 +145,16 @@ def test_a_failed_check_or_insert_is_reported_not_acknowledged(runtime, broken):
 
     assert asyncio.run(scenario()) == ("warehouse unreachable" if broken == "claim" else "disk full")
     assert stored(runtime, "tn_broken") == 0
+
+
+def test_stored_ids_are_found_across_lookup_chunks(runtime, monkeypatch):
+    """The look-up binds the ids' high halves as one hex run; ClickHouse's own `id_high` must match
+    it for every id, in every chunk, and only the tenant's own ids count."""
+    monkeypatch.setattr("analytics_engine.ingest.writer.LOOKUP_CHUNK", 7)
+    ids = [str(uuid.uuid4()) for _ in range(20)] + ["ffffffff-ffff-4fff-bfff-ffffffffffff", str(uuid.UUID(int=1))]
+    runtime.writer.write(accepted("tn_lookup", "first", ids))
+    runtime.writer.write(accepted("tn_lookup_other", "first", ids[:5]))
+    retry = runtime.writer.claim(accepted("tn_lookup", "again", [*ids, str(uuid.uuid4())]))
+    runtime.writer.release([retry])
+    assert len(retry.fresh) == 1 and retry.fresh[0].event_id not in ids
+    assert stored(runtime, "tn_lookup") == len(ids)

@@ -24,7 +24,8 @@ from analytics_engine.warehouse.client import Warehouse
 
 log = structlog.get_logger(__name__)
 
-LOOKUP_CHUNK = 20_000
+# Ids per look-up: 16 hex digits each keeps the statement under ClickHouse's default max_query_size.
+LOOKUP_CHUNK = 15_000
 HOLD_TIMEOUT_SECONDS = 120.0  # far above any insert: a claim held longer was abandoned
 REJECTED_COLUMNS = ("tenant_id", "source", "request_id", "position", "reason", "payload")
 EventKey = tuple[str, str]  # (tenant_id, event_id)
@@ -132,13 +133,13 @@ class EventWriter:
             by_tenant[tenant_id].append(event_id)
         stored: set[EventKey] = set()
         for tenant_id, ids in by_tenant.items():
-            highs = sorted({id_high(event_id) for event_id in ids})
-            # Integers bind and parse fast; the exact comparison on the full id happens here.
-            for start in range(0, len(highs), LOOKUP_CHUNK):
+            for start in range(0, len(ids), LOOKUP_CHUNK):
                 result = self.warehouse.query(
                     f"SELECT toString(event_id) FROM {self.warehouse.table('event_ids')} "
-                    "WHERE tenant_id = {tenant_id:String} AND id_high IN {highs:Array(UInt64)}",
-                    {"tenant_id": tenant_id, "highs": highs[start : start + LOOKUP_CHUNK]},
+                    "WHERE tenant_id = {tenant_id:String} AND id_high IN ("
+                    "SELECT reinterpretAsUInt64(reverse(high)) FROM format(RowBinary, 'high FixedString(8)', "
+                    "unhex($id_highs$)))",
+                    {"tenant_id": tenant_id, "$id_highs$": id_highs_hex(ids[start : start + LOOKUP_CHUNK])},
                 )
                 stored.update((tenant_id, row[0]) for row in result.rows)
         return stored
@@ -161,6 +162,9 @@ class EventWriter:
         self.warehouse.insert_json_rows(self.warehouse.table("rejected_events"), REJECTED_COLUMNS, body)
 
 
-def id_high(event_id: str) -> int:
-    """The high 64 bits of a canonical UUID text, as `event_ids.id_high` stores them."""
-    return int(event_id[:8] + event_id[9:13] + event_id[14:18], 16)
+def id_highs_hex(event_ids: Sequence[str]) -> bytes:
+    """The high 64 bits of canonical UUID texts as one run of hex digits, big-endian, for the
+    look-up's binary parameter. Bound as a heredoc literal, which spares escaping and parsing a
+    literal per id (about a third of the check, docs/ingest.md); hex digits can never close it."""
+    return "".join([event_id[:8] + event_id[9:13] + event_id[14:18] for event_id in event_ids]).encode()
+
