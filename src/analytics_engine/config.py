@@ -109,9 +109,16 @@ class Settings(BaseSettings):
         10, ge=0, description="...or when its first event waited this long."
     )
     ingest_max_insert_events: int = Field(
-        20_000,
+        40_000,
         ge=1,
         description="Requests queued during an insert join the next one, up to this many events.",
+    )
+    ingest_max_concurrent_inserts: int = Field(
+        2,
+        ge=1,
+        le=16,
+        description="Group commit: inserts that may run at the same time (a further one only for a backlog "
+        "of half an insert or more).",
     )
 
     # --- streaming ingest from NATS JetStream, and the outgoing event bus ----------------------

@@ -101,7 +101,7 @@ def test_group_commit_checks_the_next_batch_while_one_is_inserted(runtime):
     tenant_id = "tn_pipeline"
 
     async def scenario() -> list[int]:
-        committer = GroupCommitter(SlowWriter(runtime.warehouse), max_events=1, max_wait_ms=1)
+        committer = GroupCommitter(SlowWriter(runtime.warehouse), max_events=1, max_wait_ms=1, max_concurrent_inserts=1)
         committer.start()
         first = asyncio.ensure_future(committer.submit(accepted(tenant_id, "aaaaa", [str(uuid.uuid4())])))
         await asyncio.to_thread(inserting.wait, 10)
@@ -119,6 +119,58 @@ def test_group_commit_checks_the_next_batch_while_one_is_inserted(runtime):
     # Both later batches were checked while the first insert was held, then went in as one insert.
     assert log == ["check aaaaa", "insert 1", "check bbbbb", "check ccccc", "inserted", "insert 2", "inserted"]
     assert stored(runtime, tenant_id) == 3
+
+
+def test_a_second_insert_runs_beside_the_first_only_for_a_large_backlog(runtime):
+    """With two inserts allowed and inserts of 4 events, a backlog of 1 waits for the insert in
+    flight, a backlog of 2 (half an insert) starts the second, and every request is answered."""
+    log: list[str] = []
+    release = {name: threading.Event() for name in ("a", "b", "c")}
+
+    class HeldWriter(EventWriter):
+        def insert(self, fresh, rejected=()):
+            name = orjson.loads(fresh[0].line)["event"]
+            log.append(f"insert {name} x{len(fresh)}")
+            assert release[name].wait(10)
+            super().insert(fresh, rejected)
+
+    tenant_id = "tn_two_inserts"
+
+    def submit(committer, name, count):
+        return asyncio.ensure_future(
+            committer.submit(accepted(tenant_id, name, [str(uuid.uuid4()) for _ in range(count)]))
+        )
+
+    async def until(condition) -> None:
+        for _ in range(500):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"timed out; log: {log}")
+
+    async def scenario() -> list[int]:
+        committer = GroupCommitter(
+            HeldWriter(runtime.warehouse), max_events=1, max_wait_ms=1, max_insert_events=4, max_concurrent_inserts=2
+        )
+        committer.start()
+        requests = [submit(committer, "a", 1)]
+        await until(lambda: log == ["insert a x1"])
+        requests.append(submit(committer, "b", 1))
+        await asyncio.sleep(0.3)
+        assert log == ["insert a x1"], "a backlog under half an insert waits for the insert in flight"
+        requests.append(submit(committer, "b", 1))
+        await until(lambda: log == ["insert a x1", "insert b x2"])
+        requests.append(submit(committer, "c", 1))
+        release["b"].set()
+        release["a"].set()
+        release["c"].set()
+        answers = await asyncio.gather(*requests)
+        await committer.close()
+        return answers
+
+    assert asyncio.run(scenario()) == [1, 1, 1, 1]
+    assert sorted(log) == ["insert a x1", "insert b x2", "insert c x1"]
+    assert stored(runtime, tenant_id) == 4
 
 
 @pytest.mark.parametrize("broken", ["claim", "insert"])

@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             max_events=settings.ingest_batch_max_events,
             max_wait_ms=settings.ingest_batch_max_wait_ms,
             max_insert_events=settings.ingest_max_insert_events,
+            max_concurrent_inserts=settings.ingest_max_concurrent_inserts,
             on_commit=publish_commits(rt.bus),
         )
         committer.start()

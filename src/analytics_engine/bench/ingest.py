@@ -30,6 +30,7 @@ from analytics_engine.bench.common import print_table, server_process, write_res
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
 from analytics_engine.datagen.loader import GENERATOR_LIMITS
 from analytics_engine.ingest.validation import EVENT_COLUMNS, validate_events
+from analytics_engine.ingest.writer import EVENTS_INSERT_SETTINGS
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.migrations import migrate
 
@@ -148,7 +149,7 @@ def raw_baseline(events: list[dict[str, Any]], batch: int, without: list[str] = 
     table = warehouse.table("events")
     started = time.perf_counter()
     for block in blocks:
-        warehouse.insert_json_rows(table, EVENT_COLUMNS, block)
+        warehouse.insert_json_rows(table, EVENT_COLUMNS, block, settings=EVENTS_INSERT_SETTINGS)
     elapsed = time.perf_counter() - started
     assert warehouse.query(f"SELECT count() FROM {table}").scalar() == len(lines)
     warehouse.close()

@@ -219,11 +219,15 @@ class Warehouse:
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
 
-    def insert_json_rows(self, table: str, columns: Sequence[str], body: bytes) -> None:
+    def insert_json_rows(
+        self, table: str, columns: Sequence[str], body: bytes, settings: Mapping[str, Any] | None = None
+    ) -> None:
         """Insert a ready JSONEachRow body in one block (our batching decides the block size)."""
         try:
             with self.connection() as client:
-                client.raw_insert(table, column_names=list(columns), insert_block=body, fmt="JSONEachRow")
+                client.raw_insert(
+                    table, column_names=list(columns), insert_block=body, fmt="JSONEachRow", settings=settings
+                )
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
 
