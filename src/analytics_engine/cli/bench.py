@@ -14,9 +14,9 @@ bench_app = typer.Typer(
 
 @bench_app.command("ingest")
 def ingest(
-    events: Annotated[int, typer.Option(min=1000, help="Events to send.")] = 300_000,
-    batch: Annotated[int, typer.Option(min=1, help="Events per HTTP request.")] = 1000,
-    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent HTTP clients.")] = 8,
+    events: Annotated[int, typer.Option(min=1000, help="Events to send.")] = 400_000,
+    batch: Annotated[int, typer.Option(min=1, help="Events per HTTP request.")] = 2000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Concurrent HTTP clients.")] = 32,
     event_ids: Annotated[bool, typer.Option(help="Send client event ids (checked for duplicates).")] = True,
     drop_view: Annotated[
         list[str] | None,
