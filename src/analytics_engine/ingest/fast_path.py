@@ -16,7 +16,7 @@ from __future__ import annotations
 import msgspec
 
 from analytics_engine.ingest.validation import (
-    _UUID,
+    UUID_TEXT,
     AcceptedEvent,
     InvalidEvent,
     Limits,
@@ -95,7 +95,7 @@ def fast_accept(
                 return None
             if event.event_id is None:
                 event_id, client_id = next(fresh_ids), False
-            elif _UUID.fullmatch(event.event_id):
+            elif UUID_TEXT.fullmatch(event.event_id):
                 event_id, client_id = canonical_uuid(event.event_id), True
             else:
                 return None

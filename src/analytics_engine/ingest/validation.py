@@ -1,4 +1,6 @@
-"""The one validation path for incoming events, whatever carried them (HTTP, NATS, sync).
+"""The rules for incoming events, whatever carried them (HTTP, NATS, sync): the general path, which
+gives every event its own verdict and reason. (HTTP bodies of plainly valid events take
+`fast_path` first, which accepts only what this accepts.)
 
 Hand-written rather than a pydantic model per event: this runs for every event on the hot path and
 a plain function is several times faster; the rules are few and listed in docs/ingest.md.
@@ -18,7 +20,7 @@ import orjson
 from analytics_engine.config import Settings
 
 EVENT_COLUMNS = ("tenant_id", "event", "distinct_id", "timestamp", "event_id", "received_at", "properties")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+UUID_TEXT = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 # The RFC 4122 variant bits (10xx) over a random hex digit.
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 ALLOWED_FIELDS = frozenset({"event", "distinct_id", "timestamp", "event_id", "properties"})
@@ -169,7 +171,7 @@ def validate_one(raw: Any, tenant_id: str, limits: Limits, now_ms: int, received
         # DEFAULT: chDB evaluated generateUUIDv4() once per block, which merged distinct events.)
         event_id, client_id = new_event_ids(1)[0], False
     else:
-        if type(raw_id) is not str or not _UUID.fullmatch(raw_id):
+        if type(raw_id) is not str or not UUID_TEXT.fullmatch(raw_id):
             raise InvalidEvent("'event_id' must be a UUID")
         event_id, client_id = canonical_uuid(raw_id), True
     row["event_id"] = event_id
@@ -181,7 +183,7 @@ def validate_one(raw: Any, tenant_id: str, limits: Limits, now_ms: int, received
 
 
 def canonical_uuid(text: str) -> str:
-    """Lower-case, dashed form of a UUID already matched by `_UUID`."""
+    """Lower-case, dashed form of a UUID already matched by `UUID_TEXT`."""
     if len(text) == 36 and text.islower():
         return text
     digits = text.replace("-", "").lower()

@@ -174,4 +174,3 @@ def id_highs_hex(event_ids: Sequence[str]) -> bytes:
     look-up's binary parameter. Bound as a heredoc literal, which spares escaping and parsing a
     literal per id (about a third of the check, docs/ingest.md); hex digits can never close it."""
     return "".join([event_id[:8] + event_id[9:13] + event_id[14:18] for event_id in event_ids]).encode()
-

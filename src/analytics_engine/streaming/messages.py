@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from analytics_engine.ingest.validation import (
-    _UUID,
+    UUID_TEXT,
     AcceptedEvent,
     Limits,
     RejectedEvent,
@@ -124,7 +124,7 @@ def prepare(
         else:
             if "event_id" not in body:
                 msg_id = item.msg_id
-                if msg_id and _UUID.fullmatch(msg_id):
+                if msg_id and UUID_TEXT.fullmatch(msg_id):
                     body["event_id"] = canonical_uuid(msg_id)
                 else:
                     body["event_id"] = derived_event_id(_identity(item, stream_key, tenant_id))
