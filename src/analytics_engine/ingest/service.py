@@ -73,6 +73,7 @@ async def ingest_http(
     request_id: str = "",
 ) -> IngestResult:
     accepted = fast_accept(body, is_ndjson(content_type), tenant_id, limits, max_events)
+    metrics.INGEST_BODIES.labels("general" if accepted is None else "fast").inc()
     if accepted is not None:
         await committer.submit(accepted)
         metrics.EVENTS_ACCEPTED.labels("http").inc(len(accepted))

@@ -7,10 +7,15 @@ from prometheus_client import Counter, Histogram
 
 EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted at ingest.", ["source"])
 EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected at ingest.", ["source"])
+INGEST_BODIES = Counter(
+    "analytics_ingest_bodies_total",
+    "HTTP ingest bodies by validation path: fast (every event plainly valid) or general (per-event verdicts).",
+    ["path"],
+)
 BATCH_EVENTS = Histogram(
     "analytics_ingest_batch_events",
     "Events per warehouse insert.",
-    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000),
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 20000, 40000, 80000),
 )
 INSERT_SECONDS = Histogram(
     "analytics_ingest_insert_seconds",
