@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
 from analytics_engine.ingest.fast_path import fast_accept
 from analytics_engine.ingest.service import parse_body
-from analytics_engine.ingest.validation import Limits, validate_events
+from analytics_engine.ingest.validation import Limits, event_row, validate_events
 
 NOW = 1_780_000_000_000
 LIMITS = Limits(max_properties=4, max_property_bytes=12, max_name_length=10)
@@ -79,7 +79,7 @@ def rows(accepted) -> list[dict]:
     """The rows as ClickHouse reads them; a server-made id is random, so only its presence counts."""
     parsed = []
     for item in accepted:
-        row = orjson.loads(item.line)
+        row = event_row(item.line)
         if not item.client_event_id:
             assert row.pop("event_id") == item.event_id
         parsed.append((row, item.tenant_id, item.client_event_id, item.timestamp_ms))

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-import orjson
 import pytest
 
-from analytics_engine.ingest.validation import InvalidEvent, Limits, parse_timestamp, validate_events
+from analytics_engine.ingest.validation import InvalidEvent, Limits, event_row, parse_timestamp, validate_events
 
 NOW = 1_780_000_000_000
 LIMITS = Limits()
@@ -33,14 +32,14 @@ def test_bad_timestamps(value):
 
 def test_integer_distinct_id_becomes_text():
     outcome = validate_events([{"event": "e", "distinct_id": 42}], "t", LIMITS, now_ms=NOW)
-    assert orjson.loads(outcome.accepted[0].line)["distinct_id"] == "42"
+    assert event_row(outcome.accepted[0].line)["distinct_id"] == "42"
 
 
 def test_row_carries_tenant_and_epoch_text():
     outcome = validate_events(
         [{"event": "e", "distinct_id": "u", "timestamp": NOW}], "tn_1", LIMITS, now_ms=NOW
     )
-    row = orjson.loads(outcome.accepted[0].line)
+    row = event_row(outcome.accepted[0].line)
     assert row["tenant_id"] == "tn_1"
     assert row["timestamp"] == "1780000000.000"
     assert not outcome.accepted[0].client_event_id

@@ -7,11 +7,10 @@ import asyncio
 import threading
 import uuid
 
-import orjson
 import pytest
 
 from analytics_engine.ingest.group_commit import GroupCommitter
-from analytics_engine.ingest.validation import Limits, validate_events
+from analytics_engine.ingest.validation import Limits, event_row, validate_events
 from analytics_engine.ingest.writer import EventWriter
 from tests.support.factories import events
 
@@ -88,7 +87,7 @@ def test_group_commit_checks_the_next_batch_while_one_is_inserted(runtime):
 
     class SlowWriter(EventWriter):
         def claim(self, batch):
-            log.append(f"check {orjson.loads(batch[0].line)['event']}")
+            log.append(f"check {event_row(batch[0].line)['event']}")
             return super().claim(batch)
 
         def insert(self, fresh, rejected=()):
@@ -129,7 +128,7 @@ def test_a_second_insert_runs_beside_the_first_only_for_a_large_backlog(runtime)
 
     class HeldWriter(EventWriter):
         def insert(self, fresh, rejected=()):
-            name = orjson.loads(fresh[0].line)["event"]
+            name = event_row(fresh[0].line)["event"]
             log.append(f"insert {name} x{len(fresh)}")
             assert release[name].wait(10)
             super().insert(fresh, rejected)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from analytics_engine.ingest.validation import Limits
+from analytics_engine.ingest.validation import Limits, event_row
 from analytics_engine.streaming.messages import Incoming, derived_event_id, prepare
 
 TENANT = "tn_known"
@@ -24,7 +24,7 @@ def run(*items: Incoming):  # type: ignore[no-untyped-def]
 
 
 def row(accepted) -> dict:  # type: ignore[no-untyped-def]
-    return orjson.loads(accepted.line)
+    return event_row(accepted.line)
 
 
 def test_valid_events_become_rows_with_the_tenant_and_are_acknowledged():

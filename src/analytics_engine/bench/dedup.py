@@ -17,8 +17,8 @@ from typing import Any
 
 from analytics_engine.bench.common import print_table, write_result
 from analytics_engine.datagen.loader import GENERATOR_LIMITS
-from analytics_engine.ingest.validation import EVENT_COLUMNS, validate_events
-from analytics_engine.ingest.writer import EventWriter
+from analytics_engine.ingest.validation import validate_events
+from analytics_engine.ingest.writer import EventWriter, insert_events
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.migrations import migrate
 
@@ -73,7 +73,7 @@ def run(rows: int, batches: int, batch_size: int, repeat: int = 7) -> dict[str, 
     ).accepted
     started = time.perf_counter()
     for i in range(0, len(again), batch_size):
-        warehouse.insert_json_rows(table, EVENT_COLUMNS, b"\n".join(e.line for e in again[i : i + batch_size]))
+        insert_events(warehouse, again[i : i + batch_size])
     unchecked = time.perf_counter() - started
     for chunk in chunks:  # a full retry of every batch: nothing may be added
         writer.write(chunk)

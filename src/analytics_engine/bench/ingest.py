@@ -29,8 +29,8 @@ import orjson
 from analytics_engine.bench.common import print_table, server_process, write_result
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
 from analytics_engine.datagen.loader import GENERATOR_LIMITS
-from analytics_engine.ingest.validation import EVENT_COLUMNS, validate_events
-from analytics_engine.ingest.writer import EVENTS_INSERT_SETTINGS
+from analytics_engine.ingest.validation import validate_events
+from analytics_engine.ingest.writer import insert_events
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.migrations import migrate
 
@@ -144,14 +144,14 @@ def raw_baseline(events: list[dict[str, Any]], batch: int, without: list[str] = 
     warehouse = Warehouse(f"chdb://{folder}", "bench_raw")
     migrate(warehouse)
     drop_views(warehouse, list(without))
-    lines = [e.line for e in validate_events(events, "raw", GENERATOR_LIMITS).accepted]
-    blocks = [b"\n".join(lines[i : i + batch]) for i in range(0, len(lines), batch)]
+    rows = validate_events(events, "raw", GENERATOR_LIMITS).accepted
+    blocks = [rows[i : i + batch] for i in range(0, len(rows), batch)]
     table = warehouse.table("events")
     started = time.perf_counter()
     for block in blocks:
-        warehouse.insert_json_rows(table, EVENT_COLUMNS, block, settings=EVENTS_INSERT_SETTINGS)
+        insert_events(warehouse, block)
     elapsed = time.perf_counter() - started
-    assert warehouse.query(f"SELECT count() FROM {table}").scalar() == len(lines)
+    assert warehouse.query(f"SELECT count() FROM {table}").scalar() == len(rows)
     warehouse.close()
     return elapsed
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from analytics_engine.ingest.validation import EVENT_COLUMNS, Limits, validate_events
+from analytics_engine.ingest.validation import Limits, validate_events
+from analytics_engine.ingest.writer import insert_events
 from analytics_engine.warehouse.client import Warehouse
 
 BLOCK = 100_000
@@ -28,9 +29,7 @@ def load_events(
         outcome = validate_events(block, tenant_id, GENERATOR_LIMITS)
         if outcome.rejected:
             raise ValueError(f"generated event rejected: {outcome.rejected[0].reason}")
-        warehouse.insert_json_rows(
-            warehouse.table("events"), EVENT_COLUMNS, b"\n".join(e.line for e in outcome.accepted)
-        )
+        insert_events(warehouse, outcome.accepted)
         written += len(outcome.accepted)
         if on_progress:
             on_progress(len(outcome.accepted))

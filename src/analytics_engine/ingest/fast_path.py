@@ -41,16 +41,16 @@ class EventIn(msgspec.Struct, forbid_unknown_fields=True):
     properties: dict[str, PropertyValue] | None = None
 
 
-class EventRow(msgspec.Struct, omit_defaults=True):
-    """One JSONEachRow line of the events table, as `validation.validate_one` writes it."""
+class EventRow(msgspec.Struct, array_like=True):
+    """One line of the events table, as `validation.validate_one` writes it (EVENT_COLUMNS order)."""
 
     tenant_id: str
     event: str
     distinct_id: str
     timestamp: str
-    received_at: str
     event_id: str
-    properties: dict[str, PropertyValue] | None = None
+    received_at: str
+    properties: dict[str, PropertyValue] | None
 
 
 _BODY = msgspec.json.Decoder(list[EventIn] | EventIn)
@@ -101,7 +101,7 @@ def fast_accept(
                 return None
             if event.properties is not None and not _plain_properties(event.properties, limits):
                 return None
-            row = EventRow(tenant_id, name, person, epoch_text(timestamp_ms), received_at, event_id, event.properties)
+            row = EventRow(tenant_id, name, person, epoch_text(timestamp_ms), event_id, received_at, event.properties)
             accepted.append(AcceptedEvent(tenant_id, event_id, client_id, timestamp_ms, _ROW.encode(row)))
     except (InvalidEvent, ValueError, OverflowError):
         return None

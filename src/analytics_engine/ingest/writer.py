@@ -1,5 +1,5 @@
 """Writes validated events into the warehouse: de-duplication of client-supplied ids, then one
-JSONEachRow insert per batch; rejected events go to `rejected_events` in the same flush.
+insert per batch; rejected events go to `rejected_events` in the same flush.
 
 The duplicate check (`claim`) and the insert are separate steps so that group commit can check the
 next batch while the previous one is being inserted. A claim holds its batch's client ids until
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 import structlog
 
-from analytics_engine.ingest.validation import EVENT_COLUMNS, AcceptedEvent, RejectedEvent
+from analytics_engine.ingest.validation import EVENT_COLUMNS, EVENT_ROW_FORMAT, AcceptedEvent, RejectedEvent
 from analytics_engine.observability import metrics
 from analytics_engine.warehouse.client import Warehouse
 
@@ -71,12 +71,7 @@ class EventWriter:
         """Insert events already checked by `claim` (and rejections) as one block each."""
         if fresh:
             started = time.perf_counter()
-            self.warehouse.insert_json_rows(
-                self.warehouse.table("events"),
-                EVENT_COLUMNS,
-                b"\n".join(e.line for e in fresh),
-                settings=EVENTS_INSERT_SETTINGS,
-            )
+            insert_events(self.warehouse, fresh)
             metrics.INSERT_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_EVENTS.observe(len(fresh))
         if rejected:
@@ -167,6 +162,17 @@ class EventWriter:
             for item, source, request_id in rejected
         )
         self.warehouse.insert_json_rows(self.warehouse.table("rejected_events"), REJECTED_COLUMNS, body)
+
+
+def insert_events(warehouse: Warehouse, events: Iterable[AcceptedEvent]) -> None:
+    """Insert validated rows into `events` as one block, as-is (no duplicate check: see `EventWriter`)."""
+    warehouse.insert_json_rows(
+        warehouse.table("events"),
+        EVENT_COLUMNS,
+        b"\n".join(event.line for event in events),
+        settings=EVENTS_INSERT_SETTINGS,
+        fmt=EVENT_ROW_FORMAT,
+    )
 
 
 def id_highs_hex(event_ids: Sequence[str]) -> bytes:

@@ -220,14 +220,18 @@ class Warehouse:
             raise translate_error(exc) from exc
 
     def insert_json_rows(
-        self, table: str, columns: Sequence[str], body: bytes, settings: Mapping[str, Any] | None = None
+        self,
+        table: str,
+        columns: Sequence[str],
+        body: bytes,
+        settings: Mapping[str, Any] | None = None,
+        fmt: str = "JSONEachRow",
     ) -> None:
-        """Insert a ready JSONEachRow body in one block (our batching decides the block size)."""
+        """Insert a ready body of JSON rows (JSONEachRow, or `fmt`) in one block (our batching decides
+        the block size)."""
         try:
             with self.connection() as client:
-                client.raw_insert(
-                    table, column_names=list(columns), insert_block=body, fmt="JSONEachRow", settings=settings
-                )
+                client.raw_insert(table, column_names=list(columns), insert_block=body, fmt=fmt, settings=settings)
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
 
