@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from analytics_engine.bench.ingest import (
     cpu_spent,
     drop_views,
     insert_batches,
+    kernel_seconds,
     thread_cpu,
 )
 from analytics_engine.warehouse.client import Warehouse
@@ -32,6 +34,17 @@ def test_thread_cpu_counts_this_process_and_grows_with_work() -> None:
     after = thread_cpu(os.getpid())
     assert sum(after.values()) > sum(before.values())
     assert thread_cpu(2**22 + 12345) == {}  # no such process
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kernel_seconds_grow_with_system_calls() -> None:
+    before = kernel_seconds(os.getpid())
+    deadline = time.process_time() + 0.3
+    with open("/dev/zero", "rb") as zero:
+        while time.process_time() < deadline:
+            zero.read(1 << 20)  # each read is a system call that fills a MiB in the kernel
+    assert kernel_seconds(os.getpid()) - before >= 0.15  # most of the 0.3 s, not the Python loop around it
+    assert kernel_seconds(2**22 + 12345) == 0.0  # no such process
 
 
 def test_cpu_spent_is_the_difference_largest_first_without_idle_threads() -> None:
