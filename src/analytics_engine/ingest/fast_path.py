@@ -3,7 +3,7 @@ msgspec straight into warehouse rows.
 
 Most request bodies hold nothing but well-formed events with flat properties. For those, decoding
 into typed structs and encoding rows in C costs about a third of parsing into Python dicts, checking
-them field by field and dumping each row again (docs/ingest.md, "Where the time goes"). Anything else
+them field by field and dumping each row again (docs/ingest.md, "Validation"). Anything else
 (a body that does not decode into the expected shape, a nested property value, a number that
 `validation` would read differently, any rule broken) makes `fast_accept` return None, and the caller
 takes the general path (`service.parse_body` + `validation.validate_events`), which gives every event
