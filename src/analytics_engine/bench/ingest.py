@@ -38,24 +38,34 @@ from analytics_engine.warehouse.migrations import migrate
 EVENT_VIEWS = ("event_ids_mv", "metrics_daily_mv", "metrics_monthly_mv", "persons_mv", "person_properties_mv")
 
 
+def _read_stat(path: str) -> tuple[str, list[str]] | None:
+    """(name, fields after the name) of a /proc stat file; None where it cannot be read."""
+    try:
+        with open(path) as handle:
+            stat = handle.read()
+    except OSError:
+        return None
+    return stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
+
+
+def _tick() -> int:
+    return os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds (user + system) of a Linux process's threads by thread name without its trailing
     digits; empty where /proc is not there."""
     seconds: Counter[str] = Counter()
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return {}
     for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/stat") as handle:
-                stat = handle.read()
-        except OSError:
+        stat = _read_stat(f"/proc/{pid}/task/{task}/stat")
+        if stat is None:
             continue  # the thread ended meanwhile
-        name = stat[stat.index("(") + 1 : stat.rindex(")")].rstrip("0123456789") or "?"
-        fields = stat[stat.rindex(")") + 2 :].split()
-        seconds[name] += (int(fields[11]) + int(fields[12])) / tick
+        name, fields = stat
+        seconds[name.rstrip("0123456789") or "?"] += (int(fields[11]) + int(fields[12])) / _tick()
     return dict(seconds)
 
 
@@ -63,13 +73,8 @@ def kernel_seconds(pid: int) -> float:
     """CPU seconds a Linux process (all its threads) spent in the kernel; 0.0 where /proc is not there.
     A large share points at the machine rather than the code: on one machine, file creation (every
     insert writes parts) came to cost ~1 ms of kernel CPU per file until the page cache was dropped."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            stat = handle.read()
-    except OSError:
-        return 0.0
-    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    return int(stat[stat.rindex(")") + 2 :].split()[12]) / tick
+    stat = _read_stat(f"/proc/{pid}/stat")
+    return int(stat[1][12]) / _tick() if stat else 0.0
 
 
 def cpu_spent(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
