@@ -32,6 +32,7 @@ from analytics_engine.cohorts.schemas import (
     PropertyOperator,
     Window,
 )
+from analytics_engine.properties import path_segments, property_expr
 from analytics_engine.warehouse.params import utc_text
 
 TablePath = Callable[[str], str]
@@ -160,24 +161,38 @@ class Compiler:
 
     # --- properties ----------------------------------------------------------------------------
     def event_property(self, p: PropertyFilter) -> str:
-        column = f"properties.`{p.key}`"
+        column = property_expr(p.key)
         return self.compare(p, f"toString({column})", f"{column} IS NOT NULL", missing_matches_negation=True)
 
     def person_property(self, c: PersonPropertyCriterion) -> str:
+        # person_properties keeps the latest raw JSON of each top-level key; a nested path reads
+        # its inner keys out of that JSON.
+        top, *inner = path_segments(c.key)
         raw = "argMaxMerge(value)"
+        if inner:
+            keys = ", ".join(self.param(key, "String") for key in inner)
+            raw, is_set = f"JSONExtractRaw({raw}, {keys})", f"JSONHas(argMaxMerge(value), {keys})"
+        else:
+            is_set = ""
         text = f"if(startsWith({raw}, '\"'), JSONExtractString({raw}), {raw})"
         base = (
             f"SELECT distinct_id FROM {self.table('person_properties')} WHERE tenant_id = {{tenant_id:String}} "
-            f"AND key = {self.param(c.key, 'String')} GROUP BY distinct_id"
+            f"AND key = {self.param(top, 'String')} GROUP BY distinct_id"
         )
+
+        def having(condition: str) -> str:
+            if is_set and condition:
+                return f"{base} HAVING {is_set} AND ({condition})"
+            return f"{base} HAVING {is_set or condition}" if is_set or condition else base
+
         if c.operator == PropertyOperator.is_set:
-            return f"distinct_id IN ({base})"
+            return f"distinct_id IN ({having('')})"
         if c.operator == PropertyOperator.is_not_set:
-            return f"distinct_id NOT IN ({base})"
+            return f"distinct_id NOT IN ({having('')})"
         if c.operator == PropertyOperator.neq:
             positive = PropertyFilter(key=c.key, operator=PropertyOperator.eq, value=c.value)
-            return f"distinct_id NOT IN ({base} HAVING {self.compare(positive, text, '1')})"
-        return f"distinct_id IN ({base} HAVING {self.compare(c, text, '1')})"
+            return f"distinct_id NOT IN ({having(self.compare(positive, text, '1'))})"
+        return f"distinct_id IN ({having(self.compare(c, text, '1'))})"
 
     def compare(self, p: PropertyFilter, text: str, is_set: str, *, missing_matches_negation: bool = False) -> str:
         op = p.operator

@@ -11,16 +11,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from analytics_engine.properties import PropertyPath
 
 MAX_DEPTH = 5
 MAX_CRITERIA = 50
-PROPERTY_KEY = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$\-]{0,99}$")
 
 
 class _Strict(BaseModel):
@@ -48,16 +48,9 @@ class PropertyFilter(_Strict):
     as their JSON text: `10`, `2.5`, `true`); `gt`/`gte`/`lt`/`lte` compare numbers. `neq` and
     `is_not_set` also match when the property is missing."""
 
-    key: str = Field(description="Top-level property name: letters, digits, `_`, `$`, `-`.")
+    key: PropertyPath = Field(description="Property path, e.g. `plan` or `utm.source` for a nested key.")
     operator: PropertyOperator = PropertyOperator.eq
     value: Scalar | list[Scalar] | None = None
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, key: str) -> str:
-        if not PROPERTY_KEY.match(key):
-            raise ValueError(f"not a valid property name: {key!r} (letters, digits, _, $ and -; at most 100)")
-        return key
 
     @model_validator(mode="after")
     def _value(self) -> PropertyFilter:

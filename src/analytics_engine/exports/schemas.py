@@ -3,17 +3,16 @@ columns, an insight query, a metric query, a dashboard); a format says HOW the f
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from analytics_engine.properties import PropertyPath, check_property_path
+
 BUILTIN_COLUMNS = ("timestamp", "event", "distinct_id", "event_id", "received_at", "properties")
 DEFAULT_COLUMNS = ["timestamp", "event", "distinct_id", "event_id", "properties"]
-# A property path: any printable characters except backticks, backslashes and quotes; dots nest.
-_PROPERTY_RE = re.compile(r"^[^`\\'\"\x00-\x1f]{1,200}$")
 
 
 class ExportFormat(StrEnum):
@@ -24,19 +23,11 @@ class ExportFormat(StrEnum):
     parquet = "parquet"
 
 
-def check_property(name: str) -> str:
-    if not _PROPERTY_RE.match(name) or name.startswith(".") or name.endswith(".") or ".." in name:
-        raise ValueError(f"not a property name: {name[:80]!r}")
-    return name
-
-
 class PropertyEquals(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    property: str = Field(description="Property path, e.g. `plan` or `utm.source`.")
+    property: PropertyPath
     value: str | int | float | bool = Field(description="Compared as text with the stored value.")
-
-    _check = field_validator("property")(classmethod(lambda cls, v: check_property(v)))
 
 
 class EventsSource(BaseModel):
@@ -73,7 +64,7 @@ class EventsSource(BaseModel):
                 raise ValueError(
                     f"unknown column {column!r}: use one of {', '.join(BUILTIN_COLUMNS)} or properties.<name>"
                 )
-            check_property(column.removeprefix("properties."))
+            check_property_path(column.removeprefix("properties."))
         return columns
 
 

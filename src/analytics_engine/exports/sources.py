@@ -16,12 +16,8 @@ from analytics_engine.exports.schemas import (
     InsightSource,
     MetricSource,
 )
+from analytics_engine.properties import property_expr
 from analytics_engine.warehouse.params import utc_text
-
-
-def _quote_path(path: str) -> str:
-    # check_property refused backticks and backslashes, so quoting cannot be escaped.
-    return "`" + path + "`"
 
 
 @dataclass
@@ -111,7 +107,7 @@ def events_plan(source: EventsSource, *, default_end: datetime | None) -> SqlPla
             columns.append(BUILTIN[name])
         else:
             path = name.removeprefix("properties.")
-            columns.append(Column(name, f"CAST(properties.{_quote_path(path)} AS Nullable(String))"))
+            columns.append(Column(name, f"CAST({property_expr(path)} AS Nullable(String))"))
     conditions = ["tenant_id = {tenant_id:String}"]
     params: dict[str, Any] = {}
     if source.events:
@@ -127,9 +123,7 @@ def events_plan(source: EventsSource, *, default_end: datetime | None) -> SqlPla
     for number, condition in enumerate(source.where):
         value = condition.value
         text = ("true" if value else "false") if isinstance(value, bool) else str(value)
-        conditions.append(
-            f"CAST(properties.{_quote_path(condition.property)} AS Nullable(String)) = {{p{number}:String}}"
-        )
+        conditions.append(f"CAST({property_expr(condition.property)} AS Nullable(String)) = {{p{number}:String}}")
         params[f"p{number}"] = text
     return SqlPlan(
         columns=columns,

@@ -1,7 +1,7 @@
 """Property and cohort filters, breakdowns, and the safe SQL fragments they compile to.
 
-Property names are validated strictly (letters, digits, `_`, `$`, `-`, dotted paths) and quoted with
-backticks as JSON sub-columns (`properties.`plan``); values always travel as query parameters.
+Property names are `analytics_engine.properties.PropertyPath`s (the one vocabulary shared with cohorts
+and exports), quoted as JSON sub-columns; values always travel as query parameters.
 Cohort conditions come from `analytics_engine.cohorts.filters` (resolved by the runner before the
 SQL is built, so `to_sql()` stays pure).
 """
@@ -12,9 +12,10 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-PROPERTY_NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$\-]{0,99}(\.[A-Za-z0-9_$\-]{1,100}){0,4}$")
+from analytics_engine.properties import PropertyPath, property_expr
+
 OTHER = "$other"
 NONE_LABEL = "(none)"
 
@@ -25,20 +26,6 @@ _VALUELESS_OPS = {"is_set", "is_not_set"}
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def check_property_name(name: str) -> str:
-    if not isinstance(name, str) or not PROPERTY_NAME.match(name):
-        raise ValueError(
-            f"invalid property name {str(name)[:80]!r}: use letters, digits, '_', '$', '-' and dots for nested keys"
-        )
-    return name
-
-
-def property_expr(name: str) -> str:
-    """The JSON sub-column of a validated property name (a Dynamic value; NULL when unset)."""
-    check_property_name(name)
-    return "properties." + ".".join(f"`{part}`" for part in name.split("."))
 
 
 def string_expr(name: str) -> str:
@@ -65,11 +52,9 @@ def _is_number(value: Any) -> bool:
 
 class PropertyFilter(Strict):
     type: Literal["property"] = "property"
-    key: str = Field(description="Event property name (`plan`, `utm.source` for nested keys).")
+    key: PropertyPath = Field(description="Event property name (`plan`, `utm.source` for nested keys).")
     operator: Operator = "eq"
     value: Any = None
-
-    _check_key = field_validator("key")(classmethod(lambda cls, v: check_property_name(v)))
 
     @model_validator(mode="after")
     def _check_value(self) -> PropertyFilter:
@@ -122,9 +107,7 @@ Filter = Annotated[
 
 class PropertyBreakdown(Strict):
     type: Literal["property"] = "property"
-    property: str
-
-    _check = field_validator("property")(classmethod(lambda cls, v: check_property_name(v)))
+    property: PropertyPath
 
 
 class CohortBreakdown(Strict):

@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from analytics_engine.insights.dates import DateRange, Interval, check_timezone
-from analytics_engine.insights.filters import Breakdown, Filter, Strict, check_property_name, normalize_breakdowns
+from analytics_engine.insights.filters import Breakdown, Filter, Strict, normalize_breakdowns
+from analytics_engine.properties import PropertyPath
 
 MAX_SERIES = 20
 MAX_STEPS = 20
@@ -67,7 +68,7 @@ class TrendSeries(Strict):
     event: str | None = Field(None, description="Event name; null counts every event.")
     filters: list[Filter] = Field(default_factory=list, max_length=50)
     math: Math = "total"
-    math_property: str | None = None
+    math_property: PropertyPath | None = None
     label: str | None = Field(None, max_length=200)
 
     _event = field_validator("event")(classmethod(lambda cls, v: _event_name(v)))
@@ -77,7 +78,6 @@ class TrendSeries(Strict):
         if self.math in PROPERTY_MATHS:
             if not self.math_property:
                 raise ValueError(f"math {self.math!r} needs math_property (a numeric event property)")
-            check_property_name(self.math_property)
         elif self.math_property is not None:
             raise ValueError(f"math {self.math!r} takes no math_property")
         return self
