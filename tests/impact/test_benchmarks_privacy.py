@@ -22,8 +22,15 @@ def tenants(client, admin_headers, industry: str, costs: list[float]) -> list[Te
         return make_tenant(client, admin_headers, f"bp-{uuid.uuid4().hex[:8]}")
 
     return [
-        impact_tenant(new_tenant, client, admin_headers, costs=c, opt_in=True, region=f"r-{uuid.uuid4().hex[:6]}",
-                      industry=industry)
+        impact_tenant(
+            new_tenant,
+            client,
+            admin_headers,
+            costs=c,
+            opt_in=True,
+            region=f"r-{uuid.uuid4().hex[:6]}",
+            industry=industry,
+        )
         for c in costs
     ]
 

@@ -12,8 +12,8 @@ import hashlib
 import hmac
 import smtplib
 import time
-from email.message import EmailMessage
 from collections.abc import Iterable
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
