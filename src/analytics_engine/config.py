@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -241,6 +242,11 @@ class Settings(BaseSettings):
     report_webhook_timeout_seconds: float = Field(
         10.0, gt=0, description="Timeout of one report webhook delivery."
     )
+    outgoing_allow: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Outgoing HTTP (report webhooks): CIDRs or host names, comma-separated, let through although "
+        "internal (loopback, private, link-local, unique-local, metadata addresses are refused otherwise).",
+    )
     report_link_ttl_seconds: int = Field(
         7 * 86_400, ge=60, le=30 * 86_400, description="Lifetime of the download links in report emails and webhooks."
     )
@@ -281,6 +287,14 @@ class Settings(BaseSettings):
     impact_benchmark_window_days: int = Field(
         365, ge=1, le=3_650, description="Benchmarks: days of data behind each tenant's SROI and VIS."
     )
+
+    @field_validator("outgoing_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: Any) -> Any:
+        # One environment variable, comma-separated: "10.1.0.0/16,hooks.internal".
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -13,7 +13,8 @@ from tests.impact.support import activity, cost, outcome
 from tests.support.factories import TenantHandle
 
 FIELDS = {
-    "metric", "compare_with", "group", "suppressed", "reason", "peer_tenants", "k", "value", "percentile_rank",
+    "metric", "compare_with", "group", "current_group", "suppressed", "reason", "peer_tenants", "k", "value",
+    "percentile_rank",
     "p10", "p25", "p50", "p75", "p90", "mean", "epsilon", "refreshed_at",
 }
 

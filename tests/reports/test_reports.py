@@ -51,6 +51,7 @@ def settings(tmp_path_factory, warehouse_path, smtp):  # type: ignore[no-untyped
         smtp_port=smtp[0],
         smtp_from="reports@analytics.test",
         public_url="http://testserver",
+        outgoing_allow=["127.0.0.1"],  # the local receiver; internal addresses are refused by default
     )
 
 

@@ -4,7 +4,9 @@ the `benchmarks` / `benchmark_members` warehouse tables and the tenant's read of
 
 Privacy rules (docs/impact.md): a group with fewer than k distinct tenants is suppressed; only
 opted-in tenants are counted and only they can read benchmarks; an answer carries aggregates, the
-asking tenant's own value and rank, and the group's size, never another tenant's id, name or row.
+asking tenant's own value and rank, and the group's size (only when the group has at least k tenants:
+a suppressed group reveals nothing, not even its size), never another tenant's id, name or row. A
+tenant is answered for the group its figure was computed in at the last refresh.
 """
 
 from __future__ import annotations
@@ -192,31 +194,46 @@ def write_rows(warehouse: Warehouse, groups: list[dict[str, Any]], members: list
 
 
 def read_benchmark(
-    warehouse: Warehouse, tenant_id: str, metric: str, compare_with: str, group_value: str
+    warehouse: Warehouse, tenant_id: str, metric: str, compare_with: str, current_group: str | None
 ) -> dict[str, Any] | None:
-    """The latest refresh of one peer group plus the asking tenant's own row (tenant-scoped)."""
-    group = warehouse.query(
-        f"SELECT refresh_id, refreshed_at, tenants, suppressed, reason, p10, p25, p50, p75, p90, mean, epsilon "
-        f"FROM {warehouse.table('benchmarks')} "
-        "WHERE metric = {metric:String} AND compare_with = {compare_with:String} AND group_value = {group:String} "
+    """The latest refresh's row of the asking tenant's peer group plus the tenant's own row.
+
+    The group is the one the tenant's figure was computed in at that refresh (its `benchmark_members`
+    row), not the tenant's group now: a tenant that changed industry since gets no statistics of the
+    new group until a refresh places its figure there. Without a figure, the current group is used.
+    Returns None when the latest refresh has no such group (or the tenant has none)."""
+    latest = warehouse.query(
+        f"SELECT refresh_id FROM {warehouse.table('benchmarks')} WHERE metric = {{metric:String}} "
         "ORDER BY refreshed_at DESC LIMIT 1",
-        {"metric": metric, "compare_with": compare_with, "group": group_value},
+        {"metric": metric},
     ).dicts()
-    if not group:
+    if not latest:
         return None
-    row = group[0]
-    own = (
+    refresh_id = latest[0]["refresh_id"]
+    own_rows = (
         TenantScope(warehouse, tenant_id)
         .query(
-            f"SELECT value, percentile_rank FROM {warehouse.table('benchmark_members')} "
+            f"SELECT value, percentile_rank, group_value FROM {warehouse.table('benchmark_members')} "
             "WHERE tenant_id = {tenant_id:String} AND refresh_id = {refresh_id:String} AND metric = {metric:String} "
             "AND compare_with = {compare_with:String} LIMIT 1",
-            {"refresh_id": row["refresh_id"], "metric": metric, "compare_with": compare_with},
+            {"refresh_id": refresh_id, "metric": metric, "compare_with": compare_with},
         )
         .dicts()
     )
-    row["own"] = own[0] if own else None
-    return row
+    own = own_rows[0] if own_rows else None
+    group_value = own.pop("group_value") if own else current_group
+    if group_value is None:
+        return None
+    group = warehouse.query(
+        f"SELECT refresh_id, refreshed_at, tenants, suppressed, reason, p10, p25, p50, p75, p90, mean, epsilon "
+        f"FROM {warehouse.table('benchmarks')} "
+        "WHERE refresh_id = {refresh_id:String} AND metric = {metric:String} "
+        "AND compare_with = {compare_with:String} AND group_value = {group:String} LIMIT 1",
+        {"refresh_id": refresh_id, "metric": metric, "compare_with": compare_with, "group": group_value},
+    ).dicts()
+    if not group:
+        return None
+    return {**group[0], "group_value": group_value, "own": own}
 
 
 def latest_refresh_at(warehouse: Warehouse) -> datetime | None:

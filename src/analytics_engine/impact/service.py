@@ -415,6 +415,7 @@ class ImpactService:
             "metric": metric,
             "compare_with": compare_with,
             "group": group,
+            "current_group": None,
             "suppressed": True,
             "reason": None,
             "peer_tenants": None,
@@ -433,21 +434,27 @@ class ImpactService:
         if not profile["opt_in"]:
             answer["reason"] = "this tenant has not opted in to data sharing; only opted-in tenants see benchmarks"
             return answer
-        if group is None:
-            answer["reason"] = f"this tenant has no {compare_with} set"
-            return answer
         row = bm.read_benchmark(self.runtime.warehouse, tenant_id, metric, compare_with, group)
         if row is None:
-            answer["reason"] = "no benchmark refresh has covered this peer group yet"
+            answer["reason"] = (
+                f"this tenant has no {compare_with} set"
+                if group is None
+                else "no benchmark refresh has covered this peer group yet"
+            )
             return answer
-        answer.update(peer_tenants=row["tenants"], epsilon=row["epsilon"], refreshed_at=_aware(row["refreshed_at"]))
+        # The group the tenant's figure was computed in; its current group only when it differs.
+        answer.update(group=row["group_value"], current_group=None if group == row["group_value"] else group)
+        answer.update(epsilon=row["epsilon"], refreshed_at=_aware(row["refreshed_at"]))
+        if row["own"] is not None:
+            answer["value"] = row["own"]["value"]
+        if row["suppressed"]:
+            # Below k: nothing about the group, not even its size (peer_tenants stays null), whether
+            # or not the asking tenant has a figure in it.
+            answer["reason"] = row["reason"]
+            return answer
+        answer["peer_tenants"] = row["tenants"]
         if row["own"] is None:
             answer["reason"] = "this tenant had no figure at the last refresh"
-            return answer
-        answer["value"] = row["own"]["value"]
-        if row["suppressed"]:
-            answer["reason"] = row["reason"]
-            answer["peer_tenants"] = None  # below k: do not even tell how far below
             return answer
         answer.update(
             suppressed=False,

@@ -1,6 +1,10 @@
 """Delivering a report: one email (SMTP) with the files attached, and a signed JSON POST per
 webhook. The webhook signature is `X-Analytics-Signature: t=<unix time>,v1=<hex>` where `<hex>` is
-HMAC-SHA256(report's webhook_secret, "<t>.<raw body>")."""
+HMAC-SHA256(report's webhook_secret, "<t>.<raw body>").
+
+Webhooks go through the outgoing guard (analytics_engine.net): internal addresses are refused at
+connect time, redirects are not followed, and a delivery records the status code only, never the
+response body (a body would let a tenant read what an internal service answers)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import hashlib
 import hmac
 import smtplib
 import time
+from collections.abc import Iterable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -15,6 +20,7 @@ from typing import Any
 import httpx
 import orjson
 
+from analytics_engine.net import OutgoingPolicy, UrlNotAllowed, outgoing_client
 from analytics_engine.reports.schemas import Delivery
 
 MAX_ATTACHMENT_BYTES = 20_000_000
@@ -76,7 +82,13 @@ def send_email(
     ]
 
 
-def post_webhook(url: str, secret: str, payload: dict[str, Any], timeout: float) -> Delivery:
+def post_webhook(
+    url: str,
+    secret: str,
+    payload: dict[str, Any],
+    timeout: float,
+    allow: Iterable[str] | OutgoingPolicy = (),
+) -> Delivery:
     body = orjson.dumps(payload, default=str)
     headers = {
         "Content-Type": "application/json",
@@ -85,7 +97,10 @@ def post_webhook(url: str, secret: str, payload: dict[str, Any], timeout: float)
         "X-Analytics-Signature": sign_webhook(secret, body),
     }
     try:
-        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+        with outgoing_client(allow, timeout=timeout) as client:
+            response = client.post(url, content=body, headers=headers)
+    except UrlNotAllowed as exc:
+        return Delivery(channel="webhook", target=url, ok=False, error=f"{exc.code}: {exc.message}"[:300])
     except httpx.HTTPError as exc:
         return Delivery(channel="webhook", target=url, ok=False, error=str(exc)[:300] or type(exc).__name__)
     ok = 200 <= response.status_code < 300
@@ -94,5 +109,5 @@ def post_webhook(url: str, secret: str, payload: dict[str, Any], timeout: float)
         target=url,
         ok=ok,
         status=response.status_code,
-        error=None if ok else f"HTTP {response.status_code}: {response.text[:200]}",
+        error=None if ok else f"HTTP {response.status_code}",
     )

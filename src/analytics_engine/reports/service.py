@@ -19,6 +19,7 @@ from sqlalchemy import select
 from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.exports.integrations import Section, dashboard_sections, insight_section, metric_section
 from analytics_engine.metadata.models import utcnow
+from analytics_engine.net import OutgoingPolicy, check_url
 from analytics_engine.reports.delivery import post_webhook, send_email
 from analytics_engine.reports.models import Report, ReportRun
 from analytics_engine.reports.render import headline, render_pdf, render_xlsx
@@ -73,8 +74,15 @@ class ReportService:
 
                 metric_service(self.runtime).get(tenant.tenant_id, item.metric_id)
 
+    def _check_webhooks(self, recipients: Any) -> None:
+        """422 url_not_allowed for a webhook at an internal address (delivery checks again)."""
+        policy = OutgoingPolicy.from_entries(self.runtime.settings.outgoing_allow)
+        for hook in recipients.webhooks:
+            check_url(hook.url, policy)
+
     def create(self, tenant: Any, body: ReportCreate) -> ReportPublic:
         self._check_sources(tenant, body.dashboard_id, body.queries)
+        self._check_webhooks(body.recipients)
         with self.runtime.metadata.session() as session:
             report = Report(
                 tenant_id=tenant.tenant_id,
@@ -128,6 +136,7 @@ class ReportService:
             if body.formats is not None:
                 report.formats = list(dict.fromkeys(body.formats))
             if body.recipients is not None:
+                self._check_webhooks(body.recipients)
                 report.recipients = body.recipients.model_dump(mode="json")
             report.updated_at = utcnow()
             session.flush()
@@ -357,7 +366,13 @@ class ReportService:
         }
         for hook in recipients.get("webhooks") or []:
             deliveries.append(
-                post_webhook(hook["url"], report.webhook_secret, payload, settings.report_webhook_timeout_seconds)
+                post_webhook(
+                    hook["url"],
+                    report.webhook_secret,
+                    payload,
+                    settings.report_webhook_timeout_seconds,
+                    settings.outgoing_allow,
+                )
             )
         return deliveries
 

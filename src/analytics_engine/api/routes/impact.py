@@ -27,7 +27,12 @@ class BenchmarkPublic(BaseModel):
 
     metric: str
     compare_with: str
-    group: str | None
+    group: str | None = Field(description="The peer group the answer (and the tenant's figure) belongs to.")
+    current_group: str | None = Field(
+        None,
+        description="The tenant's group now, when it differs from `group` (changed since the last refresh; "
+        "its statistics come with the next refresh).",
+    )
     suppressed: bool
     reason: str | None
     peer_tenants: int | None
