@@ -78,10 +78,7 @@ def retention(
     members: dict[date, set[str]] = defaultdict(set)
     for user in sorted({e.user for e in events}):
         starts = sorted(e.at for e in events if e.user == user and e.event == start_event and e.at < end)
-        if start_type == "first_time":
-            chosen = starts[:1]
-        else:
-            chosen = starts
+        chosen = starts[:1] if start_type == "first_time" else starts
         for at in chosen:
             if at >= start:
                 members[_period_of(at, period, zone)].add(user)
@@ -111,9 +108,7 @@ def retention(
                 returned[p] += value
         cohorts[cohort.isoformat()] = row
         percentages[cohort.isoformat()] = [None if v is None else _pct(v, len(people)) for v in row]
-    totals: list[float | None] = [
-        _pct(returned[p], reached[p]) if any_reached[p] else None for p in range(periods)
-    ]
+    totals: list[float | None] = [_pct(returned[p], reached[p]) if any_reached[p] else None for p in range(periods)]
     return Answer(cohorts, percentages, totals, reached, returned, reached[0])
 
 

@@ -35,9 +35,7 @@ def shared_tenant() -> Any:
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    raw=st.lists(
-        st.tuples(st.integers(0, 5), st.booleans(), st.integers(-24 * 5, 24 * 70)), min_size=1, max_size=25
-    ),
+    raw=st.lists(st.tuples(st.integers(0, 5), st.booleans(), st.integers(-24 * 5, 24 * 70)), min_size=1, max_size=25),
     tz=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
     period=st.sampled_from(["day", "week", "month"]),
     periods=st.integers(1, 5),
@@ -45,7 +43,9 @@ def shared_tenant() -> Any:
     range_days=st.integers(1, 40),
     now_hours=st.integers(0, 24 * 80),
 )
-def test_retention_matches_reference(runtime, shared_tenant, raw, tz, period, periods, start_type, range_days, now_hours):
+def test_retention_matches_reference(
+    runtime, shared_tenant, raw, tz, period, periods, start_type, range_days, now_hours
+):
     n = next(_example)
     start_name, return_name = f"start_{n}", f"return_{n}"
     events = [
