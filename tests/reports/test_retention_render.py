@@ -8,10 +8,10 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from analytics_engine.exports.integrations import Section  # noqa: E402
-from analytics_engine.reports.render import _draw_chart  # noqa: E402
+from analytics_engine.exports.integrations import Section
+from analytics_engine.reports.render import _draw_chart
 
 
 def test_future_retention_cells_are_empty():
