@@ -13,7 +13,7 @@ import structlog
 from analytics_engine.budgets.service import BudgetService
 from analytics_engine.bus.base import EventBus
 from analytics_engine.bus.nats import build_bus
-from analytics_engine.cache import Cache, build_cache
+from analytics_engine.cache import Cache, build_cache, bump_data_version
 from analytics_engine.config import Settings
 from analytics_engine.ingest.validation import Limits
 from analytics_engine.ingest.writer import EventWriter
@@ -61,17 +61,18 @@ class Runtime:
             applied = migrate(warehouse, hot_retention_months=settings.hot_retention_months)
             if applied:
                 log.info("warehouse.migrated", applied=applied)
+        cache = build_cache(settings)
         return cls(
             settings=settings,
             warehouse=warehouse,
             metadata=metadata,
             tenants=TenantService(metadata),
             jobs=JobService(metadata),
-            writer=EventWriter(warehouse),
+            writer=EventWriter(warehouse, on_inserted=lambda tenants: bump_data_version(cache, tenants)),
             limits=Limits.from_settings(settings),
             bus=build_bus(settings),
             scheduler=Scheduler(metadata),
-            cache=build_cache(settings),
+            cache=cache,
             budgets=BudgetService(metadata, settings),
         )
 

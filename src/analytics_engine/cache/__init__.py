@@ -13,6 +13,7 @@ from analytics_engine.cache.base import Cache, cache_key, canonical_json, tenant
 from analytics_engine.cache.memory import InProcessCache
 from analytics_engine.cache.policy import result_ttl
 from analytics_engine.cache.redis_cache import RedisCache
+from analytics_engine.cache.versions import bump_data_version, data_version
 from analytics_engine.config import Settings
 
 __all__ = [
@@ -20,8 +21,10 @@ __all__ = [
     "InProcessCache",
     "RedisCache",
     "build_cache",
+    "bump_data_version",
     "cache_key",
     "canonical_json",
+    "data_version",
     "result_ttl",
     "tenant_prefix",
 ]

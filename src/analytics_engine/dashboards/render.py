@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import structlog
 
-from analytics_engine.cache import cache_key
+from analytics_engine.cache import cache_key, data_version
 from analytics_engine.dashboards.schemas import (
     DashboardFilters,
     DashboardPublic,
@@ -112,11 +112,18 @@ def plan_widget(
     return plan
 
 
-def widget_cache_key(tenant_id: str, plan: _Plan) -> str:
+def widget_cache_key(tenant_id: str, plan: _Plan, data: str = "") -> str:
+    """`data`: the tenant's data version (cache/versions.py), so new events end the 60 s at once."""
     return cache_key(
         tenant_id,
         CACHE_NAMESPACE,
-        {"widget": plan.widget.id, "query": plan.query, "viz": plan.widget.viz.value, "v": RESULT_VERSION},
+        {
+            "widget": plan.widget.id,
+            "query": plan.query,
+            "viz": plan.widget.viz.value,
+            "v": RESULT_VERSION,
+            "data": data,
+        },
     )
 
 
@@ -169,7 +176,7 @@ def cached_widget(runtime: Any, tenant: Any, plan: _Plan) -> WidgetResult | None
         result.error = plan.error
         return result
     started = time.perf_counter()
-    hit = runtime.cache.get(widget_cache_key(tenant.tenant_id, plan))
+    hit = runtime.cache.get(widget_cache_key(tenant.tenant_id, plan, data_version(runtime.cache, tenant.tenant_id)))
     if hit is None:
         return None
     stored = orjson.loads(hit)
@@ -191,7 +198,7 @@ def compute_widget(
         result.error = plan.error
         return result
     started = time.perf_counter()
-    key = widget_cache_key(tenant.tenant_id, plan)
+    key = widget_cache_key(tenant.tenant_id, plan, data_version(runtime.cache, tenant.tenant_id))
     if check_cache and not refresh:
         hit = cached_widget(runtime, tenant, plan)
         if hit is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -45,8 +45,11 @@ class Claim:
 
 
 class EventWriter:
-    def __init__(self, warehouse: Warehouse) -> None:
+    def __init__(self, warehouse: Warehouse, on_inserted: Callable[[set[str]], None] | None = None) -> None:
         self.warehouse = warehouse
+        # Called with the tenant ids of each committed insert (the runtime bumps their data version,
+        # so cached answers of those tenants are not served again); never for a failed insert.
+        self.on_inserted = on_inserted
         self._held: dict[EventKey, Claim] = {}
         self._held_lock = threading.Lock()
 
@@ -74,6 +77,8 @@ class EventWriter:
             insert_events(self.warehouse, fresh)
             metrics.INSERT_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_EVENTS.observe(len(fresh))
+            if self.on_inserted is not None:
+                self.on_inserted({item.tenant_id for item in fresh})
         if rejected:
             self.write_rejected(rejected)
 

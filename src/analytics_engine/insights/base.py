@@ -191,7 +191,7 @@ class InsightRunner(Generic[Q]):
         return versions
 
     def cache_key(self, versions: dict[str, int]) -> str:
-        from analytics_engine.cache import cache_key
+        from analytics_engine.cache import cache_key, data_version
 
         payload = {
             "runner": type(self).__name__,
@@ -200,6 +200,8 @@ class InsightRunner(Generic[Q]):
             "range": [self.range.start.isoformat(), self.range.end.isoformat()],
             "limits": self.limit_context(),
             "cohorts": versions,
+            # bumped by the ingest writer after each insert: new events make the next read recompute
+            "data": data_version(getattr(self.runtime, "cache", None), self.tenant.tenant_id),
             "v": RESULT_VERSION,
         }
         return cache_key(self.tenant.tenant_id, "insight", payload)

@@ -8,7 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-RESULT_VERSION = 1
+# Part of every cache key: bump when an answer's shape or meaning changes, so cached answers of the
+# old shape are never served (2: retention cells in the future are null, totals carry reached/returned).
+RESULT_VERSION = 2
 
 
 class Point(BaseModel):
@@ -47,8 +49,8 @@ class RetentionCohort(BaseModel):
     label: str
     date: str
     size: int
-    values: list[int]
-    percentages: list[float]
+    values: list[int | None] = Field(description="People per period; null for a period not yet reached (future).")
+    percentages: list[float | None]
     breakdown_value: list[str] | None = None
 
 
@@ -67,6 +69,9 @@ class InsightResponse(BaseModel):
     served_by: Literal["rollup", "raw"] = "raw"
     cached: bool = False
     computed_at: datetime
+    approximate: bool = Field(
+        False, description="A unique-user figure is a sketch estimate (rollup, above 500 people in a bucket)."
+    )
     timing: Timing = Field(default_factory=Timing)
     series: list[Series] = Field(default_factory=list)
     totals: dict[str, Any] = Field(default_factory=dict)

@@ -4,13 +4,19 @@ with the return event in each following period. Period 0 is the cohort itself (i
 - first_time: a person's cohort is the period of their first-ever start event (it must fall in the
   date range). recurring: a person belongs to every period of the range in which they did it.
 - Periods are local days, Monday weeks or months in the query's time zone; up to 36 columns.
-- Breakdown: the value on the person's first start event of the cohort period; top N + '$other'.
+- Breakdown: the value on the person's first start event of the cohort period; top N + '$other', the
+  values ranked by distinct people (a recurring person counts once per value, not once per cohort).
+- Returns count up to the end of the last cohort's last period, computed on the local calendar (so a
+  daylight-saving change inside the window neither cuts nor adds an hour), whatever the range end.
+- A cell whose period has not started by `now` is in the future: null, not 0. Totals per period
+  weigh only the cohorts that reached it (docs/insights.md, "Retention").
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.base import PERSON_KEY as PERSON
@@ -21,7 +27,6 @@ from analytics_engine.insights.models import RetentionQuery
 from analytics_engine.insights.results import InsightResponse, Point, RetentionCohort, Series
 from analytics_engine.insights.trends import breakdown_label
 
-_PERIOD_DAYS = {"day": 1, "week": 7, "month": 31}
 _ADD = {"day": "addDays", "week": "addWeeks", "month": "addMonths"}
 
 
@@ -31,6 +36,12 @@ def period_start(day: date, period: str, offset: int) -> date:
     if period == "week":
         return day + timedelta(days=7 * offset)
     return add_months(day, offset)
+
+
+def period_start_utc(day: date, zone: ZoneInfo) -> datetime:
+    """The UTC moment a local period starting on `day` begins: its local midnight (or, where a
+    daylight-saving change skips midnight, the first moment of that day)."""
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
 class RetentionRunner(InsightRunner[RetentionQuery]):
@@ -46,8 +57,21 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
     def nested_filters(self) -> list[list[Any]]:
         return [self.query.start_event.filters, self.query.return_event.filters]
 
+    def return_cutoff(self) -> datetime:
+        """Where return events stop counting: the end of the last cohort's last period, i.e. the start
+        of period `periods` after the last cohort, by the local calendar. Adding a fixed number of
+        days in UTC instead would stop an hour short when an autumn change falls inside the window and
+        the range ends in the first hour of its last period."""
+        last = self.cohort_buckets[-1]
+        return period_start_utc(period_start(last, self.query.period, self.query.periods), self.range.zone)
+
+    def reached(self, cohort: date, offset: int) -> bool:
+        """Whether period `offset` of the cohort starting `cohort` has begun by `now` (else the cell
+        lies in the future and is null)."""
+        return period_start_utc(period_start(cohort, self.query.period, offset), self.range.zone) <= self.now
+
     def cache_range_end(self) -> datetime:
-        return self.range.end + timedelta(days=_PERIOD_DAYS[self.query.period] * self.query.periods)
+        return max(self.range.end, self.return_cutoff())
 
     def _event_where(self, params: Any, spec: Any, start: datetime | None, end: datetime) -> list[str]:
         if start is None:  # first-time: the whole history before the range end
@@ -86,10 +110,11 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             starts = (
                 f"SELECT person, cohort, if(rank <= {limit}, bd, [{other}]) AS bd FROM ("
                 f"SELECT person, cohort, bd, dense_rank() OVER (ORDER BY people DESC, bd) AS rank FROM ("
-                f"SELECT *, count() OVER (PARTITION BY bd) AS people FROM ({starts})))"
+                # distinct people, not (person, cohort) rows: in recurring retention one person is
+                # in many cohorts and would otherwise rank a value by how often they came back
+                f"SELECT *, uniqExact(person) OVER (PARTITION BY bd) AS people FROM ({starts})))"
             )
-        upper = self.range.end + timedelta(days=_PERIOD_DAYS[query.period] * query.periods)
-        return_where = self._event_where(params, query.return_event, self.range.start, upper)
+        return_where = self._event_where(params, query.return_event, self.range.start, self.return_cutoff())
         returns = (
             f"SELECT {PERSON} AS person, groupUniqArray({bucket}) AS rets FROM {self.events} "
             f"WHERE {' AND '.join(return_where)} GROUP BY person"
@@ -110,15 +135,23 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             values_by_bd = [()]
         cohorts: list[RetentionCohort] = []
         series: list[Series] = []
-        sums = [0] * query.periods
+        # per period: people in cohorts that reached it, and how many of them returned in it
+        reached = [0] * query.periods
+        returned_sum = [0] * query.periods
+        periods_reached = [False] * query.periods
         for bd in values_by_bd:
             for start in self.cohort_buckets:
                 size, returned = found.get((start, bd), (0, []))
                 returned = (returned + [0] * query.periods)[: query.periods - 1]
-                values = [size, *returned]
-                for i, v in enumerate(values):
-                    sums[i] += v
-                percentages = [round(v / size * 100, 3) if size else 0.0 for v in values]
+                values: list[int | None] = [size]
+                for p, v in enumerate(returned, start=1):
+                    values.append(v if self.reached(start, p) else None)
+                for p, v in enumerate(values):
+                    if v is not None:
+                        periods_reached[p] = True
+                        reached[p] += size
+                        returned_sum[p] += v
+                percentages = [_percent(v, size) for v in values]
                 label = start.isoformat() + (f" - {breakdown_label(bd)}" if bd else "")
                 cohorts.append(
                     RetentionCohort(
@@ -145,13 +178,23 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
                         breakdown_value=list(bd) if query.breakdown else None,
                     )
                 )
-        people = sums[0]
         totals = {
             "cohorts": sum(1 for c in cohorts if c.size),
-            "people": people,
-            "retention": [round(v / people * 100, 3) if people else 0.0 for v in sums],
+            "people": reached[0],
+            # weighted by cohort size over the cohorts that reached the period; null when none has
+            "retention": [
+                _percent(returned_sum[p], reached[p]) if periods_reached[p] else None for p in range(query.periods)
+            ],
+            "reached": reached,
+            "returned": returned_sum,
         }
         return self.response(interval=query.period, series=series, totals=totals, retention=cohorts)
+
+
+def _percent(value: int | None, size: int) -> float | None:
+    if value is None:
+        return None
+    return round(value / size * 100, 3) if size else 0.0
 
 
 def _text(moment: datetime) -> str:

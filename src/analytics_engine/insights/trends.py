@@ -14,7 +14,7 @@ from analytics_engine.insights.filters import NONE_LABEL, OTHER
 from analytics_engine.insights.formula import evaluate, letter, parse_formula
 from analytics_engine.insights.models import PROPERTY_MATHS, TrendSeries, TrendsQuery
 from analytics_engine.insights.results import InsightResponse, Point, Series
-from analytics_engine.insights.rollups import rollup_eligible, rollup_sql
+from analytics_engine.insights.rollups import rollup_approximate, rollup_eligible, rollup_sql
 from analytics_engine.insights.trends_builder import series_sql
 
 _CUMULATIVE_MATHS = {"total", "unique_users", "sum"}
@@ -89,10 +89,14 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         self.served_by = "rollup" if all(s.name.endswith(":rollup") for s in statements) else "raw"
         out: list[Series] = []
         by_letter: dict[tuple[str, str], dict[tuple[str, ...], Series]] = defaultdict(dict)
+        approximate = False
         for statement, result in zip(statements, executor.run_all(statements), strict=True):
             index_letter, which = statement.name.split(":")[:2]
             series = query.series[ord(index_letter) - ord("A")]
             rows = result.rows
+            if statement.name.endswith(":rollup"):  # rollup unique users above 512 are sketch estimates
+                approximate = approximate or rollup_approximate(rows)
+                rows = [row[:4] for row in rows]
             period_buckets = self.buckets if which == "current" else self.previous_buckets
             for item in self._map(series, rows, period_buckets, which):
                 out.append(item)
@@ -101,7 +105,7 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
             out = self._formula(by_letter)
         out.sort(key=lambda s: (s.compare == "previous", OTHER in (s.breakdown_value or ())))
         totals = {s.label: s.total for s in out}
-        return self.response(interval=query.interval, series=out, totals=totals)
+        return self.response(interval=query.interval, series=out, totals=totals, approximate=approximate)
 
     def _map(self, series: TrendSeries, rows: list[tuple], period_buckets: list, which: str) -> list[Series]:
         zone = self.range.zone

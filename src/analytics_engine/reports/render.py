@@ -76,8 +76,14 @@ def _draw_chart(ax: Any, section: Section) -> bool:
     if data.get("retention"):
         cohorts = data["retention"]
         width = max(len(c["percentages"]) for c in cohorts)
-        grid = [c["percentages"] + [float("nan")] * (width - len(c["percentages"])) for c in cohorts]
-        image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=100 if max(map(max, grid)) > 1 else 1)
+        # a null cell is a period the cohort has not reached yet: drawn empty (NaN), never as 0%
+        grid = [
+            [float("nan") if v is None else v for v in c["percentages"]]
+            + [float("nan")] * (width - len(c["percentages"]))
+            for c in cohorts
+        ]
+        known = [v for row in grid for v in row if v == v]
+        image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=100 if max(known, default=0) > 1 else 1)
         ax.set_yticks(range(len(cohorts)), [c["label"] for c in cohorts])
         ax.set_xlabel("period")
         ax.figure.colorbar(image, ax=ax, fraction=0.03)

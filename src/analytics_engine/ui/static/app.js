@@ -88,7 +88,8 @@
     };
   }
   function retentionOf(data) {
-    // `retention: [{label, date, size, values: [people per period], percentages: [0..100]}]`
+    // `retention: [{label, date, size, values: [people per period], percentages: [0..100]}]`;
+    // null values and percentages: periods in the future
     const rows = (data && data.retention) || [];
     return rows.map((r) => ({ label: String(first(r.label, r.date, "")), size: Number(r.size || 0),
       counts: r.values || [], pct: r.percentages || [] }));
@@ -169,7 +170,11 @@
       tr.innerHTML = `<td class="cohort">${shortLabel(row.label)}</td><td class="size">${fmt(row.size)}</td>`;
       for (let i = 0; i < periods; i++) {
         const td = document.createElement("td");
-        if (i < row.counts.length) {
+        if (i < row.counts.length && (row.counts[i] === null || row.counts[i] === undefined)) {
+          // a period this cohort has not reached yet: empty, not 0.0%
+          td.className = "future";
+          td.title = "not reached yet";
+        } else if (i < row.counts.length) {
           const pct = Number(row.pct[i] || 0);
           td.textContent = `${pct.toFixed(1)}%`;
           td.title = `${fmt(row.counts[i])} users`;
