@@ -18,7 +18,7 @@ from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import add_months, bucket_sql, buckets
 from analytics_engine.insights.filters import OTHER, breakdown_sql, filters_sql
 from analytics_engine.insights.models import RetentionQuery
-from analytics_engine.insights.results import InsightResponse, Point, RetentionCohort, Series
+from analytics_engine.insights.results import InsightResponse, Point, RetentionCohort, RetentionResult, Series
 from analytics_engine.insights.trends import breakdown_label
 
 _PERIOD_DAYS = {"day": 1, "week": 7, "month": 31}
@@ -35,6 +35,7 @@ def period_start(day: date, period: str, offset: int) -> date:
 
 class RetentionRunner(InsightRunner[RetentionQuery]):
     kind = "retention"
+    result_class = RetentionResult
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
