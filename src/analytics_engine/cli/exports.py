@@ -53,7 +53,7 @@ def export(
 
     from analytics_engine.exports.runner import ExportScope, count_rows, plan_for, write_export
     from analytics_engine.exports.schemas import ExportCreate
-    from analytics_engine.exports.sources import validate_source
+    from analytics_engine.exports.integrations import validate_source
     from analytics_engine.exports.worker import tenant_context
 
     if source:
