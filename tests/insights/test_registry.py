@@ -78,7 +78,9 @@ def test_overrides_apply_only_what_the_kind_accepts(echo_kind) -> None:
     out = registry.with_overrides(query, Overrides(date_from="-7d", timezone="Europe/Oslo", interval="week"))
     assert out == {"kind": "echo", "values": [1], "date_range": {"date_from": "-7d"}}
     assert query == {"kind": "echo", "values": [1]}  # a copy
-    impact = registry.with_overrides({"kind": "impact", "metric": "sroi"}, Overrides(cohort_id="c", date_to="2026-01-01"))
+    impact = registry.with_overrides(
+        {"kind": "impact", "metric": "sroi"}, Overrides(cohort_id="c", date_to="2026-01-01")
+    )
     assert impact == {"kind": "impact", "metric": "sroi", "date_range": {"date_to": "2026-01-01"}}
     trends = registry.with_overrides({"kind": "trends"}, Overrides(interval="week", breakdown=("plan",)))
     assert trends == {"kind": "trends", "interval": "week", "breakdown": ["plan"]}
@@ -121,25 +123,41 @@ def test_builtin_results_make_tables_and_charts() -> None:
     base = {"timezone": "UTC", "date_from": "2026-01-01T00:00:00Z", "date_to": "2026-01-02T00:00:00Z"}
     base["computed_at"] = base["date_to"]
     step = {"event": "e", "conversion_from_previous": 1.0, "conversion_from_first": 1.0, "dropped": 0}
-    funnel = registry.result_from_json({
-        **base,
-        "kind": "funnels",
-        "funnel": [{"breakdown_value": None, "steps": [
-            {**step, "step": 1, "label": "a", "count": 10},
-            {**step, "step": 2, "label": "b", "count": 4, "conversion_from_previous": 0.4, "conversion_from_first": 0.4},
-        ]}],
-    })
+    funnel = registry.result_from_json(
+        {
+            **base,
+            "kind": "funnels",
+            "funnel": [
+                {
+                    "breakdown_value": None,
+                    "steps": [
+                        {**step, "step": 1, "label": "a", "count": 10},
+                        {
+                            **step,
+                            "step": 2,
+                            "label": "b",
+                            "count": 4,
+                            "conversion_from_previous": 0.4,
+                            "conversion_from_first": 0.4,
+                        },
+                    ],
+                }
+            ],
+        }
+    )
     assert isinstance(funnel, FunnelsResult)
     assert funnel.to_tables("F")[0].rows == [["all", 1, "a", 10, 1.0, 1.0, None], ["all", 2, "b", 4, 0.4, 0.4, None]]
     assert funnel.to_chart().type == "funnel" and funnel.headline() == "4 of 10 converted"
-    retention = registry.result_from_json({
-        **base,
-        "kind": "retention",
-        "retention": [
-            {"label": "w1", "date": "2026-01-01", "size": 5, "values": [5, 2], "percentages": [100.0, 40.0]},
-            {"label": "w2", "date": "2026-01-08", "size": 3, "values": [3], "percentages": [100.0]},
-        ],
-    })
+    retention = registry.result_from_json(
+        {
+            **base,
+            "kind": "retention",
+            "retention": [
+                {"label": "w1", "date": "2026-01-01", "size": 5, "values": [5, 2], "percentages": [100.0, 40.0]},
+                {"label": "w2", "date": "2026-01-08", "size": 3, "values": [3], "percentages": [100.0]},
+            ],
+        }
+    )
     assert retention.to_tables("R")[0].columns == ["cohort", "date", "size", "period 0", "period 1"]
     assert retention.to_tables("R")[0].rows[1] == ["w2", "2026-01-08", 3, 3, None]
     chart = retention.to_chart()

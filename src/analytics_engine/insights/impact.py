@@ -89,29 +89,31 @@ def run_impact(runtime: Any, tenant: Any, parsed: ImpactMetricQuery, *, refresh:
             )
     if not parsed.interval:
         points = [{"label": label, "value": whole[field], "bucket": window.start.date().isoformat()}]
-    return ImpactResult.model_validate({
-        "kind": "impact",
-        "timezone": "UTC",
-        "date_from": window.start.isoformat(),
-        "date_to": window.end.isoformat(),
-        "interval": parsed.interval,
-        "served_by": "raw",
-        "cached": False,
-        "computed_at": datetime.now(UTC).isoformat(),
-        "timing": {"sql_ms": 0.0, "queries": 0, "total_ms": round((time.perf_counter() - started) * 1000, 1)},
-        "series": [
-            {
-                "label": label,
-                "points": points,
-                "total": whole[field],
-                "meta": {"band": whole["band"], "formula_version": whole["formula_version"]},
-            }
-        ],
-        "totals": {
-            "value": whole[field],
-            "band": whole["band"],
-            "formula_version": whole["formula_version"],
-            "metric": parsed.metric,
-            "programme": parsed.programme,
-        },
-    })
+    return ImpactResult.model_validate(
+        {
+            "kind": "impact",
+            "timezone": "UTC",
+            "date_from": window.start.isoformat(),
+            "date_to": window.end.isoformat(),
+            "interval": parsed.interval,
+            "served_by": "raw",
+            "cached": False,
+            "computed_at": datetime.now(UTC).isoformat(),
+            "timing": {"sql_ms": 0.0, "queries": 0, "total_ms": round((time.perf_counter() - started) * 1000, 1)},
+            "series": [
+                {
+                    "label": label,
+                    "points": points,
+                    "total": whole[field],
+                    "meta": {"band": whole["band"], "formula_version": whole["formula_version"]},
+                }
+            ],
+            "totals": {
+                "value": whole[field],
+                "band": whole["band"],
+                "formula_version": whole["formula_version"],
+                "metric": parsed.metric,
+                "programme": parsed.programme,
+            },
+        }
+    )
