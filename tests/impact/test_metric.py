@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics_engine.errors import InvalidInput
-from analytics_engine.impact.metric import run_impact_metric
+from analytics_engine.insights.impact import run_impact_metric
 from analytics_engine.insights.results import InsightResponse
 from analytics_engine.tenants.service import TenantContext
 from tests.impact.support import activity, worked_example

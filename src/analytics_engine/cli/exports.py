@@ -51,9 +51,9 @@ def export(
     not while `serve` holds the data folder; then use POST /v1/exports)."""
     from pydantic import ValidationError
 
+    from analytics_engine.exports.integrations import validate_source
     from analytics_engine.exports.runner import ExportScope, count_rows, plan_for, write_export
     from analytics_engine.exports.schemas import ExportCreate
-    from analytics_engine.exports.sources import validate_source
     from analytics_engine.exports.worker import tenant_context
 
     if source:

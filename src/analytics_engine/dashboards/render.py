@@ -28,14 +28,14 @@ from analytics_engine.dashboards.schemas import (
 from analytics_engine.dashboards.service import dashboard_service
 from analytics_engine.dashboards.telemetry import WIDGETS
 from analytics_engine.errors import AppError, BudgetExceeded
-from analytics_engine.metrics import engine
+from analytics_engine.insights import registry
+from analytics_engine.insights.context import Overrides, RunContext
 from analytics_engine.metrics.schemas import MetricQueryRequest, TimeRange
 from analytics_engine.metrics.service import metric_service
 
 log = structlog.get_logger(__name__)
 CACHE_NAMESPACE = "widget"
 RESULT_VERSION = 1
-_COST = {"trends": 0, "engagement": 1, "funnels": 2, "retention": 2}
 BUDGET_WAIT_SECONDS = 10.0
 
 
@@ -46,6 +46,11 @@ class _Plan:
     metric_version: int | None = None
     warning: str | None = None
     error: WidgetError | None = None
+
+
+def _cost(kind: str) -> int:
+    known = registry.kinds().get(kind)
+    return known.cost if known else 1
 
 
 def _executor(runtime: Any) -> ThreadPoolExecutor:
@@ -98,7 +103,7 @@ def plan_widget(
             plan.metric_version = version
             plan.warning = metric.warning
         else:
-            context = engine.QueryContext(
+            overrides = Overrides(
                 date_from=filters.date_from,
                 date_to=filters.date_to,
                 filters=tuple(filters.properties),
@@ -106,7 +111,7 @@ def plan_widget(
                 timezone=filters.timezone,
                 interval=filters.interval,
             )
-            plan.query = engine.with_context(widget.query or {}, context)
+            plan.query = registry.with_overrides(widget.query or {}, overrides)
     except Exception as exc:
         plan.error = _error(exc)
     return plan
@@ -134,7 +139,7 @@ def _run_within_budget(runtime: Any, tenant: Any, query: dict[str, Any], *, refr
     delay = 0.01
     while True:
         try:
-            return engine.run_query(runtime, tenant, query, refresh=refresh)
+            return registry.run_query(RunContext(runtime, tenant, refresh=refresh), query).model_dump(mode="json")
         except BudgetExceeded as exc:
             limit = (exc.details or {}).get("limit") if isinstance(exc.details, dict) else None
             if limit != "max_concurrent_queries" or time.monotonic() + delay > deadline:
@@ -252,7 +257,7 @@ def render_dashboard(
     # Cheap kinds first, so that with fewer slots than widgets the quick ones are not stuck behind.
     misses = sorted(
         ((index, plan) for index, plan in enumerate(plans) if index not in ready),
-        key=lambda item: _COST.get((item[1].query or {}).get("kind", ""), 1),
+        key=lambda item: _cost((item[1].query or {}).get("kind", "")),
     )
     futures = {}
     if len(misses) == 1:

@@ -15,6 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analytics_engine.insights.registry import result_from_json
+from analytics_engine.insights.results import SeriesResult
+
 
 class Viz(StrEnum):
     line = "line"
@@ -154,6 +157,10 @@ class WidgetResult(BaseModel):
     cached: bool = False
     computed_at: datetime | None = None
     elapsed_ms: float = 0.0
+
+    def result(self) -> SeriesResult | None:
+        """The typed insight result of `data` (its tables and chart spec), None when it failed."""
+        return result_from_json(self.data) if self.data is not None else None
 
 
 class RenderResult(BaseModel):

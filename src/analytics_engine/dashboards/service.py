@@ -22,9 +22,9 @@ from analytics_engine.dashboards.schemas import (
     WidgetUpdate,
 )
 from analytics_engine.errors import InvalidInput, NotFound
+from analytics_engine.insights import registry
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import utcnow
-from analytics_engine.metrics import engine
 from analytics_engine.metrics.memo import Memo
 from analytics_engine.metrics.service import MetricService
 
@@ -119,7 +119,7 @@ class DashboardService:
                     details={"allowed_dimensions": definition.get("dimensions") or []},
                 )
             return None
-        return engine.validate_query(query or {})
+        return registry.validate_query(query or {})
 
     def _add_widget(
         self, session: Session, tenant_id: str, dashboard: Dashboard, body: WidgetCreate, position: int

@@ -1,7 +1,7 @@
-"""Insight, metric and dashboard sources: the insight engine computes small chart-ready results
-(series of points, funnel steps, retention cohorts); here they become tables (for every export
-format, and for the numbers of a report) and `Section`s (title, result, tables) that reports draw.
-The engine, the metric registry and the dashboard renderer are imported lazily."""
+"""Insight, metric and dashboard sources: each computes a typed insight result (`insights/results.py`),
+which knows its own tables; here they become `Section`s (title, result, tables) that reports draw
+and table plans that exports write. `exports/sources.py` plans raw-event exports and never imports
+this module (so the two no longer import each other)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytics_engine.errors import InvalidInput
+from analytics_engine.exports.schemas import DashboardSource, EventsSource, InsightSource, MetricSource
 from analytics_engine.exports.sources import ResultTable, TablePlan
+from analytics_engine.insights import registry
+from analytics_engine.insights.context import Overrides, RunContext
+from analytics_engine.insights.results import SeriesResult
 
 
 @dataclass
@@ -18,108 +22,43 @@ class Section:
 
     title: str
     kind: str
-    data: dict[str, Any] = field(default_factory=dict)
+    result: SeriesResult | None = None
     tables: list[ResultTable] = field(default_factory=list)
     error: str | None = None
 
-
-# --- results -> tables -------------------------------------------------------------------------------
-def _number(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+    @property
+    def data(self) -> dict[str, Any]:
+        """The result as the API's JSON (what report templates and webhooks carry)."""
+        return self.result.model_dump(mode="json") if self.result is not None else {}
 
 
-def tables_from_result(title: str, data: dict[str, Any]) -> list[ResultTable]:
-    kind = data.get("kind", "")
-    tables: list[ResultTable] = []
-    if data.get("funnel"):
-        rows = []
-        for group in data["funnel"]:
-            breakdown = ", ".join(group.get("breakdown_value") or []) or "all"
-            for step in group["steps"]:
-                rows.append(
-                    [
-                        breakdown,
-                        step["step"],
-                        step["label"],
-                        step["count"],
-                        round(step["conversion_from_first"], 4),
-                        round(step["conversion_from_previous"], 4),
-                        step.get("median_seconds"),
-                    ]
-                )
-        columns = [
-            "breakdown",
-            "step",
-            "label",
-            "count",
-            "conversion_from_first",
-            "conversion_from_previous",
-            "median_seconds",
-        ]
-        tables.append(ResultTable(title, columns, rows))
-    if data.get("retention"):
-        periods = max((len(c["values"]) for c in data["retention"]), default=0)
-        columns = ["cohort", "date", "size"] + [f"period {i}" for i in range(periods)]
-        rows = [
-            [c["label"], c["date"], c["size"], *c["values"], *([None] * (periods - len(c["values"])))]
-            for c in data["retention"]
-        ]
-        tables.append(ResultTable(title, columns, rows))
-    series = data.get("series") or []
-    if series and not tables:  # funnels and retention also carry series: their own table says more
-        labels: list[str] = []
-        seen: set[str] = set()
-        for one in series:
-            for point in one["points"]:
-                if point["label"] not in seen:
-                    seen.add(point["label"])
-                    labels.append(point["label"])
-        names = _unique([s["label"] + (" (previous)" if s.get("compare") == "previous" else "") for s in series])
-        values = [{p["label"]: _number(p["value"]) for p in s["points"]} for s in series]
-        rows = [[label, *[v.get(label) for v in values]] for label in labels]
-        tables.append(ResultTable(title, ["label", *names], rows))
-    if not tables:
-        totals = data.get("totals") or {}
-        tables.append(ResultTable(title, ["name", "value"], [[k, _number(v)] for k, v in totals.items()]))
-    if kind and len(tables) == 1 and not tables[0].title:
-        tables[0].title = kind
+def tables_for(title: str, result: SeriesResult) -> list[ResultTable]:
+    tables = result.to_tables(title)
+    if result.kind and len(tables) == 1 and not tables[0].title:
+        tables[0].title = result.kind
     return tables
 
 
-def _unique(names: list[str]) -> list[str]:
-    out: list[str] = []
-    for name in names:
-        candidate, number = name, 1
-        while candidate in out:
-            number += 1
-            candidate = f"{name} #{number}"
-        out.append(candidate)
-    return out
+def section_for(title: str, result: SeriesResult) -> Section:
+    return Section(title, result.kind, result, tables_for(title, result))
+
+
+def tables_from_result(title: str, data: dict[str, Any]) -> list[ResultTable]:
+    """The tables of a JSON answer (typed by its `kind` through the registry)."""
+    return tables_for(title, registry.result_from_json(data))
 
 
 # --- computing sections --------------------------------------------------------------------------------
-def _engine() -> Any:
-    try:
-        from analytics_engine.metrics import engine
-    except ImportError:  # pragma: no cover - only in a build without the engine
-        raise InvalidInput("Insight sources are not available in this build.", code="source_unavailable") from None
-    return engine
-
-
 def parse_insight(query: dict[str, Any]) -> Any:
-    return _engine().parse_query(query)
+    return registry.parse_query(query)
 
 
 def insight_section(
     runtime: Any, tenant: Any, title: str, query: dict[str, Any], context: dict | None = None
 ) -> Section:
-    engine = _engine()
     if context:
-        query = engine.with_context(query, engine.QueryContext(**context))
-    data = engine.run_query(runtime, tenant, query)
-    return Section(title, data.get("kind", query.get("kind", "")), data, tables_from_result(title, data))
+        query = registry.with_overrides(query, Overrides(**context))
+    return section_for(title, registry.run_query(RunContext(runtime, tenant), query))
 
 
 def metric_section(
@@ -132,9 +71,8 @@ def metric_section(
         body = MetricQueryRequest.model_validate(request or {})
     except ValueError as exc:
         raise InvalidInput(f"Not a valid metric query: {exc}") from exc
-    answer = metric_service(runtime).query(runtime, tenant, metric_id, body)
-    name = title or answer.metric.name
-    return Section(name, answer.result.get("kind", ""), answer.result, tables_from_result(name, answer.result))
+    answer, result = metric_service(runtime).compute(runtime, tenant, metric_id, body)
+    return section_for(title or answer.metric.name, result)
 
 
 def dashboard_sections(
@@ -150,21 +88,22 @@ def dashboard_sections(
     rendered = render(runtime, tenant, dashboard_id, override)
     sections = []
     for widget in rendered.widgets:
-        if widget.error is not None or widget.data is None:
+        result = widget.result()
+        if widget.error is not None or result is None:
             message = widget.error.message if widget.error else "no data"
-            sections.append(Section(widget.title, "error", {}, [], error=message))
+            sections.append(Section(widget.title, "error", None, [], error=message))
             continue
-        sections.append(
-            Section(
-                widget.title, widget.data.get("kind", ""), widget.data, tables_from_result(widget.title, widget.data)
-            )
-        )
+        sections.append(section_for(widget.title, result))
     return rendered.name, sections
 
 
 # --- export sources ------------------------------------------------------------------------------------
-def validate(runtime: Any, tenant: Any, source: Any) -> None:
-    if source.type == "insight":
+def validate_source(runtime: Any, tenant: Any, source: Any) -> None:
+    """Refuse, at request time, a source that cannot run (unknown kind, dashboard of another tenant)."""
+    if isinstance(source, EventsSource):
+        if source.start and source.end and source.end <= source.start:
+            raise InvalidInput("`end` must be after `start`.")
+    elif source.type == "insight":
         parse_insight(source.query)
     elif source.type == "metric":
         from analytics_engine.metrics.service import metric_service
@@ -183,17 +122,23 @@ def _plan(sections: list[Section]) -> TablePlan:
     return TablePlan([table for section in sections for table in section.tables])
 
 
-def insight_tables(runtime: Any, tenant: Any, source: Any) -> TablePlan:
-    return _plan([insight_section(runtime, tenant, source.query.get("kind", "insight"), source.query)])
-
-
-def metric_tables(runtime: Any, tenant: Any, source: Any) -> TablePlan:
-    return _plan([metric_section(runtime, tenant, source.metric_id, source.query)])
-
-
-def dashboard_tables(runtime: Any, tenant: Any, source: Any) -> TablePlan:
+def table_plan(runtime: Any, tenant: Any, source: InsightSource | MetricSource | DashboardSource) -> TablePlan:
+    if isinstance(source, InsightSource):
+        return _plan([insight_section(runtime, tenant, source.query.get("kind", "insight"), source.query)])
+    if isinstance(source, MetricSource):
+        return _plan([metric_section(runtime, tenant, source.metric_id, source.query)])
     _, sections = dashboard_sections(runtime, tenant, source.dashboard_id, source.filters)
     return _plan(sections)
 
 
-__all__ = ["Section", "dashboard_sections", "insight_section", "metric_section", "tables_from_result"]
+__all__ = [
+    "Section",
+    "dashboard_sections",
+    "insight_section",
+    "metric_section",
+    "section_for",
+    "table_plan",
+    "tables_for",
+    "tables_from_result",
+    "validate_source",
+]

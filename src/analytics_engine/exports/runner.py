@@ -11,8 +11,9 @@ from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
+from analytics_engine.exports.integrations import table_plan
 from analytics_engine.exports.schemas import EventsSource, ExportFormat
-from analytics_engine.exports.sources import SqlPlan, TablePlan, events_plan, table_plan
+from analytics_engine.exports.sources import SqlPlan, TablePlan, events_plan
 from analytics_engine.exports.writers import ParquetSink, RowTextSink, TextSink, XlsxSink
 from analytics_engine.warehouse.client import render_settings, translate_error
 from analytics_engine.warehouse.scoped import TenantScope

@@ -10,8 +10,8 @@ import structlog
 from sqlalchemy import select
 
 from analytics_engine.errors import NotFound
+from analytics_engine.exports.integrations import validate_source
 from analytics_engine.exports.schemas import ExportAccepted, ExportCreate, ExportFormat, ExportStatus
-from analytics_engine.exports.sources import validate_source
 from analytics_engine.jobs.schemas import FINAL_STATES, JobPublic, JobState
 from analytics_engine.metadata.models import Job, utcnow
 from analytics_engine.storage import get_storage

@@ -4,18 +4,13 @@ dashboard sources (already aggregated, small)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from analytics_engine.errors import InvalidInput
-from analytics_engine.exports.schemas import (
-    DashboardSource,
-    EventsSource,
-    InsightSource,
-    MetricSource,
-)
+from analytics_engine.exports.schemas import EventsSource
+from analytics_engine.insights.results import Table as ResultTable
 from analytics_engine.properties import property_expr
 from analytics_engine.warehouse.params import utc_text
 
@@ -80,15 +75,6 @@ class SqlPlan:
 
 
 @dataclass
-class ResultTable:
-    """One already-computed table (an insight result, a metric series, a dashboard widget)."""
-
-    title: str
-    columns: list[str]
-    rows: list[list[Any]]
-
-
-@dataclass
 class TablePlan:
     tables: list[ResultTable] = field(default_factory=list)
 
@@ -132,34 +118,6 @@ def events_plan(source: EventsSource, *, default_end: datetime | None) -> SqlPla
         order_by="timestamp" if source.order_by_time else "",
         limit=source.limit,
     )
-
-
-# --- insight, metric and dashboard sources --------------------------------------------------------
-# Those packages are optional at import time: an export of their kind fails with a clear message
-# when the package is not present in this build.
-TableBuilder = Callable[[Any, str, Any], TablePlan]
-
-
-def table_plan(runtime: Any, tenant: Any, source: InsightSource | MetricSource | DashboardSource) -> TablePlan:
-    from analytics_engine.exports import integrations
-
-    builders: dict[str, TableBuilder] = {
-        "insight": integrations.insight_tables,
-        "metric": integrations.metric_tables,
-        "dashboard": integrations.dashboard_tables,
-    }
-    return builders[source.type](runtime, tenant, source)
-
-
-def validate_source(runtime: Any, tenant: Any, source: Any) -> None:
-    """Refuse, at request time, a source that cannot run (unknown kind, dashboard of another tenant)."""
-    if isinstance(source, EventsSource):
-        if source.start and source.end and source.end <= source.start:
-            raise InvalidInput("`end` must be after `start`.")
-        return
-    from analytics_engine.exports import integrations
-
-    integrations.validate(runtime, tenant, source)
 
 
 def iter_rows(table: ResultTable) -> Iterator[list[Any]]:

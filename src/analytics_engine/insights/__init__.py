@@ -3,7 +3,10 @@
     from analytics_engine.insights import parse_insight_query, run_insight
     answer = run_insight(runtime, tenant, parse_insight_query({"kind": "trends", "series": [...]}))
 
-`INSIGHT_KINDS` maps each kind to its runner class; see docs/insights.md for every query model.
+`INSIGHT_KINDS` maps each engine kind to its runner class (benchmarks and tests run runners
+directly); every consumer goes through `insights/registry.py`, the one registry of kinds (impact
+included), which returns typed results (docs/architecture.md). See docs/insights.md for every query
+model.
 """
 
 from __future__ import annotations

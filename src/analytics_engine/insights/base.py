@@ -101,6 +101,8 @@ def _number(value: Any) -> float:
 
 class InsightRunner(Generic[Q]):
     kind: ClassVar[str] = ""
+    # The typed result this kind answers with (its table and chart spec; see insights/results.py).
+    result_class: ClassVar[type[InsightResponse]] = InsightResponse
 
     def __init__(self, runtime: Any, tenant: Any, query: Q, *, now: datetime | None = None) -> None:
         self.runtime = runtime
@@ -150,7 +152,7 @@ class InsightRunner(Generic[Q]):
         return params
 
     def response(self, **fields: Any) -> InsightResponse:
-        return InsightResponse(
+        return self.result_class(
             kind=self.kind,
             timezone=self.tz,
             date_from=self.range.start,
@@ -216,7 +218,7 @@ class InsightRunner(Generic[Q]):
         body, cached, computed = self._answer(refresh)
         if computed is not None:
             return computed
-        answer = InsightResponse.model_validate_json(body)
+        answer = self.result_class.model_validate_json(body)
         answer.cached = cached
         return answer
 

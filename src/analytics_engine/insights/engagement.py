@@ -18,7 +18,7 @@ from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import bucket_key, bucket_label, bucket_sql, buckets, local_bucket
 from analytics_engine.insights.filters import filters_sql
 from analytics_engine.insights.models import EngagementQuery
-from analytics_engine.insights.results import InsightResponse, Point, Series
+from analytics_engine.insights.results import EngagementResult, InsightResponse, Point, Series
 from analytics_engine.warehouse.params import utc_text
 
 _PREVIOUS = {"day": "subtractDays(b, 1)", "week": "subtractWeeks(b, 1)", "month": "subtractMonths(b, 1)"}
@@ -31,6 +31,7 @@ def _ratio(part: float, whole: float) -> float:
 
 class EngagementRunner(InsightRunner[EngagementQuery]):
     kind = "engagement"
+    result_class = EngagementResult
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

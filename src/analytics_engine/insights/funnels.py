@@ -16,6 +16,7 @@ from analytics_engine.insights.funnels_builder import people_sql, steps_sql
 from analytics_engine.insights.models import FunnelsQuery
 from analytics_engine.insights.results import (
     FunnelBreakdownResult,
+    FunnelsResult,
     FunnelStepResult,
     InsightResponse,
     PeoplePage,
@@ -40,6 +41,7 @@ def _rate(part: int, whole: int) -> float:
 
 class FunnelsRunner(InsightRunner[FunnelsQuery]):
     kind = "funnels"
+    result_class = FunnelsResult
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -3,6 +3,8 @@ which path served it (rollup or raw), whether it came from the cache, and the SQ
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -86,3 +88,153 @@ class PeoplePage(BaseModel):
     limit: int
     offset: int
     has_more: bool
+
+
+# --- typed results: a table and a chart spec per kind ----------------------------------------------
+# Every consumer (dashboards, exports, reports, metrics; next alerts, SQL, AI) asks the result for its
+# table and chart instead of reading dict keys to guess what it is. The JSON is `model_dump` unchanged.
+@dataclass
+class Table:
+    """A small result table: column names and rows of plain values (numbers, text, None)."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """What to draw: `line` (x labels, one line per series), `bar` (one bar per label),
+    `funnel` (horizontal bars per step) or `heatmap` (rows x columns of percentages); `empty` if none."""
+
+    type: Literal["line", "bar", "funnel", "heatmap", "empty"]
+    x: list[str] = field(default_factory=list)
+    series: list[tuple[str, list[float | None]]] = field(default_factory=list)
+    y_label: str = ""
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _unique(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        candidate, number = name, 1
+        while candidate in out:
+            number += 1
+            candidate = f"{name} #{number}"
+        out.append(candidate)
+    return out
+
+
+class SeriesResult(InsightResponse):
+    """A kind answering with series of labelled points (trends, engagement, impact, and the default)."""
+
+    def to_tables(self, title: str) -> list[Table]:
+        if not self.series:
+            return [self.totals_table(title)]
+        labels: list[str] = []
+        seen: set[str] = set()
+        for one in self.series:
+            for point in one.points:
+                if point.label not in seen:
+                    seen.add(point.label)
+                    labels.append(point.label)
+        names = _unique([s.label + (" (previous)" if s.compare == "previous" else "") for s in self.series])
+        values = [{p.label: _number(p.value) for p in s.points} for s in self.series]
+        return [Table(title, ["label", *names], [[label, *[v.get(label) for v in values]] for label in labels])]
+
+    def totals_table(self, title: str) -> Table:
+        return Table(title, ["name", "value"], [[k, _number(v)] for k, v in self.totals.items()])
+
+    def to_chart(self, max_lines: int = 8) -> ChartSpec:
+        series = self.series[:max_lines]
+        if not series:
+            return ChartSpec("empty")
+        labels = [p.label for p in series[0].points]
+        if len(labels) <= 1:
+            return ChartSpec(
+                "bar", [s.label for s in series], [("", [s.points[0].value if s.points else None for s in series])]
+            )
+        return ChartSpec("line", labels, [(s.label, [p.value for p in s.points]) for s in series])
+
+    def headline(self, format_value: Callable[[Any], str] = str) -> str:
+        """The figure for a report's cover: the first series' total (or the sum of its points)."""
+        if not self.series:
+            return ""
+        first = self.series[0]
+        if first.total is not None:
+            return f"total {format_value(first.total)}"
+        return f"total {format_value(sum(p.value or 0 for p in first.points))}"
+
+
+class TrendsResult(SeriesResult):
+    pass
+
+
+class EngagementResult(SeriesResult):
+    pass
+
+
+class ImpactResult(SeriesResult):
+    """SROI or VIS over a period (one point) or per month; `totals` holds value, band, formula."""
+
+
+class FunnelsResult(SeriesResult):
+    def to_tables(self, title: str) -> list[Table]:
+        if not self.funnel:
+            return super().to_tables(title)
+        rows = [
+            [
+                ", ".join(group.breakdown_value or []) or "all",
+                step.step,
+                step.label,
+                step.count,
+                round(step.conversion_from_first, 4),
+                round(step.conversion_from_previous, 4),
+                step.median_seconds,
+            ]
+            for group in self.funnel
+            for step in group.steps
+        ]
+        columns = ["breakdown", "step", "label", "count", "conversion_from_first", "conversion_from_previous"]
+        return [Table(title, [*columns, "median_seconds"], rows)]
+
+    def to_chart(self, max_lines: int = 8) -> ChartSpec:
+        if not self.funnel:
+            return super().to_chart(max_lines)
+        steps = self.funnel[0].steps
+        return ChartSpec("funnel", [s.label for s in steps], [("people", [float(s.count) for s in steps])], "people")
+
+    def headline(self, format_value: Callable[[Any], str] = str) -> str:
+        steps = self.funnel[0].steps if self.funnel else []
+        if steps:
+            return f"{format_value(steps[-1].count)} of {format_value(steps[0].count)} converted"
+        return super().headline(format_value)
+
+
+class RetentionResult(SeriesResult):
+    def to_tables(self, title: str) -> list[Table]:
+        if not self.retention:
+            return super().to_tables(title)
+        periods = max((len(c.values) for c in self.retention), default=0)
+        columns = ["cohort", "date", "size"] + [f"period {i}" for i in range(periods)]
+        rows = [
+            [c.label, c.date, c.size, *c.values, *([None] * (periods - len(c.values)))] for c in self.retention
+        ]
+        return [Table(title, columns, rows)]
+
+    def to_chart(self, max_lines: int = 8) -> ChartSpec:
+        if not self.retention:
+            return super().to_chart(max_lines)
+        width = max(len(c.percentages) for c in self.retention)
+        return ChartSpec(
+            "heatmap",
+            [str(i) for i in range(width)],
+            [(c.label, [*c.percentages, *([None] * (width - len(c.percentages)))]) for c in self.retention],
+            "period",
+        )
+

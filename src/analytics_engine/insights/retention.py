@@ -24,7 +24,7 @@ from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import add_months, bucket_sql, buckets
 from analytics_engine.insights.filters import OTHER, breakdown_sql, filters_sql
 from analytics_engine.insights.models import RetentionQuery
-from analytics_engine.insights.results import InsightResponse, Point, RetentionCohort, Series
+from analytics_engine.insights.results import InsightResponse, Point, RetentionCohort, RetentionResult, Series
 from analytics_engine.insights.trends import breakdown_label
 
 _ADD = {"day": "addDays", "week": "addWeeks", "month": "addMonths"}
@@ -46,6 +46,7 @@ def period_start_utc(day: date, zone: ZoneInfo) -> datetime:
 
 class RetentionRunner(InsightRunner[RetentionQuery]):
     kind = "retention"
+    result_class = RetentionResult
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

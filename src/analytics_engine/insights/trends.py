@@ -13,7 +13,7 @@ from analytics_engine.insights.dates import Resolved, bucket_key, bucket_label, 
 from analytics_engine.insights.filters import NONE_LABEL, OTHER
 from analytics_engine.insights.formula import evaluate, letter, parse_formula
 from analytics_engine.insights.models import PROPERTY_MATHS, TrendSeries, TrendsQuery
-from analytics_engine.insights.results import InsightResponse, Point, Series
+from analytics_engine.insights.results import InsightResponse, Point, Series, TrendsResult
 from analytics_engine.insights.rollups import rollup_approximate, rollup_eligible, rollup_sql
 from analytics_engine.insights.trends_builder import series_sql
 
@@ -44,6 +44,7 @@ def series_label(series: TrendSeries) -> str:
 
 class TrendsRunner(InsightRunner[TrendsQuery]):
     kind = "trends"
+    result_class = TrendsResult
     allow_rollups = True  # tests and the benchmark switch it off to compare with raw events
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -12,9 +12,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from analytics_engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from analytics_engine.insights import registry
+from analytics_engine.insights.context import Overrides, RunContext
+from analytics_engine.insights.results import SeriesResult
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import utcnow
-from analytics_engine.metrics import engine
 from analytics_engine.metrics.memo import Memo
 from analytics_engine.metrics.models import Metric, MetricVersion
 from analytics_engine.metrics.schemas import (
@@ -44,7 +46,7 @@ def deprecation_warning(metric: MetricPublic) -> str | None:
 
 def _definition(body: MetricDefinition) -> dict[str, Any]:
     definition = body.model_dump(mode="json", include=set(MetricDefinition.model_fields))
-    definition["query"] = engine.validate_query(body.query)
+    definition["query"] = registry.validate_query(body.query)
     return definition
 
 
@@ -247,7 +249,7 @@ class MetricService:
                 details={"allowed_dimensions": sorted(allowed)},
             )
         time_range = request.time_range
-        context = engine.QueryContext(
+        overrides = Overrides(
             date_from=time_range.date_from if time_range else None,
             date_to=time_range.date_to if time_range else None,
             filters=tuple(request.filters),
@@ -256,13 +258,23 @@ class MetricService:
             breakdown=tuple(request.dimensions),
             interval=request.interval,
         )
-        return engine.with_context(definition["query"], context)
+        return registry.with_overrides(definition["query"], overrides)
 
     def query(self, runtime: Any, tenant: Any, metric_id: str, request: MetricQueryRequest) -> MetricQueryResponse:
+        answer, _ = self.compute(runtime, tenant, metric_id, request)
+        return answer
+
+    def compute(
+        self, runtime: Any, tenant: Any, metric_id: str, request: MetricQueryRequest
+    ) -> tuple[MetricQueryResponse, SeriesResult]:
+        """The metric's answer (as the API returns it) and its typed result (tables, chart spec)."""
         metric, version, definition = self.definition(tenant.tenant_id, metric_id, request.version)
         query = self.build_query(metric, definition, request)
-        result = engine.run_query(runtime, tenant, query, refresh=request.refresh)
-        return MetricQueryResponse(metric=metric, version=version, result=result, warning=metric.warning)
+        result = registry.run_query(RunContext(runtime, tenant, refresh=request.refresh), query)
+        answer = MetricQueryResponse(
+            metric=metric, version=version, result=result.model_dump(mode="json"), warning=metric.warning
+        )
+        return answer, result
 
 
 def metric_service(runtime: Any) -> MetricService:

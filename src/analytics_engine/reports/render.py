@@ -48,61 +48,48 @@ def format_value(value: Any) -> str:
 
 def headline(section: Section) -> str:
     """One number for the cover: the first series' total, the funnel's overall conversion..."""
-    data = section.data
     if section.error:
         return f"failed: {section.error[:80]}"
-    if data.get("funnel"):
-        steps = data["funnel"][0]["steps"]
-        if steps:
-            return f"{format_value(steps[-1]['count'])} of {format_value(steps[0]['count'])} converted"
-    series = data.get("series") or []
-    if series and series[0].get("total") is not None:
-        return f"total {format_value(series[0]['total'])}"
-    if series:
-        return f"total {format_value(sum(p['value'] or 0 for p in series[0]['points']))}"
-    return ""
+    return section.result.headline(format_value) if section.result is not None else ""
 
 
 def _draw_chart(ax: Any, section: Section) -> bool:
-    data = section.data
-    if data.get("funnel"):
-        steps = data["funnel"][0]["steps"]
-        labels = [s["label"] for s in steps][::-1]
-        counts = [s["count"] for s in steps][::-1]
+    """Draw the result's chart spec (insights/results.py: each kind says what its chart is)."""
+    if section.result is None:
+        return False
+    chart = section.result.to_chart(MAX_LINES)
+    if chart.type == "funnel":
+        labels = chart.x[::-1]
+        counts = (chart.series[0][1] if chart.series else [])[::-1]
         bars = ax.barh(labels, counts, color="#4C78A8")
         ax.bar_label(bars, labels=[format_value(c) for c in counts], padding=3)
-        ax.set_xlabel("people")
+        ax.set_xlabel(chart.y_label)
         return True
-    if data.get("retention"):
-        cohorts = data["retention"]
-        width = max(len(c["percentages"]) for c in cohorts)
+    if chart.type == "heatmap":
+        width = max((len(values) for _, values in chart.series), default=0)
         # a null cell is a period the cohort has not reached yet: drawn empty (NaN), never as 0%
         grid = [
-            [float("nan") if v is None else v for v in c["percentages"]]
-            + [float("nan")] * (width - len(c["percentages"]))
-            for c in cohorts
+            [float("nan") if v is None else v for v in values] + [float("nan")] * (width - len(values))
+            for _, values in chart.series
         ]
-        known = [v for row in grid for v in row if v == v]
-        image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=100 if max(known, default=0) > 1 else 1)
-        ax.set_yticks(range(len(cohorts)), [c["label"] for c in cohorts])
-        ax.set_xlabel("period")
+        top = max((v for row in grid for v in row if v == v), default=0)
+        image = ax.imshow(grid, aspect="auto", cmap="Blues", vmin=0, vmax=100 if top > 1 else 1)
+        ax.set_yticks(range(len(chart.series)), [label for label, _ in chart.series])
+        ax.set_xlabel(chart.y_label)
         ax.figure.colorbar(image, ax=ax, fraction=0.03)
         return True
-    series = (data.get("series") or [])[:MAX_LINES]
-    if series:
-        labels = [p["label"] for p in series[0]["points"]]
-        if len(labels) <= 1:
-            ax.bar([s["label"] for s in series], [s["points"][0]["value"] or 0 if s["points"] else 0 for s in series])
-        else:
-            for one in series:
-                xs = [p["label"] for p in one["points"]]
-                ax.plot(xs, [p["value"] for p in one["points"]], marker="o", markersize=2.5, label=one["label"])
-            step = max(1, len(labels) // 12)
-            ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=30, ha="right")
-            ax.legend(loc="upper left", fontsize=8)
-        ax.grid(alpha=0.3)
-        return True
-    return False
+    if chart.type == "bar":
+        ax.bar(chart.x, [v or 0 for v in chart.series[0][1]])
+    elif chart.type == "line":
+        for label, values in chart.series:
+            ax.plot(chart.x, values, marker="o", markersize=2.5, label=label)
+        step = max(1, len(chart.x) // 12)
+        ax.set_xticks(range(0, len(chart.x), step), chart.x[::step], rotation=30, ha="right")
+        ax.legend(loc="upper left", fontsize=8)
+    else:
+        return False
+    ax.grid(alpha=0.3)
+    return True
 
 
 def _draw_table(ax: Any, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:

@@ -66,7 +66,7 @@ class ReportService:
             dashboard_service(self.runtime).get(tenant.tenant_id, dashboard_id)  # 404 if not this tenant's
         for item in queries:
             if item.type == "insight":
-                from analytics_engine.metrics.engine import parse_query
+                from analytics_engine.insights.registry import parse_query
 
                 parse_query(item.query)
             else:
@@ -285,7 +285,7 @@ class ReportService:
                     sections.append(insight_section(self.runtime, tenant, title, item["query"], context))
             except Exception as exc:
                 message = getattr(exc, "message", None) or str(exc)
-                sections.append(Section(title, "error", {}, [], error=message[:300]))
+                sections.append(Section(title, "error", None, [], error=message[:300]))
         return report.name, sections
 
     def render_files(

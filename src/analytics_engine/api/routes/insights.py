@@ -11,13 +11,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.errors import InvalidInput, NotFound
-from analytics_engine.insights import (
-    INSIGHT_KINDS,
-    InsightResponse,
-    PeoplePage,
-    parse_insight_query,
-    run_insight_json,
-)
+from analytics_engine.insights import InsightResponse, PeoplePage, registry
+from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.funnels import FunnelsRunner
 from analytics_engine.insights.models import FunnelsQuery
 
@@ -34,19 +29,20 @@ def parse_body(body: Any, kind: str | None = None) -> Any:
     """The query model for a JSON body; 422 naming each invalid field."""
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object (an insight query)", code="invalid_query")
+    kinds = {name: k for name, k in registry.kinds().items() if k.insight_api}
     if kind is not None:
-        if kind not in INSIGHT_KINDS:
-            raise NotFound(f"No insight kind {kind!r}; kinds: {', '.join(INSIGHT_KINDS)}.")
+        if kind not in kinds:
+            raise NotFound(f"No insight kind {kind!r}; kinds: {', '.join(kinds)}.")
         if body.get("kind", kind) != kind:
             raise InvalidInput(f"body kind {body.get('kind')!r} does not match the path ({kind})", code="invalid_query")
         body = {**body, "kind": kind}
-    elif body.get("kind") not in INSIGHT_KINDS:
-        raise InvalidInput(f"'kind' must be one of: {', '.join(INSIGHT_KINDS)}", code="invalid_query")
+    elif body.get("kind") not in kinds:
+        raise InvalidInput(f"'kind' must be one of: {', '.join(kinds)}", code="invalid_query")
     try:
-        return parse_insight_query(body)
+        return kinds[body["kind"]].query_model.model_validate(body)
     except ValidationError as exc:
         errors = [
-            {"loc": [str(p) for p in e["loc"][1:]], "message": e["msg"].removeprefix("Value error, ")}
+            {"loc": [str(p) for p in e["loc"]], "message": e["msg"].removeprefix("Value error, ")}
             for e in exc.errors()[:20]
         ]
         summary = "; ".join(f"{'.'.join(e['loc']) or 'query'}: {e['message']}" for e in errors[:3])
@@ -79,7 +75,7 @@ def post_insight(
     body: Any = Body(..., examples=[{"kind": "trends", **_EXAMPLE}]),
     refresh: bool = Query(False, description="Recompute even when a cached answer exists."),
 ) -> Response:
-    return _json(run_insight_json(runtime, tenant, parse_body(body), refresh=refresh))
+    return _json(registry.run_json(RunContext(runtime, tenant, refresh), parse_body(body)))
 
 
 @router.post("/{kind}", response_model=InsightResponse, summary="Run a trends, funnels, retention or engagement query")
@@ -90,7 +86,7 @@ def post_insight_kind(
     body: Any = Body(..., examples=[_EXAMPLE]),
     refresh: bool = Query(False, description="Recompute even when a cached answer exists."),
 ) -> Response:
-    return _json(run_insight_json(runtime, tenant, parse_body(body, kind), refresh=refresh))
+    return _json(registry.run_json(RunContext(runtime, tenant, refresh), parse_body(body, kind)))
 
 
 def _json(body: bytes) -> Response:

@@ -1,13 +1,13 @@
-"""SROI and VIS as a chart-ready query result, for the metric registry, dashboards, exports and
-reports: the same JSON shape as an insight (`insights.results.InsightResponse`: series of labelled
-points and totals), so a caller that shows insights can show these.
+"""The `impact` insight kind: SROI and VIS as a typed result (`ImpactResult`: series of labelled
+points and totals, the JSON shape of every insight), registered in `insights/registry.py` like the
+other kinds, so metrics, dashboards, exports and reports take them like any insight.
 
     {"kind": "impact", "metric": "sroi", "programme": "mentoring",
      "date_range": {"date_from": "2026-01-01", "date_to": "2026-06-30"}, "interval": "month"}
 
 Without `interval` the series holds one point (the whole period); with `interval: "month"` one point
-per calendar month, each computed over that month alone. The registry (`metrics/engine.py`) accepts
-insight kinds only for now; wiring `kind: "impact"` to `run_impact_metric` is what remains.
+per calendar month, each computed over that month alone. Impact figures take a period only:
+property filters, cohorts, breakdowns and time zones do not apply to SROI or VIS.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from analytics_engine.errors import InvalidInput
 from analytics_engine.impact.inputs import Window
 from analytics_engine.impact.service import impact_service, make_window
+from analytics_engine.insights.results import ImpactResult
 
 MAX_MONTHS = 36
 
@@ -65,10 +66,14 @@ def _months(window: Window) -> list[Window]:
 
 
 def run_impact_metric(runtime: Any, tenant: Any, query: dict[str, Any]) -> dict[str, Any]:
-    """Compute SROI or VIS for `tenant` (a TenantContext) as an insight-shaped JSON result. Reads go
-    through the tenant scope and its budget; the figure is not recorded as a result."""
+    """The same figure as JSON (the insight result shape)."""
+    return run_impact(runtime, tenant, parse_impact_query(query)).model_dump(mode="json")
+
+
+def run_impact(runtime: Any, tenant: Any, parsed: ImpactMetricQuery, *, refresh: bool = False) -> ImpactResult:
+    """Compute SROI or VIS for `tenant` (a TenantContext). Reads go through the tenant scope and its
+    budget; the figure is not recorded as a result, nor cached (`refresh` changes nothing)."""
     started = time.perf_counter()
-    parsed = parse_impact_query(query)
     service = impact_service(runtime)
     window = make_window(parsed.date_range.date_from, parsed.date_range.date_to, parsed.programme)
     field = "ratio" if parsed.metric == "sroi" else "score"
@@ -84,29 +89,31 @@ def run_impact_metric(runtime: Any, tenant: Any, query: dict[str, Any]) -> dict[
             )
     if not parsed.interval:
         points = [{"label": label, "value": whole[field], "bucket": window.start.date().isoformat()}]
-    return {
-        "kind": "impact",
-        "timezone": "UTC",
-        "date_from": window.start.isoformat(),
-        "date_to": window.end.isoformat(),
-        "interval": parsed.interval,
-        "served_by": "raw",
-        "cached": False,
-        "computed_at": datetime.now(UTC).isoformat(),
-        "timing": {"sql_ms": 0.0, "queries": 0, "total_ms": round((time.perf_counter() - started) * 1000, 1)},
-        "series": [
-            {
-                "label": label,
-                "points": points,
-                "total": whole[field],
-                "meta": {"band": whole["band"], "formula_version": whole["formula_version"]},
-            }
-        ],
-        "totals": {
-            "value": whole[field],
-            "band": whole["band"],
-            "formula_version": whole["formula_version"],
-            "metric": parsed.metric,
-            "programme": parsed.programme,
-        },
-    }
+    return ImpactResult.model_validate(
+        {
+            "kind": "impact",
+            "timezone": "UTC",
+            "date_from": window.start.isoformat(),
+            "date_to": window.end.isoformat(),
+            "interval": parsed.interval,
+            "served_by": "raw",
+            "cached": False,
+            "computed_at": datetime.now(UTC).isoformat(),
+            "timing": {"sql_ms": 0.0, "queries": 0, "total_ms": round((time.perf_counter() - started) * 1000, 1)},
+            "series": [
+                {
+                    "label": label,
+                    "points": points,
+                    "total": whole[field],
+                    "meta": {"band": whole["band"], "formula_version": whole["formula_version"]},
+                }
+            ],
+            "totals": {
+                "value": whole[field],
+                "band": whole["band"],
+                "formula_version": whole["formula_version"],
+                "metric": parsed.metric,
+                "programme": parsed.programme,
+            },
+        }
+    )
