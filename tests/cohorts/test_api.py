@@ -248,3 +248,31 @@ def test_scheduled_evaluation_runs_active_dynamic_cohorts(new_tenant, runtime) -
     assert tenant.get(f"/v1/cohorts/{uses['id']}/members").json()["distinct_ids"] == ["u3"]
     jobs = tenant.get("/v1/jobs", params={"kind": "cohort.evaluate"}).json()
     assert {j["source"] for j in jobs} == {"schedule"} and len(jobs) == 2
+
+
+def test_nested_person_and_event_properties(new_tenant) -> None:  # type: ignore[no-untyped-def]
+    """A cohort reads a dotted path as insights do: an event's `utm.source` and a person's `address.country`."""
+    tenant = new_tenant()
+    start = NOW - timedelta(days=1)
+    tenant.ingest(
+        events("signup", 1, start=start, utm={"source": "ads"}, address={"country": "NO"})  # u0
+        + [
+            {**e, "distinct_id": "u1"}
+            for e in events("signup", 1, start=start, utm={"source": "mail"}, address={"country": "SE"})
+        ]
+    )
+    cases = {
+        "event": {"type": "event", "event": "signup", "properties": [{"key": "utm.source", "value": "ads"}]},
+        "person": {"type": "person_property", "key": "address.country", "value": "SE"},
+        "person_set": {"type": "person_property", "key": "address.city", "operator": "is_not_set"},
+    }
+    expected = {"event": ["u0"], "person": ["u1"], "person_set": ["u0", "u1"]}
+    for name, criterion in cases.items():
+        created = tenant.post(
+            "/v1/cohorts", json={"name": name, "definition": {"type": "group", "criteria": [criterion]}}
+        )
+        assert created.status_code == 201, created.text
+        job = wait_job(tenant, tenant.post(f"/v1/cohorts/{created.json()['id']}/evaluate").json()["id"])
+        assert job["state"] == "succeeded", job
+        members = tenant.get(f"/v1/cohorts/{created.json()['id']}/members").json()
+        assert sorted(members["distinct_ids"]) == expected[name], name
