@@ -9,11 +9,13 @@ Semantics (the reference in tests/insights/reference.py implements them independ
 - ordered: other events may happen between steps. strict: the steps happen at consecutive moments of
   the person's events (no other event between). unordered: every step within the window after an
   entry event (any step's event in range), in any order.
-- A person counts at step k when some chain reaches k. Times to convert are those of one chain reaching
-  the person's furthest step (ordered: the one completing last, through the latest-starting chains;
-  strict: the latest entry reaching it; unordered: none). Events at the same millisecond are one moment.
-- Breakdown values come from the person's first entry event in the range; top N by people entering,
-  the rest '$other'.
+- A person counts at step k when some chain reaches k. Times to convert and the entry (the trend's bucket)
+  are those of one chain reaching the person's furthest step (ordered: the one completing last, then the
+  latest start, then backwards the latest previous steps; strict: the latest entry reaching it; unordered:
+  the earliest entry reaching it, no times). Events at the same millisecond are one moment.
+- Breakdown values come from the person's first entry event in the range (unordered: the entry taken);
+  entry events at one millisecond: the smallest value. Top N by people entering, the rest '$other'.
+  docs/insights.md "Which chain, which entry, which value" states these rules for a reader.
 """
 
 from __future__ import annotations
