@@ -110,17 +110,22 @@ def _furthest(
     the furthest step). Times taken from other chains (one completing last at each step) mixed chains:
     issue 27 item 1."""
     reached = "multiIf(" + ", ".join(f"notEmpty({level(k)}), {k}" for k in range(n, 0, -1)) + ", 0)"
-    picks = [f"if(reached = {n}, length({level(n)}), 0) AS P{n}"]
+    # No conditionals: past the furthest step P is 0 and an array's element 0 is 0 (times are epoch ms, never
+    # 0), so each P is "my last element if I am the furthest, else where the next step points"; gaps past the
+    # furthest step are zeroed. (`if` chains here were ~1.7x slower and typed the gaps Nullable.)
+    picks = [f"toUInt64(reached = {n}) * length({level(n)}) AS P{n}"]
     for k in range(n - 1, 0, -1):
-        picks.append(f"if(reached = {k}, length({level(k)}), if(reached > {k}, {back(k + 1, f'P{k + 1}')}, 0)) AS P{k}")
+        picks.append(f"toUInt64(reached = {k}) * length({level(k)}) + {back(k + 1, f'P{k + 1}')} AS P{k}")
     gaps = (
         "["
-        + ", ".join(f"if(reached >= {k}, {time(k, f'P{k}')} - {time(k - 1, f'P{k - 1}')}, 0)" for k in range(2, n + 1))
+        + ", ".join(
+            f"toInt64(reached >= {k}) * ({time(k, f'P{k}')} - {time(k - 1, f'P{k - 1}')})" for k in range(2, n + 1)
+        )
         + "]"
     )
     return (
-        f"SELECT person, bd, reached, {gaps} AS gaps, {time(1, 'P1')} AS entry FROM ("
-        f"SELECT *, {', '.join(picks)} FROM (SELECT *, toUInt8({reached}) AS reached FROM ({layer}) WHERE reached > 0))"
+        f"SELECT person, bd, toUInt8({reached}) AS reached, {gaps} AS gaps, {time(1, 'P1')} AS entry, "
+        f"{', '.join(picks)} FROM ({layer}) WHERE reached > 0"
     )
 
 
