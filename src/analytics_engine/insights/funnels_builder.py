@@ -9,11 +9,13 @@ Semantics (the reference in tests/insights/reference.py implements them independ
 - ordered: other events may happen between steps. strict: the steps happen at consecutive moments of
   the person's events (no other event between). unordered: every step within the window after an
   entry event (any step's event in range), in any order.
-- A person counts at step k when some chain reaches k. Times to convert are those of one chain reaching
-  the person's furthest step (ordered: the one completing last, through the latest-starting chains;
-  strict: the latest entry reaching it; unordered: none). Events at the same millisecond are one moment.
-- Breakdown values come from the person's first entry event in the range; top N by people entering,
-  the rest '$other'.
+- A person counts at step k when some chain reaches k. Times to convert and the entry (the trend's bucket)
+  are those of one chain reaching the person's furthest step (ordered: the one completing last, then the
+  latest start, then backwards the latest previous steps; strict: the latest entry reaching it; unordered:
+  the earliest entry reaching it, no times). Events at the same millisecond are one moment.
+- Breakdown values come from the person's first entry event in the range (unordered: the entry taken);
+  entry events at one millisecond: the smallest value. Top N by people entering, the rest '$other'.
+  docs/insights.md "Which chain, which entry, which value" states these rules for a reader.
 """
 
 from __future__ import annotations
@@ -54,9 +56,14 @@ def _ordered(n: int, grouped: str, *, merge: bool = False) -> str:
             f"SELECT *, arrayFilter(x -> x.2 > 0, arrayMap(e -> arrayMap(s -> (e, s, {previous}), [{start}])[1], "
             f"{events})) AS r{k} FROM ({bounds})"
         )
-    # The chain completing last at each step (r_k keeps t_k's order, so it is the last element).
+    # r_k keeps t_k's order, so the chain completing last is the last element; an element's step k-1 is the
+    # element of r_{k-1} at its time (each time has one chain).
     return _furthest(
-        n, layer, level=lambda k: f"r{k}", gap=lambda k: f"r{k}[-1].1 - r{k}[-1].3", start=lambda k: f"r{k}[-1].2"
+        n,
+        layer,
+        level=lambda k: f"r{k}",
+        time=lambda k, p: f"r{k}[{p}].1",
+        back=lambda k, p: f"indexOf(arrayMap(c -> c.1, r{k - 1}), r{k}[{p}].3)",
     )
 
 
@@ -85,27 +92,40 @@ def _ordered_merge(n: int, grouped: str) -> str:
             f"arrayFilter((e, v) -> v, E{b}, V{b}) AS T{b}, arrayFilter((j, v) -> v, J{b}, V{b}) AS JV{b}, "
             f"arrayMap(j -> S{a}[j], JV{b}) AS S{b} FROM ({layer})"
         )
-    return _furthest(
-        n,
-        layer,
-        level=lambda k: f"T{k}",
-        gap=lambda k: f"T{k}[-1] - T{k - 1}[JV{k}[-1]]",
-        start=lambda k: f"S{k}[-1]",
-    )
+    return _furthest(n, layer, level=lambda k: f"T{k}", time=lambda k, p: f"T{k}[{p}]", back=lambda k, p: f"JV{k}[{p}]")
 
 
 def _furthest(
-    n: int, layer: str, *, level: Callable[[int], str], gap: Callable[[int], str], start: Callable[[int], str]
+    n: int,
+    layer: str,
+    *,
+    level: Callable[[int], str],
+    time: Callable[[int, str], str],
+    back: Callable[[int, str], str],
 ) -> str:
     """The per-person row of either ordered path: the furthest step whose `level(k)` array is not empty,
-    the time from step k-1 to k of the chain completing last at each step (`gap(k)`), and the start of
-    the chain reaching the furthest step (`start(k)`)."""
+    and the one chain reaching it: the one completing last there (the level's last element), followed back
+    step by step (`back(k, p)`: the index in level k-1 of the step before element p of level k). Its
+    gaps are the times to convert and its step 1 the entry. `P{k}` is the chain's index in level k (0 past
+    the furthest step). Times taken from other chains (one completing last at each step) mixed chains:
+    issue 27 item 1."""
     reached = "multiIf(" + ", ".join(f"notEmpty({level(k)}), {k}" for k in range(n, 0, -1)) + ", 0)"
-    gaps = "[" + ", ".join(f"if(notEmpty({level(k)}), {gap(k)}, 0)" for k in range(2, n + 1)) + "]"
-    entry = "multiIf(" + ", ".join(f"reached = {k}, {start(k)}" for k in range(n, 0, -1)) + ", 0)"
+    # No conditionals: past the furthest step P is 0 and an array's element 0 is 0 (times are epoch ms, never
+    # 0), so each P is "my last element if I am the furthest, else where the next step points"; gaps past the
+    # furthest step are zeroed. (`if` chains here were ~1.7x slower and typed the gaps Nullable.)
+    picks = [f"toUInt64(reached = {n}) * length({level(n)}) AS P{n}"]
+    for k in range(n - 1, 0, -1):
+        picks.append(f"toUInt64(reached = {k}) * length({level(k)}) + {back(k + 1, f'P{k + 1}')} AS P{k}")
+    gaps = (
+        "["
+        + ", ".join(
+            f"toInt64(reached >= {k}) * ({time(k, f'P{k}')} - {time(k - 1, f'P{k - 1}')})" for k in range(2, n + 1)
+        )
+        + "]"
+    )
     return (
-        f"SELECT person, bd, toUInt8({reached}) AS reached, {gaps} AS gaps, {entry} AS entry "
-        f"FROM ({layer}) WHERE reached > 0"
+        f"SELECT person, bd, toUInt8({reached}) AS reached, {gaps} AS gaps, {time(1, 'P1')} AS entry, "
+        f"{', '.join(picks)} FROM ({layer}) WHERE reached > 0"
     )
 
 
@@ -151,7 +171,8 @@ def per_person_sql(runner: Any, params: Any, *, ids: bool = False) -> str:
     ms = "toUnixTimestamp64Milli(timestamp)"
     entry_cond = f"({conditions[0]}) AND {ms} < {{fend:Int64}}"
     raw_bd = breakdown_sql(query.breakdown, params, runner.cohorts) if query.breakdown else None
-    bd = f"argMinIf({raw_bd}, timestamp, {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
+    # Entry events at one millisecond: the smallest value (a rule a reader can apply; issue 27 item 8).
+    bd = f"argMinIf({raw_bd}, ({ms}, {raw_bd}), {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
     source = f"FROM {runner.events} WHERE {' AND '.join(where)}"
     if query.order == "ordered":
         # Unsorted: each layer sorts only the step times left after its window filter (a fraction of them;
@@ -161,7 +182,7 @@ def per_person_sql(runner: Any, params: Any, *, ids: bool = False) -> str:
         return _ordered(n, grouped, merge=merge_applies(query))
     if query.order == "strict":
         # One moment per millisecond (the union of the steps its events match), every event counted.
-        inner_bd = f"argMinIf({raw_bd}, timestamp, {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
+        inner_bd = f"argMinIf({raw_bd}, {raw_bd}, {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
         moments = (
             f"SELECT {key} AS person, {ms} AS t, groupBitOr({mask}) AS m, {inner_bd} AS mbd, "
             f"max({entry_cond}) AS entry_here {source} GROUP BY person, t"
@@ -179,10 +200,11 @@ def per_person_sql(runner: Any, params: Any, *, ids: bool = False) -> str:
             f"FROM (SELECT person, bd, ms, {levels} AS levels FROM ({grouped})) "
             "WHERE reached > 0"
         )
-    point = f"({ms}, {mask}, toUInt8({ms} < {{fend:Int64}}))"
-    grouped = (
-        f"SELECT {key} AS person, {bd} AS bd, arraySort(y -> y.1, groupArray({point})) AS pts {source} GROUP BY person"
-    )
+    # Unordered: entered through any step, so each point carries its own breakdown value and the answer takes
+    # the one of the entry point taken (issue 27 item 2); points at one millisecond sort by that value.
+    point_bd = raw_bd if raw_bd else "CAST([], 'Array(String)')"
+    point = f"({ms}, {mask}, toUInt8({ms} < {{fend:Int64}}), {point_bd})"
+    grouped = f"SELECT {key} AS person, arraySort(y -> (y.1, y.4), groupArray({point})) AS pts {source} GROUP BY person"
     # Per entry point i, the points within [t_i, t_i + window] are those after the lo_i points earlier
     # than t_i up to the hi_i points not later than t_i + window (both counts from one sorted merge of
     # 4t + 1 per point with the queries 4t and 4(t + window) + 2); a step is in the window when its
@@ -201,8 +223,8 @@ def per_person_sql(runner: Any, params: Any, *, ids: bool = False) -> str:
     present = " + ".join(f"(c{j}[h] > c{j}[l])" for j in range(n))
     counts = f"arrayMap((e, l, h) -> if(e.3 = 1 AND e.2 > 0, {present}, 0), pts, lo, hi)"
     return (
-        f"SELECT person, bd, toUInt8(arrayMax(cnts)) AS reached, {_EMPTY} AS gaps, "
-        f"pts[indexOf(cnts, arrayMax(cnts))].1 AS entry FROM (SELECT person, bd, pts, {counts} AS cnts "
+        f"SELECT person, pts[taken].4 AS bd, toUInt8(arrayMax(cnts)) AS reached, {_EMPTY} AS gaps, "
+        f"pts[taken].1 AS entry FROM (SELECT person, pts, {counts} AS cnts, indexOf(cnts, arrayMax(cnts)) AS taken "
         f"FROM ({bounds})) WHERE reached > 0"
     )
 
