@@ -49,9 +49,7 @@ class Settings(BaseSettings):
     cache_max_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="In-process cache: most value bytes kept (LRU eviction)."
     )
-    cache_ttl_seconds: int = Field(
-        300, ge=1, description="How long a result whose range includes now stays cached."
-    )
+    cache_ttl_seconds: int = Field(300, ge=1, description="How long a result whose range includes now stays cached.")
     cache_ttl_closed_seconds: int = Field(
         86_400, ge=1, description="How long a result whose range ended in the past stays cached."
     )
@@ -106,9 +104,7 @@ class Settings(BaseSettings):
     ingest_batch_max_events: int = Field(
         1_000, ge=1, description="Group commit: a batch closes when it holds this many events..."
     )
-    ingest_batch_max_wait_ms: int = Field(
-        10, ge=0, description="...or when its first event waited this long."
-    )
+    ingest_batch_max_wait_ms: int = Field(10, ge=0, description="...or when its first event waited this long.")
     ingest_max_insert_events: int = Field(
         40_000,
         ge=1,
@@ -220,9 +216,7 @@ class Settings(BaseSettings):
         description="Base URL of this service as recipients reach it (e.g. `https://analytics.example.com`), used "
         "for download links in report emails and webhooks (default `http://<host>:<port>`).",
     )
-    download_url_ttl_seconds: int = Field(
-        3_600, ge=10, le=7 * 86_400, description="Lifetime of a signed download URL."
-    )
+    download_url_ttl_seconds: int = Field(3_600, ge=10, le=7 * 86_400, description="Lifetime of a signed download URL.")
     export_workers: int = Field(2, ge=0, le=32, description="Export jobs run at the same time in `serve` (0: none).")
     export_retention_hours: int = Field(
         72, ge=1, description="Hours an export's file is kept; then it is deleted and the export shows `expired`."
@@ -239,9 +233,7 @@ class Settings(BaseSettings):
     smtp_password: str | None = Field(None, description="SMTP password.")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_from: str = Field("analytics@localhost", description="Sender address of report emails.")
-    report_webhook_timeout_seconds: float = Field(
-        10.0, gt=0, description="Timeout of one report webhook delivery."
-    )
+    report_webhook_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one report webhook delivery.")
     outgoing_allow: Annotated[list[str], NoDecode] = Field(
         [],
         description="Outgoing HTTP (report webhooks): CIDRs or host names, comma-separated, let through although "

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any
+
+MAX_FIELD_ERRORS = 20
 
 
 class AppError(Exception):
@@ -69,10 +73,49 @@ class PayloadTooLarge(AppError):
 
 
 class InvalidInput(AppError):
-    """The request is well-formed but its values are not acceptable."""
+    """The request is well-formed but its values are not acceptable.
+
+    Its `details` always have one shape (`invalid_details`): `{"errors": [{"loc", "message", "type"}],
+    ...context}`; a caller passes field errors (`from_validation`) and/or context keys."""
 
     status_code = 422
     code = "invalid_input"
+
+    def __init__(self, message: str, *, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message, details=invalid_details(message, details, code or self.code), code=code)
+
+    @classmethod
+    def from_validation(
+        cls, message: str, errors: Iterable[Mapping[str, Any]], *, code: str | None = None, **context: Any
+    ) -> InvalidInput:
+        """From pydantic's `exc.errors()`: each becomes a field error (at most MAX_FIELD_ERRORS)."""
+        return cls(message, details={"errors": field_errors(errors), **context}, code=code)
+
+
+def field_errors(errors: Iterable[Mapping[str, Any]], prefix: Iterable[str | int] = ()) -> list[dict[str, Any]]:
+    """pydantic / FastAPI validation errors as `{"loc", "message", "type"}` (loc keeps list indexes as ints)."""
+    return [
+        {
+            "loc": [*prefix, *(part if isinstance(part, int) else str(part) for part in error.get("loc", ()))],
+            "message": str(error.get("msg", "")).removeprefix("Value error, "),
+            "type": str(error.get("type", "")),
+        }
+        for error in islice(errors, MAX_FIELD_ERRORS)
+    ]
+
+
+def summarize(errors: list[dict[str, Any]], subject: str = "query", limit: int = 3) -> str:
+    """The first field errors on one line: `series.0.math: unknown math; ...`."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or subject}: {error['message']}" for error in errors[:limit]
+    )
+
+
+def invalid_details(message: str, details: Any, code: str) -> dict[str, Any]:
+    """The one shape of a 422's details: an `errors` list (never empty) beside any context keys."""
+    context = dict(details) if isinstance(details, Mapping) else {} if details is None else {"value": details}
+    errors = context.pop("errors", None) or [{"loc": [], "message": message, "type": code}]
+    return {"errors": list(errors), **context}
 
 
 class BudgetExceeded(AppError):

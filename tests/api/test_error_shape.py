@@ -42,7 +42,7 @@ def test_wrong_types_in_a_model(client, admin_headers):
     error = assert_error(
         client.post("/v1/admin/tenants", json={"name": 5}, headers=admin_headers), 422, "invalid_input"
     )
-    assert error["details"][0]["loc"][-1] == "name"
+    assert error["details"]["errors"][0]["loc"][-1] == "name"
 
 
 def test_wrong_query_types(new_tenant):

@@ -124,9 +124,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             return response
         finally:
             route = request.scope.get("route")
-            metrics.HTTP_SECONDS.labels(
-                request.method, getattr(route, "path", "unmatched"), str(status)
-            ).observe(time.perf_counter() - started)
+            metrics.HTTP_SECONDS.labels(request.method, getattr(route, "path", "unmatched"), str(status)).observe(
+                time.perf_counter() - started
+            )
             structlog.contextvars.unbind_contextvars("request_id")
 
     for router in ROUTERS:

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from analytics_engine.errors import AppError, BudgetExceeded
+from analytics_engine.errors import AppError, BudgetExceeded, field_errors, invalid_details
 
 log = structlog.get_logger(__name__)
 
@@ -37,19 +37,6 @@ def error_response(status: int, code: str, message: str, details: Any = None, he
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
-def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
-    details = []
-    for item in exc.errors():
-        details.append(
-            {
-                "loc": [str(part) for part in item.get("loc", ())],
-                "message": item.get("msg", ""),
-                "type": item.get("type", ""),
-            }
-        )
-    return details
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -58,11 +45,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = _validation_details(exc)
-        first = details[0] if details else {"loc": [], "message": "invalid request"}
-        where = ".".join(p for p in first["loc"] if p not in ("body", "query", "path"))
+        errors = field_errors(exc.errors())
+        first = errors[0] if errors else {"loc": [], "message": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path"))
         message = f"{where}: {first['message']}" if where else first["message"]
-        return error_response(422, "invalid_input", message, details)
+        return error_response(
+            422, "invalid_input", message, invalid_details(message, {"errors": errors}, "invalid_input")
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -76,6 +65,4 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         request_id = getattr(request.state, "request_id", None)
         log.exception("http.unhandled_error", error=str(exc), request_id=request_id)
-        return error_response(
-            500, "internal_error", "Something went wrong on our side.", {"request_id": request_id}
-        )
+        return error_response(500, "internal_error", "Something went wrong on our side.", {"request_id": request_id})

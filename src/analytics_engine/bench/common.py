@@ -50,9 +50,7 @@ class ServerProcess:
 
 
 @contextmanager
-def server_process(
-    extra_env: dict[str, str] | None = None, data_dir: Path | None = None
-) -> Iterator[ServerProcess]:
+def server_process(extra_env: dict[str, str] | None = None, data_dir: Path | None = None) -> Iterator[ServerProcess]:
     """`analytics-engine serve` in a child process on a free port and its own data folder."""
     folder = data_dir or Path(tempfile.mkdtemp(prefix="ae-bench-"))
     port = free_port()

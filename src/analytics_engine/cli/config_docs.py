@@ -18,9 +18,7 @@ def render() -> str:
     ]
     for name, field in Settings.model_fields.items():
         default = field.default
-        shown = (
-            "(derived)" if default is None and name in ("warehouse_dsn", "metadata_url") else repr(default)
-        )
+        shown = "(derived)" if default is None and name in ("warehouse_dsn", "metadata_url") else repr(default)
         if default is None and shown != "(derived)":
             shown = "unset"
         description = (field.description or "").replace("|", "\\|")

@@ -91,9 +91,7 @@ def serve(
         console.print(f"[bold]admin key:[/] {config.admin_key}")
     if demo_loaded(rt):
         console.print(f"[bold]demo tenant keys:[/] {keys_file(rt)}")
-    console.print(
-        f"[bold green]serving[/] on http://{host or config.host}:{port or config.port} (docs at /docs)"
-    )
+    console.print(f"[bold green]serving[/] on http://{host or config.host}:{port or config.port} (docs at /docs)")
     # Many small short-lived objects per request: collect less often (measured in bench ingest).
     gc.set_threshold(50_000, 50, 100)
     uvicorn.run(

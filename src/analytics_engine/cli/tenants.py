@@ -46,9 +46,7 @@ def create_key(
     name: Annotated[str | None, typer.Option(help="A label for the key.")] = None,
 ) -> None:
     """Create an API key; the secret is printed once."""
-    key = tenant_service().create_key(
-        tenant_id, KeyCreate(scopes=scope or [Scope.ingest, Scope.read], name=name)
-    )
+    key = tenant_service().create_key(tenant_id, KeyCreate(scopes=scope or [Scope.ingest, Scope.read], name=name))
     out.print_json(key.model_dump_json())
 
 

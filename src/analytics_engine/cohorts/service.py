@@ -634,8 +634,6 @@ def clean_ids(distinct_ids: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-
-
 def get_service(runtime: Any) -> CohortService:
     """The runtime's one CohortService (its per-cohort locks must be shared)."""
     return runtime.component("cohorts", lambda: CohortService(runtime))

@@ -97,9 +97,7 @@ def _user_events(
                     break
                 kind = rng.random()
                 if kind < 0.6:
-                    yield _event(
-                        rng, "pageview", distinct_id, moment, {**base, "path": _zipf_pick(rng, PAGES)}
-                    )
+                    yield _event(rng, "pageview", distinct_id, moment, {**base, "path": _zipf_pick(rng, PAGES)})
                 elif kind < 0.95:
                     feature = _zipf_pick(rng, FEATURES, 0.8)
                     yield _event(rng, "feature_used", distinct_id, moment, {**base, "feature": feature})

@@ -94,7 +94,7 @@ class ImpactService:
         try:
             vocab = vocabulary_from(mapping)
         except ValidationError as exc:
-            raise InvalidInput("Invalid vocabulary.", details=exc.errors(include_url=False)) from exc
+            raise InvalidInput.from_validation("Invalid vocabulary.", exc.errors()) from exc
         with self.runtime.metadata.session() as session:
             row = session.get(ImpactVocabulary, tenant_id)
             if row is None:

@@ -48,9 +48,7 @@ def parse_impact_query(query: dict[str, Any]) -> ImpactMetricQuery:
     try:
         return ImpactMetricQuery.model_validate(query)
     except ValidationError as exc:
-        raise InvalidInput(
-            "invalid impact query", details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]}
-        ) from exc
+        raise InvalidInput.from_validation("invalid impact query", exc.errors()) from exc
 
 
 def _months(window: Window) -> list[Window]:

@@ -75,10 +75,7 @@ def parse_query(query: dict[str, Any]) -> Any:
     try:
         return kind.query_model.model_validate(query)
     except ValidationError as exc:
-        raise InvalidInput(
-            f"invalid {kind.name} query",
-            details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()[:20]]},
-        ) from exc
+        raise InvalidInput.from_validation(f"invalid {kind.name} query", exc.errors()) from exc
 
 
 def validate_query(query: dict[str, Any]) -> dict[str, Any]:

@@ -222,9 +222,7 @@ class RetentionResult(SeriesResult):
             return super().to_tables(title)
         periods = max((len(c.values) for c in self.retention), default=0)
         columns = ["cohort", "date", "size"] + [f"period {i}" for i in range(periods)]
-        rows = [
-            [c.label, c.date, c.size, *c.values, *([None] * (periods - len(c.values)))] for c in self.retention
-        ]
+        rows = [[c.label, c.date, c.size, *c.values, *([None] * (periods - len(c.values)))] for c in self.retention]
         return [Table(title, columns, rows)]
 
     def to_chart(self, max_lines: int = 8) -> ChartSpec:
@@ -237,4 +235,3 @@ class RetentionResult(SeriesResult):
             [(c.label, [*c.percentages, *([None] * (width - len(c.percentages)))]) for c in self.retention],
             "period",
         )
-

@@ -37,8 +37,14 @@ class CheckpointStore:
         row = session.get(IngestCheckpoint, (stream, consumer))
         if row is None:
             row = IngestCheckpoint(
-                stream=stream, consumer=consumer, acked_seq=0, events_total=0, rejected_total=0,
-                batches_total=0, throughput=0.0, subjects="",
+                stream=stream,
+                consumer=consumer,
+                acked_seq=0,
+                events_total=0,
+                rejected_total=0,
+                batches_total=0,
+                throughput=0.0,
+                subjects="",
             )
             session.add(row)
         return row

@@ -269,9 +269,7 @@ class NatsIngestConsumer:
         else:
             with contextlib.suppress(Exception):  # settings may have changed: update what may change
                 await self.js.add_consumer(config.stream, consumer_config)
-        await asyncio.to_thread(
-            self.checkpoints.register, config.stream, config.durable, ",".join(config.subjects)
-        )
+        await asyncio.to_thread(self.checkpoints.register, config.stream, config.durable, ",".join(config.subjects))
 
     # --- consuming ---------------------------------------------------------------------------
     async def _consume(self, until_idle: bool) -> bool:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from analytics_engine.errors import InvalidInput
+from analytics_engine.errors import MAX_FIELD_ERRORS, InvalidInput, field_errors, summarize
 
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 TABLE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -200,17 +200,16 @@ def redact_dsn(dsn: str) -> str:
 
 
 def validation_message(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in error['loc']) or 'source'}: {error['msg'].removeprefix('Value error, ')}"
-        for error in exc.errors()
-    )
+    return summarize(field_errors(exc.errors()), "source", limit=MAX_FIELD_ERRORS)
 
 
 def parse_spec(data: Any, where: str = "source") -> SourceSpec:
     try:
         return SourceSpec.model_validate(data)
     except ValidationError as exc:
-        raise InvalidInput(f"Invalid sync source ({where}): {validation_message(exc)}") from exc
+        raise InvalidInput.from_validation(
+            f"Invalid sync source ({where}): {validation_message(exc)}", exc.errors(), source=where
+        ) from exc
 
 
 def load_sources_file(path: Path) -> list[SourceSpec]:

@@ -39,9 +39,7 @@ class TenantContext:
     def require(self, scope: Scope) -> None:
         # admin implies every other scope of the same tenant.
         if scope.value not in self.scopes and Scope.admin.value not in self.scopes:
-            raise Forbidden(
-                f"This key lacks the '{scope.value}' scope.", details={"required_scope": scope.value}
-            )
+            raise Forbidden(f"This key lacks the '{scope.value}' scope.", details={"required_scope": scope.value})
 
 
 def hash_key(key: str) -> str:

@@ -20,9 +20,7 @@ log = structlog.get_logger(__name__)
 
 def migration_files() -> list[tuple[str, str]]:
     folder = resources.files("analytics_engine.warehouse") / "migrations"
-    files = sorted(
-        (entry.name, entry.read_text()) for entry in folder.iterdir() if entry.name.endswith(".sql")
-    )
+    files = sorted((entry.name, entry.read_text()) for entry in folder.iterdir() if entry.name.endswith(".sql"))
     return [(name.removesuffix(".sql"), text) for name, text in files]
 
 
@@ -56,13 +54,9 @@ def migrate(warehouse: Warehouse, *, hot_retention_months: int = 13) -> list[str
             continue
         for statement in split_statements(text):
             warehouse.command(
-                statement.replace("{db}", f"`{db}`").replace(
-                    "{hot_retention_months}", str(int(hot_retention_months))
-                )
+                statement.replace("{db}", f"`{db}`").replace("{hot_retention_months}", str(int(hot_retention_months)))
             )
-        warehouse.command(
-            f"INSERT INTO `{db}`.schema_migrations (id) VALUES ({{id:String}})", {"id": migration_id}
-        )
+        warehouse.command(f"INSERT INTO `{db}`.schema_migrations (id) VALUES ({{id:String}})", {"id": migration_id})
         applied.append(migration_id)
         log.info("warehouse.migration_applied", migration=migration_id)
     apply_retention(warehouse, hot_retention_months)

@@ -22,8 +22,7 @@ router = APIRouter(prefix="/v1/admin/tenants", tags=["admin: tenants"])
 @router.post("", status_code=201, response_model=TenantPublic, summary="Create a tenant")
 async def create_tenant(body: TenantCreate, runtime: RuntimeDep, _: AdminDep) -> TenantPublic:
     tenant = await asyncio.to_thread(runtime.tenants.create, body)
-    await runtime.bus.publish("tenant.created", {"name": tenant.name, "timezone": tenant.timezone},
-                              tenant_id=tenant.id)
+    await runtime.bus.publish("tenant.created", {"name": tenant.name, "timezone": tenant.timezone}, tenant_id=tenant.id)
     return tenant
 
 
@@ -47,15 +46,11 @@ async def delete_tenant(tenant_id: str, runtime: RuntimeDep, _: AdminDep) -> Res
     await asyncio.to_thread(runtime.tenants.delete, tenant_id)
     tables = await asyncio.to_thread(purge_tenant_data, runtime.warehouse, tenant_id)
     files = await asyncio.to_thread(purge_tenant_files, get_storage(runtime), tenant_id)
-    await runtime.bus.publish(
-        "tenant.deleted", {"purged_tables": tables, "purged_files": files}, tenant_id=tenant_id
-    )
+    await runtime.bus.publish("tenant.deleted", {"purged_tables": tables, "purged_files": files}, tenant_id=tenant_id)
     return Response(status_code=204)
 
 
-@router.post(
-    "/{tenant_id}/keys", status_code=201, response_model=KeyCreated, summary="Create an API key (shown once)"
-)
+@router.post("/{tenant_id}/keys", status_code=201, response_model=KeyCreated, summary="Create an API key (shown once)")
 def create_key(tenant_id: str, body: KeyCreate, runtime: RuntimeDep, _: AdminDep) -> KeyCreated:
     return runtime.tenants.create_key(tenant_id, body)
 

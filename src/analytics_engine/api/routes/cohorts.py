@@ -22,7 +22,7 @@ from analytics_engine.cohorts.schemas import (
     MembersPage,
 )
 from analytics_engine.cohorts.service import get_service
-from analytics_engine.errors import BadRequest, InvalidInput
+from analytics_engine.errors import BadRequest, InvalidInput, field_errors, summarize
 from analytics_engine.jobs.schemas import JobPublic
 
 router = APIRouter(prefix="/v1/cohorts", tags=["cohorts"])
@@ -110,7 +110,7 @@ async def upload_static_cohort(
     try:
         body = CohortCreate(name=name, description=description, kind=CohortKind.static, distinct_ids=ids)
     except ValidationError as exc:
-        raise InvalidInput(str(exc.errors()[0].get("msg", "invalid cohort"))) from exc
+        raise InvalidInput.from_validation(summarize(field_errors(exc.errors()), "cohort"), exc.errors()) from exc
     return await asyncio.to_thread(get_service(runtime).create, tenant.tenant_id, body)
 
 

@@ -65,10 +65,7 @@ def filter_params(
     try:
         return DashboardFilters.model_validate(values)
     except ValidationError as exc:
-        raise InvalidInput(
-            "invalid dashboard filters",
-            details={"errors": [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]},
-        ) from exc
+        raise InvalidInput.from_validation("invalid dashboard filters", exc.errors()) from exc
 
 
 FiltersDep = Depends(filter_params)

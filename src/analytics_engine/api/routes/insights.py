@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
-from analytics_engine.errors import InvalidInput, NotFound
+from analytics_engine.errors import InvalidInput, NotFound, field_errors, summarize
 from analytics_engine.insights import InsightResponse, PeoplePage, registry
 from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.funnels import FunnelsRunner
@@ -41,13 +41,9 @@ def parse_body(body: Any, kind: str | None = None) -> Any:
     try:
         return kinds[body["kind"]].query_model.model_validate(body)
     except ValidationError as exc:
-        errors = [
-            {"loc": [str(p) for p in e["loc"]], "message": e["msg"].removeprefix("Value error, ")}
-            for e in exc.errors()[:20]
-        ]
-        summary = "; ".join(f"{'.'.join(e['loc']) or 'query'}: {e['message']}" for e in errors[:3])
-        raise InvalidInput(
-            f"invalid {body.get('kind')} query: {summary}", code="invalid_query", details=errors
+        summary = summarize(field_errors(exc.errors()))
+        raise InvalidInput.from_validation(
+            f"invalid {body.get('kind')} query: {summary}", exc.errors(), code="invalid_query"
         ) from None
 
 

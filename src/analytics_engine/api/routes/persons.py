@@ -7,7 +7,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.cohorts.schemas import PropertyFilter
-from analytics_engine.errors import InvalidInput
+from analytics_engine.errors import InvalidInput, field_errors, summarize
 from analytics_engine.persons.service import PersonPublic, PersonService, PersonsPage
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"])
@@ -24,8 +24,10 @@ def parse_filters(where: str | None, properties: list[str]) -> list[PropertyFilt
                 raise InvalidInput(f"property filters look like key:value, got {item!r}")
             filters.append(PropertyFilter(key=key, operator="eq", value=value))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInput(f"Invalid person filter: {first.get('msg')}", details={"where": where}) from exc
+        errors = field_errors(exc.errors())
+        raise InvalidInput.from_validation(
+            f"Invalid person filter: {summarize(errors, 'where')}", exc.errors()
+        ) from exc
     return filters
 
 

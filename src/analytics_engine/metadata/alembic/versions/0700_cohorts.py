@@ -19,9 +19,7 @@ def upgrade() -> None:
     op.create_table(
         "cohorts",
         sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column(
-            "tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("description", sa.Text),
         sa.Column("kind", sa.String(16), nullable=False),
@@ -37,9 +35,7 @@ def upgrade() -> None:
     op.create_index("ix_cohorts_tenant_name", "cohorts", ["tenant_id", "name"], unique=True)
     op.create_table(
         "cohort_versions",
-        sa.Column(
-            "cohort_id", sa.String(40), sa.ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("cohort_id", sa.String(40), sa.ForeignKey("cohorts.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("version", sa.Integer, primary_key=True),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("size", sa.Integer),

@@ -54,9 +54,7 @@ def upgrade() -> None:
     op.create_table(
         "dashboard_widgets",
         sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column(
-            "dashboard_id", sa.String(40), sa.ForeignKey("dashboards.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("dashboard_id", sa.String(40), sa.ForeignKey("dashboards.id", ondelete="CASCADE"), nullable=False),
         sa.Column("tenant_id", sa.String(40), nullable=False),
         sa.Column("title", sa.String(200), nullable=False),
         sa.Column("viz", sa.String(32), nullable=False),

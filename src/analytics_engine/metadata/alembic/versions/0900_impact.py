@@ -20,9 +20,7 @@ def upgrade() -> None:
     op.add_column("tenants", sa.Column("industry", sa.String(100), nullable=True))
     op.add_column("tenants", sa.Column("region", sa.String(100), nullable=True))
     op.add_column("tenants", sa.Column("size_band", sa.String(16), nullable=True))
-    op.add_column(
-        "tenants", sa.Column("data_sharing_opt_in", sa.Boolean, nullable=False, server_default=sa.false())
-    )
+    op.add_column("tenants", sa.Column("data_sharing_opt_in", sa.Boolean, nullable=False, server_default=sa.false()))
     op.create_table(
         "impact_formulas",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -37,9 +35,7 @@ def upgrade() -> None:
     op.create_table(
         "impact_results",
         sa.Column("id", sa.String(40), primary_key=True),
-        sa.Column(
-            "tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("programme", sa.String(200)),
         sa.Column("period_start", TS, nullable=False),
@@ -52,9 +48,7 @@ def upgrade() -> None:
     op.create_index("ix_impact_results_tenant_kind", "impact_results", ["tenant_id", "kind", "computed_at"])
     op.create_table(
         "impact_vocabularies",
-        sa.Column(
-            "tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
-        ),
+        sa.Column("tenant_id", sa.String(40), sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("mapping", sa.JSON, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
     )
