@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from analytics_engine.validation import WarehouseDateTime
+
 MAX_DEPTH = 5
 MAX_CRITERIA = 50
 PROPERTY_KEY = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$\-]{0,99}$")
@@ -79,8 +81,8 @@ class Window(_Strict):
     """Either the last `last_days` days before the evaluation, or `[start, end)`."""
 
     last_days: int | None = Field(None, ge=1, le=3650)
-    start: datetime | None = None
-    end: datetime | None = None
+    start: WarehouseDateTime | None = None
+    end: WarehouseDateTime | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> Window:

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 
 from analytics_engine.insights.filters import Strict
+from analytics_engine.validation import check_warehouse_time
 
 Interval = Literal["hour", "day", "week", "month", "quarter"]
 _RELATIVE = re.compile(r"^-(\d{1,4})([hdwmqy])$")
@@ -47,8 +48,7 @@ def _check_spec(value: str | None) -> str | None:
             f"invalid date {value[:40]!r}: use ISO 8601 (2026-03-01, 2026-03-01T10:00), -30d/-24h/-8w/-6m/-1y, "
             "today, yesterday, wtd, mtd, qtd or ytd"
         ) from None
-    if parsed.year < 1971 or parsed.year > 2200:
-        raise ValueError(f"date {value!r} is out of range")
+    check_warehouse_time(parsed)
     return value
 
 
