@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from analytics_engine.validation import WarehouseDateTime
+from analytics_engine.validation import PatchModel, WarehouseDateTime
 
 MAX_DEPTH = 5
 MAX_CRITERIA = 50
@@ -215,7 +215,9 @@ class CohortCreate(_Strict):
         return self
 
 
-class CohortUpdate(_Strict):
+class CohortUpdate(PatchModel, _Strict):
+    nullable = frozenset({"description"})
+
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
     definition: Group | None = None

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from analytics_engine.insights.filters import Strict
 from analytics_engine.validation import check_warehouse_time
@@ -50,6 +50,10 @@ def _check_spec(value: str | None) -> str | None:
         ) from None
     check_warehouse_time(parsed)
     return value
+
+
+DateSpec = Annotated[str, AfterValidator(_check_spec)]
+"""A date spec (ISO, relative or named) whose absolute form the warehouse can store; 422 otherwise."""
 
 
 class DateRange(Strict):
