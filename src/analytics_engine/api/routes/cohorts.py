@@ -43,7 +43,12 @@ _UPLOAD_BODY = {
 
 def parse_csv(text: str) -> list[str]:
     """The `distinct_id` column when a header names it, else the first column; blank lines skipped."""
-    rows = [row for row in csv.reader(io.StringIO(text)) if row and any(cell.strip() for cell in row)]
+    # newline="" lets the csv module see a lone "\r" itself (the csv docs' rule); without it a carriage
+    # return inside a field raised csv.Error, a 500.
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row and any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV cannot be read: {exc}.") from exc
     if not rows:
         return []
     header = [cell.strip().lstrip("\ufeff").lower() for cell in rows[0]]
