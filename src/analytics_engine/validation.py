@@ -89,3 +89,9 @@ class PatchModel(BaseModel):
                 if prop.get("default", ...) is None:
                     del prop["default"]
         return schema
+
+
+# Page offsets: the metadata database (SQLite/PostgreSQL) and the warehouse take 64-bit integers;
+# a larger offset used to overflow in the driver (500). 2**53 is also the largest integer JSON
+# clients keep exactly, and no page lies beyond it.
+MAX_OFFSET = 2**53

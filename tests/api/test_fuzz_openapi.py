@@ -8,19 +8,20 @@ per operation, derandomized, no example database. A 5xx fails with the request a
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.python import asgi
-from fastapi.testclient import TestClient
 
 from tests.support.factories import TenantHandle, make_tenant
 
-MAX_EXAMPLES = 6
+MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))  # a longer hunt: FUZZ_EXAMPLES=50
 # The SSE stream holds its connection open by design; it is fuzzed through its token route instead.
 SKIPPED = {("GET", "/v1/dashboards/{dashboard_id}/stream")}
 
@@ -31,8 +32,12 @@ def fuzz_tenant(client: TestClient, admin_headers: dict[str, str]) -> TenantHand
     # A little data, so that reads run real queries rather than stopping at "no events".
     tenant.ingest(
         [
-            {"event": "visit", "distinct_id": f"u{i}", "timestamp": f"2026-03-0{1 + i % 9}T10:00:00Z",
-             "properties": {"plan": "pro" if i % 2 else "team", "amount": i}}
+            {
+                "event": "visit",
+                "distinct_id": f"u{i}",
+                "timestamp": f"2026-03-0{1 + i % 9}T10:00:00Z",
+                "properties": {"plan": "pro" if i % 2 else "team", "amount": i},
+            }
             for i in range(20)
         ]
     )

@@ -182,3 +182,21 @@ def test_openapi_marks_only_clearable_fields_nullable(client) -> None:
     cohort = schemas["CohortUpdate"]["properties"]
     assert {"type": "null"} in cohort["description"]["anyOf"]
     assert all({"type": "null"} not in cohort[name].get("anyOf", []) for name in ("name", "is_active", "definition"))
+
+
+# --- found by the fuzz test (tests/api/test_fuzz_openapi.py) -------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/jobs", "/v1/exports", "/v1/cohorts", "/v1/events/rejected"])
+def test_offsets_beyond_64_bits_are_422(tenant, path: str) -> None:
+    assert error_code(tenant.get(path, params={"offset": 4575057866138846756864})) == "invalid_input"
+    assert tenant.get(path, params={"offset": 2**53}).status_code == 200
+
+
+def test_static_cohort_csv_with_a_carriage_return(tenant) -> None:
+    response = tenant.post(
+        "/v1/cohorts/static",
+        params={"name": "cr"},
+        files={"file": ("m.csv", b"distinct_id\nu\r1\nu2\n", "text/csv")},
+    )
+    assert response.status_code == 201, response.text

@@ -11,7 +11,7 @@ from analytics_engine.ingest.service import (
     ingest_http,
     list_rejected,
 )
-from analytics_engine.validation import WarehouseDateTime
+from analytics_engine.validation import MAX_OFFSET, WarehouseDateTime
 from analytics_engine.warehouse.scoped import TenantScope
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -78,6 +78,6 @@ def get_rejected(
     tenant: ReadTenant,
     runtime: RuntimeDep,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[RejectedEventPublic]:
     return list_rejected(TenantScope(runtime.warehouse, tenant.tenant_id), limit, offset)
