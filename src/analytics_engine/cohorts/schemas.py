@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analytics_engine.properties import PropertyPath
+from analytics_engine.validation import PatchModel, WarehouseDateTime
 
 MAX_DEPTH = 5
 MAX_CRITERIA = 50
@@ -72,8 +73,8 @@ class Window(_Strict):
     """Either the last `last_days` days before the evaluation, or `[start, end)`."""
 
     last_days: int | None = Field(None, ge=1, le=3650)
-    start: datetime | None = None
-    end: datetime | None = None
+    start: WarehouseDateTime | None = None
+    end: WarehouseDateTime | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> Window:
@@ -206,7 +207,9 @@ class CohortCreate(_Strict):
         return self
 
 
-class CohortUpdate(_Strict):
+class CohortUpdate(PatchModel, _Strict):
+    nullable = frozenset({"description"})
+
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
     definition: Group | None = None

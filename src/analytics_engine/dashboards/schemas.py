@@ -15,8 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from analytics_engine.insights.dates import DateSpec
 from analytics_engine.insights.registry import result_from_json
 from analytics_engine.insights.results import SeriesResult
+from analytics_engine.validation import PatchModel
 
 
 class Viz(StrEnum):
@@ -34,8 +36,8 @@ class _Strict(BaseModel):
 class DashboardFilters(_Strict):
     """Applied to every widget of the dashboard (overriding the widgets' own range and time zone)."""
 
-    date_from: str | None = Field(None, max_length=40, description="ISO date/datetime or relative: -30d, mtd.")
-    date_to: str | None = Field(None, max_length=40, description="ISO date/datetime; now when omitted.")
+    date_from: DateSpec | None = Field(None, max_length=40, description="ISO date/datetime or relative: -30d, mtd.")
+    date_to: DateSpec | None = Field(None, max_length=40, description="ISO date/datetime; now when omitted.")
     properties: list[dict[str, Any]] = Field(
         default_factory=list, max_length=50, description="Property filters added to every widget's query."
     )
@@ -81,7 +83,10 @@ class WidgetCreate(_Strict):
         return self
 
 
-class WidgetUpdate(_Strict):
+class WidgetUpdate(PatchModel, _Strict):
+    # A widget switches source by setting one of metric_id/query and nulling the other; version null: latest.
+    nullable = frozenset({"metric_id", "metric_version", "query"})
+
     title: str | None = Field(None, min_length=1, max_length=200)
     viz: Viz | None = None
     metric_id: str | None = None
@@ -114,7 +119,9 @@ class DashboardCreate(_Strict):
     widgets: list[WidgetCreate] = Field(default_factory=list, max_length=50)
 
 
-class DashboardUpdate(_Strict):
+class DashboardUpdate(PatchModel, _Strict):
+    nullable = frozenset({"description"})
+
     name: str | None = Field(None, min_length=1, max_length=200)
     description: str | None = Field(None, max_length=2000)
     filters: DashboardFilters | None = None

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from analytics_engine.properties import PropertyPath, check_property_path
+from analytics_engine.validation import WarehouseDateTime
 
 BUILTIN_COLUMNS = ("timestamp", "event", "distinct_id", "event_id", "received_at", "properties")
 DEFAULT_COLUMNS = ["timestamp", "event", "distinct_id", "event_id", "properties"]
@@ -37,8 +38,10 @@ class EventsSource(BaseModel):
 
     type: Literal["events"] = "events"
     events: list[str] = Field(default_factory=list, max_length=100, description="Event names; empty: all.")
-    start: datetime | None = Field(None, description="From this time (inclusive; naive means UTC).")
-    end: datetime | None = Field(None, description="Until this time (exclusive; default: when the export is created).")
+    start: WarehouseDateTime | None = Field(None, description="From this time (inclusive; naive means UTC).")
+    end: WarehouseDateTime | None = Field(
+        None, description="Until this time (exclusive; default: when the export is created)."
+    )
     where: list[PropertyEquals] = Field(default_factory=list, max_length=20, description="Property equals value.")
     columns: list[str] = Field(
         default_factory=lambda: list(DEFAULT_COLUMNS),

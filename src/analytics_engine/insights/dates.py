@@ -13,12 +13,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from analytics_engine.insights.filters import Strict
+from analytics_engine.validation import check_warehouse_time
 
 Interval = Literal["hour", "day", "week", "month", "quarter"]
 _RELATIVE = re.compile(r"^-(\d{1,4})([hdwmqy])$")
@@ -47,9 +48,12 @@ def _check_spec(value: str | None) -> str | None:
             f"invalid date {value[:40]!r}: use ISO 8601 (2026-03-01, 2026-03-01T10:00), -30d/-24h/-8w/-6m/-1y, "
             "today, yesterday, wtd, mtd, qtd or ytd"
         ) from None
-    if parsed.year < 1971 or parsed.year > 2200:
-        raise ValueError(f"date {value!r} is out of range")
+    check_warehouse_time(parsed)
     return value
+
+
+DateSpec = Annotated[str, AfterValidator(_check_spec)]
+"""A date spec (ISO, relative or named) whose absolute form the warehouse can store; 422 otherwise."""
 
 
 class DateRange(Strict):

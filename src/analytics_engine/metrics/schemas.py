@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from analytics_engine.insights.dates import DateSpec
+
 NAME = re.compile(r"^[^\x00-\x1f]{1,200}$")
 DIMENSION = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$\-.]{0,99}$")
 
@@ -110,8 +112,8 @@ class TimeRange(_Strict):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    date_from: str | None = Field(None, alias="from", max_length=40)
-    date_to: str | None = Field(None, alias="to", max_length=40)
+    date_from: DateSpec | None = Field(None, alias="from", max_length=40)
+    date_to: DateSpec | None = Field(None, alias="to", max_length=40)
 
 
 class MetricQueryRequest(_Strict):

@@ -9,6 +9,8 @@ from typing import Any, Literal
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from analytics_engine.validation import PatchModel
+
 _EMAIL_RE = re.compile(r"^[^@\s,;<>]+@[^@\s,;<>]+\.[^@\s,;<>]+$")
 ReportFormat = Literal["pdf", "xlsx"]
 
@@ -109,7 +111,10 @@ class ReportCreate(ReportBase):
         return self
 
 
-class ReportUpdate(_Strict):
+class ReportUpdate(PatchModel, _Strict):
+    # dashboard_id null: the report runs its queries; schedule null: on demand only; timezone null: the tenant's.
+    nullable = frozenset({"dashboard_id", "schedule", "timezone"})
+
     name: str | None = Field(None, min_length=1, max_length=200)
     dashboard_id: str | None = None
     queries: list[ReportQuery] | None = None

@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from analytics_engine.validation import PatchModel
+
 
 class Scope(StrEnum):
     ingest = "ingest"
@@ -40,7 +42,9 @@ class TenantCreate(BaseModel):
     _tz = field_validator("timezone")(check_timezone)
 
 
-class TenantUpdate(BaseModel):
+class TenantUpdate(PatchModel):
+    # The peer-group attributes may be cleared (the tenant then joins no benchmark group).
+    nullable = frozenset({"industry", "region", "size_band"})
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=200)

@@ -83,7 +83,7 @@ class TenantService:
         try:
             with self.metadata.session() as session:
                 tenant = self._tenant(session, tenant_id)
-                for field, value in body.model_dump(exclude_unset=True, exclude_none=True).items():
+                for field, value in body.model_dump(exclude_unset=True).items():
                     setattr(tenant, field, value)
                 session.flush()
                 return TenantPublic.model_validate(tenant)

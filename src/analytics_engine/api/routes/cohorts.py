@@ -24,6 +24,7 @@ from analytics_engine.cohorts.schemas import (
 from analytics_engine.cohorts.service import get_service
 from analytics_engine.errors import BadRequest, InvalidInput, field_errors, summarize
 from analytics_engine.jobs.schemas import JobPublic
+from analytics_engine.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/v1/cohorts", tags=["cohorts"])
 
@@ -43,7 +44,12 @@ _UPLOAD_BODY = {
 
 def parse_csv(text: str) -> list[str]:
     """The `distinct_id` column when a header names it, else the first column; blank lines skipped."""
-    rows = [row for row in csv.reader(io.StringIO(text)) if row and any(cell.strip() for cell in row)]
+    # newline="" lets the csv module see a lone "\r" itself (the csv docs' rule); without it a carriage
+    # return inside a field raised csv.Error, a 500.
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row and any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise InvalidInput(f"The CSV cannot be read: {exc}.") from exc
     if not rows:
         return []
     header = [cell.strip().lstrip("\ufeff").lower() for cell in rows[0]]
@@ -82,7 +88,10 @@ async def read_ids(request: Request, limit: int) -> list[str]:
 
 @router.get("", response_model=list[CohortPublic], summary="This tenant's cohorts")
 def list_cohorts(
-    tenant: ReadTenant, runtime: RuntimeDep, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[CohortPublic]:
     return get_service(runtime).list(tenant.tenant_id, limit=limit, offset=offset)
 
@@ -158,7 +167,7 @@ def cohort_members(
     tenant: ReadTenant,
     runtime: RuntimeDep,
     limit: int = Query(100, ge=1, le=10_000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> MembersPage:
     return get_service(runtime).members(tenant.tenant_id, cohort_id, limit=limit, offset=offset)
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query, Request
 
 from analytics_engine.api.deps import IngestTenant, ReadTenant, RuntimeDep
@@ -13,6 +11,7 @@ from analytics_engine.ingest.service import (
     ingest_http,
     list_rejected,
 )
+from analytics_engine.validation import MAX_OFFSET, WarehouseDateTime
 from analytics_engine.warehouse.scoped import TenantScope
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -67,8 +66,8 @@ def get_count(
     tenant: ReadTenant,
     runtime: RuntimeDep,
     event: str | None = Query(None, description="Event name; all events when omitted."),
-    start: datetime | None = Query(None, alias="from", description="Inclusive start (ISO 8601)."),
-    end: datetime | None = Query(None, alias="to", description="Exclusive end (ISO 8601)."),
+    start: WarehouseDateTime | None = Query(None, alias="from", description="Inclusive start (ISO 8601)."),
+    end: WarehouseDateTime | None = Query(None, alias="to", description="Exclusive end (ISO 8601)."),
 ) -> dict[str, int | str | None]:
     count = count_events(TenantScope(runtime.warehouse, tenant.tenant_id), event, start, end)
     return {"count": count, "event": event}
@@ -79,6 +78,6 @@ def get_rejected(
     tenant: ReadTenant,
     runtime: RuntimeDep,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[RejectedEventPublic]:
     return list_rejected(TenantScope(runtime.warehouse, tenant.tenant_id), limit, offset)

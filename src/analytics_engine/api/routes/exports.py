@@ -5,6 +5,7 @@ from fastapi import APIRouter, Query, Request, Response
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.exports.schemas import ExportAccepted, ExportCreate, ExportStatus
 from analytics_engine.exports.service import get_export_service
+from analytics_engine.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
 
@@ -43,7 +44,7 @@ def list_exports(
     tenant: ReadTenant,
     runtime: RuntimeDep,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[ExportStatus]:
     return get_export_service(runtime).list(
         tenant.tenant_id, limit=limit, offset=offset, base_url=base_url(request, runtime)

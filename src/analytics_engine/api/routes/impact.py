@@ -13,6 +13,7 @@ from analytics_engine.impact.inputs import Vocabulary
 from analytics_engine.impact.registry import FormulaCreate, FormulaPublic
 from analytics_engine.impact.service import impact_service, make_window
 from analytics_engine.tenants.schemas import SizeBand, TenantUpdate
+from analytics_engine.validation import PatchModel
 
 router = APIRouter(tags=["impact"])
 
@@ -136,7 +137,8 @@ class SharingPublic(BaseModel):
     data_sharing_opt_in: bool
 
 
-class SharingUpdate(BaseModel):
+class SharingUpdate(PatchModel):
+    nullable = frozenset({"industry", "region", "size_band"})
     model_config = ConfigDict(extra="forbid")
 
     industry: str | None = Field(None, min_length=1, max_length=100)

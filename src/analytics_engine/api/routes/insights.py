@@ -15,6 +15,7 @@ from analytics_engine.insights import InsightResponse, PeoplePage, registry
 from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.funnels import FunnelsRunner
 from analytics_engine.insights.models import FunnelsQuery
+from analytics_engine.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
 
@@ -54,7 +55,7 @@ class FunnelPeopleRequest(BaseModel):
         "dropped", description="dropped: reached the step before but not this one; converted: reached this step."
     )
     limit: int = Field(100, ge=1, le=1000)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 @router.post("/funnels/people", response_model=PeoplePage, summary="People who converted or dropped off at a step")

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query
 
 from analytics_engine.api.deps import AdminDep, ReadTenant, RuntimeDep
 from analytics_engine.jobs.schemas import JobPublic, JobState
+from analytics_engine.validation import MAX_OFFSET
 
 router = APIRouter(tags=["jobs"])
 
@@ -20,7 +21,7 @@ def list_jobs(
     kind: str | None = None,
     state: JobState | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[JobPublic]:
     return runtime.jobs.list(
         tenant_id=tenant.tenant_id,
@@ -38,7 +39,7 @@ def admin_list_jobs(
     kind: str | None = None,
     state: JobState | None = None,
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[JobPublic]:
     return runtime.jobs.list(kind=kind, state=state.value if state else None, limit=limit, offset=offset)
 

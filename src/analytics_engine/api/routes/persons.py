@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 from pydantic import TypeAdapter, ValidationError
 
@@ -9,6 +7,7 @@ from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.cohorts.schemas import PropertyFilter
 from analytics_engine.errors import InvalidInput, field_errors, summarize
 from analytics_engine.persons.service import PersonPublic, PersonService, PersonsPage
+from analytics_engine.validation import WarehouseDateTime
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"])
 _FILTERS = TypeAdapter(list[PropertyFilter])
@@ -45,8 +44,8 @@ def list_persons(
         description='JSON list of filters, e.g. `[{"key": "amount", "operator": "gt", "value": 10}]`.',
     ),
     cohort_id: str | None = Query(None, description="Only members of this cohort."),
-    seen_after: datetime | None = Query(None, description="Last seen at or after (ISO 8601)."),
-    seen_before: datetime | None = Query(None, description="First seen before (ISO 8601)."),
+    seen_after: WarehouseDateTime | None = Query(None, description="Last seen at or after (ISO 8601)."),
+    seen_before: WarehouseDateTime | None = Query(None, description="First seen before (ISO 8601)."),
 ) -> PersonsPage:
     return PersonService(runtime).list(
         tenant.tenant_id,

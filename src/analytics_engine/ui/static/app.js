@@ -6,7 +6,7 @@
   const PALETTE = ["#4f46e5", "#10b981", "#f59e0b", "#e11d48", "#0ea5e9", "#8b5cf6", "#14b8a6", "#f97316"];
   const $ = (id) => document.getElementById(id);
   const state = { key: sessionStorage.getItem(KEY), dashboard: null, charts: new Map(), source: null,
-    filters: {}, retry: null, updates: 0 };
+    filters: {}, retry: null, updates: 0, session: 0 };
   window.aeDashboard = state; // for tests and debugging: the current dashboard state
 
   // ---------------------------------------------------------------- API
@@ -258,7 +258,9 @@
 
   // ---------------------------------------------------------------- pages
   async function showDashboards() {
+    const session = state.session;
     const dashboards = await api("/v1/dashboards");
+    if (session !== state.session) return [];
     const list = $("dashboard-list");
     list.innerHTML = "";
     for (const d of dashboards) {
@@ -275,8 +277,10 @@
   }
 
   async function loadCohorts() {
+    const session = state.session;
     try {
       const cohorts = await api("/v1/cohorts");
+      if (session !== state.session) return;
       const select = $("f-cohort");
       for (const c of cohorts) {
         const option = document.createElement("option");
@@ -300,8 +304,11 @@
     $("dashboard-error").hidden = true;
     const grid = $("grid");
     grid.classList.add("loading");
+    const session = state.session;
     try {
       const result = await api(`/v1/dashboards/${encodeURIComponent(id)}/render${filterQuery()}`);
+      // An answer for the key that was signed out meanwhile is dropped, never drawn for the next one.
+      if (session !== state.session) return;
       state.dashboard = result;
       $("dashboard-title").textContent = result.name;
       $("filters").hidden = false;
@@ -315,6 +322,9 @@
       document.body.dataset.rendered = String(Date.now());
       openStream(id);
     } catch (error) {
+      if (session !== state.session) return;
+      // A dashboard that cannot be shown leaves nothing of the previous one on screen.
+      clearDashboard();
       $("dashboard-error").textContent = error.message;
       $("dashboard-error").hidden = false;
       if (error.status === 401) signOut();
@@ -346,7 +356,9 @@
   async function openStream(id) {
     try {
       // EventSource cannot send headers: trade the key for a short-lived token bound to this dashboard.
+      const session = state.session;
       const { token } = await api(`/v1/dashboards/${encodeURIComponent(id)}/stream-token`, { method: "POST" });
+      if (session !== state.session) return;
       const query = filterQuery();
       const url = `/v1/dashboards/${encodeURIComponent(id)}/stream${query ? `${query}&` : "?"}token=${encodeURIComponent(token)}`;
       const source = new EventSource(url);
@@ -413,10 +425,45 @@
   });
 
   // ---------------------------------------------------------------- sign in / routing
-  function signOut() {
+  function clearDashboard() {
+    for (const id of [...state.charts.keys()]) destroyChart(id);
+    state.dashboard = null;
+    $("grid").innerHTML = "";
+    $("dashboard-title").textContent = "Choose a dashboard";
+    $("dashboard-description").textContent = "";
+    $("filters").hidden = true;
+    delete document.body.dataset.dashboard;
+    delete document.body.dataset.rendered;
+  }
+
+  // Everything one key saw goes on sign-out and before a sign-in: drawn widgets, lists, filters,
+  // caches, the open stream, the dashboard id in the URL and this page's storage entries. Answers
+  // still on their way for the old key are dropped (state.session changes).
+  function resetState() {
+    state.session += 1;
     closeStream();
-    sessionStorage.removeItem(KEY);
+    clearDashboard();
+    state.filters = {};
+    state.metrics = new Map();
+    state.updates = 0;
+    delete document.body.dataset.updates;
+    $("dashboard-list").innerHTML = "";
+    $("dashboard-error").hidden = true;
+    $("dashboard-error").textContent = "";
+    $("filters").reset();
+    for (const el of document.querySelectorAll(".filters .custom")) el.hidden = true;
+    for (const option of [...$("f-cohort").options]) if (option.value) option.remove();
+    $("tenant-name").textContent = "";
+    if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+    for (const storage of [sessionStorage, localStorage]) {
+      for (const name of Object.keys(storage)) if (name.startsWith("ae_")) storage.removeItem(name);
+    }
+  }
+
+  function signOut() {
+    resetState();
     state.key = null;
+    $("api-key").value = "";
     $("app").hidden = true;
     $("who").hidden = true;
     $("sign-in").hidden = false;
@@ -424,6 +471,7 @@
   $("sign-out").addEventListener("click", signOut);
   $("sign-in-form").addEventListener("submit", async (event) => {
     event.preventDefault();
+    resetState();
     state.key = $("api-key").value.trim();
     try {
       await api("/v1/dashboards");
@@ -449,8 +497,10 @@
     $("sign-in").hidden = true;
     $("app").hidden = false;
     $("who").hidden = false;
+    const session = state.session;
     try {
       await Promise.all([showDashboards(), loadCohorts(), loadMetrics()]);
+      if (session !== state.session) return;
       $("tenant-name").textContent = `Key ${state.key.slice(0, 10)}…`;
       await route();
     } catch (error) {
