@@ -83,3 +83,72 @@ def test_openapi_and_docs(client):
     assert "/v1/events" in schema["paths"]
     assert "/v1/admin/tenants" in schema["paths"]
     assert client.get("/docs").status_code == 200
+
+
+# Every source of a 422: FastAPI's request validation, each service that validates by hand, and
+# plain InvalidInput raised with or without context. Each answers the one details shape.
+UNPROCESSABLE = {
+    "request model": ("admin", "POST", "/v1/admin/tenants", {"json": {"name": 5}}),
+    "query parameter": ("tenant", "GET", "/v1/events/count", {"params": {"from": "soon"}}),
+    "warehouse date bound": ("tenant", "GET", "/v1/events/count", {"params": {"from": "0100-12-05T19:43:09Z"}}),
+    "insight query": ("tenant", "POST", "/v1/insights/trends", {"json": {"series": [{"event": "e", "math": "x"}]}}),
+    "insight kind": ("tenant", "POST", "/v1/insights", {"json": {"kind": "nope"}}),
+    "registry (dashboard widget)": (
+        "tenant",
+        "POST",
+        "/v1/dashboards",
+        {"json": {"name": "d", "widgets": [{"title": "w", "query": {"kind": "trends", "series": "x"}}]}},
+    ),
+    "impact query": (
+        "tenant",
+        "POST",
+        "/v1/dashboards",
+        {"json": {"name": "d", "widgets": [{"title": "w", "query": {"kind": "impact", "metric": 5}}]}},
+    ),
+    "dashboard filters": (
+        "tenant",
+        "GET",
+        "/v1/dashboards/dsh_x/render",
+        {"params": {"date_from": "x" * 41}},
+    ),
+    "person filter": ("tenant", "GET", "/v1/persons", {"params": {"where": '[{"key": "a b", "value": 1}]'}}),
+    "impact vocabulary": ("tenant", "PUT", "/v1/impact/vocabulary", {"json": {"volunteer_hours": 5}}),
+    "cohort property path": (
+        "tenant",
+        "POST",
+        "/v1/cohorts",
+        {"json": {"name": "c", "definition": {"type": "person_property", "key": "a b", "value": 1}}},
+    ),
+    "patch null": ("tenant", "PATCH", "/v1/cohorts/coh_missing", {"json": {"name": None}}),
+    "webhook guard": (
+        "tenant",
+        "POST",
+        "/v1/reports",
+        {
+            "json": {
+                "name": "r",
+                "schedule": "0 8 * * 1",
+                "recipients": [{"type": "webhook", "url": "http://127.0.0.1/x"}],
+            }
+        },
+    ),
+    "sync source": ("admin", "POST", "/v1/admin/sync/sources", {"json": {"name": "s"}}),
+}
+
+
+@pytest.mark.parametrize("source", UNPROCESSABLE)
+def test_every_422_has_one_details_shape(source: str, client, admin_headers, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    who, method, path, kwargs = UNPROCESSABLE[source]
+    if who == "admin":
+        response = client.request(method, path, headers=admin_headers, **kwargs)
+    else:
+        response = new_tenant().request(method, path, **kwargs)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] in {"invalid_input", "invalid_query", "url_not_allowed"}, error
+    errors = error["details"]["errors"]
+    assert errors, error
+    for item in errors:
+        assert set(item) == {"loc", "message", "type"}, item
+        assert isinstance(item["loc"], list) and all(isinstance(part, str | int) for part in item["loc"])
+        assert item["message"] and isinstance(item["type"], str)
