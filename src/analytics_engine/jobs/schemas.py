@@ -36,6 +36,9 @@ class JobPublic(BaseModel):
     result: dict[str, Any]
     error: str | None
     cancel_requested: bool
+    attempts: int = 0
+    max_attempts: int = 3
+    run_after: datetime | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -9,13 +9,10 @@ from typing import Any
 from sqlalchemy import select
 
 from analytics_engine.errors import Conflict, NotFound
+from analytics_engine.jobs.context import JobCancelled
 from analytics_engine.jobs.schemas import FINAL_STATES, JobPublic, JobState
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import Job, utcnow
-
-
-class JobCancelled(Exception):
-    """Raised inside a worker when its job was asked to stop."""
 
 
 class JobService:
@@ -30,9 +27,14 @@ class JobService:
         source: str | None = None,
         params: dict[str, Any] | None = None,
         rows_total: int | None = None,
+        job_id: str | None = None,
+        max_attempts: int = 3,
     ) -> JobPublic:
+        """`job_id` lets a record that the job runs under (a report run) share its id."""
         with self.metadata.session() as session:
             job = Job(
+                max_attempts=max_attempts,
+                attempts=0,
                 kind=kind,
                 tenant_id=tenant_id,
                 source=source,
@@ -44,6 +46,8 @@ class JobService:
                 cancel_requested=False,
                 created_at=utcnow(),
             )
+            if job_id is not None:
+                job.id = job_id
             session.add(job)
             session.flush()
             return JobPublic.of(job)
