@@ -47,11 +47,11 @@ def test_claim_race_exactly_one_runner_wins(metadata_url: str) -> None:
         barrier = threading.Barrier(2)
         won: dict[str, object] = {}
 
-        def race(runner: JobRunner) -> None:
+        def race(runner: JobRunner, barrier: threading.Barrier, won: dict[str, object]) -> None:
             barrier.wait()
             won[runner.owner] = runner.claim()
 
-        threads = [threading.Thread(target=race, args=(r,)) for r in (a, b)]
+        threads = [threading.Thread(target=race, args=(r, barrier, won)) for r in (a, b)]
         for thread in threads:
             thread.start()
         for thread in threads:

@@ -27,9 +27,9 @@ from analytics_engine.cohorts.lifecycle import start_cohorts, stop_cohorts
 from analytics_engine.config import Settings, get_settings
 from analytics_engine.dashboards.stream import start_hub, stop_hub
 from analytics_engine.exports.worker import start_export_workers, stop_export_workers
-from analytics_engine.jobs.hooks import start_job_runner, stop_job_runner
 from analytics_engine.impact.schedule import start_impact
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
+from analytics_engine.jobs.hooks import start_job_runner, stop_job_runner
 from analytics_engine.observability import metrics
 from analytics_engine.reports.service import start_report_schedules
 from analytics_engine.runtime import Hook, Runtime

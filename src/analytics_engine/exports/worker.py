@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+
 from analytics_engine.exports.runner import ExportScope, count_rows, extension, plan_for, write_export
 from analytics_engine.exports.schemas import ExportCreate
 from analytics_engine.exports.service import KIND, get_export_service, parse_time
