@@ -284,14 +284,8 @@ class JobRunner:
         """Jobs whose lease expired (their process died): queued again while attempts remain, else
         failed. A job with a live lease is never touched, whoever holds it."""
         now = utcnow()
-        expired = and_(
-            Job.state == JobState.running.value,
-            or_(
-                Job.lease_expires_at < now,
-                # rows claimed before leases existed: judged by their last heartbeat
-                and_(Job.lease_expires_at.is_(None), Job.heartbeat_at < now - timedelta(seconds=self.lease_seconds)),
-            ),
-        )
+        # Only leased rows: a job run outside the runner has no lease and is not judged here.
+        expired = and_(Job.state == JobState.running.value, Job.lease_expires_at < now)
         with self.metadata.session() as session:
             requeued = session.execute(
                 update(Job)
