@@ -51,3 +51,39 @@ def test_a_report_run_is_a_job_listed_at_v1_jobs(runtime, new_tenant) -> None:  
     job = tenant.get(f"/v1/jobs/{run_id}").json()
     assert job["kind"] == "report" and job["state"] == ("failed" if run.status == "failed" else "succeeded")
     assert job["params"]["report_id"] == created.json()["id"]
+
+
+def test_a_starting_process_leaves_another_process_s_live_report_run_alone(runtime, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    import time
+
+    from sqlalchemy import update
+
+    from analytics_engine.jobs.runner import JobRunner
+    from analytics_engine.metadata.models import Job, utcnow
+    from analytics_engine.reports.service import start_report_schedules
+
+    tenant = new_tenant()
+    created = tenant.post(
+        "/v1/reports",
+        json={
+            "name": "live run",
+            "queries": [{"title": "t", "query": {"kind": "trends", "series": [{"event": "x"}], "interval": "day"}}],
+            "formats": ["xlsx"],
+            "recipients": {"emails": [], "webhooks": []},
+        },
+    ).json()
+    run_id = get_report_service(runtime).start_run(tenant.id, created["id"], "manual")
+    other = JobRunner(runtime.metadata, runtime.jobs, lease_seconds=30, owner="other-process")
+    other.register("report", lambda ctx: {})
+    assert other.claim(job_id=run_id) is not None  # another process is running it, lease fresh
+    asyncio.run(start_report_schedules(runtime))  # this process starts
+    run = tenant.get(f"/v1/reports/{created['id']}/runs/{run_id}").json()
+    assert run["status"] == "running" and tenant.get(f"/v1/jobs/{run_id}").json()["state"] == "running"
+    with runtime.metadata.session() as session:  # the other process dies: its lease runs out
+        session.execute(update(Job).where(Job.id == run_id).values(lease_expires_at=utcnow()))
+    time.sleep(0.01)
+    asyncio.run(start_report_schedules(runtime))
+    run = tenant.get(f"/v1/reports/{created['id']}/runs/{run_id}").json()
+    assert run["status"] == "failed" and "stopped" in run["error"]
+    assert tenant.get(f"/v1/jobs/{run_id}").json()["state"] == "failed"
