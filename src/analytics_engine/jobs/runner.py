@@ -153,9 +153,7 @@ class JobRunner:
                     job = session.get(Job, candidate)
                     assert job is not None
                     session.refresh(job)
-                    return JobContext(
-                        job.id, job.kind, job.tenant_id, dict(job.params or {}), job.attempts, self
-                    )
+                    return JobContext(job.id, job.kind, job.tenant_id, dict(job.params or {}), job.attempts, self)
         return None
 
     # --- while a job runs --------------------------------------------------------------------------
@@ -174,9 +172,7 @@ class JobRunner:
             cancel = session.scalar(select(Job.cancel_requested).where(Job.id == ctx.job_id))
         return changed == 1 and not cancel
 
-    def report_progress(
-        self, ctx: JobContext, rows_done: int, rows_total: int | None, cursor: str | None
-    ) -> bool:
+    def report_progress(self, ctx: JobContext, rows_done: int, rows_total: int | None, cursor: str | None) -> bool:
         values: dict[str, Any] = {
             "rows_done": rows_done,
             "heartbeat_at": utcnow(),
@@ -200,7 +196,10 @@ class JobRunner:
         with self.metadata.session() as session:
             return bool(
                 session.execute(
-                    update(Job).where(self._mine(ctx.job_id)).values(**values).execution_options(synchronize_session=False)
+                    update(Job)
+                    .where(self._mine(ctx.job_id))
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
                 ).rowcount
             )
 
