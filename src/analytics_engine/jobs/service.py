@@ -1,9 +1,9 @@
-"""Create, track, cancel and list jobs. Workers call `start`, `progress`, `succeed` or `fail`;
-`recover_stale` turns jobs whose worker died (no heartbeat) back to queued or failed on start-up."""
+"""Create, track, cancel and list jobs. Work that runs outside the runner (sync, the benchmark
+refresh) calls `start`, `progress`, `succeed` or `fail`; the runner (jobs/runner.py) claims, leases
+and recovers everything registered with it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -115,29 +115,6 @@ class JobService:
                 job.finished_at = utcnow()
             session.flush()
             return JobPublic.of(job)
-
-    def recover_stale(self, *, kinds: list[str] | None = None, stale_after: timedelta, requeue: bool) -> int:
-        """Jobs left `running` by a dead worker: requeue them (safe to run again) or fail them."""
-        cutoff = utcnow() - stale_after
-        query = select(Job).where(Job.state == JobState.running.value)
-        if kinds:
-            query = query.where(Job.kind.in_(kinds))
-        count = 0
-        with self.metadata.session() as session:
-            for job in session.scalars(query):
-                beat = job.heartbeat_at or job.started_at or job.created_at
-                if beat.tzinfo is None:
-                    beat = beat.replace(tzinfo=cutoff.tzinfo)
-                if beat > cutoff:
-                    continue
-                if requeue:
-                    job.state = JobState.queued.value
-                else:
-                    job.state = JobState.failed.value
-                    job.error = "The worker running this job stopped before it finished."
-                    job.finished_at = utcnow()
-                count += 1
-        return count
 
     @staticmethod
     def _job(session, job_id: str, tenant_id: str | None) -> Job:  # type: ignore[no-untyped-def]
