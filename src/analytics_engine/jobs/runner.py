@@ -19,10 +19,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, Update, and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from analytics_engine.errors import AppError
 from analytics_engine.jobs.context import JobCancelled, JobContext, JobFailed
@@ -135,7 +136,8 @@ class JobRunner:
             query = query.with_for_update(skip_locked=True)
         with self.metadata.session() as session:
             for candidate in session.scalars(query).all():
-                changed = session.execute(
+                changed = changed_rows(
+                    session,
                     update(Job)
                     .where(Job.id == candidate, Job.state == JobState.queued.value)
                     .values(
@@ -147,8 +149,8 @@ class JobRunner:
                         started_at=now,
                         finished_at=None,
                     )
-                    .execution_options(synchronize_session=False)
-                ).rowcount
+                    .execution_options(synchronize_session=False),
+                )
                 if changed == 1:
                     job = session.get(Job, candidate)
                     assert job is not None
@@ -163,12 +165,13 @@ class JobRunner:
     def heartbeat(self, ctx: JobContext) -> bool:
         """Extend the lease; False when the job should stop (cancel asked, or the lease was lost)."""
         with self.metadata.session() as session:
-            changed = session.execute(
+            changed = changed_rows(
+                session,
                 update(Job)
                 .where(self._mine(ctx.job_id))
                 .values(heartbeat_at=utcnow(), lease_expires_at=self._lease_until())
-                .execution_options(synchronize_session=False)
-            ).rowcount
+                .execution_options(synchronize_session=False),
+            )
             cancel = session.scalar(select(Job.cancel_requested).where(Job.id == ctx.job_id))
         return changed == 1 and not cancel
 
@@ -183,9 +186,10 @@ class JobRunner:
         if cursor is not None:
             values["cursor"] = cursor
         with self.metadata.session() as session:
-            changed = session.execute(
-                update(Job).where(self._mine(ctx.job_id)).values(**values).execution_options(synchronize_session=False)
-            ).rowcount
+            changed = changed_rows(
+                session,
+                update(Job).where(self._mine(ctx.job_id)).values(**values).execution_options(synchronize_session=False),
+            )
             cancel = session.scalar(select(Job.cancel_requested).where(Job.id == ctx.job_id))
         return changed == 1 and not cancel
 
@@ -195,12 +199,13 @@ class JobRunner:
         values.update(lease_owner=None, lease_expires_at=None)
         with self.metadata.session() as session:
             return bool(
-                session.execute(
+                changed_rows(
+                    session,
                     update(Job)
                     .where(self._mine(ctx.job_id))
                     .values(**values)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
+                    .execution_options(synchronize_session=False),
+                )
             )
 
     # --- one job -----------------------------------------------------------------------------------
@@ -286,13 +291,15 @@ class JobRunner:
         # Only leased rows: a job run outside the runner has no lease and is not judged here.
         expired = and_(Job.state == JobState.running.value, Job.lease_expires_at < now)
         with self.metadata.session() as session:
-            requeued = session.execute(
+            requeued = changed_rows(
+                session,
                 update(Job)
                 .where(expired, Job.attempts < Job.max_attempts, Job.cancel_requested.is_(False))
                 .values(state=JobState.queued.value, lease_owner=None, lease_expires_at=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            failed = session.execute(
+                .execution_options(synchronize_session=False),
+            )
+            failed = changed_rows(
+                session,
                 update(Job)
                 .where(expired)
                 .values(
@@ -302,8 +309,8 @@ class JobRunner:
                     lease_owner=None,
                     lease_expires_at=None,
                 )
-                .execution_options(synchronize_session=False)
-            ).rowcount
+                .execution_options(synchronize_session=False),
+            )
         if requeued or failed:
             log.info("jobs.recovered", requeued=requeued, failed=failed)
         return int(requeued) + int(failed)
@@ -367,6 +374,12 @@ class JobRunner:
                     await after(job)
                 except Exception:
                     log.exception("jobs.after_failed", job_id=job.id, kind=job.kind)
+
+
+def changed_rows(session: Session, statement: Update) -> int:
+    """Rows an UPDATE changed: the compare-and-set's answer (1: this runner won)."""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def _message(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from analytics_engine.errors import Conflict, NotFound
 from analytics_engine.jobs.context import JobCancelled
@@ -117,7 +118,7 @@ class JobService:
             return JobPublic.of(job)
 
     @staticmethod
-    def _job(session, job_id: str, tenant_id: str | None) -> Job:  # type: ignore[no-untyped-def]
+    def _job(session: Session, job_id: str, tenant_id: str | None) -> Job:
         job = session.get(Job, job_id)
         if job is None or (tenant_id is not None and job.tenant_id != tenant_id):
             raise NotFound(f"No job with id {job_id!r}.")
