@@ -9,7 +9,6 @@ from typing import Any
 import structlog
 
 from analytics_engine.cohorts.service import get_service
-from analytics_engine.jobs.context import JobContext
 from analytics_engine.jobs.schemas import JobPublic
 from analytics_engine.scheduler.core import Every
 
@@ -26,7 +25,7 @@ async def start_cohorts(runtime: Any) -> None:
     runtime.extras.setdefault(_TASKS, set())
     # Evaluations are jobs of the one runner; abandoned ones are recovered by their lease (the
     # runner's start), never by the age of a heartbeat another process may still be sending.
-    runtime.runner.register(JOB_KIND, lambda ctx: _evaluate(service, ctx), max_attempts=1)
+    service.register_jobs()
 
     async def evaluate_all() -> None:
         await asyncio.to_thread(service.evaluate_all, trigger="schedule")
@@ -34,12 +33,6 @@ async def start_cohorts(runtime: Any) -> None:
     runtime.scheduler.add(
         SCHEDULE_NAME, Every(seconds=runtime.settings.cohort_evaluation_interval_seconds), evaluate_all
     )
-
-
-def _evaluate(service: Any, ctx: JobContext) -> None:
-    """The `cohort` job handler; `run_job` records the job's outcome itself."""
-    assert ctx.tenant_id is not None
-    service.run_job(ctx.job_id, ctx.tenant_id, ctx.params["cohort_id"], trigger=ctx.params.get("trigger", "api"))
 
 
 async def stop_cohorts(runtime: Any) -> None:

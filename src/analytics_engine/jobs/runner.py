@@ -273,7 +273,10 @@ class JobRunner:
     def run_now(self, job_id: str, *, wait: bool = False, timeout: float = 3600.0) -> JobPublic:
         """Claim and run one given job in this thread (`wait=true` requests, the CLI, tests); if
         another runner already took it, answer its current status (with `wait`, its final one)."""
-        ctx = self.claim(kinds=[self.jobs.get(job_id).kind], job_id=job_id)
+        kind = self.jobs.get(job_id).kind
+        if kind not in self.handlers:
+            raise RuntimeError(f"No handler registered for job kind {kind!r}.")
+        ctx = self.claim(kinds=[kind], job_id=job_id)
         if ctx is not None:
             return self.run_claimed(ctx)
         job = self.jobs.get(job_id)
