@@ -17,6 +17,7 @@ from analytics_engine.cache import Cache, build_cache, bump_data_version
 from analytics_engine.config import Settings
 from analytics_engine.ingest.validation import Limits
 from analytics_engine.ingest.writer import EventWriter
+from analytics_engine.jobs.runner import JobRunner
 from analytics_engine.jobs.service import JobService
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.scheduler.core import Scheduler
@@ -44,6 +45,7 @@ class Runtime:
     scheduler: Scheduler
     cache: Cache
     budgets: BudgetService
+    runner: JobRunner
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -62,12 +64,20 @@ class Runtime:
             if applied:
                 log.info("warehouse.migrated", applied=applied)
         cache = build_cache(settings)
+        jobs = JobService(metadata)
         return cls(
             settings=settings,
             warehouse=warehouse,
             metadata=metadata,
             tenants=TenantService(metadata),
-            jobs=JobService(metadata),
+            jobs=jobs,
+            # One runner per process: every kind of long work registers a handler on it.
+            runner=JobRunner(
+                metadata,
+                jobs,
+                lease_seconds=settings.export_stale_after_seconds,
+                concurrency=settings.export_workers,
+            ),
             writer=EventWriter(warehouse, on_inserted=lambda tenants: bump_data_version(cache, tenants)),
             limits=Limits.from_settings(settings),
             bus=build_bus(settings),

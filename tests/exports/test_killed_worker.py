@@ -60,5 +60,5 @@ def test_killed_worker_job_is_rerun_after_restart(tmp_path) -> None:  # type: ig
         assert status["status"] == "succeeded", status
         assert status["rows_written"] == ROWS
         job = httpx.get(f"{server.url}/v1/admin/jobs/{export_id}", headers=server.admin_headers()).json()
-        assert job["params"]["attempts"] == 2  # killed once, then run again to the end
+        assert job["attempts"] == 2  # killed once, then run again to the end
         assert http.get(status["download_url"]).status_code == 200

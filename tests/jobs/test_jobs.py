@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from analytics_engine.jobs.service import JobCancelled
@@ -35,14 +33,3 @@ def test_cancel_running_job_stops_at_next_progress(runtime, client, admin_header
     assert client.post(f"/v1/admin/jobs/{job.id}/cancel", headers=admin_headers).json()["cancel_requested"]
     with pytest.raises(JobCancelled):
         runtime.jobs.progress(job.id, rows_done=1)
-
-
-def test_stale_running_jobs_are_recovered(runtime):
-    requeued = runtime.jobs.create("export")
-    failed = runtime.jobs.create("report")
-    runtime.jobs.start(requeued.id)
-    runtime.jobs.start(failed.id)
-    assert runtime.jobs.recover_stale(kinds=["export"], stale_after=timedelta(0), requeue=True) == 1
-    assert runtime.jobs.recover_stale(kinds=["report"], stale_after=timedelta(0), requeue=False) == 1
-    assert runtime.jobs.get(requeued.id).state == "queued"
-    assert "stopped" in runtime.jobs.get(failed.id).error

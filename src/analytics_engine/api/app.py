@@ -29,6 +29,7 @@ from analytics_engine.dashboards.stream import start_hub, stop_hub
 from analytics_engine.exports.worker import start_export_workers, stop_export_workers
 from analytics_engine.impact.schedule import start_impact
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
+from analytics_engine.jobs.hooks import start_job_runner, stop_job_runner
 from analytics_engine.observability import metrics
 from analytics_engine.reports.service import start_report_schedules
 from analytics_engine.runtime import Hook, Runtime
@@ -66,6 +67,9 @@ STARTUP_HOOKS.append(start_impact)
 ROUTERS.append(ingest_admin_routes.router)
 STARTUP_HOOKS.append(start_streaming)
 SHUTDOWN_HOOKS.append(stop_streaming)
+# The one job runner starts after every package registered its handlers and stops first.
+STARTUP_HOOKS.append(start_job_runner)
+SHUTDOWN_HOOKS.append(stop_job_runner)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

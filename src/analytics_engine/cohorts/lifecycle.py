@@ -4,8 +4,6 @@ evaluation tasks started by `POST /v1/cohorts/{id}/evaluate`, and jobs left runn
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -25,8 +23,9 @@ async def start_cohorts(runtime: Any) -> None:
     service.loop = asyncio.get_running_loop()
     service.stopping.clear()
     runtime.extras.setdefault(_TASKS, set())
-    with contextlib.suppress(Exception):
-        runtime.jobs.recover_stale(kinds=[JOB_KIND], stale_after=timedelta(minutes=10), requeue=False)
+    # Evaluations are jobs of the one runner; abandoned ones are recovered by their lease (the
+    # runner's start), never by the age of a heartbeat another process may still be sending.
+    service.register_jobs()
 
     async def evaluate_all() -> None:
         await asyncio.to_thread(service.evaluate_all, trigger="schedule")
@@ -51,10 +50,9 @@ async def start_evaluation(runtime: Any, tenant_id: str, cohort_id: str) -> JobP
     """A job row now, the evaluation in a worker thread; the status is at `GET /v1/jobs/{id}`."""
     service = get_service(runtime)
     await asyncio.to_thread(service.get, tenant_id, cohort_id)  # another tenant's id: 404 before a job exists
-    job = runtime.jobs.create(JOB_KIND, tenant_id=tenant_id, source="api", params={"cohort_id": cohort_id})
-    task = asyncio.create_task(
-        asyncio.to_thread(service.run_job, job.id, tenant_id, cohort_id, trigger="api"), name=f"cohort:{job.id}"
-    )
+    job = runtime.runner.enqueue(JOB_KIND, tenant_id=tenant_id, source="api", params={"cohort_id": cohort_id})
+    # Run it here at once; if a runner loop claimed it first, that loop runs it instead.
+    task = asyncio.create_task(asyncio.to_thread(runtime.runner.run_now, job.id), name=f"cohort:{job.id}")
     tasks: set[asyncio.Task[Any]] = runtime.extras.setdefault(_TASKS, set())  # type: ignore[assignment]
     tasks.add(task)
     task.add_done_callback(tasks.discard)

@@ -38,6 +38,7 @@ from analytics_engine.cohorts.schemas import (
     referenced_cohorts,
 )
 from analytics_engine.errors import Conflict, InvalidInput, NotFound
+from analytics_engine.jobs.context import JobContext
 from analytics_engine.metadata.models import utcnow
 from analytics_engine.warehouse.client import render_settings
 from analytics_engine.warehouse.scoped import TenantScope
@@ -330,13 +331,31 @@ class CohortService:
             if self.stopping.is_set():
                 log.info("cohort.schedule_interrupted", remaining=len(order) - len(results))
                 break
-            job = self.runtime.jobs.create(
-                "cohort.evaluate", tenant_id=tenant_id, source=trigger, params={"cohort_id": cohort_id}
+            # Through the one runner, so a runner loop and this schedule never both run it.
+            self.register_jobs()
+            job = self.runtime.runner.enqueue(
+                "cohort.evaluate",
+                tenant_id=tenant_id,
+                source=trigger,
+                params={"cohort_id": cohort_id, "trigger": trigger},
             )
-            outcome = self.run_job(job.id, tenant_id, cohort_id, trigger=trigger)
-            if outcome is not None:
-                results.append(outcome)
+            done = self.runtime.runner.run_now(job.id, wait=True)
+            if done.state == "succeeded":
+                results.append(EvaluationResult.model_validate(done.result))
         return results
+
+    def register_jobs(self) -> None:
+        """Evaluations are `cohort.evaluate` jobs of the one runner (one attempt: a failed
+        evaluation is reported, the next schedule tries again)."""
+        if "cohort.evaluate" not in self.runtime.runner.handlers:
+            self.runtime.runner.register("cohort.evaluate", self.handle_job, max_attempts=1)
+
+    def handle_job(self, ctx: JobContext) -> dict[str, Any] | None:
+        """The handler; `run_job` records the job's outcome itself."""
+        assert ctx.tenant_id is not None
+        trigger = ctx.params.get("trigger", "api")
+        result = self.run_job(ctx.job_id, ctx.tenant_id, ctx.params["cohort_id"], trigger=trigger)
+        return None if result is None else dict(result.model_dump())
 
     def run_job(self, job_id: str, tenant_id: str, cohort_id: str, *, trigger: str) -> EvaluationResult | None:
         jobs = self.runtime.jobs

@@ -40,7 +40,7 @@ class ExportService:
 
     def create(self, tenant: Any, body: ExportCreate) -> ExportAccepted:
         validate_source(self.runtime, tenant, body.source)
-        job = self.runtime.jobs.create(
+        job = self.runtime.runner.enqueue(
             KIND,
             tenant_id=tenant.tenant_id,
             source=body.source.type,
@@ -50,12 +50,8 @@ class ExportService:
                 # raw events without an end stop at the moment of the request, so a re-run after a
                 # restart writes the same rows
                 "as_of": utcnow().isoformat(),
-                "attempts": 0,
             },
         )
-        workers = self.runtime.extras.get("export_workers")
-        if workers is not None:
-            workers.wake()
         return ExportAccepted(id=job.id, status=job.state.value, status_url=f"/v1/exports/{job.id}")
 
     def _job(self, tenant_id: str, export_id: str) -> JobPublic:

@@ -36,6 +36,9 @@ class JobPublic(BaseModel):
     result: dict[str, Any]
     error: str | None
     cancel_requested: bool
+    attempts: int = 0
+    max_attempts: int = 3
+    run_after: datetime | None = None
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -43,8 +46,8 @@ class JobPublic(BaseModel):
     @classmethod
     def of(cls, job: Any) -> JobPublic:
         public = cls.model_validate(job)
-        if job.rows_total:
+        if public.state == JobState.succeeded:
+            public.progress = 1.0  # a handler need not report its last step to read as done
+        elif job.rows_total:
             public.progress = round(min(1.0, job.rows_done / job.rows_total), 4)
-        elif public.state == JobState.succeeded:
-            public.progress = 1.0
         return public

@@ -1,21 +1,19 @@
-"""Create, track, cancel and list jobs. Workers call `start`, `progress`, `succeed` or `fail`;
-`recover_stale` turns jobs whose worker died (no heartbeat) back to queued or failed on start-up."""
+"""Create, track, cancel and list jobs. Work that runs outside the runner (sync, the benchmark
+refresh) calls `start`, `progress`, `succeed` or `fail`; the runner (jobs/runner.py) claims, leases
+and recovers everything registered with it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from analytics_engine.errors import Conflict, NotFound
+from analytics_engine.jobs.context import JobCancelled
 from analytics_engine.jobs.schemas import FINAL_STATES, JobPublic, JobState
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import Job, utcnow
-
-
-class JobCancelled(Exception):
-    """Raised inside a worker when its job was asked to stop."""
 
 
 class JobService:
@@ -30,9 +28,14 @@ class JobService:
         source: str | None = None,
         params: dict[str, Any] | None = None,
         rows_total: int | None = None,
+        job_id: str | None = None,
+        max_attempts: int = 3,
     ) -> JobPublic:
+        """`job_id` lets a record that the job runs under (a report run) share its id."""
         with self.metadata.session() as session:
             job = Job(
+                max_attempts=max_attempts,
+                attempts=0,
                 kind=kind,
                 tenant_id=tenant_id,
                 source=source,
@@ -44,6 +47,8 @@ class JobService:
                 cancel_requested=False,
                 created_at=utcnow(),
             )
+            if job_id is not None:
+                job.id = job_id
             session.add(job)
             session.flush()
             return JobPublic.of(job)
@@ -112,31 +117,8 @@ class JobService:
             session.flush()
             return JobPublic.of(job)
 
-    def recover_stale(self, *, kinds: list[str] | None = None, stale_after: timedelta, requeue: bool) -> int:
-        """Jobs left `running` by a dead worker: requeue them (safe to run again) or fail them."""
-        cutoff = utcnow() - stale_after
-        query = select(Job).where(Job.state == JobState.running.value)
-        if kinds:
-            query = query.where(Job.kind.in_(kinds))
-        count = 0
-        with self.metadata.session() as session:
-            for job in session.scalars(query):
-                beat = job.heartbeat_at or job.started_at or job.created_at
-                if beat.tzinfo is None:
-                    beat = beat.replace(tzinfo=cutoff.tzinfo)
-                if beat > cutoff:
-                    continue
-                if requeue:
-                    job.state = JobState.queued.value
-                else:
-                    job.state = JobState.failed.value
-                    job.error = "The worker running this job stopped before it finished."
-                    job.finished_at = utcnow()
-                count += 1
-        return count
-
     @staticmethod
-    def _job(session, job_id: str, tenant_id: str | None) -> Job:  # type: ignore[no-untyped-def]
+    def _job(session: Session, job_id: str, tenant_id: str | None) -> Job:
         job = session.get(Job, job_id)
         if job is None or (tenant_id is not None and job.tenant_id != tenant_id):
             raise NotFound(f"No job with id {job_id!r}.")

@@ -18,7 +18,9 @@ from sqlalchemy import select
 
 from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.exports.integrations import Section, dashboard_sections, insight_section, metric_section
-from analytics_engine.metadata.models import utcnow
+from analytics_engine.jobs.context import JobContext, JobFailed
+from analytics_engine.jobs.schemas import JobState
+from analytics_engine.metadata.models import Job, utcnow
 from analytics_engine.net import OutgoingPolicy, check_url
 from analytics_engine.reports.delivery import post_webhook, send_email
 from analytics_engine.reports.models import Report, ReportRun
@@ -36,6 +38,7 @@ from analytics_engine.storage import get_storage
 from analytics_engine.storage.base import content_type_for
 
 log = structlog.get_logger(__name__)
+JOB_KIND = "report"
 CONTEXT_KEYS = ("date_from", "date_to", "cohort_id", "timezone", "interval")
 
 
@@ -195,6 +198,7 @@ class ReportService:
 
     # --- one run -------------------------------------------------------------------------------------
     def start_run(self, tenant_id: str, report_id: str, trigger: str) -> str:
+        """The run row and its job (same id, kind `report`, visible at /v1/jobs), in one commit."""
         with self.runtime.metadata.session() as session:
             self._report(session, tenant_id, report_id)
             run = ReportRun(
@@ -208,17 +212,47 @@ class ReportService:
             )
             session.add(run)
             session.flush()
+            session.add(
+                Job(
+                    id=run.id,
+                    kind=JOB_KIND,
+                    tenant_id=tenant_id,
+                    source=trigger,
+                    params={"report_id": report_id, "trigger": trigger},
+                    state=JobState.queued.value,
+                    rows_done=0,
+                    result={},
+                    cancel_requested=False,
+                    attempts=0,
+                    max_attempts=1,  # a report may have been delivered before its process died
+                    created_at=utcnow(),
+                )
+            )
             return run.id
 
     def run(self, report_id: str, trigger: str = "manual", run_id: str | None = None) -> ReportRunPublic:
-        """Compute, render, store and deliver; the run row records every outcome. Never raises for
-        a failure of the report itself (that is the run's `failed` status)."""
+        """Start a run (unless `run_id` is given) and run it here through the job runner; if another
+        process already claimed it, answer its current state."""
+        if run_id is None:
+            with self.runtime.metadata.session() as session:
+                report = session.get(Report, report_id)
+                if report is None:
+                    raise NotFound(f"No report with id {report_id!r}.")
+                tenant_id = report.tenant_id
+            run_id = self.start_run(tenant_id, report_id, trigger)
+        self.runtime.runner.run_now(run_id, wait=True)
+        with self.runtime.metadata.session() as session:
+            return ReportRunPublic.model_validate(session.get(ReportRun, run_id))
+
+    def execute(self, ctx: JobContext) -> dict[str, Any]:
+        """The `report` job handler: compute, render, store and deliver; the run row records every
+        outcome, and a failed run fails its job."""
+        report_id, run_id = ctx.params["report_id"], ctx.job_id
         with self.runtime.metadata.session() as session:
             report = session.get(Report, report_id)
             if report is None:
-                raise NotFound(f"No report with id {report_id!r}.")
+                raise JobFailed(f"No report with id {report_id!r}.")
             session.expunge(report)
-        run_id = run_id or self.start_run(report.tenant_id, report_id, trigger)
         started = time.perf_counter()
         workdir = self.runtime.settings.data_dir / "tmp" / "reports" / run_id
         artifacts: list[Artifact] = []
@@ -257,7 +291,9 @@ class ReportService:
             session.flush()
             public = ReportRunPublic.model_validate(run)
         log.info("reports.ran", report_id=report_id, run_id=run_id, status=status, ms=public.duration_ms)
-        return public
+        if error:
+            raise JobFailed(error)
+        return {"status": status, "artifacts": len(artifacts), "deliveries": len(deliveries)}
 
     def sections(self, report: Report, tenant: Any) -> tuple[str, list[Section]]:
         filters = dict(report.filters or {})
@@ -382,18 +418,33 @@ def get_report_service(runtime: Any) -> ReportService:
 
 
 async def start_report_schedules(runtime: Any) -> None:
-    """STARTUP_HOOK: every enabled report with a schedule joins the scheduler; runs left `running`
-    by a stopped process are closed as failed."""
+    """STARTUP_HOOK: report runs are `report` jobs; every enabled report with a schedule joins the
+    scheduler. A run whose job the runner has closed without a result (its lease expired, it was
+    cancelled) is closed as failed; a run whose job is alive, in this process or another, is left
+    alone."""
     service = get_report_service(runtime)
+    runtime.runner.register(JOB_KIND, service.execute, max_attempts=1)
 
     def prepare() -> int:
-        with runtime.metadata.session() as session:
-            for run in session.scalars(select(ReportRun).where(ReportRun.status == "running")):
-                run.status = "failed"
-                run.error = "The service stopped during this run."
-                run.finished_at = utcnow()
+        runtime.runner.recover()
+        close_abandoned_runs(runtime.metadata)
         return service.schedule_all()
 
     scheduled = await asyncio.to_thread(prepare)
     if scheduled:
         log.info("reports.scheduled", reports=scheduled)
+
+
+def close_abandoned_runs(metadata: Any) -> int:
+    """Runs still `running` whose job already ended as failed or cancelled (lease-based recovery
+    decided that, never the mere start of a process)."""
+    ended = (JobState.failed.value, JobState.cancelled.value)
+    count = 0
+    with metadata.session() as session:
+        query = select(ReportRun, Job).join(Job, Job.id == ReportRun.id)
+        for run, job in session.execute(query.where(ReportRun.status == "running", Job.state.in_(ended))):
+            run.status = "failed"
+            run.error = job.error or "The run was cancelled."
+            run.finished_at = job.finished_at or utcnow()
+            count += 1
+    return count

@@ -66,6 +66,7 @@ async def run_report(
 ) -> ReportRunPublic:
     service = get_report_service(runtime)
     run_id = await asyncio.to_thread(service.start_run, tenant.tenant_id, report_id, "manual")
+    # The run is a `report` job; run it here at once (any runner that claims it first runs it instead).
     work = asyncio.ensure_future(asyncio.to_thread(service.run, report_id, "manual", run_id))
     if wait:
         response.status_code = 200
