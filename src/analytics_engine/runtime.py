@@ -61,6 +61,9 @@ class Runtime:
             applied = migrate(warehouse, hot_retention_months=settings.hot_retention_months)
             if applied:
                 log.info("warehouse.migrated", applied=applied)
+        budgets = BudgetService(metadata, settings)
+        # The warehouse's tenant scopes (`warehouse.for_tenant`) apply these budgets.
+        warehouse.budgets = budgets
         return cls(
             settings=settings,
             warehouse=warehouse,
@@ -72,7 +75,7 @@ class Runtime:
             bus=build_bus(settings),
             scheduler=Scheduler(metadata),
             cache=build_cache(settings),
-            budgets=BudgetService(metadata, settings),
+            budgets=budgets,
         )
 
     def component(self, key: str, build: Callable[[], T]) -> T:

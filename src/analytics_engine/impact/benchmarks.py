@@ -21,7 +21,6 @@ import orjson
 
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.params import utc_text
-from analytics_engine.warehouse.scoped import TenantScope
 
 QUANTILES = (("p10", 0.10), ("p25", 0.25), ("p50", 0.50), ("p75", 0.75), ("p90", 0.90))
 COMPARE_WITH = {"industry": "industry", "region": "region", "size": "size_band"}
@@ -180,13 +179,17 @@ MEMBER_COLUMNS = (
 )
 
 
+# Peer-group aggregates span tenants by design: the one named exception to the tenant scope here.
+PLATFORM_REASON = "impact benchmarks: cross-tenant peer-group aggregates"
+
+
 def write_rows(warehouse: Warehouse, groups: list[dict[str, Any]], members: list[dict[str, Any]]) -> None:
     if groups:
-        warehouse.insert_json_rows(
+        warehouse.platform(PLATFORM_REASON).insert_json_rows(
             warehouse.table("benchmarks"), GROUP_COLUMNS, b"\n".join(orjson.dumps(r) for r in groups)
         )
     if members:
-        warehouse.insert_json_rows(
+        warehouse.platform(PLATFORM_REASON).insert_json_rows(
             warehouse.table("benchmark_members"), MEMBER_COLUMNS, b"\n".join(orjson.dumps(r) for r in members)
         )
 
@@ -195,7 +198,7 @@ def read_benchmark(
     warehouse: Warehouse, tenant_id: str, metric: str, compare_with: str, group_value: str
 ) -> dict[str, Any] | None:
     """The latest refresh of one peer group plus the asking tenant's own row (tenant-scoped)."""
-    group = warehouse.query(
+    group = warehouse.platform(PLATFORM_REASON).query(
         f"SELECT refresh_id, refreshed_at, tenants, suppressed, reason, p10, p25, p50, p75, p90, mean, epsilon "
         f"FROM {warehouse.table('benchmarks')} "
         "WHERE metric = {metric:String} AND compare_with = {compare_with:String} AND group_value = {group:String} "
@@ -206,7 +209,7 @@ def read_benchmark(
         return None
     row = group[0]
     own = (
-        TenantScope(warehouse, tenant_id)
+        warehouse.for_tenant(tenant_id)
         .query(
             f"SELECT value, percentile_rank FROM {warehouse.table('benchmark_members')} "
             "WHERE tenant_id = {tenant_id:String} AND refresh_id = {refresh_id:String} AND metric = {metric:String} "
@@ -220,5 +223,6 @@ def read_benchmark(
 
 
 def latest_refresh_at(warehouse: Warehouse) -> datetime | None:
-    value = warehouse.query(f"SELECT max(refreshed_at) FROM {warehouse.table('benchmarks')}").scalar()
+    platform = warehouse.platform(PLATFORM_REASON)
+    value = platform.query(f"SELECT max(refreshed_at) FROM {warehouse.table('benchmarks')}").scalar()
     return value if value and value.year > 1970 else None

@@ -13,7 +13,6 @@ from analytics_engine.ingest.service import (
     ingest_http,
     list_rejected,
 )
-from analytics_engine.warehouse.scoped import TenantScope
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -70,7 +69,7 @@ def get_count(
     start: datetime | None = Query(None, alias="from", description="Inclusive start (ISO 8601)."),
     end: datetime | None = Query(None, alias="to", description="Exclusive end (ISO 8601)."),
 ) -> dict[str, int | str | None]:
-    count = count_events(TenantScope(runtime.warehouse, tenant.tenant_id), event, start, end)
+    count = count_events(runtime.warehouse.for_tenant(tenant), event, start, end)
     return {"count": count, "event": event}
 
 
@@ -81,4 +80,4 @@ def get_rejected(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
 ) -> list[RejectedEventPublic]:
-    return list_rejected(TenantScope(runtime.warehouse, tenant.tenant_id), limit, offset)
+    return list_rejected(runtime.warehouse.for_tenant(tenant), limit, offset)
