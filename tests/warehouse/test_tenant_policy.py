@@ -74,6 +74,7 @@ def test_the_tenants_read_limit_is_a_clickhouse_setting_the_caller_may_lift(new_
     with pytest.raises(BudgetExceeded) as refused:
         scope.query(f"SELECT event FROM ({sql.replace('count()', 'event')}) ORDER BY event")
     assert refused.value.details["limit"] == "max_rows_to_read"
+    assert runtime.budgets.usage(tenant.id).usage.queries >= 1  # the refused statement was charged
     # Trusted code (exports lift max_execution_time) may override a limit explicitly.
     lifted = scope.query(sql, settings={"max_rows_to_read": 0})
     assert lifted.scalar() == 40

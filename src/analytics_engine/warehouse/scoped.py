@@ -130,8 +130,13 @@ class TenantScope:
     ) -> QueryResult:
         bound = self._bind(sql, params)
         with self.admitted():
-            result = self.warehouse.query(sql, bound, settings=self.limit_settings(settings), **kwargs)
-            self._record(result, 0.0)
+            started = time.perf_counter()
+            try:
+                result = self.warehouse.query(sql, bound, settings=self.limit_settings(settings), **kwargs)
+            except BaseException:
+                self._record(None, started)  # a failed statement (timeout, read limit): its wall time
+                raise
+            self._record(result, started)
         return result
 
     def stream_rows(
