@@ -65,6 +65,9 @@ class Runtime:
                 log.info("warehouse.migrated", applied=applied)
         cache = build_cache(settings)
         jobs = JobService(metadata)
+        budgets = BudgetService(metadata, settings)
+        # The warehouse's tenant scopes (`warehouse.for_tenant`) apply these budgets.
+        warehouse.budgets = budgets
         return cls(
             settings=settings,
             warehouse=warehouse,
@@ -83,7 +86,7 @@ class Runtime:
             bus=build_bus(settings),
             scheduler=Scheduler(metadata),
             cache=cache,
-            budgets=BudgetService(metadata, settings),
+            budgets=budgets,
         )
 
     def component(self, key: str, build: Callable[[], T]) -> T:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from analytics_engine.runtime import Runtime
+from tests.support.budgets import slot_held
 from tests.support.factories import events
 
 QUERY = {"series": [{"event": "pageview", "math": "total"}], "interval": "day", "date_range": {"date_from": "-7d"}}
@@ -13,7 +14,7 @@ QUERY = {"series": [{"event": "pageview", "math": "total"}], "interval": "day", 
 def test_concurrency_limit_gives_429_on_insights(client, admin_headers, new_tenant, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
     tenant = new_tenant()
     client.put(f"/v1/admin/tenants/{tenant.id}/budget", json={"max_concurrent_queries": 1}, headers=admin_headers)
-    with runtime.budgets.admit(tenant.id):  # another query of the tenant is running
+    with slot_held(runtime.budgets, tenant.id):  # another query of the tenant is running
         refused = tenant.post("/v1/insights/trends", params={"refresh": "true"}, json=QUERY)
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "1"

@@ -248,6 +248,12 @@ class BudgetService:
             if not admission.recorded:
                 self._add(tenant_id, time.perf_counter() - admission.started, 0, 0)
 
+    def holds(self, tenant_id: str) -> bool:
+        """Whether the calling context already runs inside an admission of this tenant (its
+        statements share that slot rather than taking another)."""
+        current = _current.get()
+        return current is not None and current.tenant_id == tenant_id
+
     def running(self, tenant_id: str) -> int:
         return self._running.get(tenant_id, 0)
 

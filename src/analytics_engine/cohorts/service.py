@@ -138,7 +138,7 @@ class CohortService:
             session.execute(delete(CohortVersion).where(CohortVersion.cohort_id == cohort_id))
             session.delete(cohort)
         for table in ("cohort_users", "cohort_analysis"):
-            self.warehouse.command(
+            self._writer(tenant_id).command(
                 f"DELETE FROM {self.warehouse.table(table)} WHERE tenant_id = {{tenant_id:String}} "
                 "AND cohort_id = {cohort_id:String}",
                 {"tenant_id": tenant_id, "cohort_id": cohort_id},
@@ -274,7 +274,7 @@ class CohortService:
             version, previous = self._allocate(cohort_id, trigger, job_id)
             try:
                 params = {**compiler.params, "cohort_id": cohort_id, "version": version}
-                self.warehouse.command(
+                self._writer(tenant_id).command(
                     f"INSERT INTO {self.warehouse.table('cohort_users')} (tenant_id, cohort_id, version, distinct_id) "
                     "SELECT {tenant_id:String}, {cohort_id:String}, {version:UInt32}, distinct_id "
                     f"FROM ({members_sql})" + render_settings(self.insert_settings),
@@ -307,7 +307,8 @@ class CohortService:
                         )
                         for d in ids[i : i + chunk]
                     )
-                    self.warehouse.insert_json_rows(table, ["tenant_id", "cohort_id", "version", "distinct_id"], body)
+                    columns = ["tenant_id", "cohort_id", "version", "distinct_id"]
+                    self._writer(tenant_id).insert_json_rows(table, columns, body)
                 result = self._finish(tenant_id, cohort_id, version, previous, trigger, started)
             except Exception:
                 self._mark(cohort_id, version, "failed")
@@ -474,7 +475,7 @@ class CohortService:
             "GROUP BY distinct_id)"
         )
         params = {"cohort_id": cohort_id, "version": version, "previous": previous}
-        row = self._scope(tenant_id).query(sql, params).rows[0]
+        row = self._writer(tenant_id).query(sql, params).rows[0]
         return int(row[0]), int(row[1]), int(row[2])
 
     def _write_analysis(self, tenant_id: str, cohort_id: str, version: int) -> None:
@@ -493,12 +494,12 @@ class CohortService:
             f"SELECT distinct_id FROM {table('cohort_users')} WHERE tenant_id = {{tenant_id:String}} "
             "AND cohort_id = {cohort_id:String} AND version = {version:UInt32}"
         )
-        self.warehouse.command(
+        self._writer(tenant_id).command(
             f"DELETE FROM {table('cohort_analysis')} WHERE tenant_id = {{tenant_id:String}} "
             "AND cohort_id = {cohort_id:String} AND version = {version:UInt32}",
             params,
         )
-        self.warehouse.command(
+        self._writer(tenant_id).command(
             f"INSERT INTO {table('cohort_analysis')} "
             "(tenant_id, cohort_id, version, period_start, period_index, users) "
             "WITH signup AS ("
@@ -516,7 +517,7 @@ class CohortService:
             params,
         )
         # Written last: marks this version's analysis as complete for readers.
-        self.warehouse.command(
+        self._writer(tenant_id).command(
             f"INSERT INTO {table('cohort_analysis')} "
             "(tenant_id, cohort_id, version, period_start, period_index, users) "
             "SELECT {tenant_id:String}, {cohort_id:String}, {version:UInt32}, toDate(0), {marker:UInt16}, 0",
@@ -540,7 +541,7 @@ class CohortService:
             for row in old:
                 row.state = "pruned"
         for table in ("cohort_users", "cohort_analysis"):
-            self.warehouse.command(
+            self._writer(tenant_id).command(
                 f"DELETE FROM {self.warehouse.table(table)} WHERE tenant_id = {{tenant_id:String}} "
                 "AND cohort_id = {cohort_id:String} AND version <= {upto:UInt32}",
                 {"tenant_id": tenant_id, "cohort_id": cohort_id, "upto": version - keep},
@@ -553,7 +554,12 @@ class CohortService:
                 row.state, row.finished_at = state, utcnow()
 
     def _scope(self, tenant_id: str) -> TenantScope:
-        return TenantScope(self.warehouse, tenant_id)
+        return self.warehouse.for_tenant(tenant_id)
+
+    def _writer(self, tenant_id: str) -> TenantScope:
+        """Evaluation and clean-up writes: bound and recorded, never refused (a half-written
+        version would be left behind)."""
+        return self.warehouse.for_tenant(tenant_id, background=True)
 
     def _version_of(self, tenant_id: str, cohort_id: str) -> int:
         cohort = self.get(tenant_id, cohort_id)

@@ -27,7 +27,7 @@ from analytics_engine.dashboards.schemas import (
 )
 from analytics_engine.dashboards.service import dashboard_service
 from analytics_engine.dashboards.telemetry import WIDGETS
-from analytics_engine.errors import AppError, BudgetExceeded
+from analytics_engine.errors import AppError
 from analytics_engine.insights import registry
 from analytics_engine.insights.context import Overrides, RunContext
 from analytics_engine.metrics.schemas import MetricQueryRequest, TimeRange
@@ -134,30 +134,20 @@ def widget_cache_key(tenant_id: str, plan: _Plan, data: str = "") -> str:
 
 def _run_within_budget(runtime: Any, tenant: Any, query: dict[str, Any], *, refresh: bool) -> dict[str, Any]:
     """Run one widget's query; when the tenant's concurrent-query budget is momentarily full (other
-    widgets of this or another render are running), wait a little and retry instead of failing."""
-    deadline = time.monotonic() + BUDGET_WAIT_SECONDS
-    delay = 0.01
-    while True:
-        try:
-            return registry.run_query(RunContext(runtime, tenant, refresh=refresh), query).model_dump(mode="json")
-        except BudgetExceeded as exc:
-            limit = (exc.details or {}).get("limit") if isinstance(exc.details, dict) else None
-            if limit != "max_concurrent_queries" or time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.2)
+    widgets of this or another render are running), the tenant scope waits a little for a slot
+    instead of failing (the insight's own statements share the slot)."""
+    with runtime.warehouse.for_tenant(tenant).admitted(wait=BUDGET_WAIT_SECONDS):
+        return registry.run_query(RunContext(runtime, tenant, refresh=refresh), query).model_dump(mode="json")
 
 
 def _concurrency(runtime: Any, tenant_id: str) -> int:
     width = runtime.settings.dashboard_render_threads
-    budgets = getattr(runtime, "budgets", None)
-    if budgets is not None:
-        try:
-            limit = budgets.limits(tenant_id).max_concurrent_queries
-        except Exception:
-            limit = 0
-        if limit:
-            width = min(width, int(limit))
+    try:
+        limit = runtime.warehouse.for_tenant(tenant_id).max_concurrent_queries()
+    except Exception:
+        limit = 0
+    if limit:
+        width = min(width, limit)
     return max(1, width)
 
 

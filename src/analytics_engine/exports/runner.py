@@ -31,39 +31,35 @@ Progress = Callable[[int, int | None], None]
 
 
 class ExportScope(TenantScope):
-    """The tenant scope plus the two streaming reads exports need (same binding rule: the SQL must
-    filter on `{tenant_id:String}`, which is always this tenant)."""
+    """The tenant scope plus the two streaming reads exports need, under the same policy as every
+    tenant read (`warehouse/scoped.py`): bound to the tenant, admitted under its budget (a raw
+    export holds one of the tenant's query slots while it streams) and recorded in its usage."""
 
     def text_chunks(
         self, sql: str, params: Mapping[str, Any] | None, fmt: str, settings: Mapping[str, Any] | None = None
     ) -> Iterator[bytes]:
         """ClickHouse-formatted bytes (CSV, JSONEachRow), read in 1 MiB chunks."""
-        bound = self._bind(sql, params)
-        text = sql + render_settings(settings)
-        try:
-            with self.warehouse.connection() as client:
-                stream = client.raw_stream(text, parameters=bound, fmt=fmt)
+        with self.bound_connection(sql, params, settings) as (client, bound, merged):
+            try:
+                stream = client.raw_stream(sql + render_settings(merged), parameters=bound, fmt=fmt)
                 try:
                     while chunk := stream.read(READ_CHUNK):
                         yield chunk
                 finally:
                     stream.close()
-        except (ClickHouseError, DatabaseError, OperationalError) as exc:
-            raise translate_error(exc) from exc
+            except (ClickHouseError, DatabaseError, OperationalError) as exc:
+                raise translate_error(exc) from exc
 
     def column_blocks(
         self, sql: str, params: Mapping[str, Any] | None, settings: Mapping[str, Any] | None = None
     ) -> Iterator[Sequence[Sequence[Any]]]:
         """Column-oriented blocks decoded from the Native stream."""
-        bound = self._bind(sql, params)
-        try:
-            with (
-                self.warehouse.connection() as client,
-                client.query_column_block_stream(sql, parameters=bound, settings=dict(settings or {})) as stream,
-            ):
-                yield from stream
-        except (ClickHouseError, DatabaseError, OperationalError) as exc:
-            raise translate_error(exc) from exc
+        with self.bound_connection(sql, params, settings) as (client, bound, merged):
+            try:
+                with client.query_column_block_stream(sql, parameters=bound, settings=merged) as stream:
+                    yield from stream
+            except (ClickHouseError, DatabaseError, OperationalError) as exc:
+                raise translate_error(exc) from exc
 
 
 @dataclass

@@ -23,7 +23,6 @@ import orjson
 
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.params import utc_text
-from analytics_engine.warehouse.scoped import TenantScope
 
 QUANTILES = (("p10", 0.10), ("p25", 0.25), ("p50", 0.50), ("p75", 0.75), ("p90", 0.90))
 COMPARE_WITH = {"industry": "industry", "region": "region", "size": "size_band"}
@@ -182,13 +181,17 @@ MEMBER_COLUMNS = (
 )
 
 
+# Peer-group aggregates span tenants by design: the one named exception to the tenant scope here.
+PLATFORM_REASON = "impact benchmarks: cross-tenant peer-group aggregates"
+
+
 def write_rows(warehouse: Warehouse, groups: list[dict[str, Any]], members: list[dict[str, Any]]) -> None:
     if groups:
-        warehouse.insert_json_rows(
+        warehouse.platform(PLATFORM_REASON).insert_json_rows(
             warehouse.table("benchmarks"), GROUP_COLUMNS, b"\n".join(orjson.dumps(r) for r in groups)
         )
     if members:
-        warehouse.insert_json_rows(
+        warehouse.platform(PLATFORM_REASON).insert_json_rows(
             warehouse.table("benchmark_members"), MEMBER_COLUMNS, b"\n".join(orjson.dumps(r) for r in members)
         )
 
@@ -202,7 +205,7 @@ def read_benchmark(
     row), not the tenant's group now: a tenant that changed industry since gets no statistics of the
     new group until a refresh places its figure there. Without a figure, the current group is used.
     Returns None when the latest refresh has no such group (or the tenant has none)."""
-    latest = warehouse.query(
+    latest = warehouse.platform(PLATFORM_REASON).query(
         f"SELECT refresh_id FROM {warehouse.table('benchmarks')} WHERE metric = {{metric:String}} "
         "ORDER BY refreshed_at DESC LIMIT 1",
         {"metric": metric},
@@ -211,7 +214,7 @@ def read_benchmark(
         return None
     refresh_id = latest[0]["refresh_id"]
     own_rows = (
-        TenantScope(warehouse, tenant_id)
+        warehouse.for_tenant(tenant_id)
         .query(
             f"SELECT value, percentile_rank, group_value FROM {warehouse.table('benchmark_members')} "
             "WHERE tenant_id = {tenant_id:String} AND refresh_id = {refresh_id:String} AND metric = {metric:String} "
@@ -224,7 +227,7 @@ def read_benchmark(
     group_value = own.pop("group_value") if own else current_group
     if group_value is None:
         return None
-    group = warehouse.query(
+    group = warehouse.platform(PLATFORM_REASON).query(
         f"SELECT refresh_id, refreshed_at, tenants, suppressed, reason, p10, p25, p50, p75, p90, mean, epsilon "
         f"FROM {warehouse.table('benchmarks')} "
         "WHERE refresh_id = {refresh_id:String} AND metric = {metric:String} "
@@ -237,5 +240,6 @@ def read_benchmark(
 
 
 def latest_refresh_at(warehouse: Warehouse) -> datetime | None:
-    value = warehouse.query(f"SELECT max(refreshed_at) FROM {warehouse.table('benchmarks')}").scalar()
+    platform = warehouse.platform(PLATFORM_REASON)
+    value = platform.query(f"SELECT max(refreshed_at) FROM {warehouse.table('benchmarks')}").scalar()
     return value if value and value.year > 1970 else None

@@ -99,25 +99,6 @@ class VisData:
         return volunteer_activities(self.activity, self.participants)
 
 
-class BudgetedScope:
-    """The tenant scope under the tenant's query budget: per-query limits as ClickHouse settings,
-    and each query's cost added to the tenant's daily usage."""
-
-    def __init__(self, scope: TenantScope, budgets: Any | None) -> None:
-        self.scope = scope
-        self.budgets = budgets
-        self.settings = budgets.query_settings(scope.tenant_id) if budgets is not None else {}
-
-    def query(self, sql: str, params: dict[str, Any]) -> Any:
-        result = self.scope.query(sql, params, settings=self.settings)
-        if self.budgets is not None:
-            self.budgets.record_result(self.scope.tenant_id, result)
-        return result
-
-    def table(self, name: str) -> str:
-        return self.scope.table(name)
-
-
 def _prop(key: str) -> str:
     return f"toString(getSubcolumn(properties, {{{key}:String}}))"
 
@@ -180,7 +161,7 @@ def _num(value: Any) -> float | None:
 
 
 def read_sroi_data(
-    scope: TenantScope | BudgetedScope, vocab: Vocabulary, window: Window, *, min_gain: float
+    scope: TenantScope, vocab: Vocabulary, window: Window, *, min_gain: float
 ) -> SroiData:
     events = scope.table("events")
     params = {**_params(vocab, window), "min_gain": min_gain}
@@ -220,7 +201,7 @@ def read_sroi_data(
     return data
 
 
-def read_vis_data(scope: TenantScope | BudgetedScope, vocab: Vocabulary, window: Window) -> VisData:
+def read_vis_data(scope: TenantScope, vocab: Vocabulary, window: Window) -> VisData:
     events = scope.table("events")
     params = _params(vocab, window)
     activity_sql = f"""
@@ -248,7 +229,7 @@ def read_vis_data(scope: TenantScope | BudgetedScope, vocab: Vocabulary, window:
     )
 
 
-def list_programmes(scope: TenantScope | BudgetedScope, vocab: Vocabulary, window: Window) -> list[str]:
+def list_programmes(scope: TenantScope, vocab: Vocabulary, window: Window) -> list[str]:
     sql = f"""
         SELECT DISTINCT {_prop("k_programme")} AS programme FROM {scope.table("events")}
         WHERE tenant_id = {{tenant_id:String}} AND event IN ({{a:String}}, {{o:String}}, {{c:String}})

@@ -20,7 +20,6 @@ from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.impact import benchmarks as bm
 from analytics_engine.impact.formulas import SroiDefinition, VisDefinition
 from analytics_engine.impact.inputs import (
-    BudgetedScope,
     SroiData,
     VisData,
     Vocabulary,
@@ -104,10 +103,10 @@ class ImpactService:
                 row.updated_at = utcnow()
         return vocab
 
-    def scope(self, tenant_id: str) -> BudgetedScope:
-        """Tenant requests run under the tenant's budget; background work (the refresh) is not charged."""
-        budgets = getattr(self.runtime, "budgets", None) if _IN_REQUEST.get() else None
-        return BudgetedScope(TenantScope(self.runtime.warehouse, tenant_id), budgets)
+    def scope(self, tenant_id: str) -> TenantScope:
+        """Tenant requests run under the tenant's budget gate; background work (the refresh) is
+        never refused, though its usage is recorded like any other."""
+        return self.runtime.warehouse.for_tenant(tenant_id, background=not _IN_REQUEST.get())
 
     def read_sroi(self, tenant_id: str, window: Window, *, min_gain: float = 0.0) -> SroiData:
         return read_sroi_data(self.scope(tenant_id), self.vocabulary(tenant_id), window, min_gain=min_gain)
@@ -121,13 +120,9 @@ class ImpactService:
     @contextmanager
     def admitted(self, tenant_id: str) -> Iterator[None]:
         """A tenant's request passes its budget gate (429 when used up); background work does not."""
-        budgets = getattr(self.runtime, "budgets", None)
-        if budgets is None:
-            yield
-            return
         token = _IN_REQUEST.set(True)
         try:
-            with budgets.admit(tenant_id):
+            with self.runtime.warehouse.for_tenant(tenant_id).admitted():
                 yield
         finally:
             _IN_REQUEST.reset(token)

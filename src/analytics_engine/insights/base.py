@@ -56,27 +56,18 @@ class Executor:
     """Runs a runner's statements for one tenant under its budget settings, and keeps the timing."""
 
     def __init__(self, runtime: Any, tenant_id: str) -> None:
-        self.scope = TenantScope(runtime.warehouse, tenant_id)
+        # The warehouse's tenant policy binds the tenant, applies the budget's limits, shares the
+        # caller's admission and records each statement's usage.
+        self.scope: TenantScope = runtime.warehouse.for_tenant(tenant_id)
         self.tenant_id = tenant_id
-        self.budgets = getattr(runtime, "budgets", None)
-        self.settings = self.budgets.query_settings(tenant_id) if self.budgets is not None else {}
         self.timing = Timing()
         self._lock = threading.Lock()
 
     def run(self, statement: SQL) -> QueryResult:
-        result = self.scope.query(statement.text, statement.params, settings=self.settings)
+        result = self.scope.query(statement.text, statement.params)
         with self._lock:
             self.timing.sql_ms += result.elapsed_ms
             self.timing.queries += 1
-        if self.budgets is not None:
-            summary = result.summary or {}
-            elapsed_ns = _number(summary.get("elapsed_ns"))
-            self.budgets.record(
-                self.tenant_id,
-                elapsed_ns / 1e9 if elapsed_ns else result.elapsed_ms / 1000,
-                int(_number(summary.get("read_rows"))),
-                int(_number(summary.get("read_bytes"))),
-            )
         return result
 
     def run_all(self, statements: Sequence[SQL]) -> list[QueryResult]:
@@ -90,13 +81,6 @@ class Executor:
             # Each thread runs in a copy of the caller's context (request id in the logs).
             futures = [pool.submit(contextvars.copy_context().run, self.run, s) for s in statements]
             return [future.result() for future in futures]
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 class InsightRunner(Generic[Q]):
@@ -237,12 +221,8 @@ class InsightRunner(Generic[Q]):
             hit = cache.get(key)
             if hit is not None:
                 return hit, True, None
-        budgets = getattr(self.runtime, "budgets", None)
         executor = Executor(self.runtime, self.tenant.tenant_id)
-        if budgets is not None:
-            with budgets.admit(self.tenant.tenant_id):
-                answer = self.calculate(executor)
-        else:
+        with executor.scope.admitted():  # one slot for all of the insight's statements
             answer = self.calculate(executor)
         answer.timing = executor.timing
         answer.timing.total_ms = (time.perf_counter() - started) * 1000

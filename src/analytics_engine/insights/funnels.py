@@ -140,13 +140,7 @@ class FunnelsRunner(InsightRunner[FunnelsQuery]):
             raise InvalidInput(f"limit must be 1-{MAX_PEOPLE_PAGE} and offset >= 0", code="invalid_query")
         self.resolve_cohorts()
         text, params = people_sql(self, step, status, limit, offset)
-        executor = Executor(self.runtime, self.tenant.tenant_id)
-        budgets = getattr(self.runtime, "budgets", None)
-        if budgets is not None:
-            with budgets.admit(self.tenant.tenant_id):
-                rows = executor.run(SQL("people", text, params)).rows
-        else:
-            rows = executor.run(SQL("people", text, params)).rows
+        rows = Executor(self.runtime, self.tenant.tenant_id).run(SQL("people", text, params)).rows
         people = [row[0] for row in rows]
         return PeoplePage(
             people=people[:limit],

@@ -52,7 +52,7 @@ class PersonService:
         self.warehouse = runtime.warehouse
 
     def scope(self, tenant_id: str) -> TenantScope:
-        return TenantScope(self.warehouse, tenant_id)
+        return self.warehouse.for_tenant(tenant_id)
 
     def get(self, tenant_id: str, distinct_id: str) -> PersonPublic:
         people = self._fetch(tenant_id, [distinct_id])

@@ -48,6 +48,9 @@ class TableWriter:
     def __init__(self, warehouse: Warehouse, spec: SourceSpec, columns: list[SourceColumn]) -> None:
         assert isinstance(spec.target, TableTarget)
         self.warehouse = warehouse
+        # One table per source holds every tenant's rows: DDL, chunk inserts and checks are
+        # platform work (named below); what reaches `events` goes through the tenant scope.
+        self.platform = warehouse.platform(f"sync table target of source {spec.name}")
         self.spec = spec
         self.columns = [c for c in columns if c.name != "tenant_id"]
         self.by_name = {c.name: c for c in columns}
@@ -72,13 +75,13 @@ class TableWriter:
         )
 
     def existing(self) -> tuple[str | None, dict[str, str]]:
-        comment = self.warehouse.query(
+        comment = self.platform.query(
             "SELECT comment FROM system.tables WHERE database = {db:String} AND name = {name:String}",
             {"db": self.warehouse.database, "name": self.name},
         ).rows
         if not comment:
             return None, {}
-        columns = self.warehouse.query(
+        columns = self.platform.query(
             "SELECT name, type FROM system.columns WHERE database = {db:String} AND table = {name:String}",
             {"db": self.warehouse.database, "name": self.name},
         ).rows
@@ -111,20 +114,20 @@ class TableWriter:
 
     def ensure(self) -> None:
         added = self.check()
-        self.warehouse.command(self.ddl())
+        self.platform.command(self.ddl())
         for name in added:  # new source columns: nullable, so older rows read as NULL
             column = self.by_name[name]
-            self.warehouse.command(
+            self.platform.command(
                 f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS {quote(name)} Nullable({column.ch_type})"
             )  # at the end: inserts name their columns
             column.nullable = True
 
     def drop(self) -> None:
-        self.warehouse.command(f"DROP TABLE IF EXISTS {self.qualified}")
+        self.platform.command(f"DROP TABLE IF EXISTS {self.qualified}")
 
     def insert(self, chunk: bytes) -> None:
         try:
-            with self.warehouse.connection() as client:
+            with self.platform.connection() as client:
                 client.raw_insert(
                     self.qualified,
                     column_names=self.insert_columns,
@@ -151,10 +154,10 @@ class TableWriter:
         if comment is None:
             return
         if cursor is None:
-            self.warehouse.command(f"TRUNCATE TABLE {self.qualified}")
+            self.platform.command(f"TRUNCATE TABLE {self.qualified}")
             return
         predicate, params = self._order_predicate(cursor, order or self.spec.order_columns())
-        self.warehouse.command(f"DELETE FROM {self.qualified} WHERE {predicate}", params)
+        self.platform.command(f"DELETE FROM {self.qualified} WHERE {predicate}", params)
 
     def tombstone_missing(self, keys: bytes) -> int:
         """Hard deletes: `keys` holds every (tenant_id, key...) PostgreSQL has now (COPY text). Live
@@ -165,12 +168,12 @@ class TableWriter:
         structure = ", ".join(
             f"{quote(name)} {'String' if name == 'tenant_id' else self.by_name[name].ch_type}" for name in key_columns
         )
-        self.warehouse.command(f"DROP TABLE IF EXISTS {keys_table}")
-        self.warehouse.command(f"CREATE TABLE {keys_table} ({structure}) ENGINE = Memory")
+        self.platform.command(f"DROP TABLE IF EXISTS {keys_table}")
+        self.platform.command(f"CREATE TABLE {keys_table} ({structure}) ENGINE = Memory")
         try:
             if keys:
                 try:
-                    with self.warehouse.connection() as client:
+                    with self.platform.connection() as client:
                         client.raw_insert(keys_table, column_names=key_columns, insert_block=keys, fmt="TabSeparated")
                 except (ClickHouseError, DatabaseError, OperationalError) as exc:
                     raise translate_error(exc) from exc
@@ -178,16 +181,16 @@ class TableWriter:
             missing = (
                 f"FROM {self.qualified} FINAL WHERE {tuple_sql} NOT IN (SELECT {tuple_sql[1:-1]} FROM {keys_table})"
             )
-            count = int(self.warehouse.query(f"SELECT count() {missing}").scalar() or 0)
+            count = int(self.platform.query(f"SELECT count() {missing}").scalar() or 0)
             if count:
                 columns = ", ".join(map(quote, key_columns))
-                self.warehouse.command(
+                self.platform.command(
                     f"INSERT INTO {self.qualified} ({columns}, `_version`, `_is_deleted`) "
                     f"SELECT {columns}, `_version` + 1, 1 {missing}"
                 )
             return count
         finally:
-            self.warehouse.command(f"DROP TABLE IF EXISTS {keys_table}")
+            self.platform.command(f"DROP TABLE IF EXISTS {keys_table}")
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per tenant: live rows (FINAL), stored rows (versions awaiting merge included), and the
@@ -196,10 +199,10 @@ class TableWriter:
         if comment is None:
             return {}
         key_sum = " + ".join(f"{_key_term(self.by_name[k])}" for k in self.spec.primary_key)
-        final = self.warehouse.query(
+        final = self.platform.query(
             f"SELECT tenant_id, count(), toString(sum({key_sum})) FROM {self.qualified} FINAL GROUP BY tenant_id"
         ).rows
-        stored = dict(self.warehouse.query(f"SELECT tenant_id, count() FROM {self.qualified} GROUP BY tenant_id").rows)
+        stored = dict(self.platform.query(f"SELECT tenant_id, count() FROM {self.qualified} GROUP BY tenant_id").rows)
         return {
             tenant: {"rows": rows, "stored_rows": stored.get(tenant, 0), "key_checksum": checksum}
             for tenant, rows, checksum in final
@@ -277,12 +280,12 @@ class EventsWriter:
         """Which of these events are already in `events` (the timestamp range prunes partitions)."""
         low = min(item.timestamp_ms for item in accepted)
         high = max(item.timestamp_ms for item in accepted)
-        result = self.warehouse.query(
+        result = self.warehouse.for_tenant(tenant, background=True).query(
             f"SELECT DISTINCT toString(event_id) FROM {self.warehouse.table('events')} "
-            "WHERE tenant_id = {tenant:String} "
+            "WHERE tenant_id = {tenant_id:String} "
             "AND timestamp BETWEEN fromUnixTimestamp64Milli({low:Int64}, 'UTC') "
             "AND fromUnixTimestamp64Milli({high:Int64}, 'UTC') AND event_id IN {ids:Array(UUID)}",
-            {"tenant": tenant, "low": low, "high": high, "ids": [item.event_id for item in accepted]},
+            {"low": low, "high": high, "ids": [item.event_id for item in accepted]},
         )
         return {row[0] for row in result.rows}
 
@@ -328,10 +331,11 @@ class EventsWriter:
             return outcome  # rows past a clean checkpoint: no event of theirs can be stored yet
         events = self.warehouse.table("events")
         for tenant, ids in deletions.items():
-            where = "WHERE tenant_id = {tenant:String} AND event_id IN {ids:Array(UUID)}"
-            params = {"tenant": tenant, "ids": ids}
-            stored = int(self.warehouse.query(f"SELECT count() FROM {events} {where}", params).scalar() or 0)
+            where = "WHERE tenant_id = {tenant_id:String} AND event_id IN {ids:Array(UUID)}"
+            params = {"ids": ids}
+            scope = self.warehouse.for_tenant(tenant, background=True)  # a sync job is never refused
+            stored = int(scope.query(f"SELECT count() FROM {events} {where}", params).scalar() or 0)
             if stored:
-                self.warehouse.command(f"DELETE FROM {events} {where}", params)
+                scope.command(f"DELETE FROM {events} {where}", params)
                 outcome.deleted += stored
         return outcome

@@ -15,9 +15,12 @@ _ROW_ENGINES = "%MergeTree"
 def purge_tenant_data(warehouse: Warehouse, tenant_id: str) -> list[str]:
     """Delete the tenant's rows everywhere; returns the tables touched. Waits for the mutations so a
     caller can rely on the data being gone when this returns."""
+    # An admin's erasure of a deleted tenant, through the catalogue: platform work, not a tenant
+    # query (the tenant and its budget are gone).
+    platform = warehouse.platform("tenant purge (admin)")
     tables = [
         row[0]
-        for row in warehouse.query(
+        for row in platform.query(
             "SELECT t.name FROM system.tables AS t INNER JOIN system.columns AS c "
             "ON c.database = t.database AND c.table = t.name "
             "WHERE t.database = {db:String} AND c.name = 'tenant_id' AND t.engine LIKE {engines:String} "
@@ -26,7 +29,7 @@ def purge_tenant_data(warehouse: Warehouse, tenant_id: str) -> list[str]:
         ).rows
     ]
     for table in tables:
-        warehouse.command(
+        platform.command(
             f"ALTER TABLE {warehouse.table(table)} DELETE WHERE tenant_id = {{tenant_id:String}} "
             "SETTINGS mutations_sync = 1",
             {"tenant_id": tenant_id},

@@ -14,13 +14,16 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
 from analytics_engine.errors import BudgetExceeded, InvalidInput, QueryTimeout, WarehouseError
+
+if TYPE_CHECKING:
+    from analytics_engine.warehouse.scoped import PlatformScope, TenantScope
 
 _SETTING_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz_0123456789")
 # ClickHouse error codes that mean "the query hit a limit we set", not "the warehouse is broken".
@@ -126,6 +129,8 @@ class Warehouse:
         self._created = 0
         self._lock = threading.Lock()
         self._closed = False
+        # The tenants' BudgetService, attached by the runtime; `for_tenant` scopes apply it.
+        self.budgets: Any = None
 
     # --- connections ---------------------------------------------------------------------------
     def _new_client(self) -> Client:
@@ -177,7 +182,20 @@ class Warehouse:
                 client.close()
         self._created = 0
 
-    # --- statements ----------------------------------------------------------------------------
+    # --- the policy: every caller outside this package starts here -----------------------------
+    def for_tenant(self, tenant: Any, *, background: bool = False) -> TenantScope:
+        """The tenant-scoped policy (binding, limits, admission, usage): see `scoped.py`."""
+        from analytics_engine.warehouse.scoped import TenantScope, tenant_id_of
+
+        return TenantScope(self, tenant_id_of(tenant), background=background)
+
+    def platform(self, reason: str) -> PlatformScope:
+        """Unscoped access for cross-tenant platform work; `reason` names the exception."""
+        from analytics_engine.warehouse.scoped import PlatformScope
+
+        return PlatformScope(self, reason)
+
+    # --- statements (raw: only `scoped.py`, migrations and this class call them) --------------
     def query(
         self,
         sql: str,

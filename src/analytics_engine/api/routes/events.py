@@ -12,7 +12,6 @@ from analytics_engine.ingest.service import (
     list_rejected,
 )
 from analytics_engine.validation import MAX_OFFSET, WarehouseDateTime
-from analytics_engine.warehouse.scoped import TenantScope
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -69,7 +68,7 @@ def get_count(
     start: WarehouseDateTime | None = Query(None, alias="from", description="Inclusive start (ISO 8601)."),
     end: WarehouseDateTime | None = Query(None, alias="to", description="Exclusive end (ISO 8601)."),
 ) -> dict[str, int | str | None]:
-    count = count_events(TenantScope(runtime.warehouse, tenant.tenant_id), event, start, end)
+    count = count_events(runtime.warehouse.for_tenant(tenant), event, start, end)
     return {"count": count, "event": event}
 
 
@@ -80,4 +79,4 @@ def get_rejected(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[RejectedEventPublic]:
-    return list_rejected(TenantScope(runtime.warehouse, tenant.tenant_id), limit, offset)
+    return list_rejected(runtime.warehouse.for_tenant(tenant), limit, offset)
