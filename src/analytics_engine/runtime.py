@@ -1,105 +1,64 @@
-"""The long-lived parts of one running service, built once from settings and shared by the API,
-the CLI and background workers. Packages that need start-up or shutdown work register a hook."""
+"""The composition root: the long-lived parts of one running service, built once from settings and
+shared by the API, the CLI and background workers.
+
+`Core` (core.py) holds the infrastructure; `Runtime` adds every package's service as a typed
+attribute, all built here, in one place (`runtime.metrics`, `runtime.cohorts`...). A package's
+router and its start/stop hooks are listed once, in `api/app.py` (`PARTS`). docs/architecture.md,
+"Composition root", says how a new package plugs in.
+
+Import direction: this module imports the packages' services; a package never imports this module
+from a module this one imports (tests/test_import_graph.py). A service takes the `Core` it uses."""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any
 
-import structlog
-
-from analytics_engine.budgets.service import BudgetService
-from analytics_engine.bus.base import EventBus
-from analytics_engine.bus.nats import build_bus
-from analytics_engine.cache import Cache, build_cache, bump_data_version
+from analytics_engine.cohorts.service import CohortService
 from analytics_engine.config import Settings
-from analytics_engine.ingest.validation import Limits
-from analytics_engine.ingest.writer import EventWriter
-from analytics_engine.jobs.runner import JobRunner
-from analytics_engine.jobs.service import JobService
-from analytics_engine.metadata.db import MetadataDB
-from analytics_engine.scheduler.core import Scheduler
-from analytics_engine.tenants.service import TenantService
-from analytics_engine.warehouse.client import Warehouse
-from analytics_engine.warehouse.migrations import migrate
-
-log = structlog.get_logger(__name__)
+from analytics_engine.core import Core
+from analytics_engine.dashboards.service import DashboardService
+from analytics_engine.dashboards.stream import StreamHub
+from analytics_engine.exports.service import ExportService
+from analytics_engine.impact.service import ImpactService
+from analytics_engine.metrics.service import MetricService
+from analytics_engine.reports.service import ReportService
+from analytics_engine.streaming.consumer import NatsIngestConsumer
+from analytics_engine.sync.service import SyncService
 
 Hook = Callable[["Runtime"], Awaitable[None]]
-T = TypeVar("T")
-_COMPONENT_LOCK = threading.RLock()
 
 
 @dataclass
-class Runtime:
-    settings: Settings
-    warehouse: Warehouse
-    metadata: MetadataDB
-    tenants: TenantService
-    jobs: JobService
-    writer: EventWriter
-    limits: Limits
-    bus: EventBus
-    scheduler: Scheduler
-    cache: Cache
-    budgets: BudgetService
-    runner: JobRunner
-    extras: dict[str, object] = field(default_factory=dict)
+class Runtime(Core):
+    # The packages' services: one each per process, built with the runtime (cheap constructors;
+    # locks, memos and per-cohort state inside them must be shared, hence one each).
+    metrics: MetricService = field(init=False, repr=False)
+    dashboards: DashboardService = field(init=False, repr=False)
+    cohorts: CohortService = field(init=False, repr=False)
+    impact: ImpactService = field(init=False, repr=False)
+    sync: SyncService = field(init=False, repr=False)
+    exports: ExportService = field(init=False, repr=False)
+    reports: ReportService = field(init=False, repr=False)
+    # Parts that live between a start hook and its stop hook (None outside `serve`, or once stopped;
+    # a runtime shared by several apps in tests starts them again).
+    stream_hub: StreamHub | None = field(default=None, init=False, repr=False)
+    dashboard_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
+    ingest_consumer: NatsIngestConsumer | None = field(default=None, init=False, repr=False)
+    cohort_tasks: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = MetricService(self.metadata)
+        self.dashboards = DashboardService(self.metadata, self.metrics)
+        self.cohorts = CohortService(self)
+        self.impact = ImpactService(self)
+        self.sync = SyncService(self)
+        self.exports = ExportService(self)
+        self.reports = ReportService(self)
 
     @classmethod
     def build(cls, settings: Settings, *, migrate_schemas: bool = True) -> Runtime:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        warehouse = Warehouse(
-            str(settings.warehouse_dsn),
-            settings.warehouse_database,
-            pool_size=settings.warehouse_pool_size,
-            query_timeout=settings.query_timeout_seconds,
-        )
-        metadata = MetadataDB(str(settings.metadata_url))
-        if migrate_schemas:
-            metadata.migrate()
-            applied = migrate(warehouse, hot_retention_months=settings.hot_retention_months)
-            if applied:
-                log.info("warehouse.migrated", applied=applied)
-        cache = build_cache(settings)
-        jobs = JobService(metadata)
-        budgets = BudgetService(metadata, settings)
-        # The warehouse's tenant scopes (`warehouse.for_tenant`) apply these budgets.
-        warehouse.budgets = budgets
-        return cls(
-            settings=settings,
-            warehouse=warehouse,
-            metadata=metadata,
-            tenants=TenantService(metadata),
-            jobs=jobs,
-            # One runner per process: every kind of long work registers a handler on it.
-            runner=JobRunner(
-                metadata,
-                jobs,
-                lease_seconds=settings.export_stale_after_seconds,
-                concurrency=settings.export_workers,
-            ),
-            writer=EventWriter(warehouse, on_inserted=lambda tenants: bump_data_version(cache, tenants)),
-            limits=Limits.from_settings(settings),
-            bus=build_bus(settings),
-            scheduler=Scheduler(metadata),
-            cache=cache,
-            budgets=budgets,
-        )
-
-    def component(self, key: str, build: Callable[[], T]) -> T:
-        """The runtime's one instance of a package's service, built on first use and kept in
-        `extras` (one lock, so two threads never build two)."""
-        with _COMPONENT_LOCK:
-            found = self.extras.get(key)
-            if found is None:
-                found = self.extras[key] = build()
-            return found  # type: ignore[return-value]
-
-    def close(self) -> None:
-        self.budgets.close()
-        self.cache.close()
-        self.warehouse.close()
-        self.metadata.dispose()
+        return cls(**Core.parts(settings, migrate_schemas=migrate_schemas))

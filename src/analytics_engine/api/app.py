@@ -7,13 +7,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 
 from analytics_engine import __version__
 from analytics_engine.api.errors import install_error_handlers
-from analytics_engine.api.routes import admin_ingest as ingest_admin_routes
+from analytics_engine.api.routes import admin_ingest as ingest_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
 from analytics_engine.api.routes import dashboards as dashboard_routes
 from analytics_engine.api.routes import exports as export_routes
@@ -25,8 +26,8 @@ from analytics_engine.api.routes.impact import router as impact_router
 from analytics_engine.api.routes.insights import router as insights_router
 from analytics_engine.cohorts.lifecycle import start_cohorts, stop_cohorts
 from analytics_engine.config import Settings, get_settings
-from analytics_engine.dashboards.stream import start_hub, stop_hub
-from analytics_engine.exports.worker import start_export_workers, stop_export_workers
+from analytics_engine.dashboards.live import start_hub, stop_hub
+from analytics_engine.exports.worker import start_export_workers
 from analytics_engine.impact.schedule import start_impact
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.jobs.hooks import start_job_runner, stop_job_runner
@@ -38,38 +39,44 @@ from analytics_engine.sync.service import start_sync_schedule
 
 log = structlog.get_logger(__name__)
 
-# Each resource's router; a new package adds its module here.
-ROUTERS = [
-    health.router,
-    admin_tenants.router,
-    events.router,
-    jobs.router,
-    budgets.router,
-    cohorts.router,
-    persons.router,
-    admin_sync.router,
-    metric_routes.router,
-    dashboard_routes.router,
-    ui_routes.router,
+
+@dataclass(frozen=True)
+class Part:
+    """One package as the app sees it: its routers, and its hooks run in `serve`'s lifespan."""
+
+    routers: tuple[APIRouter, ...] = ()
+    start: Hook | None = None
+    stop: Hook | None = None
+
+
+# The one list of packages: routers are included in this order; start hooks run in this order after
+# the runtime is up and before the first request, stop hooks in reverse order at shutdown. A new
+# package adds one line here (its service goes on `Runtime`, runtime.py). docs/architecture.md,
+# "Composition root".
+PARTS: list[Part] = [
+    Part((health.router,)),
+    Part((admin_tenants.router,)),
+    Part((events.router,)),
+    Part((jobs.router,)),
+    Part((budgets.router,)),
+    Part((cohorts.router,), start=start_cohorts, stop=stop_cohorts),
+    Part((persons.router,)),
+    Part((admin_sync.router,), start=start_sync_schedule),
+    Part((metric_routes.router,)),
+    Part((dashboard_routes.router,), start=start_hub, stop=stop_hub),
+    Part((ui_routes.router,)),
+    Part((export_routes.router, file_routes.router), start=start_export_workers),
+    Part((report_routes.router,), start=start_report_schedules),
+    Part((impact_router,), start=start_impact),
+    Part((insights_router,)),
+    # Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
+    Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
+    # The one job runner starts after every package registered its handlers and stops first.
+    Part(start=start_job_runner, stop=stop_job_runner),
 ]
-# Background parts (streaming consumer, sync schedule, export workers...): started in this order
-# after the runtime is up and before the first request, stopped in reverse order at shutdown.
-STARTUP_HOOKS: list[Hook] = [start_cohorts, start_sync_schedule, start_hub]
-SHUTDOWN_HOOKS: list[Hook] = [stop_cohorts, stop_hub]
-# Exports and reports: routes, export workers, report schedules.
-ROUTERS += [export_routes.router, file_routes.router, report_routes.router]
-STARTUP_HOOKS += [start_export_workers, start_report_schedules]
-SHUTDOWN_HOOKS.append(stop_export_workers)
-ROUTERS.append(impact_router)
-ROUTERS.append(insights_router)
-STARTUP_HOOKS.append(start_impact)
-# Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
-ROUTERS.append(ingest_admin_routes.router)
-STARTUP_HOOKS.append(start_streaming)
-SHUTDOWN_HOOKS.append(stop_streaming)
-# The one job runner starts after every package registered its handlers and stops first.
-STARTUP_HOOKS.append(start_job_runner)
-SHUTDOWN_HOOKS.append(stop_job_runner)
+ROUTERS: list[APIRouter] = [router for part in PARTS for router in part.routers]
+STARTUP_HOOKS: list[Hook] = [part.start for part in PARTS if part.start is not None]
+SHUTDOWN_HOOKS: list[Hook] = [part.stop for part in PARTS if part.stop is not None]
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:

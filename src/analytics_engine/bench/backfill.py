@@ -16,7 +16,6 @@ import yaml
 from analytics_engine.bench.common import print_table, write_result
 from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
-from analytics_engine.sync.service import sync_service
 
 
 def make_table(dsn: str, schema: str, rows: int) -> float:
@@ -85,7 +84,7 @@ def run(rows: int, dsn: str, chunk_rows: int, cursor: str, keep: bool, repeat: i
     runtime = Runtime.build(settings)
     try:
         warehouse = runtime.warehouse
-        service = sync_service(runtime)
+        service = runtime.sync
         baseline_table = warehouse.table("baseline_donations")
         source = table_function(dsn, schema, "donations")
         baseline_runs, sync_runs = [], []

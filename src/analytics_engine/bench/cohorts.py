@@ -18,7 +18,6 @@ from typing import Any
 from analytics_engine.bench.common import print_table, write_result
 from analytics_engine.cohorts.compiler import Compiler
 from analytics_engine.cohorts.schemas import CohortCreate, Group
-from analytics_engine.cohorts.service import get_service
 from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import TenantCreate
@@ -138,7 +137,7 @@ def run(events: int, repeat: int = 3, data_dir: Path | None = None) -> dict[str,
         )
         settle_seconds = settle(runtime)
         load_before = os.getloadavg()[0]
-        service = get_service(runtime)
+        service = runtime.cohorts
         cohort = service.create(
             tenant.id, CohortCreate(name=f"engaged buyers {time.time_ns()}", definition=Group(**COHORT))
         )

@@ -85,11 +85,10 @@ def step_baseline(data_dir: Path, tenant_id: str, fmt: str, out: Path) -> dict[s
 
 def step_export(data_dir: Path, tenant_id: str, fmt: str) -> dict[str, Any]:
     from analytics_engine.exports.schemas import ExportCreate
-    from analytics_engine.exports.service import get_export_service
     from analytics_engine.exports.worker import ExportWorkers, tenant_context
 
     rt = _runtime(data_dir)
-    service = get_export_service(rt)
+    service = rt.exports
     accepted = service.create(
         tenant_context(rt, tenant_id), ExportCreate.model_validate({"source": {"type": "events"}, "format": fmt})
     )

@@ -22,7 +22,7 @@ from analytics_engine.config import Settings
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
 from analytics_engine.datagen.impact import DIMENSIONS, ImpactSpec, generate_impact_events
 from analytics_engine.datagen.loader import load_events
-from analytics_engine.impact.service import impact_service, make_window
+from analytics_engine.impact.service import make_window
 from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import TenantCreate
 
@@ -41,7 +41,7 @@ def run(participants: int, volunteers: int, product_events: int, tenants: int, r
     folder = Path(tempfile.mkdtemp(prefix="ae-bench-impact-"))
     runtime = Runtime.build(Settings(data_dir=folder, log_json=False, log_level="warning"))
     try:
-        service = impact_service(runtime)
+        service = runtime.impact
         big = runtime.tenants.create(
             TenantCreate(name="bench-impact", industry="education", size_band="large", data_sharing_opt_in=True)
         )

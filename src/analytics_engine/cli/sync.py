@@ -46,12 +46,11 @@ def _progress() -> Progress:
 
 
 def _run(names: list[str], mode: str, restart: bool = False) -> None:
-    from analytics_engine.sync.service import sync_service
 
     rt = runtime()
     failed = []
     try:
-        service = sync_service(rt)
+        service = rt.sync
         for name in names or [spec.name for spec, _ in service.registry.all()]:
             started = time.perf_counter()
             with _progress() as progress:
@@ -103,11 +102,10 @@ def run(
 @clean_errors
 def reconcile(source: Annotated[str, typer.Argument(help="Source name (a table target).")]) -> None:
     """Hard deletes: mark warehouse rows whose key PostgreSQL no longer has as deleted."""
-    from analytics_engine.sync.service import sync_service
 
     rt = runtime()
     try:
-        job = sync_service(rt).run(source, "reconcile")
+        job = rt.sync.run(source, "reconcile")
     finally:
         rt.close()
     if job.state != "succeeded":
@@ -172,11 +170,10 @@ def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON inst
 @clean_errors
 def check(source: Annotated[str, typer.Argument(help="Source name.")]) -> None:
     """Connect, check the columns and print the derived warehouse schema; writes nothing."""
-    from analytics_engine.sync.service import sync_service
 
     rt = runtime()
     try:
-        out.print_json(json.dumps(sync_service(rt).check_source(source)))
+        out.print_json(json.dumps(rt.sync.check_source(source)))
     finally:
         rt.close()
 
@@ -185,11 +182,10 @@ def check(source: Annotated[str, typer.Argument(help="Source name.")]) -> None:
 @clean_errors
 def verify(source: Annotated[str, typer.Argument(help="Source name (a table target).")]) -> None:
     """Compare rows and a key checksum per tenant between PostgreSQL and the warehouse."""
-    from analytics_engine.sync.service import sync_service
 
     rt = runtime()
     try:
-        report = sync_service(rt).verify(source)
+        report = rt.sync.verify(source)
     finally:
         rt.close()
     out.print_json(json.dumps(report))

@@ -14,8 +14,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from analytics_engine.cohorts.service import get_service
-
 
 def cohort_condition(
     runtime: Any, tenant_id: str, cohort_id: str, negate: bool = False, *, column: str = "distinct_id"
@@ -25,7 +23,7 @@ def cohort_condition(
     Raises `errors.NotFound` for an unknown cohort or another tenant's. A dynamic cohort that was
     never evaluated is evaluated first. `column` is our own SQL (e.g. `e.distinct_id`), never user input.
     """
-    cohort, version = get_service(runtime).published(tenant_id, cohort_id)
+    cohort, version = runtime.cohorts.published(tenant_id, cohort_id)
     tag = f"coh_{uuid.uuid4().hex[:10]}"
     params = {f"{tag}_t": tenant_id, f"{tag}_c": cohort.id, f"{tag}_v": version}
     members = (
@@ -37,4 +35,4 @@ def cohort_condition(
 
 def cohort_label(runtime: Any, tenant_id: str, cohort_id: str) -> str:
     """The display name of a cohort (for breakdown labels); NotFound as above."""
-    return get_service(runtime).get(tenant_id, cohort_id).name
+    return runtime.cohorts.get(tenant_id, cohort_id).name

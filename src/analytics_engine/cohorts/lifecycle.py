@@ -4,25 +4,22 @@ evaluation tasks started by `POST /v1/cohorts/{id}/evaluate`, and jobs left runn
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import structlog
 
-from analytics_engine.cohorts.service import get_service
 from analytics_engine.jobs.schemas import JobPublic
+from analytics_engine.runtime import Runtime
 from analytics_engine.scheduler.core import Every
 
 log = structlog.get_logger(__name__)
 SCHEDULE_NAME = "cohorts:evaluate"
 JOB_KIND = "cohort.evaluate"
-_TASKS = "cohorts.tasks"
 
 
-async def start_cohorts(runtime: Any) -> None:
-    service = get_service(runtime)
+async def start_cohorts(runtime: Runtime) -> None:
+    service = runtime.cohorts
     service.loop = asyncio.get_running_loop()
     service.stopping.clear()
-    runtime.extras.setdefault(_TASKS, set())
     # Evaluations are jobs of the one runner; abandoned ones are recovered by their lease (the
     # runner's start), never by the age of a heartbeat another process may still be sending.
     service.register_jobs()
@@ -35,25 +32,23 @@ async def start_cohorts(runtime: Any) -> None:
     )
 
 
-async def stop_cohorts(runtime: Any) -> None:
-    service = runtime.extras.get("cohorts")
-    if service is not None:
-        service.stopping.set()
-    tasks = list(runtime.extras.get(_TASKS, ()))
+async def stop_cohorts(runtime: Runtime) -> None:
+    service = runtime.cohorts
+    service.stopping.set()
+    tasks = list(runtime.cohort_tasks)
     if tasks:
         await asyncio.wait(tasks, timeout=30)
-    if service is not None:
-        service.loop = None
+    service.loop = None
 
 
-async def start_evaluation(runtime: Any, tenant_id: str, cohort_id: str) -> JobPublic:
+async def start_evaluation(runtime: Runtime, tenant_id: str, cohort_id: str) -> JobPublic:
     """A job row now, the evaluation in a worker thread; the status is at `GET /v1/jobs/{id}`."""
-    service = get_service(runtime)
+    service = runtime.cohorts
     await asyncio.to_thread(service.get, tenant_id, cohort_id)  # another tenant's id: 404 before a job exists
     job = runtime.runner.enqueue(JOB_KIND, tenant_id=tenant_id, source="api", params={"cohort_id": cohort_id})
     # Run it here at once; if a runner loop claimed it first, that loop runs it instead.
     task = asyncio.create_task(asyncio.to_thread(runtime.runner.run_now, job.id), name=f"cohort:{job.id}")
-    tasks: set[asyncio.Task[Any]] = runtime.extras.setdefault(_TASKS, set())  # type: ignore[assignment]
+    tasks = runtime.cohort_tasks
     tasks.add(task)
     task.add_done_callback(tasks.discard)
     return job

@@ -37,6 +37,7 @@ from analytics_engine.cohorts.schemas import (
     MembersPage,
     referenced_cohorts,
 )
+from analytics_engine.core import Core
 from analytics_engine.errors import Conflict, InvalidInput, NotFound
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.metadata.models import utcnow
@@ -53,7 +54,7 @@ ANALYSIS_MARKER = 65535  # period_index of the row that marks a version's analys
 
 
 class CohortService:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Core) -> None:
         self.runtime = runtime
         self.warehouse = runtime.warehouse
         self.metadata = runtime.metadata
@@ -657,8 +658,3 @@ def clean_ids(distinct_ids: Iterable[str]) -> list[str]:
         if len(seen) > MAX_STATIC_IDS:
             raise InvalidInput(f"A static cohort holds at most {MAX_STATIC_IDS} distinct_ids.")
     return list(seen)
-
-
-def get_service(runtime: Any) -> CohortService:
-    """The runtime's one CohortService (its per-cohort locks must be shared)."""
-    return runtime.component("cohorts", lambda: CohortService(runtime))

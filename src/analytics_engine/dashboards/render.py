@@ -25,13 +25,11 @@ from analytics_engine.dashboards.schemas import (
     WidgetPublic,
     WidgetResult,
 )
-from analytics_engine.dashboards.service import dashboard_service
 from analytics_engine.dashboards.telemetry import WIDGETS
 from analytics_engine.errors import AppError
 from analytics_engine.insights import registry
 from analytics_engine.insights.context import Overrides, RunContext
 from analytics_engine.metrics.schemas import MetricQueryRequest, TimeRange
-from analytics_engine.metrics.service import metric_service
 
 log = structlog.get_logger(__name__)
 CACHE_NAMESPACE = "widget"
@@ -54,9 +52,9 @@ def _cost(kind: str) -> int:
 
 
 def _executor(runtime: Any) -> ThreadPoolExecutor:
-    pool = runtime.extras.get("dashboard_pool")
+    pool = runtime.dashboard_pool
     if pool is None:
-        pool = runtime.extras["dashboard_pool"] = ThreadPoolExecutor(
+        pool = runtime.dashboard_pool = ThreadPoolExecutor(
             max_workers=runtime.settings.dashboard_render_threads, thread_name_prefix="widget"
         )
     return pool
@@ -81,7 +79,7 @@ def plan_widget(
     plan = _Plan(widget)
     try:
         if widget.metric_id:
-            metrics = metric_service(runtime)
+            metrics = runtime.metrics
             wanted = (widget.metric_id, widget.metric_version)
             found = definitions.get(wanted) if definitions is not None else None
             if found is None:
@@ -230,7 +228,7 @@ def render_dashboard(
     started = time.perf_counter()
     filters = dashboard.filters.merged(override)
     widgets = [w for w in dashboard.widgets if widget_ids is None or w.id in widget_ids]
-    definitions = metric_service(runtime).definitions(
+    definitions = runtime.metrics.definitions(
         tenant.tenant_id, sorted({(w.metric_id, w.metric_version) for w in widgets if w.metric_id}, key=str)
     )
     plans = [plan_widget(runtime, tenant.tenant_id, widget, filters, definitions) for widget in widgets]
@@ -302,5 +300,5 @@ def render_dashboard(
 def render(
     runtime: Any, tenant: Any, dashboard_id: str, override: DashboardFilters | None = None, *, refresh: bool = False
 ) -> RenderResult:
-    dashboard = dashboard_service(runtime).get_for_render(tenant.tenant_id, dashboard_id)
+    dashboard = runtime.dashboards.get_for_render(tenant.tenant_id, dashboard_id)
     return render_dashboard(runtime, tenant, dashboard, override, refresh=refresh)

@@ -258,9 +258,3 @@ class DashboardService:
     def delete_widget(self, tenant_id: str, dashboard_id: str, widget_id: str) -> None:
         with self.metadata.session() as session:
             session.delete(self._widget(session, tenant_id, dashboard_id, widget_id))
-
-
-def dashboard_service(runtime: Any) -> DashboardService:
-    from analytics_engine.metrics.service import metric_service
-
-    return runtime.component("dashboards", lambda: DashboardService(runtime.metadata, metric_service(runtime)))

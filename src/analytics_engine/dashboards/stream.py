@@ -31,7 +31,6 @@ import structlog
 from analytics_engine.cache import canonical_json
 from analytics_engine.dashboards.render import render_dashboard
 from analytics_engine.dashboards.schemas import DashboardFilters, WidgetResult
-from analytics_engine.dashboards.service import dashboard_service
 from analytics_engine.dashboards.telemetry import REFRESH_SECONDS, STREAM_MESSAGES, STREAM_RESYNCS, STREAMS_OPEN
 from analytics_engine.errors import AppError, NotFound, Unauthorized
 
@@ -317,7 +316,7 @@ class StreamHub:
             loop.call_soon_threadsafe(self._consider, feed, _widget_json(result))
 
         def work() -> list[dict[str, Any]]:
-            dashboard = dashboard_service(self.runtime).get_for_render(feed.tenant.tenant_id, feed.dashboard_id)
+            dashboard = self.runtime.dashboards.get_for_render(feed.tenant.tenant_id, feed.dashboard_id)
             result = render_dashboard(
                 self.runtime,
                 feed.tenant,
@@ -408,24 +407,3 @@ class StreamHub:
                     client.queue.get_nowait()
                 client.resync = True
                 client.queue.put_nowait(message)
-
-
-def stream_hub(runtime: Any) -> StreamHub:
-    hub = runtime.extras.get("stream_hub")
-    if hub is None:
-        hub = runtime.extras["stream_hub"] = StreamHub(runtime)
-        hub.start()
-    return hub
-
-
-async def start_hub(runtime: Any) -> None:
-    stream_hub(runtime)
-
-
-async def stop_hub(runtime: Any) -> None:
-    hub = runtime.extras.pop("stream_hub", None)
-    if hub is not None:
-        await hub.close()
-    pool = runtime.extras.pop("dashboard_pool", None)
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)

@@ -65,13 +65,12 @@ def metric_section(
     runtime: Any, tenant: Any, metric_id: str, request: dict[str, Any], title: str | None = None
 ) -> Section:
     from analytics_engine.metrics.schemas import MetricQueryRequest
-    from analytics_engine.metrics.service import metric_service
 
     try:
         body = MetricQueryRequest.model_validate(request or {})
     except ValueError as exc:
         raise InvalidInput(f"Not a valid metric query: {exc}") from exc
-    answer, result = metric_service(runtime).compute(runtime, tenant, metric_id, body)
+    answer, result = runtime.metrics.compute(runtime, tenant, metric_id, body)
     return section_for(title or answer.metric.name, result)
 
 
@@ -106,13 +105,11 @@ def validate_source(runtime: Any, tenant: Any, source: Any) -> None:
     elif source.type == "insight":
         parse_insight(source.query)
     elif source.type == "metric":
-        from analytics_engine.metrics.service import metric_service
 
-        metric_service(runtime).get(tenant.tenant_id, source.metric_id)
+        runtime.metrics.get(tenant.tenant_id, source.metric_id)
     elif source.type == "dashboard":
-        from analytics_engine.dashboards.service import dashboard_service
 
-        dashboard_service(runtime).get(tenant.tenant_id, source.dashboard_id)
+        runtime.dashboards.get(tenant.tenant_id, source.dashboard_id)
 
 
 def _plan(sections: list[Section]) -> TablePlan:

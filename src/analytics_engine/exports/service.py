@@ -14,7 +14,6 @@ from analytics_engine.exports.integrations import validate_source
 from analytics_engine.exports.schemas import ExportAccepted, ExportCreate, ExportFormat, ExportStatus
 from analytics_engine.jobs.schemas import FINAL_STATES, JobPublic, JobState
 from analytics_engine.metadata.models import Job, utcnow
-from analytics_engine.storage import get_storage
 
 log = structlog.get_logger(__name__)
 KIND = "export"
@@ -36,7 +35,7 @@ class ExportService:
 
     @property
     def storage(self):  # type: ignore[no-untyped-def]
-        return get_storage(self.runtime)
+        return self.runtime.storage
 
     def create(self, tenant: Any, body: ExportCreate) -> ExportAccepted:
         validate_source(self.runtime, tenant, body.source)
@@ -136,7 +135,3 @@ class ExportService:
                 job.result = result
                 expired += 1
         return expired
-
-
-def get_export_service(runtime: Any) -> ExportService:
-    return runtime.component("export_service", lambda: ExportService(runtime))

@@ -16,11 +16,10 @@ import structlog
 
 from analytics_engine.exports.runner import ExportScope, count_rows, extension, plan_for, write_export
 from analytics_engine.exports.schemas import ExportCreate
-from analytics_engine.exports.service import KIND, get_export_service, parse_time
+from analytics_engine.exports.service import KIND, parse_time
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.jobs.schemas import JobPublic, JobState
 from analytics_engine.scheduler.core import Every
-from analytics_engine.storage import get_storage
 from analytics_engine.tenants.service import TenantContext
 
 log = structlog.get_logger(__name__)
@@ -68,7 +67,7 @@ def run_export(runtime: Any, ctx: JobContext) -> dict[str, Any]:
         outcome = write_export(scope, plan, fmt, temp, on_progress=on_progress, rows_total=total, tmpdir=xlsx_tmp)
         ctx.progress(outcome.rows, outcome.rows)
         key = f"exports/{job_id}.{ext}"
-        size = get_storage(runtime).put_file(tenant_id, key, temp)
+        size = runtime.storage.put_file(tenant_id, key, temp)
     finally:
         temp.unlink(missing_ok=True)
         shutil.rmtree(xlsx_tmp, ignore_errors=True)
@@ -91,7 +90,7 @@ def run_export(runtime: Any, ctx: JobContext) -> dict[str, Any]:
 def completed_event(runtime: Any, job: JobPublic) -> dict[str, Any]:
     """The `export.completed` (v1) payload of a finished export."""
     settings, result = runtime.settings, job.result
-    storage = get_storage(runtime)
+    storage = runtime.storage
     base = (settings.public_url or f"http://{settings.host}:{settings.port}") if storage.kind == "local" else ""
     assert job.tenant_id is not None
     url = storage.download_url(job.tenant_id, result["key"], settings.download_url_ttl_seconds, base_url=base)
@@ -123,8 +122,7 @@ def register_exports(runtime: Any) -> None:
 async def start_export_workers(runtime: Any) -> None:
     """STARTUP_HOOK: the workers, and the hourly clean-up of expired export files."""
     register_exports(runtime)
-    runtime.extras["export_workers"] = runtime.runner  # `.paused` holds back new claims
-    service = get_export_service(runtime)
+    service = runtime.exports
 
     async def cleanup() -> None:
         removed = await asyncio.to_thread(service.cleanup_expired)
@@ -132,7 +130,3 @@ async def start_export_workers(runtime: Any) -> None:
             log.info("exports.expired_removed", files=removed)
 
     runtime.scheduler.add("exports:cleanup", Every(seconds=3600), cleanup)
-
-
-async def stop_export_workers(runtime: Any) -> None:
-    runtime.extras.pop("export_workers", None)

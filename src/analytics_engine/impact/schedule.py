@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from analytics_engine.impact.service import impact_service
 from analytics_engine.scheduler import Every
 
 if TYPE_CHECKING:
@@ -14,7 +13,7 @@ SCHEDULE_NAME = "impact.benchmarks_refresh"
 
 
 async def start_impact(runtime: Runtime) -> None:
-    service = impact_service(runtime)
+    service = runtime.impact
 
     async def refresh() -> None:
         await service.refresh_benchmarks()

@@ -37,7 +37,7 @@ from analytics_engine.metadata.models import Tenant, utcnow
 from analytics_engine.warehouse.scoped import TenantScope
 
 if TYPE_CHECKING:
-    from analytics_engine.runtime import Runtime
+    from analytics_engine.core import Core
 
 log = structlog.get_logger(__name__)
 MAX_PERIOD_DAYS = 3_660
@@ -66,7 +66,7 @@ def make_window(start: date | None, end: date | None, programme: str | None, *, 
 
 
 class ImpactService:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Core) -> None:
         self.runtime = runtime
         self.registry = FormulaRegistry(runtime.metadata)
         self.rng = random.Random()
@@ -498,7 +498,3 @@ def _result_public(row: ImpactResult) -> dict[str, Any]:
         "computed_at": _aware(row.computed_at),
         "result": row.result,
     }
-
-
-def impact_service(runtime: Runtime) -> ImpactService:
-    return runtime.component("impact", lambda: ImpactService(runtime))

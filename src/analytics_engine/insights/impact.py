@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.impact.inputs import Window
-from analytics_engine.impact.service import impact_service, make_window
+from analytics_engine.impact.service import make_window
 from analytics_engine.insights.results import ImpactResult
 
 MAX_MONTHS = 36
@@ -72,7 +72,7 @@ def run_impact(runtime: Any, tenant: Any, parsed: ImpactMetricQuery, *, refresh:
     """Compute SROI or VIS for `tenant` (a TenantContext). Reads go through the tenant scope and its
     budget; the figure is not recorded as a result, nor cached (`refresh` changes nothing)."""
     started = time.perf_counter()
-    service = impact_service(runtime)
+    service = runtime.impact
     window = make_window(parsed.date_range.date_from, parsed.date_range.date_to, parsed.programme)
     field = "ratio" if parsed.metric == "sroi" else "score"
     label = "SROI" if parsed.metric == "sroi" else "VIS"

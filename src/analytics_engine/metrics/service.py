@@ -275,8 +275,3 @@ class MetricService:
             metric=metric, version=version, result=result.model_dump(mode="json"), warning=metric.warning
         )
         return answer, result
-
-
-def metric_service(runtime: Any) -> MetricService:
-    """The runtime's registry (built once, kept in `runtime.extras`)."""
-    return runtime.component("metrics", lambda: MetricService(runtime.metadata))

@@ -34,7 +34,6 @@ from analytics_engine.reports.schemas import (
     ReportUpdate,
 )
 from analytics_engine.scheduler.core import Cron
-from analytics_engine.storage import get_storage
 from analytics_engine.storage.base import content_type_for
 
 log = structlog.get_logger(__name__)
@@ -64,18 +63,16 @@ class ReportService:
 
     def _check_sources(self, tenant: Any, dashboard_id: str | None, queries: list[Any]) -> None:
         if dashboard_id:
-            from analytics_engine.dashboards.service import dashboard_service
 
-            dashboard_service(self.runtime).get(tenant.tenant_id, dashboard_id)  # 404 if not this tenant's
+            self.runtime.dashboards.get(tenant.tenant_id, dashboard_id)  # 404 if not this tenant's
         for item in queries:
             if item.type == "insight":
                 from analytics_engine.insights.registry import parse_query
 
                 parse_query(item.query)
             else:
-                from analytics_engine.metrics.service import metric_service
 
-                metric_service(self.runtime).get(tenant.tenant_id, item.metric_id)
+                self.runtime.metrics.get(tenant.tenant_id, item.metric_id)
 
     def _check_webhooks(self, recipients: Any) -> None:
         """422 url_not_allowed for a webhook at an internal address (delivery checks again)."""
@@ -341,7 +338,7 @@ class ReportService:
         return files
 
     def store(self, report: Report, run_id: str, files: dict[str, Path]) -> list[Artifact]:
-        storage = get_storage(self.runtime)
+        storage = self.runtime.storage
         settings = self.runtime.settings
         base = settings.public_url or f"http://{settings.host}:{settings.port}"
         artifacts = []
@@ -413,16 +410,13 @@ class ReportService:
         return deliveries
 
 
-def get_report_service(runtime: Any) -> ReportService:
-    return runtime.component("report_service", lambda: ReportService(runtime))
-
 
 async def start_report_schedules(runtime: Any) -> None:
     """STARTUP_HOOK: report runs are `report` jobs; every enabled report with a schedule joins the
     scheduler. A run whose job the runner has closed without a result (its lease expired, it was
     cancelled) is closed as failed; a run whose job is alive, in this process or another, is left
     alone."""
-    service = get_report_service(runtime)
+    service = runtime.reports
     runtime.runner.register(JOB_KIND, service.execute, max_attempts=1)
 
     def prepare() -> int:

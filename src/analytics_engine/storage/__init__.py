@@ -5,7 +5,7 @@ every call, so one tenant's key can never name another's object. Local objects a
 the service itself at an HMAC-signed, expiring URL (`/v1/files/...`); S3 objects at a presigned URL.
 """
 
-from analytics_engine.storage.base import ObjectInfo, Storage, build_storage, get_signer, get_storage, object_path
+from analytics_engine.storage.base import ObjectInfo, Storage, build_storage, object_path
 from analytics_engine.storage.signing import UrlSigner
 
-__all__ = ["ObjectInfo", "Storage", "UrlSigner", "build_storage", "get_signer", "get_storage", "object_path"]
+__all__ = ["ObjectInfo", "Storage", "UrlSigner", "build_storage", "object_path"]

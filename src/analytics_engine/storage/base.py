@@ -239,17 +239,3 @@ def build_storage(settings) -> Storage:  # type: ignore[no-untyped-def]
     else:
         root = settings.data_dir / "storage"
     return LocalStorage(root, signer)
-
-
-def get_storage(runtime) -> Storage:  # type: ignore[no-untyped-def]
-    """The runtime's storage, built on first use and kept in `runtime.extras`."""
-    return runtime.component("storage", lambda: build_storage(runtime.settings))
-
-
-def get_signer(runtime) -> UrlSigner:  # type: ignore[no-untyped-def]
-    from analytics_engine.storage.signing import load_signing_key
-
-    return runtime.component(
-        "url_signer",
-        lambda: UrlSigner(load_signing_key(runtime.settings.storage_signing_key, runtime.settings.data_dir)),
-    )

@@ -22,7 +22,6 @@ from analytics_engine.streaming.consumer import ConsumerSettings, NatsIngestCons
 from analytics_engine.streaming.tenants import TenantDirectory
 
 log = structlog.get_logger(__name__)
-EXTRAS_KEY = "nats_ingest"
 THROUGHPUT_WINDOW_SECONDS = 60
 
 
@@ -53,12 +52,12 @@ async def start_streaming(runtime: Runtime) -> None:
         return
     consumer = build_consumer(runtime)
     consumer.start()  # connects (with retries) in the background: serve starts even if NATS is down
-    runtime.extras[EXTRAS_KEY] = consumer
+    runtime.ingest_consumer = consumer
 
 
 async def stop_streaming(runtime: Runtime) -> None:
-    consumer = runtime.extras.pop(EXTRAS_KEY, None)
-    if isinstance(consumer, NatsIngestConsumer):
+    consumer, runtime.ingest_consumer = runtime.ingest_consumer, None
+    if consumer is not None:
         await consumer.stop()
 
 
@@ -92,10 +91,6 @@ class IngestStatus(BaseModel):
     nats_error: str | None = None
     consumers: list[ConsumerState]
 
-
-def running_consumer(runtime: Runtime) -> NatsIngestConsumer | None:
-    consumer = runtime.extras.get(EXTRAS_KEY)
-    return consumer if isinstance(consumer, NatsIngestConsumer) else None
 
 
 async def ingest_status(metadata: MetadataDB, nats_url: str, live: NatsIngestConsumer | None = None) -> IngestStatus:

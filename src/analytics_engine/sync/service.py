@@ -9,15 +9,16 @@ import os
 import socket
 import threading
 from datetime import UTC, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
+from analytics_engine.config import Settings
+from analytics_engine.core import Core
 from analytics_engine.errors import Conflict
 from analytics_engine.jobs.schemas import JobPublic, JobState
 from analytics_engine.jobs.service import JobCancelled
 from analytics_engine.metadata.models import utcnow
-from analytics_engine.runtime import Runtime
 from analytics_engine.scheduler.core import Every
 from analytics_engine.sync import postgres
 from analytics_engine.sync.engine import Progress, SourceRun, cursor_text, describe_error, read_order
@@ -43,7 +44,7 @@ def _alive(pid: int) -> bool:
 
 
 class SyncService:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Core) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.registry = SourceRegistry(runtime.metadata, runtime.settings.sync_sources_file)
@@ -310,14 +311,17 @@ class SyncService:
         return names
 
 
-def sync_service(runtime: Runtime) -> SyncService:
-    """The runtime's one SyncService (kept in `runtime.extras`)."""
-    return runtime.component("sync", lambda: SyncService(runtime))
+class WithSync(Protocol):
+    """What the start hook reads of the runtime (`runtime.Runtime` builds this module's service, so
+    the hook names the parts it uses instead of importing it)."""
+
+    settings: Settings
+    sync: SyncService
 
 
-async def start_sync_schedule(runtime: Runtime) -> None:
+async def start_sync_schedule(runtime: WithSync) -> None:
     """STARTUP_HOOK of `serve`: one `sync:<source>` schedule per declared source."""
-    service = sync_service(runtime)
+    service = runtime.sync
     try:
         names = await asyncio.to_thread(service.schedule_all)
     except Exception as exc:  # a broken sources file must not stop the service

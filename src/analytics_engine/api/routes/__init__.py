@@ -1,1 +1,1 @@
-"""One router per resource; `api/app.py` gathers the routers listed in ROUTERS."""
+"""One router per resource; `api/app.py` gathers the routers listed in PARTS."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from analytics_engine.api.deps import AdminDep, RuntimeDep
-from analytics_engine.streaming.service import IngestStatus, ingest_status, running_consumer
+from analytics_engine.streaming.service import IngestStatus, ingest_status
 
 router = APIRouter(prefix="/v1/admin/ingest", tags=["admin: ingest"])
 
@@ -15,4 +15,4 @@ async def get_status(runtime: RuntimeDep, _: AdminDep) -> IngestStatus:
     """One entry per consumer that ever ran against this metadata database (wherever it runs). The
     lag is the stream's last sequence minus the consumer's ack floor, asked of NATS now; when NATS
     cannot be reached the checkpoint figures are still shown and `nats_error` says why."""
-    return await ingest_status(runtime.metadata, runtime.settings.nats_url, running_consumer(runtime))
+    return await ingest_status(runtime.metadata, runtime.settings.nats_url, runtime.ingest_consumer)

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Body, Query, Response
 
 from analytics_engine.api.deps import AdminDep, RuntimeDep
 from analytics_engine.jobs.schemas import JobPublic
-from analytics_engine.sync.service import sync_service
 from analytics_engine.sync.spec import parse_spec
 
 router = APIRouter(prefix="/v1/admin/sync", tags=["admin: sync"])
@@ -28,30 +27,30 @@ EXAMPLE = {
 
 @router.get("/sources", summary="Sync sources with their checkpoints and last jobs")
 def list_sources(runtime: RuntimeDep, _: AdminDep) -> list[dict[str, Any]]:
-    return sync_service(runtime).list_sources()
+    return runtime.sync.list_sources()
 
 
 @router.post("/sources", status_code=201, summary="Declare a sync source (scheduled at once inside serve)")
 def create_source(
     runtime: RuntimeDep, _: AdminDep, body: dict[str, Any] = Body(..., examples=[EXAMPLE])
 ) -> dict[str, Any]:
-    return sync_service(runtime).create_source(parse_spec(body))
+    return runtime.sync.create_source(parse_spec(body))
 
 
 @router.get("/sources/{name}", summary="One sync source")
 def get_source(name: str, runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
-    return sync_service(runtime).get_source(name)
+    return runtime.sync.get_source(name)
 
 
 @router.delete("/sources/{name}", status_code=204, summary="Forget a source (its warehouse table stays)")
 def delete_source(name: str, runtime: RuntimeDep, _: AdminDep) -> Response:
-    sync_service(runtime).delete_source(name)
+    runtime.sync.delete_source(name)
     return Response(status_code=204)
 
 
 @router.post("/sources/{name}/check", summary="Connect and derive the warehouse schema; writes nothing")
 def check_source(name: str, runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
-    return sync_service(runtime).check_source(name)
+    return runtime.sync.check_source(name)
 
 
 @router.post("/sources/{name}/backfill", status_code=202, response_model=JobPublic, summary="Start a backfill (a job)")
@@ -61,12 +60,12 @@ def backfill(
     _: AdminDep,
     restart: bool = Query(False, description="Empty the target and copy everything again."),
 ) -> JobPublic:
-    return sync_service(runtime).run_in_background(name, "backfill", restart=restart)
+    return runtime.sync.run_in_background(name, "backfill", restart=restart)
 
 
 @router.post("/sources/{name}/run", status_code=202, response_model=JobPublic, summary="Start an incremental sync")
 def run(name: str, runtime: RuntimeDep, _: AdminDep) -> JobPublic:
-    return sync_service(runtime).run_in_background(name, "sync")
+    return runtime.sync.run_in_background(name, "sync")
 
 
 @router.post(
@@ -76,9 +75,9 @@ def run(name: str, runtime: RuntimeDep, _: AdminDep) -> JobPublic:
     summary="Hard deletes: mark rows whose key PostgreSQL no longer has as deleted (a job)",
 )
 def reconcile(name: str, runtime: RuntimeDep, _: AdminDep) -> JobPublic:
-    return sync_service(runtime).run_in_background(name, "reconcile")
+    return runtime.sync.run_in_background(name, "reconcile")
 
 
 @router.get("/sources/{name}/verify", summary="Rows and key checksum per tenant: PostgreSQL vs warehouse")
 def verify(name: str, runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
-    return sync_service(runtime).verify(name)
+    return runtime.sync.verify(name)

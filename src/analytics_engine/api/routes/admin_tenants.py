@@ -5,7 +5,6 @@ import asyncio
 from fastapi import APIRouter, Response
 
 from analytics_engine.api.deps import AdminDep, RuntimeDep
-from analytics_engine.storage.base import get_storage
 from analytics_engine.tenants.purge import purge_tenant_data, purge_tenant_files
 from analytics_engine.tenants.schemas import (
     KeyCreate,
@@ -45,7 +44,7 @@ def update_tenant(tenant_id: str, body: TenantUpdate, runtime: RuntimeDep, _: Ad
 async def delete_tenant(tenant_id: str, runtime: RuntimeDep, _: AdminDep) -> Response:
     await asyncio.to_thread(runtime.tenants.delete, tenant_id)
     tables = await asyncio.to_thread(purge_tenant_data, runtime.warehouse, tenant_id)
-    files = await asyncio.to_thread(purge_tenant_files, get_storage(runtime), tenant_id)
+    files = await asyncio.to_thread(purge_tenant_files, runtime.storage, tenant_id)
     await runtime.bus.publish("tenant.deleted", {"purged_tables": tables, "purged_files": files}, tenant_id=tenant_id)
     return Response(status_code=204)
 

@@ -21,7 +21,6 @@ from analytics_engine.cohorts.schemas import (
     CohortVersionPublic,
     MembersPage,
 )
-from analytics_engine.cohorts.service import get_service
 from analytics_engine.errors import BadRequest, InvalidInput, field_errors, summarize
 from analytics_engine.jobs.schemas import JobPublic
 from analytics_engine.validation import MAX_OFFSET
@@ -93,12 +92,12 @@ def list_cohorts(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[CohortPublic]:
-    return get_service(runtime).list(tenant.tenant_id, limit=limit, offset=offset)
+    return runtime.cohorts.list(tenant.tenant_id, limit=limit, offset=offset)
 
 
 @router.post("", response_model=CohortPublic, status_code=201, summary="Define a cohort (dynamic or static)")
 def create_cohort(body: CohortCreate, tenant: AdminTenant, runtime: RuntimeDep) -> CohortPublic:
-    return get_service(runtime).create(tenant.tenant_id, body)
+    return runtime.cohorts.create(tenant.tenant_id, body)
 
 
 @router.post(
@@ -120,17 +119,17 @@ async def upload_static_cohort(
         body = CohortCreate(name=name, description=description, kind=CohortKind.static, distinct_ids=ids)
     except ValidationError as exc:
         raise InvalidInput.from_validation(summarize(field_errors(exc.errors()), "cohort"), exc.errors()) from exc
-    return await asyncio.to_thread(get_service(runtime).create, tenant.tenant_id, body)
+    return await asyncio.to_thread(runtime.cohorts.create, tenant.tenant_id, body)
 
 
 @router.get("/{cohort_id}", response_model=CohortPublic, summary="One cohort")
 def get_cohort(cohort_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> CohortPublic:
-    return get_service(runtime).get(tenant.tenant_id, cohort_id)
+    return runtime.cohorts.get(tenant.tenant_id, cohort_id)
 
 
 @router.patch("/{cohort_id}", response_model=CohortPublic, summary="Change a cohort")
 def update_cohort(cohort_id: str, body: CohortUpdate, tenant: AdminTenant, runtime: RuntimeDep) -> CohortPublic:
-    return get_service(runtime).update(tenant.tenant_id, cohort_id, body)
+    return runtime.cohorts.update(tenant.tenant_id, cohort_id, body)
 
 
 @router.put(
@@ -142,12 +141,12 @@ def update_cohort(cohort_id: str, body: CohortUpdate, tenant: AdminTenant, runti
 async def replace_members(cohort_id: str, request: Request, tenant: AdminTenant, runtime: RuntimeDep) -> CohortPublic:
     ids = await read_ids(request, runtime.settings.ingest_max_body_bytes)
     body = CohortUpdate(distinct_ids=ids)
-    return await asyncio.to_thread(get_service(runtime).update, tenant.tenant_id, cohort_id, body)
+    return await asyncio.to_thread(runtime.cohorts.update, tenant.tenant_id, cohort_id, body)
 
 
 @router.delete("/{cohort_id}", status_code=204, summary="Delete a cohort and its members")
 def delete_cohort(cohort_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
-    get_service(runtime).delete(tenant.tenant_id, cohort_id)
+    runtime.cohorts.delete(tenant.tenant_id, cohort_id)
     return Response(status_code=204)
 
 
@@ -169,16 +168,16 @@ def cohort_members(
     limit: int = Query(100, ge=1, le=10_000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> MembersPage:
-    return get_service(runtime).members(tenant.tenant_id, cohort_id, limit=limit, offset=offset)
+    return runtime.cohorts.members(tenant.tenant_id, cohort_id, limit=limit, offset=offset)
 
 
 @router.get("/{cohort_id}/versions", response_model=list[CohortVersionPublic], summary="Recent evaluations")
 def cohort_versions(
     cohort_id: str, tenant: ReadTenant, runtime: RuntimeDep, limit: int = Query(20, ge=1, le=200)
 ) -> list[CohortVersionPublic]:
-    return get_service(runtime).versions(tenant.tenant_id, cohort_id, limit)
+    return runtime.cohorts.versions(tenant.tenant_id, cohort_id, limit)
 
 
 @router.get("/{cohort_id}/analysis", response_model=CohortAnalysis, summary="Retention by signup week")
 def cohort_analysis(cohort_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> CohortAnalysis:
-    return get_service(runtime).analysis(tenant.tenant_id, cohort_id)
+    return runtime.cohorts.analysis(tenant.tenant_id, cohort_id)

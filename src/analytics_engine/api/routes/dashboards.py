@@ -12,6 +12,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep, tenant_with
+from analytics_engine.dashboards.live import stream_hub
 from analytics_engine.dashboards.render import render
 from analytics_engine.dashboards.schemas import (
     DashboardCreate,
@@ -24,8 +25,6 @@ from analytics_engine.dashboards.schemas import (
     WidgetPublic,
     WidgetUpdate,
 )
-from analytics_engine.dashboards.service import dashboard_service
-from analytics_engine.dashboards.stream import stream_hub
 from analytics_engine.errors import InvalidInput
 from analytics_engine.tenants.schemas import Scope
 from analytics_engine.tenants.service import TenantContext
@@ -73,29 +72,29 @@ FiltersDep = Depends(filter_params)
 
 @router.post("/v1/dashboards", response_model=DashboardPublic, status_code=201, summary="Create a dashboard")
 def create_dashboard(body: DashboardCreate, tenant: AdminTenant, runtime: RuntimeDep) -> DashboardPublic:
-    return dashboard_service(runtime).create(tenant.tenant_id, body)
+    return runtime.dashboards.create(tenant.tenant_id, body)
 
 
 @router.get("/v1/dashboards", response_model=list[DashboardSummary], summary="This tenant's dashboards")
 def list_dashboards(tenant: ReadTenant, runtime: RuntimeDep) -> list[DashboardSummary]:
-    return dashboard_service(runtime).list(tenant.tenant_id)
+    return runtime.dashboards.list(tenant.tenant_id)
 
 
 @router.get("/v1/dashboards/{dashboard_id}", response_model=DashboardPublic, summary="A dashboard and its widgets")
 def get_dashboard(dashboard_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> DashboardPublic:
-    return dashboard_service(runtime).get(tenant.tenant_id, dashboard_id)
+    return runtime.dashboards.get(tenant.tenant_id, dashboard_id)
 
 
 @router.patch("/v1/dashboards/{dashboard_id}", response_model=DashboardPublic, summary="Rename, re-filter")
 def update_dashboard(
     dashboard_id: str, body: DashboardUpdate, tenant: AdminTenant, runtime: RuntimeDep
 ) -> DashboardPublic:
-    return dashboard_service(runtime).update(tenant.tenant_id, dashboard_id, body)
+    return runtime.dashboards.update(tenant.tenant_id, dashboard_id, body)
 
 
 @router.delete("/v1/dashboards/{dashboard_id}", status_code=204, summary="Delete a dashboard")
 def delete_dashboard(dashboard_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
-    dashboard_service(runtime).delete(tenant.tenant_id, dashboard_id)
+    runtime.dashboards.delete(tenant.tenant_id, dashboard_id)
     return Response(status_code=204)
 
 
@@ -103,7 +102,7 @@ def delete_dashboard(dashboard_id: str, tenant: AdminTenant, runtime: RuntimeDep
     "/v1/dashboards/{dashboard_id}/widgets", response_model=WidgetPublic, status_code=201, summary="Add a widget"
 )
 def add_widget(dashboard_id: str, body: WidgetCreate, tenant: AdminTenant, runtime: RuntimeDep) -> WidgetPublic:
-    return dashboard_service(runtime).add_widget(tenant.tenant_id, dashboard_id, body)
+    return runtime.dashboards.add_widget(tenant.tenant_id, dashboard_id, body)
 
 
 @router.patch(
@@ -112,12 +111,12 @@ def add_widget(dashboard_id: str, body: WidgetCreate, tenant: AdminTenant, runti
 def update_widget(
     dashboard_id: str, widget_id: str, body: WidgetUpdate, tenant: AdminTenant, runtime: RuntimeDep
 ) -> WidgetPublic:
-    return dashboard_service(runtime).update_widget(tenant.tenant_id, dashboard_id, widget_id, body)
+    return runtime.dashboards.update_widget(tenant.tenant_id, dashboard_id, widget_id, body)
 
 
 @router.delete("/v1/dashboards/{dashboard_id}/widgets/{widget_id}", status_code=204, summary="Remove a widget")
 def delete_widget(dashboard_id: str, widget_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
-    dashboard_service(runtime).delete_widget(tenant.tenant_id, dashboard_id, widget_id)
+    runtime.dashboards.delete_widget(tenant.tenant_id, dashboard_id, widget_id)
     return Response(status_code=204)
 
 
@@ -143,7 +142,7 @@ def render_dashboard(
     summary="A short-lived signed token for the stream (EventSource cannot send an Authorization header)",
 )
 async def stream_token(dashboard_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> dict[str, Any]:
-    await run_in_threadpool(dashboard_service(runtime).get, tenant.tenant_id, dashboard_id)
+    await run_in_threadpool(runtime.dashboards.get, tenant.tenant_id, dashboard_id)
     token, expires = stream_hub(runtime).issue_token(tenant.tenant_id, tenant.key_id, dashboard_id)
     return {"token": token, "expires_at": expires, "stream": f"/v1/dashboards/{dashboard_id}/stream?token={token}"}
 
@@ -180,7 +179,7 @@ async def stream_dashboard(
         tenant = await run_in_threadpool(_token_tenant, runtime, tenant_id, key_id)
     else:
         tenant = await run_in_threadpool(tenant_with(Scope.read), request, runtime)
-    await run_in_threadpool(dashboard_service(runtime).get, tenant.tenant_id, dashboard_id)
+    await run_in_threadpool(runtime.dashboards.get, tenant.tenant_id, dashboard_id)
     feed, client = hub.open(tenant, dashboard_id, filters)
     resume = request.headers.get("last-event-id") or last_event_id
     return EventSourceResponse(

@@ -4,7 +4,6 @@ from fastapi import APIRouter, Query, Request, Response
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.exports.schemas import ExportAccepted, ExportCreate, ExportStatus
-from analytics_engine.exports.service import get_export_service
 from analytics_engine.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/v1/exports", tags=["exports"])
@@ -33,7 +32,7 @@ def base_url(request: Request, runtime: RuntimeDep) -> str:
     openapi_extra={"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}},
 )
 def create_export(body: ExportCreate, tenant: ReadTenant, runtime: RuntimeDep, response: Response) -> ExportAccepted:
-    accepted = get_export_service(runtime).create(tenant, body)
+    accepted = runtime.exports.create(tenant, body)
     response.headers["Location"] = accepted.status_url
     return accepted
 
@@ -46,17 +45,17 @@ def list_exports(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[ExportStatus]:
-    return get_export_service(runtime).list(
+    return runtime.exports.list(
         tenant.tenant_id, limit=limit, offset=offset, base_url=base_url(request, runtime)
     )
 
 
 @router.get("/{export_id}", response_model=ExportStatus, summary="Status, progress and download link")
 def get_export(export_id: str, request: Request, tenant: ReadTenant, runtime: RuntimeDep) -> ExportStatus:
-    return get_export_service(runtime).status(tenant.tenant_id, export_id, base_url=base_url(request, runtime))
+    return runtime.exports.status(tenant.tenant_id, export_id, base_url=base_url(request, runtime))
 
 
 @router.delete("/{export_id}", status_code=204, summary="Cancel a queued or running export, or remove a finished one")
 def delete_export(export_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> Response:
-    outcome = get_export_service(runtime).delete(tenant.tenant_id, export_id)
+    outcome = runtime.exports.delete(tenant.tenant_id, export_id)
     return Response(status_code=204, headers={"X-Export-Outcome": outcome})

@@ -8,7 +8,6 @@ from fastapi.responses import StreamingResponse
 
 from analytics_engine.api.deps import RuntimeDep
 from analytics_engine.errors import Forbidden, NotFound
-from analytics_engine.storage import get_signer, get_storage
 from analytics_engine.storage.base import content_type_for
 
 router = APIRouter(tags=["files"])
@@ -16,8 +15,8 @@ router = APIRouter(tags=["files"])
 
 @router.get("/v1/files/{tenant_id}/{key:path}", summary="Download a file by its signed link")
 def download(tenant_id: str, key: str, runtime: RuntimeDep, expires: str | None = None, signature: str | None = None):
-    get_signer(runtime).verify(tenant_id, key, expires, signature)
-    storage = get_storage(runtime)
+    runtime.signer.verify(tenant_id, key, expires, signature)
+    storage = runtime.storage
     try:
         info = storage.info(tenant_id, key)
     except Exception as exc:  # a key that could never have been signed

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from analytics_engine.api.deps import AdminDep, AdminTenant, ReadTenant, RuntimeDep
 from analytics_engine.impact.inputs import Vocabulary
 from analytics_engine.impact.registry import FormulaCreate, FormulaPublic
-from analytics_engine.impact.service import impact_service, make_window
+from analytics_engine.impact.service import make_window
 from analytics_engine.tenants.schemas import SizeBand, TenantUpdate
 from analytics_engine.validation import PatchModel
 
@@ -60,7 +60,7 @@ async def get_sroi(
     formula_version: Version = None,
 ) -> dict[str, Any]:
     window = make_window(start, end, programme)
-    return await impact_service(runtime).calculate("sroi", tenant.tenant_id, window, version=formula_version)
+    return await runtime.impact.calculate("sroi", tenant.tenant_id, window, version=formula_version)
 
 
 @router.get("/v1/impact/vis", summary="This tenant's (or one programme's) Volunteer Impact Score")
@@ -74,7 +74,7 @@ async def get_vis(
     breakdown: Annotated[bool, Query(description="Add the component breakdown and per-programme scores.")] = False,
 ) -> dict[str, Any]:
     window = make_window(start, end, programme)
-    return await impact_service(runtime).calculate(
+    return await runtime.impact.calculate(
         "vis", tenant.tenant_id, window, version=formula_version, breakdown=breakdown
     )
 
@@ -91,7 +91,7 @@ def get_volunteers(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     window = make_window(start, end, programme)
-    return impact_service(runtime).volunteers(
+    return runtime.impact.volunteers(
         tenant.tenant_id, window, version=formula_version, limit=limit, offset=offset
     )
 
@@ -103,12 +103,12 @@ def list_results(
     kind: Literal["sroi", "vis"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
-    return impact_service(runtime).list_results(tenant.tenant_id, kind, limit)
+    return runtime.impact.list_results(tenant.tenant_id, kind, limit)
 
 
 @router.get("/v1/impact/results/{result_id}", summary="One recorded result, with the formula version that computed it")
 def get_result(result_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> dict[str, Any]:
-    return impact_service(runtime).get_result(tenant.tenant_id, result_id)
+    return runtime.impact.get_result(tenant.tenant_id, result_id)
 
 
 @router.get("/v1/impact/benchmarks", response_model=BenchmarkPublic, summary="Where this tenant stands among peers")
@@ -118,14 +118,14 @@ def get_benchmarks(
     metric: Literal["sroi", "vis"],
     compare_with: Literal["industry", "region", "size"],
 ) -> dict[str, Any]:
-    return impact_service(runtime).benchmark(tenant.tenant_id, metric, compare_with)
+    return runtime.impact.benchmark(tenant.tenant_id, metric, compare_with)
 
 
 @router.get("/v1/impact/formulas", response_model=list[FormulaPublic], summary="SROI and VIS formula versions")
 def list_formulas(
     _: ReadTenant, runtime: RuntimeDep, kind: Literal["sroi", "vis"] | None = None
 ) -> list[FormulaPublic]:
-    return impact_service(runtime).registry.list(kind)
+    return runtime.impact.registry.list(kind)
 
 
 class SharingPublic(BaseModel):
@@ -160,12 +160,12 @@ def put_sharing(body: SharingUpdate, tenant: AdminTenant, runtime: RuntimeDep) -
 
 @router.get("/v1/impact/vocabulary", response_model=Vocabulary, summary="This tenant's impact event vocabulary")
 def get_vocabulary(tenant: ReadTenant, runtime: RuntimeDep) -> Vocabulary:
-    return impact_service(runtime).vocabulary(tenant.tenant_id)
+    return runtime.impact.vocabulary(tenant.tenant_id)
 
 
 @router.put("/v1/impact/vocabulary", response_model=Vocabulary, summary="Remap impact event and property names")
 def put_vocabulary(body: dict[str, Any], tenant: AdminTenant, runtime: RuntimeDep) -> Vocabulary:
-    return impact_service(runtime).set_vocabulary(tenant.tenant_id, body)
+    return runtime.impact.set_vocabulary(tenant.tenant_id, body)
 
 
 @router.get(
@@ -177,7 +177,7 @@ def put_vocabulary(body: dict[str, Any], tenant: AdminTenant, runtime: RuntimeDe
 def admin_list_formulas(
     runtime: RuntimeDep, _: AdminDep, kind: Literal["sroi", "vis"] | None = None
 ) -> list[FormulaPublic]:
-    return impact_service(runtime).registry.list(kind)
+    return runtime.impact.registry.list(kind)
 
 
 @router.post(
@@ -193,7 +193,7 @@ def add_formula(
     response: Response,
     dry_run: Annotated[bool, Query(description="Compare only; store nothing.")] = False,
 ) -> dict[str, Any]:
-    service = impact_service(runtime)
+    service = runtime.impact
     if dry_run:
         response.status_code = 200
         return service.dry_run(body)
@@ -202,4 +202,4 @@ def add_formula(
 
 @router.post("/v1/admin/impact/benchmarks/refresh", tags=["admin: impact"], summary="Refresh benchmarks now")
 async def refresh_benchmarks(runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
-    return await impact_service(runtime).refresh_benchmarks()
+    return await runtime.impact.refresh_benchmarks()

@@ -14,7 +14,6 @@ from analytics_engine.metrics.schemas import (
     MetricUpdate,
     MetricVersionPublic,
 )
-from analytics_engine.metrics.service import metric_service
 
 router = APIRouter(tags=["metrics"])
 
@@ -29,7 +28,7 @@ def _flag(response: Response, metric: MetricPublic) -> None:
 
 @router.post("/v1/metrics", response_model=MetricPublic, status_code=201, summary="Define a tenant metric")
 def create_metric(body: MetricCreate, tenant: AdminTenant, runtime: RuntimeDep) -> MetricPublic:
-    return metric_service(runtime).create(tenant.tenant_id, body, actor=tenant.key_id)
+    return runtime.metrics.create(tenant.tenant_id, body, actor=tenant.key_id)
 
 
 @router.get("/v1/metrics", response_model=list[MetricPublic], summary="Catalog: platform and own metrics")
@@ -38,19 +37,19 @@ def list_metrics(
     runtime: RuntimeDep,
     include_deprecated: bool = Query(True, description="List deprecated metrics too."),
 ) -> list[MetricPublic]:
-    return metric_service(runtime).list(tenant.tenant_id, include_deprecated=include_deprecated)
+    return runtime.metrics.list(tenant.tenant_id, include_deprecated=include_deprecated)
 
 
 @router.get("/v1/metrics/{metric_id}", response_model=MetricPublic, summary="One metric (current version)")
 def get_metric(metric_id: str, tenant: ReadTenant, runtime: RuntimeDep, response: Response) -> MetricPublic:
-    metric = metric_service(runtime).get(tenant.tenant_id, metric_id)
+    metric = runtime.metrics.get(tenant.tenant_id, metric_id)
     _flag(response, metric)
     return metric
 
 
 @router.put("/v1/metrics/{metric_id}", response_model=MetricPublic, summary="Change a metric (a new version)")
 def update_metric(metric_id: str, body: MetricUpdate, tenant: AdminTenant, runtime: RuntimeDep) -> MetricPublic:
-    return metric_service(runtime).update(tenant.tenant_id, metric_id, body, actor=tenant.key_id)
+    return runtime.metrics.update(tenant.tenant_id, metric_id, body, actor=tenant.key_id)
 
 
 @router.get(
@@ -59,14 +58,14 @@ def update_metric(metric_id: str, body: MetricUpdate, tenant: AdminTenant, runti
     summary="An earlier (or the current) version of a metric",
 )
 def get_metric_version(metric_id: str, version: int, tenant: ReadTenant, runtime: RuntimeDep) -> MetricVersionPublic:
-    return metric_service(runtime).get_version(tenant.tenant_id, metric_id, version)
+    return runtime.metrics.get_version(tenant.tenant_id, metric_id, version)
 
 
 @router.post("/v1/metrics/{metric_id}/deprecate", response_model=MetricPublic, summary="Deprecate a metric")
 def deprecate_metric(
     metric_id: str, tenant: AdminTenant, runtime: RuntimeDep, response: Response, body: MetricDeprecate | None = None
 ) -> MetricPublic:
-    metric = metric_service(runtime).deprecate(tenant.tenant_id, metric_id, body or MetricDeprecate())
+    metric = runtime.metrics.deprecate(tenant.tenant_id, metric_id, body or MetricDeprecate())
     _flag(response, metric)
     return metric
 
@@ -79,7 +78,7 @@ def deprecate_metric(
 def query_metric(
     metric_id: str, body: MetricQueryRequest, tenant: ReadTenant, runtime: RuntimeDep, response: Response
 ) -> MetricQueryResponse:
-    answer = metric_service(runtime).query(runtime, tenant, metric_id, body)
+    answer = runtime.metrics.query(runtime, tenant, metric_id, body)
     _flag(response, answer.metric)
     return answer
 
@@ -87,24 +86,24 @@ def query_metric(
 # --- platform-wide metrics (platform admin key) ------------------------------------------------
 @router.post("/v1/admin/metrics", response_model=MetricPublic, status_code=201, summary="Define a platform metric")
 def admin_create_metric(body: MetricCreate, _: AdminDep, runtime: RuntimeDep) -> MetricPublic:
-    return metric_service(runtime).create(None, body, actor="admin")
+    return runtime.metrics.create(None, body, actor="admin")
 
 
 @router.get("/v1/admin/metrics", response_model=list[MetricPublic], summary="Platform-wide metrics")
 def admin_list_metrics(_: AdminDep, runtime: RuntimeDep) -> list[MetricPublic]:
-    return metric_service(runtime).list(None, platform_only=True)
+    return runtime.metrics.list(None, platform_only=True)
 
 
 @router.get("/v1/admin/metrics/{metric_id}", response_model=MetricPublic, summary="One platform metric")
 def admin_get_metric(metric_id: str, _: AdminDep, runtime: RuntimeDep, response: Response) -> MetricPublic:
-    metric = metric_service(runtime).get(None, metric_id)
+    metric = runtime.metrics.get(None, metric_id)
     _flag(response, metric)
     return metric
 
 
 @router.put("/v1/admin/metrics/{metric_id}", response_model=MetricPublic, summary="Change a platform metric")
 def admin_update_metric(metric_id: str, body: MetricUpdate, _: AdminDep, runtime: RuntimeDep) -> MetricPublic:
-    return metric_service(runtime).update(None, metric_id, body, actor="admin")
+    return runtime.metrics.update(None, metric_id, body, actor="admin")
 
 
 @router.get(
@@ -113,7 +112,7 @@ def admin_update_metric(metric_id: str, body: MetricUpdate, _: AdminDep, runtime
     summary="A version of a platform metric",
 )
 def admin_get_metric_version(metric_id: str, version: int, _: AdminDep, runtime: RuntimeDep) -> MetricVersionPublic:
-    return metric_service(runtime).get_version(None, metric_id, version)
+    return runtime.metrics.get_version(None, metric_id, version)
 
 
 @router.post(
@@ -122,6 +121,6 @@ def admin_get_metric_version(metric_id: str, version: int, _: AdminDep, runtime:
 def admin_deprecate_metric(
     metric_id: str, _: AdminDep, runtime: RuntimeDep, response: Response, body: MetricDeprecate | None = None
 ) -> MetricPublic:
-    metric = metric_service(runtime).deprecate(None, metric_id, body or MetricDeprecate())
+    metric = runtime.metrics.deprecate(None, metric_id, body or MetricDeprecate())
     _flag(response, metric)
     return metric

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query, Response
 
 from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep
 from analytics_engine.reports.schemas import ReportCreate, ReportPublic, ReportRunPublic, ReportUpdate
-from analytics_engine.reports.service import get_report_service
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -31,27 +30,27 @@ _background: set[asyncio.Task[object]] = set()
     openapi_extra={"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}},
 )
 def create_report(body: ReportCreate, tenant: AdminTenant, runtime: RuntimeDep) -> ReportPublic:
-    return get_report_service(runtime).create(tenant, body)
+    return runtime.reports.create(tenant, body)
 
 
 @router.get("", response_model=list[ReportPublic], summary="This tenant's reports")
 def list_reports(tenant: AdminTenant, runtime: RuntimeDep) -> list[ReportPublic]:
-    return get_report_service(runtime).list(tenant.tenant_id)
+    return runtime.reports.list(tenant.tenant_id)
 
 
 @router.get("/{report_id}", response_model=ReportPublic, summary="One report")
 def get_report(report_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> ReportPublic:
-    return get_report_service(runtime).get(tenant.tenant_id, report_id)
+    return runtime.reports.get(tenant.tenant_id, report_id)
 
 
 @router.patch("/{report_id}", response_model=ReportPublic, summary="Change a report")
 def update_report(report_id: str, body: ReportUpdate, tenant: AdminTenant, runtime: RuntimeDep) -> ReportPublic:
-    return get_report_service(runtime).update(tenant, report_id, body)
+    return runtime.reports.update(tenant, report_id, body)
 
 
 @router.delete("/{report_id}", status_code=204, summary="Delete a report and its schedule")
 def delete_report(report_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
-    get_report_service(runtime).delete(tenant.tenant_id, report_id)
+    runtime.reports.delete(tenant.tenant_id, report_id)
     return Response(status_code=204)
 
 
@@ -64,7 +63,7 @@ def delete_report(report_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> R
 async def run_report(
     report_id: str, tenant: AdminTenant, runtime: RuntimeDep, response: Response, wait: bool = False
 ) -> ReportRunPublic:
-    service = get_report_service(runtime)
+    service = runtime.reports
     run_id = await asyncio.to_thread(service.start_run, tenant.tenant_id, report_id, "manual")
     # The run is a `report` job; run it here at once (any runner that claims it first runs it instead).
     work = asyncio.ensure_future(asyncio.to_thread(service.run, report_id, "manual", run_id))
@@ -80,9 +79,9 @@ async def run_report(
 def list_runs(
     report_id: str, tenant: ReadTenant, runtime: RuntimeDep, limit: int = Query(50, ge=1, le=500)
 ) -> list[ReportRunPublic]:
-    return get_report_service(runtime).runs(tenant.tenant_id, report_id, limit)
+    return runtime.reports.runs(tenant.tenant_id, report_id, limit)
 
 
 @router.get("/{report_id}/runs/{run_id}", response_model=ReportRunPublic, summary="One run")
 def get_run(report_id: str, run_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> ReportRunPublic:
-    return get_report_service(runtime).get_run(tenant.tenant_id, report_id, run_id)
+    return runtime.reports.get_run(tenant.tenant_id, report_id, run_id)

@@ -1,0 +1,118 @@
+"""The infrastructure of one running service (settings, warehouse, metadata, bus, cache, jobs...),
+built once from settings. The packages' services (`runtime.Runtime`) are built on top of it.
+
+This module sits below every feature package: services take a `Core` (typed) for the shared parts
+they use, and `runtime.py` (the composition root) imports the services, never the reverse."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from analytics_engine.budgets.service import BudgetService
+from analytics_engine.bus.base import EventBus
+from analytics_engine.bus.nats import build_bus
+from analytics_engine.cache import Cache, build_cache, bump_data_version
+from analytics_engine.config import Settings
+from analytics_engine.ingest.validation import Limits
+from analytics_engine.ingest.writer import EventWriter
+from analytics_engine.jobs.runner import JobRunner
+from analytics_engine.jobs.service import JobService
+from analytics_engine.metadata.db import MetadataDB
+from analytics_engine.scheduler.core import Scheduler
+from analytics_engine.storage.base import Storage, build_storage
+from analytics_engine.storage.signing import UrlSigner, load_signing_key
+from analytics_engine.tenants.service import TenantService
+from analytics_engine.warehouse.client import Warehouse
+from analytics_engine.warehouse.migrations import migrate
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Core:
+    settings: Settings
+    warehouse: Warehouse
+    metadata: MetadataDB
+    tenants: TenantService
+    jobs: JobService
+    writer: EventWriter
+    limits: Limits
+    bus: EventBus
+    scheduler: Scheduler
+    cache: Cache
+    budgets: BudgetService
+    runner: JobRunner
+    # Storage and the URL signer are built on first use: the signer may write its key file, and an
+    # S3 client is only wanted by the processes that export or report.
+    _storage: Storage | None = field(default=None, init=False, repr=False)
+    _signer: UrlSigner | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @staticmethod
+    def parts(settings: Settings, *, migrate_schemas: bool = True) -> dict[str, Any]:
+        """The keyword arguments of a `Core` (or of a subclass) built from settings."""
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        warehouse = Warehouse(
+            str(settings.warehouse_dsn),
+            settings.warehouse_database,
+            pool_size=settings.warehouse_pool_size,
+            query_timeout=settings.query_timeout_seconds,
+        )
+        metadata = MetadataDB(str(settings.metadata_url))
+        if migrate_schemas:
+            metadata.migrate()
+            applied = migrate(warehouse, hot_retention_months=settings.hot_retention_months)
+            if applied:
+                log.info("warehouse.migrated", applied=applied)
+        cache = build_cache(settings)
+        jobs = JobService(metadata)
+        budgets = BudgetService(metadata, settings)
+        # The warehouse's tenant scopes (`warehouse.for_tenant`) apply these budgets.
+        warehouse.budgets = budgets
+        return {
+            "settings": settings,
+            "warehouse": warehouse,
+            "metadata": metadata,
+            "tenants": TenantService(metadata),
+            "jobs": jobs,
+            # One runner per process: every kind of long work registers a handler on it.
+            "runner": JobRunner(
+                metadata,
+                jobs,
+                lease_seconds=settings.export_stale_after_seconds,
+                concurrency=settings.export_workers,
+            ),
+            "writer": EventWriter(warehouse, on_inserted=lambda tenants: bump_data_version(cache, tenants)),
+            "limits": Limits.from_settings(settings),
+            "bus": build_bus(settings),
+            "scheduler": Scheduler(metadata),
+            "cache": cache,
+            "budgets": budgets,
+        }
+
+    @property
+    def storage(self) -> Storage:
+        """Object storage (exports, report files), built on first use (one lock, so two threads
+        never build two)."""
+        with self._lock:
+            if self._storage is None:
+                self._storage = build_storage(self.settings)
+            return self._storage
+
+    @property
+    def signer(self) -> UrlSigner:
+        """The signer of download links (`/v1/files/...`), built on first use."""
+        with self._lock:
+            if self._signer is None:
+                self._signer = UrlSigner(load_signing_key(self.settings.storage_signing_key, self.settings.data_dir))
+            return self._signer
+
+    def close(self) -> None:
+        self.budgets.close()
+        self.cache.close()
+        self.warehouse.close()
+        self.metadata.dispose()
