@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
-from analytics_engine.cohorts.service import get_service
 from tests.support.factories import events
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -242,7 +241,7 @@ def test_scheduled_evaluation_runs_active_dynamic_cohorts(new_tenant, runtime) -
     ).json()
     assert "cohorts:evaluate" in runtime.scheduler.names()
 
-    results = get_service(runtime).evaluate_all(trigger="schedule")
+    results = runtime.cohorts.evaluate_all(trigger="schedule")
     mine = [r for r in results if r.cohort_id in {base["id"], uses["id"], paused["id"]}]
     assert [r.cohort_id for r in mine] == [base["id"], uses["id"]]  # referenced first, paused skipped
     assert tenant.get(f"/v1/cohorts/{uses['id']}/members").json()["distinct_ids"] == ["u3"]

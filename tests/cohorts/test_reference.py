@@ -12,7 +12,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics_engine.cohorts.schemas import CohortCreate, Group
-from analytics_engine.cohorts.service import get_service
 from analytics_engine.ingest.validation import EVENT_COLUMNS
 from analytics_engine.tenants.schemas import TenantCreate
 from tests.cohorts.reference import Ev, Reference
@@ -146,7 +145,7 @@ def test_evaluation_matches_reference(runtime, raw, definition, static_members) 
         for name, user, d, h, ms, props in raw
     ]
     insert(runtime, tenant.id, evs)
-    service = get_service(runtime)
+    service = runtime.cohorts
     static = service.create(tenant.id, CohortCreate(name="static", kind="static", distinct_ids=sorted(static_members)))
     concrete = with_static(definition, static.id)
     cohort = service.create(tenant.id, CohortCreate(name="random", definition=Group(**concrete)))
@@ -170,7 +169,7 @@ def test_window_edges_exactly(runtime) -> None:  # type: ignore[no-untyped-def]
         Ev("buy", "just-inside", AS_OF - timedelta(milliseconds=1), {}),
     ]
     insert(runtime, tenant.id, evs)
-    service = get_service(runtime)
+    service = runtime.cohorts
     definition = {"type": "group", "criteria": [{"type": "event", "event": "buy", "window": {"last_days": 7}}]}
     cohort = service.create(tenant.id, CohortCreate(name="edge", definition=Group(**definition)))
     service.evaluate(tenant.id, cohort.id, as_of=AS_OF)

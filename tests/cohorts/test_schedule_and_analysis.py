@@ -12,7 +12,6 @@ import orjson
 import pytest
 
 from analytics_engine.cohorts.schemas import CohortCreate, CohortUpdate, Group
-from analytics_engine.cohorts.service import get_service
 from analytics_engine.config import Settings
 from analytics_engine.ingest.validation import EVENT_COLUMNS
 from analytics_engine.tenants.schemas import TenantCreate
@@ -68,7 +67,7 @@ def test_retention_by_signup_week_is_stored(runtime) -> None:  # type: ignore[no
         for user, day in plan
     ]
     runtime.warehouse.insert_json_rows(runtime.warehouse.table("events"), list(EVENT_COLUMNS), b"\n".join(lines))
-    service = get_service(runtime)
+    service = runtime.cohorts
     definition = {"type": "group", "criteria": [{"type": "event", "event": "visit"}]}
     cohort = service.create(tenant.id, CohortCreate(name="visitors", definition=Group(**definition)))
     service.evaluate(tenant.id, cohort.id)
@@ -84,7 +83,7 @@ def test_retention_by_signup_week_is_stored(runtime) -> None:  # type: ignore[no
 def test_analysis_reader_shows_the_latest_complete_analysis(runtime) -> None:  # type: ignore[no-untyped-def]
     """Between a publish and the end of its analysis, readers get the previous version's analysis."""
     tenant = runtime.tenants.create(TenantCreate(name=f"ana2-{uuid.uuid4().hex[:8]}"))
-    service = get_service(runtime)
+    service = runtime.cohorts
     cohort = service.create(tenant.id, CohortCreate(name="s", kind="static", distinct_ids=["a"]))
     service.update(tenant.id, cohort.id, CohortUpdate(distinct_ids=["a", "b"]))
     assert service.analysis(tenant.id, cohort.id).version == 2

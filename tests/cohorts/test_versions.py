@@ -12,7 +12,6 @@ import pytest
 
 from analytics_engine.cohorts.filters import cohort_condition
 from analytics_engine.cohorts.schemas import CohortCreate, CohortUpdate, Group
-from analytics_engine.cohorts.service import get_service
 from analytics_engine.errors import NotFound
 from analytics_engine.ingest.validation import EVENT_COLUMNS
 from analytics_engine.tenants.schemas import TenantCreate
@@ -56,7 +55,7 @@ def test_concurrent_reader_never_sees_a_partial_version(runtime) -> None:  # typ
     # user-i bought (i % 4) + 1 times: thresholds 1..4 give sizes 20000, 15000, 10000, 5000
     for extra in range(4):
         load(runtime, tenant.id, 20_000 if extra == 0 else 20_000 - 5_000 * extra, 1)
-    service = get_service(runtime)
+    service = runtime.cohorts
     cohort = service.create(tenant.id, CohortCreate(name="buyers", definition=definition(1)))
     service.evaluate(tenant.id, cohort.id, as_of=AS_OF)
     # Small insert blocks: each version lands as many parts, so a half-written version is visible
@@ -113,7 +112,7 @@ def test_old_versions_are_pruned_and_condition_is_tenant_bound(runtime) -> None:
     tenant = runtime.tenants.create(TenantCreate(name=f"prune-{uuid.uuid4().hex[:8]}"))
     other = runtime.tenants.create(TenantCreate(name=f"other-{uuid.uuid4().hex[:8]}"))
     load(runtime, tenant.id, 30, 2)
-    service = get_service(runtime)
+    service = runtime.cohorts
     cohort = service.create(tenant.id, CohortCreate(name="b", definition=definition(2)))
     for _ in range(5):
         service.evaluate(tenant.id, cohort.id, as_of=AS_OF)

@@ -113,7 +113,7 @@ def test_per_tenant_cap(live: LiveServer, http: httpx.Client) -> None:
 
 def _publish(runtime: Runtime, dashboard_id: str, payloads: list[dict]) -> None:
     """Publish messages on the server's loop, as a refresh would."""
-    hub = runtime.extras["stream_hub"]
+    hub = runtime.stream_hub
     feed = next(f for f in hub.feeds.values() if f.dashboard_id == dashboard_id)
     done = threading.Event()
 

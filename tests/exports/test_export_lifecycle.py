@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
-from analytics_engine.exports.service import get_export_service
 from analytics_engine.metadata.models import Job
 from tests.exports.helpers import fill_events, wait_export
 
@@ -77,11 +76,10 @@ def test_tampered_expired_and_other_tenant_links_are_403(pair, client, runtime) 
     # b's own link works, but for b's file only
     assert client.get(status_b["download_url"]).status_code == 200
     # an expired link: signed in the past
-    from analytics_engine.storage import get_storage
 
     path = urlparse(url).path
     key = path.split("/", 4)[4]
-    old = get_storage(runtime).signer.sign(a.id, key, 10, now=datetime.now(UTC).timestamp() - 60)
+    old = runtime.storage.signer.sign(a.id, key, 10, now=datetime.now(UTC).timestamp() - 60)
     response = client.get(old)
     assert response.status_code == 403 and response.json()["error"]["code"] == "link_expired"
 
@@ -98,7 +96,7 @@ def test_delete_removes_file_and_record(pair, client) -> None:  # type: ignore[n
 
 def test_cancel_a_queued_export(pair, runtime) -> None:  # type: ignore[no-untyped-def]
     a, _ = pair
-    workers = runtime.extras["export_workers"]
+    workers = runtime.runner
     workers.paused = True  # no worker picks it up while we cancel
     try:
         job = a.post("/v1/exports", json={"source": {"type": "events"}, "format": "csv"}).json()
@@ -117,7 +115,7 @@ def test_expired_export(pair, runtime, client) -> None:  # type: ignore[no-untyp
         job = session.get(Job, status["id"])
         job.result = {**job.result, "expires_at": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}
     assert a.get(f"/v1/exports/{status['id']}").json()["status"] == "expired"
-    assert get_export_service(runtime).cleanup_expired() >= 1
+    assert runtime.exports.cleanup_expired() >= 1
     after = a.get(f"/v1/exports/{status['id']}").json()
     assert after["status"] == "expired" and after["download_url"] is None
     assert client.get(url).status_code == 404

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 
 from analytics_engine.jobs.context import JobContext
-from analytics_engine.reports.service import get_report_service
 
 
 def test_progress_is_visible_at_the_job_route(runtime, new_tenant) -> None:  # type: ignore[no-untyped-def]
@@ -43,7 +42,7 @@ def test_a_report_run_is_a_job_listed_at_v1_jobs(runtime, new_tenant) -> None:  
         },
     )
     assert created.status_code == 201, created.text
-    service = get_report_service(runtime)
+    service = runtime.reports
     run_id = service.start_run(tenant.id, created.json()["id"], "manual")
     listed = tenant.get("/v1/jobs", params={"kind": "report"}).json()
     assert [(j["id"], j["state"]) for j in listed] == [(run_id, "queued")]
@@ -73,7 +72,7 @@ def test_a_starting_process_leaves_another_process_s_live_report_run_alone(runti
             "recipients": {"emails": [], "webhooks": []},
         },
     ).json()
-    run_id = get_report_service(runtime).start_run(tenant.id, created["id"], "manual")
+    run_id = runtime.reports.start_run(tenant.id, created["id"], "manual")
     other = JobRunner(runtime.metadata, runtime.jobs, lease_seconds=30, owner="other-process")
     other.register("report", lambda ctx: {})
     assert other.claim(job_id=run_id) is not None  # another process is running it, lease fresh

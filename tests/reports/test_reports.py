@@ -18,7 +18,7 @@ import pytest
 from analytics_engine.bench.common import free_port
 from analytics_engine.metadata.models import ScheduleRun
 from analytics_engine.reports.delivery import verify_webhook
-from analytics_engine.reports.service import get_report_service, schedule_name
+from analytics_engine.reports.service import schedule_name
 from tests.conftest import build_settings
 from tests.reports.servers import HookReceiver, Mailbox, start_smtp
 from tests.support.factories import events
@@ -230,7 +230,7 @@ def test_missed_schedule_runs_once(tenant, runtime) -> None:  # type: ignore[no-
     # as if the service had been down for three days since the last run
     with runtime.metadata.session() as session:
         session.merge(ScheduleRun(name=name, last_run_at=datetime.now(UTC) - timedelta(days=3)))
-    service = get_report_service(runtime)
+    service = runtime.reports
     assert service.schedule_all() >= 1
     assert runtime.scheduler.next_run(name) <= datetime.now(UTC)  # due now, once
     deadline = time.monotonic() + 60

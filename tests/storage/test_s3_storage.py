@@ -12,7 +12,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from analytics_engine.bench.common import free_port
-from analytics_engine.storage import build_storage, get_storage
+from analytics_engine.storage import build_storage
 from tests.conftest import build_settings
 from tests.exports.helpers import fill_events, wait_export
 
@@ -80,4 +80,4 @@ def test_export_job_writes_to_s3(client, admin_headers, runtime, s3_endpoint) ->
         Bucket=BUCKET, Key=f"prod/analytics/tenants/{tenant.id}/exports/{status['id']}.parquet"
     )
     assert head["ContentLength"] == status["bytes"]
-    assert get_storage(runtime).kind == "s3"
+    assert runtime.storage.kind == "s3"

@@ -14,7 +14,7 @@ import pytest
 
 from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
-from analytics_engine.sync.service import SyncService, sync_service
+from analytics_engine.sync.service import SyncService
 from analytics_engine.sync.spec import SourceSpec
 from tests.conftest import build_settings
 from tests.support.services import POSTGRES, require_service
@@ -57,7 +57,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> 
 
 @pytest.fixture
 def service(runtime: Runtime) -> SyncService:
-    return sync_service(runtime)
+    return runtime.sync
 
 
 def donations_table(pg: PgSchema, rows: int = 1000, tenants: int = 3) -> str:

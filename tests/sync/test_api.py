@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from analytics_engine.sync.service import start_sync_schedule, sync_service
+from analytics_engine.sync.service import start_sync_schedule
 from analytics_engine.sync.spec import parse_spec
 from tests.sync.conftest import DSN, donations_table, unique
 
@@ -104,7 +104,7 @@ def test_failed_backfill_through_the_api(client, admin_headers):
 
 
 def test_schedule_inside_serve_syncs_every_source(pg, runtime, monkeypatch):
-    service = sync_service(runtime)
+    service = runtime.sync
     spec_name = unique("sched")
     service.registry.create(parse_spec(source_body(spec_name, donations_table(pg, rows=120))))
     monkeypatch.setattr(runtime.settings, "sync_schedule", True)

@@ -123,10 +123,9 @@ def test_deleting_a_tenant_removes_its_warehouse_data(client, admin_headers, run
 
 
 def test_deleting_a_tenant_removes_its_stored_files(client, admin_headers, runtime, new_tenant, tmp_path):
-    from analytics_engine.storage.base import get_storage
 
     doomed, kept = new_tenant(), new_tenant()
-    storage = get_storage(runtime)
+    storage = runtime.storage
     for tenant in (doomed, kept):
         source = tmp_path / f"{tenant.id}.csv"
         source.write_text("a,b\n1,2\n")

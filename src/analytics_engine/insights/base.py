@@ -187,7 +187,7 @@ class InsightRunner(Generic[Q]):
             "limits": self.limit_context(),
             "cohorts": versions,
             # bumped by the ingest writer after each insert: new events make the next read recompute
-            "data": data_version(getattr(self.runtime, "cache", None), self.tenant.tenant_id),
+            "data": data_version(self.runtime.cache, self.tenant.tenant_id),
             "v": RESULT_VERSION,
         }
         return cache_key(self.tenant.tenant_id, "insight", payload)
@@ -215,7 +215,7 @@ class InsightRunner(Generic[Q]):
     def _answer(self, refresh: bool) -> tuple[bytes, bool, InsightResponse | None]:
         started = time.perf_counter()
         versions = self.resolve_cohorts()
-        cache = getattr(self.runtime, "cache", None)
+        cache = self.runtime.cache
         key = self.cache_key(versions) if cache is not None else None
         if cache is not None and key is not None and not refresh:
             hit = cache.get(key)
