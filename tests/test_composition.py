@@ -100,11 +100,11 @@ def test_every_router_is_listed_once_in_parts() -> None:
     modules = {p.stem for p in Path(routes.__file__).parent.glob("*.py") if p.stem != "__init__"}
     included = {r.routes[0].endpoint.__module__.rsplit(".", 1)[-1] for r in listed if r.routes}
     assert modules <= included, modules - included
-    assert app_module.ROUTERS == listed
+    assert listed == app_module.ROUTERS
 
 
 def test_the_job_runner_starts_last_and_stops_first() -> None:
     assert app_module.STARTUP_HOOKS[-1] is start_job_runner
-    assert list(reversed(app_module.SHUTDOWN_HOOKS))[0] is stop_job_runner
+    assert app_module.SHUTDOWN_HOOKS[-1] is stop_job_runner  # stop hooks run in reverse: first
     starts = [part.start for part in app_module.PARTS if part.start]
     assert len(starts) == len(set(starts))

@@ -123,7 +123,6 @@ def test_deleting_a_tenant_removes_its_warehouse_data(client, admin_headers, run
 
 
 def test_deleting_a_tenant_removes_its_stored_files(client, admin_headers, runtime, new_tenant, tmp_path):
-
     doomed, kept = new_tenant(), new_tenant()
     storage = runtime.storage
     for tenant in (doomed, kept):

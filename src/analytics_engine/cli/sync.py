@@ -46,7 +46,6 @@ def _progress() -> Progress:
 
 
 def _run(names: list[str], mode: str, restart: bool = False) -> None:
-
     rt = runtime()
     failed = []
     try:

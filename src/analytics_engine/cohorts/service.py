@@ -526,7 +526,7 @@ class CohortService:
         )
 
     def _prune(self, tenant_id: str, cohort_id: str, version: int) -> None:
-        keep = max(1, int(getattr(self.runtime.settings, "cohort_versions_kept", 3)))
+        keep = max(1, int(self.runtime.settings.cohort_versions_kept))
         with self.metadata.session() as session:
             old = list(
                 session.scalars(

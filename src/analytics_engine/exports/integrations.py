@@ -105,10 +105,8 @@ def validate_source(runtime: Any, tenant: Any, source: Any) -> None:
     elif source.type == "insight":
         parse_insight(source.query)
     elif source.type == "metric":
-
         runtime.metrics.get(tenant.tenant_id, source.metric_id)
     elif source.type == "dashboard":
-
         runtime.dashboards.get(tenant.tenant_id, source.dashboard_id)
 
 

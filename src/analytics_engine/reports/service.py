@@ -63,7 +63,6 @@ class ReportService:
 
     def _check_sources(self, tenant: Any, dashboard_id: str | None, queries: list[Any]) -> None:
         if dashboard_id:
-
             self.runtime.dashboards.get(tenant.tenant_id, dashboard_id)  # 404 if not this tenant's
         for item in queries:
             if item.type == "insight":
@@ -71,7 +70,6 @@ class ReportService:
 
                 parse_query(item.query)
             else:
-
                 self.runtime.metrics.get(tenant.tenant_id, item.metric_id)
 
     def _check_webhooks(self, recipients: Any) -> None:
@@ -408,7 +406,6 @@ class ReportService:
                 )
             )
         return deliveries
-
 
 
 async def start_report_schedules(runtime: Any) -> None:

@@ -92,7 +92,6 @@ class IngestStatus(BaseModel):
     consumers: list[ConsumerState]
 
 
-
 async def ingest_status(metadata: MetadataDB, nats_url: str, live: NatsIngestConsumer | None = None) -> IngestStatus:
     """Every checkpoint row, with live JetStream figures when NATS answers. `live` is a consumer
     running in this process (its connection is reused)."""

@@ -45,9 +45,7 @@ def list_exports(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[ExportStatus]:
-    return runtime.exports.list(
-        tenant.tenant_id, limit=limit, offset=offset, base_url=base_url(request, runtime)
-    )
+    return runtime.exports.list(tenant.tenant_id, limit=limit, offset=offset, base_url=base_url(request, runtime))
 
 
 @router.get("/{export_id}", response_model=ExportStatus, summary="Status, progress and download link")

@@ -74,9 +74,7 @@ async def get_vis(
     breakdown: Annotated[bool, Query(description="Add the component breakdown and per-programme scores.")] = False,
 ) -> dict[str, Any]:
     window = make_window(start, end, programme)
-    return await runtime.impact.calculate(
-        "vis", tenant.tenant_id, window, version=formula_version, breakdown=breakdown
-    )
+    return await runtime.impact.calculate("vis", tenant.tenant_id, window, version=formula_version, breakdown=breakdown)
 
 
 @router.get("/v1/impact/vis/volunteers", summary="Volunteers ranked by VIS, paged")
@@ -91,9 +89,7 @@ def get_volunteers(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     window = make_window(start, end, programme)
-    return runtime.impact.volunteers(
-        tenant.tenant_id, window, version=formula_version, limit=limit, offset=offset
-    )
+    return runtime.impact.volunteers(tenant.tenant_id, window, version=formula_version, limit=limit, offset=offset)
 
 
 @router.get("/v1/impact/results", summary="Recorded SROI and VIS results (newest first)")
