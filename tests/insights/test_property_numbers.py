@@ -103,4 +103,3 @@ def test_numeric_rule_matches_reference(runtime, tenant, values, op, threshold):
         want_count = sum(1 for v in values if _is_number(v) and OPS[op](float(v), x))
     got_count = _answer(runtime, tenant, event, filters=[{"key": "amount", "operator": op, "value": threshold}])
     assert got_count == want_count, (op, threshold, values)
-
