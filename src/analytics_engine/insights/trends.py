@@ -54,7 +54,7 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
             raise InvalidInput("cumulative mode works with math total, unique_users or sum", code="invalid_query")
         try:
             self.buckets = buckets(self.range, query.interval)
-            self.previous = self.range.shifted_back() if query.compare else None
+            self.previous = self.range.previous(query.interval, len(self.buckets)) if query.compare else None
             self.previous_buckets = buckets(self.previous, query.interval) if self.previous else []
         except ValueError as exc:
             raise InvalidInput(str(exc), code="invalid_query") from None
