@@ -150,8 +150,12 @@ class SyncService:
             return self._enqueuer_dead(job) or beat.replace(tzinfo=beat.tzinfo or UTC) < utcnow() - STALE_AFTER
         host, _, rest = owner.partition(":")  # the runner's owner: "host:pid:nonce"
         pid = rest.split(":", 1)[0]
-        if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-            return False  # another host's or this process's own: its lease decides (runner.recover)
+        if host != socket.gethostname() or not pid.isdigit():
+            return False  # another host's: its lease decides (runner.recover)
+        if int(pid) == os.getpid():
+            # This process's: dead when its runner no longer runs it (the handler thread ended
+            # without closing the job).
+            return job.id not in self.runtime.runner.running
         return not _alive(int(pid))
 
     @staticmethod
