@@ -153,9 +153,9 @@ class SyncService:
         if host != socket.gethostname() or not pid.isdigit():
             return False  # another host's: its lease decides (runner.recover)
         if int(pid) == os.getpid():
-            # This process's: dead when its runner no longer runs it (the handler thread ended
-            # without closing the job).
-            return job.id not in self.runtime.runner.running
+            # This process's: dead when neither its runner nor a caller of `execute` holds it any
+            # more (the handler thread ended without closing the job).
+            return job.id not in self.runtime.runner.running and job.id not in self._observers
         return not _alive(int(pid))
 
     @staticmethod
@@ -294,8 +294,7 @@ class SyncService:
         """For the API: the queued job now; the runner runs it at once in a thread of its own (a
         runner loop that claims it first runs it instead). Progress at /v1/jobs/{id}."""
         job = self.start(name, mode, restart=restart)
-        runner = self.runtime.runner
-        threading.Thread(target=runner.run_now, args=(job.id,), name=f"sync:{name}", daemon=True).start()
+        threading.Thread(target=self.execute, args=(job.id,), name=f"sync:{name}", daemon=True).start()
         return job
 
     # --- verification ---------------------------------------------------------------------------
