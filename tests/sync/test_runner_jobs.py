@@ -122,3 +122,15 @@ def test_cancel_through_the_api_stops_the_run(pg, paused, client, admin_headers)
     assert checkpoint.rows_copied == 200 and not checkpoint.backfill_done and not checkpoint.in_doubt
     again = service.run(spec.name, "backfill")  # the next run resumes where the cancel stopped
     assert again.state == "succeeded" and again.rows_done == 800
+
+
+def test_single_tenant_run_is_listed_at_the_tenants_jobs(pg, service, client, admin_headers, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant = new_tenant()
+    spec = table_source(unique("own"), donations_table(pg, rows=200), tenant_column=None, tenant_id=tenant.id)
+    service.registry.create(spec)
+    job = service.run(spec.name, "backfill")
+    assert job.state == "succeeded", job.error
+    listed = tenant.get("/v1/jobs").json()
+    mine = next(j for j in listed if j["id"] == job.id)
+    assert mine["kind"] == "sync.backfill" and mine["tenant_id"] == tenant.id
+    assert mine["rows_done"] == mine["rows_total"] == 200 and mine["progress"] == 1.0 and mine["attempts"] == 1
