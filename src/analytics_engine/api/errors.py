@@ -46,7 +46,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(exc.errors())
-        first = errors[0] if errors else {"loc": [], "message": "invalid request"}
+        first: dict[str, Any] = errors[0] if errors else {"loc": [], "message": "invalid request"}
         where = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path"))
         message = f"{where}: {first['message']}" if where else first["message"]
         return error_response(

@@ -41,6 +41,7 @@ def volunteer_activities(
     overall = fmean(g for _, g, _, _ in participants) if participants else None
     result = []
     for volunteer, hours, sessions, programmes in activity:
+        gain: float | None
         if volunteer in linked:
             gains = linked[volunteer]
             gain, source = fmean(gains), f"{len(gains)} participants linked to the volunteer"

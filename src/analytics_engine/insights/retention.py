@@ -147,11 +147,11 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
                 values: list[int | None] = [size]
                 for p, v in enumerate(returned, start=1):
                     values.append(v if self.reached(start, p) else None)
-                for p, v in enumerate(values):
-                    if v is not None:
+                for p, count in enumerate(values):
+                    if count is not None:
                         periods_reached[p] = True
                         reached[p] += size
-                        returned_sum[p] += v
+                        returned_sum[p] += count
                 percentages = [_percent(v, size) for v in values]
                 label = start.isoformat() + (f" - {breakdown_label(bd)}" if bd else "")
                 cohorts.append(

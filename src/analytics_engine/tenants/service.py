@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 import hashlib
 import hmac
 import secrets
@@ -121,7 +123,7 @@ class TenantService:
             session.flush()
             return KeyCreated(**KeyPublic.model_validate(key).model_dump(), key=secret)
 
-    def list_keys(self, tenant_id: str) -> list[KeyPublic]:
+    def list_keys(self, tenant_id: str) -> builtins.list[KeyPublic]:
         with self.metadata.session() as session:
             self._tenant(session, tenant_id)
             keys = session.scalars(

@@ -223,7 +223,7 @@ class Warehouse:
             rows = rows[:max_rows]
         return QueryResult(
             columns=list(result.column_names),
-            rows=rows,
+            rows=[tuple(row) for row in rows],
             truncated=truncated,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             summary=dict(result.summary or {}),
@@ -249,7 +249,7 @@ class Warehouse:
         the block size)."""
         try:
             with self.connection() as client:
-                client.raw_insert(table, column_names=list(columns), insert_block=body, fmt=fmt, settings=settings)
+                client.raw_insert(table, column_names=list(columns), insert_block=body, fmt=fmt, settings=dict(settings) if settings is not None else None)
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
 
