@@ -9,9 +9,8 @@ query that resolved its version just before a publish still finds its rows.
 
 from __future__ import annotations
 
-import builtins
-
 import asyncio
+import builtins
 import contextlib
 import threading
 import time

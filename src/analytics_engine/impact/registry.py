@@ -97,6 +97,7 @@ class FormulaRegistry:
         """The given version, or the one in force now."""
         self.ensure_builtin()
         with self.metadata.session() as session:
+            row: ImpactFormula | None
             if version is None:
                 row = self._current_row(session, kind, utcnow())
             else:

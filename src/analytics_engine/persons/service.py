@@ -8,7 +8,6 @@ one person merge in the background, so reads aggregate (min/max/sum, argMaxMerge
 from __future__ import annotations
 
 import builtins
-
 from datetime import UTC, datetime
 from typing import Any
 

@@ -4,9 +4,8 @@ the tenant's time zone; a slot missed while the service was down runs once at st
 
 from __future__ import annotations
 
-import builtins
-
 import asyncio
+import builtins
 import secrets
 import shutil
 import time
@@ -327,7 +326,13 @@ class ReportService:
         return report.name, sections
 
     def render_files(
-        self, report: Report, title: str, sections: builtins.list[Section], generated: datetime, workdir: Path, tenant_name: str
+        self,
+        report: Report,
+        title: str,
+        sections: builtins.list[Section],
+        generated: datetime,
+        workdir: Path,
+        tenant_name: str,
     ) -> dict[str, Path]:
         files: dict[str, Path] = {}
         stamp = generated.strftime("%Y-%m-%d")

@@ -249,7 +249,13 @@ class Warehouse:
         the block size)."""
         try:
             with self.connection() as client:
-                client.raw_insert(table, column_names=list(columns), insert_block=body, fmt=fmt, settings=dict(settings) if settings is not None else None)
+                client.raw_insert(
+                    table,
+                    column_names=list(columns),
+                    insert_block=body,
+                    fmt=fmt,
+                    settings=dict(settings) if settings is not None else None,
+                )
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
 
