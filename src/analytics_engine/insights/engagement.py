@@ -171,4 +171,4 @@ def _previous_start(first: date | datetime, interval: str, zone: Any) -> datetim
     assert isinstance(first, date)
     day = first - timedelta(days=1)
     previous = local_bucket(datetime(day.year, day.month, day.day, 12, tzinfo=zone), interval, zone)
-    return datetime(previous.year, previous.month, previous.day, tzinfo=zone)  # type: ignore[union-attr]
+    return datetime(previous.year, previous.month, previous.day, tzinfo=zone)

@@ -94,7 +94,7 @@ def _users_sql(math: str) -> str:
     return f"toFloat64({UNIQUE_USERS_MERGE}(users))" if math in _USER_MATHS else "toFloat64(0)"
 
 
-def rollup_approximate(rows: list[tuple]) -> bool:
+def rollup_approximate(rows: list[tuple[Any, ...]]) -> bool:
     """Whether any bucket (or the total) of a rollup statement's rows rests on a sketch estimate."""
     return any(row[4] >= APPROXIMATE_FROM for row in rows)
 

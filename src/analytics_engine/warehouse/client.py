@@ -275,7 +275,7 @@ class Warehouse:
 
     def ping(self) -> bool:
         try:
-            return self.query("SELECT 1").scalar() == 1
+            return bool(self.query("SELECT 1").scalar() == 1)
         except Exception:
             return False
 
