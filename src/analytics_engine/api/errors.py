@@ -4,6 +4,7 @@ names the request id and never carries a traceback)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -30,7 +31,9 @@ _STATUS_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: Any = None, headers=None) -> JSONResponse:  # type: ignore[no-untyped-def]
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details

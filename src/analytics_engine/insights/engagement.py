@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.base import PERSON_KEY as PERSON
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import bucket_key, bucket_label, bucket_sql, buckets, local_bucket
-from analytics_engine.insights.filters import filters_sql
+from analytics_engine.insights.filters import Params, filters_sql
 from analytics_engine.insights.models import EngagementQuery
 from analytics_engine.insights.results import EngagementResult, InsightResponse, Point, Series
 from analytics_engine.warehouse.params import utc_text
@@ -46,7 +47,7 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
     def nested_filters(self) -> list[list[Any]]:
         return [self.query.event_filters]
 
-    def _where(self, params: Any, start: datetime, end: datetime) -> str:
+    def _where(self, params: Params, start: datetime, end: datetime) -> str:
         where = self.base_where(params, [], start=start, end=end)
         if self.query.event is not None:
             where.append(f"event = {params.add(self.query.event, 'String')}")
@@ -166,7 +167,7 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         )
 
 
-def _previous_start(first: date | datetime, interval: str, zone: Any) -> datetime:
+def _previous_start(first: date | datetime, interval: str, zone: ZoneInfo) -> datetime:
     """UTC start of the bucket before `first` (the lifecycle's previous bucket)."""
     assert isinstance(first, date)
     day = first - timedelta(days=1)
