@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from analytics_engine.config import Settings
     from analytics_engine.runtime import Runtime
 
 TENANT = "bench-exports"
 FORMATS = ("csv", "parquet")
 
 
-def _settings(data_dir: Path):  # type: ignore[no-untyped-def]
+def _settings(data_dir: Path) -> Settings:
     from analytics_engine.config import Settings
 
     return Settings(data_dir=data_dir, log_json=False, log_level="warning", export_workers=1)

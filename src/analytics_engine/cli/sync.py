@@ -160,7 +160,7 @@ def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON inst
                 "name": spec.name,
                 "origin": origin,
                 "source": spec.table or "query",
-                "target": spec.target.table if spec.target.kind == "table" else "events",  # type: ignore[union-attr]
+                "target": spec.target.table if spec.target.kind == "table" else "events",
                 "rows_copied": checkpoint.rows_copied,
                 "backfill_done": checkpoint.backfill_done,
                 "cursor": checkpoint.cursor,

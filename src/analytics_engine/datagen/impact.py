@@ -183,7 +183,7 @@ def _profile(runtime: Runtime, tenant_id: str, profile: DemoProfile) -> None:
         TenantUpdate(
             industry=profile.industry,
             region=profile.region,
-            size_band=profile.size_band,  # type: ignore[arg-type]
+            size_band=profile.size_band,
             data_sharing_opt_in=True,
         ),
     )

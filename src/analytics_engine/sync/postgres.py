@@ -54,8 +54,7 @@ def relation(spec: SourceSpec) -> sql.Composable:
         return sql.Identifier(*spec.table.split("."))
     assert spec.query is not None  # SourceSpec requires a table or a query
     # Every statement is run with a parameter list, so a literal % in the query must be doubled.
-    # sql.SQL wants a LiteralString; the query is the operator's configured SELECT (run read-only).
-    return sql.SQL("({})").format(sql.SQL(spec.query.replace("%", "%%")))  # type: ignore[arg-type]
+    return sql.SQL("({})").format(sql.SQL(spec.query.replace("%", "%%")))
 
 
 @dataclass

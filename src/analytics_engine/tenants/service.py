@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from analytics_engine.errors import Conflict, Forbidden, NotFound, Unauthorized
 from analytics_engine.metadata.db import MetadataDB
@@ -99,7 +100,7 @@ class TenantService:
             session.delete(tenant)
 
     @staticmethod
-    def _tenant(session, tenant_id: str) -> Tenant:  # type: ignore[no-untyped-def]
+    def _tenant(session: Session, tenant_id: str) -> Tenant:
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
             raise NotFound(f"No tenant with id {tenant_id!r}.")
