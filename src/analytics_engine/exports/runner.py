@@ -16,6 +16,7 @@ from analytics_engine.exports.integrations import table_plan
 from analytics_engine.exports.schemas import EventsSource, ExportFormat
 from analytics_engine.exports.sources import SqlPlan, TablePlan, events_plan
 from analytics_engine.exports.writers import EXCEL_MAX_ROWS, ParquetSink, RowTextSink, TextSink, XlsxSink
+from analytics_engine.insights.results import Table as ResultTable
 from analytics_engine.warehouse.client import render_settings, translate_error
 from analytics_engine.warehouse.scoped import TenantScope
 
@@ -200,7 +201,7 @@ def _write_tables(
         for table in tables:
             names += [c for c in table.columns if c not in names]
 
-        def widen(table):  # type: ignore[no-untyped-def]
+        def widen(table: ResultTable) -> Callable[[Sequence[Any]], list[Any]]:
             index = {c: i for i, c in enumerate(table.columns)}
             return lambda row: [table.title] + [row[index[c]] if c in index else None for c in names[1:]]
 
