@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -217,13 +217,14 @@ class Warehouse:
                 result = client.query(text, parameters=dict(params or {}))
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
-        rows = list(result.result_rows)
+        # clickhouse_connect's rows are tuples; its `Matrix` type only says Sequence[Sequence[Any]].
+        rows = cast(list[tuple[Any, ...]], list(result.result_rows))
         truncated = max_rows is not None and len(rows) > max_rows
         if truncated:
             rows = rows[:max_rows]
         return QueryResult(
             columns=list(result.column_names),
-            rows=[tuple(row) for row in rows],
+            rows=rows,
             truncated=truncated,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             summary=dict(result.summary or {}),
