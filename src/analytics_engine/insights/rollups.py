@@ -28,7 +28,7 @@ from analytics_engine.insights.trends_builder import UNIQUE_USERS_MERGE
 from analytics_engine.warehouse.params import utc_text
 
 if TYPE_CHECKING:
-    from analytics_engine.insights.trends import TrendsRunner
+    from analytics_engine.insights.base import InsightRunner
 
 ROLLUP_MATHS = {"total", "unique_users", "per_user_avg"}
 # `uniqCombined(14)` counts exactly up to 512 distinct ids (measured in chDB: every count of 1-512 ids
@@ -112,7 +112,7 @@ def _whole_day(day_start: str, start: str, end: str, interval: str) -> str:
 
 
 def rollup_sql(
-    runner: TrendsRunner, series: TrendSeries, period: Resolved, interval: str
+    runner: InsightRunner[TrendsQuery], series: TrendSeries, period: Resolved, interval: str
 ) -> tuple[str, dict[str, Any]]:
     """The raw series SQL's columns (bucket, bd, value, is_total) and `users`, the unique-user
     estimate behind the value (for `rollup_approximate`; the caller drops it)."""
