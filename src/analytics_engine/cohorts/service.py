@@ -10,6 +10,7 @@ query that resolved its version just before a publish still finds its rows.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import threading
 import time
@@ -144,7 +145,7 @@ class CohortService:
                 {"tenant_id": tenant_id, "cohort_id": cohort_id},
             )
 
-    def versions(self, tenant_id: str, cohort_id: str, limit: int = 20) -> list[CohortVersionPublic]:
+    def versions(self, tenant_id: str, cohort_id: str, limit: int = 20) -> builtins.list[CohortVersionPublic]:
         with self.metadata.session() as session:
             self._cohort(session, tenant_id, cohort_id)
             rows = session.scalars(
@@ -316,7 +317,7 @@ class CohortService:
         self.emit(tenant_id, cohort.name, result)
         return result
 
-    def evaluate_all(self, *, trigger: str = "schedule") -> list[EvaluationResult]:
+    def evaluate_all(self, *, trigger: str = "schedule") -> builtins.list[EvaluationResult]:
         """Every active dynamic cohort of every tenant, referenced cohorts before those using them.
         Each gets a job row; one failing cohort does not stop the others."""
         with self.metadata.session() as session:
@@ -327,7 +328,7 @@ class CohortService:
                 )
             ]
         order = dependency_order(cohorts)
-        results = []
+        results: builtins.list[EvaluationResult] = []
         for tenant_id, cohort_id in order:
             if self.stopping.is_set():
                 log.info("cohort.schedule_interrupted", remaining=len(order) - len(results))

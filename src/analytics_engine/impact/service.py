@@ -186,7 +186,7 @@ class ImpactService:
                 and _same_period(previous, window)
                 and (previous.formula_version == result["formula_version"])
             )
-            if same_scope and previous.value == value:
+            if same_scope and previous is not None and previous.value == value:
                 return previous.id, None
             row = ImpactResult(
                 tenant_id=tenant_id,

@@ -203,7 +203,7 @@ def next_bucket(bucket: date | datetime, interval: str) -> date | datetime:
         return bucket + timedelta(days=1)
     if interval == "week":
         return bucket + timedelta(days=7)
-    return add_months(bucket, 1 if interval == "month" else 3)  # type: ignore[arg-type]
+    return add_months(bucket, 1 if interval == "month" else 3)
 
 
 def buckets(resolved: Resolved, interval: str) -> list[date | datetime]:
@@ -212,7 +212,7 @@ def buckets(resolved: Resolved, interval: str) -> list[date | datetime]:
     current = local_bucket(resolved.start, interval, zone)
     last = local_bucket(resolved.end - timedelta(milliseconds=1), interval, zone)
     out: list[date | datetime] = []
-    while current <= last:  # type: ignore[operator]
+    while current <= last:
         out.append(current)
         if len(out) > MAX_BUCKETS:
             raise ValueError(f"the range holds more than {MAX_BUCKETS} {interval} buckets; use a coarser interval")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from datetime import date, datetime
 from typing import Any
 
 from analytics_engine.errors import InvalidInput
@@ -108,7 +109,9 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         totals = {s.label: s.total for s in out}
         return self.response(interval=query.interval, series=out, totals=totals, approximate=approximate)
 
-    def _map(self, series: TrendSeries, rows: list[tuple], period_buckets: list, which: str) -> list[Series]:
+    def _map(
+        self, series: TrendSeries, rows: list[tuple[Any, ...]], period_buckets: list[date | datetime], which: str
+    ) -> list[Series]:
         zone = self.range.zone
         property_math = series.math in PROPERTY_MATHS
         values: dict[tuple[str, ...], dict[Any, float | None]] = defaultdict(dict)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics_engine.errors import Conflict, NotFound
-from analytics_engine.jobs.context import JobCancelled
+from analytics_engine.jobs.context import JobCancelled as JobCancelled  # re-exported (sync/service.py)
 from analytics_engine.jobs.schemas import FINAL_STATES, JobPublic, JobState
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import Job, utcnow
