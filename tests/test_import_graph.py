@@ -1,7 +1,9 @@
 """The package's import graph has no cycle (issue 16): every `import` of an `analytics_engine` module,
 at module level or inside a function (a lazy import still couples the two modules), read with `ast`.
 
-A module importing its own package's `__init__` is not counted: `from analytics_engine.x import y`
+Imports under `if TYPE_CHECKING:` are not counted: they never run, and a facade that hands out
+objects typed by it (the warehouse and its tenant scopes) needs them. A module importing its own
+package's `__init__` is not counted: `from analytics_engine.x import y`
 runs `x/__init__.py`, but it is a package, not a peer that could import back."""
 
 from __future__ import annotations
@@ -27,7 +29,16 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     name = module_name(path)
     is_package = path.name == "__init__.py"
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    type_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for inner in ast.walk(node)
+    }
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

@@ -19,7 +19,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, model_validator
+from pydantic import AfterValidator, BaseModel, GetJsonSchemaHandler, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 # DateTime64's own range, and the accepted range one day inside it (see the module doc).
 WAREHOUSE_FIRST = datetime(1900, 1, 1, tzinfo=UTC)
@@ -72,8 +74,8 @@ class PatchModel(BaseModel):
         return self
 
     @classmethod
-    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
-        schema: dict[str, Any] = handler(core_schema)
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler(core_schema)
         target = handler.resolve_ref_schema(schema)
         for name, prop in target.get("properties", {}).items():
             if name in cls.nullable:

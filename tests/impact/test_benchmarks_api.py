@@ -61,6 +61,10 @@ def test_refresh_is_a_job_and_scheduled(client, admin_headers, runtime, peers) -
     assert summary["tenants"] == 5
     job = client.get(f"/v1/admin/jobs/{summary['job_id']}", headers=admin_headers).json()
     assert job["kind"] == "impact.benchmarks_refresh" and job["state"] == "succeeded" and job["rows_done"] == 5
+    assert job["rows_total"] == 5 and job["progress"] == 1.0
+    assert job["attempts"] == 1  # claimed by the one job runner: a job run outside it counts none
+    listed = client.get("/v1/admin/jobs", params={"kind": "impact.benchmarks_refresh"}, headers=admin_headers)
+    assert summary["job_id"] in [j["id"] for j in listed.json()]
     assert SCHEDULE_NAME in runtime.scheduler.names()
 
 
@@ -137,3 +141,28 @@ def test_the_schedule_runs_a_refresh(client, admin_headers, runtime, peers) -> N
     jobs = [j for j in client.get("/v1/admin/jobs", headers=admin_headers).json()
             if j["kind"] == "impact.benchmarks_refresh"]
     assert len(jobs) == before + 1 and all(j["state"] == "succeeded" for j in jobs)
+
+
+def test_cancelled_refresh_stops_and_writes_nothing(client, admin_headers, runtime, peers, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from analytics_engine.impact.service import BENCHMARKS_JOB
+
+    opted, _, _ = peers
+    params = {"metric": "sroi", "compare_with": "industry"}
+    before = opted[0].get("/v1/impact/benchmarks", params=params).json()["refreshed_at"]
+    service = runtime.impact
+    compute, computed = service.compute, []
+
+    def cancel_during_first_tenant(*args, **kwargs):  # type: ignore[no-untyped-def]
+        computed.append(args[1])
+        if len(computed) == 1:
+            (job,) = runtime.jobs.list(kind=BENCHMARKS_JOB, state="running")
+            client.post(f"/v1/admin/jobs/{job.id}/cancel", headers=admin_headers)
+        return compute(*args, **kwargs)
+
+    monkeypatch.setattr(service, "compute", cancel_during_first_tenant)
+    answer = client.post("/v1/admin/impact/benchmarks/refresh", headers=admin_headers)
+    assert answer.status_code == 200 and answer.json()["cancelled"] is True
+    job = client.get(f"/v1/admin/jobs/{answer.json()['job_id']}", headers=admin_headers).json()
+    assert job["state"] == "cancelled" and job["rows_done"] == 1 and job["rows_total"] == 5
+    assert len(set(computed)) == 1  # stopped before the second tenant
+    assert opted[0].get("/v1/impact/benchmarks", params=params).json()["refreshed_at"] == before

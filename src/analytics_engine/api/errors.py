@@ -4,6 +4,7 @@ names the request id and never carries a traceback)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
@@ -30,7 +31,9 @@ _STATUS_CODES = {
 }
 
 
-def error_response(status: int, code: str, message: str, details: Any = None, headers=None) -> JSONResponse:  # type: ignore[no-untyped-def]
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details
@@ -46,7 +49,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(exc.errors())
-        first = errors[0] if errors else {"loc": [], "message": "invalid request"}
+        first: dict[str, Any] = errors[0] if errors else {"loc": [], "message": "invalid request"}
         where = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path"))
         message = f"{where}: {first['message']}" if where else first["message"]
         return error_response(

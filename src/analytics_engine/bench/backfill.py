@@ -80,7 +80,7 @@ def run(rows: int, dsn: str, chunk_rows: int, cursor: str, keep: bool, repeat: i
     )
     settings = Settings(
         data_dir=folder, sync_sources_file=sources, sync_schedule=False, log_level="warning", log_json=False
-    )  # type: ignore[call-arg]
+    )
     runtime = Runtime.build(settings)
     try:
         warehouse = runtime.warehouse

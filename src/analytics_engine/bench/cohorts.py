@@ -17,7 +17,7 @@ from typing import Any
 
 from analytics_engine.bench.common import print_table, write_result
 from analytics_engine.cohorts.compiler import Compiler
-from analytics_engine.cohorts.schemas import CohortCreate, Group
+from analytics_engine.cohorts.schemas import CohortCreate, EvaluationResult, Group
 from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import TenantCreate
@@ -147,11 +147,13 @@ def run(events: int, repeat: int = 3, data_dir: Path | None = None) -> dict[str,
         member_seconds, members = timed(
             lambda: runtime.warehouse.query(f"SELECT count() FROM ({members_sql})", compiler.params).scalar(), repeat
         )
-        evaluations: list[Any] = []
-        evaluation_seconds, result = timed(
-            lambda: evaluations.append(service.evaluate(tenant.id, cohort.id, trigger="bench")) or evaluations[-1],
-            repeat,
-        )
+        evaluations: list[EvaluationResult] = []
+
+        def evaluate_once() -> EvaluationResult:
+            evaluations.append(service.evaluate(tenant.id, cohort.id, trigger="bench"))
+            return evaluations[-1]
+
+        evaluation_seconds, result = timed(evaluate_once, repeat)
         publish_seconds = statistics.median(e.duration_ms for e in evaluations) / 1000
         analysis_seconds = statistics.median(e.analysis_ms for e in evaluations) / 1000
 

@@ -112,7 +112,9 @@ async def fan_out(url: str, key: str, dashboard_id: str, streams: int, rounds: i
         opened = time.perf_counter()
         await asyncio.wait_for(asyncio.gather(*(e.wait() for e in ready)), timeout=180)
         open_seconds = time.perf_counter() - opened
-        all_notified, ingest_ms, per_client = [], [], []
+        all_notified: list[float] = []
+        ingest_ms: list[float] = []
+        per_client: list[float] = []
         for number in range(rounds):
             for event in got:
                 event.clear()

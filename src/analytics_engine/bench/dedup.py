@@ -12,6 +12,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def fill(warehouse: Warehouse, rows: int) -> None:
     )
 
 
-def timed(function, repeat: int) -> list[float]:  # type: ignore[no-untyped-def]
+def timed(function: Callable[[], object], repeat: int) -> list[float]:
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()

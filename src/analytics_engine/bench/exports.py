@@ -16,20 +16,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analytics_engine.config import Settings
+    from analytics_engine.runtime import Runtime
 
 TENANT = "bench-exports"
 FORMATS = ("csv", "parquet")
 
 
-def _settings(data_dir: Path):  # type: ignore[no-untyped-def]
+def _settings(data_dir: Path) -> Settings:
     from analytics_engine.config import Settings
 
     return Settings(data_dir=data_dir, log_json=False, log_level="warning", export_workers=1)
 
 
-def _runtime(data_dir: Path):  # type: ignore[no-untyped-def]
+def _runtime(data_dir: Path) -> Runtime:
     from analytics_engine.runtime import Runtime
 
     return Runtime.build(_settings(data_dir))
@@ -85,20 +90,18 @@ def step_baseline(data_dir: Path, tenant_id: str, fmt: str, out: Path) -> dict[s
 
 def step_export(data_dir: Path, tenant_id: str, fmt: str) -> dict[str, Any]:
     from analytics_engine.exports.schemas import ExportCreate
-    from analytics_engine.exports.worker import ExportWorkers, tenant_context
+    from analytics_engine.exports.worker import register_exports, tenant_context
 
     rt = _runtime(data_dir)
     service = rt.exports
     accepted = service.create(
         tenant_context(rt, tenant_id), ExportCreate.model_validate({"source": {"type": "events"}, "format": fmt})
     )
-    workers = ExportWorkers(rt, 1)
+    # Exports run on the job runner now (issue 16 item 3): claim and run this one job here.
+    register_exports(rt)
     started = time.perf_counter()
-    job_id = workers.claim()
-    assert job_id == accepted.id
-    workers.run_job(job_id)
+    job = rt.runner.run_now(accepted.id)
     elapsed = time.perf_counter() - started
-    job = rt.jobs.get(job_id)
     rt.close()
     if job.state.value != "succeeded":
         raise RuntimeError(f"export failed: {job.error}")
@@ -206,7 +209,11 @@ def main() -> None:
         raw["data_dir"] = Path(raw["data_dir"])
     if "out" in raw:
         raw["out"] = Path(raw["out"])
-    steps = {"prepare": step_prepare, "baseline": step_baseline, "export": step_export}
+    steps: dict[str, Callable[..., dict[str, Any]]] = {
+        "prepare": step_prepare,
+        "baseline": step_baseline,
+        "export": step_export,
+    }
     answer = steps[step](**raw)
     print(json.dumps(answer))
 

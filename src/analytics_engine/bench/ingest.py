@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ def _tick() -> int:
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds (user + system) of a Linux process's threads by thread name without its trailing
     digits; empty where /proc is not there."""
-    seconds: Counter[str] = Counter()
+    seconds: defaultdict[str, float] = defaultdict(float)
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:

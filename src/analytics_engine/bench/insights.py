@@ -267,7 +267,7 @@ def run(
         gc.collect()
         load_before = os.getloadavg()[0]
         results: dict[str, Any] = {}
-        rows = []
+        rows: list[list[str | float]] = []
         cases = [(name, big, spec) for name, spec in CASES]
         cases.append(("trends_rollup_small_tenant", small, CASES[0][1]))
         for name, tenant, spec in cases:

@@ -104,7 +104,7 @@ def run(events: int, batch_max_events: int, http_batch: int, concurrency: int, p
         asyncio.run(delete_stream(stream))
     nats_rate = events / nats_seconds
     http_rate = events / http_seconds
-    consumer = next((c for c in status["consumers"] if c["stream"] == stream), {})
+    consumer: dict[str, object] = next((c for c in status["consumers"] if c["stream"] == stream), {})
     result = {
         "events": events,
         "nats_batch_max_events": batch_max_events,

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 
 from analytics_engine.budgets.models import TenantBudget, TenantUsage
@@ -360,8 +360,10 @@ class BudgetService:
         for _attempt in range(2):
             try:
                 with self.metadata.session() as session:
-                    changed = session.execute(
-                        update(TenantUsage).where(*where).values(**increments, updated_at=utcnow())
+                    # An UPDATE statement's result is a CursorResult (it has rowcount); the stub says Result.
+                    changed = cast(
+                        "CursorResult[Any]",
+                        session.execute(update(TenantUsage).where(*where).values(**increments, updated_at=utcnow())),
                     ).rowcount
                     if not changed:
                         session.add(TenantUsage(tenant_id=tenant_id, day=day, updated_at=utcnow(), **delta))

@@ -57,7 +57,7 @@ class RedisCache:
             return None
         self._recovered()
         CACHE_LOOKUPS.labels("redis", "miss" if value is None else "hit").inc()
-        return value if value is None else bytes(value)
+        return value if value is None else value.encode() if isinstance(value, str) else bytes(value)
 
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         if len(value) > self.max_value_bytes or self._skipping():

@@ -6,10 +6,10 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypedDict
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from analytics_engine.cli.common import clean_errors, console, fail, out, runtime, settings
@@ -55,7 +55,9 @@ def _run(names: list[str], mode: str, restart: bool = False) -> None:
             with _progress() as progress:
                 task = progress.add_task(name, total=None, rate="")
 
-                def show(done: int, total: int | None, _cursor: object, task: int = task, t0: float = started) -> None:
+                def show(
+                    done: int, total: int | None, _cursor: object, task: TaskID = task, t0: float = started
+                ) -> None:
                     rate = done / max(time.perf_counter() - t0, 1e-6)
                     progress.update(task, completed=done, total=total, rate=f"{rate:,.0f}/s")
 
@@ -115,6 +117,23 @@ def reconcile(source: Annotated[str, typer.Argument(help="Source name (a table t
     )
 
 
+class _LastJob(TypedDict):
+    id: str
+    state: str
+    error: str | None
+
+
+class _SourceRow(TypedDict):
+    name: str
+    origin: str
+    source: str
+    target: str
+    rows_copied: int
+    backfill_done: bool
+    cursor: list[str] | None
+    last_job: _LastJob | None
+
+
 @sync_app.command("list")
 @clean_errors
 def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False) -> None:
@@ -129,7 +148,7 @@ def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON inst
     metadata.migrate()
     registry, jobs = SourceRegistry(metadata, config.sync_sources_file), JobService(metadata)
     recent = [j for kind in KINDS.values() for j in jobs.list(kind=kind, limit=500)]
-    rows = []
+    rows: list[_SourceRow] = []
     for spec, origin in registry.all():
         checkpoint = registry.checkpoint(spec.name)
         last = max((j for j in recent if j.source == spec.name), key=lambda j: j.created_at, default=None)
@@ -138,7 +157,7 @@ def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON inst
                 "name": spec.name,
                 "origin": origin,
                 "source": spec.table or "query",
-                "target": spec.target.table if spec.target.kind == "table" else "events",  # type: ignore[union-attr]
+                "target": spec.target.table if spec.target.kind == "table" else "events",
                 "rows_copied": checkpoint.rows_copied,
                 "backfill_done": checkpoint.backfill_done,
                 "cursor": checkpoint.cursor,
@@ -151,7 +170,7 @@ def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON inst
         return
     table = Table("name", "from", "source", "target", "rows copied", "backfilled", "cursor", "last job")
     for row in rows:
-        last = row["last_job"]
+        last_job = row["last_job"]
         table.add_row(
             row["name"],
             row["origin"],
@@ -160,7 +179,7 @@ def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON inst
             f"{row['rows_copied']:,}",
             "yes" if row["backfill_done"] else "no",
             ", ".join(row["cursor"] or []),
-            "" if last is None else f"{last['state']} {last['id']}",
+            "" if last_job is None else f"{last_job['state']} {last_job['id']}",
         )
     out.print(table)
 

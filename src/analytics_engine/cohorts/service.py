@@ -10,6 +10,7 @@ query that resolved its version just before a publish still finds its rows.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import threading
 import time
@@ -145,7 +146,7 @@ class CohortService:
                 {"tenant_id": tenant_id, "cohort_id": cohort_id},
             )
 
-    def versions(self, tenant_id: str, cohort_id: str, limit: int = 20) -> list[CohortVersionPublic]:
+    def versions(self, tenant_id: str, cohort_id: str, limit: int = 20) -> builtins.list[CohortVersionPublic]:
         with self.metadata.session() as session:
             self._cohort(session, tenant_id, cohort_id)
             rows = session.scalars(
@@ -317,7 +318,7 @@ class CohortService:
         self.emit(tenant_id, cohort.name, result)
         return result
 
-    def evaluate_all(self, *, trigger: str = "schedule") -> list[EvaluationResult]:
+    def evaluate_all(self, *, trigger: str = "schedule") -> builtins.list[EvaluationResult]:
         """Every active dynamic cohort of every tenant, referenced cohorts before those using them.
         Each gets a job row; one failing cohort does not stop the others."""
         with self.metadata.session() as session:
@@ -328,7 +329,7 @@ class CohortService:
                 )
             ]
         order = dependency_order(cohorts)
-        results = []
+        results: builtins.list[EvaluationResult] = []
         for tenant_id, cohort_id in order:
             if self.stopping.is_set():
                 log.info("cohort.schedule_interrupted", remaining=len(order) - len(results))
@@ -434,6 +435,7 @@ class CohortService:
         duration_ms = int((time.perf_counter() - started) * 1000)
         with self.metadata.session() as session:
             row = session.get(CohortVersion, (cohort_id, version))
+            assert row is not None, "the version row is written before its members are evaluated"
             row.state, row.size, row.joined, row.left = "complete", size, joined, left
             row.duration_ms, row.finished_at = duration_ms, utcnow()
             cohort = session.get(Cohort, cohort_id)

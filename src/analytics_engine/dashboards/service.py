@@ -36,7 +36,7 @@ def widget_public(widget: Widget) -> WidgetPublic:
         id=widget.id,
         dashboard_id=widget.dashboard_id,
         title=widget.title,
-        viz=widget.viz,  # type: ignore[arg-type]
+        viz=widget.viz,
         metric_id=widget.metric_id,
         metric_version=widget.metric_version,
         query=widget.query,

@@ -258,8 +258,8 @@ class StreamHub:
                 while not client.queue.empty():
                     client.queue.get_nowait()
                 client.resync = False
-                for message in backlog:
-                    yield message.sse(feed.epoch)
+                for missed in backlog:
+                    yield missed.sse(feed.epoch)
                 seen = backlog[-1].seq if backlog else seen
             high = feed.seq if seen is None else seen
             while True:

@@ -141,18 +141,18 @@ def generate_impact_events(spec: ImpactSpec, scale: float = 1.0) -> Iterator[dic
         participant = f"part-{spec.seed}-{i}"
         programme = rng.choice(spec.programmes)
         control = rng.random() < spec.control_share
-        volunteer = None if control else rng.choice(volunteers)
+        mentor = None if control else rng.choice(volunteers)
         followed = not control and rng.random() < spec.follow_up_share
         first = rng.uniform(0, max(1.0, spec.days - 100))
         for dimension in spec.dimensions:
             baseline = rng.uniform(0.2, 0.6)
             gain = rng.gauss(spec.effect * (0.3 if control else 1.0), 0.08)
             post = baseline + gain
-            base_props = {"dimension": dimension, "programme": programme}
+            base_props: dict[str, str | bool] = {"dimension": dimension, "programme": programme}
             if control:
                 base_props["control"] = True
-            if volunteer:
-                base_props["volunteer_id"] = volunteer
+            if mentor:
+                base_props["volunteer_id"] = mentor
             measures = [("baseline", first, baseline), ("post", first + 90, post)]
             if followed and first + 90 + 60 < spec.days:
                 measures.append(("follow_up", first + 150, baseline + gain * spec.retention + rng.gauss(0, 0.03)))
@@ -183,7 +183,7 @@ def _profile(runtime: Runtime, tenant_id: str, profile: DemoProfile) -> None:
         TenantUpdate(
             industry=profile.industry,
             region=profile.region,
-            size_band=profile.size_band,  # type: ignore[arg-type]
+            size_band=profile.size_band,
             data_sharing_opt_in=True,
         ),
     )

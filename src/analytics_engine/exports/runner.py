@@ -3,18 +3,20 @@ scope, write the file chunk by chunk. Used by the workers in `serve` and by `ana
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
 from analytics_engine.exports.integrations import table_plan
 from analytics_engine.exports.schemas import EventsSource, ExportFormat
 from analytics_engine.exports.sources import SqlPlan, TablePlan, events_plan
-from analytics_engine.exports.writers import ParquetSink, RowTextSink, TextSink, XlsxSink
+from analytics_engine.exports.writers import EXCEL_MAX_ROWS, ParquetSink, RowTextSink, TextSink, XlsxSink
+from analytics_engine.insights.results import Table as ResultTable
 from analytics_engine.warehouse.client import render_settings, translate_error
 from analytics_engine.warehouse.scoped import TenantScope
 
@@ -41,7 +43,8 @@ class ExportScope(TenantScope):
         """ClickHouse-formatted bytes (CSV, JSONEachRow), read in 1 MiB chunks."""
         with self.bound_connection(sql, params, settings) as (client, bound, merged):
             try:
-                stream = client.raw_stream(sql + render_settings(merged), parameters=bound, fmt=fmt)
+                # The synchronous client returns io.IOBase (StreamContext is the async client's).
+                stream = cast(io.IOBase, client.raw_stream(sql + render_settings(merged), parameters=bound, fmt=fmt))
                 try:
                     while chunk := stream.read(READ_CHUNK):
                         yield chunk
@@ -154,8 +157,9 @@ def _write_blocks(
     if fmt == "parquet":
         sink = ParquetSink(path, plan.names, kinds)
     else:
-        extra = {"max_rows": xlsx_max_rows} if xlsx_max_rows else {}
-        sink = XlsxSink(path, plan.names, kinds, title="Events", tmpdir=tmpdir, **extra)
+        sink = XlsxSink(
+            path, plan.names, kinds, title="Events", tmpdir=tmpdir, max_rows=xlsx_max_rows or EXCEL_MAX_ROWS
+        )
     sql = plan.select(scope.table("events"), block=True)
     try:
         for block in scope.column_blocks(sql, plan.params, _settings(plan, BLOCK_SETTINGS)):
@@ -173,13 +177,12 @@ def _write_tables(
     tables = plan.tables
     if fmt == "xlsx":
         first = tables[0] if tables else None
-        extra = {"max_rows": xlsx_max_rows} if xlsx_max_rows else {}
         sink = XlsxSink(
             path,
             first.columns if first else ["value"],
             title=first.title if first else "Export",
             tmpdir=tmpdir,
-            **extra,
+            max_rows=xlsx_max_rows or EXCEL_MAX_ROWS,
         )
         for number, table in enumerate(tables):
             if number:
@@ -198,7 +201,7 @@ def _write_tables(
         for table in tables:
             names += [c for c in table.columns if c not in names]
 
-        def widen(table):  # type: ignore[no-untyped-def]
+        def widen(table: ResultTable) -> Callable[[Sequence[Any]], list[Any]]:
             index = {c: i for i, c in enumerate(table.columns)}
             return lambda row: [table.title] + [row[index[c]] if c in index else None for c in names[1:]]
 

@@ -82,7 +82,7 @@ class ExportService:
             url_expires = now + timedelta(seconds=ttl)
         return ExportStatus(
             id=job.id,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             format=ExportFormat(job.params.get("format", "csv")),
             source_type=job.source or "events",
             rows_written=job.rows_done,

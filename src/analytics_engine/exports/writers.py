@@ -129,7 +129,7 @@ class ParquetSink:
         self.rows = 0
         self._pq = pq
 
-    def _array(self, values: Sequence[Any], kind: str | None):  # type: ignore[no-untyped-def]
+    def _array(self, values: Sequence[Any], kind: str | None) -> Any:
         pa = self.pa
         pool = self.pool
         if kind == "timestamp":
@@ -143,7 +143,7 @@ class ParquetSink:
     def write_block(self, columns: Sequence[Sequence[Any]]) -> int:
         """Blocks arrive as ClickHouse reads them (often one 8,192-row granule): they are converted to
         compact Arrow batches at once and written as one row group per ~64k rows."""
-        kinds = self.kinds or [None] * len(columns)
+        kinds: list[str | None] = list(self.kinds) if self.kinds else [None] * len(columns)
         arrays = [self._array(col, kind) for col, kind in zip(columns, kinds, strict=True)]
         batch = self.pa.record_batch(arrays, names=self.names)
         if self.writer is None:

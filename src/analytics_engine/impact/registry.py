@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from analytics_engine.errors import Conflict, InvalidInput, NotFound
 from analytics_engine.impact.formulas import BUILTIN, Kind, SroiDefinition, VisDefinition, parse_definition
@@ -97,6 +98,7 @@ class FormulaRegistry:
         """The given version, or the one in force now."""
         self.ensure_builtin()
         with self.metadata.session() as session:
+            row: ImpactFormula | None
             if version is None:
                 row = self._current_row(session, kind, utcnow())
             else:
@@ -108,7 +110,7 @@ class FormulaRegistry:
             return row.version, parse_definition(kind, row.definition)
 
     @staticmethod
-    def _current_row(session, kind: str, now: datetime) -> ImpactFormula:  # type: ignore[no-untyped-def]
+    def _current_row(session: Session, kind: str, now: datetime) -> ImpactFormula:
         row = session.scalar(
             select(ImpactFormula)
             .where(ImpactFormula.kind == kind, ImpactFormula.effective_from <= now)

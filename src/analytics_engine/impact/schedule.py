@@ -1,7 +1,9 @@
-"""Start-up hook: the scheduled refresh of the cross-tenant `benchmarks` table."""
+"""Start-up hook: the scheduled refresh of the cross-tenant `benchmarks` table (each refresh an
+`impact.benchmarks_refresh` job of the one runner)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from analytics_engine.scheduler import Every
@@ -14,6 +16,8 @@ SCHEDULE_NAME = "impact.benchmarks_refresh"
 
 async def start_impact(runtime: Runtime) -> None:
     service = runtime.impact
+    service.loop = asyncio.get_running_loop()  # events published from the refresh job's thread
+    service.register_jobs()
 
     async def refresh() -> None:
         await service.refresh_benchmarks()

@@ -33,6 +33,8 @@ from analytics_engine.impact.models import ImpactResult, ImpactVocabulary
 from analytics_engine.impact.registry import FormulaCreate, FormulaRegistry
 from analytics_engine.impact.sroi import compute_sroi
 from analytics_engine.impact.vis import aggregate_vis, compute_vis, months_in
+from analytics_engine.jobs.context import JobContext
+from analytics_engine.jobs.schemas import JobState
 from analytics_engine.metadata.models import Tenant, utcnow
 from analytics_engine.warehouse.scoped import TenantScope
 
@@ -45,6 +47,7 @@ EARLIEST, LATEST = date(1970, 1, 1), date(2299, 12, 30)  # inside DateTime64's r
 DRY_RUN_DAYS = 90
 DRY_RUN_MAX_SCOPES = 500
 MOVE_THRESHOLD = 0.20
+BENCHMARKS_JOB = "impact.benchmarks_refresh"
 _IN_REQUEST: ContextVar[bool] = ContextVar("impact_in_request", default=False)
 
 
@@ -70,6 +73,8 @@ class ImpactService:
         self.runtime = runtime
         self.registry = FormulaRegistry(runtime.metadata)
         self.rng = random.Random()
+        self.loop: asyncio.AbstractEventLoop | None = None  # serve's loop, for events from job threads
+        self.register_jobs()
 
     # --- tenant profile and vocabulary ------------------------------------------------------------
     def tenant(self, tenant_id: str) -> dict[str, Any]:
@@ -181,7 +186,7 @@ class ImpactService:
                 and _same_period(previous, window)
                 and (previous.formula_version == result["formula_version"])
             )
-            if same_scope and previous.value == value:
+            if same_scope and previous is not None and previous.value == value:
                 return previous.id, None
             row = ImpactResult(
                 tenant_id=tenant_id,
@@ -363,45 +368,69 @@ class ImpactService:
             ]
 
     async def refresh_benchmarks(self) -> dict[str, Any]:
-        """Recompute every opted-in tenant's SROI and VIS and write a new benchmarks refresh (a job)."""
-        settings = self.runtime.settings
-        jobs = self.runtime.jobs
+        """Recompute every opted-in tenant's SROI and VIS and write a new benchmarks refresh: an
+        `impact.benchmarks_refresh` job of the one runner, run here in a worker thread (a runner
+        loop that claims it first runs it instead); the answer is the job's summary."""
+        self.loop = asyncio.get_running_loop()
+        self.register_jobs()
         tenants = await asyncio.to_thread(self._opted_in)
         if not tenants:
             return {"job_id": None, "tenants": 0, "groups": 0, "suppressed": 0}
-        job = await asyncio.to_thread(jobs.create, "impact.benchmarks_refresh", rows_total=len(tenants))
-        await asyncio.to_thread(jobs.start, job.id)
+        runner = self.runtime.runner
+        job = await asyncio.to_thread(runner.enqueue, BENCHMARKS_JOB, source="impact")
+        done = await asyncio.to_thread(runner.run_now, job.id, wait=True)
+        if done.state == JobState.cancelled:
+            return {"job_id": job.id, "tenants": len(tenants), "cancelled": True}
+        if done.state != JobState.succeeded:
+            raise RuntimeError(f"The benchmarks refresh (job {job.id}) ended {done.state}: {done.error}")
+        return {"job_id": job.id, **done.result}
+
+    def register_jobs(self) -> None:
+        """One attempt: a failed refresh is reported, and the next scheduled one tries again."""
+        if BENCHMARKS_JOB not in self.runtime.runner.handlers:
+            self.runtime.runner.register(BENCHMARKS_JOB, self.refresh_job, max_attempts=1)
+
+    def refresh_job(self, ctx: JobContext) -> dict[str, Any]:
+        """The `impact.benchmarks_refresh` handler (a runner thread): one step of progress per
+        tenant; a cancel stops it before the next tenant and nothing of this refresh is written."""
+        settings = self.runtime.settings
+        tenants = self._opted_in()
+        ctx.progress(0, len(tenants))
+        window = make_window(None, None, None, default_days=settings.impact_benchmark_window_days)
+        members = []
+        for done, (tenant_id, attributes) in enumerate(tenants, start=1):
+            ctx.check_cancelled()
+            values = {}
+            for kind in ("sroi", "vis"):
+                result = self.compute(kind, tenant_id, window, None)
+                _, change = self.record(tenant_id, kind, window, result)
+                if change:
+                    self._publish(f"impact.{kind}_updated", change, tenant_id)
+                values[kind] = result["ratio"] if kind == "sroi" else result["score"]
+            members.append(bm.Member(tenant_id, attributes, values))
+            ctx.progress(done, len(tenants))
+        ctx.check_cancelled()
+        groups, member_rows = bm.build_rows(
+            members,
+            k=settings.impact_benchmark_k,
+            epsilon=settings.impact_benchmark_epsilon,
+            rng=self.rng,
+            refreshed_at=utcnow(),
+        )
+        bm.write_rows(self.runtime.warehouse, groups, member_rows)
+        return {"tenants": len(tenants), "groups": len(groups), "suppressed": sum(1 for g in groups if g["suppressed"])}
+
+    def _publish(self, event: str, data: dict[str, Any], tenant_id: str) -> None:
+        """Publish from the handler's thread: on the service's event loop when one runs (the bus
+        belongs to it), else in a loop of its own (the CLI, benchmarks)."""
+        publish = self.runtime.bus.publish
         try:
-            window = make_window(None, None, None, default_days=settings.impact_benchmark_window_days)
-            members = []
-            for done, (tenant_id, attributes) in enumerate(tenants, start=1):
-                if (await asyncio.to_thread(jobs.get, job.id)).cancel_requested:
-                    await asyncio.to_thread(jobs.mark_cancelled, job.id)
-                    return {"job_id": job.id, "tenants": len(tenants), "cancelled": True}
-                values = {}
-                for kind in ("sroi", "vis"):
-                    result = await self.calculate(kind, tenant_id, window, request=False)
-                    values[kind] = result["ratio"] if kind == "sroi" else result["score"]
-                members.append(bm.Member(tenant_id, attributes, values))
-                await asyncio.to_thread(jobs.progress, job.id, rows_done=done)
-            groups, member_rows = bm.build_rows(
-                members,
-                k=settings.impact_benchmark_k,
-                epsilon=settings.impact_benchmark_epsilon,
-                rng=self.rng,
-                refreshed_at=utcnow(),
-            )
-            await asyncio.to_thread(bm.write_rows, self.runtime.warehouse, groups, member_rows)
-            summary = {
-                "tenants": len(tenants),
-                "groups": len(groups),
-                "suppressed": sum(1 for g in groups if g["suppressed"]),
-            }
-            await asyncio.to_thread(jobs.succeed, job.id, summary)
-            return {"job_id": job.id, **summary}
-        except Exception as exc:
-            await asyncio.to_thread(jobs.fail, job.id, str(exc))
-            raise
+            if self.loop is not None and self.loop.is_running():
+                asyncio.run_coroutine_threadsafe(publish(event, data, tenant_id=tenant_id), self.loop).result(10)
+            else:
+                asyncio.run(publish(event, data, tenant_id=tenant_id))
+        except Exception as exc:  # the result is recorded; a lost notification must not undo that
+            log.warning("impact.event_not_published", event=event, tenant_id=tenant_id, error=str(exc))
 
     def benchmark(self, tenant_id: str, metric: str, compare_with: str) -> dict[str, Any]:
         profile = self.tenant(tenant_id)

@@ -61,6 +61,12 @@ class SroiInputs:
     sector: str | None = None
 
 
+def _gain(later: float | None, baseline: float | None) -> float:
+    # Callers pass only measured rows (both scores present); the check narrows the type.
+    assert later is not None and baseline is not None
+    return later - baseline
+
+
 def _mean(values: list[float]) -> float | None:
     return fmean(values) if values else None
 
@@ -83,12 +89,12 @@ def summarize(
         stats[dimension] = DimensionStats(
             intervention=len(intervention),
             control=len(control),
-            quantity=sum(1 for r in intervention if r.post - r.baseline > min_gain),  # type: ignore[operator]
-            gain=_mean([r.post - r.baseline for r in intervention]),  # type: ignore[operator]
-            control_gain=_mean([r.post - r.baseline for r in control]),  # type: ignore[operator]
+            quantity=sum(1 for r in intervention if _gain(r.post, r.baseline) > min_gain),
+            gain=_mean([_gain(r.post, r.baseline) for r in intervention]),
+            control_gain=_mean([_gain(r.post, r.baseline) for r in control]),
             followed=len(followed),
-            followed_post_gain=_mean([r.post - r.baseline for r in followed]),  # type: ignore[operator]
-            followed_gain=_mean([r.follow_up - r.baseline for r in followed]),  # type: ignore[operator]
+            followed_post_gain=_mean([_gain(r.post, r.baseline) for r in followed]),
+            followed_gain=_mean([_gain(r.follow_up, r.baseline) for r in followed]),
         )
     reach = Reach(len(people["all"]), len(people["control"]), len(people["intervention"]), len(people["followed"]))
     return stats, reach

@@ -34,13 +34,14 @@ def volunteer_activities(
     the participants linked to them; else of the participants of their programmes; else of all."""
     linked: dict[str, list[float]] = {}
     by_programme: dict[str, list[float]] = {}
-    for _, gain, programme, volunteers in participants:
+    for _, score_gain, programme, volunteers in participants:
         for volunteer in volunteers:
-            linked.setdefault(volunteer, []).append(gain)
-        by_programme.setdefault(programme or "", []).append(gain)
+            linked.setdefault(volunteer, []).append(score_gain)
+        by_programme.setdefault(programme or "", []).append(score_gain)
     overall = fmean(g for _, g, _, _ in participants) if participants else None
     result = []
     for volunteer, hours, sessions, programmes in activity:
+        gain: float | None
         if volunteer in linked:
             gains = linked[volunteer]
             gain, source = fmean(gains), f"{len(gains)} participants linked to the volunteer"

@@ -83,11 +83,13 @@ def fast_accept(
     accepted: list[AcceptedEvent] = []
     try:
         for event in events:
-            name, person = event.event, event.distinct_id
-            if type(person) is int:
-                if person not in INT_RANGE:
+            name, distinct_id = event.event, event.distinct_id
+            if isinstance(distinct_id, str):
+                person = distinct_id
+            else:  # the decoder admits only str or int here (bool is not an int to it)
+                if distinct_id not in INT_RANGE:
                     return None
-                person = str(person)
+                person = str(distinct_id)
             if not (0 < len(name) <= max_name and 0 < len(person) <= max_name) or name.isspace() or person.isspace():
                 return None
             timestamp_ms = now_ms if event.timestamp is None else parse_timestamp(event.timestamp)

@@ -75,10 +75,15 @@ class Resolved:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.tz)
 
-    def shifted_back(self) -> Resolved:
-        """The previous period of the same length (for compare)."""
-        length = self.end - self.start
-        return Resolved(self.start - length, self.start, self.tz)
+    def previous(self, interval: str, steps: int) -> Resolved:
+        """The previous period for compare: both ends moved back `steps` intervals (the number of
+        points of the range) by the local calendar, real hours for `hour` (`step_back`). It has as
+        many buckets as the range, point i covering the same part of its bucket as the range's
+        point i; for a range on bucket edges (every date range by day) it ends where the range
+        starts. Not the range's length in seconds: that is off by an hour across a DST change."""
+        return Resolved(
+            step_back(self.start, interval, steps, self.zone), step_back(self.end, interval, steps, self.zone), self.tz
+        )
 
 
 def _local_midnight(day: date, zone: ZoneInfo) -> datetime:
@@ -133,6 +138,22 @@ def _month_length(day: date) -> int:
     return (add_months(day, 1) - timedelta(days=1)).day
 
 
+def step_back(moment: datetime, interval: str, steps: int, zone: ZoneInfo) -> datetime:
+    """`moment` (UTC) moved back `steps` intervals: real hours for `hour`; otherwise the same local
+    wall-clock time `steps` days, weeks (7 days), months or quarters (3 months) earlier, a day the
+    month lacks becoming its last day (03-31 -> 02-28), a wall-clock time a DST change skips or
+    repeats resolved as zoneinfo does (fold=0: the offset before the change)."""
+    if interval == "hour":
+        return moment - timedelta(hours=steps)
+    local = moment.astimezone(zone).replace(tzinfo=None, fold=0)
+    if interval in {"day", "week"}:
+        local -= timedelta(days=steps * (7 if interval == "week" else 1))
+    else:
+        first = add_months(local.date(), -steps * (1 if interval == "month" else 3))
+        local = local.replace(year=first.year, month=first.month, day=min(local.day, _month_length(first)))
+    return local.replace(tzinfo=zone).astimezone(UTC)
+
+
 def resolve_range(date_range: DateRange, tz: str, now: datetime | None = None) -> Resolved:
     now = now or datetime.now(UTC)
     zone = ZoneInfo(tz)
@@ -182,7 +203,7 @@ def next_bucket(bucket: date | datetime, interval: str) -> date | datetime:
         return bucket + timedelta(days=1)
     if interval == "week":
         return bucket + timedelta(days=7)
-    return add_months(bucket, 1 if interval == "month" else 3)  # type: ignore[arg-type]
+    return add_months(bucket, 1 if interval == "month" else 3)
 
 
 def buckets(resolved: Resolved, interval: str) -> list[date | datetime]:
@@ -191,7 +212,7 @@ def buckets(resolved: Resolved, interval: str) -> list[date | datetime]:
     current = local_bucket(resolved.start, interval, zone)
     last = local_bucket(resolved.end - timedelta(milliseconds=1), interval, zone)
     out: list[date | datetime] = []
-    while current <= last:  # type: ignore[operator]
+    while current <= last:
         out.append(current)
         if len(out) > MAX_BUCKETS:
             raise ValueError(f"the range holds more than {MAX_BUCKETS} {interval} buckets; use a coarser interval")

@@ -9,14 +9,16 @@ histogram per week or month, and lifecycle (new, returning, resurrecting, dorman
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.base import PERSON_KEY as PERSON
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import bucket_key, bucket_label, bucket_sql, buckets, local_bucket
-from analytics_engine.insights.filters import filters_sql
+from analytics_engine.insights.filters import Params, filters_sql
 from analytics_engine.insights.models import EngagementQuery
 from analytics_engine.insights.results import EngagementResult, InsightResponse, Point, Series
 from analytics_engine.warehouse.params import utc_text
@@ -45,7 +47,7 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
     def nested_filters(self) -> list[list[Any]]:
         return [self.query.event_filters]
 
-    def _where(self, params: Any, start: datetime, end: datetime) -> str:
+    def _where(self, params: Params, start: datetime, end: datetime) -> str:
         where = self.base_where(params, [], start=start, end=end)
         if self.query.event is not None:
             where.append(f"event = {params.add(self.query.event, 'String')}")
@@ -112,8 +114,8 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         labels = [bucket_label(b, zone) for b in self.buckets]
         measure = self.query.measure
         if measure == "active_users":
-            found = {bucket_key(r[0]): r[1:] for r in rows}
-            columns = list(zip(*(found.get(b, (0, 0, 0)) for b in self.buckets), strict=True))
+            active = {bucket_key(r[0]): r[1:] for r in rows}
+            columns = list(zip(*(active.get(b, (0, 0, 0)) for b in self.buckets), strict=True))
             dau, wau, mau = ([int(v) for v in col] for col in columns)
             stickiness = [_ratio(d, m) for d, m in zip(dau, mau, strict=True)]
             series = [
@@ -129,13 +131,13 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
             }
         elif measure == "days_active":
             width = 7 if self.interval == "week" else 31
-            found: dict[Any, dict[int, int]] = {}
+            by_days: dict[Any, dict[int, int]] = {}
             for period, days, people in rows:
-                found.setdefault(bucket_key(period), {})[int(days)] = int(people)
+                by_days.setdefault(bucket_key(period), {})[int(days)] = int(people)
             overall = [0] * width
             series = []
             for bucket, label in zip(self.buckets, labels, strict=True):
-                counts = [found.get(bucket, {}).get(d, 0) for d in range(1, width + 1)]
+                counts = [by_days.get(bucket, {}).get(d, 0) for d in range(1, width + 1)]
                 overall = [a + b for a, b in zip(overall, counts, strict=True)]
                 series.append(
                     self._series(label, counts, [f"{d} day{'s' if d > 1 else ''}" for d in range(1, width + 1)])
@@ -145,18 +147,18 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
             )
             totals = {"people_periods": sum(overall)}
         else:
-            found = {bucket_key(r[0]): [int(v) for v in r[1:]] for r in rows}
+            lifecycle = {bucket_key(r[0]): [int(v) for v in r[1:]] for r in rows}
             names = ("new", "returning", "resurrecting", "dormant")
             series = []
             totals = {}
             for i, name in enumerate(names):
                 sign = -1 if name == "dormant" else 1
-                values = [sign * found.get(b, [0, 0, 0, 0])[i] for b in self.buckets]
+                values = [sign * lifecycle.get(b, [0, 0, 0, 0])[i] for b in self.buckets]
                 series.append(self._series(name, values, labels))
                 totals[name] = sum(values)
         return self.response(interval=self.interval, series=series, totals=totals)
 
-    def _series(self, label: str, values: list[float], labels: list[str]) -> Series:
+    def _series(self, label: str, values: Sequence[float], labels: list[str]) -> Series:
         total = float(sum(values)) if label not in {"Stickiness (DAU/MAU)"} else None
         return Series(
             label=label,
@@ -165,9 +167,9 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         )
 
 
-def _previous_start(first: date | datetime, interval: str, zone: Any) -> datetime:
+def _previous_start(first: date | datetime, interval: str, zone: ZoneInfo) -> datetime:
     """UTC start of the bucket before `first` (the lifecycle's previous bucket)."""
     assert isinstance(first, date)
     day = first - timedelta(days=1)
     previous = local_bucket(datetime(day.year, day.month, day.day, 12, tzinfo=zone), interval, zone)
-    return datetime(previous.year, previous.month, previous.day, tzinfo=zone)  # type: ignore[union-attr]
+    return datetime(previous.year, previous.month, previous.day, tzinfo=zone)

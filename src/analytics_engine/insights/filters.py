@@ -32,9 +32,24 @@ def string_expr(name: str) -> str:
     return f"toString({property_expr(name)})"
 
 
+# The types ClickHouse's JSON column gives a JSON number (its inference makes nothing else numeric:
+# `true` is Bool, "7" is String). A cast of the whole Dynamic value would turn true into 1 (issue 27
+# item 4); the typed subcolumns hold only values stored with that very type. Text that reads as a
+# number ("7", "2.5") counts too, as in cohorts, impact inputs and PostHog: SDKs often send numbers
+# as strings.
+_NUMBER_TYPES = ("Float64", "Int64", "UInt64")
+
+
 def number_expr(name: str) -> str:
-    """The property as Float64, NULL when unset or not numeric."""
-    return f"accurateCastOrNull({property_expr(name)}, 'Float64')"
+    """The property as Nullable(Float64): its value when it is a JSON number or a string that reads
+    as one, NULL otherwise (unset, null, boolean, other text, array, object). The one numeric reader
+    of event properties: every
+    property math and numeric filter goes through it. Reading the typed subcolumns
+    (`.:Float64`...) costs the same as the old cast and half of testing `dynamicType()` per row
+    (chDB, 1M rows: ~22 ms vs ~21 ms for the cast and ~46 ms for the type-name test)."""
+    prop = property_expr(name)
+    typed = [f"toFloat64({prop}.:{type_})" for type_ in _NUMBER_TYPES]
+    return "coalesce(" + ", ".join([*typed, f"toFloat64OrNull({prop}.:String)"]) + ")"
 
 
 def value_text(value: Any) -> str:

@@ -54,6 +54,8 @@ def evaluate(tree: ast.Expression, values: Mapping[str, float | None]) -> float:
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant):
+            if not isinstance(node.value, int | float):
+                raise ValueError(f"not a number: {node.value!r}")
             return float(node.value)
         if isinstance(node, ast.Name):
             return float(values.get(node.id) or 0.0)

@@ -145,7 +145,7 @@ class FunnelsRunner(InsightRunner[FunnelsQuery]):
         return PeoplePage(
             people=people[:limit],
             step=step,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             limit=limit,
             offset=offset,
             has_more=len(people) > limit,

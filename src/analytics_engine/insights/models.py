@@ -158,7 +158,7 @@ class EngagementQuery(InsightBase):
 
 
 InsightQuery = Annotated[TrendsQuery | FunnelsQuery | RetentionQuery | EngagementQuery, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(InsightQuery)
+_ADAPTER: TypeAdapter[TrendsQuery | FunnelsQuery | RetentionQuery | EngagementQuery] = TypeAdapter(InsightQuery)
 
 
 def parse_insight_query(data: dict[str, Any]) -> TrendsQuery | FunnelsQuery | RetentionQuery | EngagementQuery:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -23,6 +23,9 @@ from pydantic import BaseModel, ValidationError
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.context import ALL_OVERRIDES, Override, Overrides, RunContext
 from analytics_engine.insights.results import InsightResponse, SeriesResult
+
+if TYPE_CHECKING:
+    from analytics_engine.insights.base import InsightRunner
 
 Runner = Callable[[RunContext, Any], InsightResponse]
 JsonRunner = Callable[[RunContext, Any], bytes]
@@ -67,7 +70,7 @@ def get(name: str) -> InsightKind:
         raise InvalidInput(f"an insight query needs 'kind', one of: {', '.join(_KINDS)}") from None
 
 
-def parse_query(query: dict[str, Any]) -> Any:
+def parse_query(query: dict[str, Any]) -> BaseModel:
     """The kind's query model for `query`; 422 with the model's messages when it is invalid."""
     if not isinstance(query, dict) or query.get("kind") not in _KINDS:
         raise InvalidInput(f"an insight query needs 'kind', one of: {', '.join(_KINDS)}")
@@ -115,7 +118,11 @@ def result_from_json(data: dict[str, Any]) -> SeriesResult:
 
 
 def engine_kind(
-    name: str, query_model: type[BaseModel], runner_class: Any, result: type[SeriesResult], **options: Any
+    name: str,
+    query_model: type[BaseModel],
+    runner_class: type[InsightRunner[Any]],
+    result: type[SeriesResult],
+    **options: Any,
 ) -> InsightKind:
     """A kind computed by an `InsightRunner` subclass (insights/base.py: cache, budgets, timing)."""
 

@@ -22,7 +22,7 @@ from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.base import PERSON_KEY as PERSON
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import add_months, bucket_sql, buckets
-from analytics_engine.insights.filters import OTHER, breakdown_sql, filters_sql
+from analytics_engine.insights.filters import OTHER, Params, breakdown_sql, filters_sql
 from analytics_engine.insights.models import RetentionQuery
 from analytics_engine.insights.results import InsightResponse, Point, RetentionCohort, RetentionResult, Series
 from analytics_engine.insights.trends import breakdown_label
@@ -74,7 +74,7 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
     def cache_range_end(self) -> datetime:
         return max(self.range.end, self.return_cutoff())
 
-    def _event_where(self, params: Any, spec: Any, start: datetime | None, end: datetime) -> list[str]:
+    def _event_where(self, params: Params, spec: Any, start: datetime | None, end: datetime) -> list[str]:
         if start is None:  # first-time: the whole history before the range end
             start = datetime(1970, 1, 1, tzinfo=end.tzinfo)
         where = self.base_where(params, [], start=start, end=end)
@@ -147,11 +147,11 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
                 values: list[int | None] = [size]
                 for p, v in enumerate(returned, start=1):
                     values.append(v if self.reached(start, p) else None)
-                for p, v in enumerate(values):
-                    if v is not None:
+                for p, count in enumerate(values):
+                    if count is not None:
                         periods_reached[p] = True
                         reached[p] += size
-                        returned_sum[p] += v
+                        returned_sum[p] += count
                 percentages = [_percent(v, size) for v in values]
                 label = start.isoformat() + (f" - {breakdown_label(bd)}" if bd else "")
                 cohorts.append(

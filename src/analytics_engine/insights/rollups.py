@@ -20,12 +20,15 @@ that function over the same rows (migration 0960; it replaced `uniq` states, whi
 from __future__ import annotations
 
 from datetime import UTC, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics_engine.insights.dates import Resolved, bucket_sql
 from analytics_engine.insights.models import TrendSeries, TrendsQuery
 from analytics_engine.insights.trends_builder import UNIQUE_USERS_MERGE
 from analytics_engine.warehouse.params import utc_text
+
+if TYPE_CHECKING:
+    from analytics_engine.insights.base import InsightRunner
 
 ROLLUP_MATHS = {"total", "unique_users", "per_user_avg"}
 # `uniqCombined(14)` counts exactly up to 512 distinct ids (measured in chDB: every count of 1-512 ids
@@ -94,7 +97,7 @@ def _users_sql(math: str) -> str:
     return f"toFloat64({UNIQUE_USERS_MERGE}(users))" if math in _USER_MATHS else "toFloat64(0)"
 
 
-def rollup_approximate(rows: list[tuple]) -> bool:
+def rollup_approximate(rows: list[tuple[Any, ...]]) -> bool:
     """Whether any bucket (or the total) of a rollup statement's rows rests on a sketch estimate."""
     return any(row[4] >= APPROXIMATE_FROM for row in rows)
 
@@ -108,7 +111,9 @@ def _whole_day(day_start: str, start: str, end: str, interval: str) -> str:
     )
 
 
-def rollup_sql(runner: Any, series: TrendSeries, period: Resolved, interval: str) -> tuple[str, dict[str, Any]]:
+def rollup_sql(
+    runner: InsightRunner[TrendsQuery], series: TrendSeries, period: Resolved, interval: str
+) -> tuple[str, dict[str, Any]]:
     """The raw series SQL's columns (bucket, bd, value, is_total) and `users`, the unique-user
     estimate behind the value (for `rollup_approximate`; the caller drops it)."""
     params = runner.new_params()

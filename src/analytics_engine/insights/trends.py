@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from datetime import date, datetime
 from typing import Any
 
 from analytics_engine.errors import InvalidInput
@@ -54,7 +55,7 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
             raise InvalidInput("cumulative mode works with math total, unique_users or sum", code="invalid_query")
         try:
             self.buckets = buckets(self.range, query.interval)
-            self.previous = self.range.shifted_back() if query.compare else None
+            self.previous = self.range.previous(query.interval, len(self.buckets)) if query.compare else None
             self.previous_buckets = buckets(self.previous, query.interval) if self.previous else []
         except ValueError as exc:
             raise InvalidInput(str(exc), code="invalid_query") from None
@@ -108,7 +109,9 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         totals = {s.label: s.total for s in out}
         return self.response(interval=query.interval, series=out, totals=totals, approximate=approximate)
 
-    def _map(self, series: TrendSeries, rows: list[tuple], period_buckets: list, which: str) -> list[Series]:
+    def _map(
+        self, series: TrendSeries, rows: list[tuple[Any, ...]], period_buckets: list[date | datetime], which: str
+    ) -> list[Series]:
         zone = self.range.zone
         property_math = series.math in PROPERTY_MATHS
         values: dict[tuple[str, ...], dict[Any, float | None]] = defaultdict(dict)

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics_engine.insights.dates import Resolved, bucket_sql
 from analytics_engine.insights.filters import OTHER, breakdown_sql, number_expr
-from analytics_engine.insights.models import TrendSeries
+from analytics_engine.insights.models import TrendSeries, TrendsQuery
+
+if TYPE_CHECKING:
+    from analytics_engine.insights.base import InsightRunner
 
 _QUANTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 # Unique users everywhere trends count them: the rollups store states of this very function
@@ -32,7 +35,7 @@ def math_sql(series: TrendSeries) -> str:
 
 
 def series_sql(
-    runner: Any,
+    runner: InsightRunner[TrendsQuery],
     series: TrendSeries,
     period: Resolved,
     top_period: Resolved,

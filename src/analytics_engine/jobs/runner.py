@@ -332,16 +332,20 @@ class JobRunner:
         for ctx in list(self._contexts.values()):
             ctx.stop.set()  # handlers stop at their next check; their jobs go back to the queue
         self.wake()
-        if self._watcher is not None:
+        # Only tasks of this event loop can be awaited here; a loop that has ended (an app that was
+        # started on the same runtime and never stopped) took its tasks with it.
+        loop = asyncio.get_running_loop()
+        if self._watcher is not None and self._watcher.get_loop() is loop:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-            self._watcher = None
-        if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=timeout)
+        self._watcher = None
+        mine = [task for task in self._tasks if task.get_loop() is loop]
+        if mine:
+            _, pending = await asyncio.wait(mine, timeout=timeout)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*mine, return_exceptions=True)
         self._tasks.clear()
 
     @property

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from analytics_engine.metadata.models import Job
 
 
 class JobState(StrEnum):
@@ -44,7 +47,7 @@ class JobPublic(BaseModel):
     finished_at: datetime | None
 
     @classmethod
-    def of(cls, job: Any) -> JobPublic:
+    def of(cls, job: Job) -> JobPublic:
         public = cls.model_validate(job)
         if public.state == JobState.succeeded:
             public.progress = 1.0  # a handler need not report its last step to read as done

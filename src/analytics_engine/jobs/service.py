@@ -1,6 +1,7 @@
-"""Create, track, cancel and list jobs. Work that runs outside the runner (sync, the benchmark
-refresh) calls `start`, `progress`, `succeed` or `fail`; the runner (jobs/runner.py) claims, leases
-and recovers everything registered with it."""
+"""Create, track, cancel and list jobs. Every kind of work is enqueued on and run by the runner
+(jobs/runner.py), which claims, leases and recovers it; `start`, `progress`, `succeed` and `fail`
+remain for rows that are closed by hand (cohort evaluations record their own outcome, sync fails the
+job of a process that died)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics_engine.errors import Conflict, NotFound
-from analytics_engine.jobs.context import JobCancelled
+from analytics_engine.jobs.context import JobCancelled as JobCancelled  # re-exported (sync/service.py)
 from analytics_engine.jobs.schemas import FINAL_STATES, JobPublic, JobState
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import Job, utcnow

@@ -7,6 +7,7 @@ one person merge in the background, so reads aggregate (min/max/sum, argMaxMerge
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from typing import Any
 
@@ -107,7 +108,7 @@ class PersonService:
             has_more=len(ids) > limit,
         )
 
-    def _fetch(self, tenant_id: str, ids: list[str]) -> list[PersonPublic]:
+    def _fetch(self, tenant_id: str, ids: builtins.list[str]) -> builtins.list[PersonPublic]:
         if not ids:
             return []
         scope = self.scope(tenant_id)

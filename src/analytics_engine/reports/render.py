@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -20,12 +20,15 @@ from matplotlib.figure import Figure
 from analytics_engine.exports.integrations import Section
 from analytics_engine.exports.writers import XlsxSink
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 PAGE = (11.69, 8.27)  # A4 landscape, inches
 TABLE_ROWS = 18
 TABLE_COLUMNS = 8
 MAX_LINES = 10
 # Text stays text in the PDF (TrueType, not Type 3 glyphs): searchable and copyable.
-_RC = {"pdf.fonttype": 42, "font.size": 9, "axes.titlesize": 12}
+_RC: dict[RcKeyType, Any] = {"pdf.fonttype": 42, "font.size": 9, "axes.titlesize": 12}
 _lock = threading.Lock()  # matplotlib's font cache and rc state are process-wide
 
 

@@ -95,7 +95,7 @@ class ReportBase(_Strict):
     )
     schedule: str | None = Field(None, description="Cron expression in the report's time zone; null: only on demand.")
     timezone: str | None = Field(None, description="IANA time zone of the schedule (default: the tenant's).")
-    formats: list[ReportFormat] = Field(default_factory=lambda: ["pdf", "xlsx"], min_length=1)
+    formats: list[ReportFormat] = Field(default_factory=lambda: list[ReportFormat](["pdf", "xlsx"]), min_length=1)
     recipients: Recipients = Field(default_factory=Recipients)
     enabled: bool = True
 

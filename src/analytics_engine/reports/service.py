@@ -5,6 +5,7 @@ the tenant's time zone; a slot missed while the service was down runs once at st
 from __future__ import annotations
 
 import asyncio
+import builtins
 import secrets
 import shutil
 import time
@@ -147,7 +148,7 @@ class ReportService:
             session.delete(report)
         self.runtime.scheduler.remove(schedule_name(report_id))
 
-    def runs(self, tenant_id: str, report_id: str, limit: int = 50) -> list[ReportRunPublic]:
+    def runs(self, tenant_id: str, report_id: str, limit: int = 50) -> builtins.list[ReportRunPublic]:
         with self.runtime.metadata.session() as session:
             self._report(session, tenant_id, report_id)
             query = (
@@ -290,7 +291,7 @@ class ReportService:
             raise JobFailed(error)
         return {"status": status, "artifacts": len(artifacts), "deliveries": len(deliveries)}
 
-    def sections(self, report: Report, tenant: Any) -> tuple[str, list[Section]]:
+    def sections(self, report: Report, tenant: Any) -> tuple[str, builtins.list[Section]]:
         filters = dict(report.filters or {})
         if report.dashboard_id:
             name, sections = dashboard_sections(self.runtime, tenant, report.dashboard_id, filters)
@@ -320,7 +321,13 @@ class ReportService:
         return report.name, sections
 
     def render_files(
-        self, report: Report, title: str, sections: list[Section], generated: datetime, workdir: Path, tenant_name: str
+        self,
+        report: Report,
+        title: str,
+        sections: builtins.list[Section],
+        generated: datetime,
+        workdir: Path,
+        tenant_name: str,
     ) -> dict[str, Path]:
         files: dict[str, Path] = {}
         stamp = generated.strftime("%Y-%m-%d")
@@ -335,7 +342,7 @@ class ReportService:
             render_xlsx(files["xlsx"], sections, tmpdir=workdir)
         return files
 
-    def store(self, report: Report, run_id: str, files: dict[str, Path]) -> list[Artifact]:
+    def store(self, report: Report, run_id: str, files: dict[str, Path]) -> builtins.list[Artifact]:
         storage = self.runtime.storage
         settings = self.runtime.settings
         base = settings.public_url or f"http://{settings.host}:{settings.port}"
@@ -359,11 +366,11 @@ class ReportService:
         report: Report,
         run_id: str,
         title: str,
-        sections: list[Section],
+        sections: builtins.list[Section],
         generated: datetime,
-        artifacts: list[Artifact],
+        artifacts: builtins.list[Artifact],
         files: dict[str, Path],
-    ) -> list[Delivery]:
+    ) -> builtins.list[Delivery]:
         settings = self.runtime.settings
         recipients = report.recipients or {}
         lines = [f"{title}", f"Generated {generated:%Y-%m-%d %H:%M %Z}", ""]

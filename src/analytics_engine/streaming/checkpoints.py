@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import utcnow
@@ -33,7 +34,7 @@ class CheckpointStore:
     def __init__(self, metadata: MetadataDB) -> None:
         self.metadata = metadata
 
-    def _row(self, session, stream: str, consumer: str) -> IngestCheckpoint:  # type: ignore[no-untyped-def]
+    def _row(self, session: Session, stream: str, consumer: str) -> IngestCheckpoint:
         row = session.get(IngestCheckpoint, (stream, consumer))
         if row is None:
             row = IngestCheckpoint(

@@ -52,8 +52,9 @@ def connect(spec: SourceSpec) -> psycopg.Connection[Any]:
 def relation(spec: SourceSpec) -> sql.Composable:
     if spec.table:
         return sql.Identifier(*spec.table.split("."))
+    assert spec.query is not None  # SourceSpec requires a table or a query
     # Every statement is run with a parameter list, so a literal % in the query must be doubled.
-    return sql.SQL("({})").format(sql.SQL(spec.query.replace("%", "%%")))  # type: ignore[arg-type]
+    return sql.SQL("({})").format(sql.SQL(spec.query.replace("%", "%%")))
 
 
 @dataclass
@@ -250,7 +251,7 @@ class ReadPlan:
     def order_by(self) -> sql.Composable:
         return sql.SQL(", ").join(map(sql.Identifier, self.order))
 
-    def table_select(self, after: list[str] | None, since: str | None, limit: int) -> tuple[sql.Composable, list[Any]]:
+    def table_select(self, after: list[str] | None, since: str | None, limit: int) -> tuple[sql.Composed, list[Any]]:
         """tenant_id, every source column, _version, _is_deleted: the warehouse table's column order."""
         tenant, params = self.tenant_expression()
         outputs = [tenant] + [c.expression for c in self.columns if c.name != "tenant_id"]
@@ -265,7 +266,7 @@ class ReadPlan:
         )
         return query, params + filter_params
 
-    def keys_select(self) -> tuple[sql.Composable, list[Any]]:
+    def keys_select(self) -> tuple[sql.Composed, list[Any]]:
         """tenant_id and the primary key of every row that is not soft-deleted (reconciliation)."""
         tenant, params = self.tenant_expression()
         conditions, filter_params = self.filters(None, None)
@@ -280,7 +281,7 @@ class ReadPlan:
         )
         return query, params + filter_params
 
-    def rows_select(self, after: list[str] | None, since: str | None, limit: int) -> tuple[sql.Composable, list[Any]]:
+    def rows_select(self, after: list[str] | None, since: str | None, limit: int) -> tuple[sql.Composed, list[Any]]:
         """tenant then every source column, as Python values (the events target)."""
         tenant, params = self.tenant_expression()
         conditions, filter_params = self.filters(after, since)
@@ -315,7 +316,8 @@ class ReadPlan:
             relation(self.spec),
             sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL(""),
         )
-        return int(conn.execute(query, params).fetchone()[0])  # type: ignore[index]
+        row = conn.execute(query, params).fetchone()
+        return 0 if row is None else int(row[0])  # count(*) always returns one row
 
     def order_positions_in_table_output(self) -> list[int]:
         """Where the cursor and key columns sit in `table_select`'s output (after tenant_id)."""
@@ -358,7 +360,7 @@ def last_row_fields(chunk: bytes, positions: list[int]) -> list[str]:
     return [unescape_copy_text(fields[p]) for p in positions]
 
 
-def iter_rows(conn: psycopg.Connection[Any], query: sql.Composable, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+def iter_rows(conn: psycopg.Connection[Any], query: sql.Composed, params: list[Any]) -> Iterator[tuple[Any, ...]]:
     with conn.cursor() as cur:
         cur.execute(query, params)
         yield from cur

@@ -1,6 +1,7 @@
-"""Sync as the rest of the service sees it: declare and list sources, start a run as a job (in the
-foreground for the CLI, in a thread inside `serve`), verify a source against PostgreSQL, and the
-schedule that syncs every source on an interval."""
+"""Sync as the rest of the service sees it: declare and list sources, start a run as a job of the
+one job runner (`sync.backfill`, `sync.run`, `sync.reconcile`; run here for the CLI and the
+schedule, in a thread of its own for the API), verify a source against PostgreSQL, and the schedule
+that syncs every source on an interval."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import structlog
 from analytics_engine.config import Settings
 from analytics_engine.core import Core
 from analytics_engine.errors import Conflict
+from analytics_engine.jobs.context import JobCancelled, JobContext, JobFailed
 from analytics_engine.jobs.schemas import JobPublic, JobState
-from analytics_engine.jobs.service import JobCancelled
-from analytics_engine.metadata.models import utcnow
+from analytics_engine.metadata.models import Job, utcnow
 from analytics_engine.scheduler.core import Every
 from analytics_engine.sync import postgres
 from analytics_engine.sync.engine import Progress, SourceRun, cursor_text, describe_error, read_order
@@ -31,6 +32,8 @@ log = structlog.get_logger(__name__)
 KINDS = {"backfill": "sync.backfill", "sync": "sync.run", "reconcile": "sync.reconcile"}
 # A running job of another host whose heartbeat is older than this is taken as dead.
 STALE_AFTER = timedelta(minutes=10)
+# A run whose process died is queued again by the runner's lease recovery this many times in all.
+MAX_ATTEMPTS = 3
 
 
 def _alive(pid: int) -> bool:
@@ -50,6 +53,9 @@ class SyncService:
         self.registry = SourceRegistry(runtime.metadata, runtime.settings.sync_sources_file)
         self._active: set[str] = set()  # sources with a run in this process
         self._lock = threading.Lock()
+        # Per job run here: the caller's progress display and after-write hook (CLI, tests).
+        self._observers: dict[str, tuple[Progress | None, Any]] = {}
+        self.register_jobs()
 
     # --- sources --------------------------------------------------------------------------------
     def describe_source(self, spec: SourceSpec, origin: str) -> dict[str, Any]:
@@ -113,61 +119,109 @@ class SyncService:
         jobs.sort(key=lambda j: j.created_at, reverse=True)
         return jobs[:limit]
 
-    def _refuse_if_running(self, name: str) -> None:
-        """One run per source at a time. A job left `running` by a process that died (SIGKILL, power
-        loss) is marked failed here, and the new run resumes from its checkpoint."""
+    def _live_jobs(self, name: str) -> list[JobPublic]:
+        """The source's queued and running jobs, after closing those whose process is gone: a lease
+        that expired is the runner's to judge (`recover`: queued again while attempts remain, else
+        failed); a lease held by a process of this host that no longer exists (SIGKILL, OOM) is
+        failed at once, and the next run resumes from the checkpoint."""
+        self.runtime.runner.recover()
+        live = []
         for state in (JobState.running.value, JobState.queued.value):
             for job in self._jobs_of(name, state=state, limit=50):
-                pid, host = job.params.get("pid"), job.params.get("host")
-                if host == socket.gethostname() and isinstance(pid, int):
-                    same_process = pid == os.getpid()
-                    dead = not _alive(pid) or (same_process and name not in self._active)
-                else:
-                    beat = job.started_at or job.created_at
-                    dead = beat.replace(tzinfo=beat.tzinfo or UTC) < utcnow() - STALE_AFTER
-                if dead:
+                if state == JobState.running.value and self._dead(job):
                     self.runtime.jobs.fail(
                         job.id,
                         "The process running this job stopped before it finished (killed or crashed); the "
                         "next run resumes from the last checkpoint.",
                     )
                     continue
-                raise Conflict(f"Sync source {name!r} is already being copied by job {job.id} ({job.state}).")
+                if state == JobState.queued.value and self._enqueuer_dead(job):
+                    # Enqueued by a process killed before it claimed the job (the CLI): nobody waits for it.
+                    self.runtime.jobs.fail(job.id, "The process that started this job stopped before it ran.")
+                    continue
+                live.append(job)
+        return live
+
+    def _dead(self, job: JobPublic) -> bool:
+        with self.runtime.metadata.session() as session:
+            row = session.get(Job, job.id)
+            owner = row.lease_owner if row is not None else None
+        if owner is None:  # a run from before the job runner: judged by the pid it recorded
+            beat = job.started_at or job.created_at
+            return self._enqueuer_dead(job) or beat.replace(tzinfo=beat.tzinfo or UTC) < utcnow() - STALE_AFTER
+        host, _, rest = owner.partition(":")  # the runner's owner: "host:pid:nonce"
+        pid = rest.split(":", 1)[0]
+        if host != socket.gethostname() or not pid.isdigit():
+            return False  # another host's: its lease decides (runner.recover)
+        if int(pid) == os.getpid():
+            # This process's: dead when neither its runner nor a caller of `execute` holds it any
+            # more (the handler thread ended without closing the job).
+            return job.id not in self.runtime.runner.running and job.id not in self._observers
+        return not _alive(int(pid))
+
+    @staticmethod
+    def _enqueuer_dead(job: JobPublic) -> bool:
+        pid, host = job.params.get("pid"), job.params.get("host")
+        return host == socket.gethostname() and isinstance(pid, int) and pid != os.getpid() and not _alive(pid)
+
+    def _refuse_if_running(self, name: str) -> None:
+        """One run per source at a time (see `_live_jobs` for runs whose process died)."""
+        for job in self._live_jobs(name):
+            raise Conflict(f"Sync source {name!r} is already being copied by job {job.id} ({job.state}).")
 
     def start(self, name: str, mode: str = "sync", *, restart: bool = False) -> JobPublic:
-        """Create the job row of a run (validating the source name) and claim the source in this
-        process; `execute` does the work and releases it."""
+        """Enqueue the run's job on the one job runner (validating the source name); a queued job
+        of the same run (one the runner put back after its process died) is taken instead."""
         spec, _ = self.registry.get(name)
         with self._lock:
             if name in self._active:
                 raise Conflict(f"Sync source {name!r} is already being copied by this process.")
-            self._refuse_if_running(name)
-            job = self.runtime.jobs.create(
+            for job in self._live_jobs(name):
+                same = job.kind == KINDS[mode] and bool(job.params.get("restart")) == restart
+                if job.state == JobState.queued.value and same:
+                    return job
+                raise Conflict(f"Sync source {name!r} is already being copied by job {job.id} ({job.state}).")
+            return self.runtime.runner.enqueue(
                 KINDS[mode],
                 tenant_id=spec.tenant_id,
                 source=name,
                 params={"mode": mode, "restart": restart, "pid": os.getpid(), "host": socket.gethostname()},
             )
-            self._active.add(name)
-        return job
+
+    def register_jobs(self) -> None:
+        """Runs are jobs of the one runner. A run that fails is not retried (the next one resumes
+        from the checkpoint); a run whose process died is queued again by the runner's lease
+        recovery while attempts remain, and resumes from the checkpoint."""
+        for kind in KINDS.values():
+            if kind not in self.runtime.runner.handlers:
+                self.runtime.runner.register(kind, self.handle_job, max_attempts=MAX_ATTEMPTS)
 
     def execute(self, job_id: str, *, progress: Progress | None = None, after_write: Any = None) -> JobPublic:
-        """Run a created job to its end; the job row says how it went (never raises for a failed run)."""
-        jobs = self.runtime.jobs
-        job = jobs.get(job_id)
-        name = job.source or ""
+        """Run a queued job here through the runner and wait for its end (if a runner loop took
+        it first, wait for that one); the job row says how it went (never raises for a failed run)."""
+        self._observers[job_id] = (progress, after_write)
         try:
-            return self._execute(job, progress, after_write)
+            return self.runtime.runner.run_now(job_id, wait=True)
+        finally:
+            self._observers.pop(job_id, None)
+
+    def handle_job(self, ctx: JobContext) -> dict[str, Any]:
+        """The handler of the three sync kinds: progress and cancellation through the context."""
+        name = self.runtime.jobs.get(ctx.job_id).source or ""
+        progress, after_write = self._observers.get(ctx.job_id, (None, None))
+        with self._lock:
+            self._active.add(name)
+        try:
+            return self._execute(ctx, name, progress, after_write)
         finally:
             with self._lock:
                 self._active.discard(name)
 
-    def _execute(self, job: JobPublic, progress: Progress | None, after_write: Any) -> JobPublic:
-        jobs, job_id, name = self.runtime.jobs, job.id, job.source or ""
-        jobs.start(job_id)
+    def _execute(self, ctx: JobContext, name: str, progress: Progress | None, after_write: Any) -> dict[str, Any]:
+        job_id = ctx.job_id
 
         def report(done: int, total: int | None, cursor: list[str] | None) -> None:
-            jobs.progress(job_id, rows_done=done, rows_total=total, cursor=cursor_text(cursor))
+            ctx.progress(done, total, cursor_text(cursor))  # raises JobCancelled when asked to stop
             if progress:
                 progress(done, total, cursor)
 
@@ -185,24 +239,25 @@ class SyncService:
                 progress=report,
                 after_write=after_write,
             )
-            if job.params.get("mode") == "reconcile":
+            if ctx.params.get("mode") == "reconcile":
                 result = run.reconcile()
                 log.info("sync.reconciled", source=name, job=job_id, **result)
-                return jobs.succeed(job_id, result)
-            if job.params.get("restart"):
+                return result
+            # Only the first attempt empties the target: a recovered attempt resumes the restart.
+            if ctx.params.get("restart") and ctx.attempt == 1:
                 self._restart(run)
             outcome = run.run()
         except JobCancelled:
             log.info("sync.cancelled", source=name, job=job_id)
             self._settle(name)
-            return jobs.mark_cancelled(job_id)
+            raise
         except Exception as exc:
             message = describe_error(exc)
             log.warning("sync.failed", source=name, job=job_id, error=message)
             self._settle(name)
-            return jobs.fail(job_id, message)
+            raise JobFailed(message) from exc
         log.info("sync.done", source=name, job=job_id, rows=outcome.rows, seconds=round(outcome.seconds, 2))
-        return jobs.succeed(job_id, outcome.as_result())
+        return outcome.as_result()
 
     def _restart(self, run: SourceRun) -> None:
         """`backfill --restart`: empty the target and forget the checkpoint (validated first)."""
@@ -237,7 +292,8 @@ class SyncService:
         return self.execute(self.start(name, mode, restart=restart).id, progress=progress)
 
     def run_in_background(self, name: str, mode: str = "sync", *, restart: bool = False) -> JobPublic:
-        """For the API: the job row now, the work in a thread; progress at /v1/admin/jobs/{id}."""
+        """For the API: the queued job now; the runner runs it at once in a thread of its own (a
+        runner loop that claims it first runs it instead). Progress at /v1/jobs/{id}."""
         job = self.start(name, mode, restart=restart)
         threading.Thread(target=self.execute, args=(job.id,), name=f"sync:{name}", daemon=True).start()
         return job

@@ -325,17 +325,17 @@ class EventsWriter:
             rejected = [(item, "sync", request_id) for item in validated.rejected]
             outcome.written += self.writer.write(accepted, rejected)
             outcome.rejected += len(validated.rejected)
-            for item in validated.rejected:
-                outcome.reasons[item.reason] = outcome.reasons.get(item.reason, 0) + 1
+            for refused in validated.rejected:
+                outcome.reasons[refused.reason] = outcome.reasons.get(refused.reason, 0) + 1
         if not check_duplicates:
             return outcome  # rows past a clean checkpoint: no event of theirs can be stored yet
-        events = self.warehouse.table("events")
+        events_table = self.warehouse.table("events")
         for tenant, ids in deletions.items():
             where = "WHERE tenant_id = {tenant_id:String} AND event_id IN {ids:Array(UUID)}"
             params = {"ids": ids}
             scope = self.warehouse.for_tenant(tenant, background=True)  # a sync job is never refused
-            stored = int(scope.query(f"SELECT count() FROM {events} {where}", params).scalar() or 0)
-            if stored:
-                scope.command(f"DELETE FROM {events} {where}", params)
-                outcome.deleted += stored
+            found = int(scope.query(f"SELECT count() FROM {events_table} {where}", params).scalar() or 0)
+            if found:
+                scope.command(f"DELETE FROM {events_table} {where}", params)
+                outcome.deleted += found
         return outcome

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import secrets
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from analytics_engine.errors import Conflict, Forbidden, NotFound, Unauthorized
 from analytics_engine.metadata.db import MetadataDB
@@ -98,7 +100,7 @@ class TenantService:
             session.delete(tenant)
 
     @staticmethod
-    def _tenant(session, tenant_id: str) -> Tenant:  # type: ignore[no-untyped-def]
+    def _tenant(session: Session, tenant_id: str) -> Tenant:
         tenant = session.get(Tenant, tenant_id)
         if tenant is None:
             raise NotFound(f"No tenant with id {tenant_id!r}.")
@@ -121,7 +123,7 @@ class TenantService:
             session.flush()
             return KeyCreated(**KeyPublic.model_validate(key).model_dump(), key=secret)
 
-    def list_keys(self, tenant_id: str) -> list[KeyPublic]:
+    def list_keys(self, tenant_id: str) -> builtins.list[KeyPublic]:
         with self.metadata.session() as session:
             self._tenant(session, tenant_id)
             keys = session.scalars(

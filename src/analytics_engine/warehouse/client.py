@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
@@ -217,7 +217,8 @@ class Warehouse:
                 result = client.query(text, parameters=dict(params or {}))
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
-        rows = list(result.result_rows)
+        # clickhouse_connect's rows are tuples; its `Matrix` type only says Sequence[Sequence[Any]].
+        rows = cast(list[tuple[Any, ...]], list(result.result_rows))
         truncated = max_rows is not None and len(rows) > max_rows
         if truncated:
             rows = rows[:max_rows]
@@ -249,7 +250,13 @@ class Warehouse:
         the block size)."""
         try:
             with self.connection() as client:
-                client.raw_insert(table, column_names=list(columns), insert_block=body, fmt=fmt, settings=settings)
+                client.raw_insert(
+                    table,
+                    column_names=list(columns),
+                    insert_block=body,
+                    fmt=fmt,
+                    settings=dict(settings) if settings is not None else None,
+                )
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
 
@@ -269,7 +276,7 @@ class Warehouse:
 
     def ping(self) -> bool:
         try:
-            return self.query("SELECT 1").scalar() == 1
+            return bool(self.query("SELECT 1").scalar() == 1)
         except Exception:
             return False
 

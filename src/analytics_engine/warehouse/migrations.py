@@ -25,7 +25,8 @@ def migration_files() -> list[tuple[str, str]]:
 
 
 def split_statements(text: str) -> list[str]:
-    statements, current = [], []
+    statements: list[str] = []
+    current: list[str] = []
     for line in text.splitlines():
         if line.strip().startswith("--") and not current:
             continue

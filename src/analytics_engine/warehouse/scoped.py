@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from analytics_engine.errors import BudgetExceeded
-from analytics_engine.warehouse.client import QueryResult
 
 if TYPE_CHECKING:
+    # Type-only: the facade (client.py) builds these scopes, so at run time only it imports us.
     from clickhouse_connect.driver.client import Client
 
-    from analytics_engine.warehouse.client import Warehouse
+    from analytics_engine.warehouse.client import QueryResult, Warehouse
 
 TENANT_PARAM = "{tenant_id:String}"
 
