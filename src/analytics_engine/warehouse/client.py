@@ -23,6 +23,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError,
 from analytics_engine.errors import BudgetExceeded, InvalidInput, QueryTimeout, WarehouseError
 
 if TYPE_CHECKING:
+    from analytics_engine.budgets.service import BudgetService
     from analytics_engine.warehouse.scoped import PlatformScope, TenantScope
 
 _SETTING_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz_0123456789")
@@ -129,8 +130,9 @@ class Warehouse:
         self._created = 0
         self._lock = threading.Lock()
         self._closed = False
-        # The tenants' BudgetService, attached by the runtime; `for_tenant` scopes apply it.
-        self.budgets: Any = None
+        # The tenants' BudgetService, attached by the runtime; `for_tenant` scopes apply it. A bare
+        # Warehouse (CLI tools, unit tests) has none, and its scopes only bind the tenant.
+        self.budgets: BudgetService | None = None
 
     # --- connections ---------------------------------------------------------------------------
     def _new_client(self) -> Client:

@@ -58,9 +58,7 @@ class TenantScope:
         self.warehouse = warehouse
         self.tenant_id = tenant_id
         self.background = background
-        # The runtime attaches its BudgetService to the warehouse; a bare Warehouse (CLI tools,
-        # unit tests) has none and the scope only binds the tenant.
-        self.budgets: Any = getattr(warehouse, "budgets", None)
+        self.budgets = warehouse.budgets
 
     # --- binding -------------------------------------------------------------------------------
     def _bind(self, sql: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
