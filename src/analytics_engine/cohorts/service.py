@@ -14,7 +14,7 @@ import builtins
 import contextlib
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,8 +39,8 @@ from analytics_engine.cohorts.schemas import (
     referenced_cohorts,
 )
 from analytics_engine.core import Core
-from analytics_engine.errors import Conflict, InvalidInput, NotFound
-from analytics_engine.jobs.context import JobContext
+from analytics_engine.errors import AppError, Conflict, InvalidInput, NotFound
+from analytics_engine.jobs.context import JobCancelled, JobContext, JobFailed
 from analytics_engine.metadata.models import utcnow
 from analytics_engine.warehouse.client import render_settings
 from analytics_engine.warehouse.scoped import TenantScope
@@ -239,9 +239,14 @@ class CohortService:
         trigger: str = "api",
         job_id: str | None = None,
         as_of: datetime | None = None,
+        checkpoint: Callable[[], None] | None = None,
         _stack: tuple[str, ...] = (),
     ) -> EvaluationResult:
-        """Compute the members now, write them as a new version, publish it, emit the event."""
+        """Compute the members now, write them as a new version, publish it, emit the event.
+        `checkpoint` (a job's cancel check) runs before each referenced cohort and before a version
+        is allocated, so a cancelled evaluation leaves no version behind."""
+        if checkpoint is not None:
+            checkpoint()
         cohort = self.get(tenant_id, cohort_id)
         if cohort.kind == CohortKind.static:
             # A static cohort's members change only by upload; "evaluating" refreshes its analysis.
@@ -267,10 +272,14 @@ class CohortService:
                 raise InvalidInput(f"Cohort definitions form a cycle: {' -> '.join((*_stack, ref))}.")
             referenced = self.get(tenant_id, ref)
             if referenced.current_version == 0:
-                self.evaluate(tenant_id, ref, trigger=trigger, as_of=as_of, _stack=(*_stack, cohort_id))
+                self.evaluate(
+                    tenant_id, ref, trigger=trigger, as_of=as_of, checkpoint=checkpoint, _stack=(*_stack, cohort_id)
+                )
         moment = as_of or datetime.now(UTC)
         compiler = Compiler(self.warehouse.table, tenant_id, moment, lambda ref: self._version_of(tenant_id, ref))
         members_sql = compiler.members_sql(definition)
+        if checkpoint is not None:
+            checkpoint()
         with self._lock(cohort_id):
             started = time.perf_counter()
             version, previous = self._allocate(cohort_id, trigger, job_id)
@@ -353,25 +362,28 @@ class CohortService:
         if "cohort.evaluate" not in self.runtime.runner.handlers:
             self.runtime.runner.register("cohort.evaluate", self.handle_job, max_attempts=1)
 
-    def handle_job(self, ctx: JobContext) -> dict[str, Any] | None:
-        """The handler; `run_job` records the job's outcome itself."""
+    def handle_job(self, ctx: JobContext) -> dict[str, Any]:
+        """The `cohort.evaluate` handler: returns the result or raises; the runner closes the job
+        (state, result or error, lease cleared). A failure that is not an `AppError` (a warehouse
+        error, say) becomes `JobFailed`: one attempt, its message as the job's error."""
         assert ctx.tenant_id is not None
         trigger = ctx.params.get("trigger", "api")
-        result = self.run_job(ctx.job_id, ctx.tenant_id, ctx.params["cohort_id"], trigger=trigger)
-        return None if result is None else dict(result.model_dump())
-
-    def run_job(self, job_id: str, tenant_id: str, cohort_id: str, *, trigger: str) -> EvaluationResult | None:
-        jobs = self.runtime.jobs
-        jobs.start(job_id)
+        cohort_id = ctx.params["cohort_id"]
+        ctx.progress(0)  # a heartbeat, and a cancel asked before the start stops it here
         try:
-            result = self.evaluate(tenant_id, cohort_id, trigger=trigger, job_id=job_id)
+            result = self.evaluate(
+                ctx.tenant_id, cohort_id, trigger=trigger, job_id=ctx.job_id, checkpoint=ctx.check_cancelled
+            )
+        except (AppError, JobCancelled):
+            raise
         except Exception as exc:
             message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            jobs.fail(job_id, message[:2000])
-            log.warning("cohort.job_failed", job_id=job_id, cohort_id=cohort_id, error=message)
-            return None
-        jobs.succeed(job_id, result.model_dump())
-        return result
+            log.warning("cohort.job_failed", job_id=ctx.job_id, cohort_id=cohort_id, error=message)
+            raise JobFailed(message) from exc
+        # Published already: a cancel asked now cannot undo it, so the progress (rows = members) is
+        # recorded without the cancel check (`ctx.progress` would raise) and the job succeeds.
+        ctx.runner.report_progress(ctx, result.size, result.size, None)
+        return dict(result.model_dump())
 
     # --- events --------------------------------------------------------------------------------
     def emit(self, tenant_id: str, name: str, result: EvaluationResult) -> None:
