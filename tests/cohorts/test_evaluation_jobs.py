@@ -7,6 +7,7 @@ import pytest
 
 from analytics_engine.cohorts.models import CohortVersion
 from analytics_engine.jobs.context import JobContext
+from analytics_engine.jobs.schemas import JobPublic
 from analytics_engine.metadata.models import Job
 from analytics_engine.runtime import Runtime
 from tests.cohorts.test_api import buyers_definition, seed
@@ -20,9 +21,13 @@ def job_row(runtime: Runtime, job_id: str) -> Job:
         return row
 
 
-def run(runtime: Runtime, tenant_id: str, cohort_id: str) -> Job:
+def enqueue(runtime: Runtime, tenant_id: str, cohort_id: str) -> JobPublic:
     runtime.cohorts.register_jobs()
-    job = runtime.runner.enqueue("cohort.evaluate", tenant_id=tenant_id, source="api", params={"cohort_id": cohort_id})
+    return runtime.runner.enqueue("cohort.evaluate", tenant_id=tenant_id, source="api", params={"cohort_id": cohort_id})
+
+
+def run(runtime: Runtime, tenant_id: str, cohort_id: str) -> Job:
+    job = enqueue(runtime, tenant_id, cohort_id)
     runtime.runner.run_now(job.id, wait=True)  # the serve loop may claim it first: wait for its end
     return job_row(runtime, job.id)
 
@@ -83,8 +88,7 @@ def test_app_error_fails_the_job_with_its_message(
     monkeypatch.setattr(runtime.runner, "paused", True)  # the serve loop must not run it before the delete
     tenant = new_tenant()
     cohort = tenant.post("/v1/cohorts", json={"name": "gone", "definition": buyers_definition(1)}).json()
-    runtime.cohorts.register_jobs()
-    job = runtime.runner.enqueue("cohort.evaluate", tenant_id=tenant.id, source="api", params={"cohort_id": cohort["id"]})
+    job = enqueue(runtime, tenant.id, cohort["id"])
     assert tenant.request("DELETE", f"/v1/cohorts/{cohort['id']}").status_code == 204
 
     runtime.runner.run_now(job.id, wait=True)
@@ -101,8 +105,7 @@ def test_cancelled_before_start_leaves_no_version(
     tenant = new_tenant()
     seed(tenant)
     cohort = tenant.post("/v1/cohorts", json={"name": "buyers", "definition": buyers_definition(2)}).json()
-    runtime.cohorts.register_jobs()
-    job = runtime.runner.enqueue("cohort.evaluate", tenant_id=tenant.id, source="api", params={"cohort_id": cohort["id"]})
+    job = enqueue(runtime, tenant.id, cohort["id"])
     ctx = runtime.runner.claim(kinds=["cohort.evaluate"], job_id=job.id)
     assert isinstance(ctx, JobContext)
     runtime.jobs.cancel(job.id, tenant_id=tenant.id)  # asked while running: stops at the next check
