@@ -13,7 +13,8 @@ from analytics_engine.tenants.service import TenantContext, admin_key_matches
 
 
 def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime  # Starlette's app.state is untyped
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -102,7 +102,12 @@ class DashboardService:
         )
 
     def _check_source(
-        self, tenant_id: str, metric_id: str | None, version: int | None, query: dict | None, dimensions: list[str]
+        self,
+        tenant_id: str,
+        metric_id: str | None,
+        version: int | None,
+        query: dict[str, Any] | None,
+        dimensions: list[str],
     ) -> dict[str, Any] | None:
         """Refuse deprecated or invisible metrics and invalid inline queries; returns the normalised query."""
         if metric_id is not None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, TypeVar
 
 MEMO_TTL_SECONDS = 2.0
+
+T = TypeVar("T")
 
 
 class Memo:
@@ -19,11 +21,13 @@ class Memo:
         self._entries: dict[Hashable, tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+    def get(self, key: Hashable, compute: Callable[[], T]) -> T:
         now = time.monotonic()
         entry = self._entries.get(key)
         if entry is not None and entry[0] > now:
-            return entry[1]
+            # The entry under `key` was stored by a `compute` of the same type (keys name one kind of value).
+            cached: T = entry[1]
+            return cached
         value = compute()
         with self._lock:
             if len(self._entries) >= self.max_entries:

@@ -110,7 +110,9 @@ class MetricService:
                 created_at=row.created_at,
             )
 
-    def definition(self, tenant_id: str, metric_id: str, version: int | None = None) -> tuple[MetricPublic, int, dict]:
+    def definition(
+        self, tenant_id: str, metric_id: str, version: int | None = None
+    ) -> tuple[MetricPublic, int, dict[str, Any]]:
         """(metric, version number, stored definition) for computing it."""
         with self.metadata.session() as session:
             metric = self._visible(session, tenant_id, metric_id)
@@ -119,7 +121,7 @@ class MetricService:
 
     def definitions(
         self, tenant_id: str, wanted: list[tuple[str, int | None]]
-    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception]:
+    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict[str, Any]] | Exception]:
         """`definition()` for several (metric id, version or None) at once: two queries in one session.
         A metric that is missing or not visible maps to its NotFound (the caller reports it per widget)."""
         if not wanted:
@@ -129,8 +131,8 @@ class MetricService:
 
     def _definitions(
         self, tenant_id: str, wanted: list[tuple[str, int | None]]
-    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception]:
-        out: dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception] = {}
+    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict[str, Any]] | Exception]:
+        out: dict[tuple[str, int | None], tuple[MetricPublic, int, dict[str, Any]] | Exception] = {}
         with self.metadata.session() as session:
             ids = sorted({metric_id for metric_id, _ in wanted})
             metrics = {m.id: m for m in session.scalars(select(Metric).where(Metric.id.in_(ids)))}

@@ -179,7 +179,8 @@ class S3Storage:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise NotFound("No such file.") from exc
             raise
-        return body.iter_chunks(1 << 20)
+        chunks: Iterator[bytes] = body.iter_chunks(1 << 20)  # botocore's StreamingBody, untyped
+        return chunks
 
     def info(self, tenant_id: str, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
@@ -205,7 +206,7 @@ class S3Storage:
         return found
 
     def download_url(self, tenant_id: str, key: str, expires_in: int, *, base_url: str = "") -> str:
-        return self.client.generate_presigned_url(
+        url: str = self.client.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,
@@ -214,6 +215,7 @@ class S3Storage:
             },
             ExpiresIn=expires_in,
         )
+        return url
 
 
 def build_storage(settings) -> Storage:  # type: ignore[no-untyped-def]
