@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
 
 from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.storage.signing import UrlSigner
+
+if TYPE_CHECKING:
+    from analytics_engine.config import Settings
 
 _TENANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
@@ -218,7 +221,7 @@ class S3Storage:
         return url
 
 
-def build_storage(settings) -> Storage:  # type: ignore[no-untyped-def]
+def build_storage(settings: Settings) -> Storage:
     """From `ANALYTICS_STORAGE_URL`: `s3://bucket/prefix`, `file:///path`, a plain path, or the default."""
     from analytics_engine.storage.signing import load_signing_key
 
