@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -33,7 +34,7 @@ def require_admin(request: Request, runtime: RuntimeDep) -> None:
         raise Unauthorized("This route needs the platform admin key.")
 
 
-def tenant_with(scope: Scope):  # type: ignore[no-untyped-def]
+def tenant_with(scope: Scope) -> Callable[[Request, Runtime], TenantContext]:
     """A dependency resolving the key's tenant and checking it carries `scope`."""
 
     def dependency(request: Request, runtime: RuntimeDep) -> TenantContext:
