@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -13,7 +14,8 @@ from analytics_engine.tenants.service import TenantContext, admin_key_matches
 
 
 def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime  # Starlette's app.state is untyped
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -32,7 +34,7 @@ def require_admin(request: Request, runtime: RuntimeDep) -> None:
         raise Unauthorized("This route needs the platform admin key.")
 
 
-def tenant_with(scope: Scope):  # type: ignore[no-untyped-def]
+def tenant_with(scope: Scope) -> Callable[[Request, Runtime], TenantContext]:
     """A dependency resolving the key's tenant and checking it carries `scope`."""
 
     def dependency(request: Request, runtime: RuntimeDep) -> TenantContext:

@@ -214,4 +214,5 @@ def _entered(answer: Any) -> int | None:
     """People who entered the funnel (first step), for the record."""
     if not answer.funnel:
         return None
-    return sum(part.steps[0].count for part in answer.funnel if part.steps)
+    entered: int = sum(part.steps[0].count for part in answer.funnel if part.steps)
+    return entered

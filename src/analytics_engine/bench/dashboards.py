@@ -71,7 +71,8 @@ def make_dashboard(client: httpx.Client) -> str:
     )
     created = client.post("/v1/dashboards", json=spec)
     created.raise_for_status()
-    return created.json()["id"]
+    dashboard_id: str = created.json()["id"]
+    return dashboard_id
 
 
 def timed_get(client: httpx.Client, path: str, **params: Any) -> tuple[float, Any]:

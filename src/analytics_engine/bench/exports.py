@@ -122,7 +122,7 @@ def _child(step: str, **kwargs: Any) -> dict[str, Any]:
     stderr = process.stderr.read().decode() if process.stderr else ""
     if status != 0:
         raise RuntimeError(f"bench step {step} failed:\n{stderr[-3000:]}")
-    answer = json.loads(stdout.strip().splitlines()[-1])
+    answer: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
     answer["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)  # KiB on Linux
     return answer
 

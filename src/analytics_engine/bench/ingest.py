@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ async def send_all(url: str, key: str, bodies: list[bytes], concurrency: int) ->
         return time.perf_counter() - started
 
 
-def raw_baseline(events: list[dict[str, Any]], batch: int, without: list[str] = ()) -> float:  # type: ignore[assignment]
+def raw_baseline(events: list[dict[str, Any]], batch: int, without: Sequence[str] = ()) -> float:
     """The same rows, already rendered as JSONEachRow, inserted straight into chDB in the same
     batch size: what the warehouse alone costs, with no HTTP, validation or group commit."""
     folder = Path(tempfile.mkdtemp(prefix="ae-bench-raw-"))
@@ -181,7 +182,7 @@ def run(
     batch: int,
     concurrency: int,
     with_ids: bool,
-    without: list[str] = (),  # type: ignore[assignment]
+    without: Sequence[str] = (),
 ) -> dict[str, Any]:
     without = list(without)
     gc.collect()

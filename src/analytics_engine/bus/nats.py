@@ -131,7 +131,7 @@ class NatsBus:
         self._own_set.add(event_id)
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.retry_max_seconds, 0.5 * 2 ** min(attempt - 1, 16))
+        return min(self.retry_max_seconds, 0.5 * 2.0 ** min(attempt - 1, 16))
 
     async def _run(self) -> None:
         attempt = 0

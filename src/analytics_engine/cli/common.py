@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,19 +18,20 @@ from analytics_engine.tenants.service import TenantService
 
 console = Console(stderr=True)
 out = Console()
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
 
 
-def clean_errors(function: F) -> F:
+def clean_errors(function: Callable[P, R]) -> Callable[P, R]:
     """Our errors become one red line and a non-zero exit, never a traceback."""
 
     @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return function(*args, **kwargs)
         except AppError as exc:
@@ -39,7 +40,7 @@ def clean_errors(function: F) -> F:
             console.print("interrupted")
             sys.exit(130)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def settings() -> Settings:

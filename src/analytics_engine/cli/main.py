@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import secrets
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -16,6 +16,9 @@ from analytics_engine.cli.exports import export_app
 from analytics_engine.cli.streaming import ingest_app
 from analytics_engine.cli.sync import sync_app
 from analytics_engine.cli.tenants import keys_app, tenants_app
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 app = typer.Typer(
     help="Analytics Engine: multi-tenant analytics on ClickHouse.", no_args_is_help=True, add_completion=False
@@ -104,7 +107,7 @@ def serve(
     rt.close()
 
 
-def _load_demo_with_progress(rt) -> None:  # type: ignore[no-untyped-def]
+def _load_demo_with_progress(rt: Runtime) -> None:
     from analytics_engine.datagen.demo import load_demo
 
     with progress_bar() as progress:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from analytics_engine.cli.common import clean_errors, console, fail, out, settings
 from analytics_engine.errors import WarehouseError
+
+if TYPE_CHECKING:
+    from analytics_engine.streaming.consumer import NatsIngestConsumer
 
 ingest_app = typer.Typer(help="Streaming ingest from NATS JetStream (docs/streaming.md).", no_args_is_help=True)
 
@@ -97,7 +100,7 @@ def nats_worker(
     )
 
 
-async def _report_state(worker) -> None:  # type: ignore[no-untyped-def]
+async def _report_state(worker: NatsIngestConsumer) -> None:
     """One console line whenever the worker's state or last error changes (NATS down, back...)."""
     seen: tuple[str, str | None] | None = None
     while True:

@@ -3,10 +3,14 @@ headline numbers and a "Product overview" dashboard using them and inline insigh
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics_engine.dashboards.schemas import DashboardCreate, DashboardPublic, WidgetCreate
 from analytics_engine.metrics.schemas import MetricCreate
+
+if TYPE_CHECKING:
+    from analytics_engine.dashboards.service import DashboardService
+    from analytics_engine.metrics.service import MetricService
 
 DEMO_DASHBOARD = "Product overview"
 
@@ -64,7 +68,7 @@ DEMO_METRICS: tuple[MetricCreate, ...] = (
 
 
 def _metric_id(runtime: Any, tenant_id: str, body: MetricCreate) -> str:
-    service = runtime.metrics
+    service: MetricService = runtime.metrics
     existing = next((m for m in service.list(tenant_id) if m.name == body.name and m.scope == "tenant"), None)
     return existing.id if existing else service.create(tenant_id, body, actor="demo").id
 
@@ -135,7 +139,7 @@ def demo_dashboard_spec(metric_ids: dict[str, str]) -> DashboardCreate:
 def create_demo_dashboard(runtime: Any, tenant_id: str) -> DashboardPublic:
     """Create (once) the demo metrics and dashboard of a tenant; returns the dashboard."""
     metric_ids = {body.name: _metric_id(runtime, tenant_id, body) for body in DEMO_METRICS}
-    service = runtime.dashboards
+    service: DashboardService = runtime.dashboards
     existing = service.find_by_name(tenant_id, DEMO_DASHBOARD)
     if existing is not None:
         return service.get(tenant_id, existing.id)

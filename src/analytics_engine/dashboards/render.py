@@ -52,7 +52,7 @@ def _cost(kind: str) -> int:
 
 
 def _executor(runtime: Any) -> ThreadPoolExecutor:
-    pool = runtime.dashboard_pool
+    pool: ThreadPoolExecutor | None = runtime.dashboard_pool
     if pool is None:
         pool = runtime.dashboard_pool = ThreadPoolExecutor(
             max_workers=runtime.settings.dashboard_render_threads, thread_name_prefix="widget"
@@ -139,7 +139,7 @@ def _run_within_budget(runtime: Any, tenant: Any, query: dict[str, Any], *, refr
 
 
 def _concurrency(runtime: Any, tenant_id: str) -> int:
-    width = runtime.settings.dashboard_render_threads
+    width: int = runtime.settings.dashboard_render_threads
     try:
         limit = runtime.warehouse.for_tenant(tenant_id).max_concurrent_queries()
     except Exception:

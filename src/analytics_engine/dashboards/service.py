@@ -67,14 +67,14 @@ class DashboardService:
         self.metadata = metadata
         self.metrics = metrics
         # the dashboard as every render reads it; every write below drops it
-        self.memo = Memo()
+        self.memo: Memo[tuple[str, str], DashboardPublic] = Memo()  # (tenant id, dashboard id)
 
     def get_for_render(self, tenant_id: str, dashboard_id: str) -> DashboardPublic:
         """`get()` memoised for a moment (renders and stream refreshes read it on every call)."""
         return self.memo.get((tenant_id, dashboard_id), lambda: self.get(tenant_id, dashboard_id))
 
     def _forget(self, dashboard_id: str) -> None:
-        self.memo.drop(lambda key: key[1] == dashboard_id)  # type: ignore[index]
+        self.memo.drop(lambda key: key[1] == dashboard_id)
 
     # --- helpers -------------------------------------------------------------------------------
     def _dashboard(self, session: Session, tenant_id: str, dashboard_id: str) -> Dashboard:
@@ -102,7 +102,12 @@ class DashboardService:
         )
 
     def _check_source(
-        self, tenant_id: str, metric_id: str | None, version: int | None, query: dict | None, dimensions: list[str]
+        self,
+        tenant_id: str,
+        metric_id: str | None,
+        version: int | None,
+        query: dict[str, Any] | None,
+        dimensions: list[str],
     ) -> dict[str, Any] | None:
         """Refuse deprecated or invisible metrics and invalid inline queries; returns the normalised query."""
         if metric_id is not None:

@@ -21,7 +21,7 @@ import hmac
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,7 +126,7 @@ class StreamHub:
         self.open_per_tenant: dict[str, int] = {}
         unsubscribe_ingest = runtime.bus.subscribe(INGEST_EVENT, self._on_ingest)
         unsubscribe_impact = runtime.bus.subscribe(IMPACT_EVENTS, self._on_impact)
-        self._unsubscribe = lambda: (unsubscribe_ingest(), unsubscribe_impact())
+        self._unsubscribe: Callable[[], object] = lambda: (unsubscribe_ingest(), unsubscribe_impact())
         self._interval_task: asyncio.Task[None] | None = None
         self._closed = False
         secret = self.settings.stream_token_secret

@@ -10,10 +10,11 @@ from typing import Any
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.exports.schemas import DashboardSource, EventsSource, InsightSource, MetricSource
-from analytics_engine.exports.sources import ResultTable, TablePlan
+from analytics_engine.exports.sources import TablePlan
 from analytics_engine.insights import registry
 from analytics_engine.insights.context import Overrides, RunContext
 from analytics_engine.insights.results import SeriesResult
+from analytics_engine.insights.results import Table as ResultTable
 
 
 @dataclass
@@ -54,7 +55,7 @@ def parse_insight(query: dict[str, Any]) -> Any:
 
 
 def insight_section(
-    runtime: Any, tenant: Any, title: str, query: dict[str, Any], context: dict | None = None
+    runtime: Any, tenant: Any, title: str, query: dict[str, Any], context: dict[str, Any] | None = None
 ) -> Section:
     if context:
         query = registry.with_overrides(query, Overrides(**context))

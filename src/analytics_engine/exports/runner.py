@@ -195,7 +195,7 @@ def _write_tables(
     # union of the columns.
     if len(tables) == 1:
         names = tables[0].columns
-        rows_of = [(tables[0], lambda row: row)]
+        rows_of: list[tuple[ResultTable, Callable[[Sequence[Any]], Sequence[Any]]]] = [(tables[0], lambda row: row)]
     else:
         names = ["table"]
         for table in tables:

@@ -54,7 +54,7 @@ class ExportService:
         return ExportAccepted(id=job.id, status=job.state.value, status_url=f"/v1/exports/{job.id}")
 
     def _job(self, tenant_id: str, export_id: str) -> JobPublic:
-        job = self.runtime.jobs.get(export_id, tenant_id=tenant_id)
+        job: JobPublic = self.runtime.jobs.get(export_id, tenant_id=tenant_id)
         if job.kind != KIND:
             raise NotFound(f"No export with id {export_id!r}.")
         return job

@@ -33,7 +33,8 @@ def tenant_context(runtime: Any, tenant_id: str) -> TenantContext:
 
 
 def export_temp_dir(settings: Any) -> Path:
-    return settings.data_dir / "tmp" / "exports"
+    data_dir: Path = settings.data_dir
+    return data_dir / "tmp" / "exports"
 
 
 def run_export(runtime: Any, ctx: JobContext) -> dict[str, Any]:

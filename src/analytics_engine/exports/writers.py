@@ -152,10 +152,11 @@ class ParquetSink:
             )
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
-        self.rows += batch.num_rows
+        written: int = batch.num_rows  # pyarrow has no stubs
+        self.rows += written
         if self._pending_rows >= ROW_GROUP_ROWS:
             self._flush()
-        return batch.num_rows
+        return written
 
     def _flush(self) -> None:
         if self._pending and self.writer is not None:

@@ -160,7 +160,9 @@ class ImpactService:
         return self.evaluate(kind, tenant_id, window, number, spec)
 
     # --- results ---------------------------------------------------------------------------------
-    def record(self, tenant_id: str, kind: str, window: Window, result: dict[str, Any]) -> tuple[str, dict | None]:
+    def record(
+        self, tenant_id: str, kind: str, window: Window, result: dict[str, Any]
+    ) -> tuple[str, dict[str, Any] | None]:
         """Store the result (unless identical to the latest of the same scope); returns its id and a
         change notice when the figure differs from the previous one of that tenant and scope. The
         scope is tenant, kind, programme and period length (so a rolling "last 365 days" compares
@@ -317,7 +319,7 @@ class ImpactService:
                 .where(ImpactResult.kind == body.kind, ImpactResult.computed_at >= since)
                 .order_by(ImpactResult.computed_at.desc())
             ).all()
-            scopes: dict[tuple, int] = {}
+            scopes: dict[tuple[str, str | None, datetime, datetime], int] = {}
             for r in rows:
                 key = (r.tenant_id, r.programme, _aware(r.period_start), _aware(r.period_end))
                 scopes.setdefault(key, r.formula_version)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -81,7 +81,7 @@ class GroupCommitter:
     async def submit(
         self,
         accepted: list[AcceptedEvent],
-        rejected: list[tuple[RejectedEvent, str, str]] = (),  # type: ignore[assignment]
+        rejected: Sequence[tuple[RejectedEvent, str, str]] = (),
     ) -> int:
         """Wait until these events are in the warehouse; returns how many were new."""
         if self._closing:

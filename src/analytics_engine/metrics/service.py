@@ -32,6 +32,11 @@ from analytics_engine.metrics.schemas import (
 
 PLATFORM = None  # tenant_id of platform-wide metrics
 
+# (metric, version number, stored definition)
+Definition = tuple[MetricPublic, int, dict[str, Any]]
+# (tenant id, the (metric id, version or None) pairs asked for)
+DefinitionsKey = tuple[str, tuple[tuple[str, int | None], ...]]
+
 
 def deprecation_warning(metric: MetricPublic) -> str | None:
     if not metric.deprecated:
@@ -76,7 +81,7 @@ class MetricService:
     def __init__(self, metadata: MetadataDB) -> None:
         self.metadata = metadata
         # definitions read by every dashboard render; writes below drop what they change
-        self.memo = Memo()
+        self.memo: Memo[DefinitionsKey, dict[tuple[str, int | None], Definition | Exception]] = Memo()
 
     # --- reads ---------------------------------------------------------------------------------
     def _visible(self, session: Session, tenant_id: str | None, metric_id: str) -> Metric:
@@ -110,7 +115,9 @@ class MetricService:
                 created_at=row.created_at,
             )
 
-    def definition(self, tenant_id: str, metric_id: str, version: int | None = None) -> tuple[MetricPublic, int, dict]:
+    def definition(
+        self, tenant_id: str, metric_id: str, version: int | None = None
+    ) -> tuple[MetricPublic, int, dict[str, Any]]:
         """(metric, version number, stored definition) for computing it."""
         with self.metadata.session() as session:
             metric = self._visible(session, tenant_id, metric_id)
@@ -119,7 +126,7 @@ class MetricService:
 
     def definitions(
         self, tenant_id: str, wanted: list[tuple[str, int | None]]
-    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception]:
+    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict[str, Any]] | Exception]:
         """`definition()` for several (metric id, version or None) at once: two queries in one session.
         A metric that is missing or not visible maps to its NotFound (the caller reports it per widget)."""
         if not wanted:
@@ -129,8 +136,8 @@ class MetricService:
 
     def _definitions(
         self, tenant_id: str, wanted: list[tuple[str, int | None]]
-    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception]:
-        out: dict[tuple[str, int | None], tuple[MetricPublic, int, dict] | Exception] = {}
+    ) -> dict[tuple[str, int | None], tuple[MetricPublic, int, dict[str, Any]] | Exception]:
+        out: dict[tuple[str, int | None], tuple[MetricPublic, int, dict[str, Any]] | Exception] = {}
         with self.metadata.session() as session:
             ids = sorted({metric_id for metric_id, _ in wanted})
             metrics = {m.id: m for m in session.scalars(select(Metric).where(Metric.id.in_(ids)))}
@@ -171,7 +178,7 @@ class MetricService:
     # --- writes --------------------------------------------------------------------------------
     def _forget(self, metric_id: str) -> None:
         """Drop memoised definitions that include this metric (after a new version or deprecation)."""
-        self.memo.drop(lambda key: any(item[0] == metric_id for item in key[1]))  # type: ignore[index]
+        self.memo.drop(lambda key: any(item[0] == metric_id for item in key[1]))
 
     def _owned(self, session: Session, tenant_id: str | None, metric_id: str) -> Metric:
         metric = self._visible(session, tenant_id, metric_id)

@@ -53,7 +53,8 @@ class PersonService:
         self.warehouse = runtime.warehouse
 
     def scope(self, tenant_id: str) -> TenantScope:
-        return self.warehouse.for_tenant(tenant_id)
+        scope: TenantScope = self.warehouse.for_tenant(tenant_id)
+        return scope
 
     def get(self, tenant_id: str, distinct_id: str) -> PersonPublic:
         people = self._fetch(tenant_id, [distinct_id])

@@ -52,7 +52,7 @@ class ReportService:
 
     # --- CRUD -------------------------------------------------------------------------------------
     def _report(self, session: Any, tenant_id: str, report_id: str) -> Report:
-        report = session.get(Report, report_id)
+        report: Report | None = session.get(Report, report_id)
         if report is None or report.tenant_id != tenant_id:
             raise NotFound(f"No report with id {report_id!r}.")
         return report
@@ -426,7 +426,8 @@ async def start_report_schedules(runtime: Any) -> None:
     def prepare() -> int:
         runtime.runner.recover()
         close_abandoned_runs(runtime.metadata)
-        return service.schedule_all()
+        scheduled: int = service.schedule_all()
+        return scheduled
 
     scheduled = await asyncio.to_thread(prepare)
     if scheduled:

@@ -49,7 +49,8 @@ class Cron:
 
     def next_after(self, moment: datetime) -> datetime:
         local = moment.astimezone(ZoneInfo(self.timezone))
-        return croniter(self.expression, local).get_next(datetime).astimezone(UTC)
+        following: datetime = croniter(self.expression, local).get_next(datetime)  # croniter has no stubs
+        return following.astimezone(UTC)
 
 
 Trigger = Every | Cron

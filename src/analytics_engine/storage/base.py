@@ -10,11 +10,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlparse
 
 from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.storage.signing import UrlSigner
+
+if TYPE_CHECKING:
+    from analytics_engine.config import Settings
 
 _TENANT_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SEGMENT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
@@ -179,7 +182,8 @@ class S3Storage:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 raise NotFound("No such file.") from exc
             raise
-        return body.iter_chunks(1 << 20)
+        chunks: Iterator[bytes] = body.iter_chunks(1 << 20)  # botocore's StreamingBody, untyped
+        return chunks
 
     def info(self, tenant_id: str, key: str) -> ObjectInfo | None:
         from botocore.exceptions import ClientError
@@ -205,7 +209,7 @@ class S3Storage:
         return found
 
     def download_url(self, tenant_id: str, key: str, expires_in: int, *, base_url: str = "") -> str:
-        return self.client.generate_presigned_url(
+        url: str = self.client.generate_presigned_url(
             "get_object",
             Params={
                 "Bucket": self.bucket,
@@ -214,9 +218,10 @@ class S3Storage:
             },
             ExpiresIn=expires_in,
         )
+        return url
 
 
-def build_storage(settings) -> Storage:  # type: ignore[no-untyped-def]
+def build_storage(settings: Settings) -> Storage:
     """From `ANALYTICS_STORAGE_URL`: `s3://bucket/prefix`, `file:///path`, a plain path, or the default."""
     from analytics_engine.storage.signing import load_signing_key
 

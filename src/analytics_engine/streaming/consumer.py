@@ -176,7 +176,7 @@ class NatsIngestConsumer:
 
     # --- connection --------------------------------------------------------------------------
     def _backoff(self, attempt: int) -> float:
-        return min(self.config.retry_max_seconds, 0.5 * 2 ** min(attempt - 1, 16))
+        return min(self.config.retry_max_seconds, 0.5 * 2.0 ** min(attempt - 1, 16))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -311,7 +311,8 @@ class NatsIngestConsumer:
         await self._wait_inflight()
         info = await self.js.consumer_info(self.config.stream, self.config.durable)
         await self._update_lag(info)
-        return info.num_pending == 0 and info.num_ack_pending == 0
+        drained: bool = info.num_pending == 0 and info.num_ack_pending == 0
+        return drained
 
     async def _collect(self, puller: Puller) -> tuple[list[tuple[list[Any], PreparedBatch]], int]:
         """Pull and validate until the batch holds `batch_max_events` events or its first message

@@ -13,6 +13,7 @@ from datetime import UTC, timedelta
 from typing import Any, Protocol
 
 import structlog
+from psycopg import sql
 
 from analytics_engine.config import Settings
 from analytics_engine.core import Core
@@ -312,15 +313,13 @@ class SyncService:
             tenant, params = plan.tenant_expression()
             conditions, filter_params = plan.filters(None, None)
             if spec.soft_delete_column:
-                conditions.append(postgres.sql.SQL("NOT ({}::bool)").format(plan.deleted_expression()))
+                conditions.append(sql.SQL("NOT ({}::bool)").format(plan.deleted_expression()))
             key_sum = " + ".join(pg_key_term(by_name[k]) for k in spec.primary_key)
-            query = postgres.sql.SQL("SELECT {} AS tenant, count(*), sum({})::text FROM {} AS src{} GROUP BY 1").format(
+            query = sql.SQL("SELECT {} AS tenant, count(*), sum({})::text FROM {} AS src{} GROUP BY 1").format(
                 tenant,
-                postgres.sql.SQL(key_sum),  # type: ignore[arg-type]
+                sql.SQL(key_sum),
                 postgres.relation(spec),
-                postgres.sql.SQL(" WHERE ") + postgres.sql.SQL(" AND ").join(conditions)
-                if conditions
-                else postgres.sql.SQL(""),
+                sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL(""),
             )
             source = {
                 row[0]: {"rows": row[1], "key_checksum": row[2]}

@@ -14,7 +14,9 @@ router = APIRouter(tags=["files"])
 
 
 @router.get("/v1/files/{tenant_id}/{key:path}", summary="Download a file by its signed link")
-def download(tenant_id: str, key: str, runtime: RuntimeDep, expires: str | None = None, signature: str | None = None):
+def download(
+    tenant_id: str, key: str, runtime: RuntimeDep, expires: str | None = None, signature: str | None = None
+) -> StreamingResponse:
     runtime.signer.verify(tenant_id, key, expires, signature)
     storage = runtime.storage
     try:

@@ -4,6 +4,8 @@ Revision ID: 0800_dashboards
 Revises: 0002_schedule_runs
 """
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -13,7 +15,7 @@ branch_labels = None
 depends_on = None
 
 
-def _stamp(name: str, nullable: bool = False) -> sa.Column:
+def _stamp(name: str, nullable: bool = False) -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
