@@ -35,4 +35,5 @@ def cohort_condition(
 
 def cohort_label(runtime: Any, tenant_id: str, cohort_id: str) -> str:
     """The display name of a cohort (for breakdown labels); NotFound as above."""
-    return runtime.cohorts.get(tenant_id, cohort_id).name
+    name: str = runtime.cohorts.get(tenant_id, cohort_id).name
+    return name

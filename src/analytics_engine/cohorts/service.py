@@ -588,7 +588,7 @@ class CohortService:
 
     @staticmethod
     def _cohort(session: Any, tenant_id: str, cohort_id: str) -> Cohort:
-        cohort = session.get(Cohort, cohort_id)
+        cohort: Cohort | None = session.get(Cohort, cohort_id)
         if cohort is None or cohort.tenant_id != tenant_id:
             raise NotFound(f"No cohort with id {cohort_id!r}.")
         return cohort
