@@ -12,11 +12,14 @@ resolved once, when the condition is built: the whole query reads that one compl
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 
 def cohort_condition(
-    runtime: Any, tenant_id: str, cohort_id: str, negate: bool = False, *, column: str = "distinct_id"
+    runtime: Runtime, tenant_id: str, cohort_id: str, negate: bool = False, *, column: str = "distinct_id"
 ) -> tuple[str, dict[str, Any]]:
     """SQL condition "`column` is (not) a member of the cohort" and its parameters.
 
@@ -33,7 +36,7 @@ def cohort_condition(
     return f"{column} {'NOT IN' if negate else 'IN'} ({members})", params
 
 
-def cohort_label(runtime: Any, tenant_id: str, cohort_id: str) -> str:
+def cohort_label(runtime: Runtime, tenant_id: str, cohort_id: str) -> str:
     """The display name of a cohort (for breakdown labels); NotFound as above."""
     name: str = runtime.cohorts.get(tenant_id, cohort_id).name
     return name

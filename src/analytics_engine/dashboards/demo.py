@@ -11,6 +11,7 @@ from analytics_engine.metrics.schemas import MetricCreate
 if TYPE_CHECKING:
     from analytics_engine.dashboards.service import DashboardService
     from analytics_engine.metrics.service import MetricService
+    from analytics_engine.runtime import Runtime
 
 DEMO_DASHBOARD = "Product overview"
 
@@ -67,7 +68,7 @@ DEMO_METRICS: tuple[MetricCreate, ...] = (
 )
 
 
-def _metric_id(runtime: Any, tenant_id: str, body: MetricCreate) -> str:
+def _metric_id(runtime: Runtime, tenant_id: str, body: MetricCreate) -> str:
     service: MetricService = runtime.metrics
     existing = next((m for m in service.list(tenant_id) if m.name == body.name and m.scope == "tenant"), None)
     return existing.id if existing else service.create(tenant_id, body, actor="demo").id
@@ -136,7 +137,7 @@ def demo_dashboard_spec(metric_ids: dict[str, str]) -> DashboardCreate:
     )
 
 
-def create_demo_dashboard(runtime: Any, tenant_id: str) -> DashboardPublic:
+def create_demo_dashboard(runtime: Runtime, tenant_id: str) -> DashboardPublic:
     """Create (once) the demo metrics and dashboard of a tenant; returns the dashboard."""
     metric_ids = {body.name: _metric_id(runtime, tenant_id, body) for body in DEMO_METRICS}
     service: DashboardService = runtime.dashboards

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -30,6 +30,9 @@ from analytics_engine.errors import AppError
 from analytics_engine.insights import registry
 from analytics_engine.insights.context import Overrides, RunContext
 from analytics_engine.metrics.schemas import MetricQueryRequest, TimeRange
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 CACHE_NAMESPACE = "widget"
@@ -51,7 +54,7 @@ def _cost(kind: str) -> int:
     return known.cost if known else 1
 
 
-def _executor(runtime: Any) -> ThreadPoolExecutor:
+def _executor(runtime: Runtime) -> ThreadPoolExecutor:
     pool: ThreadPoolExecutor | None = runtime.dashboard_pool
     if pool is None:
         pool = runtime.dashboard_pool = ThreadPoolExecutor(
@@ -68,7 +71,7 @@ def _error(exc: Exception) -> WidgetError:
 
 
 def plan_widget(
-    runtime: Any,
+    runtime: Runtime,
     tenant_id: str,
     widget: WidgetPublic,
     filters: DashboardFilters,
@@ -130,7 +133,7 @@ def widget_cache_key(tenant_id: str, plan: _Plan, data: str = "") -> str:
     )
 
 
-def _run_within_budget(runtime: Any, tenant: Any, query: dict[str, Any], *, refresh: bool) -> dict[str, Any]:
+def _run_within_budget(runtime: Runtime, tenant: Any, query: dict[str, Any], *, refresh: bool) -> dict[str, Any]:
     """Run one widget's query; when the tenant's concurrent-query budget is momentarily full (other
     widgets of this or another render are running), the tenant scope waits a little for a slot
     instead of failing (the insight's own statements share the slot)."""
@@ -138,7 +141,7 @@ def _run_within_budget(runtime: Any, tenant: Any, query: dict[str, Any], *, refr
         return registry.run_query(RunContext(runtime, tenant, refresh=refresh), query).model_dump(mode="json")
 
 
-def _concurrency(runtime: Any, tenant_id: str) -> int:
+def _concurrency(runtime: Runtime, tenant_id: str) -> int:
     width: int = runtime.settings.dashboard_render_threads
     try:
         limit = runtime.warehouse.for_tenant(tenant_id).max_concurrent_queries()
@@ -162,7 +165,7 @@ def _shell(plan: _Plan) -> WidgetResult:
     )
 
 
-def cached_widget(runtime: Any, tenant: Any, plan: _Plan) -> WidgetResult | None:
+def cached_widget(runtime: Runtime, tenant: Any, plan: _Plan) -> WidgetResult | None:
     """The widget's cached result, or its planning error; None when it has to be computed."""
     if plan.error is not None:
         result = _shell(plan)
@@ -182,7 +185,7 @@ def cached_widget(runtime: Any, tenant: Any, plan: _Plan) -> WidgetResult | None
 
 
 def compute_widget(
-    runtime: Any, tenant: Any, plan: _Plan, *, refresh: bool = False, check_cache: bool = True
+    runtime: Runtime, tenant: Any, plan: _Plan, *, refresh: bool = False, check_cache: bool = True
 ) -> WidgetResult:
     """Compute one widget (reading its cache first unless `refresh` or not `check_cache`); `refresh`
     also makes the insight engine recompute instead of answering from its own cache."""
@@ -214,7 +217,7 @@ def compute_widget(
 
 
 def render_dashboard(
-    runtime: Any,
+    runtime: Runtime,
     tenant: Any,
     dashboard: DashboardPublic,
     override: DashboardFilters | None = None,
@@ -298,7 +301,7 @@ def render_dashboard(
 
 
 def render(
-    runtime: Any, tenant: Any, dashboard_id: str, override: DashboardFilters | None = None, *, refresh: bool = False
+    runtime: Runtime, tenant: Any, dashboard_id: str, override: DashboardFilters | None = None, *, refresh: bool = False
 ) -> RenderResult:
     dashboard = runtime.dashboards.get_for_render(tenant.tenant_id, dashboard_id)
     return render_dashboard(runtime, tenant, dashboard, override, refresh=refresh)

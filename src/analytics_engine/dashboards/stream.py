@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -33,6 +33,9 @@ from analytics_engine.dashboards.render import render_dashboard
 from analytics_engine.dashboards.schemas import DashboardFilters, WidgetResult
 from analytics_engine.dashboards.telemetry import REFRESH_SECONDS, STREAM_MESSAGES, STREAM_RESYNCS, STREAMS_OPEN
 from analytics_engine.errors import AppError, NotFound, Unauthorized
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +122,7 @@ def _widget_json(result: WidgetResult) -> dict[str, Any]:
 
 
 class StreamHub:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
         self.feeds: dict[str, Feed] = {}

@@ -6,7 +6,7 @@ this module (so the two no longer import each other)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.exports.schemas import DashboardSource, EventsSource, InsightSource, MetricSource
@@ -15,6 +15,9 @@ from analytics_engine.insights import registry
 from analytics_engine.insights.context import Overrides, RunContext
 from analytics_engine.insights.results import SeriesResult
 from analytics_engine.insights.results import Table as ResultTable
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 
 @dataclass
@@ -55,7 +58,7 @@ def parse_insight(query: dict[str, Any]) -> Any:
 
 
 def insight_section(
-    runtime: Any, tenant: Any, title: str, query: dict[str, Any], context: dict[str, Any] | None = None
+    runtime: Runtime, tenant: Any, title: str, query: dict[str, Any], context: dict[str, Any] | None = None
 ) -> Section:
     if context:
         query = registry.with_overrides(query, Overrides(**context))
@@ -63,7 +66,7 @@ def insight_section(
 
 
 def metric_section(
-    runtime: Any, tenant: Any, metric_id: str, request: dict[str, Any], title: str | None = None
+    runtime: Runtime, tenant: Any, metric_id: str, request: dict[str, Any], title: str | None = None
 ) -> Section:
     from analytics_engine.metrics.schemas import MetricQueryRequest
 
@@ -76,7 +79,7 @@ def metric_section(
 
 
 def dashboard_sections(
-    runtime: Any, tenant: Any, dashboard_id: str, filters: dict[str, Any] | None
+    runtime: Runtime, tenant: Any, dashboard_id: str, filters: dict[str, Any] | None
 ) -> tuple[str, list[Section]]:
     from analytics_engine.dashboards.render import render
     from analytics_engine.dashboards.schemas import DashboardFilters
@@ -98,7 +101,7 @@ def dashboard_sections(
 
 
 # --- export sources ------------------------------------------------------------------------------------
-def validate_source(runtime: Any, tenant: Any, source: Any) -> None:
+def validate_source(runtime: Runtime, tenant: Any, source: Any) -> None:
     """Refuse, at request time, a source that cannot run (unknown kind, dashboard of another tenant)."""
     if isinstance(source, EventsSource):
         if source.start and source.end and source.end <= source.start:
@@ -118,7 +121,7 @@ def _plan(sections: list[Section]) -> TablePlan:
     return TablePlan([table for section in sections for table in section.tables])
 
 
-def table_plan(runtime: Any, tenant: Any, source: InsightSource | MetricSource | DashboardSource) -> TablePlan:
+def table_plan(runtime: Runtime, tenant: Any, source: InsightSource | MetricSource | DashboardSource) -> TablePlan:
     if isinstance(source, InsightSource):
         return _plan([insight_section(runtime, tenant, source.query.get("kind", "insight"), source.query)])
     if isinstance(source, MetricSource):

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
 
@@ -19,6 +19,9 @@ from analytics_engine.exports.writers import EXCEL_MAX_ROWS, ParquetSink, RowTex
 from analytics_engine.insights.results import Table as ResultTable
 from analytics_engine.warehouse.client import render_settings, translate_error
 from analytics_engine.warehouse.scoped import TenantScope
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "json": "json", "ndjson": "ndjson", "parquet": "parquet"}
 READ_CHUNK = 1 << 20
@@ -78,7 +81,7 @@ def extension(fmt: ExportFormat | str) -> str:
     return EXTENSIONS[str(fmt)]
 
 
-def plan_for(runtime: Any, tenant: Any, source: Any, *, default_end: datetime | None) -> SqlPlan | TablePlan:
+def plan_for(runtime: Runtime, tenant: Any, source: Any, *, default_end: datetime | None) -> SqlPlan | TablePlan:
     if isinstance(source, EventsSource):
         return events_plan(source, default_end=default_end)
     return table_plan(runtime, tenant, source)

@@ -4,7 +4,7 @@ signed download link, cancel or remove it, and delete files past their retention
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import select
@@ -14,6 +14,9 @@ from analytics_engine.exports.integrations import validate_source
 from analytics_engine.exports.schemas import ExportAccepted, ExportCreate, ExportFormat, ExportStatus
 from analytics_engine.jobs.schemas import FINAL_STATES, JobPublic, JobState
 from analytics_engine.metadata.models import Job, utcnow
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 KIND = "export"
@@ -30,7 +33,7 @@ def parse_time(value: Any) -> datetime | None:
 
 
 class ExportService:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     @property

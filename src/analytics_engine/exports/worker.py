@@ -10,7 +10,7 @@ import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -22,12 +22,15 @@ from analytics_engine.jobs.schemas import JobPublic, JobState
 from analytics_engine.scheduler.core import Every
 from analytics_engine.tenants.service import TenantContext
 
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
+
 log = structlog.get_logger(__name__)
 MAX_ATTEMPTS = 3
 PROGRESS_EVERY_SECONDS = 0.5
 
 
-def tenant_context(runtime: Any, tenant_id: str) -> TenantContext:
+def tenant_context(runtime: Runtime, tenant_id: str) -> TenantContext:
     tenant = runtime.tenants.get(tenant_id)
     return TenantContext(tenant.id, tenant.name, tenant.timezone, frozenset({"read"}), "export-worker")
 
@@ -37,7 +40,7 @@ def export_temp_dir(settings: Any) -> Path:
     return data_dir / "tmp" / "exports"
 
 
-def run_export(runtime: Any, ctx: JobContext) -> dict[str, Any]:
+def run_export(runtime: Runtime, ctx: JobContext) -> dict[str, Any]:
     """The `export` handler: count, write, store; progress at most every half second."""
     settings = runtime.settings
     params, tenant_id, job_id = ctx.params, ctx.tenant_id, ctx.job_id
@@ -88,7 +91,7 @@ def run_export(runtime: Any, ctx: JobContext) -> dict[str, Any]:
     }
 
 
-def completed_event(runtime: Any, job: JobPublic) -> dict[str, Any]:
+def completed_event(runtime: Runtime, job: JobPublic) -> dict[str, Any]:
     """The `export.completed` (v1) payload of a finished export."""
     settings, result = runtime.settings, job.result
     storage = runtime.storage
@@ -107,7 +110,7 @@ def completed_event(runtime: Any, job: JobPublic) -> dict[str, Any]:
     }
 
 
-def register_exports(runtime: Any) -> None:
+def register_exports(runtime: Runtime) -> None:
     """Exports run on the job runner: a failure that is not the request's fault is retried."""
 
     def handler(ctx: JobContext) -> dict[str, Any]:
@@ -120,7 +123,7 @@ def register_exports(runtime: Any) -> None:
     runtime.runner.register(KIND, handler, max_attempts=MAX_ATTEMPTS, backoff_seconds=2.0, after=after)
 
 
-async def start_export_workers(runtime: Any) -> None:
+async def start_export_workers(runtime: Runtime) -> None:
     """STARTUP_HOOK: the workers, and the hourly clean-up of expired export files."""
     register_exports(runtime)
     service = runtime.exports

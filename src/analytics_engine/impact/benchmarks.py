@@ -205,11 +205,15 @@ def read_benchmark(
     row), not the tenant's group now: a tenant that changed industry since gets no statistics of the
     new group until a refresh places its figure there. Without a figure, the current group is used.
     Returns None when the latest refresh has no such group (or the tenant has none)."""
-    latest = warehouse.platform(PLATFORM_REASON).query(
-        f"SELECT refresh_id FROM {warehouse.table('benchmarks')} WHERE metric = {{metric:String}} "
-        "ORDER BY refreshed_at DESC LIMIT 1",
-        {"metric": metric},
-    ).dicts()
+    latest = (
+        warehouse.platform(PLATFORM_REASON)
+        .query(
+            f"SELECT refresh_id FROM {warehouse.table('benchmarks')} WHERE metric = {{metric:String}} "
+            "ORDER BY refreshed_at DESC LIMIT 1",
+            {"metric": metric},
+        )
+        .dicts()
+    )
     if not latest:
         return None
     refresh_id = latest[0]["refresh_id"]
@@ -227,13 +231,17 @@ def read_benchmark(
     group_value = own.pop("group_value") if own else current_group
     if group_value is None:
         return None
-    group = warehouse.platform(PLATFORM_REASON).query(
-        f"SELECT refresh_id, refreshed_at, tenants, suppressed, reason, p10, p25, p50, p75, p90, mean, epsilon "
-        f"FROM {warehouse.table('benchmarks')} "
-        "WHERE refresh_id = {refresh_id:String} AND metric = {metric:String} "
-        "AND compare_with = {compare_with:String} AND group_value = {group:String} LIMIT 1",
-        {"refresh_id": refresh_id, "metric": metric, "compare_with": compare_with, "group": group_value},
-    ).dicts()
+    group = (
+        warehouse.platform(PLATFORM_REASON)
+        .query(
+            f"SELECT refresh_id, refreshed_at, tenants, suppressed, reason, p10, p25, p50, p75, p90, mean, epsilon "
+            f"FROM {warehouse.table('benchmarks')} "
+            "WHERE refresh_id = {refresh_id:String} AND metric = {metric:String} "
+            "AND compare_with = {compare_with:String} AND group_value = {group:String} LIMIT 1",
+            {"refresh_id": refresh_id, "metric": metric, "compare_with": compare_with, "group": group_value},
+        )
+        .dicts()
+    )
     if not group:
         return None
     return {**group[0], "group_value": group_value, "own": own}

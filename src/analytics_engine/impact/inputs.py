@@ -160,9 +160,7 @@ def _num(value: Any) -> float | None:
     return None if value is None or math.isnan(value) else float(value)
 
 
-def read_sroi_data(
-    scope: TenantScope, vocab: Vocabulary, window: Window, *, min_gain: float
-) -> SroiData:
+def read_sroi_data(scope: TenantScope, vocab: Vocabulary, window: Window, *, min_gain: float) -> SroiData:
     events = scope.table("events")
     params = {**_params(vocab, window), "min_gain": min_gain}
     i, c, f = "NOT control AND measured", "control AND measured", "NOT control AND measured AND follow_up IS NOT NULL"

@@ -11,7 +11,7 @@ model.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytics_engine.insights.base import SQL, InsightRunner
 from analytics_engine.insights.models import (
@@ -24,6 +24,9 @@ from analytics_engine.insights.models import (
 )
 from analytics_engine.insights.results import InsightResponse, PeoplePage
 from analytics_engine.insights.trends import TrendsRunner
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 INSIGHT_KINDS: dict[str, type[InsightRunner[Any]]] = {
     "trends": TrendsRunner,
@@ -41,16 +44,16 @@ def _register() -> None:
 _register()
 
 
-def runner_for(runtime: Any, tenant: Any, query: Any, **kwargs: Any) -> InsightRunner[Any]:
+def runner_for(runtime: Runtime, tenant: Any, query: Any, **kwargs: Any) -> InsightRunner[Any]:
     return INSIGHT_KINDS[query.kind](runtime, tenant, query, **kwargs)
 
 
-def run_insight(runtime: Any, tenant: Any, query: Any, *, refresh: bool = False) -> InsightResponse:
+def run_insight(runtime: Runtime, tenant: Any, query: Any, *, refresh: bool = False) -> InsightResponse:
     """Compute (or fetch from the cache) one insight for `tenant` (a TenantContext)."""
     return runner_for(runtime, tenant, query).run(refresh=refresh)
 
 
-def run_insight_json(runtime: Any, tenant: Any, query: Any, *, refresh: bool = False) -> bytes:
+def run_insight_json(runtime: Runtime, tenant: Any, query: Any, *, refresh: bool = False) -> bytes:
     """The same answer as JSON bytes (a cache hit is returned without parsing: the API's fast path)."""
     return runner_for(runtime, tenant, query).run_json(refresh=refresh)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import orjson
 import structlog
@@ -26,6 +26,9 @@ from analytics_engine.insights.filters import CohortConditions, Params, cohort_i
 from analytics_engine.insights.results import RESULT_VERSION, InsightResponse, Timing
 from analytics_engine.warehouse.client import QueryResult
 from analytics_engine.warehouse.scoped import TENANT_PARAM, TenantScope
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +58,7 @@ class SQL:
 class Executor:
     """Runs a runner's statements for one tenant under its budget settings, and keeps the timing."""
 
-    def __init__(self, runtime: Any, tenant_id: str) -> None:
+    def __init__(self, runtime: Runtime, tenant_id: str) -> None:
         # The warehouse's tenant policy binds the tenant, applies the budget's limits, shares the
         # caller's admission and records each statement's usage.
         self.scope: TenantScope = runtime.warehouse.for_tenant(tenant_id)
@@ -88,7 +91,7 @@ class InsightRunner(Generic[Q]):
     # The typed result this kind answers with (its table and chart spec; see insights/results.py).
     result_class: ClassVar[type[InsightResponse]] = InsightResponse
 
-    def __init__(self, runtime: Any, tenant: Any, query: Q, *, now: datetime | None = None) -> None:
+    def __init__(self, runtime: Runtime, tenant: Any, query: Q, *, now: datetime | None = None) -> None:
         self.runtime = runtime
         self.tenant = tenant
         self.query = query

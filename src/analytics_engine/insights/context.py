@@ -13,7 +13,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 Override = Literal["date_range", "filters", "cohort_id", "timezone", "breakdown", "interval"]
 ALL_OVERRIDES: frozenset[Override] = frozenset(
@@ -62,6 +65,6 @@ class Overrides:
 class RunContext:
     """Who computes an insight: `runtime` (warehouse, cache, budgets), `tenant` (a TenantContext)."""
 
-    runtime: Any
+    runtime: Runtime
     tenant: Any
     refresh: bool = False

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -22,6 +22,9 @@ from analytics_engine.errors import InvalidInput
 from analytics_engine.impact.inputs import Window
 from analytics_engine.impact.service import make_window
 from analytics_engine.insights.results import ImpactResult
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 MAX_MONTHS = 36
 
@@ -63,12 +66,12 @@ def _months(window: Window) -> list[Window]:
     return out
 
 
-def run_impact_metric(runtime: Any, tenant: Any, query: dict[str, Any]) -> dict[str, Any]:
+def run_impact_metric(runtime: Runtime, tenant: Any, query: dict[str, Any]) -> dict[str, Any]:
     """The same figure as JSON (the insight result shape)."""
     return run_impact(runtime, tenant, parse_impact_query(query)).model_dump(mode="json")
 
 
-def run_impact(runtime: Any, tenant: Any, parsed: ImpactMetricQuery, *, refresh: bool = False) -> ImpactResult:
+def run_impact(runtime: Runtime, tenant: Any, parsed: ImpactMetricQuery, *, refresh: bool = False) -> ImpactResult:
     """Compute SROI or VIS for `tenant` (a TenantContext). Reads go through the tenant scope and its
     budget; the figure is not recorded as a result, nor cached (`refresh` changes nothing)."""
     started = time.perf_counter()

@@ -6,7 +6,7 @@ Visibility: a tenant sees its own metrics and the platform-wide ones; another te
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -29,6 +29,9 @@ from analytics_engine.metrics.schemas import (
     MetricUpdate,
     MetricVersionPublic,
 )
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 PLATFORM = None  # tenant_id of platform-wide metrics
 
@@ -267,12 +270,12 @@ class MetricService:
         )
         return registry.with_overrides(definition["query"], overrides)
 
-    def query(self, runtime: Any, tenant: Any, metric_id: str, request: MetricQueryRequest) -> MetricQueryResponse:
+    def query(self, runtime: Runtime, tenant: Any, metric_id: str, request: MetricQueryRequest) -> MetricQueryResponse:
         answer, _ = self.compute(runtime, tenant, metric_id, request)
         return answer
 
     def compute(
-        self, runtime: Any, tenant: Any, metric_id: str, request: MetricQueryRequest
+        self, runtime: Runtime, tenant: Any, metric_id: str, request: MetricQueryRequest
     ) -> tuple[MetricQueryResponse, SeriesResult]:
         """The metric's answer (as the API returns it) and its typed result (tables, chart spec)."""
         metric, version, definition = self.definition(tenant.tenant_id, metric_id, request.version)

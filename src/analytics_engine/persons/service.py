@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import BaseModel, Field
@@ -18,6 +18,9 @@ from analytics_engine.cohorts.compiler import Compiler
 from analytics_engine.cohorts.schemas import PersonPropertyCriterion, PropertyFilter
 from analytics_engine.errors import NotFound
 from analytics_engine.warehouse.scoped import TenantScope
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
 
 
 class PersonPublic(BaseModel):
@@ -48,7 +51,7 @@ def parse_value(raw: str) -> Any:
 
 
 class PersonService:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.warehouse = runtime.warehouse
 

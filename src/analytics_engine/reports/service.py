@@ -11,7 +11,7 @@ import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -37,6 +37,9 @@ from analytics_engine.reports.schemas import (
 from analytics_engine.scheduler.core import Cron
 from analytics_engine.storage.base import content_type_for
 
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
+
 log = structlog.get_logger(__name__)
 JOB_KIND = "report"
 CONTEXT_KEYS = ("date_from", "date_to", "cohort_id", "timezone", "interval")
@@ -47,7 +50,7 @@ def schedule_name(report_id: str) -> str:
 
 
 class ReportService:
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
     # --- CRUD -------------------------------------------------------------------------------------
@@ -278,6 +281,7 @@ class ReportService:
             status = "succeeded"
         with self.runtime.metadata.session() as session:
             run = session.get(ReportRun, run_id)
+            assert run is not None, "the run row is written before the run starts"
             run.status = status
             run.finished_at = utcnow()
             run.duration_ms = int((time.perf_counter() - started) * 1000)
@@ -415,7 +419,7 @@ class ReportService:
         return deliveries
 
 
-async def start_report_schedules(runtime: Any) -> None:
+async def start_report_schedules(runtime: Runtime) -> None:
     """STARTUP_HOOK: report runs are `report` jobs; every enabled report with a schedule joins the
     scheduler. A run whose job the runner has closed without a result (its lease expired, it was
     cancelled) is closed as failed; a run whose job is alive, in this process or another, is left
