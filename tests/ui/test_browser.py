@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +76,13 @@ def live(settings: Settings, runtime: Runtime, demo: dict[str, str]) -> Iterator
         yield server
 
 
-@pytest.fixture(scope="module")
-def page(live: LiveServer) -> Iterator[Any]:
+@contextmanager
+def browser_page(width: int, height: int) -> Iterator[Any]:
+    """A page of Debian's Chromium (headless) whose `errors` collects the page's script errors."""
     sync_playwright = _need_browser()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1440, "height": 1100}, device_scale_factor=1)
+        context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -88,6 +90,12 @@ def page(live: LiveServer) -> Iterator[Any]:
         yield page
         context.close()
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(live: LiveServer) -> Iterator[Any]:
+    with browser_page(1440, 1100) as page:
+        yield page
 
 
 def _api(live: LiveServer, demo: dict[str, str], path: str, **kwargs: Any) -> Any:

@@ -19,7 +19,7 @@ from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import KeyCreate, Scope, TenantCreate
 from tests.conftest import build_settings
 from tests.dashboards.live import LiveServer, live_server
-from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS, _need_browser
+from tests.ui.test_browser import browser_page
 
 pytestmark = pytest.mark.browser
 
@@ -51,17 +51,8 @@ def live(settings: Settings, runtime: Runtime, tenants: dict[str, Any]) -> Itera
 
 @pytest.fixture(scope="module")
 def page(live: LiveServer) -> Iterator[Any]:
-    sync_playwright = _need_browser()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.errors = errors  # type: ignore[attr-defined]
+    with browser_page(1280, 1000) as page:
         yield page
-        context.close()
-        browser.close()
 
 
 def _render(live: LiveServer, tenant: dict[str, Any]) -> dict[str, Any]:
