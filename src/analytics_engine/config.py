@@ -40,6 +40,11 @@ class Settings(BaseSettings):
         13, ge=1, le=120, description="Months raw events stay in the warehouse (TTL on `events`)."
     )
     query_timeout_seconds: float = Field(30.0, gt=0, description="Default max execution time of a query.")
+    preaggregations: bool = Field(
+        True,
+        description="Answer retention and DAU/WAU/MAU from the `person_days` pre-aggregation when it gives "
+        "the raw answer exactly (false: always raw events; the benchmarks' baseline).",
+    )
 
     # --- cache ---------------------------------------------------------------------------------
     cache_url: str | None = Field(

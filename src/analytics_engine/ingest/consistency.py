@@ -71,6 +71,27 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "SELECT tenant_id, uniqExact(distinct_id, kv.1) FROM {events} "
         "ARRAY JOIN JSONExtractKeysAndValuesRaw(toJSONString(properties)) AS kv GROUP BY tenant_id",
     ),
+    # The pre-aggregation of retention and engagement (migration 0620): per-event rows and the
+    # any-event rows (event = '') each count every event once; person-days as events say.
+    DerivedCheck(
+        "person_days",
+        "events",
+        "SELECT tenant_id, sum(events) FROM {t} WHERE event != '' GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM {events} GROUP BY tenant_id",
+    ),
+    DerivedCheck(
+        "person_days",
+        "events (any-event rows)",
+        "SELECT tenant_id, sum(events) FROM {t} WHERE event = '' GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM {events} GROUP BY tenant_id",
+    ),
+    DerivedCheck(
+        "person_days",
+        "(event, day, person) triples",
+        "SELECT tenant_id, uniqExact(event, day, person_key) FROM {t} WHERE event != '' GROUP BY tenant_id",
+        "SELECT tenant_id, uniqExact(event, toDate(timestamp), cityHash64(distinct_id)) FROM {events} "
+        "GROUP BY tenant_id",
+    ),
 )
 
 

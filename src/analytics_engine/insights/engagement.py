@@ -20,6 +20,7 @@ from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import bucket_key, bucket_label, bucket_sql, buckets, local_bucket
 from analytics_engine.insights.filters import Params, filters_sql
 from analytics_engine.insights.models import EngagementQuery
+from analytics_engine.insights.preaggregations import SERVED_BY, Planner, Window, fresh_as_of
 from analytics_engine.insights.results import EngagementResult, InsightResponse, Point, Series
 from analytics_engine.warehouse.params import utc_text
 
@@ -54,20 +55,46 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         where += filters_sql(self.query.event_filters, params, self.cohorts)
         return " AND ".join(where)
 
+    def _active_window(self) -> Window:
+        return Window(self.range.start - timedelta(days=31), self.range.end)
+
+    def preaggregated(self) -> bool:
+        """DAU/WAU/MAU from `person_days` when it answers exactly (insights/preaggregations.py);
+        days_active and lifecycle read raw events."""
+        if self.query.measure != "active_users":
+            return False
+        filters = [*self.query.all_filters(), *self.query.event_filters]
+        return Planner.applies(self, filters, [self._active_window()], breakdown=False)
+
+    def _active_days(self, params: Params) -> str:
+        """Per person, the sorted local days with activity."""
+        if self.preaggregated():
+            self.served_by = SERVED_BY
+            planner = Planner(self, params)
+            filters = [*self.query.all_filters(), *self.query.event_filters]
+            spans = planner.spans(self.query.event, filters, self._active_window())
+            # a span's local days are those of its first and last moments (preaggregations.py)
+            return (
+                "SELECT arraySort(groupUniqArrayArray([toDate(first_ts, {tz:String}), toDate(last_ts, {tz:String})])) "
+                f"AS ds FROM ({spans}) GROUP BY person"
+            )
+        where = self._where(params, self._active_window().start, self.range.end)
+        return (
+            f"SELECT arraySort(groupUniqArray(toDate(timestamp, {{tz:String}}))) AS ds FROM {self.events} "
+            f"WHERE {where} GROUP BY {PERSON}"
+        )
+
     def to_sql(self) -> list[SQL]:
         params = self.new_params()
         measure = self.query.measure
+        self.served_by = "raw"
         if measure == "active_users":
             # Per person, the sorted active days; each active day covers the days until the next one
             # (at most 30) with its gap g: DAU counts g = 0, WAU g < 7, MAU g < 30. No day is covered
             # twice for a person, so plain counts replace distinct counts.
-            where = self._where(params, self.range.start - timedelta(days=31), self.range.end)
+            days = self._active_days(params)
             first = params.add(self.buckets[0], "Date")
             last = params.add(self.buckets[-1], "Date")
-            days = (
-                f"SELECT arraySort(groupUniqArray(toDate(timestamp, {{tz:String}}))) AS ds FROM {self.events} "
-                f"WHERE {where} GROUP BY {PERSON}"
-            )
             spans = (
                 "arrayMap(i -> (ds[i], if(i = length(ds), 30, least(dateDiff('day', ds[i], ds[i + 1]), 30))), "
                 "arrayEnumerate(ds))"
@@ -106,7 +133,8 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
                 f"FROM ({users}) ARRAY JOIN {candidates} AS b WHERE b >= {first} AND b <= "
                 f"{params.add(self.buckets[-1], 'Date')} GROUP BY b"
             )
-        return [SQL(measure, sql, params.values)]
+        name = f"{measure}:preaggregation" if self.served_by == SERVED_BY else measure
+        return [SQL(name, sql, params.values)]
 
     def calculate(self, executor: Executor) -> InsightResponse:
         rows = executor.run(self.to_sql()[0]).rows
@@ -156,7 +184,8 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
                 values = [sign * lifecycle.get(b, [0, 0, 0, 0])[i] for b in self.buckets]
                 series.append(self._series(name, values, labels))
                 totals[name] = sum(values)
-        return self.response(interval=self.interval, series=series, totals=totals)
+        fresh = fresh_as_of() if self.served_by == SERVED_BY else None
+        return self.response(interval=self.interval, series=series, totals=totals, fresh_as_of=fresh)
 
     def _series(self, label: str, values: Sequence[float], labels: list[str]) -> Series:
         total = float(sum(values)) if label not in {"Stickiness (DAU/MAU)"} else None

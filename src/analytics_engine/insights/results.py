@@ -1,5 +1,6 @@
 """The chart-ready answer every kind returns: series of labelled points, totals, the time zone used,
-which path served it (rollup or raw), whether it came from the cache, and the SQL timing."""
+which path served it (rollup, preaggregation or raw) and how fresh a pre-aggregated answer is,
+whether it came from the cache, and the SQL timing."""
 
 from __future__ import annotations
 
@@ -68,7 +69,12 @@ class InsightResponse(BaseModel):
     date_from: datetime
     date_to: datetime
     interval: str | None = None
-    served_by: Literal["rollup", "raw"] = "raw"
+    served_by: Literal["rollup", "preaggregation", "raw"] = "raw"
+    fresh_as_of: datetime | None = Field(
+        None,
+        description="Pre-aggregated answers: every event committed before this moment is counted (the "
+        "pre-aggregation is written by the same insert as events). Null for raw answers (always current).",
+    )
     cached: bool = False
     computed_at: datetime
     approximate: bool = Field(

@@ -24,6 +24,7 @@ from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import add_months, bucket_sql, buckets
 from analytics_engine.insights.filters import OTHER, Params, breakdown_sql, filters_sql
 from analytics_engine.insights.models import RetentionQuery
+from analytics_engine.insights.preaggregations import SERVED_BY, Planner, Window, fresh_as_of
 from analytics_engine.insights.results import InsightResponse, Point, RetentionCohort, RetentionResult, Series
 from analytics_engine.insights.trends import breakdown_label
 
@@ -83,7 +84,64 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
         where += filters_sql(spec.filters, params, self.cohorts)
         return where
 
+    def _windows(self) -> list[Window]:
+        """The windows whose events are put into buckets (first-time cohorts use exact first times)."""
+        returns = Window(self.range.start, self.return_cutoff())
+        if self.query.start_type == "recurring":
+            return [Window(self.range.start, self.range.end), returns]
+        return [returns]
+
+    def preaggregated(self) -> bool:
+        """Whether `person_days` answers this query exactly (insights/preaggregations.py)."""
+        query = self.query
+        filters = [*query.all_filters(), *query.start_event.filters, *query.return_event.filters]
+        return Planner.applies(self, filters, self._windows(), bool(query.breakdown))
+
+    def _preaggregated_sql(self) -> SQL:
+        """The same statement as the raw one, from the pre-aggregation's spans (person, first_ts,
+        last_ts): a span's local buckets are those of its first and last moments."""
+        query = self.query
+        params = self.new_params()
+        planner = Planner(self, params)
+        base = list(query.all_filters())
+        start_filters = [*base, *query.start_event.filters]
+        tz = "{tz:String}"
+        span_buckets = (
+            f"arrayDistinct([{bucket_sql(query.period, 'first_ts', tz)}, {bucket_sql(query.period, 'last_ts', tz)}])"
+        )
+        if query.start_type == "first_time":
+            start = params.add(_text(self.range.start), "DateTime64(3)")
+            history = planner.spans(
+                query.start_event.event, start_filters, Window(datetime(1970, 1, 1, tzinfo=UTC), self.range.end)
+            )
+            first = bucket_sql(query.period, "first_ts", tz)
+            starts = (
+                f"SELECT person, {first} AS cohort, CAST([], 'Array(String)') AS bd FROM (SELECT person, "
+                f"min(first_ts) AS first_ts FROM ({history}) GROUP BY person HAVING first_ts >= {start})"
+            )
+        else:
+            starts = (
+                f"SELECT person, cohort, CAST([], 'Array(String)') AS bd FROM "
+                f"({planner.spans(query.start_event.event, start_filters, Window(self.range.start, self.range.end))}) "
+                f"ARRAY JOIN {span_buckets} AS cohort GROUP BY person, cohort"
+            )
+        return_filters = [*base, *query.return_event.filters]
+        returns_spans = planner.spans(
+            query.return_event.event, return_filters, Window(self.range.start, self.return_cutoff())
+        )
+        returns = f"SELECT person, groupUniqArrayArray({span_buckets}) AS rets FROM ({returns_spans}) GROUP BY person"
+        cells = f"arrayMap(p -> toUInt64(has(rets, {_ADD[query.period]}(cohort, p))), range(1, {query.periods}))"
+        sql = (
+            f"SELECT cohort, bd, count() AS size, sumForEach({cells}) AS returned "
+            f"FROM ({starts}) AS s LEFT JOIN ({returns}) AS r USING (person) GROUP BY cohort, bd"
+        )
+        return SQL("retention:preaggregation", sql, params.values)
+
     def to_sql(self) -> list[SQL]:
+        if self.preaggregated():
+            self.served_by = SERVED_BY
+            return [self._preaggregated_sql()]
+        self.served_by = "raw"
         query = self.query
         params = self.new_params()
         bucket = bucket_sql(query.period, "timestamp", "{tz:String}")
@@ -189,7 +247,8 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             "reached": reached,
             "returned": returned_sum,
         }
-        return self.response(interval=query.period, series=series, totals=totals, retention=cohorts)
+        fresh = fresh_as_of() if self.served_by == SERVED_BY else None
+        return self.response(interval=query.period, series=series, totals=totals, retention=cohorts, fresh_as_of=fresh)
 
 
 def _percent(value: int | None, size: int) -> float | None:
