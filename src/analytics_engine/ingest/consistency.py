@@ -72,25 +72,36 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "ARRAY JOIN JSONExtractKeysAndValuesRaw(toJSONString(properties)) AS kv GROUP BY tenant_id",
     ),
     # The pre-aggregation of retention and engagement (migration 0620): per-event rows and the
-    # any-event rows (event = '') each count every event once; person-days as events say.
+    # any-event rows (event = '') each count every event once, and their hour masks (merged per row
+    # key first: unmerged parts hold a key more than once) hold every active person-hour.
     DerivedCheck(
-        "person_days",
+        "person_weeks",
         "events",
         "SELECT tenant_id, sum(events) FROM {t} WHERE event != '' GROUP BY tenant_id",
         "SELECT tenant_id, count() FROM {events} GROUP BY tenant_id",
     ),
     DerivedCheck(
-        "person_days",
+        "person_weeks",
         "events (any-event rows)",
         "SELECT tenant_id, sum(events) FROM {t} WHERE event = '' GROUP BY tenant_id",
         "SELECT tenant_id, count() FROM {events} GROUP BY tenant_id",
     ),
     DerivedCheck(
-        "person_days",
-        "(event, day, person) triples",
-        "SELECT tenant_id, uniqExact(event, day, person_key) FROM {t} WHERE event != '' GROUP BY tenant_id",
-        "SELECT tenant_id, uniqExact(event, toDate(timestamp), cityHash64(distinct_id)) FROM {events} "
+        "person_weeks",
+        "(event, hour, person) triples",
+        "SELECT tenant_id, sum(bitCount(m0) + bitCount(m1) + bitCount(m2)) FROM (SELECT tenant_id, "
+        "groupBitOr(h0) AS m0, groupBitOr(h1) AS m1, groupBitOr(h2) AS m2 FROM {t} WHERE event != '' "
+        "GROUP BY tenant_id, event, week, person_key) GROUP BY tenant_id",
+        "SELECT tenant_id, uniqExact(event, toStartOfHour(timestamp), cityHash64(distinct_id)) FROM {events} "
         "GROUP BY tenant_id",
+    ),
+    DerivedCheck(
+        "person_weeks",
+        "first event time (sum of seconds per person and event)",
+        "SELECT tenant_id, sum(toUnixTimestamp(t)) FROM (SELECT tenant_id, min(first_ts) AS t FROM {t} "
+        "WHERE event != '' GROUP BY tenant_id, event, person_key) GROUP BY tenant_id",
+        "SELECT tenant_id, sum(toUnixTimestamp(t)) FROM (SELECT tenant_id, min(timestamp) AS t FROM {events} "
+        "GROUP BY tenant_id, event, cityHash64(distinct_id)) GROUP BY tenant_id",
     ),
 )
 

@@ -56,10 +56,10 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         return " AND ".join(where)
 
     def _active_window(self) -> Window:
-        return Window(self.range.start - timedelta(days=31), self.range.end)
+        return Window(self.range.start - timedelta(days=31), self.range.end, "day", self.tz)
 
     def preaggregated(self) -> bool:
-        """DAU/WAU/MAU from `person_days` when it answers exactly (insights/preaggregations.py);
+        """DAU/WAU/MAU from `person_weeks` when it answers exactly (insights/preaggregations.py);
         days_active and lifecycle read raw events."""
         if self.query.measure != "active_users":
             return False
@@ -70,14 +70,9 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         """Per person, the sorted local days with activity."""
         if self.preaggregated():
             self.served_by = SERVED_BY
-            planner = Planner(self, params)
             filters = [*self.query.all_filters(), *self.query.event_filters]
-            spans = planner.spans(self.query.event, filters, self._active_window())
-            # a span's local days are those of its first and last moments (preaggregations.py)
-            return (
-                "SELECT arraySort(groupUniqArrayArray([toDate(first_ts, {tz:String}), toDate(last_ts, {tz:String})])) "
-                f"AS ds FROM ({spans}) GROUP BY person"
-            )
+            rows = Planner(self, params).buckets(self.query.event, filters, self._active_window())
+            return f"SELECT arraySort(groupUniqArrayArray(buckets)) AS ds FROM ({rows}) GROUP BY person"
         where = self._where(params, self._active_window().start, self.range.end)
         return (
             f"SELECT arraySort(groupUniqArray(toDate(timestamp, {{tz:String}}))) AS ds FROM {self.events} "

@@ -86,50 +86,42 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
 
     def _windows(self) -> list[Window]:
         """The windows whose events are put into buckets (first-time cohorts use exact first times)."""
-        returns = Window(self.range.start, self.return_cutoff())
+        period, tz = self.query.period, self.tz
+        returns = Window(self.range.start, self.return_cutoff(), period, tz)
         if self.query.start_type == "recurring":
-            return [Window(self.range.start, self.range.end), returns]
+            return [Window(self.range.start, self.range.end, period, tz), returns]
         return [returns]
 
     def preaggregated(self) -> bool:
-        """Whether `person_days` answers this query exactly (insights/preaggregations.py)."""
+        """Whether `person_weeks` answers this query exactly (insights/preaggregations.py)."""
         query = self.query
         filters = [*query.all_filters(), *query.start_event.filters, *query.return_event.filters]
         return Planner.applies(self, filters, self._windows(), bool(query.breakdown))
 
     def _preaggregated_sql(self) -> SQL:
-        """The same statement as the raw one, from the pre-aggregation's spans (person, first_ts,
-        last_ts): a span's local buckets are those of its first and last moments."""
+        """The raw statement's twin over the pre-aggregation: the same cohorts, returns and cells."""
         query = self.query
         params = self.new_params()
         planner = Planner(self, params)
         base = list(query.all_filters())
         start_filters = [*base, *query.start_event.filters]
-        tz = "{tz:String}"
-        span_buckets = (
-            f"arrayDistinct([{bucket_sql(query.period, 'first_ts', tz)}, {bucket_sql(query.period, 'last_ts', tz)}])"
-        )
+        windows = self._windows()
         if query.start_type == "first_time":
             start = params.add(_text(self.range.start), "DateTime64(3)")
-            history = planner.spans(
-                query.start_event.event, start_filters, Window(datetime(1970, 1, 1, tzinfo=UTC), self.range.end)
-            )
-            first = bucket_sql(query.period, "first_ts", tz)
+            first = bucket_sql(query.period, "first_ts", "{tz:String}")
+            history = planner.first_times(query.start_event.event, start_filters, self.range.end)
             starts = (
-                f"SELECT person, {first} AS cohort, CAST([], 'Array(String)') AS bd FROM (SELECT person, "
-                f"min(first_ts) AS first_ts FROM ({history}) GROUP BY person HAVING first_ts >= {start})"
+                f"SELECT person, {first} AS cohort, CAST([], 'Array(String)') AS bd FROM ({history}) "
+                f"WHERE first_ts >= {start}"
             )
         else:
             starts = (
                 f"SELECT person, cohort, CAST([], 'Array(String)') AS bd FROM "
-                f"({planner.spans(query.start_event.event, start_filters, Window(self.range.start, self.range.end))}) "
-                f"ARRAY JOIN {span_buckets} AS cohort GROUP BY person, cohort"
+                f"({planner.buckets(query.start_event.event, start_filters, windows[0])}) "
+                "ARRAY JOIN buckets AS cohort GROUP BY person, cohort"
             )
-        return_filters = [*base, *query.return_event.filters]
-        returns_spans = planner.spans(
-            query.return_event.event, return_filters, Window(self.range.start, self.return_cutoff())
-        )
-        returns = f"SELECT person, groupUniqArrayArray({span_buckets}) AS rets FROM ({returns_spans}) GROUP BY person"
+        return_rows = planner.buckets(query.return_event.event, [*base, *query.return_event.filters], windows[-1])
+        returns = f"SELECT person, groupUniqArrayArray(buckets) AS rets FROM ({return_rows}) GROUP BY person"
         cells = f"arrayMap(p -> toUInt64(has(rets, {_ADD[query.period]}(cohort, p))), range(1, {query.periods}))"
         sql = (
             f"SELECT cohort, bd, count() AS size, sumForEach({cells}) AS returned "
