@@ -11,7 +11,8 @@ hours, each UTC hour lies wholly inside one local day, week or month, and wholly
 the window. The buckets a person was active in during a window are then exactly the buckets of
 the starts of their active hours in it (`bitPositionsToArray` of a row's masks gives the hours; a
 person-week has a handful). The check runs in Python over the window's local buckets. First-time
-cohorts use the stored first event time itself (exact to the millisecond). Duplicates and late events change nothing: masks are ORed, first times are minima.
+cohorts use the stored first event time itself (exact to the millisecond). Duplicates and late
+events change nothing: masks are ORed, first times are minima.
 
 A query qualifies (`Planner.applies`) when pre-aggregations are enabled (`ANALYTICS_PREAGGREGATIONS`),
 it has no breakdown, every filter is a cohort filter (a property filter needs the events' properties),
