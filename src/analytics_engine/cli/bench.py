@@ -118,13 +118,21 @@ def dashboards(
     events: Annotated[int, typer.Option(min=10_000, help="Events of one tenant (issue: 10M).")] = 1_000_000,
     days: Annotated[int, typer.Option(min=7, help="Days of history.")] = 180,
     renders: Annotated[int, typer.Option(min=5, help="Renders per measure.")] = 40,
-    streams: Annotated[int, typer.Option(min=1, help="Open SSE streams on the dashboard.")] = 200,
+    streams: Annotated[int, typer.Option(min=0, help="Open SSE streams on the dashboard (0: no fan-out).")] = 200,
     rounds: Annotated[int, typer.Option(min=1, help="Events ingested, one per round, for the fan-out.")] = 20,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Keep the generated events here and reuse them on the next run.")
+    ] = None,
+    filter_renders: Annotated[
+        int, typer.Option(min=1, help="Uncached renders with a property filter value never asked before.")
+    ] = 5,
 ) -> None:
-    """8-widget dashboard render (cold, uncached, cached) and SSE fan-out from ingest to every stream."""
+    """8-widget dashboard render (cold, uncached with new ranges and filters, cached) against the same
+    renders with pre-aggregations disabled, retention and DAU/WAU/MAU alone, and SSE fan-out
+    (--streams 0 skips it)."""
     from analytics_engine.bench.dashboards import run
 
-    run(events, days, renders, streams, rounds)
+    run(events, days, renders, streams, rounds, data_dir, filter_renders)
 
 
 @bench_app.command("exports")
