@@ -149,8 +149,9 @@ class Planner:
         start = params.add(utc_text(window.start)[:19], "DateTime('UTC')")
         end = params.add(utc_text(window.end)[:19], "DateTime('UTC')")
         where = self._where(event, filters)
-        # weeks meeting the window: from the UTC Monday of its start
-        where += [f"week >= toMonday({start})", f"week < toDate({end})"]
+        # weeks meeting the window: from the UTC Monday of its start to the one holding its last moment
+        # (a week starting on end's day is read too; `t < end` drops its hours)
+        where += [f"week >= toMonday({start})", f"week <= toDate({end})"]
         hours = ", ".join(
             f"arrayMap(h -> base + (h + {64 * word}) * 3600, bitPositionsToArray(h{word}))" for word in range(3)
         )
