@@ -67,6 +67,21 @@ QUERIES = {
         "return_event": {"event": "pageview", "filters": [{"key": "path", "operator": "regex", "value": "^/courses"}]},
     },
     "lifecycle": {"kind": "engagement", "measure": "lifecycle", "interval": "week", "date_range": {"date_from": "-4w"}},
+    # served by the person_weeks pre-aggregation (insights/preaggregations.py)
+    "retention_preaggregated": {
+        "kind": "retention",
+        "period": "week",
+        "periods": 6,
+        "start_type": "recurring",
+        "start_event": {"event": "signup"},
+        "return_event": {"event": None},
+    },
+    "active_users_preaggregated": {
+        "kind": "engagement",
+        "measure": "active_users",
+        "event": "pageview",
+        "date_range": {"date_from": "-30d"},
+    },
 }
 
 

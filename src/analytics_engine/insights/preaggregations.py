@@ -123,7 +123,8 @@ class Planner:
 
     @staticmethod
     def enabled(runner: InsightRunner[Any]) -> bool:
-        return bool(getattr(runner.runtime.settings, "preaggregations", True))
+        # a runtime without settings (SQL snapshots build SQL on a bare facade) takes the default
+        return bool(getattr(getattr(runner.runtime, "settings", None), "preaggregations", True))
 
     @classmethod
     def applies(cls, runner: InsightRunner[Any], filters: list[Any], windows: list[Window], breakdown: bool) -> bool:
