@@ -71,8 +71,8 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         if self.preaggregated():
             self.served_by = SERVED_BY
             filters = [*self.query.all_filters(), *self.query.event_filters]
-            rows = Planner(self, params).buckets(self.query.event, filters, self._active_window())
-            return f"SELECT arraySort(groupUniqArrayArray(buckets)) AS ds FROM ({rows}) GROUP BY person"
+            days = Planner(self, params).bucket_bits(self.query.event, filters, self._active_window())
+            return f"SELECT {days.dates()} AS ds FROM ({days.sql})"
         where = self._where(params, self._active_window().start, self.range.end)
         return (
             f"SELECT arraySort(groupUniqArray(toDate(timestamp, {{tz:String}}))) AS ds FROM {self.events} "

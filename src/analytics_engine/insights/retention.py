@@ -115,17 +115,18 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
                 f"WHERE first_ts >= {start}"
             )
         else:
+            cohorts = planner.bucket_bits(query.start_event.event, start_filters, windows[0])
             starts = (
-                f"SELECT person, cohort, CAST([], 'Array(String)') AS bd FROM "
-                f"({planner.buckets(query.start_event.event, start_filters, windows[0])}) "
-                "ARRAY JOIN buckets AS cohort GROUP BY person, cohort"
+                f"SELECT person, {cohorts.key('n')} AS cohort, CAST([], 'Array(String)') AS bd "
+                f"FROM ({cohorts.sql}) ARRAY JOIN {cohorts.numbers()} AS n"
             )
-        return_rows = planner.buckets(query.return_event.event, [*base, *query.return_event.filters], windows[-1])
-        returns = f"SELECT person, groupUniqArrayArray(buckets) AS rets FROM ({return_rows}) GROUP BY person"
-        cells = f"arrayMap(p -> toUInt64(has(rets, {_ADD[query.period]}(cohort, p))), range(1, {query.periods}))"
+        returns = planner.bucket_bits(query.return_event.event, [*base, *query.return_event.filters], windows[-1])
+        # cells as bits: bucket c + p of the returns window (cohorts lie in it: it starts at the range)
+        number = f"({returns.index('cohort')} + p)"
+        cells = f"arrayMap(p -> toUInt64({returns.has(number)}), range(1, {query.periods}))"
         sql = (
             f"SELECT cohort, bd, count() AS size, sumForEach({cells}) AS returned "
-            f"FROM ({starts}) AS s LEFT JOIN ({returns}) AS r USING (person) GROUP BY cohort, bd"
+            f"FROM ({starts}) AS s LEFT JOIN ({returns.sql}) AS r USING (person) GROUP BY cohort, bd"
         )
         return SQL("retention:preaggregation", sql, params.values)
 
