@@ -23,8 +23,8 @@ def test_check_derived_reports_a_table_behind_events(runtime):
     runtime.writer.write([])  # nothing: still consistent
     assert check_derived(runtime.warehouse) == []
     runtime.warehouse.command(
-        f"INSERT INTO {runtime.warehouse.table('persons')} (tenant_id, distinct_id, first_seen, last_seen, event_count) "
-        "VALUES ('tn_skewed', 'u', now64(3), now64(3), 3)"
+        f"INSERT INTO {runtime.warehouse.table('persons')} "
+        "(tenant_id, distinct_id, first_seen, last_seen, event_count) VALUES ('tn_skewed', 'u', now64(3), now64(3), 3)"
     )
     found = check_derived(runtime.warehouse)
     assert [(m.tenant_id, m.table, m.figure, m.derived, m.raw) for m in found] == [
