@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics_engine.cohorts.schemas import CohortCreate
-from analytics_engine.insights.preaggregations import Window, hour_aligned
+from analytics_engine.insights.preaggregations import Window, hour_aligned, week_offsets, week_slots
 from analytics_engine.tenants.schemas import TenantCreate
 from analytics_engine.tenants.service import TenantContext
 from tests.insights.reference import Ev
@@ -201,3 +201,16 @@ def test_events_in_the_first_and_last_hour_of_the_range_count_once(runtime: Any)
     assert served.served_by == "preaggregation"
     assert [c.size for c in served.retention] == [c.size for c in raw.retention] == [1, 1]
     assert served.retention[0].values == raw.retention[0].values == [1, 1]
+
+
+def test_week_offsets_of_berlin_autumn_change() -> None:
+    """The week of 2026-10-25: CEST (+2) until 01:00 UTC on Sunday (hour 145 of the UTC week), then CET."""
+    monday = datetime(2026, 10, 19, tzinfo=UTC)
+    offsets = week_offsets(Window(monday, monday + timedelta(days=7), "day", "Europe/Berlin"))
+    assert offsets is not None
+    assert (offsets.weeks, offsets.before, offsets.change, offsets.after) == ([monday.date()], [2], [145], [1])
+    slots = week_slots(Window(monday, monday + timedelta(days=7), "week", "Europe/Berlin"))
+    # local week of 10-19 from the UTC week's start to Sunday 23:00 UTC (Monday 00:00 CET), then the next
+    assert slots is not None and [(s[1], s[4] >> 32) for s in slots] == [(0, (1 << 7) - 1), (1, 1 << 7)]
+    sao_paulo = week_offsets(Window(monday, monday + timedelta(days=7), "day", "America/Sao_Paulo"))
+    assert sao_paulo is not None and sao_paulo.change == [168] and sao_paulo.before == [-3]
