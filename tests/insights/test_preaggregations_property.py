@@ -214,3 +214,23 @@ def test_week_offsets_of_berlin_autumn_change() -> None:
     assert slots is not None and [(s[1], s[4] >> 32) for s in slots] == [(0, (1 << 7) - 1), (1, 1 << 7)]
     sao_paulo = week_offsets(Window(monday, monday + timedelta(days=7), "day", "America/Sao_Paulo"))
     assert sao_paulo is not None and sao_paulo.change == [168] and sao_paulo.before == [-3]
+
+
+def test_new_events_reach_a_pre_aggregated_answer_at_once(runtime: Any) -> None:
+    """The view writes person_weeks in the insert of events: the next read counts a new event (the
+    cache key changes with the tenant's data version, so even a cached read recomputes)."""
+    tenant = new_tenant("Europe/Berlin")
+    day = (CHANGE + timedelta(days=3)).astimezone(ZoneInfo("Europe/Berlin")).date()
+    load(runtime, tenant, [Ev("u0", "visit", CHANGE + timedelta(days=3, hours=12), {})])
+    query = {
+        "kind": "engagement",
+        "measure": "active_users",
+        "date_range": {"date_from": day.isoformat(), "date_to": day.isoformat()},
+    }
+    before = run(runtime, tenant, query)
+    load(runtime, tenant, [Ev("u1", "visit", CHANGE + timedelta(days=3, hours=13), {})])
+    after = run(runtime, tenant, query)
+    assert before.served_by == after.served_by == "preaggregation"
+    assert [p.value for p in before.series[0].points] == [1.0]
+    assert [p.value for p in after.series[0].points] == [2.0]
+    assert after.fresh_as_of is not None and not after.cached
