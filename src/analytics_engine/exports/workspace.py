@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from sqlalchemy import and_, select
 
-from analytics_engine.jobs.schemas import JobState
+from analytics_engine.jobs.schemas import FINAL_STATES, JobState
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import Job, utcnow
 from analytics_engine.observability.metrics import EXPORT_ORPHAN_BYTES_SWEPT, EXPORT_ORPHANS_SWEPT
@@ -97,20 +97,25 @@ def sweep_orphans(root: Path, metadata: MetadataDB, *, running_here: Collection[
     job_ids = {entry.name.split(".", 1)[0] for entry in entries}
     now = utcnow()
     live_lease = and_(Job.state == JobState.running.value, Job.lease_expires_at > now)
-    jobs: dict[str, tuple[int, bool]] = {}
+    final = [state.value for state in FINAL_STATES]
+    jobs: dict[str, tuple[int, bool, bool]] = {}  # id -> (attempts, live lease, ended)
     with metadata.session() as session:
         for chunk in _chunks(sorted(job_ids), 500):
-            for job_id, attempts, live in session.execute(
-                select(Job.id, Job.attempts, live_lease).where(Job.id.in_(chunk))
-            ):
-                jobs[job_id] = (int(attempts or 0), bool(live) or job_id in running_here)
+            rows = session.execute(
+                select(Job.id, Job.attempts, live_lease, Job.state.in_(final)).where(Job.id.in_(chunk))
+            )
+            for job_id, attempts, live, ended in rows:
+                jobs[job_id] = (int(attempts or 0), bool(live) or job_id in running_here, bool(ended))
     for entry in entries:
         job_id = entry.name.split(".", 1)[0]
-        attempts, live = jobs.get(job_id, (0, job_id in running_here))
+        # No record: the export was removed (or never ran here); nothing will claim it again.
+        attempts, live, ended = jobs.get(job_id, (0, job_id in running_here, job_id not in running_here))
         if entry.is_dir() and entry.name == job_id:  # an attempt-folder layout entry
             for attempt in sorted(entry.iterdir()):
                 number = _attempt_number(attempt.name)
-                current = number is not None and (number > attempts or (number == attempts and live))
+                # An ended job is never claimed again; otherwise a folder above the attempts read
+                # belongs to a claim made after the read, and the current one to a live lease.
+                current = not ended and number is not None and (number > attempts or (number == attempts and live))
                 _sweep_entry(attempt, keep=current, outcome=outcome, job_id=job_id)
             with contextlib.suppress(OSError):
                 entry.rmdir()
