@@ -170,13 +170,13 @@ def test_exports_survive_random_kills(tmp_path: Path, metadata_url: str) -> None
                 for fmt in FORMATS:
                     body = {"source": {"type": "events", "columns": COLUMNS}, "format": fmt}
                     http.post("/v1/exports", json=body).raise_for_status()
-                # the instant: a random delay once an export runs (csv and ndjson take a fraction
+                # the instant: a random 0-1.2 s once an export runs (csv and ndjson take a fraction
                 # of a second, xlsx a few), so kills land before, inside and between jobs
                 started = time.monotonic()
                 while not any(job["state"] == "running" for job in _exports(server)):
                     assert time.monotonic() - started < 60, _exports(server)
                     time.sleep(0.02)
-                delay = rng.uniform(0.0, 2.0)
+                delay = rng.uniform(0.0, 1.2)
                 time.sleep(delay)
                 started = time.monotonic()
                 held = False
