@@ -91,11 +91,18 @@ def _describe(job: dict[str, Any]) -> str:
     return f"{params['format']}:{state}"
 
 
-def _temp_files(data_dir: Path) -> dict[str, int]:
+def _temp_entries(data_dir: Path) -> dict[str, int]:
+    """Every file and folder under tmp/exports, with its size (0 for a folder)."""
     root = data_dir / "tmp" / "exports"
     if not root.exists():
         return {}
-    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+    return {str(p.relative_to(root)): p.stat().st_size if p.is_file() else 0 for p in root.rglob("*")}
+
+
+def _attempt_entries(entries: dict[str, int]) -> set[str]:
+    """Entries inside an attempt folder (`<job>/a<n>/...`) and the folder itself; a killed attempt's
+    number is never used again, while `<job>/` comes back when the job runs again."""
+    return {path for path in entries if "/" in path}
 
 
 def _swept_total(server: ServerProcess) -> float:
@@ -146,7 +153,7 @@ def test_exports_survive_random_kills(tmp_path: Path, metadata_url: str) -> None
     }
     trials: list[dict[str, Any]] = []
     test_started = time.monotonic()
-    left_by_kill: dict[str, int] = {}
+    left_by_kill: set[str] = set()
     key = ""
     for life in range(TRIALS):
         launched = time.monotonic()
@@ -163,9 +170,12 @@ def test_exports_survive_random_kills(tmp_path: Path, metadata_url: str) -> None
                 # what the previous kill left is removed by the start-up sweep, or at the latest by
                 # the periodic one (every lease) once the dead process's lease has run out
                 deadline = time.monotonic() + 4 * LEASE_SECONDS
-                while set(_temp_files(tmp_path)) & set(left_by_kill) and time.monotonic() < deadline:
+                while _attempt_entries(_temp_entries(tmp_path)) & left_by_kill and time.monotonic() < deadline:
                     time.sleep(0.1)
-                assert not set(_temp_files(tmp_path)) & set(left_by_kill), (left_by_kill, _temp_files(tmp_path))
+                assert not _attempt_entries(_temp_entries(tmp_path)) & left_by_kill, (
+                    left_by_kill,
+                    _temp_entries(tmp_path),
+                )
                 swept = _swept_total(server)
                 for fmt in FORMATS:
                     body = {"source": {"type": "events", "columns": COLUMNS}, "format": fmt}
@@ -187,7 +197,8 @@ def test_exports_survive_random_kills(tmp_path: Path, metadata_url: str) -> None
                 held_seconds = time.monotonic() - started if held else 0.0
             server.process.send_signal(signal.SIGKILL)  # no shutdown hook runs: jobs stay "running"
             server.process.wait(timeout=30)
-        left_by_kill = _temp_files(tmp_path)
+        on_disk = _temp_entries(tmp_path)
+        left_by_kill = _attempt_entries(on_disk)
         trials.append(
             {
                 "trial": life + 1,
@@ -196,7 +207,7 @@ def test_exports_survive_random_kills(tmp_path: Path, metadata_url: str) -> None
                 "held_for_last_attempt_s": round(held_seconds, 2),
                 "swept_at_start": swept,
                 "jobs": [_describe(job) for job in _jobs_in_db(metadata_url)],
-                "temp_left": f"{len(left_by_kill)} files, {sum(left_by_kill.values())} bytes",
+                "temp_left": f"{len(on_disk)} files and folders, {sum(on_disk.values())} bytes",
             }
         )
     with (
@@ -223,7 +234,7 @@ def test_exports_survive_random_kills(tmp_path: Path, metadata_url: str) -> None
             numbers = _check_file(fmt, http.get(status["download_url"]).raise_for_status().content)
             assert len(numbers) == ROWS and set(numbers) == set(range(ROWS)), fmt  # each row exactly once
         deadline = time.monotonic() + 4 * LEASE_SECONDS
-        while _temp_files(tmp_path) and time.monotonic() < deadline:
+        while _temp_entries(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _temp_files(tmp_path) == {}
+        assert _temp_entries(tmp_path) == {}  # no file, no folder
         assert sum(1 for trial in trials if "running" in " ".join(trial["jobs"])) >= 1, trials
