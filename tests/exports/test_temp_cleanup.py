@@ -5,6 +5,7 @@ sweep. The sweep's rules against real leases: tests/exports/test_orphan_sweep.py
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,8 @@ def test_success_removes_the_attempt_folder(runtime: Runtime, tenant_id: str, pr
     assert job.state == "succeeded" and job.result["rows"] == ROWS
     assert f"a1/{job_id}.xlsx" in probe.seen[0] and "a1/xlsx-tmp" in probe.seen[0]
     assert temp_entries(runtime) == []
-    stored = runtime.storage._path(tenant_id, job.result["key"])  # type: ignore[attr-defined]
-    assert openpyxl.load_workbook(stored, read_only=True).active.max_row == ROWS + 1
+    stored = b"".join(runtime.storage.open(tenant_id, job.result["key"]))
+    assert openpyxl.load_workbook(io.BytesIO(stored), read_only=True).active.max_row == ROWS + 1
 
 
 def test_retry_then_give_up_leave_nothing(runtime: Runtime, tenant_id: str, probe: StoreProbe) -> None:
