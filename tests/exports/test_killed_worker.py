@@ -205,7 +205,7 @@ def test_exports_survive_random_kills(tmp_path: Path, metadata_url: str) -> None
                 "start_s": round(start_seconds, 1),
                 "delay_s": round(delay, 2),
                 "held_for_last_attempt_s": round(held_seconds, 2),
-                "swept_at_start": swept,
+                "swept_after_previous_kill": swept,
                 "jobs": [_describe(job) for job in _jobs_in_db(metadata_url)],
                 "temp_left": f"{len(on_disk)} files and folders, {sum(on_disk.values())} bytes",
             }
