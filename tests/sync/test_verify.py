@@ -111,7 +111,7 @@ def test_a_clean_sync_verifies_match_for_every_type(pg, service):
 def test_text_keys_are_ranged_bytewise_on_both_sides(pg, service):
     # Upper case sorts before lower case bytewise, not in most locales: ranges must agree anyway.
     pg.execute(
-        """CREATE TABLE {s}.codes (code text PRIMARY KEY, org text NOT NULL, qty int, updated_at timestamptz NOT NULL)"""
+        "CREATE TABLE {s}.codes (code text PRIMARY KEY, org text NOT NULL, qty int, updated_at timestamptz NOT NULL)"
     )
     pg.execute(
         """INSERT INTO {s}.codes SELECT (ARRAY['a', 'B', 'é', 'Z', '_', '1'])[1 + g % 6] || md5(g::text), 'tn_t',
@@ -124,9 +124,9 @@ def test_text_keys_are_ranged_bytewise_on_both_sides(pg, service):
     job = service.run(spec.name, "backfill")
     assert job.state == "succeeded", job.error
     assert service.verify(spec.name)["match"] is True
-    changed = pg.rows("SELECT code FROM {s}.codes ORDER BY code COLLATE \"C\" LIMIT 1 OFFSET 1234")[0][0]
+    changed = pg.rows('SELECT code FROM {s}.codes ORDER BY code COLLATE "C" LIMIT 1 OFFSET 1234')[0][0]
     pg.execute("UPDATE {s}.codes SET qty = -1 WHERE code = %s", (changed,))
-    pg.execute("DELETE FROM {s}.codes WHERE code = (SELECT max(code COLLATE \"C\") FROM {s}.codes)")
+    pg.execute('DELETE FROM {s}.codes WHERE code = (SELECT max(code COLLATE "C") FROM {s}.codes)')
     values = service.verify(spec.name)["values"]
     problems = {k["key"]: k["problem"] for r in values["differing_ranges"] for k in r["sample_keys"]}
     assert problems[changed] == "values_differ"
@@ -159,9 +159,7 @@ def test_events_target_reports_missing_and_stale_events_then_repairs(pg, service
     report = service.verify(spec.name)
     assert report["match"] is True, report
     assert report["target"] == "events" and report["values"]["source_rows"] == 300
-    assert report["tenants"] == [
-        {"tenant_id": "tn_visits", "source_rows": 300, "warehouse_rows": 300, "match": True}
-    ]
+    assert report["tenants"] == [{"tenant_id": "tn_visits", "source_rows": 300, "warehouse_rows": 300, "match": True}]
     # Soft-deleted with an updated_at behind the checkpoint's overlap window: the next sync never
     # sees it, its event stays.
     pg.execute("UPDATE {s}.visits SET removed = true, updated_at = updated_at - interval '10 minutes' WHERE id = 7")

@@ -232,6 +232,7 @@ def describe_mismatch(report: dict[str, Any]) -> str:
         return f"{report['source']}: rows or key checksums differ for tenant(s) {', '.join(tenants)}"
     return (
         f"{report['source']}: {ranges} of {values['ranges_compared']} key ranges differ, "
-        f"{values['differing_key_count']} key(s) found" + (f", e.g. {keys}" if keys else "")
+        f"{values['differing_key_count']} key(s) found"
+        + (f", e.g. {keys}" if keys else "")
         + "; `sync verify --repair` copies them again"
     )

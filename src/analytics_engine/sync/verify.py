@@ -358,9 +358,7 @@ class TableComparison:
             range_conditions, range_params = self._pg_range(diff.low, diff.high)
             conditions += range_conditions
             query = sql.SQL("SELECT {} FROM {} AS src{}").format(
-                sql.SQL(", ").join(
-                    [tenant, *outputs, self.plan.version_expression(), self.plan.deleted_expression()]
-                ),
+                sql.SQL(", ").join([tenant, *outputs, self.plan.version_expression(), self.plan.deleted_expression()]),
                 postgres.relation(self.plan.spec),
                 sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL(""),
             )
