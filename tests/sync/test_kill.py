@@ -68,6 +68,11 @@ class Metadata:
             return 0
         return int(row[0]) if row else 0
 
+    def in_doubt(self) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(text("SELECT in_doubt FROM sync_checkpoints")).fetchone()
+        return bool(row[0]) if row else False
+
     def job_states(self) -> list[str]:
         with self.engine.connect() as conn:
             return [row[0] for row in conn.execute(text("SELECT state FROM analytics_jobs ORDER BY created_at"))]
@@ -174,8 +179,8 @@ def test_sigkill_at_any_point_then_resume_gives_exactly_the_source(pg, tmp_path)
 
 
 # --- events target -------------------------------------------------------------------------------
-EVENT_ROWS = 100_000
-EVENT_CHUNK = 5_000
+EVENT_ROWS = 60_000
+EVENT_CHUNK = 3_000
 EVENT_TENANTS = ("tn_kill_a", "tn_kill_b", "tn_kill_c")
 KILLS = 4  # mid-copy, at random thresholds and random delays (plus one during start-up)
 
@@ -202,6 +207,10 @@ print(json.dumps({
     "ids": [row[0] for row in ids],
 }))
 """
+
+
+def journal_batches(folder: Path) -> int:
+    return len(list((folder / "ingest-journal").glob("*.batch")))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -260,15 +269,23 @@ def test_sigkill_of_a_sync_into_events_then_resume_stores_each_row_once_everywhe
     kill_during_start_up(env, source, rng.uniform(0.5, 2.0))
     thresholds = sorted(rng.sample(range(EVENT_CHUNK, int(EVENT_ROWS * 0.8), EVENT_CHUNK), KILLS))
     # A delay up to about one chunk's write: the kill lands anywhere in read, validate, insert into
-    # `events`, the views' inserts, the checkpoint.
-    seen = [kill_when(start(env, source), metadata, rows, rng.uniform(0.0, 0.4)) for rows in thresholds]
-    assert seen == sorted(seen) and seen[-1] < EVENT_ROWS, (seen, note)
+    # `events`, the views' inserts, the checkpoint. What each kill left is recorded: the checkpoint
+    # in doubt (killed between a chunk's start and its checkpoint) and batches left in the ingest
+    # journal (killed inside the insert into `events` and its views).
+    states = []
+    for rows in thresholds:
+        copied = kill_when(start(env, source), metadata, rows, rng.uniform(0.0, 0.6))
+        states.append({"rows": copied, "in_doubt": metadata.in_doubt(), "journal": journal_batches(folder)})
+    print(f"kills ({note}): {states}")
+    seen = [state["rows"] for state in states]
+    assert seen == sorted(seen) and seen[-1] < EVENT_ROWS, (states, note)
 
     final = start(env, source)
     output = final.communicate(timeout=300)[0].decode()
     assert final.returncode == 0, (output, note)
-    states = metadata.job_states()
-    assert states[-1] == "succeeded" and "running" not in states, (states, note)
+    jobs = metadata.job_states()
+    assert jobs[-1] == "succeeded" and "running" not in jobs, (jobs, note)
+    assert journal_batches(folder) == 0, note  # the final run replayed what the kills left
 
     checked = subprocess.run([sys.executable, "-c", CHECK], env=env, capture_output=True, timeout=300)
     assert checked.returncode == 0, checked.stderr.decode()[-3000:]
@@ -281,7 +298,7 @@ def test_sigkill_of_a_sync_into_events_then_resume_stores_each_row_once_everywhe
     by_tenant = pg.rows("SELECT org, count(*), sum(hours)::float8 FROM {s}.visits GROUP BY org ORDER BY org")
     assert report["tenants"] == {t: [n, n, pytest.approx(h)] for t, n, h in by_tenant}, note
     # The id table and every derived table agree with `events` (no loss, no duplicate, rollups = raw).
-    assert report["mismatches"] == [], (report["mismatches"], seen, note)
+    assert report["mismatches"] == [], (report["mismatches"], states, note)
 
     verify = subprocess.run(
         [sys.executable, "-m", "analytics_engine.cli.main", "sync", "verify", source],
