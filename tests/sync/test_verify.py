@@ -182,6 +182,17 @@ def test_events_target_reports_missing_and_stale_events_then_repairs(pg, service
     count = warehouse.query(f"SELECT count() FROM {events} WHERE tenant_id = 'tn_visits'").scalar()
     assert count == 299
 
+    # An event stored twice (before the merge that would remove it) is reported too.
+    twice = warehouse.query(
+        f"SELECT toString(event_id) FROM {events} WHERE tenant_id = 'tn_visits' ORDER BY event_id LIMIT 1 OFFSET 5"
+    ).scalar()
+    warehouse.command(
+        f"INSERT INTO {events} SELECT * FROM {events} WHERE tenant_id = 'tn_visits' AND event_id = '{twice}'"
+    )
+    values = service.verify(spec.name)["values"]
+    assert [k["problem"] for k in values["sample_keys"]] == ["duplicated_in_warehouse"]
+    assert values["warehouse_rows"] == 300 and values["source_rows"] == 299
+
 
 def test_verify_through_the_api_and_the_cli_exit_code(pg, client, admin_headers, service):
     spec = table_source(unique("apiv"), donations_table(pg, rows=400))
