@@ -205,3 +205,27 @@ def test_verify_through_the_api_and_the_cli_exit_code(pg, client, admin_headers,
     fixed = client.post(f"/v1/admin/sync/sources/{spec.name}/verify/repair", headers=admin_headers)
     assert fixed.status_code == 200 and fixed.json()["match"] is True
     assert fixed.json()["repair"]["rows_copied"] >= 1
+
+
+def test_when_everything_differs_the_answer_stays_bounded_and_repair_pages(pg, service, monkeypatch):
+    monkeypatch.setattr(verify, "LEAF_ROWS", 50)
+    monkeypatch.setattr(verify, "SPLIT_BUDGET", 3)
+    monkeypatch.setattr(verify, "LISTED_RANGE_BUDGET", 4)
+    monkeypatch.setattr(verify, "REPAIR_CHUNK_ROWS", 70)
+    spec = table_source(unique("bulk"), donations_table(pg, rows=3000))
+    service.registry.create(spec)
+    assert service.run(spec.name, "backfill").state == "succeeded"
+    pg.execute("UPDATE {s}.donations SET note = upper(note)")  # every row, updated_at unchanged
+    values = service.verify(spec.name)["values"]
+    assert values["match"] is False
+    # 16 top ranges, 3 of them split again (16 each): 16 + 3 * 16 compared; 13 + 48 differing ranges.
+    assert values["ranges_compared"] == 16 + 3 * 16
+    assert values["differing_range_count"] == 13 + 48
+    listed = [r for r in values["differing_ranges"] if r["keys_listed"]]
+    assert len(listed) == 4 and all(r["differing_keys"] == r["source_rows"] for r in listed)
+    repaired = service.verify(spec.name, repair=True)
+    assert repaired["repair"]["rows_copied"] == 3000
+    assert repaired["match"] is True, repaired["values"]
+    warehouse = service.runtime.warehouse
+    stored = warehouse.query(f"SELECT count() FROM {warehouse.table(spec.target.table)}").scalar()
+    assert stored == 3000  # the old versions were deleted, not shadowed

@@ -50,6 +50,12 @@ KEY_LIST_LIMIT = 50_000  # rows read per side to list the keys of a range that c
 LISTED_RANGES = 50
 LISTED_KEYS_PER_RANGE = 20
 EVENTS_RANGE_ROWS = 20_000
+# When much differs (a column added after the first copy, a table restored from an old backup), the
+# drill-down stops splitting after this many sub-range comparisons and lists keys of this many
+# ranges: the answer stays bounded and repair re-copies the larger ranges it reported.
+SPLIT_BUDGET = 64
+LISTED_RANGE_BUDGET = 32
+REPAIR_CHUNK_ROWS = 100_000
 
 _DECIMAL = re.compile(r"Decimal\(\d+, (\d+)\)")
 _TENANT = "_verify_tenant"
@@ -201,6 +207,7 @@ class TableComparison:
             self.pg_key = sql.SQL("({}){}").format(pg_text(first), _BYTEWISE)
             self.ch_key = ch_text(first)
         self.ch_key_type = "Int64" if self.integer_key else "String"
+        self.splits = self.listings = 0
         self.report = ValuesReport(
             method=f"md5 of every column's canonical text; sum and count per range of {first.name}, "
             f"{RANGES_PER_LEVEL} ranges per level, key by key below {LEAF_ROWS} rows"
@@ -304,7 +311,12 @@ class TableComparison:
         if source is None or stored is None:
             return None
         found = []
-        for tenant, key in sorted(source.keys() | stored.keys()):
+
+        def order(item: tuple[str, str]) -> tuple[Any, ...]:
+            tenant, key = item
+            return (int(key), tenant) if self.integer_key and len(self.key_columns) == 1 else (key, tenant)
+
+        for tenant, key in sorted(source.keys() | stored.keys(), key=order):
             want, have = source.get((tenant, key)), stored.get((tenant, key))
             if want == have:
                 continue
@@ -329,10 +341,14 @@ class TableComparison:
             sub_low, sub_high = edges[bucket], edges[bucket + 1]
             rows = max(want[0], have[0])
             split = rows > LEAF_ROWS and depth + 1 < MAX_DEPTH and (sub_low, sub_high) != (low, high)
-            if split:
+            if split and self.splits < SPLIT_BUDGET:
+                self.splits += 1
                 self.compare(sub_low, sub_high, depth + 1)
                 continue
-            keys = self.key_differences(sub_low, sub_high)
+            keys = None
+            if self.listings < LISTED_RANGE_BUDGET:
+                self.listings += 1
+                keys = self.key_differences(sub_low, sub_high)
             self.report.differing.append(
                 RangeDifference(sub_low, sub_high, want[0], have[0], keys or [], keys_listed=keys is not None)
             )
@@ -347,25 +363,39 @@ class TableComparison:
         return self.report
 
     def repair(self, ranges: list[RangeDifference]) -> int:
-        """Delete each differing range from the warehouse and copy it again; returns rows copied."""
+        """Delete each differing range from the warehouse and copy it again from PostgreSQL, in
+        chunks in key order; returns the rows copied. Every row of the range is copied (soft-deleted
+        ones too, as tombstones), each at its current version; deleting first means a stale copy
+        with a higher `_version` cannot win over it."""
+        key_plan = ReadPlan(self.plan.spec, self.plan.columns, self.plan.kind, order=list(self.plan.spec.primary_key))
+        positions = key_plan.order_positions_in_table_output()
+        tenant, tenant_params = key_plan.tenant_expression()
+        outputs = [tenant, *(c.expression for c in self.columns)]
+        outputs += [key_plan.version_expression(), key_plan.deleted_expression()]
         copied = 0
-        outputs = [c.expression for c in self.columns]
         for diff in ranges:
             where, params = self._ch_range(diff.low, diff.high)
             self.writer.platform.command(f"DELETE FROM {self.writer.qualified} WHERE {where}", params)
-            tenant, tenant_params = self.plan.tenant_expression()
-            conditions, filter_params = self.plan.filters(None, None)
-            range_conditions, range_params = self._pg_range(diff.low, diff.high)
-            conditions += range_conditions
-            query = sql.SQL("SELECT {} FROM {} AS src{}").format(
-                sql.SQL(", ").join([tenant, *outputs, self.plan.version_expression(), self.plan.deleted_expression()]),
-                postgres.relation(self.plan.spec),
-                sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL(""),
-            )
-            body = postgres.copy_chunk(self.conn, query, tenant_params + filter_params + range_params)
-            if body:
+            after: list[str] | None = None
+            while True:
+                conditions, filter_params = key_plan.filters(after, None)
+                range_conditions, range_params = self._pg_range(diff.low, diff.high)
+                query = sql.SQL("SELECT {} FROM {} AS src WHERE {} ORDER BY {} LIMIT {}").format(
+                    sql.SQL(", ").join(outputs),
+                    postgres.relation(key_plan.spec),
+                    sql.SQL(" AND ").join([sql.SQL("true"), *conditions, *range_conditions]),
+                    key_plan.order_by(),
+                    sql.Literal(REPAIR_CHUNK_ROWS),
+                )
+                body = postgres.copy_chunk(self.conn, query, tenant_params + filter_params + range_params)
+                if not body:
+                    break
                 self.writer.insert(body)
-                copied += body.count(b"\n")
+                rows = body.count(b"\n")
+                copied += rows
+                if rows < REPAIR_CHUNK_ROWS:
+                    break
+                after = postgres.last_row_fields(body, positions)
         return copied
 
 
