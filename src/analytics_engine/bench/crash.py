@@ -60,7 +60,12 @@ class CrashReport:
 
     @property
     def exact(self) -> bool:
-        return self.acknowledged == self.stored == self.distinct and not self.mismatches and not self.journal_left
+        return (
+            self.acknowledged > 0
+            and self.acknowledged == self.stored == self.distinct
+            and not self.mismatches
+            and not self.journal_left
+        )
 
 
 @dataclass
@@ -98,6 +103,8 @@ class Harness:
                 "ANALYTICS_NATS_ACK_WAIT_SECONDS": "3",
                 "ANALYTICS_NATS_RETRY_MAX_SECONDS": "1",
                 "ANALYTICS_NATS_BATCH_MAX_SECONDS": "0.2",
+                # Inserts as large as HTTP group commit makes them: a kill lands inside one often.
+                "ANALYTICS_NATS_BATCH_MAX_EVENTS": "5000",
                 **extra,
             }
         )
@@ -169,6 +176,19 @@ def wait_ready(harness: Harness, process: subprocess.Popen[bytes], timeout: floa
     raise RuntimeError("serve did not become ready")
 
 
+def wait_for_insert(harness: Harness, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    """Until a batch file appears in the ingest journal (written just before each insert)."""
+    journal = harness.data_dir / "ingest-journal"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the ingest process exited on its own: {harness.log_tail()}")
+        if journal.exists() and any(journal.glob("*.batch")):
+            return
+        time.sleep(0.005)
+    raise RuntimeError("no insert started")
+
+
 def kill(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
@@ -218,10 +238,11 @@ class Publisher:
     """Publishes messages of EVENTS_PER_MESSAGE events with a Nats-Msg-Id; a message counts as
     acknowledged once JetStream acknowledged the publish."""
 
-    def __init__(self, harness: Harness, tenant_id: str, per_second: int = 10_000) -> None:
+    def __init__(self, harness: Harness, tenant_id: str, per_second: int = 3_000, limit: int = 100_000) -> None:
         self.harness = harness
         self.tenant_id = tenant_id
         self.per_second = per_second
+        self.limit = limit  # events in all: the check after each kill reads everything stored
         self.acknowledged = 0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
@@ -231,14 +252,18 @@ class Publisher:
 
     async def _run(self) -> None:
         import nats
+        import nats.js.errors
 
         nc = await nats.connect(NATS_URL)
         js = nc.jetstream()
         subject = f"crash{self.harness.tag}"
-        await js.add_stream(name=self.harness.stream, subjects=[f"{subject}.>"])
+        try:
+            await js.stream_info(self.harness.stream)  # `serve` with the consumer may have made it
+        except nats.js.errors.NotFoundError:
+            await js.add_stream(name=self.harness.stream, subjects=[f"{subject}.>"])
         message = 0
         started = time.monotonic()
-        while not self.stop.is_set():
+        while not self.stop.is_set() and self.acknowledged < self.limit:
             body = {
                 "tenant_id": self.tenant_id,
                 "events": [
@@ -272,14 +297,19 @@ def create_tenant(harness: Harness) -> tuple[str, str]:
 
 
 def caught_up(harness: Harness) -> bool:
-    response = httpx.get(
-        f"{harness.url}/v1/admin/ingest/status", headers={"Authorization": f"Bearer {harness.admin_key}"}, timeout=10
-    )
+    try:
+        response = httpx.get(
+            f"{harness.url}/v1/admin/ingest/status",
+            headers={"Authorization": f"Bearer {harness.admin_key}"},
+            timeout=30,
+        )
+    except httpx.HTTPError:
+        return False  # busy draining the backlog: ask again
     consumers = response.json().get("consumers", [])
     return bool(consumers) and all(c.get("lag") == 0 and not c.get("num_ack_pending") for c in consumers)
 
 
-def run_path(path: str, harness: Harness, kills: int, rng: random.Random, max_up: float = 1.5) -> CrashReport:
+def run_path(path: str, harness: Harness, kills: int, rng: random.Random, max_up: float = 0.5) -> CrashReport:
     """SIGKILL the ingest process `kills` times at random instants of its work, then finish."""
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}: one of {', '.join(PATHS)}")
@@ -299,11 +329,12 @@ def run_path(path: str, harness: Harness, kills: int, rng: random.Random, max_up
                 harness.spawn("ingest", "nats") if path == "nats-worker" else harness.spawn("serve", **nats_in_serve)
             )
             with running(harness, process):
-                if path == "nats-worker":
-                    time.sleep(2.5)  # start-up: imports, migrations, journal replay, consumer set-up
-                else:
+                if path != "nats-worker":
                     wait_ready(harness, process)
-                time.sleep(rng.uniform(0.05, max_up))
+                # Inserts are a fraction of the work (validation, acks and start-up are the rest): the
+                # kill falls at a random instant after the process has begun writing a batch.
+                wait_for_insert(harness, process)
+                time.sleep(rng.uniform(0.0, max_up))
                 if process.poll() is not None:
                     raise RuntimeError(f"the ingest process exited on its own: {harness.log_tail()}")
                 kill(process)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 import structlog
 
-from analytics_engine.ingest.journal import IngestJournal
+from analytics_engine.ingest.journal import IngestJournal, JournalStatus
 from analytics_engine.ingest.validation import EVENT_COLUMNS, EVENT_ROW_FORMAT, AcceptedEvent, RejectedEvent
 from analytics_engine.observability import metrics
 from analytics_engine.warehouse.client import Warehouse
@@ -113,6 +113,9 @@ class EventWriter:
             raise
         self.journal.end(entry)
 
+    def journal_status(self) -> JournalStatus:
+        return self.journal.status() if self.journal is not None else JournalStatus(0, None)
+
     def replay_journal(self) -> int:
         """Complete the batches a crash or a failed insert left in the journal; returns how many it
         found. Run before the writer takes new events (core.py) and before a duplicate check after
@@ -142,17 +145,34 @@ class EventWriter:
             return
         insert_event_rows(self.warehouse, body, token)
         stored = self._stored_rows(rows)
-        # ClickHouse records a block's token a moment before its part becomes visible: a kill in that
-        # moment makes the replay above skip rows that never landed. Those rows (none of their views
-        # ran: views run after the `events` part is in) go in under a token of their own, journaled
-        # before this batch's file is removed so a crash here is replayed like any other batch.
         lost = [line for key, line in rows.items() if key not in stored]
         if lost:
-            log.error("ingest.journal_rows_lost_by_deduplication", token=token, events=len(lost))
-            self._insert_journaled(b"\n".join(lost), token=f"{token}-lost")
+            self._restore_without_views(token, lost)
         if self.on_inserted is not None:
             self.on_inserted({tenant_id for tenant_id, _ in rows})
         log.warning("ingest.journal_replayed", token=token, events=len(rows))
+
+    def _restore_without_views(self, token: str, lines: list[bytes]) -> None:
+        """Rows the replay found deduplicated yet absent from `events`: ClickHouse records a part's
+        token a moment before the part becomes visible, and a kill in that moment loses the part.
+        The replay above has run every view on them (a deduplicated block still feeds the views), so
+        they go into `events` alone: written to a copy of its structure, then attached partition by
+        partition (attaching runs no view). A crash in here is replayed again: by then the rows are
+        found in `events`, or restored once more."""
+        log.error("ingest.journal_rows_restored", token=token, events=len(lines))
+        events = self.warehouse.table("events")
+        staging = self.warehouse.table(f"events_restore_{token[:16].replace('-', '_')}")
+        self.platform.command(f"DROP TABLE IF EXISTS {staging}")
+        self.platform.command(f"CREATE TABLE {staging} AS {events}")
+        try:
+            self.platform.insert_json_rows(staging, EVENT_COLUMNS, b"\n".join(lines), fmt=EVENT_ROW_FORMAT)
+            partitions = self.platform.query(f"SELECT DISTINCT _partition_id FROM {staging}").rows
+            for (partition,) in partitions:
+                if not str(partition).isalnum():  # ClickHouse's own id (YYYYMM); DDL takes no parameters
+                    raise ValueError(f"unexpected partition id {partition!r}")
+                self.platform.command(f"ALTER TABLE {events} ATTACH PARTITION ID '{partition}' FROM {staging}")
+        finally:
+            self.platform.command(f"DROP TABLE IF EXISTS {staging}")
 
     def _stored_rows(self, rows: dict[EventKey, bytes]) -> set[EventKey]:
         by_tenant: dict[str, list[str]] = defaultdict(list)
