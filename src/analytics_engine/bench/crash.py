@@ -43,6 +43,7 @@ CLI = [sys.executable, "-m", "analytics_engine.cli.main"]
 NATS_URL = "nats://127.0.0.1:4222"
 EVENTS_PER_BATCH = 2_000
 EVENTS_PER_MESSAGE = 100
+CODE_UNDER_TEST = "AE_CRASH_CODE_UNDER_TEST"
 
 
 @dataclass
@@ -111,9 +112,15 @@ class Harness:
         return env
 
     def spawn(self, *args: str, **extra_env: str) -> subprocess.Popen[bytes]:
+        """An ingest process (`serve`, `ingest nats`). With CODE_UNDER_TEST set (the `src` folder of
+        another checkout) it runs that code, while the harness and its inspections run this one:
+        how the code before a change fares under the same kills."""
         log = open(self.data_dir / "children.log", "ab")  # noqa: SIM115 - handed to the child
+        env = self.env(**extra_env)
+        if os.environ.get(CODE_UNDER_TEST):
+            env["PYTHONPATH"] = os.environ[CODE_UNDER_TEST]
         try:
-            return subprocess.Popen([*CLI, *args], env=self.env(**extra_env), stdout=log, stderr=log)
+            return subprocess.Popen([*CLI, *args], env=env, stdout=log, stderr=log)
         finally:
             log.close()
 
