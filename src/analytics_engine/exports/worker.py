@@ -15,7 +15,13 @@ import structlog
 from analytics_engine.exports.runner import ExportScope, count_rows, extension, plan_for, write_export
 from analytics_engine.exports.schemas import ExportCreate
 from analytics_engine.exports.service import KIND, parse_time
-from analytics_engine.exports.workspace import SweepOutcome, attempt_workspace, export_temp_dir, sweep_orphans
+from analytics_engine.exports.workspace import (
+    SweepOutcome,
+    attempt_workspace,
+    export_temp_dir,
+    report_temp_dir,
+    sweep_orphans,
+)
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.jobs.schemas import JobPublic, JobState
 from analytics_engine.scheduler.core import Every
@@ -116,11 +122,17 @@ def register_exports(runtime: Runtime) -> None:
 
 
 def sweep_export_orphans(runtime: Runtime) -> SweepOutcome:
-    """Delete temporary export files no live attempt will use again (exports/workspace.py says
-    what counts as an orphan: the job runner's lease decides, plus this process's running jobs)."""
-    return sweep_orphans(
-        export_temp_dir(runtime.settings), runtime.metadata, running_here=frozenset(runtime.runner.running)
-    )
+    """Delete temporary export and report files no live attempt will use again
+    (exports/workspace.py says what counts as an orphan: the job runner's lease decides, plus this
+    process's running jobs)."""
+    running = frozenset(runtime.runner.running)
+    outcome = SweepOutcome()
+    for root in (export_temp_dir(runtime.settings), report_temp_dir(runtime.settings)):
+        swept = sweep_orphans(root, runtime.metadata, running_here=running)
+        outcome.removed += swept.removed
+        outcome.bytes += swept.bytes
+        outcome.kept += swept.kept
+    return outcome
 
 
 async def start_export_workers(runtime: Runtime) -> None:

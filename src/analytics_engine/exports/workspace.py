@@ -38,6 +38,12 @@ def export_temp_dir(settings: Any) -> Path:
     return data_dir / "tmp" / "exports"
 
 
+def report_temp_dir(settings: Any) -> Path:
+    """Report runs are jobs too (reports/service.py): the same layout, attempts and sweep."""
+    data_dir: Path = settings.data_dir
+    return data_dir / "tmp" / "reports"
+
+
 @dataclass(frozen=True)
 class AttemptFiles:
     """The paths of one attempt: the file being written and xlsxwriter's scratch folder."""
