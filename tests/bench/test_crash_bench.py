@@ -21,11 +21,11 @@ def test_killed_ingest_keeps_each_acknowledged_event_exactly_once(path, metadata
     rng = random.Random(f"{path}/{metadata}")
     if metadata == "postgresql":
         with postgres_schema_url() as url:
-            report = run_path(path, Harness(tmp_path, url), kills=3, rng=rng)
+            report = run_path(path, Harness(tmp_path, url), kills=2, rng=rng)
     else:
-        report = run_path(path, Harness(tmp_path, f"sqlite:///{tmp_path / 'meta.db'}"), kills=3, rng=rng)
+        report = run_path(path, Harness(tmp_path, f"sqlite:///{tmp_path / 'meta.db'}"), kills=2, rng=rng)
     assert report.acknowledged > 0
-    assert sum(report.states.values()) == report.kills == 3
+    assert sum(report.states.values()) == report.kills == 2
     assert report.mismatches == []
     assert report.journal_left == 0
     assert report.stored == report.distinct == report.acknowledged, report

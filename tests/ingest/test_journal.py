@@ -144,3 +144,12 @@ def test_rows_deduplicated_yet_absent_from_events_are_restored_without_feeding_v
         {"db": runtime.warehouse.database},
     ).scalar()
     assert tables == 0
+
+
+def test_a_batch_cut_short_while_journaled_is_never_replayed(runtime, writer):
+    """A kill while the journal file was being written: the insert never began."""
+    body = batch_body("tn_cut_short")
+    (writer.journal.folder / "cut.partial").write_bytes(body[: len(body) // 2])  # type: ignore[union-attr]
+    assert writer.replay_journal() == 0
+    assert list(writer.journal.folder.iterdir()) == []  # type: ignore[union-attr]
+    assert counts(runtime, "tn_cut_short")["events"] == 0

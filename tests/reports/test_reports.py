@@ -244,3 +244,20 @@ def test_missed_schedule_runs_once(tenant, runtime) -> None:  # type: ignore[no-
     runs = tenant.get(f"/v1/reports/{report['id']}/runs").json()
     assert [r["trigger"] for r in runs] == ["schedule"] and runs[0]["status"] == "succeeded"
     assert runtime.scheduler.next_run(name) > datetime.now(UTC)
+
+
+def test_report_runs_leave_no_temporary_files_and_dead_attempts_are_swept(tenant, runtime) -> None:  # type: ignore[no-untyped-def]
+    from analytics_engine.exports.worker import sweep_export_orphans
+    from analytics_engine.exports.workspace import report_temp_dir
+
+    root = report_temp_dir(runtime.settings)
+    report = tenant.post("/v1/reports", json=report_body(formats=["xlsx"])).json()
+    assert tenant.post(f"/v1/reports/{report['id']}/run", params={"wait": "true"}).json()["status"] == "succeeded"
+    assert not root.exists() or list(root.iterdir()) == []
+    # What a killed process left: an attempt folder of a run whose job no longer runs.
+    leftover = root / "job_killed_long_ago" / "a1"
+    leftover.mkdir(parents=True)
+    (leftover / "report.xlsx").write_bytes(b"x" * 1000)
+    outcome = sweep_export_orphans(runtime)
+    assert outcome.removed >= 1 and outcome.bytes >= 1000
+    assert not leftover.exists()

@@ -79,6 +79,21 @@ def test_backfill_list_verify_run(sources_file):
     assert entry["backfill_done"] is True and entry["last_job"]["state"] == "succeeded"
 
 
+def test_verify_exits_1_on_stale_values_and_repair_mends_them(sources_file, pg):
+    path, name = sources_file
+    assert invoke("sync", "--sources-file", str(path), "backfill", name).exit_code == 0
+    # Changed without moving updated_at: no sync reads it again.
+    pg.execute("UPDATE {s}.donations SET amount = amount + 1 WHERE id IN (7, 8)")
+    stale = invoke("sync", "--sources-file", str(path), "verify", name)
+    assert stale.exit_code == 1, stale.output
+    line = " ".join(stale.output.split())  # the console wraps long lines
+    assert "key ranges differ, 2 key(s) found, e.g. 7 (values_differ), 8 (values_differ)" in line
+    assert "`sync verify --repair` copies them again" in line
+    repaired = invoke("sync", "--sources-file", str(path), "verify", name, "--repair")
+    assert repaired.exit_code == 0, repaired.output
+    assert "repair: 1 range(s) copied again" in repaired.output
+
+
 def test_errors_are_one_line(sources_file):
     path, _ = sources_file
     missing = invoke("sync", "--sources-file", str(path), "backfill", "no-such-source")

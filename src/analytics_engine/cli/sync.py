@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -198,14 +198,41 @@ def check(source: Annotated[str, typer.Argument(help="Source name.")]) -> None:
 
 @sync_app.command("verify")
 @clean_errors
-def verify(source: Annotated[str, typer.Argument(help="Source name (a table target).")]) -> None:
-    """Compare rows and a key checksum per tenant between PostgreSQL and the warehouse."""
+def verify(
+    source: Annotated[str, typer.Argument(help="Source name.")],
+    repair: Annotated[
+        bool, typer.Option(help="Copy the differing key ranges again from PostgreSQL, then verify again.")
+    ] = False,
+) -> None:
+    """Compare the values of every synced column per key range (events targets: each row's event
+    exactly once) between PostgreSQL and the warehouse; exits 1 on a mismatch."""
 
     rt = runtime()
     try:
-        report = rt.sync.verify(source)
+        report = rt.sync.verify(source, repair=repair)
     finally:
         rt.close()
-    out.print_json(json.dumps(report))
+    out.print_json(json.dumps(report, default=str))
+    if "repair" in report:
+        done = report["repair"]
+        console.print(f"repair: {done['ranges']} range(s) copied again ({report['source']})")
     if not report["match"]:
-        fail("the warehouse does not match the source (see above)")
+        fail(describe_mismatch(report))
+
+
+def describe_mismatch(report: dict[str, Any]) -> str:
+    """One line: what differs and where (the JSON above has every detail)."""
+    values = report.get("values", {})
+    if "error" in values:
+        return f"{report['source']}: {values['error']}"
+    keys = ", ".join(f"{k['key']} ({k['problem']})" for k in values.get("sample_keys", [])[:5])
+    ranges = values.get("differing_range_count", 0)
+    if not ranges:
+        tenants = [t["tenant_id"] for t in report.get("tenants", []) if not t["match"]]
+        return f"{report['source']}: rows or key checksums differ for tenant(s) {', '.join(tenants)}"
+    return (
+        f"{report['source']}: {ranges} of {values['ranges_compared']} key ranges differ, "
+        f"{values['differing_key_count']} key(s) found"
+        + (f", e.g. {keys}" if keys else "")
+        + "; `sync verify --repair` copies them again"
+    )

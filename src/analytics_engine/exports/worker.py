@@ -6,10 +6,8 @@ raw events stop at the time of the request)."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -17,6 +15,13 @@ import structlog
 from analytics_engine.exports.runner import ExportScope, count_rows, extension, plan_for, write_export
 from analytics_engine.exports.schemas import ExportCreate
 from analytics_engine.exports.service import KIND, parse_time
+from analytics_engine.exports.workspace import (
+    SweepOutcome,
+    attempt_workspace,
+    export_temp_dir,
+    report_temp_dir,
+    sweep_orphans,
+)
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.jobs.schemas import JobPublic, JobState
 from analytics_engine.scheduler.core import Every
@@ -35,11 +40,6 @@ def tenant_context(runtime: Runtime, tenant_id: str) -> TenantContext:
     return TenantContext(tenant.id, tenant.name, tenant.timezone, frozenset({"read"}), "export-worker")
 
 
-def export_temp_dir(settings: Any) -> Path:
-    data_dir: Path = settings.data_dir
-    return data_dir / "tmp" / "exports"
-
-
 def run_export(runtime: Runtime, ctx: JobContext) -> dict[str, Any]:
     """The `export` handler: count, write, store; progress at most every half second."""
     settings = runtime.settings
@@ -47,8 +47,6 @@ def run_export(runtime: Runtime, ctx: JobContext) -> dict[str, Any]:
     assert tenant_id is not None
     fmt = params["format"]
     ext = extension(fmt)
-    temp = export_temp_dir(settings) / f"{job_id}.{ext}"
-    xlsx_tmp = export_temp_dir(settings) / f"{job_id}.xlsx-tmp"
     started = time.perf_counter()
     last_report = 0.0
 
@@ -60,21 +58,21 @@ def run_export(runtime: Runtime, ctx: JobContext) -> dict[str, Any]:
             last_report = now
             ctx.progress(rows_done, rows_total)
 
-    try:
+    # Every way out of this block (success, an error retried or final, a cancel, a stop) removes the
+    # attempt's folder; a SIGKILL leaves it to the next attempt or to the orphan sweep.
+    with attempt_workspace(export_temp_dir(settings), job_id, ctx.attempt, ext) as files:
         request = ExportCreate.model_validate({"source": params["source"], "format": fmt})
         tenant = tenant_context(runtime, tenant_id)
         scope = ExportScope(runtime.warehouse, tenant_id)
         plan = plan_for(runtime, tenant, request.source, default_end=parse_time(params.get("as_of")))
         total = count_rows(scope, plan)
         ctx.progress(0, total)
-        xlsx_tmp.mkdir(parents=True, exist_ok=True)
-        outcome = write_export(scope, plan, fmt, temp, on_progress=on_progress, rows_total=total, tmpdir=xlsx_tmp)
+        outcome = write_export(
+            scope, plan, fmt, files.output, on_progress=on_progress, rows_total=total, tmpdir=files.xlsx_tmp
+        )
         ctx.progress(outcome.rows, outcome.rows)
         key = f"exports/{job_id}.{ext}"
-        size = runtime.storage.put_file(tenant_id, key, temp)
-    finally:
-        temp.unlink(missing_ok=True)
-        shutil.rmtree(xlsx_tmp, ignore_errors=True)
+        size = runtime.storage.put_file(tenant_id, key, files.output)
     elapsed = time.perf_counter() - started
     expires_at = datetime.now(UTC) + timedelta(hours=settings.export_retention_hours)
     log.info("exports.succeeded", export_id=job_id, rows=outcome.rows, bytes=size, seconds=round(elapsed, 2))
@@ -123,14 +121,37 @@ def register_exports(runtime: Runtime) -> None:
     runtime.runner.register(KIND, handler, max_attempts=MAX_ATTEMPTS, backoff_seconds=2.0, after=after)
 
 
+def sweep_export_orphans(runtime: Runtime) -> SweepOutcome:
+    """Delete temporary export and report files no live attempt will use again
+    (exports/workspace.py says what counts as an orphan: the job runner's lease decides, plus this
+    process's running jobs)."""
+    running = frozenset(runtime.runner.running)
+    outcome = SweepOutcome()
+    for root in (export_temp_dir(runtime.settings), report_temp_dir(runtime.settings)):
+        swept = sweep_orphans(root, runtime.metadata, running_here=running)
+        outcome.removed += swept.removed
+        outcome.bytes += swept.bytes
+        outcome.kept += swept.kept
+    return outcome
+
+
 async def start_export_workers(runtime: Runtime) -> None:
-    """STARTUP_HOOK: the workers, and the hourly clean-up of expired export files."""
+    """STARTUP_HOOK: the workers, a sweep of orphaned temporary files now (before the job runner,
+    the last part, starts claiming) and every lease period, and the hourly clean-up of expired
+    export files."""
     register_exports(runtime)
     service = runtime.exports
+    await asyncio.to_thread(sweep_export_orphans, runtime)
+
+    async def sweep() -> None:
+        await asyncio.to_thread(sweep_export_orphans, runtime)
 
     async def cleanup() -> None:
         removed = await asyncio.to_thread(service.cleanup_expired)
         if removed:
             log.info("exports.expired_removed", files=removed)
 
+    # Orphans appear when recovery gives up a dead process's job or a queued job is cancelled;
+    # recovery runs every half lease, so sweeping once per lease keeps them short-lived.
+    runtime.scheduler.add("exports:sweep", Every(seconds=max(1.0, runtime.runner.lease_seconds)), sweep)
     runtime.scheduler.add("exports:cleanup", Every(seconds=3600), cleanup)

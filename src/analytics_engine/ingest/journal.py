@@ -30,6 +30,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 SUFFIX = ".batch"
+PARTIAL = ".partial"  # being written: renamed to SUFFIX once whole, so a replay never reads half a batch
 
 
 @dataclass
@@ -53,16 +54,18 @@ class IngestJournal:
     def begin(self, body: bytes, token: str | None = None) -> JournalEntry:
         """Record a batch before its insert; the token is the batch's deduplication token."""
         token = token or uuid.uuid4().hex
+        partial = self.folder / f"{token}{PARTIAL}"
         path = self.folder / f"{token}{SUFFIX}"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             view = memoryview(body)
             while view:
                 view = view[os.write(fd, view) :]
+            os.rename(partial, path)  # the lock stays with the open file
         except BaseException:
             os.close(fd)
-            path.unlink(missing_ok=True)
+            partial.unlink(missing_ok=True)
             raise
         return JournalEntry(token, path, fd)
 
@@ -81,6 +84,7 @@ class IngestJournal:
         (token, body, path); the caller removes each path it replayed."""
         taken: list[tuple[str, bytes, Path]] = []
         fds: list[int] = []
+        self._remove_partials()
         try:
             for path in sorted(self.folder.glob(f"*{SUFFIX}"), key=_age_key):
                 try:
@@ -99,6 +103,21 @@ class IngestJournal:
             yield taken
         finally:
             for fd in fds:
+                os.close(fd)
+
+    def _remove_partials(self) -> None:
+        """Batches a kill cut short while they were written: their insert never began."""
+        for path in self.folder.glob(f"*{PARTIAL}"):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                path.unlink(missing_ok=True)
+            except BlockingIOError:
+                pass  # a live process is writing it
+            finally:
                 os.close(fd)
 
     def status(self) -> JournalStatus:

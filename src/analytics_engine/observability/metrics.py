@@ -28,3 +28,11 @@ HTTP_SECONDS = Histogram(
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+EXPORT_ORPHANS_SWEPT = Counter(
+    "analytics_export_orphans_swept_total",
+    "Temporary export files or attempt folders deleted by the orphan sweep (left by dead processes).",
+)
+EXPORT_ORPHAN_BYTES_SWEPT = Counter(
+    "analytics_export_orphan_bytes_swept_total",
+    "Bytes of temporary export files deleted by the orphan sweep.",
+)

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.exports.integrations import Section, dashboard_sections, insight_section, metric_section
+from analytics_engine.exports.workspace import attempt_workspace, report_temp_dir
 from analytics_engine.jobs.context import JobContext, JobFailed
 from analytics_engine.jobs.schemas import JobState
 from analytics_engine.metadata.models import Job, utcnow
@@ -253,26 +254,26 @@ class ReportService:
                 raise JobFailed(f"No report with id {report_id!r}.")
             session.expunge(report)
         started = time.perf_counter()
-        workdir = self.runtime.settings.data_dir / "tmp" / "reports" / run_id
         artifacts: list[Artifact] = []
         deliveries: list[Delivery] = []
         error = None
-        try:
-            workdir.mkdir(parents=True, exist_ok=True)
-            from analytics_engine.exports.worker import tenant_context
+        # The attempt's own folder, removed on every way out; what a killed process left is removed
+        # by the next attempt or by the sweep of temporary files (exports/workspace.py).
+        with attempt_workspace(report_temp_dir(self.runtime.settings), run_id, ctx.attempt, "pdf") as workspace:
+            workdir = workspace.folder
+            try:
+                from analytics_engine.exports.worker import tenant_context
 
-            tenant = tenant_context(self.runtime, report.tenant_id)
-            title, sections = self.sections(report, tenant)
-            timezone = (report.filters or {}).get("timezone") or report.timezone or tenant.timezone
-            generated = datetime.now(UTC).astimezone(ZoneInfo(timezone))
-            files = self.render_files(report, title, sections, generated, workdir, tenant.tenant_name)
-            artifacts = self.store(report, run_id, files)
-            deliveries = self.deliver(report, run_id, title, sections, generated, artifacts, files)
-        except Exception as exc:
-            log.exception("reports.failed", report_id=report_id, run_id=run_id)
-            error = getattr(exc, "message", None) or str(exc)[:500] or type(exc).__name__
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+                tenant = tenant_context(self.runtime, report.tenant_id)
+                title, sections = self.sections(report, tenant)
+                timezone = (report.filters or {}).get("timezone") or report.timezone or tenant.timezone
+                generated = datetime.now(UTC).astimezone(ZoneInfo(timezone))
+                files = self.render_files(report, title, sections, generated, workdir, tenant.tenant_name)
+                artifacts = self.store(report, run_id, files)
+                deliveries = self.deliver(report, run_id, title, sections, generated, artifacts, files)
+            except Exception as exc:
+                log.exception("reports.failed", report_id=report_id, run_id=run_id)
+                error = getattr(exc, "message", None) or str(exc)[:500] or type(exc).__name__
         if error:
             status = "failed"
         elif deliveries and not all(d.ok for d in deliveries):

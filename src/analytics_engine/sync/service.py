@@ -26,7 +26,8 @@ from analytics_engine.sync import postgres
 from analytics_engine.sync.engine import Progress, SourceRun, cursor_text, describe_error, read_order
 from analytics_engine.sync.registry import SourceRegistry
 from analytics_engine.sync.spec import SourceSpec, TableTarget
-from analytics_engine.sync.targets import TableWriter, pg_key_term
+from analytics_engine.sync.targets import EventsWriter, TableWriter, pg_key_term
+from analytics_engine.sync.verify import EventsComparison, TableComparison
 
 log = structlog.get_logger(__name__)
 
@@ -300,34 +301,106 @@ class SyncService:
         return job
 
     # --- verification ---------------------------------------------------------------------------
-    def verify(self, name: str) -> dict[str, Any]:
-        """Per tenant: rows and a key checksum in PostgreSQL against the warehouse (live rows, FINAL)."""
+    def verify(self, name: str, *, repair: bool = False) -> dict[str, Any]:
+        """PostgreSQL against the warehouse: the values of every synced column per key range (table
+        targets; `sync/verify.py`) or the presence of every row's event (events targets), plus, for
+        tables, rows and a key checksum per tenant. `repair`: copy the differing ranges again, then
+        verify once more (refused while a run of the source is going)."""
         spec, _ = self.registry.get(name)
-        if not isinstance(spec.target, TableTarget):
-            raise Conflict("verify compares a warehouse table with its source; this source writes events.")
+        if not repair:
+            return self._verify(spec, repair=False)
+        with self._lock:
+            if name in self._active:
+                raise Conflict(f"Sync source {name!r} is being copied by this process; repair after the run.")
+            self._refuse_if_running(name)
+            self._active.add(name)
+        try:
+            return self._verify(spec, repair=True)
+        finally:
+            with self._lock:
+                self._active.discard(name)
+
+    def _verify(self, spec: SourceSpec, *, repair: bool) -> dict[str, Any]:
         conn = postgres.connect(spec)
         try:
             columns = postgres.describe(conn, spec)
             plan = postgres.ReadPlan(spec, columns, postgres.cursor_kind(spec, columns))
-            by_name = {c.name: c for c in columns}
-            tenant, params = plan.tenant_expression()
-            conditions, filter_params = plan.filters(None, None)
-            if spec.soft_delete_column:
-                conditions.append(sql.SQL("NOT ({}::bool)").format(plan.deleted_expression()))
-            key_sum = " + ".join(pg_key_term(by_name[k]) for k in spec.primary_key)
-            query = sql.SQL("SELECT {} AS tenant, count(*), sum({})::text FROM {} AS src{} GROUP BY 1").format(
-                tenant,
-                sql.SQL(key_sum),
-                postgres.relation(spec),
-                sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL(""),
-            )
-            source = {
-                row[0]: {"rows": row[1], "key_checksum": row[2]}
-                for row in conn.execute(query, params + filter_params).fetchall()
-            }
-            warehouse = TableWriter(self.runtime.warehouse, spec, columns).stats()
+            if isinstance(spec.target, TableTarget):
+                return self._verify_table(conn, spec, plan, repair=repair)
+            return self._verify_events(conn, plan, repair=repair)
         finally:
             conn.close()
+
+    def _verify_events(self, conn: Any, plan: postgres.ReadPlan, *, repair: bool) -> dict[str, Any]:
+        def compare() -> EventsComparison:
+            writer = EventsWriter(self.runtime.warehouse, self.runtime.writer, self.runtime.limits, plan.spec, plan)
+            comparison = EventsComparison(conn, plan, writer)
+            comparison.run()
+            return comparison
+
+        comparison = compare()
+        answer: dict[str, Any] = {"source": plan.spec.name, "target": "events"}
+        if repair:
+            before = comparison.report
+            written = comparison.repair(request_id=f"sync-verify-repair:{plan.spec.name}") if before.differing else 0
+            comparison = compare() if before.differing else comparison
+            answer["repair"] = {"ranges": len(before.differing), "events_written_or_deleted": written}
+            answer["before_repair"] = before.public()
+        tenants = [
+            {"tenant_id": tenant, **figures, "match": figures["source_rows"] == figures["warehouse_rows"]}
+            for tenant, figures in sorted(comparison.tenants.items())
+        ]
+        answer |= {"match": comparison.report.match, "values": comparison.report.public(), "tenants": tenants}
+        return answer
+
+    def _verify_table(self, conn: Any, spec: SourceSpec, plan: postgres.ReadPlan, *, repair: bool) -> dict[str, Any]:
+        writer = TableWriter(self.runtime.warehouse, spec, plan.columns)
+        missing_columns = writer.check()
+        answer: dict[str, Any] = {"source": spec.name, "target": "table"}
+        if writer.existing()[0] is None or missing_columns:
+            reason = (
+                f"warehouse table {writer.name} does not exist yet"
+                if not missing_columns
+                else f"column(s) {', '.join(missing_columns)} are not in warehouse table {writer.name} yet"
+            )
+            tenants = self._tenant_figures(conn, spec, plan, {})
+            source_rows = sum(t["source_rows"] for t in tenants)
+            values = {"match": source_rows == 0, "error": f"{reason}: run `sync run` (or backfill) first"}
+            return answer | {"match": source_rows == 0, "values": values, "tenants": tenants}
+        comparison = TableComparison(conn, plan, writer).run()
+        if repair:
+            before = comparison
+            copied = 0
+            if before.differing:
+                copied = TableComparison(conn, plan, writer).repair(before.differing)
+                comparison = TableComparison(conn, plan, writer).run()
+            answer["repair"] = {"ranges": len(before.differing), "rows_copied": copied}
+            answer["before_repair"] = before.public()
+        tenants = self._tenant_figures(conn, spec, plan, writer.stats())
+        match = comparison.match and all(t["match"] for t in tenants)
+        return answer | {"match": match, "values": comparison.public(), "tenants": tenants}
+
+    @staticmethod
+    def _tenant_figures(
+        conn: Any, spec: SourceSpec, plan: postgres.ReadPlan, warehouse: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Per tenant: live rows and the key checksum in PostgreSQL against the warehouse (FINAL)."""
+        by_name = {c.name: c for c in plan.columns}
+        tenant, params = plan.tenant_expression()
+        conditions, filter_params = plan.filters(None, None)
+        if spec.soft_delete_column:
+            conditions.append(sql.SQL("NOT ({}::bool)").format(plan.deleted_expression()))
+        key_sum = " + ".join(pg_key_term(by_name[k]) for k in spec.primary_key)
+        query = sql.SQL("SELECT {} AS tenant, count(*), sum({})::text FROM {} AS src{} GROUP BY 1").format(
+            tenant,
+            sql.SQL(key_sum),
+            postgres.relation(spec),
+            sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conditions) if conditions else sql.SQL(""),
+        )
+        source = {
+            row[0]: {"rows": row[1], "key_checksum": row[2]}
+            for row in conn.execute(query, params + filter_params).fetchall()
+        }
         tenants = []
         for tenant_id in sorted(set(source) | set(warehouse)):
             want, have = source.get(tenant_id, {}), warehouse.get(tenant_id, {})
@@ -343,7 +416,7 @@ class SyncService:
                     and str(want.get("key_checksum")) == str(have.get("key_checksum")),
                 }
             )
-        return {"source": name, "match": all(t["match"] for t in tenants), "tenants": tenants}
+        return tenants
 
     # --- schedule -------------------------------------------------------------------------------
     def schedule(self, name: str) -> None:

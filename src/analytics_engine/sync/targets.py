@@ -289,28 +289,35 @@ class EventsWriter:
         )
         return {row[0] for row in result.rows}
 
+    def row_of(self, values: tuple[Any, ...]) -> tuple[str | None, dict[str, Any]]:
+        """A `rows_select` row: its tenant and its source columns by name."""
+        return values[0], dict(zip(self.names, values[1:], strict=True))
+
+    def event_of(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The event a (live) source row becomes, before validation."""
+        target = self.target
+        moment, user = row[target.timestamp], row[target.distinct_id]
+        return {
+            "event": target.event_name if target.event_name is not None else row[target.event_column],  # type: ignore[index]
+            "distinct_id": user if user is None else str(user),
+            "timestamp": moment.isoformat() if isinstance(moment, datetime) else moment,
+            "event_id": self.event_id(row),
+            "properties": {name: _jsonable(row[name]) for name in self.property_columns if row[name] is not None},
+        }
+
     def write(self, rows: list[tuple[Any, ...]], *, check_duplicates: bool, request_id: str) -> EventsOutcome:
         """`rows`: tenant then the source columns. With `check_duplicates`, ids already stored are
         skipped (a chunk that may have been written before a crash, or a re-read changed row)."""
         by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
         deletions: dict[str, list[str]] = defaultdict(list)
-        target = self.target
         for values in rows:
-            tenant, row = values[0], dict(zip(self.names, values[1:], strict=True))
+            tenant, row = self.row_of(values)
             if tenant is None:
                 continue
             if self.is_deleted(row):
                 deletions[tenant].append(self.event_id(row))
                 continue
-            moment, user = row[target.timestamp], row[target.distinct_id]
-            event = {
-                "event": target.event_name if target.event_name is not None else row[target.event_column],  # type: ignore[index]
-                "distinct_id": user if user is None else str(user),
-                "timestamp": moment.isoformat() if isinstance(moment, datetime) else moment,
-                "event_id": self.event_id(row),
-                "properties": {name: _jsonable(row[name]) for name in self.property_columns if row[name] is not None},
-            }
-            by_tenant[tenant].append(event)
+            by_tenant[tenant].append(self.event_of(row))
         outcome = EventsOutcome()
         for tenant, events in by_tenant.items():
             validated = validate_events(events, tenant, self.limits)

@@ -78,6 +78,17 @@ def reconcile(name: str, runtime: RuntimeDep, _: AdminDep) -> JobPublic:
     return runtime.sync.run_in_background(name, "reconcile")
 
 
-@router.get("/sources/{name}/verify", summary="Rows and key checksum per tenant: PostgreSQL vs warehouse")
+@router.get(
+    "/sources/{name}/verify",
+    summary="Values per key range (events: each row's event exactly once), rows per tenant: PostgreSQL vs warehouse",
+)
 def verify(name: str, runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
     return runtime.sync.verify(name)
+
+
+@router.post(
+    "/sources/{name}/verify/repair",
+    summary="Copy the key ranges verify finds different again, then verify again (409 while a run goes)",
+)
+def repair(name: str, runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
+    return runtime.sync.verify(name, repair=True)
