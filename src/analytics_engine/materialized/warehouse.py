@@ -34,7 +34,9 @@ class ColumnDDL:
         self.scope.command(add_column_sql(self.events, path, value_type))
 
     def exists(self, column: str) -> bool:
-        sql = "SELECT count() FROM system.columns WHERE database = {db:String} AND table = 'events' AND name = {c:String}"
+        sql = (
+            "SELECT count() FROM system.columns WHERE database = {db:String} AND table = 'events' AND name = {c:String}"
+        )
         return bool(self.scope.query(sql, {"db": self.database, "c": column}).scalar())
 
     def columns(self) -> set[str]:
@@ -59,7 +61,8 @@ class ColumnDDL:
         if not rows:
             return Backfill(found=False, done=False, parts_to_do=0, fail_reason="")
         is_done, parts_to_do, fail_reason = rows[0]
-        return Backfill(found=True, done=bool(is_done), parts_to_do=int(parts_to_do), fail_reason=str(fail_reason or ""))
+        reason = str(fail_reason or "")
+        return Backfill(found=True, done=bool(is_done), parts_to_do=int(parts_to_do), fail_reason=reason)
 
     def kill_backfill(self, column: str) -> None:
         self.scope.command(

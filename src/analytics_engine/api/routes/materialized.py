@@ -59,7 +59,9 @@ def suggest_materialized(tenant: ReadTenant, runtime: RuntimeDep) -> SuggestionL
 def apply_suggestions(
     tenant: AdminTenant,
     runtime: RuntimeDep,
-    min_uses: int | None = Query(None, ge=1, le=1_000_000, description="Default: ANALYTICS_MATERIALIZED_AUTO_MIN_USES."),
+    min_uses: int | None = Query(
+        None, ge=1, le=1_000_000, description="Default: ANALYTICS_MATERIALIZED_AUTO_MIN_USES."
+    ),
 ) -> ApplySuggestionsResult:
     return runtime.materialized.apply_suggestions(tenant.tenant_id, min_uses=min_uses, source="manual")
 
