@@ -214,16 +214,3 @@ def _wait(condition: Any, seconds: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
-
-
-def test_auto_pass_materializes_used_properties(new_tenant: Any, runtime: Runtime) -> None:
-    tenant = new_tenant()
-    query = {"kind": "trends", "series": [{"event": "x"}], "breakdown": ["tier"]}
-    widgets = [{"title": f"w{i}", "viz": "line", "query": query} for i in range(3)]
-    assert tenant.post("/v1/dashboards", json={"name": "auto", "widgets": widgets}).status_code == 201
-    assert runtime.settings.materialized_auto_min_uses == 3
-    runtime.materialized.auto_pass()
-    items = tenant.get(BASE).json()["items"]
-    assert [(item["path"], item["type"], item["source"]) for item in items] == [("tier", "string", "auto")]
-    runtime.materialized.auto_pass()  # nothing new the second time
-    assert len(tenant.get(BASE).json()["items"]) == 1
