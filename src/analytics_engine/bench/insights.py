@@ -135,12 +135,23 @@ class Timings:
     engine: list[float] = field(default_factory=list)
     bare: list[float] = field(default_factory=list)
     cached: list[float] = field(default_factory=list)
+    # Answers read from a materialized column: the runner's SQL without the column (JSON properties),
+    # run bare and alternated with the rest, so the two see the same machine load.
+    bare_json: list[float] = field(default_factory=list)
     path: str | None = None
     cache_misses: int = 0
 
     def summary(self) -> dict[str, Any]:
         engine, bare, cached = (percentiles(values) for values in (self.engine, self.bare, self.cached))
+        extra: dict[str, Any] = {}
+        if self.bare_json:
+            json_ms = percentiles(self.bare_json)
+            extra = {
+                "bare_json_ms": json_ms,
+                "json_over_column_p50": round(json_ms["p50"] / bare["p50"], 2) if bare["p50"] else None,
+            }
         return {
+            **extra,
             "engine_ms": engine,
             "bare_clickhouse_ms": bare,
             "cached_ms": cached,
@@ -248,6 +259,10 @@ def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) ->
     warm_up, first = timed(lambda: run_insight(runtime, tenant, query, refresh=True))  # and what served it
     timings.path = first.served_by + ("+column" if first.materialized_properties else "")
     bare_query(runtime, statements, settings)
+    json_statements = None
+    if first.materialized_properties:
+        json_statements, _ = bare_statements(runtime, tenant, query, materialized=False)
+        bare_query(runtime, json_statements, settings)
     if warm_up > SLOW_SECONDS:  # far past every target already: a few runs tell as much
         repeat = min(repeat, SLOW_REPEAT)
     for _ in range(repeat):
@@ -255,6 +270,9 @@ def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) ->
         timings.engine.append(seconds)
         seconds, _ = timed(lambda: bare_query(runtime, statements, settings))
         timings.bare.append(seconds)
+        if json_statements is not None:
+            seconds, _ = timed(lambda: bare_query(runtime, json_statements, settings))
+            timings.bare_json.append(seconds)
     for _ in range(repeat):
         seconds, answer = timed(lambda: run_insight(runtime, tenant, query, refresh=False))
         timings.cached.append(seconds)
@@ -263,15 +281,16 @@ def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) ->
 
 
 def bare_statements(
-    runtime: Runtime, tenant: TenantContext, query: Any
+    runtime: Runtime, tenant: TenantContext, query: Any, *, materialized: bool = True
 ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
     """The runner's own statements (`to_sql()`: text and parameters, tenant bound), with the budget
-    settings the engine adds to each."""
+    settings the engine adds to each; `materialized=False`: as if no property were materialized."""
     from analytics_engine.insights import runner_for
 
     runner = runner_for(runtime, tenant, query)
     runner.resolve_cohorts()
-    runner.resolve_materialized()
+    if materialized:
+        runner.resolve_materialized()
     statements = [(s.text, {**s.params, "tenant_id": tenant.tenant_id}) for s in runner.to_sql()]
     return statements, runtime.budgets.query_settings(tenant.tenant_id)
 
@@ -358,6 +377,13 @@ def run(
         )
         for line in verdict["lines"]:
             console.print(line)
+        for name, summary in results.items():
+            if "bare_json_ms" in summary:
+                col, raw = summary["bare_clickhouse_ms"], summary["bare_json_ms"]
+                console.print(
+                    f"{name}: the same SQL on the materialized column p50 {col['p50']:.1f} / p95 {col['p95']:.1f} ms, "
+                    f"on the JSON properties p50 {raw['p50']:.1f} / p95 {raw['p95']:.1f} ms (alternated, bare)"
+                )
         document = {
             "events_big_tenant": events,
             "events_other_tenants": small_events,
