@@ -105,6 +105,12 @@ class Settings(BaseSettings):
         1_000, ge=1, description="Group commit: a batch closes when it holds this many events..."
     )
     ingest_batch_max_wait_ms: int = Field(10, ge=0, description="...or when its first event waited this long.")
+    ingest_journal_dir: Path | None = Field(
+        None,
+        description="Folder of the write-ahead journal of event batches in flight (default "
+        "`<data_dir>/ingest-journal`): replayed at start-up so a crash never leaves a table derived "
+        "from events behind them (docs/ingest.md). Keep it on a disk that outlives the process.",
+    )
     ingest_max_insert_events: int = Field(
         40_000,
         ge=1,
@@ -323,6 +329,8 @@ class Settings(BaseSettings):
             self.warehouse_dsn = f"chdb://{(self.data_dir / 'warehouse').resolve()}"
         if self.metadata_url is None:
             self.metadata_url = f"sqlite:///{(self.data_dir / 'meta.db').resolve()}"
+        if self.ingest_journal_dir is None:
+            self.ingest_journal_dir = self.data_dir / "ingest-journal"
         return self
 
     @property

@@ -17,6 +17,7 @@ from analytics_engine.bus.base import EventBus
 from analytics_engine.bus.nats import build_bus
 from analytics_engine.cache import Cache, build_cache, bump_data_version
 from analytics_engine.config import Settings
+from analytics_engine.ingest.journal import IngestJournal
 from analytics_engine.ingest.validation import Limits
 from analytics_engine.ingest.writer import EventWriter
 from analytics_engine.jobs.runner import JobRunner
@@ -69,6 +70,13 @@ class Core:
             if applied:
                 log.info("warehouse.migrated", applied=applied)
         cache = build_cache(settings)
+        writer = EventWriter(
+            warehouse,
+            on_inserted=lambda tenants: bump_data_version(cache, tenants),
+            journal=IngestJournal(settings.ingest_journal_dir or settings.data_dir / "ingest-journal"),
+        )
+        # Before anything is accepted: batches a crash left half-derived are completed first.
+        writer.replay_journal()
         jobs = JobService(metadata)
         budgets = BudgetService(metadata, settings)
         # The warehouse's tenant scopes (`warehouse.for_tenant`) apply these budgets.
@@ -86,7 +94,7 @@ class Core:
                 lease_seconds=settings.export_stale_after_seconds,
                 concurrency=settings.export_workers,
             ),
-            "writer": EventWriter(warehouse, on_inserted=lambda tenants: bump_data_version(cache, tenants)),
+            "writer": writer,
             "limits": Limits.from_settings(settings),
             "bus": build_bus(settings),
             "scheduler": Scheduler(metadata),

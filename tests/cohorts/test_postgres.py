@@ -15,7 +15,6 @@ pytestmark = pytest.mark.postgres
 BASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-
 def test_cohorts_on_postgres(tmp_path, warehouse_path, postgres_url) -> None:  # type: ignore[no-untyped-def]
     settings = build_settings(tmp_path, warehouse_path, metadata_url=postgres_url)
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -30,7 +30,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> 
     )
 
 
-
 def tenant(http: httpx.Client) -> TenantHandle:
     return live_tenant(http, "sse")
 

@@ -22,7 +22,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> 
     return build_settings(tmp_path_factory.mktemp("data"), warehouse_path, stream_interval_seconds=0.5)
 
 
-
 def test_interval_refresh(live: LiveServer, runtime: Runtime) -> None:
     with httpx.Client(base_url=live.url, timeout=30) as http:
         handle = live_tenant(http, "iv")

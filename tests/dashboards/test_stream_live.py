@@ -24,7 +24,6 @@ def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> 
     return build_settings(tmp_path_factory.mktemp("data"), warehouse_path, stream_debounce_ms=50)
 
 
-
 def tenant(http: httpx.Client) -> TenantHandle:
     return live_tenant(http, "live")
 

@@ -53,8 +53,10 @@ def test_vis_breakdown_and_volunteer_ranking(new_tenant) -> None:  # type: ignor
     tenant = new_tenant()
     events = [activity("ana", 5.0, days_ago=d) for d in range(1, 60, 3)]  # 20 sessions, 100 h
     events += [activity("bo", 2.0, programme="language", days_ago=d) for d in (3, 40)]
-    events += [outcome("p1", 0.4, "baseline", volunteer="ana", days_ago=50),
-               outcome("p1", 0.6, "post", volunteer="ana", days_ago=5)]
+    events += [
+        outcome("p1", 0.4, "baseline", volunteer="ana", days_ago=50),
+        outcome("p1", 0.6, "post", volunteer="ana", days_ago=5),
+    ]
     tenant.ingest(events)
     params = {"start": at_date(89), "end": at_date(0)}
     vis = tenant.get("/v1/impact/vis", params={**params, "breakdown": "true"}).json()
@@ -78,8 +80,9 @@ def test_vocabulary_remap(new_tenant) -> None:  # type: ignore[no-untyped-def]
     tenant = new_tenant()
     tenant.ingest([{"event": "shift", "distinct_id": "v9", "properties": {"duration": 30, "helper": "v9"}}])
     assert tenant.get("/v1/impact/vis/volunteers").json()["total"] == 0
-    put = tenant.request("PUT", "/v1/impact/vocabulary",
-                         json={"activity_event": "shift", "hours": "duration", "volunteer_id": "helper"})
+    put = tenant.request(
+        "PUT", "/v1/impact/vocabulary", json={"activity_event": "shift", "hours": "duration", "volunteer_id": "helper"}
+    )
     assert put.status_code == 200 and put.json()["activity_event"] == "shift"
     page = tenant.get("/v1/impact/vis/volunteers").json()
     assert page["total"] == 1 and page["volunteers"][0]["breakdown"]["hours"]["input"] == 30
@@ -118,12 +121,24 @@ def at_date(days_ago: int) -> str:
 
 
 def test_tenant_attributes_validated(client, admin_headers) -> None:  # type: ignore[no-untyped-def]
-    created = client.post("/v1/admin/tenants", json={"name": "attr-ok", "industry": "Health", "region": "Asia",
-                                                      "size_band": "small", "data_sharing_opt_in": True},
-                          headers=admin_headers)
+    created = client.post(
+        "/v1/admin/tenants",
+        json={
+            "name": "attr-ok",
+            "industry": "Health",
+            "region": "Asia",
+            "size_band": "small",
+            "data_sharing_opt_in": True,
+        },
+        headers=admin_headers,
+    )
     assert created.status_code == 201
     assert {k: created.json()[k] for k in ("industry", "region", "size_band", "data_sharing_opt_in")} == {
-        "industry": "Health", "region": "Asia", "size_band": "small", "data_sharing_opt_in": True}
+        "industry": "Health",
+        "region": "Asia",
+        "size_band": "small",
+        "data_sharing_opt_in": True,
+    }
     bad = client.post("/v1/admin/tenants", json={"name": "attr-bad", "size_band": "huge"}, headers=admin_headers)
     assert bad.status_code == 422
     plain = client.post("/v1/admin/tenants", json={"name": "attr-none"}, headers=admin_headers).json()
@@ -133,8 +148,9 @@ def test_tenant_attributes_validated(client, admin_headers) -> None:  # type: ig
 def test_impact_reads_count_against_the_query_budget(client, admin_headers, new_tenant) -> None:  # type: ignore[no-untyped-def]
     tenant = new_tenant()
     tenant.ingest([activity("v1", 3.0)])
-    put = client.put(f"/v1/admin/tenants/{tenant.id}/budget", json={"query_seconds_per_day": 0.000001},
-                     headers=admin_headers)
+    put = client.put(
+        f"/v1/admin/tenants/{tenant.id}/budget", json={"query_seconds_per_day": 0.000001}, headers=admin_headers
+    )
     assert put.status_code == 200, put.text
     assert tenant.get("/v1/impact/vis").status_code == 200  # uses the budget up
     refused = tenant.get("/v1/impact/vis")
@@ -144,7 +160,11 @@ def test_impact_reads_count_against_the_query_budget(client, admin_headers, new_
 def test_tenant_admin_controls_its_own_sharing(new_tenant) -> None:  # type: ignore[no-untyped-def]
     tenant = new_tenant()
     assert tenant.get("/v1/impact/sharing").json() == {
-        "industry": None, "region": None, "size_band": None, "data_sharing_opt_in": False}
+        "industry": None,
+        "region": None,
+        "size_band": None,
+        "data_sharing_opt_in": False,
+    }
     put = tenant.request("PUT", "/v1/impact/sharing", json={"data_sharing_opt_in": True, "industry": "health"})
     assert put.status_code == 200 and put.json()["data_sharing_opt_in"] is True and put.json()["industry"] == "health"
     reader = new_tenant(scopes=("read",))

@@ -54,12 +54,16 @@ def test_noisy_quantiles_stay_ordered_and_in_bounds() -> None:
 
 
 def test_rows_carry_no_member_in_group_rows() -> None:
-    members = [Member(f"t{i}", {"industry": "education", "region": None, "size": "small"},
-                      {"sroi": float(i), "vis": 10.0 * i}) for i in range(6)]
-    groups, member_rows = build_rows(members, k=5, epsilon=None, rng=random.Random(1),
-                                     refreshed_at=datetime.now(UTC))
+    members = [
+        Member(f"t{i}", {"industry": "education", "region": None, "size": "small"}, {"sroi": float(i), "vis": 10.0 * i})
+        for i in range(6)
+    ]
+    groups, member_rows = build_rows(members, k=5, epsilon=None, rng=random.Random(1), refreshed_at=datetime.now(UTC))
     assert {(g["metric"], g["compare_with"]) for g in groups} == {
-        ("sroi", "industry"), ("sroi", "size"), ("vis", "industry"), ("vis", "size"),
+        ("sroi", "industry"),
+        ("sroi", "size"),
+        ("vis", "industry"),
+        ("vis", "size"),
     }
     for g in groups:
         assert "tenant_id" not in g and g["tenants"] == 6
@@ -67,8 +71,10 @@ def test_rows_carry_no_member_in_group_rows() -> None:
 
 
 def test_with_epsilon_no_statistic_equals_a_members_figure() -> None:
-    members = [Member(f"t{i}", {"industry": "x", "region": "y", "size": "z"}, {"sroi": 1.0 + i, "vis": 20.0 + 3 * i})
-               for i in range(5)]
+    members = [
+        Member(f"t{i}", {"industry": "x", "region": "y", "size": "z"}, {"sroi": 1.0 + i, "vis": 20.0 + 3 * i})
+        for i in range(5)
+    ]
     groups, member_rows = build_rows(members, k=5, epsilon=1.0, rng=random.Random(7), refreshed_at=datetime.now(UTC))
     figures = {v for m in members for v in m.values.values()}
     for g in groups:

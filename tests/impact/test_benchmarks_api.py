@@ -13,14 +13,38 @@ from tests.impact.support import activity, cost, outcome
 from tests.support.factories import TenantHandle
 
 FIELDS = {
-    "metric", "compare_with", "group", "current_group", "suppressed", "reason", "peer_tenants", "k", "value",
+    "metric",
+    "compare_with",
+    "group",
+    "current_group",
+    "suppressed",
+    "reason",
+    "peer_tenants",
+    "k",
+    "value",
     "percentile_rank",
-    "p10", "p25", "p50", "p75", "p90", "mean", "epsilon", "refreshed_at",
+    "p10",
+    "p25",
+    "p50",
+    "p75",
+    "p90",
+    "mean",
+    "epsilon",
+    "refreshed_at",
 }
 
 
-def impact_tenant(new_tenant, client, admin_headers, *, costs: float, opt_in: bool, region: str,  # type: ignore[no-untyped-def]
-                  industry: str = "Education", hours: float = 4.0) -> TenantHandle:
+def impact_tenant(
+    new_tenant,
+    client,
+    admin_headers,
+    *,
+    costs: float,
+    opt_in: bool,
+    region: str,  # type: ignore[no-untyped-def]
+    industry: str = "Education",
+    hours: float = 4.0,
+) -> TenantHandle:
     tenant = new_tenant()
     patch = client.patch(
         f"/v1/admin/tenants/{tenant.id}",
@@ -30,8 +54,10 @@ def impact_tenant(new_tenant, client, admin_headers, *, costs: float, opt_in: bo
     assert patch.status_code == 200 and patch.json()["data_sharing_opt_in"] is opt_in
     events = [cost(costs)]
     for i in range(10):
-        events += [outcome(f"p{i}", 0.3, "baseline", dimension="language", days_ago=40),
-                   outcome(f"p{i}", 0.7, "post", dimension="language", volunteer="v1", days_ago=10)]
+        events += [
+            outcome(f"p{i}", 0.3, "baseline", dimension="language", days_ago=40),
+            outcome(f"p{i}", 0.7, "post", dimension="language", volunteer="v1", days_ago=10),
+        ]
     events += [activity("v1", hours, days_ago=d) for d in (2, 9, 16)]
     tenant.ingest(events)
     return tenant
@@ -47,9 +73,12 @@ def peers(client, admin_headers):  # type: ignore[no-untyped-def]
         return make_tenant(client, admin_headers, f"bench-{uuid.uuid4().hex[:8]}")
 
     # five opted-in education tenants (four in "north", one in "south"), one opted-out education tenant
-    opted = [impact_tenant(new_tenant, client, admin_headers, costs=c, opt_in=True,
-                           region="north" if i < 4 else "south", hours=2.0 + i)
-             for i, c in enumerate((5_000, 8_000, 12_000, 20_000, 40_000))]
+    opted = [
+        impact_tenant(
+            new_tenant, client, admin_headers, costs=c, opt_in=True, region="north" if i < 4 else "south", hours=2.0 + i
+        )
+        for i, c in enumerate((5_000, 8_000, 12_000, 20_000, 40_000))
+    ]
     outsider = impact_tenant(new_tenant, client, admin_headers, costs=1_000, opt_in=False, region="north")
     refreshed = client.post("/v1/admin/impact/benchmarks/refresh", headers=admin_headers)
     assert refreshed.status_code == 200, refreshed.text
@@ -135,11 +164,19 @@ def test_the_schedule_runs_a_refresh(client, admin_headers, runtime, peers) -> N
         assert await scheduler.run_due(later) == [SCHEDULE_NAME]
         await asyncio.gather(*[e.task for e in scheduler._entries.values() if e.task])  # let the run finish
 
-    before = len([j for j in client.get("/v1/admin/jobs", headers=admin_headers).json()
-                  if j["kind"] == "impact.benchmarks_refresh"])
+    before = len(
+        [
+            j
+            for j in client.get("/v1/admin/jobs", headers=admin_headers).json()
+            if j["kind"] == "impact.benchmarks_refresh"
+        ]
+    )
     asyncio.run(run_once())
-    jobs = [j for j in client.get("/v1/admin/jobs", headers=admin_headers).json()
-            if j["kind"] == "impact.benchmarks_refresh"]
+    jobs = [
+        j
+        for j in client.get("/v1/admin/jobs", headers=admin_headers).json()
+        if j["kind"] == "impact.benchmarks_refresh"
+    ]
     assert len(jobs) == before + 1 and all(j["state"] == "succeeded" for j in jobs)
 
 

@@ -24,12 +24,17 @@ def test_noisy_statistics_hide_every_members_figure(client, admin_headers) -> No
     tenants = []
     for i, amount in enumerate((3_000, 6_000, 12_000)):
         tenant = make_tenant(client, admin_headers, f"dp-{uuid.uuid4().hex[:6]}")
-        client.patch(f"/v1/admin/tenants/{tenant.id}", json={"region": "north", "data_sharing_opt_in": True},
-                     headers=admin_headers)
+        client.patch(
+            f"/v1/admin/tenants/{tenant.id}",
+            json={"region": "north", "data_sharing_opt_in": True},
+            headers=admin_headers,
+        )
         events = [cost(amount), activity("v", 2.0 + i)]
         for p in range(6):
-            events += [outcome(f"p{p}", 0.3, "baseline", dimension="wellbeing", days_ago=30),
-                       outcome(f"p{p}", 0.6, "post", dimension="wellbeing", days_ago=5)]
+            events += [
+                outcome(f"p{p}", 0.3, "baseline", dimension="wellbeing", days_ago=30),
+                outcome(f"p{p}", 0.6, "post", dimension="wellbeing", days_ago=5),
+            ]
         tenant.ingest(events)
         tenants.append(tenant)
     assert client.post("/v1/admin/impact/benchmarks/refresh", headers=admin_headers).json()["tenants"] == 3
@@ -41,5 +46,7 @@ def test_noisy_statistics_hide_every_members_figure(client, admin_headers) -> No
     assert stats == sorted(stats) and all(0 <= v <= 20 for v in stats) and 0 <= body["mean"] <= 20
     assert not figures & {*stats, body["mean"]}
     assert 0 <= body["percentile_rank"] <= 100
-    assert tenants[0].get("/v1/impact/benchmarks", params={"metric": "sroi", "compare_with": "industry"}).json()[
-        "reason"] == "this tenant has no industry set"
+    assert (
+        tenants[0].get("/v1/impact/benchmarks", params={"metric": "sroi", "compare_with": "industry"}).json()["reason"]
+        == "this tenant has no industry set"
+    )

@@ -64,8 +64,12 @@ def test_small_change_does_not_move_and_invalid_definitions_are_422(client, admi
     assert unknown.status_code == 422
     vis = copy.deepcopy(VIS_V1.model_dump(mode="json"))
     vis["scales"]["hours_per_month"] = 21.0  # a 5% change of one scale moves nobody by 20%
-    dry = client.post("/v1/admin/impact/formulas", params={"dry_run": "true"},
-                      json={"kind": "vis", "definition": vis}, headers=admin_headers).json()
+    dry = client.post(
+        "/v1/admin/impact/formulas",
+        params={"dry_run": "true"},
+        json={"kind": "vis", "definition": vis},
+        headers=admin_headers,
+    ).json()
     assert dry["moved_over_threshold"] == 0
 
 

@@ -28,11 +28,18 @@ def random_outcomes(seed: int) -> tuple[list[dict], dict[str, list[ParticipantSc
                     continue  # not measured in this phase
                 scores = [round(rng.random(), 2) for _ in range(rng.randint(1, 2))]
                 means[phase] = fmean(scores)
-                events += [outcome(participant, s, phase, dimension=dimension, control=control,
-                                   volunteer=f"v{i % 3}", days_ago=3) for s in scores]
+                events += [
+                    outcome(
+                        participant, s, phase, dimension=dimension, control=control, volunteer=f"v{i % 3}", days_ago=3
+                    )
+                    for s in scores
+                ]
             if means:
-                rows.append(ParticipantScores(participant, control, means.get("baseline"), means.get("post"),
-                                              means.get("follow_up")))
+                rows.append(
+                    ParticipantScores(
+                        participant, control, means.get("baseline"), means.get("post"), means.get("follow_up")
+                    )
+                )
         reference[dimension] = rows
     return events, reference
 

@@ -32,10 +32,16 @@ def test_monthly_vis_series(runtime, new_tenant) -> None:  # type: ignore[no-unt
     tenant.ingest([activity("v1", 10.0, days_ago=1)])
     today = datetime.now(UTC).date()
     start = (today.replace(day=1) - timedelta(days=1)).replace(day=1)  # first day of last month
-    result = run_impact_metric(runtime, context(tenant.id), {
-        "kind": "impact", "metric": "vis", "interval": "month",
-        "date_range": {"date_from": start.isoformat(), "date_to": today.isoformat()},
-    })
+    result = run_impact_metric(
+        runtime,
+        context(tenant.id),
+        {
+            "kind": "impact",
+            "metric": "vis",
+            "interval": "month",
+            "date_range": {"date_from": start.isoformat(), "date_to": today.isoformat()},
+        },
+    )
     points = result["series"][0]["points"]
     assert [p["label"] for p in points] == [start.isoformat(), today.replace(day=1).isoformat()]
     active_month = (datetime.now(UTC) - timedelta(days=1)).date().replace(day=1).isoformat()

@@ -16,9 +16,9 @@ def inputs(outcomes: dict[str, list[ParticipantScores]], **kwargs: object) -> Sr
 def worked_example_inputs() -> SroiInputs:
     """40 participants gain 0.25 on job readiness (0.50 -> 0.75), 20 of them keep 0.125 at follow-up
     (0.625); 10 control-group people gain 0.0625 (0.50 -> 0.5625); costs 20,000 USD; 500 volunteer hours."""
-    rows = [
-        ParticipantScores(f"p{i}", False, 0.5, 0.75, 0.625 if i < 20 else None) for i in range(40)
-    ] + [ParticipantScores(f"c{i}", True, 0.5, 0.5625) for i in range(10)]
+    rows = [ParticipantScores(f"p{i}", False, 0.5, 0.75, 0.625 if i < 20 else None) for i in range(40)] + [
+        ParticipantScores(f"c{i}", True, 0.5, 0.5625) for i in range(10)
+    ]
     return inputs({"job_readiness": rows}, costs={"USD": 20_000.0}, volunteer_hours=500.0)
 
 
@@ -45,8 +45,17 @@ def test_worked_example_by_hand() -> None:
     # confidence = 0.5 x min(1, 50/100) + 0.25 x min(1, 0.2/0.2) + 0.25 x min(1, 0.5/0.5)
     assert result["confidence"]["score"] == 0.75
     names = {item["name"]: item for item in result["explanation"]}
-    for expected in ("discount_rate", "benefit_years", "attribution", "displacement", "costs", "volunteer_hours",
-                     "volunteer_hour_value", "investment", "formula_version"):
+    for expected in (
+        "discount_rate",
+        "benefit_years",
+        "attribution",
+        "displacement",
+        "costs",
+        "volunteer_hours",
+        "volunteer_hour_value",
+        "investment",
+        "formula_version",
+    ):
         assert "source" in names[expected], expected
     assert names["volunteer_hour_value"]["value"] == 29.95
     assert "employability" in outcome["proxy_source"] and outcome["proxy"] == 4_000.0
@@ -54,9 +63,7 @@ def test_worked_example_by_hand() -> None:
 
 def test_defaults_when_control_and_follow_up_are_missing() -> None:
     rows = [ParticipantScores(f"p{i}", False, 0.2, 0.6) for i in range(4)]
-    result = compute_sroi(
-        inputs({"language": rows}, costs={"USD": 1_000.0}), SROI_V1, version=1, hourly_value=29.95
-    )
+    result = compute_sroi(inputs({"language": rows}, costs={"USD": 1_000.0}), SROI_V1, version=1, hourly_value=29.95)
     outcome = result["outcomes"][0]
     assert outcome["deadweight"] == {"value": 0.2, "source": outcome["deadweight"]["source"]}
     assert "formula v1 default" in outcome["deadweight"]["source"]
@@ -71,7 +78,9 @@ def test_sector_proxy_and_discount_rate() -> None:
     rows = [ParticipantScores("p", False, 0.1, 0.9)]
     health = compute_sroi(
         inputs({"wellbeing": rows}, costs={"USD": 100.0}, sector="health"),
-        SROI_V1, version=1, hourly_value=29.95,
+        SROI_V1,
+        version=1,
+        hourly_value=29.95,
     )
     assert health["outcomes"][0]["proxy"] == 3_600.0
     assert {i["name"]: i["value"] for i in health["explanation"]}["discount_rate"] == 0.015
@@ -79,9 +88,7 @@ def test_sector_proxy_and_discount_rate() -> None:
 
 def test_no_investment_and_unknown_dimension_and_other_currency() -> None:
     rows = [ParticipantScores("p", False, 0.1, 0.9)]
-    result = compute_sroi(
-        inputs({"astrology": rows}, costs={"EUR": 50.0}), SROI_V1, version=1, hourly_value=29.95
-    )
+    result = compute_sroi(inputs({"astrology": rows}, costs={"EUR": 50.0}), SROI_V1, version=1, hourly_value=29.95)
     assert result["ratio"] is None and result["band"] == "insufficient data"
     assert result["present_value"] == 0.0
     assert "no proxy" in result["outcomes"][0]["proxy_source"]
@@ -90,8 +97,15 @@ def test_no_investment_and_unknown_dimension_and_other_currency() -> None:
 
 @pytest.mark.parametrize(
     ("ratio", "name"),
-    [(0.5, "poor"), (1.0, "break-even"), (1.99, "break-even"), (2.0, "good"), (4.0, "excellent"),
-     (10.0, "exceptional"), (25.0, "exceptional")],
+    [
+        (0.5, "poor"),
+        (1.0, "break-even"),
+        (1.99, "break-even"),
+        (2.0, "good"),
+        (4.0, "excellent"),
+        (10.0, "exceptional"),
+        (25.0, "exceptional"),
+    ],
 )
 def test_bands(ratio: float, name: str) -> None:
     assert band(ratio) == name

@@ -38,6 +38,9 @@ def test_no_outcome_data_scores_zero_outcome_and_aggregate_is_mean() -> None:
     assert total["score"] == pytest.approx((60.0 + 14.5) / 2)
     assert total["band"] == "Contributing"
     assert total["breakdown"]["volunteers_by_band"] == {
-        "Emerging": 1, "Contributing": 0, "High Impact": 1, "Exceptional": 0,
+        "Emerging": 1,
+        "Contributing": 0,
+        "High Impact": 1,
+        "Exceptional": 0,
     }
     assert aggregate_vis([], VIS_V1, version=1)["score"] is None

@@ -25,8 +25,7 @@ def test_server_fills_timestamp_and_event_id(new_tenant, runtime):
     before = datetime.now(UTC) - timedelta(seconds=5)
     tenant.ingest({"event": "filled", "distinct_id": "u1"})
     row = runtime.warehouse.query(
-        f"SELECT timestamp, toString(event_id) FROM {runtime.warehouse.table('events')} "
-        "WHERE tenant_id = {t:String}",
+        f"SELECT timestamp, toString(event_id) FROM {runtime.warehouse.table('events')} WHERE tenant_id = {{t:String}}",
         {"t": tenant.id},
     ).rows[0]
     assert row[0].replace(tzinfo=UTC) >= before

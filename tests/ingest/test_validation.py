@@ -36,9 +36,7 @@ def test_integer_distinct_id_becomes_text():
 
 
 def test_row_carries_tenant_and_epoch_text():
-    outcome = validate_events(
-        [{"event": "e", "distinct_id": "u", "timestamp": NOW}], "tn_1", LIMITS, now_ms=NOW
-    )
+    outcome = validate_events([{"event": "e", "distinct_id": "u", "timestamp": NOW}], "tn_1", LIMITS, now_ms=NOW)
     row = event_row(outcome.accepted[0].line)
     assert row["tenant_id"] == "tn_1"
     assert row["timestamp"] == "1780000000.000"

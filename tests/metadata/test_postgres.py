@@ -13,7 +13,6 @@ pytestmark = pytest.mark.postgres
 BASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-
 def test_service_on_postgres_metadata(tmp_path, warehouse_path, postgres_url):
     settings = build_settings(tmp_path, warehouse_path, metadata_url=postgres_url)
     admin = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -15,9 +15,7 @@ def test_cron_is_evaluated_in_the_time_zone_across_dst():
     second = daily.next_after(first)
     assert first == datetime(2026, 3, 29, 6, 0, tzinfo=UTC)  # 08:00 CEST (UTC+2) on the DST day
     assert second == datetime(2026, 3, 30, 6, 0, tzinfo=UTC)
-    assert daily.next_after(datetime(2026, 3, 27, 12, 0, tzinfo=UTC)) == datetime(
-        2026, 3, 28, 7, 0, tzinfo=UTC
-    )
+    assert daily.next_after(datetime(2026, 3, 27, 12, 0, tzinfo=UTC)) == datetime(2026, 3, 28, 7, 0, tzinfo=UTC)
 
 
 def test_invalid_cron_is_refused():

@@ -54,9 +54,7 @@ def wait_for_count(tenant, expected: int, timeout: float = 30) -> int:  # type: 
 def test_serve_consumes_nats_and_reports_status(client, admin_headers):  # type: ignore[no-untyped-def]
     tenant = make_tenant(client, admin_headers, f"stream-{TAG}")
     other = make_tenant(client, admin_headers, f"other-{TAG}")
-    seqs = asyncio.run(
-        publish(STREAM, SUBJECT, [*tenant_events(tenant.id, 7), b"][", *tenant_events(other.id, 2)])
-    )
+    seqs = asyncio.run(publish(STREAM, SUBJECT, [*tenant_events(tenant.id, 7), b"][", *tenant_events(other.id, 2)]))
     assert wait_for_count(tenant, 7) == 7
     assert wait_for_count(other, 2) == 2
     # Each tenant sees only its own NATS rejections through the ordinary route.

@@ -49,14 +49,10 @@ def make_tenant(
     timezone: str = "UTC",
     scopes: tuple[str, ...] = ("ingest", "read", "admin"),
 ) -> TenantHandle:
-    tenant = client.post(
-        "/v1/admin/tenants", json={"name": name, "timezone": timezone}, headers=admin_headers
-    )
+    tenant = client.post("/v1/admin/tenants", json={"name": name, "timezone": timezone}, headers=admin_headers)
     assert tenant.status_code == 201, tenant.text
     tenant_id = tenant.json()["id"]
-    key = client.post(
-        f"/v1/admin/tenants/{tenant_id}/keys", json={"scopes": list(scopes)}, headers=admin_headers
-    )
+    key = client.post(f"/v1/admin/tenants/{tenant_id}/keys", json={"scopes": list(scopes)}, headers=admin_headers)
     assert key.status_code == 201, key.text
     return TenantHandle(tenant_id, name, key.json()["key"], client)
 

@@ -10,12 +10,8 @@ def test_tenant_lifecycle(client, admin_headers):
     assert created.status_code == 201
     tenant = created.json()
     assert tenant["timezone"] == "Europe/Oslo"
-    assert (
-        client.get(f"/v1/admin/tenants/{tenant['id']}", headers=admin_headers).json()["name"] == "Lifecycle"
-    )
-    patched = client.patch(
-        f"/v1/admin/tenants/{tenant['id']}", json={"timezone": "Asia/Tokyo"}, headers=admin_headers
-    )
+    assert client.get(f"/v1/admin/tenants/{tenant['id']}", headers=admin_headers).json()["name"] == "Lifecycle"
+    patched = client.patch(f"/v1/admin/tenants/{tenant['id']}", json={"timezone": "Asia/Tokyo"}, headers=admin_headers)
     assert patched.json()["timezone"] == "Asia/Tokyo"
     assert tenant["id"] in [t["id"] for t in client.get("/v1/admin/tenants", headers=admin_headers).json()]
     assert client.delete(f"/v1/admin/tenants/{tenant['id']}", headers=admin_headers).status_code == 204
@@ -43,10 +39,7 @@ def test_revoked_key_is_refused(client, admin_headers, new_tenant):
     tenant = new_tenant()
     assert tenant.count() == 0
     key_id = client.get(f"/v1/admin/tenants/{tenant.id}/keys", headers=admin_headers).json()[0]["id"]
-    assert (
-        client.delete(f"/v1/admin/tenants/{tenant.id}/keys/{key_id}", headers=admin_headers).status_code
-        == 200
-    )
+    assert client.delete(f"/v1/admin/tenants/{tenant.id}/keys/{key_id}", headers=admin_headers).status_code == 200
     refused = tenant.get("/v1/events/count")
     assert refused.status_code == 401
     assert "revoked" in refused.json()["error"]["message"]

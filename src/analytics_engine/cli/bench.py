@@ -162,3 +162,26 @@ def nats_ingest(
     from analytics_engine.bench.nats import run
 
     run(events, batch_max_events, http_batch, concurrency, per_message)
+
+
+@bench_app.command("crash")
+def crash(
+    paths: Annotated[
+        str, typer.Option(help="Comma-separated: http, nats-worker, nats-serve.")
+    ] = "http,nats-worker,nats-serve",
+    kills: Annotated[int, typer.Option(min=1, help="SIGKILLs per path, each at a random instant.")] = 10,
+    metadata_url: Annotated[
+        str | None, typer.Option(help="Metadata database URL (default: SQLite in each run's folder).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random kill instants (repeatable runs).")] = None,
+) -> None:
+    """Ingest SIGKILLed at random instants while clients retry: every acknowledged event exactly
+    once in events and every derived table (exit 1 otherwise). NATS paths need NATS on :4222."""
+    from analytics_engine.bench.crash import PATHS, run
+
+    chosen = [p.strip() for p in paths.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in PATHS]
+    if unknown:
+        raise typer.BadParameter(f"unknown path(s) {', '.join(unknown)}: choose from {', '.join(PATHS)}")
+    if not all(report.exact for report in run(chosen, kills, metadata_url, seed)):
+        raise typer.Exit(1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 import orjson
 import structlog
 
+from analytics_engine.ingest.journal import IngestJournal, JournalStatus
 from analytics_engine.ingest.validation import EVENT_COLUMNS, EVENT_ROW_FORMAT, AcceptedEvent, RejectedEvent
 from analytics_engine.observability import metrics
 from analytics_engine.warehouse.client import Warehouse
@@ -31,6 +33,10 @@ HOLD_TIMEOUT_SECONDS = 120.0  # far above any insert: a claim held longer was ab
 # its block itself, so the merge of equal keys that ClickHouse would run on each insert finds nothing
 # to do: skipping it cut ~8% of the warehouse's CPU per event (docs/ingest.md).
 EVENTS_INSERT_SETTINGS = {"optimize_on_insert": 0}
+# A repeated insert of a batch (a journal replay after a crash) carries the batch's token: `events`
+# and each view's target skip the part they already hold and write the ones they lack. Without the
+# second setting a view would never see a block that `events` deduplicated.
+DEDUPLICATION_SETTINGS = {"insert_deduplicate": 1, "deduplicate_blocks_in_dependent_materialized_views": 1}
 REJECTED_COLUMNS = ("tenant_id", "source", "request_id", "position", "reason", "payload")
 EventKey = tuple[str, str]  # (tenant_id, event_id)
 
@@ -45,7 +51,12 @@ class Claim:
 
 
 class EventWriter:
-    def __init__(self, warehouse: Warehouse, on_inserted: Callable[[set[str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        on_inserted: Callable[[set[str]], None] | None = None,
+        journal: IngestJournal | None = None,
+    ) -> None:
         self.warehouse = warehouse
         # Called with the tenant ids of each committed insert (the runtime bumps their data version,
         # so cached answers of those tenants are not served again); never for a failed insert.
@@ -53,6 +64,12 @@ class EventWriter:
         self.platform = warehouse.platform(INGEST_REASON)
         self._held: dict[EventKey, Claim] = {}
         self._held_lock = threading.Lock()
+        # Without a journal (benchmarks of the bare insert, data generation) a crash mid-insert may
+        # leave derived tables behind `events`; every service process has one (core.py).
+        self.journal = journal
+        self._abandoned = threading.Event()  # a failed insert left its batch in the journal
+        self._replay_lock = threading.Lock()
+        self.replayed_batches = 0
 
     def write(
         self,
@@ -75,13 +92,102 @@ class EventWriter:
         """Insert events already checked by `claim` (and rejections) as one block each."""
         if fresh:
             started = time.perf_counter()
-            insert_events(self.warehouse, fresh)
+            self._insert_journaled(b"\n".join(event.line for event in fresh))
             metrics.INSERT_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_EVENTS.observe(len(fresh))
             if self.on_inserted is not None:
                 self.on_inserted({item.tenant_id for item in fresh})
         if rejected:
             self.write_rejected(rejected)
+
+    def _insert_journaled(self, body: bytes, token: str | None = None) -> None:
+        if self.journal is None:
+            insert_event_rows(self.warehouse, body, token or uuid.uuid4().hex)
+            return
+        entry = self.journal.begin(body, token)
+        try:
+            insert_event_rows(self.warehouse, body, entry.token)
+        except BaseException:
+            self.journal.abandon(entry)
+            self._abandoned.set()
+            raise
+        self.journal.end(entry)
+
+    def journal_status(self) -> JournalStatus:
+        return self.journal.status() if self.journal is not None else JournalStatus(0, None)
+
+    def replay_journal(self) -> int:
+        """Complete the batches a crash or a failed insert left in the journal; returns how many it
+        found. Run before the writer takes new events (core.py) and before a duplicate check after
+        an insert failed, so the check never trusts a half-derived batch.
+
+        A batch none of whose rows reached `events` was never acknowledged: its client (HTTP
+        retry, NATS redelivery, sync's checkpoint) brings it again, so it is dropped. Otherwise it
+        is inserted again under its own token, which writes exactly the parts that are missing."""
+        if self.journal is None:
+            return 0
+        with self._replay_lock, self.journal.orphans() as batches:
+            try:
+                for token, body, path in batches:
+                    self._complete(token, body)
+                    path.unlink(missing_ok=True)
+            except BaseException:
+                self._abandoned.set()
+                raise
+            self._abandoned.clear()
+            self.replayed_batches += len(batches)
+            return len(batches)
+
+    def _complete(self, token: str, body: bytes) -> None:
+        rows = _rows_by_tenant(body)
+        if not self._stored_rows(rows):
+            log.warning("ingest.journal_batch_dropped", token=token, reason="no row reached events")
+            return
+        insert_event_rows(self.warehouse, body, token)
+        stored = self._stored_rows(rows)
+        lost = [line for key, line in rows.items() if key not in stored]
+        if lost:
+            self._restore_without_views(token, lost)
+        if self.on_inserted is not None:
+            self.on_inserted({tenant_id for tenant_id, _ in rows})
+        log.warning("ingest.journal_replayed", token=token, events=len(rows))
+
+    def _restore_without_views(self, token: str, lines: list[bytes]) -> None:
+        """Rows the replay found deduplicated yet absent from `events`: ClickHouse records a part's
+        token a moment before the part becomes visible, and a kill in that moment loses the part.
+        The replay above has run every view on them (a deduplicated block still feeds the views), so
+        they go into `events` alone: written to a copy of its structure, then attached partition by
+        partition (attaching runs no view). A crash in here is replayed again: by then the rows are
+        found in `events`, or restored once more."""
+        log.error("ingest.journal_rows_restored", token=token, events=len(lines))
+        events = self.warehouse.table("events")
+        staging = self.warehouse.table(f"events_restore_{token[:16].replace('-', '_')}")
+        self.platform.command(f"DROP TABLE IF EXISTS {staging}")
+        self.platform.command(f"CREATE TABLE {staging} AS {events}")
+        try:
+            self.platform.insert_json_rows(staging, EVENT_COLUMNS, b"\n".join(lines), fmt=EVENT_ROW_FORMAT)
+            partitions = self.platform.query(f"SELECT DISTINCT _partition_id FROM {staging}").rows
+            for (partition,) in partitions:
+                if not str(partition).isalnum():  # ClickHouse's own id (YYYYMM); DDL takes no parameters
+                    raise ValueError(f"unexpected partition id {partition!r}")
+                self.platform.command(f"ALTER TABLE {events} ATTACH PARTITION ID '{partition}' FROM {staging}")
+        finally:
+            self.platform.command(f"DROP TABLE IF EXISTS {staging}")
+
+    def _stored_rows(self, rows: dict[EventKey, bytes]) -> set[EventKey]:
+        by_tenant: dict[str, list[str]] = defaultdict(list)
+        for tenant_id, event_id in rows:
+            by_tenant[tenant_id].append(event_id)
+        stored: set[EventKey] = set()
+        for tenant_id, ids in by_tenant.items():
+            for start in range(0, len(ids), LOOKUP_CHUNK):
+                result = self.platform.query(
+                    f"SELECT toString(event_id) FROM {self.warehouse.table('events')} "
+                    "WHERE tenant_id = {tenant_id:String} AND event_id IN {ids:Array(UUID)}",
+                    {"tenant_id": tenant_id, "ids": ids[start : start + LOOKUP_CHUNK]},
+                )
+                stored.update((tenant_id, row[0]) for row in result.rows)
+        return stored
 
     def claim(self, accepted: Sequence[AcceptedEvent]) -> Claim:
         """Keep the first of each (tenant, event_id) in the batch and drop ids already stored.
@@ -102,6 +208,8 @@ class EventWriter:
             unique.append(item)
             if item.client_event_id:
                 keys.append(key)
+        if self._abandoned.is_set():
+            self.replay_journal()
         claim = Claim(unique, keys)
         self._hold(claim)
         try:
@@ -175,13 +283,31 @@ class EventWriter:
 INGEST_REASON = "ingest writer: mixed-tenant batches under the ingest limits"
 
 
+def _rows_by_tenant(body: bytes) -> dict[EventKey, bytes]:
+    """{(tenant, event id): line} of a batch body (JSONCompactEachRow in EVENT_COLUMNS order)."""
+    rows: dict[EventKey, bytes] = {}
+    for line in body.splitlines():
+        if line.strip():
+            row = orjson.loads(line)
+            rows[(str(row[0]), str(row[4]))] = line
+    return rows
+
+
 def insert_events(warehouse: Warehouse, events: Iterable[AcceptedEvent]) -> None:
-    """Insert validated rows into `events` as one block, as-is (no duplicate check: see `EventWriter`)."""
+    """Insert validated rows into `events` as one block, as-is (no duplicate check, no journal:
+    see `EventWriter`)."""
+    insert_event_rows(warehouse, b"\n".join(event.line for event in events), uuid.uuid4().hex)
+
+
+def insert_event_rows(warehouse: Warehouse, body: bytes, token: str) -> None:
+    """One block of `events` rows (JSONCompactEachRow lines in EVENT_COLUMNS order) under a
+    deduplication token: inserting the same rows with the same token again adds nothing to any
+    table that already holds them."""
     warehouse.platform(INGEST_REASON).insert_json_rows(
         warehouse.table("events"),
         EVENT_COLUMNS,
-        b"\n".join(event.line for event in events),
-        settings=EVENTS_INSERT_SETTINGS,
+        body,
+        settings={**EVENTS_INSERT_SETTINGS, **DEDUPLICATION_SETTINGS, "insert_deduplication_token": token},
         fmt=EVENT_ROW_FORMAT,
     )
 

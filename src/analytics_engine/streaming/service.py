@@ -85,11 +85,30 @@ class ConsumerState(BaseModel):
     state: str | None = Field(None, description="Live state when running here: consuming, waiting_for_nats...")
 
 
+class DerivedTablesStatus(BaseModel):
+    """How far the tables derived from `events` may be behind it (docs/ingest.md)."""
+
+    fed_by: str = Field(
+        "materialized views, in the same insert statement as events",
+        description="How derived tables (event ids, rollups, persons, pre-aggregations) are fed.",
+    )
+    lag_window: str = Field(
+        "the insert in flight; after a crash, until the journal is replayed at the next start",
+        description="When a derived table may lack events that `events` already holds.",
+    )
+    journal_batches: int = Field(description="Batches in this machine's ingest journal (in flight or left by a crash).")
+    oldest_batch_seconds: float | None = Field(description="Age of the oldest of them.")
+    replayed_batches: int = Field(description="Batches this process replayed from the journal since it started.")
+
+
 class IngestStatus(BaseModel):
     nats_url: str
     nats_reachable: bool
     nats_error: str | None = None
     consumers: list[ConsumerState]
+    derived_tables: DerivedTablesStatus | None = Field(
+        None, description="Derived tables' lag behind events, from the process answering (null in the CLI)."
+    )
 
 
 async def ingest_status(metadata: MetadataDB, nats_url: str, live: NatsIngestConsumer | None = None) -> IngestStatus:
