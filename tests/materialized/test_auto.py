@@ -35,3 +35,19 @@ def test_auto_pass_stops_at_the_tenant_cap(new_tenant: Any, runtime: Runtime) ->
     assert len(result.created) == MAX_PER_TENANT
     assert len(result.skipped) == 2
     assert len(tenant.get(BASE).json()["items"]) == MAX_PER_TENANT
+
+
+def test_serve_schedules_the_auto_pass_only_in_auto_mode(tmp_path: Any, warehouse_path: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from analytics_engine.api.app import create_app
+    from analytics_engine.materialized.lifecycle import SCHEDULE_NAME
+    from tests.conftest import build_settings
+
+    for auto in (False, True):
+        settings = build_settings(tmp_path / str(auto), warehouse_path, materialized_auto=auto)
+        runtime = Runtime.build(settings)
+        with TestClient(create_app(settings, runtime)):
+            assert (SCHEDULE_NAME in runtime.scheduler.names()) is auto
+            assert {"materialized.backfill", "materialized.drop"} <= set(runtime.runner.handlers)
+        runtime.close()
