@@ -291,6 +291,35 @@ class Settings(BaseSettings):
         365, ge=1, le=3_650, description="Benchmarks: days of data behind each tenant's SROI and VIS."
     )
 
+    # --- materialized properties ---------------------------------------------------------------
+    materialized_max_per_tenant: int = Field(
+        20, ge=0, le=1_000, description="Materialized properties one tenant may have (past it: HTTP 422)."
+    )
+    materialized_max_columns: int = Field(
+        100,
+        ge=0,
+        le=1_000,
+        description="Materialized columns on `events` for all tenants together (tenants materializing "
+        "the same property path and type share one; past it: HTTP 422).",
+    )
+    materialized_auto: bool = Field(
+        False,
+        description="Materialize the suggested properties (used most by a tenant's dashboards and saved "
+        "metrics) on a schedule inside `serve`, within the caps.",
+    )
+    materialized_auto_min_uses: int = Field(
+        3, ge=1, description="Auto mode: uses in dashboards and metrics a property needs before it is materialized."
+    )
+    materialized_auto_interval_seconds: int = Field(
+        3_600, ge=60, description="Auto mode: seconds between two passes over every tenant's suggestions."
+    )
+    materialized_refresh_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How long a process keeps its list of a tenant's ready columns before reading it again; "
+        "a dropped column leaves `events` only after this delay, so no process still reads it.",
+    )
+
     @field_validator("outgoing_allow", mode="before")
     @classmethod
     def _split_allow(cls, value: Any) -> Any:

@@ -26,6 +26,7 @@ PLATFORM_USERS = {
     "impact/benchmarks.py",  # peer-group aggregates across tenants
     "ingest/consistency.py",  # operator's check of every derived table against events, all tenants
     "ingest/writer.py",  # mixed-tenant ingest batches, limited by ingest limits
+    "materialized/warehouse.py",  # DDL and backfill of event columns shared by tenants
     "sync/targets.py",  # one table per sync source holding every tenant's rows
     "tenants/purge.py",  # admin erasure of a deleted tenant
 }

@@ -19,6 +19,7 @@ from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, coho
 from analytics_engine.api.routes import dashboards as dashboard_routes
 from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
+from analytics_engine.api.routes import materialized as materialized_routes
 from analytics_engine.api.routes import metrics as metric_routes
 from analytics_engine.api.routes import reports as report_routes
 from analytics_engine.api.routes import ui as ui_routes
@@ -31,6 +32,7 @@ from analytics_engine.exports.worker import start_export_workers
 from analytics_engine.impact.schedule import start_impact
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.jobs.hooks import start_job_runner, stop_job_runner
+from analytics_engine.materialized.lifecycle import start_materialized
 from analytics_engine.observability import metrics
 from analytics_engine.reports.service import start_report_schedules
 from analytics_engine.runtime import Hook, Runtime
@@ -69,6 +71,7 @@ PARTS: list[Part] = [
     Part((report_routes.router,), start=start_report_schedules),
     Part((impact_router,), start=start_impact),
     Part((insights_router,)),
+    Part((materialized_routes.router,), start=start_materialized),
     # Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
     Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
     # The one job runner starts after every package registered its handlers and stops first.

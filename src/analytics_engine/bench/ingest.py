@@ -36,6 +36,15 @@ from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.migrations import migrate
 
 # The materialized views fed by every insert into `events` (what `--drop-view` may name).
+# `--materialize N`: the first N of these generated properties as materialized columns of events
+# (analytics_engine/materialized), on the server's warehouse and the raw baseline's: what they cost ingest.
+MATERIALIZABLE: tuple[tuple[str, str], ...] = (
+    ("plan", "string"),
+    ("country", "string"),
+    ("browser", "string"),
+    ("path", "string"),
+    ("amount", "number"),
+)
 EVENT_VIEWS = ("event_ids_mv", "metrics_daily_mv", "metrics_monthly_mv", "persons_mv", "person_properties_mv")
 
 
@@ -94,6 +103,14 @@ def insert_batches(metrics_text: str) -> tuple[int, int]:
     return found["count"], found["sum"]
 
 
+def add_materialized(warehouse: Warehouse, count: int) -> None:
+    """Add the first `count` MATERIALIZABLE columns to events (computed at every insert)."""
+    from analytics_engine.materialized.columns import add_column_sql
+
+    for path, value_type in MATERIALIZABLE[:count]:
+        warehouse.command(add_column_sql(warehouse.table("events"), path, value_type))  # type: ignore[arg-type]
+
+
 def drop_views(warehouse: Warehouse, views: list[str]) -> None:
     """Drop materialized views on `events` by name (diagnostic runs only: the folder is thrown away)."""
     unknown = sorted(set(views) - set(EVENT_VIEWS))
@@ -103,23 +120,24 @@ def drop_views(warehouse: Warehouse, views: list[str]) -> None:
         warehouse.command(f"DROP VIEW IF EXISTS {warehouse.table(view)}")
 
 
-def prepare_without_views(folder: Path, views: list[str]) -> None:
-    """Migrate the server's warehouse in `folder` and drop `views`, in a child process: chDB opens one
-    data folder per process, and this one opens its own for the baseline."""
+def prepare_without_views(folder: Path, views: list[str], materialize: int = 0) -> None:
+    """Migrate the server's warehouse in `folder`, drop `views` and add `materialize` columns, in a
+    child process: chDB opens one data folder per process, and this one opens its own for the baseline."""
     code = (
         "import sys; from pathlib import Path; from analytics_engine.bench.ingest import _drop_in; "
-        "_drop_in(Path(sys.argv[1]), sys.argv[2:])"
+        "_drop_in(Path(sys.argv[1]), sys.argv[3:], int(sys.argv[2]))"
     )
-    subprocess.run([sys.executable, "-c", code, str(folder), *views], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", code, str(folder), str(materialize), *views], check=True, capture_output=True)
 
 
-def _drop_in(folder: Path, views: list[str]) -> None:
+def _drop_in(folder: Path, views: list[str], materialize: int = 0) -> None:
     from analytics_engine.config import Settings
 
     settings = Settings(data_dir=folder, warehouse_dsn=None)
     warehouse = Warehouse(str(settings.warehouse_dsn), settings.warehouse_database)
     migrate(warehouse)
     drop_views(warehouse, views)
+    add_materialized(warehouse, materialize)
     warehouse.close()
 
 
@@ -156,13 +174,14 @@ async def send_all(url: str, key: str, bodies: list[bytes], concurrency: int) ->
         return time.perf_counter() - started
 
 
-def raw_baseline(events: list[dict[str, Any]], batch: int, without: Sequence[str] = ()) -> float:
+def raw_baseline(events: list[dict[str, Any]], batch: int, without: Sequence[str] = (), materialize: int = 0) -> float:
     """The same rows, already rendered as JSONEachRow, inserted straight into chDB in the same
     batch size: what the warehouse alone costs, with no HTTP, validation or group commit."""
     folder = Path(tempfile.mkdtemp(prefix="ae-bench-raw-"))
     warehouse = Warehouse(f"chdb://{folder}", "bench_raw")
     migrate(warehouse)
     drop_views(warehouse, list(without))
+    add_materialized(warehouse, materialize)
     # The rows the server writes, as JSONEachRow objects (the issue's baseline; the server sends the
     # same values as JSONCompactEachRow arrays, which ClickHouse reads slightly cheaper).
     lines = [orjson.dumps(event_row(e.line)) for e in validate_events(events, "raw", GENERATOR_LIMITS).accepted]
@@ -183,14 +202,15 @@ def run(
     concurrency: int,
     with_ids: bool,
     without: Sequence[str] = (),
+    materialize: int = 0,
 ) -> dict[str, Any]:
     without = list(without)
     gc.collect()
     generated = make_events(events, with_ids)
     bodies = [orjson.dumps(generated[i : i + batch]) for i in range(0, len(generated), batch)]
     folder = Path(tempfile.mkdtemp(prefix="ae-bench-"))
-    if without:
-        prepare_without_views(folder, without)
+    if without or materialize:
+        prepare_without_views(folder, without, materialize)
     load_before = os.getloadavg()
     with server_process(data_dir=folder) as server:
         _, key = server.tenant_key("bench")
@@ -207,7 +227,7 @@ def run(
         inserts, inserted = insert_batches(httpx.get(f"{server.url}/metrics", timeout=60).text)
     if stored != events:
         raise RuntimeError(f"HTTP ingest stored {stored} of {events} events")
-    baseline_seconds = raw_baseline(generated, batch, without)
+    baseline_seconds = raw_baseline(generated, batch, without, materialize)
     http_rate = events / http_seconds
     raw_rate = events / baseline_seconds
     cpu_total = sum(server_cpu.values())
@@ -219,6 +239,7 @@ def run(
         "concurrency": concurrency,
         "client_event_ids": with_ids,
         "dropped_views": without,
+        "materialized_columns": [f"{path}:{kind}" for path, kind in MATERIALIZABLE[:materialize]],
         "http_events_per_second": round(http_rate),
         "raw_insert_events_per_second": round(raw_rate),
         "ratio": round(http_rate / raw_rate, 3),
@@ -250,6 +271,7 @@ def run(
     rows.append(["events per warehouse insert", f"{inserts} inserts", result["events_per_insert"]])
     rows.append(["load average (1 min) before / after", "", f"{load_before[0]:.2f} / {load_after[0]:.2f}"])
     title = "bench ingest" + (f" (without {', '.join(without)})" if without else "")
+    title += f" ({materialize} materialized columns)" if materialize else ""
     print_table(title, ["path", "seconds", "events/s"], rows)
     result["file"] = str(write_result("ingest", result))
     return result

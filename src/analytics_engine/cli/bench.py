@@ -26,6 +26,15 @@ def ingest(
             "person_properties_mv."
         ),
     ] = None,
+    materialize: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=5,
+            help="Add this many materialized property columns to events first (plan, country, browser, path: "
+            "strings; amount: number), on the server and the baseline: what they cost ingest.",
+        ),
+    ] = 0,
 ) -> None:
     """HTTP ingest vs raw JSONEachRow insert of the same rows (target >= 100k ev/s, ratio >= 0.3), with the
     server's CPU per event by thread kind, the events per warehouse insert and the load average."""
@@ -34,7 +43,7 @@ def ingest(
     unknown = sorted(set(drop_view or []) - set(EVENT_VIEWS))
     if unknown:
         raise typer.BadParameter(f"not a view on events: {', '.join(unknown)}", param_hint="--drop-view")
-    run(events, batch, concurrency, event_ids, drop_view or [])
+    run(events, batch, concurrency, event_ids, drop_view or [], materialize)
 
 
 @bench_app.command("dedup")

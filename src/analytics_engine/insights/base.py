@@ -22,7 +22,7 @@ import structlog
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.dates import Resolved, resolve_range
-from analytics_engine.insights.filters import CohortConditions, Params, cohort_ids, filters_sql
+from analytics_engine.insights.filters import CohortConditions, MaterializedColumns, Params, cohort_ids, filters_sql
 from analytics_engine.insights.results import RESULT_VERSION, InsightResponse, Timing
 from analytics_engine.warehouse.client import QueryResult
 from analytics_engine.warehouse.scoped import TENANT_PARAM, TenantScope
@@ -179,6 +179,12 @@ class InsightRunner(Generic[Q]):
                     versions[cohort_id] = value
         return versions
 
+    def resolve_materialized(self) -> None:
+        """The tenant's ready materialized property columns (I/O: before `to_sql()`); filters and
+        breakdowns on those properties read the column (same answers, analytics_engine/materialized)."""
+        columns = self.runtime.materialized.ready_columns(self.tenant.tenant_id)
+        self.cohorts.materialized = MaterializedColumns(columns)
+
     def cache_key(self, versions: dict[str, int]) -> str:
         from analytics_engine.cache import cache_key, data_version
 
@@ -218,6 +224,7 @@ class InsightRunner(Generic[Q]):
     def _answer(self, refresh: bool) -> tuple[bytes, bool, InsightResponse | None]:
         started = time.perf_counter()
         versions = self.resolve_cohorts()
+        self.resolve_materialized()
         cache = self.runtime.cache
         key = self.cache_key(versions) if cache is not None else None
         if cache is not None and key is not None and not refresh:
@@ -228,6 +235,7 @@ class InsightRunner(Generic[Q]):
         with executor.scope.admitted():  # one slot for all of the insight's statements
             answer = self.calculate(executor)
         answer.timing = executor.timing
+        answer.materialized_properties = sorted(self.cohorts.materialized.used)
         answer.timing.total_ms = (time.perf_counter() - started) * 1000
         body = orjson.dumps(answer.model_dump(mode="json"))
         if cache is not None and key is not None:

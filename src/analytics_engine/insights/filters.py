@@ -173,11 +173,35 @@ class Params:
         self.values.update(values)
 
 
-class CohortConditions:
-    """Cohort conditions resolved before SQL building: (cohort id, negate) -> (sql, params)."""
+class MaterializedColumns:
+    """The tenant's materialized property columns whose backfill finished: (path, "string" | "number")
+    -> column of `events` (analytics_engine/materialized). A string column holds
+    `if(<prop> IS NULL, NULL, toString(<prop>))`, a number column `number_expr(<path>)`, computed at
+    insert, so reading one gives what the JSON expression gives. `used` records the paths a query read
+    from a column (the answer says so)."""
 
-    def __init__(self, resolved: dict[tuple[str, bool], tuple[str, dict[str, Any]]] | None = None) -> None:
+    def __init__(self, columns: dict[tuple[str, str], str] | None = None) -> None:
+        self.columns = columns or {}
+        self.used: set[str] = set()
+
+    def column(self, path: str, value_type: str) -> str | None:
+        name = self.columns.get((path, value_type))
+        if name is not None:
+            self.used.add(path)
+        return name
+
+
+class CohortConditions:
+    """What the runner resolves before SQL building: cohort conditions ((cohort id, negate) -> (sql,
+    params)) and the tenant's materialized property columns."""
+
+    def __init__(
+        self,
+        resolved: dict[tuple[str, bool], tuple[str, dict[str, Any]]] | None = None,
+        materialized: MaterializedColumns | None = None,
+    ) -> None:
         self.resolved = resolved or {}
+        self.materialized = materialized or MaterializedColumns()
 
     def condition(self, cohort_id: str, negate: bool, params: Params) -> str:
         if (cohort_id, negate) not in self.resolved:
@@ -190,14 +214,22 @@ class CohortConditions:
 def filter_sql(item: PropertyFilter | CohortFilter, params: Params, cohorts: CohortConditions) -> str:
     if isinstance(item, CohortFilter):
         return cohorts.condition(item.cohort_id, item.operator == "not_in", params)
-    op, value, prop = item.operator, item.value, property_expr(item.key)
+    op, value = item.operator, item.value
+    if op in _NUMERIC_OPS or (op in {"eq", "neq"} and _is_number(value)):
+        number = cohorts.materialized.column(item.key, "number") or number_expr(item.key)
+        if op in _NUMERIC_OPS:
+            sign = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+            return f"ifNull({number} {sign} {params.add(float(value), 'Float64')}, 0)"
+        equal = f"ifNull({number} = {params.add(float(value), 'Float64')}, 0)"
+        return f"(NOT {equal})" if op == "neq" else equal
+    column = cohorts.materialized.column(item.key, "string")
+    if column is not None:
+        return _column_filter_sql(item, column, params)
+    prop = property_expr(item.key)
     if op == "is_set":
         return f"({prop} IS NOT NULL)"
     if op == "is_not_set":
         return f"({prop} IS NULL)"
-    if op in _NUMERIC_OPS:
-        sign = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
-        return f"ifNull({number_expr(item.key)} {sign} {params.add(float(value), 'Float64')}, 0)"
     if op == "contains":
         return f"(positionCaseInsensitiveUTF8({string_expr(item.key)}, {params.add(value, 'String')}) > 0)"
     if op == "regex":
@@ -205,10 +237,26 @@ def filter_sql(item: PropertyFilter | CohortFilter, params: Params, cohorts: Coh
     if op == "in":
         texts = sorted({value_text(v) for v in value})
         return f"({prop} IS NOT NULL AND {string_expr(item.key)} IN {params.add(texts, 'Array(String)')})"
-    if _is_number(value):
-        equal = f"ifNull({number_expr(item.key)} = {params.add(float(value), 'Float64')}, 0)"
-    else:
-        equal = f"({prop} IS NOT NULL AND {string_expr(item.key)} = {params.add(value_text(value), 'String')})"
+    equal = f"({prop} IS NOT NULL AND {string_expr(item.key)} = {params.add(value_text(value), 'String')})"
+    return f"(NOT {equal})" if op == "neq" else equal
+
+
+def _column_filter_sql(item: PropertyFilter, column: str, params: Params) -> str:
+    """The same conditions as above on a materialized string column: NULL exactly where the property
+    is unset, otherwise the property's toString() (so `ifNull(column, '')` is `string_expr`)."""
+    op, value = item.operator, item.value
+    if op == "is_set":
+        return f"({column} IS NOT NULL)"
+    if op == "is_not_set":
+        return f"({column} IS NULL)"
+    if op == "contains":
+        return f"(positionCaseInsensitiveUTF8(ifNull({column}, ''), {params.add(value, 'String')}) > 0)"
+    if op == "regex":
+        return f"match(ifNull({column}, ''), {params.add(value, 'String')})"
+    if op == "in":
+        texts = sorted({value_text(v) for v in value})
+        return f"ifNull({column} IN {params.add(texts, 'Array(String)')}, 0)"
+    equal = f"ifNull({column} = {params.add(value_text(value), 'String')}, 0)"
     return f"(NOT {equal})" if op == "neq" else equal
 
 
@@ -231,7 +279,8 @@ def breakdown_sql(items: list[Any], params: Params, cohorts: CohortConditions) -
     parts = []
     for item in items:
         if isinstance(item, PropertyBreakdown):
-            parts.append(string_expr(item.property))
+            column = cohorts.materialized.column(item.property, "string")
+            parts.append(f"ifNull({column}, '')" if column else string_expr(item.property))
         else:
             members = ", ".join(
                 f"if({cohorts.condition(cid, False, params)}, {params.add(cid, 'String')}, '')"

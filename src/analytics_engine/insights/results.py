@@ -81,6 +81,11 @@ class InsightResponse(BaseModel):
         False, description="A unique-user figure is a sketch estimate (rollup, above 500 people in a bucket)."
     )
     timing: Timing = Field(default_factory=Timing)
+    materialized_properties: list[str] = Field(
+        default_factory=list,
+        description="Properties whose filters or breakdowns read a materialized column instead of the JSON "
+        "properties (docs/materialized-properties.md); empty when none did.",
+    )
     series: list[Series] = Field(default_factory=list)
     totals: dict[str, Any] = Field(default_factory=dict)
     funnel: list[FunnelBreakdownResult] | None = None

@@ -1,0 +1,1 @@
+"""Materialized properties: hot event properties as typed columns of `events` (docs/materialized-properties.md)."""
