@@ -175,17 +175,26 @@ class EventWriter:
             self.platform.command(f"DROP TABLE IF EXISTS {staging}")
 
     def _stored_rows(self, rows: dict[EventKey, bytes]) -> set[EventKey]:
+        """Which of these rows are in `events` itself (any age; the replay's check)."""
+        return self._look_up(
+            rows,
+            f"SELECT toString(event_id) FROM {self.warehouse.table('events')} "
+            "WHERE tenant_id = {tenant_id:String} AND event_id IN {ids:Array(UUID)}",
+            lambda ids: {"ids": ids},
+        )
+
+    def _look_up(
+        self, keys: Iterable[EventKey], sql: str, bind: Callable[[list[str]], dict[str, object]]
+    ) -> set[EventKey]:
+        """Run `sql` per tenant over chunks of its ids (`bind` turns a chunk into parameters);
+        the statement selects the canonical text of the ids it found."""
         by_tenant: dict[str, list[str]] = defaultdict(list)
-        for tenant_id, event_id in rows:
+        for tenant_id, event_id in keys:
             by_tenant[tenant_id].append(event_id)
         stored: set[EventKey] = set()
         for tenant_id, ids in by_tenant.items():
             for start in range(0, len(ids), LOOKUP_CHUNK):
-                result = self.platform.query(
-                    f"SELECT toString(event_id) FROM {self.warehouse.table('events')} "
-                    "WHERE tenant_id = {tenant_id:String} AND event_id IN {ids:Array(UUID)}",
-                    {"tenant_id": tenant_id, "ids": ids[start : start + LOOKUP_CHUNK]},
-                )
+                result = self.platform.query(sql, {"tenant_id": tenant_id, **bind(ids[start : start + LOOKUP_CHUNK])})
                 stored.update((tenant_id, row[0]) for row in result.rows)
         return stored
 
@@ -244,21 +253,14 @@ class EventWriter:
                 self.release([busy])
 
     def _stored(self, keys: Sequence[EventKey]) -> set[EventKey]:
-        by_tenant: dict[str, list[str]] = defaultdict(list)
-        for tenant_id, event_id in keys:
-            by_tenant[tenant_id].append(event_id)
-        stored: set[EventKey] = set()
-        for tenant_id, ids in by_tenant.items():
-            for start in range(0, len(ids), LOOKUP_CHUNK):
-                result = self.platform.query(
-                    f"SELECT toString(event_id) FROM {self.warehouse.table('event_ids')} "
-                    "WHERE tenant_id = {tenant_id:String} AND id_high IN ("
-                    "SELECT reinterpretAsUInt64(reverse(high)) FROM format(RowBinary, 'high FixedString(8)', "
-                    "unhex($id_highs$)))",
-                    {"tenant_id": tenant_id, "$id_highs$": id_highs_hex(ids[start : start + LOOKUP_CHUNK])},
-                )
-                stored.update((tenant_id, row[0]) for row in result.rows)
-        return stored
+        return self._look_up(
+            keys,
+            f"SELECT toString(event_id) FROM {self.warehouse.table('event_ids')} "
+            "WHERE tenant_id = {tenant_id:String} AND id_high IN ("
+            "SELECT reinterpretAsUInt64(reverse(high)) FROM format(RowBinary, 'high FixedString(8)', "
+            "unhex($id_highs$)))",
+            lambda ids: {"$id_highs$": id_highs_hex(ids)},
+        )
 
     def write_rejected(self, rejected: Sequence[tuple[RejectedEvent, str, str]]) -> None:
         """Each item: the rejection, its source (http, nats, sync) and the request id."""
