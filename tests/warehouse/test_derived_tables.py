@@ -19,6 +19,13 @@ def test_every_view_target_deduplicates_replayed_blocks_and_has_a_check(runtime)
         assert "non_replicated_deduplication_window = 1000" in create, table
 
 
+def test_the_ingest_bench_knows_every_view(runtime):
+    """`bench ingest --drop-view` names views before a warehouse exists: its list must not drift."""
+    from analytics_engine.bench.ingest import EVENT_VIEWS
+
+    assert set(EVENT_VIEWS) == set(derived_tables(runtime.warehouse))
+
+
 def test_check_derived_reports_a_table_behind_events(runtime):
     runtime.writer.write([])  # nothing: still consistent
     assert check_derived(runtime.warehouse) == []

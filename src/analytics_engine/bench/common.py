@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,18 +71,7 @@ def server_process(extra_env: dict[str, str] | None = None, data_dir: Path | Non
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {(folder / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not become ready in 120 s")
-            time.sleep(0.2)
+        wait_until_ready(url, process, lambda: (folder / "server.log").read_text()[-2000:])
         yield ServerProcess(url, admin_key, folder, process)
     finally:
         process.terminate()
@@ -91,6 +80,23 @@ def server_process(extra_env: dict[str, str] | None = None, data_dir: Path | Non
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def wait_until_ready(
+    url: str, process: subprocess.Popen[bytes], log_tail: Callable[[], str], timeout: float = 120
+) -> None:
+    """Until `serve` at `url` answers /readyz; its log's tail in the error if it exits first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_tail()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server did not become ready in {timeout:.0f} s")
 
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:

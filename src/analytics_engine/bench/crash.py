@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from analytics_engine.bench.common import free_port, print_table, write_result
+from analytics_engine.bench.common import free_port, print_table, wait_until_ready, write_result
 
 PATHS = ("http", "nats-worker", "nats-serve")
 CLI = [sys.executable, "-m", "analytics_engine.cli.main"]
@@ -169,18 +169,8 @@ def running(harness: Harness, process: subprocess.Popen[bytes]) -> Iterator[subp
             process.wait()
 
 
-def wait_ready(harness: Harness, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"serve exited: {harness.log_tail()}")
-        try:
-            if httpx.get(f"{harness.url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("serve did not become ready")
+def wait_ready(harness: Harness, process: subprocess.Popen[bytes]) -> None:
+    wait_until_ready(harness.url, process, harness.log_tail)
 
 
 def wait_for_insert(harness: Harness, process: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -45,7 +45,14 @@ MATERIALIZABLE: tuple[tuple[str, str], ...] = (
     ("path", "string"),
     ("amount", "number"),
 )
-EVENT_VIEWS = ("event_ids_mv", "metrics_daily_mv", "metrics_monthly_mv", "persons_mv", "person_properties_mv")
+EVENT_VIEWS = (
+    "event_ids_mv",
+    "metrics_daily_mv",
+    "metrics_monthly_mv",
+    "persons_mv",
+    "person_properties_mv",
+    "person_weeks_mv",
+)
 
 
 def _read_stat(path: str) -> tuple[str, list[str]] | None:
