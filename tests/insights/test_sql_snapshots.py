@@ -19,7 +19,9 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 NOW = datetime(2026, 3, 31, 12, 30, tzinfo=UTC)
 TENANT = TenantContext("t_snap", "Snap", "Europe/Oslo", frozenset({"read"}), "key")
 # Building SQL touches no warehouse: a facade on a path that does not exist is enough.
-RUNTIME = SimpleNamespace(warehouse=Warehouse("chdb:///nonexistent/never-opened", "snap"))
+RUNTIME = SimpleNamespace(
+    warehouse=Warehouse("chdb:///nonexistent/never-opened", "snap"), settings=SimpleNamespace(preaggregations=True)
+)
 
 QUERIES = {
     "trends_rollup": {

@@ -233,8 +233,7 @@ class Planner:
 
     @staticmethod
     def enabled(runner: InsightRunner[Any]) -> bool:
-        # a runtime without settings (SQL snapshots build SQL on a bare facade) takes the default
-        return bool(getattr(getattr(runner.runtime, "settings", None), "preaggregations", True))
+        return bool(runner.runtime.settings.preaggregations)
 
     @classmethod
     def applies(cls, runner: InsightRunner[Any], filters: list[Any], windows: list[Window], breakdown: bool) -> bool:
