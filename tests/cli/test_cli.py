@@ -69,3 +69,26 @@ def test_serve_refuses_without_admin_key(cli_env, monkeypatch):
     result = invoke("serve")
     assert result.exit_code != 0
     assert "ANALYTICS_ADMIN_KEY" in result.output
+
+
+def test_ingest_verify_reports_consistency_and_exits_1_on_a_difference(cli_env, runtime, tmp_path, monkeypatch):
+    from analytics_engine.ingest.validation import Limits, validate_events
+    from tests.support.factories import events
+
+    runtime.writer.write(validate_events(events("verified", 30, users=4), "tn_cli_verify", Limits()).accepted)
+    clean = invoke("ingest", "verify", "--json")
+    assert clean.exit_code == 0, clean.output
+    assert json.loads(clean.output)["consistent"] is True
+
+    runtime.warehouse.command(
+        f"INSERT INTO {runtime.warehouse.table('metrics_daily')} (tenant_id, event, hour, events) "
+        "VALUES ('tn_cli_verify', 'verified', toStartOfHour(now()), 2)"
+    )
+    skewed = invoke("ingest", "verify")
+    assert skewed.exit_code == 1
+    assert "tn_cli_verify: metrics_daily events = 32, events say 30" in skewed.output
+
+    monkeypatch.setenv("ANALYTICS_WAREHOUSE_DATABASE", "never_migrated")
+    get_settings.cache_clear()
+    empty = invoke("ingest", "verify")
+    assert empty.exit_code == 0 and "no events table yet" in empty.output

@@ -430,17 +430,14 @@ def run(paths: list[str], kills: int, metadata_url: str | None, seed: int | None
 def _inspect_main() -> None:
     """Child process of `Harness.inspect`: reads the warehouse as it is, journal untouched."""
     from analytics_engine.config import Settings
-    from analytics_engine.ingest.consistency import check_derived
+    from analytics_engine.ingest.consistency import check_derived, events_table_exists
     from analytics_engine.ingest.journal import IngestJournal
     from analytics_engine.warehouse.client import Warehouse
 
     settings = Settings()
     warehouse = Warehouse(str(settings.warehouse_dsn), settings.warehouse_database, pool_size=1)
     try:
-        exists = warehouse.query(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'events'",
-            {"db": settings.warehouse_database},
-        ).scalar()
+        exists = events_table_exists(warehouse)
         mismatches = [asdict(m) for m in check_derived(warehouse)] if exists else []
         tenants = (
             {

@@ -155,13 +155,16 @@ def verify(
     pre-aggregations) with `events` itself, per tenant, and count events stored twice; exit 1 on any
     difference. Reads only: batches left in the ingest journal are listed, not replayed (a start of
     `serve` or of a worker replays them)."""
-    from analytics_engine.ingest.consistency import check_derived
+    from analytics_engine.ingest.consistency import check_derived, events_table_exists
     from analytics_engine.ingest.journal import IngestJournal
     from analytics_engine.warehouse.client import Warehouse
 
     config = settings()
     warehouse = Warehouse(str(config.warehouse_dsn), config.warehouse_database, pool_size=1)
     try:
+        if not events_table_exists(warehouse):
+            out.print(f"nothing to verify: database {config.warehouse_database!r} has no events table yet")
+            return
         mismatches = check_derived(warehouse)
     finally:
         warehouse.close()

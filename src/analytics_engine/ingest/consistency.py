@@ -138,6 +138,15 @@ def check_derived(warehouse: Warehouse) -> list[Mismatch]:
     return found
 
 
+def events_table_exists(warehouse: Warehouse) -> bool:
+    """False before the first migration (nothing to compare yet)."""
+    found = warehouse.platform(VERIFY_REASON).query(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'events'",
+        {"db": warehouse.database},
+    )
+    return bool(found.scalar())
+
+
 def derived_tables(warehouse: Warehouse) -> dict[str, str]:
     """{materialized view: its target table} for every view that reads `events`, directly or through
     another view's target (the monthly rollup reads the hourly one)."""
