@@ -40,3 +40,20 @@ def test_rollup_answers_say_when_unique_users_are_estimates(runtime, people, mat
     assert answer.approximate is approximate
     if math == "unique_users" and not approximate:
         assert answer.series[0].total == people  # exact below the threshold
+
+
+@pytest.mark.parametrize(("people", "approximate"), [(600, True), (120, False)])
+def test_raw_unique_users_say_when_they_are_estimates(runtime, people, approximate):
+    """A property filter sends the trend to raw events, counted with the same sketch function."""
+    tenant = new_tenant("UTC")
+    load(
+        runtime,
+        tenant,
+        [Ev(f"user-{i}", "visit", DAY + timedelta(minutes=i % 600), {"plan": "pro"}) for i in range(people)],
+    )
+    query = {**_query("unique_users"), "filters": [{"key": "plan", "operator": "eq", "value": "pro"}]}
+    answer = run(runtime, tenant, query, refresh=True)
+    assert answer.served_by == "raw"
+    assert answer.approximate is approximate
+    if not approximate:
+        assert answer.series[0].total == people

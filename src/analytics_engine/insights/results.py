@@ -78,7 +78,9 @@ class InsightResponse(BaseModel):
     cached: bool = False
     computed_at: datetime
     approximate: bool = Field(
-        False, description="A unique-user figure is a sketch estimate (rollup, above 500 people in a bucket)."
+        False,
+        description="A unique-user figure is a sketch estimate (500 or more people in a bucket or total, "
+        "from the rollups or a raw unique_users trend).",
     )
     timing: Timing = Field(default_factory=Timing)
     materialized_properties: list[str] = Field(

@@ -102,6 +102,13 @@ def rollup_approximate(rows: list[tuple[Any, ...]]) -> bool:
     return any(row[4] >= APPROXIMATE_FROM for row in rows)
 
 
+def raw_unique_approximate(rows: list[tuple[Any, ...]]) -> bool:
+    """Whether a raw `unique_users` series (rows of bucket, breakdown, value, is_total) has a count
+    that is a sketch estimate: the raw path uses the rollups' `uniqCombined(14)`, so answers agree.
+    (A raw `per_user_avg` carries no count to judge by and is not flagged.)"""
+    return any(row[2] is not None and row[2] >= APPROXIMATE_FROM for row in rows)
+
+
 def _whole_day(day_start: str, start: str, end: str, interval: str) -> str:
     """The UTC day starting at `day_start` lies inside the range and inside one local bucket."""
     return (

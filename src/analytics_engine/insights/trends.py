@@ -15,7 +15,7 @@ from analytics_engine.insights.filters import NONE_LABEL, OTHER
 from analytics_engine.insights.formula import evaluate, letter, parse_formula
 from analytics_engine.insights.models import PROPERTY_MATHS, TrendSeries, TrendsQuery
 from analytics_engine.insights.results import InsightResponse, Point, Series, TrendsResult
-from analytics_engine.insights.rollups import rollup_approximate, rollup_eligible, rollup_sql
+from analytics_engine.insights.rollups import raw_unique_approximate, rollup_approximate, rollup_eligible, rollup_sql
 from analytics_engine.insights.trends_builder import series_sql
 
 _CUMULATIVE_MATHS = {"total", "unique_users", "sum"}
@@ -99,6 +99,8 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
             if statement.name.endswith(":rollup"):  # rollup unique users above 512 are sketch estimates
                 approximate = approximate or rollup_approximate(rows)
                 rows = [row[:4] for row in rows]
+            elif series.math == "unique_users":  # the raw path counts with the same function
+                approximate = approximate or raw_unique_approximate(rows)
             period_buckets = self.buckets if which == "current" else self.previous_buckets
             for item in self._map(series, rows, period_buckets, which):
                 out.append(item)
