@@ -13,6 +13,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+JOURNAL_FOLDER_NAME = "ingest-journal"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ANALYTICS_", env_file=".env", extra="ignore")
@@ -334,9 +336,12 @@ class Settings(BaseSettings):
             self.warehouse_dsn = f"chdb://{(self.data_dir / 'warehouse').resolve()}"
         if self.metadata_url is None:
             self.metadata_url = f"sqlite:///{(self.data_dir / 'meta.db').resolve()}"
-        if self.ingest_journal_dir is None:
-            self.ingest_journal_dir = self.data_dir / "ingest-journal"
         return self
+
+    @property
+    def journal_folder(self) -> Path:
+        """The ingest journal's folder (`ingest_journal_dir`, default `<data_dir>/ingest-journal`)."""
+        return self.ingest_journal_dir or self.data_dir / JOURNAL_FOLDER_NAME
 
     @property
     def uses_embedded_warehouse(self) -> bool:

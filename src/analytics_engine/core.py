@@ -73,7 +73,7 @@ class Core:
         writer = EventWriter(
             warehouse,
             on_inserted=lambda tenants: bump_data_version(cache, tenants),
-            journal=IngestJournal(settings.ingest_journal_dir or settings.data_dir / "ingest-journal"),
+            journal=IngestJournal(settings.journal_folder),
         )
         # Before anything is accepted: batches a crash left half-derived are completed first.
         writer.replay_journal()

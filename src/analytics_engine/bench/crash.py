@@ -37,6 +37,8 @@ from typing import Any
 import httpx
 
 from analytics_engine.bench.common import free_port, print_table, wait_until_ready, write_result
+from analytics_engine.config import JOURNAL_FOLDER_NAME
+from analytics_engine.ingest.consistency import Mismatch
 
 PATHS = ("http", "nats-worker", "nats-serve")
 CLI = [sys.executable, "-m", "analytics_engine.cli.main"]
@@ -176,7 +178,7 @@ def wait_ready(harness: Harness, process: subprocess.Popen[bytes]) -> None:
 def wait_for_insert(harness: Harness, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     """Until a batch file appears in the ingest journal (written just before each insert), or
     `timeout` passed (nothing left to insert: the kill then falls wherever the process is)."""
-    journal = harness.data_dir / "ingest-journal"
+    journal = harness.data_dir / JOURNAL_FOLDER_NAME  # the children's default (ANALYTICS_DATA_DIR)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -361,7 +363,7 @@ def run_path(path: str, harness: Harness, kills: int, rng: random.Random, max_up
         acknowledged=source.acknowledged,
         stored=int(counts["count"]),
         distinct=int(counts["distinct"]),
-        mismatches=[describe(m) for m in final["mismatches"]],
+        mismatches=[Mismatch(**m).describe() for m in final["mismatches"]],
         journal_left=int(final["journal"]),
         seconds=round(time.monotonic() - started, 1),
     )
@@ -385,13 +387,6 @@ def finish(path: str, harness: Harness) -> None:
             time.sleep(0.5)
         serve.terminate()
         serve.wait(timeout=60)
-
-
-def describe(mismatch: dict[str, Any]) -> str:
-    return (
-        f"{mismatch['tenant_id']}: {mismatch['table']} {mismatch['figure']} = {mismatch['derived']}, "
-        f"events say {mismatch['raw']}"
-    )
 
 
 def run(paths: list[str], kills: int, metadata_url: str | None, seed: int | None) -> list[CrashReport]:
@@ -452,7 +447,7 @@ def _inspect_main() -> None:
         )
     finally:
         warehouse.close()
-    journal = IngestJournal(settings.ingest_journal_dir or settings.data_dir / "ingest-journal").status().in_flight
+    journal = IngestJournal(settings.journal_folder).status().in_flight
     print(json.dumps({"mismatches": mismatches, "tenants": tenants, "journal": journal}))
 
 

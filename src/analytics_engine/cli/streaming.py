@@ -168,7 +168,7 @@ def verify(
         mismatches = check_derived(warehouse)
     finally:
         warehouse.close()
-    journal = IngestJournal(config.ingest_journal_dir or config.data_dir / "ingest-journal").status()
+    journal = IngestJournal(config.journal_folder).status()
     report = {
         "consistent": not mismatches,
         "journal_batches": journal.in_flight,
