@@ -224,39 +224,27 @@ def filter_sql(item: PropertyFilter | CohortFilter, params: Params, cohorts: Coh
         return f"(NOT {equal})" if op == "neq" else equal
     column = cohorts.materialized.column(item.key, "string")
     if column is not None:
-        return _column_filter_sql(item, column, params)
-    prop = property_expr(item.key)
-    if op == "is_set":
-        return f"({prop} IS NOT NULL)"
-    if op == "is_not_set":
-        return f"({prop} IS NULL)"
-    if op == "contains":
-        return f"(positionCaseInsensitiveUTF8({string_expr(item.key)}, {params.add(value, 'String')}) > 0)"
-    if op == "regex":
-        return f"match({string_expr(item.key)}, {params.add(value, 'String')})"
-    if op == "in":
-        texts = sorted({value_text(v) for v in value})
-        return f"({prop} IS NOT NULL AND {string_expr(item.key)} IN {params.add(texts, 'Array(String)')})"
-    equal = f"({prop} IS NOT NULL AND {string_expr(item.key)} = {params.add(value_text(value), 'String')})"
-    return f"(NOT {equal})" if op == "neq" else equal
+        # A materialized string column is NULL exactly where the property is unset and otherwise the
+        # property's text, so `ifNull(column, '')` is `string_expr`: the same conditions apply.
+        return _string_condition(item, column, f"ifNull({column}, '')", params)
+    return _string_condition(item, property_expr(item.key), string_expr(item.key), params)
 
 
-def _column_filter_sql(item: PropertyFilter, column: str, params: Params) -> str:
-    """The same conditions as above on a materialized string column: NULL exactly where the property
-    is unset, otherwise the property's toString() (so `ifNull(column, '')` is `string_expr`)."""
+def _string_condition(item: PropertyFilter, source: str, text: str, params: Params) -> str:
+    """A text filter on `source` (NULL where the property is unset) whose text is `text`."""
     op, value = item.operator, item.value
     if op == "is_set":
-        return f"({column} IS NOT NULL)"
+        return f"({source} IS NOT NULL)"
     if op == "is_not_set":
-        return f"({column} IS NULL)"
+        return f"({source} IS NULL)"
     if op == "contains":
-        return f"(positionCaseInsensitiveUTF8(ifNull({column}, ''), {params.add(value, 'String')}) > 0)"
+        return f"(positionCaseInsensitiveUTF8({text}, {params.add(value, 'String')}) > 0)"
     if op == "regex":
-        return f"match(ifNull({column}, ''), {params.add(value, 'String')})"
+        return f"match({text}, {params.add(value, 'String')})"
     if op == "in":
         texts = sorted({value_text(v) for v in value})
-        return f"ifNull({column} IN {params.add(texts, 'Array(String)')}, 0)"
-    equal = f"ifNull({column} = {params.add(value_text(value), 'String')}, 0)"
+        return f"({source} IS NOT NULL AND {text} IN {params.add(texts, 'Array(String)')})"
+    equal = f"({source} IS NOT NULL AND {text} = {params.add(value_text(value), 'String')})"
     return f"(NOT {equal})" if op == "neq" else equal
 
 
