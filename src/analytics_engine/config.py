@@ -322,6 +322,11 @@ class Settings(BaseSettings):
         "a dropped column leaves `events` only after this delay, so no process still reads it.",
     )
 
+    # --- forecasts (issue 19: forecasting/) ----------------------------------------------------
+    forecast_max_horizon: int = Field(
+        90, ge=1, le=1000, description="Most points `POST /v1/forecasts` forecasts ahead (a longer horizon is a 422)."
+    )
+
     @field_validator("outgoing_allow", mode="before")
     @classmethod
     def _split_allow(cls, value: Any) -> Any:

@@ -2,13 +2,14 @@
 
 - `seasonal`: the robust seasonal rule (`seasonal.py`), vectorised over the whole series.
 - `ets`, `arima`, `theta`: forecast-interval breach. The model (`models.Fitted`) is estimated on the last
-  16 seasons before its block (blocks of two seasons, aligned to the series' start) and forecasts each
-  point one step ahead; the spread is 1.4826 x MAD of its own one-step errors over the last four seasons
-  before the point (an out-of-sample, conformal calibration).
-- `level_shift`: the seasonally adjusted last four seasons plus the point; ruptures (Binseg, l2 cost) finds
-  one change point; when the new segment is m..2m points long (m = max(2, season // 4)) and all its points
-  lie on one side of the old segment's median, the score is their smallest distance from that median over
-  the old segment's robust spread.
+  8 seasons before its block (blocks of two seasons, aligned to the series' start) and forecasts each
+  point one step ahead from the last 8 seasons; the spread is 1.4826 x MAD of its own one-step errors
+  over the last four seasons before the point (an out-of-sample, conformal calibration).
+- `level_shift`: the seasonally adjusted last four seasons plus the point; where the median of the last
+  m points (m = max(2, season // 4)) lies over 2 spreads from the median before them, ruptures
+  (KernelCPD, linear kernel: the exact least-squares change point) finds one change point; when the new
+  segment is m..2m points long and all its points lie on one side of the old segment's median, the score
+  is their smallest distance from that median over the old segment's robust spread.
 - `ensemble`: the geometric mean of the `seasonal` and `ets` scores, or the `level_shift` score if higher.
 - `auto`: per block, the candidate (`seasonal`, `ets`, `ensemble`) whose expected values had the lowest
   mean absolute error over the last four seasons before the block.
@@ -29,7 +30,11 @@ from analytics_engine.forecasting.types import DETECTORS, FORECAST_DETECTORS, Ju
 
 BLOCK_SEASONS = 2
 """Forecast detectors re-estimate their parameters every two seasons."""
+DETECTOR_FIT_SEASONS = 8
+"""Forecast detectors fit on (and forecast from) the last 8 seasons."""
 AUTO_CANDIDATES: tuple[str, ...] = ("seasonal", "ets", "ensemble")
+GATE = 2.0
+"""`level_shift` asks ruptures only where the last m points' median is over 2 spreads from the older median."""
 
 
 def needed(season: int, detector: str = "auto") -> int:
@@ -62,7 +67,7 @@ def forecast_track(x: Array, season: int, model: str, start: int) -> Track:
     s = season
     n = len(x)
     block = BLOCK_SEASONS * s
-    window = fit_window(s)
+    window = fit_window(s, DETECTOR_FIT_SEASONS)
     spread_width = robust.SPREAD_SEASONS * s
     first = max(2 * s, start - spread_width)
     expected = np.full(n, np.nan)
@@ -98,7 +103,7 @@ def level_shift_track(x: Array, season: int, start: int, sensitivity: float) -> 
     for t in range(max(start, robust.needed(s)), n):
         p = (t // block) * block
         if p not in index_cache:
-            index_cache[p] = Fitted("seasonal_naive", x, max(0, p - fit_window(s)), p, s).index
+            index_cache[p] = Fitted("seasonal_naive", x, max(0, p - fit_window(s, DETECTOR_FIT_SEASONS)), p, s).index
         index = index_cache[p]
         lo = max(0, t - span)
         z = x[lo : t + 1] - index[np.arange(lo, t + 1) % s]
@@ -109,8 +114,8 @@ def level_shift_track(x: Array, season: int, start: int, sensitivity: float) -> 
         track.spread[t] = scale
         cheap = abs(float(np.median(after)) - centre) / scale
         score = 0.0
-        if cheap > 0.5 * k:
-            bkps = ruptures.Binseg(model="l2", min_size=2, jump=1).fit(z).predict(n_bkps=1)
+        if cheap > GATE:
+            bkps = ruptures.KernelCPD(kernel="linear", min_size=2).fit(z).predict(n_bkps=1)
             b = int(bkps[0])
             post = len(z) - b
             if m <= post <= 2 * m and b >= 2 * s // 2:
@@ -182,10 +187,12 @@ def _check(season: int, detector: str, sensitivity: float) -> None:
     threshold(sensitivity)
 
 
-def _walk(x: Array, season: int, detector: str, sensitivity: float, start: int) -> list[Judgement | None]:
-    """Judgements for t in [start, n), each on x[:t] only."""
-    n = len(x)
-    k = threshold(sensitivity)
+def build_tracks(
+    x: Array, season: int, detector: str, sensitivity: float, start: int
+) -> tuple[dict[str, Track], dict[int, str]]:
+    """The tracks `detector` needs (and the per-point choice of `auto`), for judging t in [start, n).
+
+    No score depends on the sensitivity: one set of tracks gives every sensitivity's verdicts."""
     tracks: dict[str, Track] = {}
     names: set[str] = {detector}
     if detector == "ensemble":
@@ -205,6 +212,14 @@ def _walk(x: Array, season: int, detector: str, sensitivity: float, start: int) 
     chosen: dict[int, str] = {}
     if detector == "auto":
         tracks["auto"], chosen = auto_track(x, season, tracks)
+    return tracks, chosen
+
+
+def _walk(x: Array, season: int, detector: str, sensitivity: float, start: int) -> list[Judgement | None]:
+    """Judgements for t in [start, n), each on x[:t] only."""
+    n = len(x)
+    k = threshold(sensitivity)
+    tracks, chosen = build_tracks(x, season, detector, sensitivity, start)
     track = tracks[detector]
     out: list[Judgement | None] = []
     for t in range(start, n):

@@ -114,9 +114,9 @@ class Fitted:
         return mean + future
 
 
-def fit_window(season: int) -> int:
-    """How many of the latest points a model is fitted on."""
-    return max(FIT_SEASONS * season, 56)
+def fit_window(season: int, seasons: int = FIT_SEASONS) -> int:
+    """How many of the latest points a model is fitted on: `seasons` seasons, at least 56 points."""
+    return max(seasons * season, 56)
 
 
 def forecast_needed(season: int, horizon: int) -> int:
