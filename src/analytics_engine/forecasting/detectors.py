@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics_engine.forecasting import seasonal as robust
-from analytics_engine.forecasting.models import Fitted, fit_window
+from analytics_engine.forecasting.models import Fitted, fit_window, fitted
 from analytics_engine.forecasting.seasonal import Array
 from analytics_engine.forecasting.types import DETECTORS, FORECAST_DETECTORS, Judgement, TooShort, threshold
 
@@ -77,7 +77,7 @@ def forecast_track(x: Array, season: int, model: str, start: int) -> Track:
         if p < 2 * s:
             continue
         if p not in fits:
-            fits[p] = Fitted(model, x, max(0, p - window), p, s)
+            fits[p] = fitted(model, x, max(0, p - window), p, s)
         expected[t] = fits[p].predict(x, max(0, t - window), t, 1)[0]
     errors = x - expected
     spread = robust.trailing_spread(errors, spread_width, s)
