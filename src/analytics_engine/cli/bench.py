@@ -202,6 +202,7 @@ def detection(
     daily: Annotated[int, typer.Option(min=4, help="Daily series (26 weeks, season 7).")] = 200,
     hourly: Annotated[int, typer.Option(min=0, help="Hourly series (6 weeks, season 24).")] = 120,
     forecasts: Annotated[int, typer.Option(min=1, help="Clean 365-day series for the forecast figures.")] = 60,
+    workers: Annotated[int, typer.Option(min=1, max=16, help="Processes scoring the series.")] = 2,
 ) -> None:
     """Detectors on labelled series (event-level F1 and false alerts per series-month against rolling
     z-score, rolling MAD and a seasonal-naive band; target F1 >= 1.3x the best baseline, <= 0.5 false
@@ -209,4 +210,4 @@ def detection(
     93-97%, a 365-point forecast < 100 ms)."""
     from analytics_engine.bench.detection import run
 
-    run(tune_seed, report_seed, daily, hourly, forecasts)
+    run(tune_seed, report_seed, daily, hourly, forecasts, workers)

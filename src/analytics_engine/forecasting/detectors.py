@@ -22,11 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from analytics_engine.forecasting import seasonal as robust
 from analytics_engine.forecasting.models import Fitted, fit_window, fitted
 from analytics_engine.forecasting.seasonal import Array
 from analytics_engine.forecasting.types import DETECTORS, FORECAST_DETECTORS, Judgement, TooShort, threshold
+
+Counts = NDArray[np.bool_]
 
 BLOCK_SEASONS = 2
 """Forecast detectors re-estimate their parameters every two seasons."""
@@ -57,12 +60,12 @@ def _empty(n: int) -> Track:
     return Track(nan.copy(), nan.copy(), nan.copy(), {})
 
 
-def seasonal_track(x: Array, season: int) -> Track:
-    expected, spread = robust.expected_and_spread(x, season)
+def seasonal_track(x: Array, season: int, counts: Counts) -> Track:
+    expected, spread = robust.expected_and_spread(x, season, counts)
     return Track(expected, spread, np.abs(x - expected) / spread, {})
 
 
-def forecast_track(x: Array, season: int, model: str, start: int) -> Track:
+def forecast_track(x: Array, season: int, model: str, start: int, counts: Counts) -> Track:
     """One-step-ahead forecasts of `model` for t in [start - 4s, n) and the spread of its own past errors."""
     s = season
     n = len(x)
@@ -81,14 +84,11 @@ def forecast_track(x: Array, season: int, model: str, start: int) -> Track:
         expected[t] = fits[p].predict(x, max(0, t - window), t, 1)[0]
     errors = x - expected
     spread = robust.trailing_spread(errors, spread_width, s)
-    floor = 1e-9 + 1e-3 * np.abs(expected)
-    if robust.is_counts(x):
-        floor = np.maximum(floor, np.sqrt(np.maximum(expected, 1.0)))
-    spread = np.maximum(spread, floor)
+    spread = np.maximum(spread, robust.spread_floor(expected, counts))
     return Track(expected, spread, np.abs(errors) / spread, {})
 
 
-def level_shift_track(x: Array, season: int, start: int, sensitivity: float) -> Track:
+def level_shift_track(x: Array, season: int, start: int, sensitivity: float, counts: Counts) -> Track:
     """The level-shift score for t in [start, n): see the module docstring."""
     import ruptures
 
@@ -108,11 +108,11 @@ def level_shift_track(x: Array, season: int, start: int, sensitivity: float) -> 
         lo = max(0, t - span)
         z = x[lo : t + 1] - index[np.arange(lo, t + 1) % s]
         before, after = z[:-m], z[-m:]
-        scale = _spread(before)
         centre = float(np.median(before))
+        spread = _spread(before, centre + index[t % s], bool(counts[t]))
         track.expected[t] = centre + index[t % s]
-        track.spread[t] = scale
-        cheap = abs(float(np.median(after)) - centre) / scale
+        track.spread[t] = spread
+        cheap = abs(float(np.median(after)) - centre) / spread
         score = 0.0
         if cheap > GATE:
             bkps = ruptures.KernelCPD(kernel="linear", min_size=2).fit(z).predict(n_bkps=1)
@@ -123,24 +123,21 @@ def level_shift_track(x: Array, season: int, start: int, sensitivity: float) -> 
                 base = float(np.median(old))
                 dev = new - base
                 if np.all(dev > 0) or np.all(dev < 0):
-                    score = float(np.min(np.abs(dev))) / _spread(old)
+                    score = float(np.min(np.abs(dev))) / _spread(old, base + index[t % s], bool(counts[t]))
                 if score > k:
                     shift = float(np.median(new)) - base
-                    track.reasons[t] = f"level shift {shift:+.4g} starting {post - 1} points ago"
+                    track.reasons[t] = f"level shift of about {math.expm1(shift):+.0%} starting {post - 1} points ago"
         track.score[t] = score
     return track
 
 
-def _spread(v: Array) -> float:
-    centre = float(np.median(v))
-    dev = np.abs(v - centre)
+def _spread(v: Array, expected: float, counts: bool) -> float:
+    """1.4826 x MAD of v (1.2533 x mean absolute deviation when 0), never below the scale's floor."""
+    dev = np.abs(v - float(np.median(v)))
     mad = 1.4826 * float(np.median(dev))
     if mad <= 0:
         mad = 1.2533 * float(np.mean(dev))
-    floor = 1e-9 + 1e-3 * abs(centre)
-    if robust.is_counts(v + 0.0) and np.all(v >= 0):
-        floor = max(floor, math.sqrt(max(centre, 1.0)))
-    return max(mad, floor)
+    return max(mad, float(robust.spread_floor(np.array([expected]), np.array([counts]))[0]))
 
 
 def ensemble_track(seasonal_t: Track, ets_t: Track, level_t: Track) -> Track:
@@ -193,6 +190,8 @@ def build_tracks(
     """The tracks `detector` needs (and the per-point choice of `auto`), for judging t in [start, n).
 
     No score depends on the sensitivity: one set of tracks gives every sensitivity's verdicts."""
+    y = robust.to_working(x)
+    counts = robust.counts_before(x)
     tracks: dict[str, Track] = {}
     names: set[str] = {detector}
     if detector == "ensemble":
@@ -200,18 +199,18 @@ def build_tracks(
     if detector == "auto":
         names |= {"seasonal", "ets", "level_shift", "ensemble"}
     if "seasonal" in names:
-        tracks["seasonal"] = seasonal_track(x, season)
+        tracks["seasonal"] = seasonal_track(y, season, counts)
     for model in FORECAST_DETECTORS:
         if model in names:
             span = robust.SPREAD_SEASONS * season * (3 if detector == "auto" else 1)
-            tracks[model] = forecast_track(x, season, model, start - span)
+            tracks[model] = forecast_track(y, season, model, start - span, counts)
     if "level_shift" in names:
-        tracks["level_shift"] = level_shift_track(x, season, start, sensitivity)
+        tracks["level_shift"] = level_shift_track(y, season, start, sensitivity, counts)
     if "ensemble" in names:
         tracks["ensemble"] = ensemble_track(tracks["seasonal"], tracks["ets"], tracks["level_shift"])
     chosen: dict[int, str] = {}
     if detector == "auto":
-        tracks["auto"], chosen = auto_track(x, season, tracks)
+        tracks["auto"], chosen = auto_track(y, season, tracks)
     return tracks, chosen
 
 
@@ -229,18 +228,19 @@ def _walk(x: Array, season: int, detector: str, sensitivity: float, start: int) 
             continue
         anomalous = bool(sc > k)
         name = chosen.get(t, detector)
+        expected, lower, upper = (float(v) for v in robust.to_raw(np.array([e, e - k * sp, e + k * sp])))
         if anomalous:
             reason = track.reasons.get(t) or (
-                f"{name}: {x[t]:.4g} is {'above' if x[t] > e else 'below'} the expected {e:.4g} "
+                f"{name}: {x[t]:.4g} is {'above' if x[t] > expected else 'below'} the expected {expected:.4g} "
                 f"by {sc:.1f} spreads (threshold {k:.1f})"
             )
         else:
-            reason = f"{name}: within {k:.1f} spreads of the expected {e:.4g}"
+            reason = f"{name}: within {k:.1f} spreads of the expected {expected:.4g}"
         out.append(
             Judgement(
-                expected=float(e),
-                lower=float(e - k * sp),
-                upper=float(e + k * sp),
+                expected=expected,
+                lower=lower,
+                upper=upper,
                 score=float(sc),
                 anomalous=anomalous,
                 reason=reason,
