@@ -80,8 +80,9 @@ ALLOWED_FUNCTION_CLASSES: frozenset[type[exp.Expr]] = frozenset(
         exp.Coalesce, exp.Concat, exp.Corr, exp.Cos, exp.Cosh, exp.Count, exp.CountIf, exp.CumeDist,
         exp.DateAdd, exp.DateDiff, exp.DateSub, exp.DateTrunc, exp.DayOfWeekIso, exp.DenseRank,
         exp.EndsWith, exp.Exp, exp.Explode, exp.FirstValue, exp.Floor, exp.Format, exp.Greatest, exp.Hex,
-        exp.Initcap, exp.IsInf, exp.IsNan, exp.JSONExtractScalar, exp.JSONPath, exp.JSONPathKey,
-        exp.JSONPathRoot, exp.LastValue, exp.Least, exp.Left, exp.Length, exp.Ln, exp.Log, exp.Lower,
+        exp.Initcap, exp.IsInf, exp.IsNan, exp.JSONExtract, exp.JSONExtractScalar, exp.JSONPath, exp.JSONPathKey,
+        exp.JSONPathRoot, exp.JSONPathSubscript,
+        exp.LastValue, exp.Least, exp.Left, exp.Length, exp.Ln, exp.Log, exp.Lower,
         exp.MD5Digest, exp.Max, exp.Min, exp.Monthname, exp.NthValue, exp.Ntile, exp.Nullif, exp.Pad,
         exp.ParseDatetime, exp.PercentRank, exp.Pi, exp.Pow, exp.Quantile, exp.Rand, exp.Rank,
         exp.RegexpLike, exp.RegexpSplit, exp.Repeat, exp.Reverse, exp.Right, exp.Round, exp.RowNumber,
@@ -379,7 +380,7 @@ def parse(sql: str) -> exp.Expr:
         raise SqlSyntaxError(str(description), position(first.get("line"), first.get("col"), None)) from None
     except TokenError as exc:
         raise SqlSyntaxError(str(exc).splitlines()[0][:300]) from None
-    except (SqlglotError, RecursionError, ValueError) as exc:
+    except (SqlglotError, RecursionError, Exception) as exc:  # fail closed on anything sqlglot raises
         raise SqlSyntaxError(f"the query cannot be read ({type(exc).__name__})") from None
     present = [statement for statement in statements if statement is not None]
     if len(present) != 1:
@@ -394,13 +395,21 @@ def _check_root(root: exp.Expr, checker: _Checker) -> None:
 
 def guard(sql: str, catalogue: Catalogue) -> Guarded:
     """Check and rewrite a tenant's SQL (see the module doc); raises SqlNotAllowed or SqlSyntaxError."""
+    try:
+        return _guard(sql, catalogue)
+    except (SqlNotAllowed, SqlSyntaxError):
+        raise
+    except RecursionError:
+        raise SqlNotAllowed("the query is nested too deeply") from None
+    except Exception as exc:  # fail closed: whatever goes wrong in rewriting refuses the query
+        raise SqlNotAllowed(f"the query cannot be rewritten safely ({type(exc).__name__})") from None
+
+
+def _guard(sql: str, catalogue: Catalogue) -> Guarded:
     root = parse(sql)
     checker = _Checker(catalogue, recheck=False)
     _check_root(root, checker)
-    try:
-        checker.run(root)
-    except RecursionError:
-        raise SqlNotAllowed("the query is nested too deeply") from None
+    checker.run(root)
     for node, name in checker.replacements:
         table = catalogue.tables[name]
         alias = node.args.get("alias")
