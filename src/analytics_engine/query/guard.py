@@ -117,7 +117,7 @@ _ALLOWED_ARGS: dict[type[exp.Expr], frozenset[str]] = {
     exp.TableAlias: frozenset({"this"}),
 }
 _IN_SINGLE = (exp.Subquery, exp.Query, exp.Tuple, exp.Array, exp.Literal, exp.Null, exp.Boolean, exp.Neg)
-_JOIN_KINDS = frozenset({"", "INNER", "OUTER", "CROSS", "SEMI", "ANTI", "ARRAY"})
+_JOIN_KINDS = frozenset({"", "INNER", "OUTER", "CROSS", "SEMI", "ANTI", "ARRAY", "ANY", "ALL", "ASOF"})
 _JOIN_METHODS = frozenset({"", "ANY", "ALL", "ASOF", "PASTE"})
 _CLAUSE_NAMES = {
     "into": "INTO",
