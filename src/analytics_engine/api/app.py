@@ -21,6 +21,7 @@ from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import materialized as materialized_routes
 from analytics_engine.api.routes import metrics as metric_routes
+from analytics_engine.api.routes import query as query_routes
 from analytics_engine.api.routes import reports as report_routes
 from analytics_engine.api.routes import ui as ui_routes
 from analytics_engine.api.routes.impact import router as impact_router
@@ -72,6 +73,7 @@ PARTS: list[Part] = [
     Part((impact_router,), start=start_impact),
     Part((insights_router,)),
     Part((materialized_routes.router,), start=start_materialized),
+    Part((query_routes.router,)),  # restricted ad-hoc SQL (docs/sql.md)
     # Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
     Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
     # The one job runner starts after every package registered its handlers and stops first.
