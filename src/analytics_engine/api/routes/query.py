@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.query.guard import MAX_SQL_CHARS
@@ -21,7 +21,8 @@ from analytics_engine.query.service import (
 
 router = APIRouter(prefix="/v1/query", tags=["sql"])
 
-_EXAMPLE = {"sql": "SELECT event, count() AS n FROM events GROUP BY event ORDER BY n DESC", "limit": 100}
+_EXAMPLE_SQL = "SELECT event, count() AS n FROM events GROUP BY event ORDER BY n DESC"
+_EXAMPLE: dict[str, JsonValue] = {"sql": _EXAMPLE_SQL, "limit": 100}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {
         "description": "`sql_not_allowed` (details: `reason`, `position` {line, column, offset}), "
@@ -46,7 +47,7 @@ class SqlRequest(BaseModel):
 
 
 class SqlExplainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"sql": _EXAMPLE["sql"]}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"sql": _EXAMPLE_SQL}]})
 
     sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS)
     limit: int | None = Field(None, ge=1, le=MAX_LIMIT, description="Accepted for symmetry; not used.")
