@@ -40,6 +40,7 @@ from analytics_engine.query.errors import SqlNotAllowed, SqlSyntaxError, positio
 from analytics_engine.query.functions import ALLOWED_FUNCTIONS
 
 MAX_SQL_CHARS = 100_000
+UNKNOWN_TABLE = "there is no table "
 TENANT_MARKER = "_tenant"
 _MARKER_WITH = sqlglot.parse_one(f"WITH {{tenant_id:String}} AS {TENANT_MARKER} SELECT 1", dialect=GuardDialect).args[
     "with_"
@@ -325,7 +326,7 @@ class _Checker:
         table = self.catalogue.get(name)
         if table is None:
             available = ", ".join(sorted(self.catalogue.tables))
-            raise self.refuse(f"there is no table {name} (tables: {available})", node)
+            raise self.refuse(f"{UNKNOWN_TABLE}{name} (tables: {available})", node)
         if self.recheck:
             raise self.refuse(f"the table {name} was not replaced", node)
         alias = node.args.get("alias")

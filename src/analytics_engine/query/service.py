@@ -25,8 +25,9 @@ import structlog
 from pydantic import BaseModel, Field
 
 from analytics_engine.errors import BadRequest, InvalidInput, WarehouseError
-from analytics_engine.query.catalogue import CATALOGUES, Catalogue
-from analytics_engine.query.guard import Guarded, guard
+from analytics_engine.query.catalogue import CATALOGUES, Catalogue, build_catalogue
+from analytics_engine.query.errors import SqlNotAllowed
+from analytics_engine.query.guard import UNKNOWN_TABLE, Guarded, guard
 
 if TYPE_CHECKING:
     from analytics_engine.config import Settings
@@ -92,6 +93,19 @@ def catalogue_for(source: Core | Warehouse) -> Catalogue:
 def check_sql(source: Core | Warehouse, sql: str) -> Guarded:
     """Guard `sql` without running it (saved SQL metrics are checked when saved)."""
     return guard(sql, catalogue_for(source))
+
+
+_PRECHECK = build_catalogue("precheck")
+
+
+def precheck_sql(sql: str) -> None:
+    """Guard `sql` without a warehouse (when a SQL query is saved): everything but the synced tables,
+    which only the warehouse knows, is checked; raises SqlNotAllowed / SqlSyntaxError."""
+    try:
+        guard(sql, _PRECHECK)
+    except SqlNotAllowed as exc:
+        if not exc.reason.startswith(UNKNOWN_TABLE):
+            raise
 
 
 def _limit(limit: int | None, settings: Settings | None) -> int:
