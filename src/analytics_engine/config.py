@@ -327,6 +327,20 @@ class Settings(BaseSettings):
         90, ge=1, le=1000, description="Most points `POST /v1/forecasts` forecasts ahead (a longer horizon is a 422)."
     )
 
+    # --- restricted SQL (POST /v1/query, saved SQL metrics; docs/sql.md) ------------------------
+    sql_default_limit: int = Field(
+        1_000, ge=1, le=100_000, description="Restricted SQL: result rows when `limit` is not given."
+    )
+    sql_max_limit: int = Field(
+        100_000, ge=1, le=1_000_000, description="Restricted SQL: the largest `limit` a query may ask for."
+    )
+    sql_max_memory_usage: int = Field(
+        2_000_000_000, ge=0, description="Restricted SQL: bytes of memory one query may use (0: no limit)."
+    )
+    sql_max_result_bytes: int = Field(
+        200_000_000, ge=0, description="Restricted SQL: bytes of result one query may return (0: no limit)."
+    )
+
     @field_validator("outgoing_allow", mode="before")
     @classmethod
     def _split_allow(cls, value: Any) -> Any:

@@ -148,6 +148,7 @@ def _register_builtin() -> None:
         TrendsResult,
     )
     from analytics_engine.insights.retention import RetentionRunner
+    from analytics_engine.insights.sql import SqlQuery, SqlResult, run_sql
     from analytics_engine.insights.trends import TrendsRunner
 
     no_interval = ALL_OVERRIDES - {"interval"}
@@ -165,6 +166,8 @@ def _register_builtin() -> None:
             insight_api=False,
         )
     )
+    # Saved restricted SQL (POST /v1/query runs it ad hoc); the query is fixed, no override applies.
+    register(InsightKind("sql", SqlQuery, run_sql, SqlResult, frozenset(), insight_api=False, cost=2))
 
 
 _register_builtin()

@@ -39,6 +39,8 @@ class QueryResult:
     truncated: bool = False
     elapsed_ms: float = 0.0
     summary: dict[str, Any] = field(default_factory=dict)
+    # ClickHouse type names of the columns (`String`, `Nullable(Float64)`), in `columns` order.
+    column_types: list[str] = field(default_factory=list)
 
     def dicts(self) -> list[dict[str, Any]]:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
@@ -230,6 +232,7 @@ class Warehouse:
             truncated=truncated,
             elapsed_ms=(time.perf_counter() - started) * 1000,
             summary=dict(result.summary or {}),
+            column_types=[getattr(t, "name", str(t)) for t in result.column_types],
         )
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
