@@ -17,13 +17,13 @@ answer for the same point. The rules, so they can be recomputed by hand (docs/al
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from analytics_engine import forecasting
 from analytics_engine.alerts.schemas import (
     AnomalyCondition,
     Direction,
@@ -173,34 +173,20 @@ def judge_relative(condition: RelativeCondition, points: Sequence[Point], index:
     return Verdict(value, breach, reason=reason, expected=base, lower=lower, upper=upper, score=change)
 
 
-def forecasting() -> Any:
-    """The forecasting package (detectors and forecasts), imported when a rule needs it."""
-    try:
-        module = importlib.import_module("analytics_engine.forecasting")
-    except ImportError:
-        raise InvalidInput("anomaly and forecast conditions need the forecasting package, not installed") from None
-    return module
-
-
 def check_condition(condition: AnyCondition) -> None:
     """422 for a condition that cannot run (an unknown detector)."""
-    if isinstance(condition, AnomalyCondition):
-        detectors = forecasting().DETECTORS
-        names = list(detectors) if not isinstance(detectors, str) else [detectors]
-        if condition.detector not in names:
-            raise InvalidInput(
-                f"unknown detector {condition.detector!r}; one of: {', '.join(sorted(map(str, names)))}",
-                details={"detectors": sorted(map(str, names))},
-            )
-    elif isinstance(condition, ForecastCondition):
-        forecasting()
+    if isinstance(condition, AnomalyCondition) and condition.detector not in forecasting.DETECTORS:
+        raise InvalidInput(
+            f"unknown detector {condition.detector!r}; one of: {', '.join(forecasting.DETECTORS)}",
+            details={"detectors": list(forecasting.DETECTORS)},
+        )
 
 
 def history_before(points: Sequence[Point], index: int) -> list[float]:
     return [float(v) for _, v in points[:index] if v is not None and math.isfinite(v)]
 
 
-def from_judgement(condition: AnomalyCondition, value: float, judgement: Any) -> Verdict:
+def from_judgement(condition: AnomalyCondition, value: float, judgement: forecasting.Judgement) -> Verdict:
     expected = judgement.expected
     anomalous = bool(judgement.anomalous)
     if anomalous and condition.direction != "either" and expected is not None:
@@ -218,19 +204,18 @@ def from_judgement(condition: AnomalyCondition, value: float, judgement: Any) ->
 
 
 def judge_anomaly(condition: AnomalyCondition, points: Sequence[Point], index: int, interval: str | None) -> Verdict:
-    module = forecasting()
     value = points[index][1]
     assert value is not None
     history = history_before(points, index)
     try:
-        judgement = module.judge(
+        judgement = forecasting.judge(
             history,
             value,
             season=season_of(condition, interval),
             detector=condition.detector,
             sensitivity=condition.sensitivity,
         )
-    except module.TooShort as exc:
+    except forecasting.TooShort as exc:
         return Verdict(value, no_data=True, reason=too_short(exc, len(history)))
     return from_judgement(condition, value, judgement)
 
@@ -241,13 +226,12 @@ def too_short(exc: Any, have: int) -> str:
 
 
 def judge_forecast(condition: ForecastCondition, points: Sequence[Point], index: int, interval: str | None) -> Verdict:
-    module = forecasting()
     value = points[index][1]
     assert value is not None
     history = history_before(points, index)
     try:
-        result = module.forecast(history, season=season_of(condition, interval), horizon=1)
-    except module.TooShort as exc:
+        result = forecasting.forecast(history, season=season_of(condition, interval), horizon=1)
+    except forecasting.TooShort as exc:
         return Verdict(value, no_data=True, reason=too_short(exc, len(history)))
     point = result.points[0]
     lower, upper = (point.lower_95, point.upper_95) if condition.level == 95 else (point.lower_80, point.upper_80)
@@ -283,9 +267,8 @@ def judge_range(condition: AnyCondition, points: Sequence[Point], start: int, in
     detector's causal walk (`judge_walk`), one pass instead of one fit per point."""
     if not isinstance(condition, AnomalyCondition):
         return [judge(condition, points, index, interval) for index in range(start, len(points))]
-    module = forecasting()
     kept = [(i, float(v)) for i, (_, v) in enumerate(points) if v is not None and math.isfinite(v)]
-    walk = module.judge_walk(
+    walk = forecasting.judge_walk(
         [v for _, v in kept],
         season=season_of(condition, interval),
         detector=condition.detector,

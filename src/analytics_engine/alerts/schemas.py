@@ -67,6 +67,7 @@ class SlaSource(_Strict):
     )
     interval: Literal["hour", "day"] = "hour"
     job_kinds: list[str] = Field(default_factory=lambda: list(JOB_KINDS_DEFAULT), min_length=1, max_length=10)
+    include_current: bool = Field(False, description="Judge the current, still incomplete bucket too.")
 
 
 Source = Annotated[InsightSource | MetricSource | SlaSource, Field(discriminator="type")]

@@ -220,18 +220,15 @@ class SlaKindSource:
             start = end - step * (window.points + 1)
         else:
             start = window.start - step * window.points
-            end = window.end or datetime.now(UTC)
+            current_end = bucket_start(datetime.now(UTC), source.interval) + step
+            end = min(window.end, current_end) if window.end else current_end
         return end, sla_series(runtime, tenant, source, start, end)
 
     def extract(self, answer: Any, source: Any, now: datetime) -> list[Point]:
         end, points = answer
-        if points and not source_include_current(source) and end > now:
+        if points and not source.include_current and end > now:
             return list(points[:-1])
         return list(points)
-
-
-def source_include_current(source: Any) -> bool:
-    return bool(getattr(source, "include_current", False))
 
 
 SOURCE_KINDS: dict[str, SourceKind] = {
