@@ -416,7 +416,7 @@ class AlertService:
         return TenantContext(tenant.id, tenant.name, tenant.timezone, frozenset({"read"}), "alerts")
 
     def judge_rules(
-        self, tenant: Any, rules: builtins.list[AlertRule], now: datetime
+        self, tenant: Any, rules: builtins.list[AlertRule], now: datetime, *, refresh: bool = False
     ) -> tuple[dict[str, Outcome], int]:
         """Every rule's outcome; one fetch per group of rules with the same source key."""
         outcomes: dict[str, Outcome] = {}
@@ -432,7 +432,7 @@ class AlertService:
             first = members[0][2]
             try:
                 needed = max(cond.points_needed(body.condition, prepared.interval) for _, body, prepared in members)
-                answer = kind_of(first).fetch(self.runtime, tenant, first, Window(points=needed + 1))
+                answer = kind_of(first).fetch(self.runtime, tenant, first, Window(points=needed + 1, refresh=refresh))
             except Exception as exc:
                 error = _message(exc)
                 log.warning("alerts.fetch_failed", key=first.key[:200], error=error)
@@ -448,7 +448,9 @@ class AlertService:
                     outcomes[rule.id] = Outcome(error=_message(exc))
         return outcomes, len(groups)
 
-    def evaluate(self, tenant_id: str, rule_ids: builtins.list[str], now: datetime | None = None) -> EvaluationSummary:
+    def evaluate(
+        self, tenant_id: str, rule_ids: builtins.list[str], now: datetime | None = None, *, refresh: bool = False
+    ) -> EvaluationSummary:
         """Evaluate these rules of one tenant now; record states, history and notify."""
         started = time.perf_counter()
         now = now or utcnow()
@@ -462,7 +464,7 @@ class AlertService:
             return summary
         try:
             tenant = self.tenant_context(tenant_id)
-            outcomes, summary.groups = self.judge_rules(tenant, rules, now)
+            outcomes, summary.groups = self.judge_rules(tenant, rules, now, refresh=refresh)
         except Exception as exc:
             outcomes = {rule.id: Outcome(error=_message(exc)) for rule in rules}
         notices: builtins.list[Notice] = []
@@ -537,7 +539,8 @@ class AlertService:
     def execute(self, ctx: JobContext) -> dict[str, Any]:
         """The `alert_evaluation` job handler."""
         assert ctx.tenant_id is not None
-        summary = self.evaluate(ctx.tenant_id, builtins.list(ctx.params.get("rule_ids") or []))
+        rule_ids = builtins.list(ctx.params.get("rule_ids") or [])
+        summary = self.evaluate(ctx.tenant_id, rule_ids, refresh=bool(ctx.params.get("refresh")))
         return {
             "evaluated": summary.evaluated,
             "groups": summary.groups,
@@ -618,11 +621,17 @@ def replay(
     return SimulateResponse(points=out, fired=fired)
 
 
+def register_jobs(runtime: Runtime) -> None:
+    """The `alert_evaluation` job kind on the runner (a failed evaluation is not retried: the rule's
+    next slot evaluates it again)."""
+    runtime.runner.register(JOB_KIND, runtime.alerts.execute, max_attempts=1)
+
+
 async def start_alerts(runtime: Runtime) -> None:
     """STARTUP_HOOK: the `alert_evaluation` job kind, the bus loop, and the `alerts` schedule."""
     service = runtime.alerts
     service.loop = asyncio.get_running_loop()
-    runtime.runner.register(JOB_KIND, service.execute, max_attempts=1)
+    register_jobs(runtime)
     if not runtime.settings.alerts_enabled:
         return
 
