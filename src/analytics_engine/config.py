@@ -341,6 +341,25 @@ class Settings(BaseSettings):
         200_000_000, ge=0, description="Restricted SQL: bytes of result one query may return (0: no limit)."
     )
 
+    # --- alerts (rules, evaluation, notifications) ----------------------------------------------
+    alerts_enabled: bool = Field(True, description="Evaluate alert rules on their schedules inside `serve`.")
+    alerts_tick_seconds: float = Field(
+        15.0, gt=0, le=3_600, description="Seconds between two looks for due alert rules (each rule has its own slot)."
+    )
+    alerts_max_rules_per_tenant: int = Field(
+        2_000, ge=0, description="Alert rules one tenant may have (past it: HTTP 422)."
+    )
+    alerts_simulate_max_points: int = Field(
+        2_000, ge=10, le=5_000, description="Most points `POST /v1/alerts/simulate` replays (past it: HTTP 422)."
+    )
+    alerts_webhook_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one alert webhook attempt.")
+    alerts_webhook_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts of one alert webhook delivery (network errors, 429 and 5xx retried)."
+    )
+    alerts_webhook_backoff_seconds: float = Field(
+        1.0, ge=0, description="Wait before the first webhook retry; doubled before each next one."
+    )
+
     @field_validator("outgoing_allow", mode="before")
     @classmethod
     def _split_allow(cls, value: Any) -> Any:

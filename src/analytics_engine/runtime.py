@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from analytics_engine.alerts.service import AlertService
 from analytics_engine.cohorts.service import CohortService
 from analytics_engine.config import Settings
 from analytics_engine.core import Core
@@ -45,6 +46,7 @@ class Runtime(Core):
     exports: ExportService = field(init=False, repr=False)
     reports: ReportService = field(init=False, repr=False)
     materialized: MaterializedService = field(init=False, repr=False)
+    alerts: AlertService = field(init=False, repr=False)
     # Parts that live between a start hook and its stop hook (None outside `serve`, or once stopped;
     # a runtime shared by several apps in tests starts them again).
     stream_hub: StreamHub | None = field(default=None, init=False, repr=False)
@@ -61,6 +63,7 @@ class Runtime(Core):
         self.exports = ExportService(self)
         self.reports = ReportService(self)
         self.materialized = MaterializedService(self)
+        self.alerts = AlertService(self)
 
     @classmethod
     def build(cls, settings: Settings, *, migrate_schemas: bool = True) -> Runtime:

@@ -13,9 +13,11 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from analytics_engine import __version__
+from analytics_engine.alerts.service import start_alerts, stop_alerts
 from analytics_engine.api.errors import install_error_handlers
 from analytics_engine.api.routes import admin_ingest as ingest_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
+from analytics_engine.api.routes import alerts as alert_routes
 from analytics_engine.api.routes import dashboards as dashboard_routes
 from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
@@ -78,6 +80,8 @@ PARTS: list[Part] = [
     Part((query_routes.router,)),  # restricted ad-hoc SQL (docs/sql.md)
     # Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
     Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
+    # Alert rules: evaluation jobs on a spread schedule, notifications on the bus, webhooks, email.
+    Part((alert_routes.router,), start=start_alerts, stop=stop_alerts),
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]

@@ -211,3 +211,19 @@ def detection(
     from analytics_engine.bench.detection import run
 
     run(tune_seed, report_seed, daily, hourly, forecasts, workers)
+
+
+@bench_app.command("alerts")
+def alerts(
+    data_dir: Annotated[
+        Path, typer.Option(help="Data folder holding the tenant's events (`analytics-engine generate` into it).")
+    ],
+    rules: Annotated[int, typer.Option(min=1, max=10_000, help="Alert rules to evaluate.")] = 1_000,
+    tenant: Annotated[str, typer.Option(help="The tenant's name (what `generate` creates: gen-1).")] = "gen-1",
+    sample: Annotated[int, typer.Option(min=1, help="Baseline: rules evaluated one at a time, scaled up.")] = 60,
+) -> None:
+    """1,000 alert rules evaluated in one job, rules on the same query sharing one fetch (target < 60 s
+    at 10M events on 2 cores), against evaluating rules one at a time (ratio)."""
+    from analytics_engine.bench.alerts import run
+
+    run(rules, data_dir, tenant, sample)

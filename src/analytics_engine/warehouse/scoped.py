@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from analytics_engine.errors import BudgetExceeded
+from analytics_engine.observability.latency import QUERY_LATENCY
 
 if TYPE_CHECKING:
     # Type-only: the facade (client.py) builds these scopes, so at run time only it imports us.
@@ -135,6 +136,7 @@ class TenantScope:
                 self._record(None, started)  # a failed statement (timeout, read limit): its wall time
                 raise
             self._record(result, started)
+        QUERY_LATENCY.record(self.tenant_id, time.perf_counter() - started)  # alerts' query_p95_ms signal
         return result
 
     def stream_rows(
