@@ -26,6 +26,7 @@ from analytics_engine.exports.service import ExportService
 from analytics_engine.impact.service import ImpactService
 from analytics_engine.materialized.service import MaterializedService
 from analytics_engine.metrics.service import MetricService
+from analytics_engine.privacy.service import PrivacyService
 from analytics_engine.reports.service import ReportService
 from analytics_engine.streaming.consumer import NatsIngestConsumer
 from analytics_engine.sync.service import SyncService
@@ -45,6 +46,7 @@ class Runtime(Core):
     exports: ExportService = field(init=False, repr=False)
     reports: ReportService = field(init=False, repr=False)
     materialized: MaterializedService = field(init=False, repr=False)
+    privacy: PrivacyService = field(init=False, repr=False)
     # Parts that live between a start hook and its stop hook (None outside `serve`, or once stopped;
     # a runtime shared by several apps in tests starts them again).
     stream_hub: StreamHub | None = field(default=None, init=False, repr=False)
@@ -61,6 +63,7 @@ class Runtime(Core):
         self.exports = ExportService(self)
         self.reports = ReportService(self)
         self.materialized = MaterializedService(self)
+        self.privacy = PrivacyService(self)
 
     @classmethod
     def build(cls, settings: Settings, *, migrate_schemas: bool = True) -> Runtime:

@@ -27,6 +27,7 @@ PLATFORM_USERS = {
     "ingest/consistency.py",  # operator's check of every derived table against events, all tenants
     "ingest/writer.py",  # mixed-tenant ingest batches, limited by ingest limits
     "materialized/warehouse.py",  # DDL and backfill of event columns shared by tenants
+    "privacy/eraser.py",  # the catalogue: which sync tables (shared by tenants) have text columns
     "sync/targets.py",  # one table per sync source holding every tenant's rows
     "tenants/purge.py",  # admin erasure of a deleted tenant
 }

@@ -21,6 +21,7 @@ from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import materialized as materialized_routes
 from analytics_engine.api.routes import metrics as metric_routes
+from analytics_engine.api.routes import privacy as privacy_routes
 from analytics_engine.api.routes import reports as report_routes
 from analytics_engine.api.routes import ui as ui_routes
 from analytics_engine.api.routes.impact import router as impact_router
@@ -34,6 +35,7 @@ from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.jobs.hooks import start_job_runner, stop_job_runner
 from analytics_engine.materialized.lifecycle import start_materialized
 from analytics_engine.observability import metrics
+from analytics_engine.privacy.hooks import start_privacy
 from analytics_engine.reports.service import start_report_schedules
 from analytics_engine.runtime import Hook, Runtime
 from analytics_engine.streaming.service import start_streaming, stop_streaming
@@ -74,6 +76,8 @@ PARTS: list[Part] = [
     Part((materialized_routes.router,), start=start_materialized),
     # Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
     Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
+    # Erasure (privacy/) and retention tiers (lifecycle/): their jobs, routes and the tiering schedule.
+    Part((privacy_routes.router,), start=start_privacy),
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]
