@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from analytics_engine import __version__
 from analytics_engine.api.errors import install_error_handlers
 from analytics_engine.api.routes import admin_ingest as ingest_routes
+from analytics_engine.api.routes import admin_lifecycle as lifecycle_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
 from analytics_engine.api.routes import dashboards as dashboard_routes
 from analytics_engine.api.routes import exports as export_routes
@@ -33,6 +34,7 @@ from analytics_engine.exports.worker import start_export_workers
 from analytics_engine.impact.schedule import start_impact
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.jobs.hooks import start_job_runner, stop_job_runner
+from analytics_engine.lifecycle.service import start_lifecycle
 from analytics_engine.materialized.lifecycle import start_materialized
 from analytics_engine.observability import metrics
 from analytics_engine.privacy.hooks import start_privacy
@@ -78,6 +80,7 @@ PARTS: list[Part] = [
     Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
     # Erasure (privacy/) and retention tiers (lifecycle/): their jobs, routes and the tiering schedule.
     Part((privacy_routes.router,), start=start_privacy),
+    Part((lifecycle_routes.router,), start=start_lifecycle),
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]

@@ -59,28 +59,24 @@ def affected_by(scope: TenantScope, where: str, params: dict[str, Any]) -> Affec
 
 def rebuild(scope: TenantScope, affected: Affected) -> None:
     """Recompute every derived row of the affected people and days from `events`."""
-    rebuild_people(scope, affected.people)
+    if affected.people:
+        rebuild_people(scope, "SELECT arrayJoin({people:Array(String)})", {"people": affected.people})
     rebuild_days(scope, affected.days)
 
 
-def rebuild_people(scope: TenantScope, people: Sequence[str]) -> None:
-    if not people:
-        return
-    params = {"people": list(people)}
+def rebuild_people(scope: TenantScope, people_sql: str, params: dict[str, Any]) -> None:
+    """Delete and recompute the per-person rows of the people `people_sql` selects (one column of
+    distinct ids of this tenant; a list bound as an array, or a staging table)."""
     events = scope.table("events")
     tenant = "tenant_id = {tenant_id:String}"
+    mine = f"{tenant} AND distinct_id IN ({people_sql})"
     for table in ("persons", "person_properties"):
-        scope.command(
-            f"ALTER TABLE {scope.table(table)} DELETE WHERE {tenant} AND has({{people:Array(String)}}, distinct_id) "
-            + MUTATION,
-            params,
-        )
+        scope.command(f"ALTER TABLE {scope.table(table)} DELETE WHERE {mine} {MUTATION}", params)
     scope.command(
         f"ALTER TABLE {scope.table('person_weeks')} DELETE WHERE {tenant} "
-        "AND has(arrayMap(x -> cityHash64(x), {people:Array(String)}), person_key) " + MUTATION,
+        f"AND person_key IN (SELECT cityHash64(*) FROM ({people_sql})) {MUTATION}",
         params,
     )
-    mine = f"{tenant} AND has({{people:Array(String)}}, distinct_id)"
     scope.command(
         f"INSERT INTO {scope.table('persons')} SELECT tenant_id, distinct_id, min(timestamp), max(timestamp), count() "
         f"FROM {events} WHERE {mine} GROUP BY tenant_id, distinct_id " + FRESH,
