@@ -39,7 +39,11 @@ class Settings(BaseSettings):
     warehouse_database: str = Field("analytics", description="ClickHouse database holding every table.")
     warehouse_pool_size: int = Field(4, ge=1, le=64, description="Warehouse connections kept open.")
     hot_retention_months: int = Field(
-        13, ge=1, le=120, description="Months raw events stay in the warehouse (TTL on `events`)."
+        13,
+        ge=1,
+        le=120,
+        description="Whole UTC months of events kept hot in the warehouse (this month and the ones before); "
+        "older months move to the cold tier and older events are refused at ingest (docs/lifecycle.md).",
     )
     query_timeout_seconds: float = Field(30.0, gt=0, description="Default max execution time of a query.")
     preaggregations: bool = Field(
@@ -358,6 +362,22 @@ class Settings(BaseSettings):
     )
     alerts_webhook_backoff_seconds: float = Field(
         1.0, ge=0, description="Wait before the first webhook retry; doubled before each next one."
+    )
+
+    # --- lifecycle and privacy (retention tiers, erasure; docs/lifecycle.md, docs/privacy.md) ---------
+    cold_retention_years: int = Field(
+        5, ge=1, le=100, description="Years a month stays in the cold tier (Parquet) before its files are deleted."
+    )
+    lifecycle_interval_seconds: int = Field(
+        86_400,
+        ge=0,
+        description="Seconds between two runs of the tiering job inside `serve` (0: only on demand, "
+        "`analytics-engine lifecycle run` or `POST /v1/admin/lifecycle/run`).",
+    )
+    privacy_receipt_key: str | None = Field(
+        None,
+        description="Secret signing erasure receipts (HMAC-SHA256); default: generated once in "
+        "`<data_dir>/privacy-receipt-key`. Keep it to verify receipts later.",
     )
 
     @field_validator("outgoing_allow", mode="before")

@@ -26,8 +26,10 @@ PLATFORM_USERS = {
     "impact/benchmarks.py",  # peer-group aggregates across tenants
     "ingest/consistency.py",  # operator's check of every derived table against events, all tenants
     "ingest/writer.py",  # mixed-tenant ingest batches, limited by ingest limits
+    "lifecycle/tiering.py",  # month partitions of events are shared by every tenant
     "materialized/warehouse.py",  # DDL and backfill of event columns shared by tenants
     "query/catalogue.py",  # restricted SQL: names and columns of synced tables (system tables, no rows)
+    "privacy/eraser.py",  # the catalogue: which sync tables (shared by tenants) have text columns
     "sync/targets.py",  # one table per sync source holding every tenant's rows
     "tenants/purge.py",  # admin erasure of a deleted tenant
 }

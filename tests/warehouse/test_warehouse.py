@@ -19,14 +19,15 @@ def test_migrations_are_recorded_and_idempotent(runtime):
     assert len(ids) == len(set(ids))
 
 
-def test_retention_follows_the_setting(runtime):
+def test_events_and_rollups_have_no_ttl(runtime):
+    """The hot tier is emptied by the tiering job (lifecycle/), never by a TTL that drops rows."""
     migrate(runtime.warehouse, hot_retention_months=7)
-    ddl = runtime.warehouse.query(
-        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = 'events'",
-        {"db": runtime.warehouse.database},
-    ).scalar()
-    assert "toIntervalMonth(7)" in ddl.replace(" ", "")
-    migrate(runtime.warehouse, hot_retention_months=runtime.settings.hot_retention_months)
+    for table in ("events", "metrics_daily", "metrics_monthly", "person_weeks"):
+        ddl = runtime.warehouse.query(
+            "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+            {"db": runtime.warehouse.database, "t": table},
+        ).scalar()
+        assert " TTL " not in ddl, table
 
 
 def test_split_statements_keeps_multiline_sql():

@@ -16,6 +16,7 @@ from analytics_engine import __version__
 from analytics_engine.alerts.service import start_alerts, stop_alerts
 from analytics_engine.api.errors import install_error_handlers
 from analytics_engine.api.routes import admin_ingest as ingest_routes
+from analytics_engine.api.routes import admin_lifecycle as lifecycle_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
 from analytics_engine.api.routes import alerts as alert_routes
 from analytics_engine.api.routes import dashboards as dashboard_routes
@@ -24,6 +25,7 @@ from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import forecasts as forecast_routes
 from analytics_engine.api.routes import materialized as materialized_routes
 from analytics_engine.api.routes import metrics as metric_routes
+from analytics_engine.api.routes import privacy as privacy_routes
 from analytics_engine.api.routes import query as query_routes
 from analytics_engine.api.routes import reports as report_routes
 from analytics_engine.api.routes import ui as ui_routes
@@ -36,8 +38,10 @@ from analytics_engine.exports.worker import start_export_workers
 from analytics_engine.impact.schedule import start_impact
 from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.jobs.hooks import start_job_runner, stop_job_runner
+from analytics_engine.lifecycle.service import start_lifecycle
 from analytics_engine.materialized.lifecycle import start_materialized
 from analytics_engine.observability import metrics
+from analytics_engine.privacy.hooks import start_privacy
 from analytics_engine.reports.service import start_report_schedules
 from analytics_engine.runtime import Hook, Runtime
 from analytics_engine.streaming.service import start_streaming, stop_streaming
@@ -82,6 +86,9 @@ PARTS: list[Part] = [
     Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
     # Alert rules: evaluation jobs on a spread schedule, notifications on the bus, webhooks, email.
     Part((alert_routes.router,), start=start_alerts, stop=stop_alerts),
+    # Erasure (privacy/) and retention tiers (lifecycle/): their jobs, routes and the tiering schedule.
+    Part((privacy_routes.router,), start=start_privacy),
+    Part((lifecycle_routes.router,), start=start_lifecycle),
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]

@@ -77,7 +77,7 @@ def fast_accept(
         return None
     now_ms = now_ms if now_ms is not None else now_epoch_ms()
     received_at = epoch_text(now_ms)
-    earliest, latest = now_ms - limits.max_past_ms, now_ms + limits.max_future_skew_ms
+    earliest, latest = limits.earliest_ms(now_ms), now_ms + limits.max_future_skew_ms
     max_name = limits.max_name_length
     fresh_ids = iter(new_event_ids(sum(1 for event in events if event.event_id is None)))
     accepted: list[AcceptedEvent] = []

@@ -104,6 +104,7 @@ class InsightRunner(Generic[Q]):
         self.events = runtime.warehouse.table("events")
         self.cohorts = CohortConditions()
         self.served_by = "raw"
+        self.reads_cold = False  # set by `resolve_tiers`: the range reaches the cold tier
 
     # --- hooks ---------------------------------------------------------------------------------
     def cache_range_end(self) -> datetime:
@@ -185,6 +186,28 @@ class InsightRunner(Generic[Q]):
         columns = self.runtime.materialized.ready_columns(self.tenant.tenant_id)
         self.cohorts.materialized = MaterializedColumns(columns)
 
+    def cold_range_start(self) -> datetime:
+        """The earliest moment the answer reads (kinds reading before the range override)."""
+        query: Any = self.query
+        if getattr(query, "compare", False):
+            return self.range.start - (self.range.end - self.range.start)
+        return self.range.start
+
+    def resolve_tiers(self) -> None:
+        """A range reaching before the hot window reads the tenant's cold files too (I/O: before
+        `to_sql()`): `events` becomes both tiers, and rollups, pre-aggregations and materialized
+        columns (hot only) are set aside so every row is read raw (lifecycle/reads.py)."""
+        from analytics_engine.lifecycle.reads import events_source
+
+        source = events_source(self.runtime, self.tenant.tenant_id, self.cold_range_start(), self.range.end)
+        if source is None:
+            return
+        self.events = source
+        self.reads_cold = True
+        self.cohorts.materialized = MaterializedColumns({})
+        if hasattr(self, "allow_rollups"):
+            self.allow_rollups = False
+
     def cache_key(self, versions: dict[str, int]) -> str:
         from analytics_engine.cache import cache_key, data_version
 
@@ -225,6 +248,7 @@ class InsightRunner(Generic[Q]):
         started = time.perf_counter()
         versions = self.resolve_cohorts()
         self.resolve_materialized()
+        self.resolve_tiers()
         cache = self.runtime.cache
         key = self.cache_key(versions) if cache is not None else None
         if cache is not None and key is not None and not refresh:
@@ -236,6 +260,7 @@ class InsightRunner(Generic[Q]):
             answer = self.calculate(executor)
         answer.timing = executor.timing
         answer.materialized_properties = sorted(self.cohorts.materialized.used)
+        answer.read_cold = self.reads_cold
         answer.timing.total_ms = (time.perf_counter() - started) * 1000
         body = orjson.dumps(answer.model_dump(mode="json"))
         if cache is not None and key is not None:

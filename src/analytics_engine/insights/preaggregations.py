@@ -233,7 +233,8 @@ class Planner:
 
     @staticmethod
     def enabled(runner: InsightRunner[Any]) -> bool:
-        return bool(runner.runtime.settings.preaggregations)
+        # Pre-aggregations describe the hot tier: a range reaching cold data reads raw rows.
+        return bool(runner.runtime.settings.preaggregations) and not runner.reads_cold
 
     @classmethod
     def applies(cls, runner: InsightRunner[Any], filters: list[Any], windows: list[Window], breakdown: bool) -> bool:

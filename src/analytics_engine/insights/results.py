@@ -88,6 +88,11 @@ class InsightResponse(BaseModel):
         description="Properties whose filters or breakdowns read a materialized column instead of the JSON "
         "properties (docs/materialized-properties.md); empty when none did.",
     )
+    read_cold: bool = Field(
+        False,
+        description="The range reached the cold tier: rows of the tenant's cold Parquet files were read with "
+        "the hot ones (docs/lifecycle.md); such answers come from raw rows, never rollups.",
+    )
     series: list[Series] = Field(default_factory=list)
     totals: dict[str, Any] = Field(default_factory=dict)
     funnel: list[FunnelBreakdownResult] | None = None

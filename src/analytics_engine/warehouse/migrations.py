@@ -2,9 +2,10 @@
 
 Each migration is a `.sql` file in `warehouse/migrations/` named `NNNN_what.sql`, applied in name
 order once. Statements are separated by a line holding only `;`-terminated SQL; `{db}` stands for the
-configured database and `{hot_retention_months}` for the events TTL. Number ranges by concern keep
+configured database and `{hot_retention_months}` for the TTL the first migrations set (1600 removed
+it: the tiering job moves old months to the cold tier instead, docs/lifecycle.md). Number ranges by concern keep
 parallel work apart: 00xx foundation, 04xx streaming, 05xx sync, 06xx insights, 07xx cohorts,
-08xx dashboards, 09xx impact, 10xx exports.
+08xx dashboards, 09xx impact, 10xx exports, 16xx lifecycle and privacy.
 """
 
 from __future__ import annotations
@@ -60,20 +61,4 @@ def migrate(warehouse: Warehouse, *, hot_retention_months: int = 13) -> list[str
         warehouse.command(f"INSERT INTO `{db}`.schema_migrations (id) VALUES ({{id:String}})", {"id": migration_id})
         applied.append(migration_id)
         log.info("warehouse.migration_applied", migration=migration_id)
-    apply_retention(warehouse, hot_retention_months)
     return applied
-
-
-def apply_retention(warehouse: Warehouse, months: int) -> None:
-    """Keep the events TTL in line with the setting without rewriting existing parts at once."""
-    db = warehouse.database
-    current = warehouse.query(
-        "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = 'events'",
-        {"db": db},
-    ).scalar()
-    wanted = f"toIntervalMonth({int(months)})"
-    if current and wanted not in current.replace(" ", ""):
-        warehouse.command(
-            f"ALTER TABLE `{db}`.events MODIFY TTL toDateTime(timestamp) + INTERVAL {int(months)} MONTH "
-            "SETTINGS materialize_ttl_after_modify = 0"
-        )

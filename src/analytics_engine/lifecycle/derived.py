@@ -1,0 +1,129 @@
+"""Recomputing the tables derived from `events` after rows left `events` (an erasure, a sync delete,
+a month moved to the cold tier).
+
+The derived tables (docs/architecture.md, "How tables derived from events are fed") are aggregates
+that cannot subtract: a unique-users sketch or a `min(first_seen)` does not give back the person
+removed. So the affected buckets are deleted and computed again from what `events` now holds:
+
+- per person (`persons`, `person_properties`, `person_weeks`): every row of the affected people;
+- per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`): every row of the
+  affected pairs (the monthly rows of those days are deleted too and come back through the view).
+
+Deletes are mutations run to the end (`mutations_sync = 2`): the rows are gone from the parts, not
+masked. A repeat is harmless: deleting the buckets again and filling them from `events` gives the same
+rows, so a run killed anywhere is simply run again. `ingest verify` (ingest/consistency.py) checks
+the result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from analytics_engine.warehouse.scoped import TenantScope
+
+MUTATION = "SETTINGS mutations_sync = 2"
+# A recomputed block may equal one inserted before (a repeat after a kill): the tables' insert
+# deduplication (their window of block hashes) would drop it right after its rows were deleted.
+FRESH = "SETTINGS insert_deduplicate = 0"
+
+
+@dataclass
+class Affected:
+    """What a removal touches: people (distinct ids) and (event, UTC day) pairs."""
+
+    people: list[str] = field(default_factory=list)
+    days: list[tuple[str, date]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"people": self.people, "days": [[event, day.isoformat()] for event, day in self.days]}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Affected:
+        return cls(list(value.get("people", [])), [(e, date.fromisoformat(d)) for e, d in value.get("days", [])])
+
+
+def affected_by(scope: TenantScope, where: str, params: dict[str, Any]) -> Affected:
+    """The people and (event, day) pairs of this tenant's events matching `where` (SQL over `events`)."""
+    events = scope.table("events")
+    people = scope.query(
+        f"SELECT DISTINCT distinct_id FROM {events} WHERE tenant_id = {{tenant_id:String}} AND ({where})", params
+    ).rows
+    days = scope.query(
+        f"SELECT DISTINCT event, toDate(timestamp) FROM {events} WHERE tenant_id = {{tenant_id:String}} AND ({where})",
+        params,
+    ).rows
+    return Affected(sorted(str(r[0]) for r in people), sorted((str(r[0]), r[1]) for r in days))
+
+
+def rebuild(scope: TenantScope, affected: Affected) -> None:
+    """Recompute every derived row of the affected people and days from `events`."""
+    if affected.people:
+        rebuild_people(scope, "SELECT arrayJoin({people:Array(String)})", {"people": affected.people})
+    rebuild_days(scope, affected.days)
+
+
+def rebuild_people(scope: TenantScope, people_sql: str, params: dict[str, Any]) -> None:
+    """Delete and recompute the per-person rows of the people `people_sql` selects (one column of
+    distinct ids of this tenant; a list bound as an array, or a staging table)."""
+    events = scope.table("events")
+    tenant = "tenant_id = {tenant_id:String}"
+    mine = f"{tenant} AND distinct_id IN ({people_sql})"
+    for table in ("persons", "person_properties"):
+        scope.command(f"ALTER TABLE {scope.table(table)} DELETE WHERE {mine} {MUTATION}", params)
+    scope.command(
+        f"ALTER TABLE {scope.table('person_weeks')} DELETE WHERE {tenant} "
+        f"AND person_key IN (SELECT cityHash64(*) FROM ({people_sql})) {MUTATION}",
+        params,
+    )
+    scope.command(
+        f"INSERT INTO {scope.table('persons')} SELECT tenant_id, distinct_id, min(timestamp), max(timestamp), count() "
+        f"FROM {events} WHERE {mine} GROUP BY tenant_id, distinct_id " + FRESH,
+        params,
+    )
+    scope.command(
+        f"INSERT INTO {scope.table('person_properties')} SELECT tenant_id, distinct_id, kv.1 AS key, "
+        f"argMaxState(kv.2, timestamp) FROM {events} "
+        "ARRAY JOIN JSONExtractKeysAndValuesRaw(toJSONString(properties)) AS kv "
+        f"WHERE {mine} GROUP BY tenant_id, distinct_id, key " + FRESH,
+        params,
+    )
+    # The SELECT of person_weeks_mv (migration 0620), restricted to these people.
+    scope.command(
+        f"INSERT INTO {scope.table('person_weeks')} "
+        "WITH toUInt8(intDiv(toUnixTimestamp(timestamp) - toUnixTimestamp(toDateTime(toMonday(timestamp), 'UTC')), "
+        "3600)) AS hw "
+        "SELECT tenant_id, name AS event, toMonday(timestamp) AS week, cityHash64(distinct_id) AS person_key, "
+        "groupBitOr(bitShiftLeft(toUInt64(hw < 64), hw % 64)) AS h0, "
+        "groupBitOr(bitShiftLeft(toUInt64(hw >= 64 AND hw < 128), hw % 64)) AS h1, "
+        "groupBitOr(bitShiftLeft(toUInt64(hw >= 128), hw % 64)) AS h2, "
+        f"min(timestamp) AS first_ts, count() AS events FROM {events} ARRAY JOIN [event, ''] AS name "
+        f"WHERE {mine} GROUP BY tenant_id, event, week, person_key " + FRESH,
+        params,
+    )
+
+
+def rebuild_days(scope: TenantScope, days: Sequence[tuple[str, date]]) -> None:
+    if not days:
+        return
+    params = {"days": [(event, day) for event, day in days]}
+    pairs = "{days:Array(Tuple(String, Date))}"
+    tenant = "tenant_id = {tenant_id:String}"
+    scope.command(
+        f"ALTER TABLE {scope.table('metrics_daily')} DELETE WHERE {tenant} AND has({pairs}, (event, toDate(hour))) "
+        + MUTATION,
+        params,
+    )
+    scope.command(
+        f"ALTER TABLE {scope.table('metrics_monthly')} DELETE WHERE {tenant} AND has({pairs}, (event, day)) "
+        + MUTATION,
+        params,
+    )
+    # The view metrics_monthly_mv refills the monthly rows of these days from this insert.
+    scope.command(
+        f"INSERT INTO {scope.table('metrics_daily')} SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, "
+        f"count(), uniqCombinedState(14)(distinct_id) FROM {scope.table('events')} "
+        f"WHERE {tenant} AND has({pairs}, (event, toDate(timestamp))) GROUP BY tenant_id, event, hour " + FRESH,
+        params,
+    )

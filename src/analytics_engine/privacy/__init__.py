@@ -1,0 +1,1 @@
+"""GDPR erasure with signed receipts (docs/privacy.md)."""
