@@ -42,7 +42,7 @@ def test_tenants_and_keys(cli_env):
     [
         (("tenants", "create", "x", "--timezone", "Nowhere/Land"), "unknown IANA time zone"),
         (("keys", "create", "tn_missing"), "No tenant"),
-        (("keys", "revoke", "tn_missing", "key_missing"), "No key"),
+        (("keys", "revoke", "tn_missing", "key_missing"), "No tenant"),
     ],
 )
 def test_errors_are_one_line_and_non_zero(cli_env, args, message):
@@ -92,3 +92,57 @@ def test_ingest_verify_reports_consistency_and_exits_1_on_a_difference(cli_env, 
     get_settings.cache_clear()
     empty = invoke("ingest", "verify")
     assert empty.exit_code == 0 and "no events table yet" in empty.output
+
+
+def test_keys_take_a_tenant_name_and_lists_print_json_with_whole_ids(cli_env):
+    tenant = json.loads(invoke("tenants", "create", "named-tenant").output)
+    key = json.loads(invoke("keys", "create", "named-tenant", "--scope", "ingest").output)
+    assert key["tenant_id"] == tenant["id"]
+    listed = json.loads(invoke("keys", "list", "named-tenant", "--json").output)
+    assert [k["id"] for k in listed] == [key["id"]] and listed[0]["scopes"] == "ingest"
+    tenants = json.loads(invoke("tenants", "list", "--json").output)
+    assert {"id": tenant["id"], "name": "named-tenant"}.items() <= next(
+        t for t in tenants if t["name"] == "named-tenant"
+    ).items()
+    # Not a terminal: plain tab-separated lines, the whole id on its tenant's line.
+    plain = invoke("tenants", "list").output.splitlines()
+    assert plain[0].split("\t") == ["id", "name", "timezone", "created"]
+    assert f"{tenant['id']}\tnamed-tenant\tUTC" in "\n".join(plain)
+    assert invoke("keys", "revoke", "named-tenant", key["id"]).exit_code == 0
+    missing = invoke("keys", "list", "no-such-tenant")
+    assert missing.exit_code == 1 and "No tenant with id or name 'no-such-tenant'" in missing.output
+
+
+def test_a_table_on_a_narrow_terminal_never_cuts_an_id(monkeypatch):
+    from rich.console import Console
+
+    from analytics_engine.cli import common
+
+    monkeypatch.setattr(common, "out", Console(force_terminal=True, width=40, record=True))
+    long_id = "tn_" + "0123456789abcdef" * 2
+    common.print_rows(("id", "name"), [(long_id, "Acme Learning With A Long Name")], as_json=False)
+    assert long_id in common.out.export_text()
+
+
+def test_a_busy_embedded_warehouse_gives_one_clear_line_and_no_engine_output(cli_env, runtime, settings):
+    """This process holds the chDB folder (the `runtime` fixture), as `serve` would."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "ANALYTICS_WAREHOUSE_DSN": settings.warehouse_dsn,
+        "ANALYTICS_DATA_DIR": str(settings.data_dir),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "analytics_engine.cli.main", "generate", "--events", "10"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert "is in use by another process" in done.stderr
+    assert "DB::Exception" not in done.stderr + done.stdout
+    assert "Code: 76" not in done.stderr + done.stdout

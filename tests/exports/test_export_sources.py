@@ -95,3 +95,58 @@ def test_metric_to_ndjson(tenant, client) -> None:  # type: ignore[no-untyped-de
     lines = [json.loads(line) for line in client.get(status["download_url"]).content.splitlines()]
     assert status["rows_written"] == len(lines) > 0
     assert sum(r["signups"] for r in lines) == sum(DAILY.values())
+
+
+# --- typed files (issue 24): numbers stay numbers, times become times, names say what they hold ----
+def test_insight_to_parquet_is_typed_and_named_after_what_it_holds(tenant, client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    status = run(tenant, {"source": {"type": "insight", "query": TRENDS}, "format": "parquet"})
+    url = status["download_url"]
+    name = url.split("?")[0].rsplit("/", 1)[-1]
+    assert name.startswith("trends-signup_") and name.endswith(".parquet") and status["id"] not in name
+    response = client.get(url)
+    assert f'filename="{name}"' in response.headers["content-disposition"]
+    path = tmp_path / name
+    path.write_bytes(response.content)
+    table = pq.read_table(path)
+    assert table.schema.field("label").type == pa.date32()
+    assert table.schema.field("signups").type == pa.int64()
+    assert sum(table.column("signups").to_pylist()) == sum(DAILY.values())
+
+
+def test_funnel_to_parquet_and_xlsx_keeps_ratios_and_seconds_as_rounded_numbers(tenant, client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    funnel = {"kind": "funnels", "steps": [{"event": "signup"}, {"event": "signup"}]}
+    status = run(tenant, {"source": {"type": "insight", "query": funnel}, "format": "parquet"})
+    path = tmp_path / "f.parquet"
+    path.write_bytes(client.get(status["download_url"]).content)
+    schema = pq.read_schema(path)
+    assert schema.field("count").type == pa.int64() and schema.field("step").type == pa.int64()
+    assert schema.field("conversion_from_first").type == pa.float64()
+    assert schema.field("median_seconds").type == pa.float64()
+
+    status = run(tenant, {"source": {"type": "insight", "query": funnel}, "format": "xlsx"})
+    path = tmp_path / "f.xlsx"
+    path.write_bytes(client.get(status["download_url"]).content)
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    assert isinstance(sheet["D2"].value, int) and sheet["D2"].number_format == "#,##0"
+    assert isinstance(sheet["E2"].value, int | float) and sheet["E2"].number_format == "0.00%"
+
+
+def test_dashboard_to_xlsx_has_dates_as_dates(tenant, client, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dashboard = tenant.post(
+        "/v1/dashboards",
+        json={"name": "Weekly KPIs: Acme/Ops", "widgets": [{"title": "Signups", "viz": "line", "query": TRENDS}]},
+    ).json()
+    status = run(tenant, {"source": {"type": "dashboard", "dashboard_id": dashboard["id"]}, "format": "xlsx"})
+    name = status["download_url"].split("?")[0].rsplit("/", 1)[-1]
+    assert name.startswith("weekly-kpis-acme-ops_") and "_to_" in name
+    path = tmp_path / name
+    path.write_bytes(client.get(status["download_url"]).content)
+    sheet = openpyxl.load_workbook(path).worksheets[0]
+    assert isinstance(sheet["A2"].value, datetime) and sheet["A2"].number_format == "yyyy-mm-dd"
+    assert isinstance(sheet["B2"].value, int)

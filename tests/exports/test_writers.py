@@ -87,3 +87,60 @@ def test_parquet_row_groups_gather_small_blocks(tmp_path) -> None:  # type: igno
     empty = ParquetSink(tmp_path / "empty.parquet", ["a", "b"])
     empty.close()
     assert pq.read_table(tmp_path / "empty.parquet").column_names == ["a", "b"]
+
+
+def test_result_tables_are_typed_and_rounded_to_the_unit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The float noise of a sum (21107.159999999993) never reaches a file; ISO text becomes a time."""
+    import openpyxl
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analytics_engine.exports.writers import ParquetSink, XlsxSink
+
+    names = ["day", "hour", "revenue", "conversion", "people", "seconds", "note"]
+    kinds = ["date", "timestamp", "number", "ratio", "integer", "seconds", "text"]
+    rows = [
+        ["2026-11-02", "2026-11-02T10:00:00+01:00", 21107.159999999993, 0.127912, 3.0, 190881.25, 7],
+        ["2026-11-03", "2026-11-03T10:00:00+01:00", None, None, None, None, None],
+    ]
+    sink = ParquetSink(tmp_path / "t.parquet", names, kinds)
+    sink.write_rows(rows)
+    sink.close()
+    table = pq.read_table(tmp_path / "t.parquet")
+    types = {f.name: f.type for f in table.schema}
+    assert types["day"] == pa.date32() and types["hour"] == pa.timestamp("ms", tz="UTC")
+    assert types["people"] == pa.int64() and types["revenue"] == pa.float64() and types["note"] == pa.string()
+    first = table.to_pylist()[0]
+    assert first["revenue"] == 21107.16 and first["conversion"] == 0.1279 and first["people"] == 3
+    assert first["hour"].isoformat() == "2026-11-02T09:00:00+00:00" and first["note"] == "7"
+
+    book = XlsxSink(tmp_path / "t.xlsx", names, kinds, typed=True)
+    book.write_rows(rows)
+    book.close()
+    sheet = openpyxl.load_workbook(tmp_path / "t.xlsx").worksheets[0]
+    assert sheet["C2"].value == 21107.16 and sheet["C2"].number_format == "#,##0.00"
+    assert sheet["D2"].number_format == "0.00%" and sheet["E2"].value == 3
+    assert sheet["A2"].value.year == 2026 and sheet["B2"].value.hour == 10  # local wall time
+
+
+def test_empty_result_table_keeps_its_types(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from analytics_engine.exports.writers import ParquetSink
+
+    sink = ParquetSink(tmp_path / "e.parquet", ["day", "n"], ["date", "integer"])
+    sink.close()
+    assert [f.type for f in pq.read_schema(tmp_path / "e.parquet")] == [pa.date32(), pa.int64()]
+
+
+def test_file_names_say_what_they_hold() -> None:
+    from datetime import datetime
+
+    from analytics_engine.exports.sources import TablePlan, file_name, safe_name
+
+    plan = TablePlan(
+        [], name="Ventes été / Q4: *KPIs*", date_from=datetime(2026, 10, 1), date_to=datetime(2026, 12, 31)
+    )
+    assert file_name(plan, "xlsx") == "ventes-ete-q4-kpis_2026-10-01_to_2026-12-31.xlsx"
+    assert safe_name("../../etc/passwd") == "etc-passwd" and safe_name("///") == "export"

@@ -227,3 +227,14 @@ def alerts(
     from analytics_engine.bench.alerts import run
 
     run(rules, data_dir, tenant, sample)
+
+
+@bench_app.command("cli")
+def cli_startup(
+    repeat: Annotated[int, typer.Option(min=1, max=50, help="Runs per command (median).")] = 7,
+) -> None:
+    """Start-up of the commands that do not touch the warehouse (`--help`, `tenants list`, `keys list`):
+    median wall and CPU time of a fresh process vs `python -c 'import typer'` (target < 1 s)."""
+    from analytics_engine.bench.cli import run
+
+    run(repeat)

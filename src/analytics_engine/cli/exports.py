@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from analytics_engine.cli.common import clean_errors, console, fail, out, runtime
 
@@ -50,6 +49,7 @@ def export(
     """Write an export to a local file (works on the warehouse directly: with the embedded one,
     not while `serve` holds the data folder; then use POST /v1/exports)."""
     from pydantic import ValidationError
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from analytics_engine.exports.integrations import validate_source
     from analytics_engine.exports.runner import ExportScope, count_rows, plan_for, write_export

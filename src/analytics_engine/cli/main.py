@@ -7,7 +7,6 @@ import secrets
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from analytics_engine import __version__
 from analytics_engine.cli.bench import bench_app
@@ -19,6 +18,8 @@ from analytics_engine.cli.sync import sync_app
 from analytics_engine.cli.tenants import keys_app, tenants_app
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from analytics_engine.runtime import Runtime
 
 app = typer.Typer(
@@ -35,6 +36,8 @@ app.add_typer(privacy_app, name="privacy")
 
 
 def progress_bar() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -71,6 +69,9 @@ def nats_worker(
         f"batches of {cfg.batch_max_events} events or {cfg.batch_max_seconds:g}s"
     )
 
+    import asyncio
+    import signal
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,6 +103,8 @@ def nats_worker(
 
 async def _report_state(worker: NatsIngestConsumer) -> None:
     """One console line whenever the worker's state or last error changes (NATS down, back...)."""
+    import asyncio
+
     seen: tuple[str, str | None] | None = None
     while True:
         now = (worker.status.state, worker.status.last_error)
@@ -123,6 +126,8 @@ def status(
 ) -> None:
     """Checkpoints, lag, throughput and last error of every NATS consumer (metadata and NATS only:
     works while `serve` runs)."""
+    import asyncio
+
     from analytics_engine.cli.common import tenant_service
     from analytics_engine.streaming.service import ingest_status
 

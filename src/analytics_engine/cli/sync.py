@@ -6,13 +6,14 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from analytics_engine.cli.common import clean_errors, console, fail, out, runtime, settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 sync_app = typer.Typer(
     help="Copy PostgreSQL tables into the warehouse: backfill, incremental sync, verify (docs/sync.md).",
@@ -35,6 +36,8 @@ def options(
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -145,7 +148,7 @@ def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON inst
 
     config = settings()
     metadata = MetadataDB(str(config.metadata_url))
-    metadata.migrate()
+    metadata.migrate_if_needed()
     registry, jobs = SourceRegistry(metadata, config.sync_sources_file), JobService(metadata)
     recent = [j for kind in KINDS.values() for j in jobs.list(kind=kind, limit=500)]
     rows: list[_SourceRow] = []
@@ -168,7 +171,11 @@ def list_sources(as_json: Annotated[bool, typer.Option("--json", help="JSON inst
     if as_json:
         out.print_json(json.dumps(rows))
         return
+    from rich.table import Table
+
     table = Table("name", "from", "source", "target", "rows copied", "backfilled", "cursor", "last job")
+    for column in table.columns:
+        column.overflow = "fold"  # ids and names are never cut with an ellipsis
     for row in rows:
         last_job = row["last_job"]
         table.add_row(

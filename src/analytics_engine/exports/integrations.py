@@ -114,20 +114,39 @@ def validate_source(runtime: Runtime, tenant: Any, source: Any) -> None:
         runtime.dashboards.get(tenant.tenant_id, source.dashboard_id)
 
 
-def _plan(sections: list[Section]) -> TablePlan:
+def _plan(sections: list[Section], name: str) -> TablePlan:
     failed = [s for s in sections if s.error]
     if failed and len(failed) == len(sections):
         raise InvalidInput(f"Nothing to export: {failed[0].title}: {failed[0].error}")
-    return TablePlan([table for section in sections for table in section.tables])
+    results = [s.result for s in sections if s.result is not None]
+    return TablePlan(
+        [table for section in sections for table in section.tables],
+        name=name,
+        date_from=min((r.date_from for r in results), default=None),
+        date_to=max((r.date_to for r in results), default=None),
+    )
+
+
+def insight_name(query: dict[str, Any]) -> str:
+    """`trends-signup-purchase`: the kind and the events it counts (series, steps or the returning event)."""
+    kind = str(query.get("kind", "insight"))
+    events: list[str] = []
+    specs = [*(query.get("series") or []), *(query.get("steps") or []), query.get("start_event"), query]
+    for item in specs:
+        if isinstance(item, dict) and isinstance(item.get("event"), str) and item["event"] not in events:
+            events.append(item["event"])
+    return "-".join([kind, *events[:3]])
 
 
 def table_plan(runtime: Runtime, tenant: Any, source: InsightSource | MetricSource | DashboardSource) -> TablePlan:
     if isinstance(source, InsightSource):
-        return _plan([insight_section(runtime, tenant, source.query.get("kind", "insight"), source.query)])
+        kind = str(source.query.get("kind", "insight"))
+        return _plan([insight_section(runtime, tenant, kind, source.query)], insight_name(source.query))
     if isinstance(source, MetricSource):
-        return _plan([metric_section(runtime, tenant, source.metric_id, source.query)])
-    _, sections = dashboard_sections(runtime, tenant, source.dashboard_id, source.filters)
-    return _plan(sections)
+        section = metric_section(runtime, tenant, source.metric_id, source.query)
+        return _plan([section], section.title)
+    name, sections = dashboard_sections(runtime, tenant, source.dashboard_id, source.filters)
+    return _plan(sections, name)
 
 
 __all__ = [

@@ -15,7 +15,15 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError,
 from analytics_engine.exports.integrations import table_plan
 from analytics_engine.exports.schemas import EventsSource, ExportFormat
 from analytics_engine.exports.sources import SqlPlan, TablePlan, events_plan
-from analytics_engine.exports.writers import EXCEL_MAX_ROWS, ParquetSink, RowTextSink, TextSink, XlsxSink
+from analytics_engine.exports.writers import (
+    EXCEL_MAX_ROWS,
+    ParquetSink,
+    RowTextSink,
+    TextSink,
+    XlsxSink,
+    infer_kind,
+    merge_kinds,
+)
 from analytics_engine.insights.results import Table as ResultTable
 from analytics_engine.warehouse.client import render_settings, translate_error
 from analytics_engine.warehouse.scoped import TenantScope
@@ -173,6 +181,13 @@ def _write_blocks(
     return ExportOutcome(sink.rows, 0, plan.names, sheets=getattr(sink, "sheets", None))
 
 
+def table_kinds(table: ResultTable) -> list[str]:
+    """The kind of each column: the result's own, or inferred from the values when it gives none."""
+    if len(table.kinds) == len(table.columns):
+        return list(table.kinds)
+    return [infer_kind([row[i] for row in table.rows]) for i in range(len(table.columns))]
+
+
 def _write_tables(
     plan: TablePlan, fmt: str, path: Path, report: Progress, xlsx_max_rows: int | None, tmpdir: Path | None
 ) -> ExportOutcome:
@@ -183,13 +198,15 @@ def _write_tables(
         sink = XlsxSink(
             path,
             first.columns if first else ["value"],
+            table_kinds(first) if first else ["text"],
             title=first.title if first else "Export",
             tmpdir=tmpdir,
             max_rows=xlsx_max_rows or EXCEL_MAX_ROWS,
+            typed=True,
         )
         for number, table in enumerate(tables):
             if number:
-                sink.start_table(table.title, table.columns)
+                sink.start_table(table.title, table.columns, table_kinds(table))
             sink.write_rows(table.rows)
             report(sink.rows, total)
         sink.close()
@@ -198,11 +215,16 @@ def _write_tables(
     # union of the columns.
     if len(tables) == 1:
         names = tables[0].columns
+        kinds = table_kinds(tables[0])
         rows_of: list[tuple[ResultTable, Callable[[Sequence[Any]], Sequence[Any]]]] = [(tables[0], lambda row: row)]
     else:
         names = ["table"]
+        kinds_of: dict[str, list[str]] = {}
         for table in tables:
             names += [c for c in table.columns if c not in names]
+            for column, kind in zip(table.columns, table_kinds(table), strict=True):
+                kinds_of.setdefault(column, []).append(kind)
+        kinds = ["text", *[merge_kinds(kinds_of[name]) for name in names[1:]]]
 
         def widen(table: ResultTable) -> Callable[[Sequence[Any]], list[Any]]:
             index = {c: i for i, c in enumerate(table.columns)}
@@ -210,7 +232,7 @@ def _write_tables(
 
         rows_of = [(table, widen(table)) for table in tables]
     if fmt == "parquet":
-        sink_p = ParquetSink(path, names)
+        sink_p = ParquetSink(path, names, kinds)
         for table, shape in rows_of:
             sink_p.write_rows([shape(row) for row in table.rows])
             report(sink_p.rows, total)

@@ -77,6 +77,10 @@ class SqlPlan:
 @dataclass
 class TablePlan:
     tables: list[ResultTable] = field(default_factory=list)
+    # What the tables hold, for the file's name: the dashboard, metric or insight, and the range.
+    name: str = ""
+    date_from: datetime | None = None
+    date_to: datetime | None = None
 
     @property
     def names(self) -> list[str]:
@@ -118,6 +122,33 @@ def events_plan(source: EventsSource, *, default_end: datetime | None) -> SqlPla
         order_by="timestamp" if source.order_by_time else "",
         limit=source.limit,
     )
+
+
+def file_name(plan: SqlPlan | TablePlan, extension: str) -> str:
+    """A download's name after what it holds and its range, in safe characters:
+    `weekly-kpis_2026-11-01_to_2026-11-30.xlsx`, `events_2026-11-01_to_2026-12-07.csv`."""
+    if isinstance(plan, TablePlan):
+        what, start, end = plan.name or "export", plan.date_from, plan.date_to
+    else:
+        what = "events"
+        start = datetime.fromisoformat(plan.params["start"]) if "start" in plan.params else None
+        end = datetime.fromisoformat(plan.params["end"]) if "end" in plan.params else None
+    stem = safe_name(what)
+    if start and end:
+        stem += f"_{start:%Y-%m-%d}_to_{end:%Y-%m-%d}"
+    elif end:
+        stem += f"_to_{end:%Y-%m-%d}"
+    return f"{stem}.{extension}"
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """Letters, digits, `.`, `_` and `-` only (accents dropped, the rest a single `-`), never empty."""
+    import re
+    import unicodedata
+
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9._]+", "-", ascii_text).strip("-._").lower()
+    return cleaned[:limit].rstrip("-._") or "export"
 
 
 def iter_rows(table: ResultTable) -> Iterator[list[Any]]:

@@ -15,6 +15,7 @@ import structlog
 from analytics_engine.exports.runner import ExportScope, count_rows, extension, plan_for, write_export
 from analytics_engine.exports.schemas import ExportCreate
 from analytics_engine.exports.service import KIND, parse_time
+from analytics_engine.exports.sources import file_name
 from analytics_engine.exports.workspace import (
     SweepOutcome,
     attempt_workspace,
@@ -71,13 +72,15 @@ def run_export(runtime: Runtime, ctx: JobContext) -> dict[str, Any]:
             scope, plan, fmt, files.output, on_progress=on_progress, rows_total=total, tmpdir=files.xlsx_tmp
         )
         ctx.progress(outcome.rows, outcome.rows)
-        key = f"exports/{job_id}.{ext}"
+        # The folder keeps keys unique; the name says what the file holds (the download's name).
+        key = f"exports/{job_id}/{file_name(plan, ext)}"
         size = runtime.storage.put_file(tenant_id, key, files.output)
     elapsed = time.perf_counter() - started
     expires_at = datetime.now(UTC) + timedelta(hours=settings.export_retention_hours)
     log.info("exports.succeeded", export_id=job_id, rows=outcome.rows, bytes=size, seconds=round(elapsed, 2))
     return {
         "key": key,
+        "file_name": key.rsplit("/", 1)[-1],
         "bytes": size,
         "rows": outcome.rows,
         "format": fmt,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -100,6 +100,71 @@ class TextSink:
             self.out.write(b"\n]\n")
 
 
+# --- typed result tables (issue 24): numbers stay numbers, times become times, rounded to the unit ----
+NUMERIC_KINDS = ("integer", "number", "ratio", "percent", "seconds")
+# Decimal places kept per kind: enough for the unit, never a float's binary noise (21107.15999999999).
+DECIMALS = {"number": 4, "ratio": 4, "percent": 2, "seconds": 1}
+# Excel number formats per kind (a ratio shows as a percentage; the stored value stays the ratio).
+EXCEL_FORMATS = {
+    "integer": "#,##0",
+    "number": "#,##0.00",
+    "ratio": "0.00%",
+    "percent": '0.00"%"',
+    "seconds": '#,##0.0" s"',
+    "date": "yyyy-mm-dd",
+    "timestamp": "yyyy-mm-dd hh:mm",
+}
+
+
+def infer_kind(values: Sequence[Any]) -> str:
+    """A column's kind from its values, for tables that do not say (see `insights.results.ColumnKind`)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return "text"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return "integer" if all(float(v).is_integer() for v in present) else "number"
+    if all(isinstance(v, datetime) for v in present):
+        return "timestamp"
+    return "text"
+
+
+def merge_kinds(kinds: Sequence[str]) -> str:
+    """One kind for a column that several tables share (a dashboard's widgets in one file)."""
+    distinct = set(kinds)
+    if len(distinct) == 1:
+        return kinds[0]
+    if distinct <= set(NUMERIC_KINDS):
+        return "integer" if distinct == {"integer"} else "number"
+    return "text"
+
+
+def typed_value(kind: str, value: Any) -> Any:
+    """A table cell as its kind's Python value: int, rounded float, date, aware datetime, or text."""
+    if value is None or (isinstance(value, float) and value != value):  # None or NaN
+        return None
+    if kind in NUMERIC_KINDS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                return None
+        if kind == "integer":
+            return round(value)
+        return round(float(value), DECIMALS[kind])
+    if kind == "date":
+        if isinstance(value, datetime):
+            return value.date()
+        return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    if kind == "timestamp":
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, default=str).decode()
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
 def _to_datetime(value: Any) -> datetime | None:
     """Epoch milliseconds (block path) or a datetime -> naive UTC datetime (for Excel)."""
     if value is None:
@@ -129,14 +194,31 @@ class ParquetSink:
         self.rows = 0
         self._pq = pq
 
+    def arrow_type(self, kind: str | None) -> Any:
+        pa = self.pa
+        return {
+            "text": pa.string(),
+            "string": pa.string(),
+            "json": pa.string(),
+            "integer": pa.int64(),
+            "number": pa.float64(),
+            "ratio": pa.float64(),
+            "percent": pa.float64(),
+            "seconds": pa.float64(),
+            "date": pa.date32(),
+            "timestamp": pa.timestamp("ms", tz="UTC"),
+        }.get(kind or "text", pa.string())
+
     def _array(self, values: Sequence[Any], kind: str | None) -> Any:
         pa = self.pa
         pool = self.pool
+        if kind in NUMERIC_KINDS or kind == "date":
+            return pa.array(values, self.arrow_type(kind), memory_pool=pool)
         if kind == "timestamp":
             if values and isinstance(next((v for v in values if v is not None), None), datetime):
                 return pa.array(values, pa.timestamp("ms", tz="UTC"), memory_pool=pool)
             return pa.array(values, pa.int64(), memory_pool=pool).cast(pa.timestamp("ms", tz="UTC"), memory_pool=pool)
-        if kind in ("string", "json"):
+        if kind in ("string", "json", "text"):
             return pa.array(values, pa.string(), memory_pool=pool)
         return pa.array(values, memory_pool=pool)
 
@@ -165,15 +247,21 @@ class ParquetSink:
         self._pending, self._pending_rows = [], 0
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> int:
+        """Rows of a result table: typed by the table's kinds (rounded to the unit, ISO text to dates
+        and times), or, without kinds, made one Arrow type per column."""
         if not rows:
             return 0
-        columns = [_normalise_column([row[i] for row in rows]) for i in range(len(self.names))]
+        if self.kinds:
+            columns = [[typed_value(kind, row[i]) for row in rows] for i, kind in enumerate(self.kinds)]
+        else:
+            columns = [_normalise_column([row[i] for row in rows]) for i in range(len(self.names))]
         return self.write_block(columns)
 
     def close(self) -> None:
         self._flush()
-        if self.writer is None:  # no rows: still a valid file with the columns as strings
-            schema = self.pa.schema([(name, self.pa.string()) for name in self.names])
+        if self.writer is None:  # no rows: still a valid file with the columns' types
+            kinds = self.kinds or ["text"] * len(self.names)
+            schema = self.pa.schema([(n, self.arrow_type(k)) for n, k in zip(self.names, kinds, strict=True)])
             self.writer = self._pq.ParquetWriter(str(self.path), schema, memory_pool=self.pool)
         self.writer.close()
 
@@ -203,7 +291,10 @@ class XlsxSink:
         title: str = "Export",
         max_rows: int = EXCEL_MAX_ROWS,
         tmpdir: Path | None = None,
+        typed: bool = False,
     ) -> None:
+        """`typed`: the kinds are a result table's (`insights.results.ColumnKind`), written with
+        their number formats; otherwise the block path's (`timestamp` as epoch milliseconds)."""
         import xlsxwriter
 
         options: dict[str, Any] = {"constant_memory": True, "nan_inf_to_errors": True, "strings_to_numbers": False}
@@ -212,6 +303,7 @@ class XlsxSink:
         self.book = xlsxwriter.Workbook(str(path), options)
         self.bold = self.book.add_format({"bold": True})
         self.date_format = self.book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss.000"})
+        self.kind_formats = {kind: self.book.add_format({"num_format": fmt}) for kind, fmt in EXCEL_FORMATS.items()}
         self.max_rows = max_rows
         self.rows = 0
         self.sheets = 0
@@ -221,6 +313,7 @@ class XlsxSink:
         self._kinds: list[str | None] = []
         self._title = title
         self._part = 0
+        self._typed = typed
         self.start_table(title, names, kinds)
 
     def start_table(self, title: str, names: Sequence[str], kinds: Sequence[str] | None = None) -> None:
@@ -241,10 +334,16 @@ class XlsxSink:
             name = f"{base[:25]} #{number}"
         self._sheet = self.book.add_worksheet(name)
         self.sheets += 1
+        for column, (title, kind) in enumerate(zip(self._names, self._kinds, strict=True)):
+            width = max(len(title) + 2, 20 if kind == "timestamp" else 12 if kind in EXCEL_FORMATS else 10)
+            self._sheet.set_column(column, column, min(width, 40))
         self._sheet.write_row(0, 0, self._names, self.bold)
+        self._sheet.freeze_panes(1, 0)
         self._row = 1
 
     def write_rows(self, rows: Sequence[Sequence[Any]]) -> int:
+        if self._typed:
+            return self._write_typed(rows)
         timestamp_columns = [i for i, kind in enumerate(self._kinds) if kind == "timestamp"]
         for row in rows:
             if self._sheet is None or self._row >= self.max_rows:
@@ -263,6 +362,31 @@ class XlsxSink:
                     sheet.write_string(r, c, orjson.dumps(value, default=str).decode())
                 else:
                     sheet.write_string(r, c, str(value))
+            self._row += 1
+        self.rows += len(rows)
+        return len(rows)
+
+    def _write_typed(self, rows: Sequence[Sequence[Any]]) -> int:
+        """A result table's rows, each cell written as its column's kind with its number format;
+        times are the tenant's local wall-clock time (Excel has no time zones)."""
+        kinds = [kind or "text" for kind in self._kinds]
+        formats = [self.kind_formats.get(kind) for kind in kinds]
+        for row in rows:
+            if self._sheet is None or self._row >= self.max_rows:
+                self._new_sheet()
+            sheet, r = self._sheet, self._row
+            for c, (kind, value) in enumerate(zip(kinds, row, strict=True)):
+                typed = typed_value(kind, value)
+                if typed is None:
+                    continue
+                if isinstance(typed, datetime):
+                    sheet.write_datetime(r, c, typed.replace(tzinfo=None), formats[c])
+                elif isinstance(typed, date):
+                    sheet.write_datetime(r, c, datetime(typed.year, typed.month, typed.day), formats[c])
+                elif isinstance(typed, int | float):
+                    sheet.write_number(r, c, typed, formats[c])
+                else:
+                    sheet.write_string(r, c, typed)
             self._row += 1
         self.rows += len(rows)
         return len(rows)

@@ -111,13 +111,22 @@ class PeoplePage(BaseModel):
 # --- typed results: a table and a chart spec per kind ----------------------------------------------
 # Every consumer (dashboards, exports, reports, metrics; next alerts, SQL, AI) asks the result for its
 # table and chart instead of reading dict keys to guess what it is. The JSON is `model_dump` unchanged.
+# What a column holds, so typed files (Parquet, XLSX) and reports keep numbers as numbers, times as
+# times, and show each in its unit: `text`, `integer` (a count), `number`, `ratio` (0..1, shown as a
+# percentage), `percent` (0..100), `seconds` (a duration), `date` and `timestamp` (ISO text in the
+# rows, typed by the writers).
+ColumnKind = Literal["text", "integer", "number", "ratio", "percent", "seconds", "date", "timestamp"]
+
+
 @dataclass
 class Table:
-    """A small result table: column names and rows of plain values (numbers, text, None)."""
+    """A small result table: column names and rows of plain values (numbers, text, None), with the
+    kind of each column when the result knows it (empty: the writers infer it from the values)."""
 
     title: str
     columns: list[str]
     rows: list[list[Any]] = field(default_factory=list)
+    kinds: list[ColumnKind] = field(default_factory=list, compare=False)
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,22 @@ def _number(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _value_kind(values: list[Any]) -> ColumnKind:
+    present = [v for v in values if v is not None]
+    if not present:
+        return "number"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return "integer" if all(float(v).is_integer() for v in present) else "number"
+    return "text"
+
+
+def _label_kind(points: list[Point]) -> ColumnKind:
+    """`date` or `timestamp` when every point is a bucket whose label is its ISO start; else `text`."""
+    if not points or any(p.bucket is None or p.bucket != p.label for p in points):
+        return "text"
+    return "date" if all(len(p.label) == 10 for p in points) else "timestamp"
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -163,10 +188,14 @@ class SeriesResult(InsightResponse):
                     labels.append(point.label)
         names = _unique([s.label + (" (previous)" if s.compare == "previous" else "") for s in self.series])
         values = [{p.label: _number(p.value) for p in s.points} for s in self.series]
-        return [Table(title, ["label", *names], [[label, *[v.get(label) for v in values]] for label in labels])]
+        rows = [[label, *[v.get(label) for v in values]] for label in labels]
+        label_kind = _label_kind([p for s in self.series if s.compare != "previous" for p in s.points])
+        kinds: list[ColumnKind] = [label_kind, *[_value_kind([row[i + 1] for row in rows]) for i in range(len(names))]]
+        return [Table(title, ["label", *names], rows, kinds)]
 
     def totals_table(self, title: str) -> Table:
-        return Table(title, ["name", "value"], [[k, _number(v)] for k, v in self.totals.items()])
+        rows = [[k, _number(v)] for k, v in self.totals.items()]
+        return Table(title, ["name", "value"], rows, ["text", _value_kind([row[1] for row in rows])])
 
     def to_chart(self, max_lines: int = 8) -> ChartSpec:
         series = self.series[:max_lines]
@@ -219,7 +248,8 @@ class FunnelsResult(SeriesResult):
             for step in group.steps
         ]
         columns = ["breakdown", "step", "label", "count", "conversion_from_first", "conversion_from_previous"]
-        return [Table(title, [*columns, "median_seconds"], rows)]
+        kinds: list[ColumnKind] = ["text", "integer", "text", "integer", "ratio", "ratio", "seconds"]
+        return [Table(title, [*columns, "median_seconds"], rows, kinds)]
 
     def to_chart(self, max_lines: int = 8) -> ChartSpec:
         if not self.funnel:
@@ -241,7 +271,9 @@ class RetentionResult(SeriesResult):
         periods = max((len(c.values) for c in self.retention), default=0)
         columns = ["cohort", "date", "size"] + [f"period {i}" for i in range(periods)]
         rows = [[c.label, c.date, c.size, *c.values, *([None] * (periods - len(c.values)))] for c in self.retention]
-        return [Table(title, columns, rows)]
+        count: ColumnKind = "integer"
+        kinds: list[ColumnKind] = ["text", "date", "integer", *([count] * periods)]
+        return [Table(title, columns, rows, kinds)]
 
     def to_chart(self, max_lines: int = 8) -> ChartSpec:
         if not self.retention:

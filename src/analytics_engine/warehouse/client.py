@@ -9,7 +9,10 @@ backend would otherwise run a snapshot/SET/restore round for each query).
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -119,6 +122,37 @@ def translate_error(exc: Exception) -> Exception:
     return WarehouseError(f"Warehouse error: {first_line[:500]}", details={"clickhouse_code": code})
 
 
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _engine_stderr() -> Iterator[None]:
+    """Hold what the embedded engine writes to file descriptor 2 while it starts (chDB prints a raw
+    `Code: 76. DB::Exception: Cannot lock file ...` there before raising; issue 24). On success the
+    text is passed on to stderr unchanged; on failure it becomes a note of the exception, whose
+    translation into our error is what the user sees."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as held:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+
+        def release() -> str:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            return held.read().decode(errors="replace").strip()
+
+        try:
+            yield
+        except BaseException as exc:
+            if text := release():
+                exc.add_note(text)
+            raise
+        if text := release():
+            print(text, file=sys.stderr)
+
+
 class Warehouse:
     """A small pool of clickhouse-connect clients on one DSN and one database."""
 
@@ -139,7 +173,8 @@ class Warehouse:
     # --- connections ---------------------------------------------------------------------------
     def _new_client(self) -> Client:
         if self.embedded:
-            return clickhouse_connect.get_client(dsn=self.dsn)
+            with _engine_stderr():
+                return clickhouse_connect.get_client(dsn=self.dsn)
         return clickhouse_connect.get_client(dsn=self.dsn, connect_timeout=5, send_receive_timeout=300)
 
     @contextlib.contextmanager
@@ -172,6 +207,7 @@ class Warehouse:
                 "(is `analytics-engine serve` running on the same data folder?). Stop it, or work through "
                 "the HTTP API.",
                 code="warehouse_busy",
+                details={"engine": " ".join(getattr(exc, "__notes__", []))[:500]},
             )
         return WarehouseError(f"Cannot connect to the warehouse: {str(exc).splitlines()[0][:300]}")
 
