@@ -11,9 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from analytics_engine.insights.histogram import TimeBin
+
 # Part of every cache key: bump when an answer's shape or meaning changes, so cached answers of the
-# old shape are never served (2: retention cells in the future are null, totals carry reached/returned).
-RESULT_VERSION = 2
+# old shape are never served (2: retention cells in the future are null, totals carry reached/returned;
+# 3: funnels carry time-to-convert histograms).
+RESULT_VERSION = 3
 
 
 class Point(BaseModel):
@@ -41,11 +44,21 @@ class FunnelStepResult(BaseModel):
     dropped: int = Field(description="Reached the previous step but not this one.")
     median_seconds: float | None = Field(None, description="Median time from the previous step.")
     average_seconds: float | None = None
+    time_to_convert: list[TimeBin] | None = Field(
+        None,
+        description="People reaching this step by their time from the previous step, in fixed bins cut at "
+        "the conversion window (docs/insights.md, Time to convert); null for step 1 and unordered funnels.",
+    )
 
 
 class FunnelBreakdownResult(BaseModel):
     breakdown_value: list[str] | None
     steps: list[FunnelStepResult]
+    time_to_convert: list[TimeBin] | None = Field(
+        None,
+        description="People converting (reaching the last step) by their time from step 1 to the last step; "
+        "null for unordered funnels.",
+    )
 
 
 class RetentionCohort(BaseModel):
