@@ -107,6 +107,32 @@ class InsightResponse(BaseModel):
     retention: list[RetentionCohort] | None = None
 
 
+class PathNode(BaseModel):
+    id: str = Field(description="`{step}_{name}`: unique per column, as a Sankey wants it.")
+    step: int
+    name: str = Field(description="Cleaned event name, or `$other` for the names folded at this step.")
+    people: int
+    dropped: int = Field(description="People whose path ends here.")
+
+
+class PathLink(BaseModel):
+    source: str
+    target: str
+    people: int
+    average_seconds: float | None = Field(None, description="Mean time from the source step to the target step.")
+    median_seconds: float | None = None
+
+
+class PathPeoplePage(BaseModel):
+    people: list[str]
+    step: int
+    name: str
+    next_name: str | None
+    limit: int
+    offset: int
+    has_more: bool
+
+
 class PeoplePage(BaseModel):
     people: list[str]
     step: int
@@ -240,6 +266,41 @@ class FunnelsResult(SeriesResult):
         if steps:
             return f"{format_value(steps[-1].count)} of {format_value(steps[0].count)} converted"
         return super().headline(format_value)
+
+
+class PathsResult(SeriesResult):
+    """Paths as a Sankey: `nodes` (per step, most people first, `$other` last) and `links` between
+    consecutive steps (most people first)."""
+
+    nodes: list[PathNode] = Field(default_factory=list)
+    links: list[PathLink] = Field(default_factory=list)
+
+    def to_tables(self, title: str) -> list[Table]:
+        names = {n.id: n for n in self.nodes}
+        rows = [
+            [
+                names[link.source].step,
+                names[link.source].name,
+                names[link.target].name,
+                link.people,
+                link.median_seconds,
+            ]
+            for link in self.links
+            if link.source in names and link.target in names
+        ]
+        return [Table(title, ["step", "from", "to", "people", "median_seconds"], rows)]
+
+    def to_chart(self, max_lines: int = 8) -> ChartSpec:
+        if not self.links:
+            return ChartSpec("empty")
+        names = {n.id: f"{n.step}. {n.name}" for n in self.nodes}
+        top = self.links[: max(max_lines, 10)]
+        labels = [f"{names.get(link.source, link.source)} -> {names.get(link.target, link.target)}" for link in top]
+        return ChartSpec("bar", labels, [("people", [float(link.people) for link in top])], "people")
+
+    def headline(self, format_value: Callable[[Any], str] = str) -> str:
+        people = self.totals.get("people")
+        return f"{format_value(people)} people on paths" if people is not None else ""
 
 
 class RetentionResult(SeriesResult):
