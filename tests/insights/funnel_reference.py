@@ -124,6 +124,7 @@ def funnel(
         if found is not None:
             people[user] = found
     groups: dict[tuple[str, ...], Any] = {}
+    histograms: dict[tuple[str, ...], Any] = {}
     for value in {p.value for p in people.values()}:
         members = [p for p in people.values() if p.value == value]
         counts = [sum(p.reached >= k for p in members) for k in range(1, len(steps) + 1)]
@@ -133,7 +134,30 @@ def funnel(
             averages.append(round(sum(times) / len(times), 3) if times else None)
             medians.append(round(median(times), 3) if times else None)
         groups[value] = (counts, averages, medians)
-    return {"groups": groups, "people": people}
+        if order != "unordered":
+            edges = time_edges(window)
+            per_step = [
+                _histogram([p.gaps[k - 2] for p in members if p.reached >= k and p.gaps], edges)
+                for k in range(2, len(steps) + 1)
+            ]
+            overall = _histogram([sum(p.gaps) for p in members if p.reached == len(steps)], edges)
+            histograms[value] = (per_step, overall)
+    return {"groups": groups, "people": people, "histograms": histograms}
+
+
+def time_edges(window: timedelta) -> list[float]:
+    """Upper edges of the time-to-convert bins (docs/insights.md): the human durations below the
+    window (only those up to a day matter for these tests' windows), then the window itself."""
+    seconds = window.total_seconds()
+    return [e for e in (10, 30, 60, 300, 900, 1800, 3600, 10800, 21600, 43200, 86400) if e < seconds] + [seconds]
+
+
+def _histogram(times: list[float], edges: list[float]) -> list[int]:
+    """People per bin: a time goes to the first bin whose upper edge is above it, else the last."""
+    counts = [0] * len(edges)
+    for t in times:
+        counts[next((i for i, e in enumerate(edges[:-1]) if t < e), len(edges) - 1)] += 1
+    return counts
 
 
 def trend(people: dict[str, Person], n: int, bucket_starts: list[datetime], step: timedelta) -> list[float]:

@@ -1,6 +1,7 @@
 """Funnel answers against tests/insights/funnel_reference.py (the documented rules in plain Python) on
 small random event sets: counts per step and breakdown value, average and median times to convert,
-and the conversion trend by entry bucket; ordered (both SQL paths), strict and unordered."""
+their distribution in bins (per step and overall), and the conversion trend by entry bucket; ordered
+(both SQL paths), strict and unordered."""
 
 from __future__ import annotations
 
@@ -111,6 +112,15 @@ def test_funnel_answers_match_the_documented_rules(runtime, events, order, windo
         if g.steps[0].count
     }
     assert got == expected["groups"]
+    histograms = {
+        tuple(g.breakdown_value or ()): (
+            [[b.count for b in s.time_to_convert or []] for s in g.steps[1:]],
+            [b.count for b in g.time_to_convert or []],
+        )
+        for g in answer.funnel
+        if g.steps[0].count and order != "unordered"
+    }
+    assert histograms == expected["histograms"]
     trend = answer.series[-1]
     assert trend.meta["trend"]
     buckets = [BASE + HOUR * i for i in range(len(trend.points))]

@@ -24,6 +24,15 @@ RUNTIME = SimpleNamespace(
 )
 
 QUERIES = {
+    "paths": {
+        "kind": "paths",
+        "start_event": "signup",
+        "end_event": "purchase",
+        "steps": 4,
+        "exclude_events": ["heartbeat"],
+        "path_cleaning": [{"regex": "^view_(\\d+)$", "alias": "view"}],
+        "date_range": {"date_from": "-14d"},
+    },
     "trends_rollup": {
         "kind": "trends",
         "series": [{"event": "signup", "math": "unique_users"}],

@@ -36,9 +36,12 @@ INSIGHT_KINDS: dict[str, type[InsightRunner[Any]]] = {
 def _register() -> None:
     from analytics_engine.insights.engagement import EngagementRunner
     from analytics_engine.insights.funnels import FunnelsRunner
+    from analytics_engine.insights.paths import PathsRunner
     from analytics_engine.insights.retention import RetentionRunner
 
-    INSIGHT_KINDS.update({"funnels": FunnelsRunner, "retention": RetentionRunner, "engagement": EngagementRunner})
+    INSIGHT_KINDS.update(
+        {"funnels": FunnelsRunner, "retention": RetentionRunner, "engagement": EngagementRunner, "paths": PathsRunner}
+    )
 
 
 _register()

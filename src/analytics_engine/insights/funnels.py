@@ -13,6 +13,7 @@ from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import bucket_key, bucket_label, buckets
 from analytics_engine.insights.filters import OTHER
 from analytics_engine.insights.funnels_builder import people_sql, steps_sql
+from analytics_engine.insights.histogram import TimeBin, time_bins, upper_edges
 from analytics_engine.insights.models import FunnelsQuery
 from analytics_engine.insights.results import (
     FunnelBreakdownResult,
@@ -69,7 +70,13 @@ class FunnelsRunner(InsightRunner[FunnelsQuery]):
         groups: list[FunnelBreakdownResult] = []
         trend: dict[Any, tuple[int, int]] = {}
         n = len(self.query.steps)
-        for bd, entry_bucket, is_bucket_row, counts, avgs, medians in rows:
+        edges = upper_edges(self.query.conversion_window.seconds)
+        timed = self.query.order != "unordered"
+
+        def hist(pair: Any) -> list[TimeBin] | None:
+            return time_bins(edges, dict(zip(pair[0], pair[1], strict=True))) if timed else None
+
+        for bd, entry_bucket, is_bucket_row, counts, avgs, medians, hists, overall in rows:
             counts = [int(c) for c in counts]
             if is_bucket_row:
                 trend[bucket_key(entry_bucket)] = (counts[0], counts[-1])
@@ -88,10 +95,15 @@ class FunnelsRunner(InsightRunner[FunnelsQuery]):
                         dropped=previous - counts[i],
                         median_seconds=_number(medians[i - 1]) if i else None,
                         average_seconds=_number(avgs[i - 1]) if i else None,
+                        time_to_convert=hist(hists[i - 1]) if i else None,
                     )
                 )
             groups.append(
-                FunnelBreakdownResult(breakdown_value=list(bd) if self.query.breakdown else None, steps=steps)
+                FunnelBreakdownResult(
+                    breakdown_value=list(bd) if self.query.breakdown else None,
+                    steps=steps,
+                    time_to_convert=hist(overall),
+                )
             )
         groups.sort(key=lambda g: (OTHER in (g.breakdown_value or ()), -g.steps[0].count, g.breakdown_value or []))
         if not groups and not self.query.breakdown:
@@ -104,10 +116,11 @@ class FunnelsRunner(InsightRunner[FunnelsQuery]):
                     conversion_from_previous=0.0,
                     conversion_from_first=0.0,
                     dropped=0,
+                    time_to_convert=hist(([], [])) if i else None,
                 )
                 for i, s in enumerate(self.query.steps)
             ]
-            groups.append(FunnelBreakdownResult(breakdown_value=None, steps=empty))
+            groups.append(FunnelBreakdownResult(breakdown_value=None, steps=empty, time_to_convert=hist(([], []))))
         series = [
             Series(
                 label=breakdown_label(tuple(g.breakdown_value)) if g.breakdown_value else "All people",

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from analytics_engine.insights.base import PERSON_KEY
 from analytics_engine.insights.dates import bucket_sql
 from analytics_engine.insights.filters import OTHER, Params, breakdown_sql, filters_sql
+from analytics_engine.insights.histogram import bin_sql, upper_edges
 from analytics_engine.insights.models import FunnelsQuery
 
 if TYPE_CHECKING:
@@ -253,8 +254,10 @@ def ranked_sql(runner: InsightRunner[FunnelsQuery], params: Params) -> str:
 
 
 def steps_sql(runner: InsightRunner[FunnelsQuery]) -> tuple[str, dict[str, Any]]:
-    """Rows (bd, entry_bucket, is_bucket_row, c1..cn, avg2..avgn, med2..medn): per breakdown value,
-    and (when the query has an interval) per entry bucket for the conversion trend."""
+    """Rows (bd, entry_bucket, is_bucket_row, c1..cn, avg2..avgn, med2..medn, hist2..histn, hist_all): per
+    breakdown value, and (when the query has an interval) per entry bucket for the conversion trend. A
+    hist is the time-to-convert distribution as `sumMap` of (bin, people) (insights/histogram.py): per step
+    from the previous one, and overall from step 1 to the last step for the people converting."""
     query: FunnelsQuery = runner.query
     params = runner.new_params()
     source = ranked_sql(runner, params)
@@ -270,7 +273,23 @@ def steps_sql(runner: InsightRunner[FunnelsQuery]) -> tuple[str, dict[str, Any]]
         f"quantileExactInclusiveIf(0.5)({gap}, reached >= {k} AND length(gaps) >= {k - 1})"
         for k, gap in zip(range(2, n + 1), gaps, strict=True)
     ]
-    columns = ", ".join([f"[{', '.join(counts)}]", f"[{', '.join(avgs) or ''}]", f"[{', '.join(meds) or ''}]"])
+    params.values["ttc_edges"] = [float(edge) for edge in upper_edges(query.conversion_window.seconds)]
+    edges = "{ttc_edges:Array(Float64)}"
+    hists = [
+        f"sumMapIf([{bin_sql(gap, edges)}], [toUInt64(1)], reached >= {k} AND length(gaps) >= {k - 1})"
+        for k, gap in zip(range(2, n + 1), gaps, strict=True)
+    ]
+    overall_bin = bin_sql("arraySum(gaps) / 1000", edges)
+    overall = f"sumMapIf([{overall_bin}], [toUInt64(1)], reached = {n} AND length(gaps) = {n - 1})"
+    columns = ", ".join(
+        [
+            f"[{', '.join(counts)}]",
+            f"[{', '.join(avgs) or ''}]",
+            f"[{', '.join(meds) or ''}]",
+            f"[{', '.join(hists)}]",
+            overall,
+        ]
+    )
     if query.interval:
         bucket = bucket_sql(query.interval, "fromUnixTimestamp64Milli(entry, 'UTC')", "{tz:String}")
         group = f"GROUP BY GROUPING SETS (({bd}), (entry_bucket))"

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, field_validator, model_validator
@@ -157,10 +158,83 @@ class EngagementQuery(InsightBase):
         return self
 
 
-InsightQuery = Annotated[TrendsQuery | FunnelsQuery | RetentionQuery | EngagementQuery, Field(discriminator="kind")]
-_ADAPTER: TypeAdapter[TrendsQuery | FunnelsQuery | RetentionQuery | EngagementQuery] = TypeAdapter(InsightQuery)
+# --- paths (issue 25) -------------------------------------------------------------------------------
+MAX_PATH_STEPS = 20
+# RE2 (ClickHouse's regex engine) has none of these; Python's `re` accepts them, so they are refused here
+# instead of failing in the warehouse: lookarounds, backreferences, atomic groups, possessive quantifiers,
+# conditionals.
+_RE2_UNSUPPORTED = re.compile(r"\(\?[=!]|\(\?<[=!]|\(\?>|\(\?\(|\\[1-9]|\\[gk]<|[*+?}]\+")
 
 
-def parse_insight_query(data: dict[str, Any]) -> TrendsQuery | FunnelsQuery | RetentionQuery | EngagementQuery:
+def check_clean_regex(value: str) -> str:
+    """A path-cleaning pattern both Python's `re` and RE2 accept (validated before any SQL runs)."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    if _RE2_UNSUPPORTED.search(value):
+        raise ValueError(
+            "regular expression uses a construct the warehouse's RE2 engine does not support "
+            "(lookaround, backreference, atomic group, possessive quantifier or conditional)"
+        )
+    return value
+
+
+class PathCleaning(Strict):
+    """Replace every match of `regex` in an event name by `alias` (`\\1`..`\\9`: the regex's groups)."""
+
+    regex: str = Field(min_length=1, max_length=200, description="RE2 pattern matched against event names.")
+    alias: str = Field(max_length=200, description="Replacement text; `\\0`-`\\9` insert the match or a group.")
+
+    _regex = field_validator("regex")(classmethod(lambda cls, v: check_clean_regex(v)))
+
+    @model_validator(mode="after")
+    def _groups(self) -> PathCleaning:
+        groups = re.compile(self.regex).groups
+        for ref in re.findall(r"\\(\d)", self.alias):
+            if int(ref) > groups:
+                raise ValueError(f"alias refers to group {ref} but the regex has {groups}")
+        return self
+
+
+class PathsQuery(InsightBase):
+    kind: Literal["paths"] = "paths"
+    start_event: str | None = Field(None, description="Paths begin at each person's first such event.")
+    end_event: str | None = Field(
+        None, description="Paths lead up to each person's first such event (after the start event, when set)."
+    )
+    steps: int = Field(5, ge=2, le=MAX_PATH_STEPS, description="Steps (columns) of the paths.")
+    include_events: list[str] = Field(
+        default_factory=list, max_length=100, description="Only these events make up paths (empty: every event)."
+    )
+    exclude_events: list[str] = Field(default_factory=list, max_length=100, description="Events left out of paths.")
+    path_cleaning: list[PathCleaning] = Field(
+        default_factory=list, max_length=20, description="Rules applied in order to event names before paths."
+    )
+    nodes_per_step: int = Field(
+        10, ge=1, le=50, description="Most frequent names kept at each step; the rest fold into '$other'."
+    )
+
+    _events = field_validator("start_event", "end_event")(classmethod(lambda cls, v: _event_name(v)))
+
+    @field_validator("include_events", "exclude_events")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            _event_name(name)
+        return value
+
+
+InsightQuery = Annotated[
+    TrendsQuery | FunnelsQuery | RetentionQuery | EngagementQuery | PathsQuery, Field(discriminator="kind")
+]
+_ADAPTER: TypeAdapter[TrendsQuery | FunnelsQuery | RetentionQuery | EngagementQuery | PathsQuery] = TypeAdapter(
+    InsightQuery
+)
+
+
+def parse_insight_query(
+    data: dict[str, Any],
+) -> TrendsQuery | FunnelsQuery | RetentionQuery | EngagementQuery | PathsQuery:
     """The query model for a JSON body with `kind` (raises pydantic.ValidationError)."""
     return _ADAPTER.validate_python(data)

@@ -139,11 +139,13 @@ def _register_builtin() -> None:
     from analytics_engine.insights.engagement import EngagementRunner
     from analytics_engine.insights.funnels import FunnelsRunner
     from analytics_engine.insights.impact import ImpactMetricQuery, run_impact
-    from analytics_engine.insights.models import EngagementQuery, FunnelsQuery, RetentionQuery, TrendsQuery
+    from analytics_engine.insights.models import EngagementQuery, FunnelsQuery, PathsQuery, RetentionQuery, TrendsQuery
+    from analytics_engine.insights.paths import PathsRunner
     from analytics_engine.insights.results import (
         EngagementResult,
         FunnelsResult,
         ImpactResult,
+        PathsResult,
         RetentionResult,
         TrendsResult,
     )
@@ -156,6 +158,8 @@ def _register_builtin() -> None:
     register(engine_kind("funnels", FunnelsQuery, FunnelsRunner, FunnelsResult, accepts=no_interval, cost=2))
     register(engine_kind("retention", RetentionQuery, RetentionRunner, RetentionResult, accepts=no_interval, cost=2))
     register(engine_kind("engagement", EngagementQuery, EngagementRunner, EngagementResult, accepts=no_interval))
+    no_breakdown = no_interval - {"breakdown"}
+    register(engine_kind("paths", PathsQuery, PathsRunner, PathsResult, accepts=no_breakdown, cost=2))
     register(
         InsightKind(
             "impact",

@@ -11,9 +11,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from analytics_engine.insights.histogram import TimeBin
+
 # Part of every cache key: bump when an answer's shape or meaning changes, so cached answers of the
-# old shape are never served (2: retention cells in the future are null, totals carry reached/returned).
-RESULT_VERSION = 2
+# old shape are never served (2: retention cells in the future are null, totals carry reached/returned;
+# 3: funnels carry time-to-convert histograms).
+RESULT_VERSION = 3
 
 
 class Point(BaseModel):
@@ -41,11 +44,21 @@ class FunnelStepResult(BaseModel):
     dropped: int = Field(description="Reached the previous step but not this one.")
     median_seconds: float | None = Field(None, description="Median time from the previous step.")
     average_seconds: float | None = None
+    time_to_convert: list[TimeBin] | None = Field(
+        None,
+        description="People reaching this step by their time from the previous step, in fixed bins cut at "
+        "the conversion window (docs/insights.md, Time to convert); null for step 1 and unordered funnels.",
+    )
 
 
 class FunnelBreakdownResult(BaseModel):
     breakdown_value: list[str] | None
     steps: list[FunnelStepResult]
+    time_to_convert: list[TimeBin] | None = Field(
+        None,
+        description="People converting (reaching the last step) by their time from step 1 to the last step; "
+        "null for unordered funnels.",
+    )
 
 
 class RetentionCohort(BaseModel):
@@ -97,6 +110,32 @@ class InsightResponse(BaseModel):
     totals: dict[str, Any] = Field(default_factory=dict)
     funnel: list[FunnelBreakdownResult] | None = None
     retention: list[RetentionCohort] | None = None
+
+
+class PathNode(BaseModel):
+    id: str = Field(description="`{step}_{name}`: unique per column, as a Sankey wants it.")
+    step: int
+    name: str = Field(description="Cleaned event name, or `$other` for the names folded at this step.")
+    people: int
+    dropped: int = Field(description="People whose path ends here.")
+
+
+class PathLink(BaseModel):
+    source: str
+    target: str
+    people: int
+    average_seconds: float | None = Field(None, description="Mean time from the source step to the target step.")
+    median_seconds: float | None = None
+
+
+class PathPeoplePage(BaseModel):
+    people: list[str]
+    step: int
+    name: str
+    next_name: str | None
+    limit: int
+    offset: int
+    has_more: bool
 
 
 class PeoplePage(BaseModel):
@@ -262,6 +301,41 @@ class FunnelsResult(SeriesResult):
         if steps:
             return f"{format_value(steps[-1].count)} of {format_value(steps[0].count)} converted"
         return super().headline(format_value)
+
+
+class PathsResult(SeriesResult):
+    """Paths as a Sankey: `nodes` (per step, most people first, `$other` last) and `links` between
+    consecutive steps (most people first)."""
+
+    nodes: list[PathNode] = Field(default_factory=list)
+    links: list[PathLink] = Field(default_factory=list)
+
+    def to_tables(self, title: str) -> list[Table]:
+        names = {n.id: n for n in self.nodes}
+        rows = [
+            [
+                names[link.source].step,
+                names[link.source].name,
+                names[link.target].name,
+                link.people,
+                link.median_seconds,
+            ]
+            for link in self.links
+            if link.source in names and link.target in names
+        ]
+        return [Table(title, ["step", "from", "to", "people", "median_seconds"], rows)]
+
+    def to_chart(self, max_lines: int = 8) -> ChartSpec:
+        if not self.links:
+            return ChartSpec("empty")
+        names = {n.id: f"{n.step}. {n.name}" for n in self.nodes}
+        top = self.links[: max(max_lines, 10)]
+        labels = [f"{names.get(link.source, link.source)} -> {names.get(link.target, link.target)}" for link in top]
+        return ChartSpec("bar", labels, [("people", [float(link.people) for link in top])], "people")
+
+    def headline(self, format_value: Callable[[Any], str] = str) -> str:
+        people = self.totals.get("people")
+        return f"{format_value(people)} people on paths" if people is not None else ""
 
 
 class RetentionResult(SeriesResult):

@@ -1,5 +1,6 @@
-"""Insights: `POST /v1/insights/{kind}` (trends, funnels, retention, engagement) and the people of a
-funnel step. Thin: validate the body into the kind's query model, call the engine, return its answer."""
+"""Insights: `POST /v1/insights/{kind}` (trends, funnels, retention, engagement, paths), the people of a
+funnel step and of a path node or link.
+Thin: validate the body into the kind's query model, call the engine, return its answer."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.errors import InvalidInput, NotFound, field_errors, summarize
 from analytics_engine.insights import InsightResponse, PeoplePage, registry
 from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.funnels import FunnelsRunner
-from analytics_engine.insights.models import FunnelsQuery
+from analytics_engine.insights.models import FunnelsQuery, PathsQuery
+from analytics_engine.insights.paths import PathsRunner
+from analytics_engine.insights.results import PathPeoplePage, PathsResult
 from analytics_engine.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
@@ -63,6 +66,72 @@ def funnel_people(body: FunnelPeopleRequest, tenant: ReadTenant, runtime: Runtim
     query = parse_body(body.query, "funnels")
     assert isinstance(query, FunnelsQuery)
     return FunnelsRunner(runtime, tenant, query).people(body.step, body.status, body.limit, body.offset)
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "A cohort the query names does not exist (`not_found`)."},
+    422: {"description": "Invalid query (`invalid_query`, with each invalid field in `details`)."},
+    429: {"description": "The tenant's query budget is spent (`budget_exceeded`, with `Retry-After`)."},
+    504: {"description": "The query ran past its time limit (`query_timeout`)."},
+}
+_PATHS_EXAMPLE: dict[str, Any] = {
+    "start_event": "signup",
+    "steps": 5,
+    "exclude_events": ["heartbeat"],
+    "path_cleaning": [{"regex": "^view_product_\\d+$", "alias": "view_product"}],
+    "nodes_per_step": 10,
+    "date_range": {"date_from": "-30d"},
+}
+
+
+@router.post(
+    "/paths",
+    response_model=PathsResult,
+    summary="Paths (user flows): nodes and links of a Sankey",
+    responses=_ERRORS,
+)
+def post_paths(
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    body: Any = Body(..., examples=[_PATHS_EXAMPLE]),
+    refresh: bool = Query(False, description="Recompute even when a cached answer exists."),
+) -> Response:
+    """The sequences of events people go through, from a start event and/or towards an end event, in
+    `steps` columns: per column the `nodes_per_step` busiest (cleaned) event names, the rest folded into
+    `$other`; links between consecutive columns with people and the average and median time between
+    them. Rules: docs/insights.md, Paths."""
+    return _json(registry.run_json(RunContext(runtime, tenant, refresh), parse_body(body, "paths")))
+
+
+class PathPeopleRequest(BaseModel):
+    query: dict[str, Any] = Field(description="A paths query (as POST /v1/insights/paths takes it).")
+    step: int = Field(ge=1, le=20, description="1-based column of the node (of the link's source).")
+    name: str = Field(min_length=1, max_length=200, description="The node's name as the answer shows it ($other too).")
+    next_name: str | None = Field(
+        None, min_length=1, max_length=200, description="With it: the people on the link to this node at step + 1."
+    )
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"query": _PATHS_EXAMPLE, "step": 1, "name": "signup", "next_name": "pageview", "limit": 100}]
+        }
+    )
+
+
+@router.post(
+    "/paths/people",
+    response_model=PathPeoplePage,
+    summary="People at a path node or on a path link",
+    responses=_ERRORS,
+)
+def path_people(body: PathPeopleRequest, tenant: ReadTenant, runtime: RuntimeDep) -> PathPeoplePage:
+    """Distinct ids (sorted, paged) of the people whose path has `name` at `step` (and `next_name` at
+    step + 1 when given), names folded as the paths answer folds them."""
+    query = parse_body(body.query, "paths")
+    assert isinstance(query, PathsQuery)
+    return PathsRunner(runtime, tenant, query).people(body.step, body.name, body.next_name, body.limit, body.offset)
 
 
 @router.post("", response_model=InsightResponse, summary="Run an insight query (kind in the body)")
