@@ -17,13 +17,21 @@ export class ApiError extends Error {
     this.code = error.code || `http_${status}`;
     this.details = error.details;
   }
-  // The API's reason, with the field-level details when it gave them.
-  get full() {
-    const details = Array.isArray(this.details) ? this.details
-      .map((d) => (d && (d.loc || d.field) ? `${[].concat(d.loc || d.field).join(".")}: ${d.msg || d.message || ""}` : ""))
-      .filter(Boolean) : [];
-    return `${this.message}${details.length && !this.message.includes(details[0]) ? ` — ${details.join("; ")}` : ""} (${this.code})`;
-  }
+  // The API's reason, with the field-level details when it gave them (`details.errors[]` or a list).
+  get full() { return reasonOf({ message: this.message, code: this.code, details: this.details }); }
+}
+
+export function reasonOf(error, detailsOnly = false) {
+  const raw = error.details && (Array.isArray(error.details) ? error.details : error.details.errors);
+  const details = Array.isArray(raw) ? raw.map((d) => {
+    if (!d || typeof d !== "object") return String(d || "");
+    const where = [].concat(d.loc || d.field || []).filter((x) => x !== "body").join(".");
+    const text = d.message || d.msg || "";
+    return where ? `${where}: ${text}` : text;
+  }).filter(Boolean) : [];
+  if (detailsOnly && details.length) return `${details.join("; ")} (${error.code})`;
+  const extra = details.filter((d) => !error.message.includes(d));
+  return `${error.message}${extra.length ? ` — ${extra.join("; ")}` : ""} (${error.code})`;
 }
 
 export async function api(path, options = {}) {
@@ -64,7 +72,7 @@ export function h(tag, attrs = {}, ...children) {
 export function showError(error) {
   if (error && error.stale) return;
   const banner = $("dashboard-error");
-  banner.textContent = error instanceof ApiError ? error.full : String(error.message || error);
+  banner.textContent = error instanceof ApiError ? error.full : typeof error === "string" ? error : String(error.message || error);
   banner.hidden = false;
 }
 export function clearError() { $("dashboard-error").hidden = true; $("dashboard-error").textContent = ""; }

@@ -183,8 +183,10 @@ function drawRetention(item, body) {
         td.textContent = `${pct.toFixed(1)}%`;
         td.title = `${fmt(row.counts[i])} users`;
         td.dataset.count = row.counts[i];
-        td.style.background = `rgba(79, 70, 229, ${Math.min(0.9, 0.06 + pct / 110)})`;
-        td.style.color = pct > 40 ? "#fff" : "#1c2333";
+        // two ramps so that the text keeps a 4.5:1 contrast: light cells dark text, dark cells white
+        td.style.background = pct <= 50 ? `rgba(79, 70, 229, ${(0.06 + (pct / 50) * 0.39).toFixed(3)})`
+          : `rgba(49, 46, 129, ${(0.75 + ((Math.min(pct, 100) - 50) / 50) * 0.2).toFixed(3)})`;
+        td.style.color = pct > 50 ? "#fff" : "#1c2333";
       }
       tr.append(td);
     }

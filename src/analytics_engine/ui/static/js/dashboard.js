@@ -1,7 +1,7 @@
 // Dashboards: the list, one dashboard's widgets (render + live SSE updates), filters (this visit or
 // saved), the widget menu (edit, table, people, export, remove), layout editing (move, resize), and
 // dashboard create / rename / describe / duplicate / delete, with a guided first dashboard.
-import { $, ApiError, api, clearError, dialog, field, h, loadNames, showError, state, toast } from "./api.js";
+import { $, api, clearError, dialog, field, h, loadNames, reasonOf, showError, state, toast } from "./api.js";
 import { DISPLAYS, displayOf, draw, drawTable } from "./charts.js";
 import { closeDrawer, drillPoint, drillStep, exportSource, openDrawer, withFilters } from "./drill.js";
 
@@ -146,8 +146,7 @@ function drawWidget(widget, element, repeated = new Set()) {
     ? `${widget.cached ? "cached · " : ""}${new Date(widget.computed_at).toLocaleTimeString()}` : "";
   element.dataset.viz = widget.viz;
   if (widget.error) {
-    const text = repeated.has(widget.error.message) ? "Not shown: see the message above."
-      : `${widget.error.message} (${widget.error.code})`;
+    const text = repeated.has(reasonOf(widget.error, true)) ? "Not shown: see the message above." : reasonOf(widget.error);
     body.replaceChildren(h("div", { class: "widget-error" }, text));
     return;
   }
@@ -297,7 +296,7 @@ export async function openDashboard(id) {
     $("dash-actions").hidden = false;
     fillFilterForm(effectiveFilters());
     const counts = new Map();
-    for (const w of result.widgets) if (w.error) counts.set(w.error.message, (counts.get(w.error.message) || 0) + 1);
+    for (const w of result.widgets) if (w.error) counts.set(reasonOf(w.error, true), (counts.get(reasonOf(w.error, true)) || 0) + 1);
     const repeated = new Set([...counts].filter(([, n]) => n > 1).map(([m]) => m));
     grid.replaceChildren();
     for (const widget of result.widgets) {
@@ -310,8 +309,9 @@ export async function openDashboard(id) {
         h("a", { class: "button", href: `#/insight?dashboard=${encodeURIComponent(id)}` }, "Build its first insight")));
     }
     if (repeated.size) {
-      const first = result.widgets.find((w) => w.error && repeated.has(w.error.message)).error;
-      showError(new ApiError(400, { error: { ...first, message: `${counts.get(first.message)} widgets: ${first.message}` } }));
+      // the same failure in several widgets: said once, above the grid, with the API's whole reason
+      const reason = [...repeated][0];
+      showError(`${counts.get(reason)} widgets could not be drawn: ${reason}`);
     }
     markActive();
     document.body.dataset.dashboard = id;
