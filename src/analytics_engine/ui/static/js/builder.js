@@ -213,7 +213,6 @@ export async function run() {
     const ms = performance.now() - started;
     status.textContent = `${result.served_by} · ${result.cached ? "cached · " : ""}${Math.round(ms)} ms${result.approximate ? " · approximate" : ""}`;
     document.body.dataset.builderMs = String(Math.round(ms));
-    document.body.dataset.builderRuns = String(Number(document.body.dataset.builderRuns || 0) + 1);
   } catch (error) {
     if (seq !== b.seq || error.stale) return;
     if (b.chart) { b.chart.destroy(); b.chart = null; }
@@ -222,7 +221,10 @@ export async function run() {
     status.className = "error";
     status.setAttribute("role", "alert");
   } finally {
-    if (seq === b.seq) body.removeAttribute("aria-busy");
+    if (seq === b.seq) {
+      body.removeAttribute("aria-busy");
+      document.body.dataset.builderRuns = String(Number(document.body.dataset.builderRuns || 0) + 1);
+    }
   }
 }
 
@@ -303,7 +305,7 @@ export async function showBuilder(params) {
       const w = d.widgets.find((x) => x.id === b.target.widget);
       if (w) {
         const metric = w.metric_id ? state.metrics.get(w.metric_id) : null;
-        q = JSON.parse(JSON.stringify(w.query || (metric && metric.query) || q));
+        q = JSON.parse(JSON.stringify(w.query || (metric && metric.definition.query) || q));
         b.title = w.title;
         b.display = (w.options && w.options.display) || { line: "line", bar: "bar", big_number: "number", funnel: "funnel", retention_table: "retention" }[w.viz];
       }

@@ -17,7 +17,8 @@ export const VIZ_OF = { line: "line", area: "line", bar: "bar", stacked: "bar", 
 export function displayOf(widget) {
   const options = widget.options || {};
   if (options.display && VIZ_OF[options.display]) return options.display;
-  return { line: "line", bar: "bar", big_number: "number", funnel: "funnel", retention_table: "retention" }[widget.viz] || "line";
+  // a widget made before displays existed: its bars of several series were stacked
+  return { line: "line", bar: "stacked", big_number: "number", funnel: "funnel", retention_table: "retention" }[widget.viz] || "line";
 }
 
 const first = (...values) => values.find((v) => v !== undefined && v !== null);
@@ -127,9 +128,6 @@ function drawSeries(item, body, display, onDrill) {
       backgroundColor: series.map((_, i) => PALETTE[i % PALETTE.length]), borderRadius: 4, maxBarThickness: 56 });
     options.plugins.legend.display = false;
   } else if (display === "stacked" || display === "area") {
-    options.scales.x.stacked = true;
-    options.scales.y.stacked = true;
-  } else if (type === "bar" && series.length > 1) {
     options.scales.x.stacked = true;
     options.scales.y.stacked = true;
   }

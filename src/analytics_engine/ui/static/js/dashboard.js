@@ -132,7 +132,7 @@ export function queryOf(widgetId) {
   const definition = definitionOf(widgetId);
   if (!definition) return null;
   const metric = definition.metric_id ? state.metrics.get(definition.metric_id) : null;
-  const query = definition.query || (metric && metric.query);
+  const query = definition.query || (metric && metric.definition.query);
   return query ? withFilters(query, effectiveFilters()) : null;
 }
 
@@ -159,7 +159,7 @@ function drawWidget(widget, element, repeated = new Set()) {
     if (hit.kind === "step") drillStep(widget.title, query, hit.step);
     else drillPoint(widget.title, query, hit, widget.data);
   };
-  const chart = draw(widget, body, { display, meta: metric, onDrill });
+  const chart = draw(widget, body, { display, meta: metric && metric.definition, onDrill });
   if (chart) state.charts.set(widget.id, chart);
 }
 

@@ -47,7 +47,7 @@ async function route() {
     if (hash === "#/reports") { showView("manage"); return await showReports(); }
     showView("dashboard");
     const dashboards = await showDashboards();
-    if (session !== state.session) return;
+    if (session !== state.session || location.hash !== hash) return; // the visitor went elsewhere meanwhile
     if (dashboards.length) location.replace(`#/d/${encodeURIComponent(dashboards[0].id)}`);
     else await showWelcome();
   } catch (error) {
