@@ -99,3 +99,21 @@ def test_migration_backfills_persons_from_existing_events(runtime) -> None:  # t
     person = PersonService(runtime).get(tenant.id, "old")
     assert person.properties == {"plan": "b"} and person.event_count == 2
     assert person.first_seen.date().isoformat() == "2026-01-01"
+
+
+def test_a_persons_recent_events(new_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant, other = new_tenant(), new_tenant()
+    tenant.ingest(
+        [
+            {"event": "signup", "distinct_id": "ann", "timestamp": at(0), "properties": {"plan": "free"}},
+            {"event": "purchase", "distinct_id": "ann", "timestamp": at(2), "properties": {"amount": 9.5}},
+            {"event": "pageview", "distinct_id": "bob", "timestamp": at(1)},
+        ]
+    )
+    other.ingest([{"event": "secret", "distinct_id": "ann", "timestamp": at(3)}])
+    events = tenant.get("/v1/persons/ann/events").json()
+    assert [e["event"] for e in events] == ["purchase", "signup"]
+    assert events[0]["properties"] == {"amount": 9.5} and events[0]["timestamp"].startswith(at(2)[:19])
+    assert [e["event"] for e in tenant.get("/v1/persons/ann/events", params={"limit": 1}).json()] == ["purchase"]
+    missing = tenant.get("/v1/persons/nobody/events")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"

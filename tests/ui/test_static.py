@@ -21,7 +21,10 @@ def test_page_and_assets(client) -> None:
     assert "immutable" in chart.headers["cache-control"]
     assert chart.content == (STATIC / "vendor" / "chart-4.6.1.umd.min.js").read_bytes()
     assert (STATIC / "vendor" / "chart.js-LICENSE.md").read_text().startswith("The MIT License")
-    assert client.get("/ui/static/app.js").headers["cache-control"] == "no-cache"
+    for module in ("main", "api", "charts", "dashboard", "builder", "drill", "manage"):
+        asset = client.get(f"/ui/static/js/{module}.js")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith("text/javascript"), module
+        assert asset.headers["cache-control"] == "no-cache"
 
 
 def test_no_path_escapes(client) -> None:

@@ -31,6 +31,12 @@ class PersonPublic(BaseModel):
     properties: dict[str, Any] = Field(description="The latest value of each top-level property.")
 
 
+class PersonEvent(BaseModel):
+    event: str
+    timestamp: datetime
+    properties: dict[str, Any]
+
+
 class PersonsPage(BaseModel):
     results: list[PersonPublic]
     limit: int
@@ -64,6 +70,20 @@ class PersonService:
         if not people:
             raise NotFound(f"No person with distinct_id {distinct_id!r}.")
         return people[0]
+
+    def events(self, tenant_id: str, distinct_id: str, limit: int = 50) -> builtins.list[PersonEvent]:
+        """This person's most recent events, newest first."""
+        scope = self.scope(tenant_id)
+        rows = scope.query(
+            f"SELECT event, timestamp, toJSONString(properties) FROM {self.warehouse.table('events')} "
+            "WHERE tenant_id = {tenant_id:String} AND distinct_id = {id:String} "
+            "ORDER BY timestamp DESC LIMIT {limit:UInt32}",
+            {"id": distinct_id, "limit": limit},
+        ).rows
+        return [
+            PersonEvent(event=str(event), timestamp=as_utc(moment), properties=orjson.loads(raw or "{}"))
+            for event, moment, raw in rows
+        ]
 
     def list(
         self,

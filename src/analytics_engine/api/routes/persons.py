@@ -6,7 +6,7 @@ from pydantic import TypeAdapter, ValidationError
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.cohorts.schemas import PropertyFilter
 from analytics_engine.errors import InvalidInput, field_errors, summarize
-from analytics_engine.persons.service import PersonPublic, PersonService, PersonsPage
+from analytics_engine.persons.service import PersonEvent, PersonPublic, PersonService, PersonsPage
 from analytics_engine.validation import WarehouseDateTime
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"])
@@ -62,3 +62,19 @@ def list_persons(
 @router.get("/{distinct_id}", response_model=PersonPublic, summary="One person: first/last seen, properties")
 def get_person(distinct_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> PersonPublic:
     return PersonService(runtime).get(tenant.tenant_id, distinct_id)
+
+
+@router.get(
+    "/{distinct_id}/events",
+    response_model=list[PersonEvent],
+    summary="One person's most recent events, newest first",
+    responses={401: {"description": "No or a bad key."}, 404: {"description": "No such person."}},
+)
+def person_events(
+    distinct_id: str, tenant: ReadTenant, runtime: RuntimeDep, limit: int = Query(50, ge=1, le=500)
+) -> list[PersonEvent]:
+    """Example: `GET /v1/persons/user-1/events?limit=20` →
+    `[{"event": "purchase", "timestamp": "...", "properties": {"amount": 9.5}}]`."""
+    service = PersonService(runtime)
+    service.get(tenant.tenant_id, distinct_id)  # 404 for a person never seen
+    return service.events(tenant.tenant_id, distinct_id, limit)

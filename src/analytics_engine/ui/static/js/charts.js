@@ -1,0 +1,257 @@
+// Drawing an insight result: line, area, bar, stacked bar, big number (with the change against the
+// previous period), table, funnel bars and the retention heatmap. Chart.js is the vendored UMD build
+// (window.Chart). Clicking a point, a bar or a funnel step calls `onDrill` (the people behind it).
+import { fmt, h, shortLabel, rangeText, state } from "./api.js";
+
+export const PALETTE = ["#4f46e5", "#0f766e", "#b45309", "#be123c", "#0369a1", "#7c3aed", "#15803d", "#c2410c"];
+export const DISPLAYS = {
+  line: [["line", "Line"], ["area", "Area"], ["table", "Table"]],
+  bar: [["bar", "Bar"], ["stacked", "Stacked bar"], ["table", "Table"]],
+  big_number: [["number", "Big number"]],
+  funnel: [["funnel", "Funnel bars"], ["table", "Table"]],
+  retention_table: [["retention", "Retention heatmap"]],
+};
+// A display picked in the builder → the widget's `viz` (the API's) and `options.display`.
+export const VIZ_OF = { line: "line", area: "line", bar: "bar", stacked: "bar", number: "big_number",
+  table: "line", funnel: "funnel", retention: "retention_table" };
+export function displayOf(widget) {
+  const options = widget.options || {};
+  if (options.display && VIZ_OF[options.display]) return options.display;
+  // a widget made before displays existed: its bars of several series were stacked
+  return { line: "line", bar: "stacked", big_number: "number", funnel: "funnel", retention_table: "retention" }[widget.viz] || "line";
+}
+
+const first = (...values) => values.find((v) => v !== undefined && v !== null);
+export function seriesOf(data, withPrevious = false) {
+  const list = (data && data.series) || [];
+  return list.filter((s) => !(s.meta && s.meta.trend) && (withPrevious || s.compare !== "previous")).map((s, i) => ({
+    label: String(first(s.label, `Series ${i + 1}`)) + (s.compare === "previous" ? " (previous)" : ""),
+    labels: (s.points || []).map((p) => p.label),
+    buckets: (s.points || []).map((p) => p.bucket || p.label),
+    values: (s.points || []).map((p) => (p.value === null ? 0 : p.value)),
+    total: s.total, previous: s.compare === "previous", breakdown: s.breakdown_value, index: i, raw: s,
+  }));
+}
+export function bigNumberOf(data) {
+  if (!data) return null;
+  const series = seriesOf(data);
+  if (series.length && typeof series[0].total === "number") return series[0].total;
+  if (data.totals && typeof data.totals === "object") {
+    const value = Object.values(data.totals).find((v) => typeof v === "number");
+    if (value !== undefined) return value;
+  }
+  return series.length ? series[0].values.reduce((a, b) => a + (Number(b) || 0), 0) : null;
+}
+function previousOf(data) {
+  const previous = ((data && data.series) || []).find((s) => s.compare === "previous");
+  if (!previous) return null;
+  return typeof previous.total === "number" ? previous.total
+    : (previous.points || []).reduce((a, p) => a + (Number(p.value) || 0), 0);
+}
+export function funnelOf(data) {
+  const group = data && Array.isArray(data.funnel) && data.funnel.length ? data.funnel[0] : null;
+  const steps = group ? group.steps : [];
+  const counts = steps.map((s) => Number(s.count || 0));
+  return {
+    labels: steps.map((s, i) => String(first(s.label, s.event, `Step ${i + 1}`))), counts,
+    rates: steps.map((s, i) => (s.conversion_from_first !== undefined ? s.conversion_from_first * 100
+      : (counts[0] ? (counts[i] / counts[0]) * 100 : 0))),
+  };
+}
+function retentionOf(data) {
+  return ((data && data.retention) || []).map((r) => ({ label: String(first(r.label, r.date, "")), date: r.date,
+    size: Number(r.size || 0), counts: r.values || [], pct: r.percentages || [] }));
+}
+
+// The last bucket is partial when the range ends inside it (today, this week): drawn dashed.
+const SPAN = { hour: 3.6e6, day: 8.64e7, week: 6.048e8, month: 2.6e9, quarter: 7.8e9 };
+export function partialIndex(data, series) {
+  if (!data || !data.date_to || !data.interval || !series.length) return -1;
+  const last = series[0].buckets.length - 1;
+  if (last < 0) return -1;
+  const start = Date.parse(series[0].buckets[last]);
+  const end = Date.parse(data.date_to);
+  if (Number.isNaN(start) || Number.isNaN(end)) return -1;
+  return end - start < (SPAN[data.interval] || SPAN.day) - 6e4 ? last : -1;
+}
+
+const baseOptions = () => ({
+  responsive: true, maintainAspectRatio: false, animation: { duration: 200 },
+  interaction: { mode: "index", intersect: false },
+  plugins: { legend: { display: false, labels: { boxWidth: 10, usePointStyle: true, color: "#374151" } },
+    tooltip: { callbacks: {} } },
+  scales: { x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12, color: "#4b5563" } },
+    y: { beginAtZero: true, grid: { color: "#eef1f6" }, ticks: { color: "#4b5563", precision: 0 } } },
+});
+
+function canvasIn(body, label) {
+  const canvas = h("canvas", { role: "img", "aria-label": label });
+  body.append(canvas);
+  return canvas;
+}
+export function empty(body, text = "No data in this range") {
+  body.replaceChildren(h("div", { class: "empty" }, text));
+  return null;
+}
+
+function drawSeries(item, body, display, onDrill) {
+  const all = seriesOf(item.data, true);
+  const series = all.filter((s) => !s.previous);
+  if (!series.length || !series[0].values.length) return empty(body);
+  const partial = partialIndex(item.data, series);
+  const type = display === "area" ? "line" : display === "stacked" ? "bar" : display;
+  const options = baseOptions();
+  options.plugins.legend.display = all.length > 1;
+  const dash = (ctx) => (partial >= 0 && ctx.p1DataIndex === partial ? [6, 4] : undefined);
+  const datasets = all.map((s, i) => {
+    const color = s.previous ? "#9ca3af" : PALETTE[i % PALETTE.length];
+    return {
+      label: s.label, data: s.values.map(Number), borderColor: color,
+      backgroundColor: type === "line" ? `${color}22` : (s.previous ? "#d1d5db" : color),
+      borderWidth: 2, pointRadius: s.values.length > 40 ? 0 : 2, tension: 0.3,
+      fill: display === "area" ? (all.length > 1 ? "stack" : "origin") : false,
+      stack: display === "area" || display === "stacked" ? "all" : undefined,
+      borderDash: s.previous ? [3, 3] : undefined, segment: s.previous ? undefined : { borderDash: dash },
+      borderRadius: type === "bar" ? 4 : 0, maxBarThickness: 48,
+    };
+  });
+  if (type === "bar" && partial >= 0) {
+    for (const dataset of datasets) {
+      const base = dataset.backgroundColor;
+      dataset.backgroundColor = dataset.data.map((_, i) => (i === partial ? `${base}66` : base));
+    }
+  }
+  let labels = series[0].labels.length ? series[0].labels : series[0].values.map((_, i) => i + 1);
+  if (type === "bar" && display !== "stacked" && series.every((s) => s.values.length === 1)) {
+    labels = series.map((s) => s.label);
+    datasets.splice(0, datasets.length, { label: item.title, data: series.map((s) => Number(s.values[0])),
+      backgroundColor: series.map((_, i) => PALETTE[i % PALETTE.length]), borderRadius: 4, maxBarThickness: 56 });
+    options.plugins.legend.display = false;
+  } else if (display === "stacked" || display === "area") {
+    options.scales.x.stacked = true;
+    options.scales.y.stacked = true;
+  }
+  if (partial >= 0) options.plugins.tooltip.callbacks.footer = (items) => (items[0] && items[0].dataIndex === partial ? "Partial period (still counting)" : "");
+  options.onClick = (event, elements, chart) => {
+    const hits = chart.getElementsAtEventForMode(event, "nearest", { intersect: false }, true);
+    if (!hits.length || !onDrill) return;
+    const hit = hits[0];
+    const one = datasets.length === 1 && labels.length === series.length && series.every((s) => s.values.length === 1);
+    const s = one ? series[hit.index] : all[hit.datasetIndex];
+    if (!s || s.previous) return;
+    onDrill({ kind: "point", series: s, index: one ? 0 : hit.index });
+  };
+  const chart = new Chart(canvasIn(body, `${item.title}: ${display} chart`), { type, options,
+    data: { labels: labels.map(shortLabel), datasets } });
+  chart.partialIndex = partial;
+  return chart;
+}
+
+function drawFunnel(item, body, onDrill) {
+  const funnel = funnelOf(item.data);
+  if (!funnel.counts.length) return empty(body);
+  const options = baseOptions();
+  options.indexAxis = "y";
+  options.scales = { x: { beginAtZero: true, grid: { color: "#eef1f6" }, ticks: { color: "#4b5563" } },
+    y: { grid: { display: false }, ticks: { color: "#1c2333", font: { weight: "600" } } } };
+  options.plugins.tooltip.callbacks.label = (ctx) => `${fmt(ctx.raw)} (${fmt(funnel.rates[ctx.dataIndex])}% of first step)`;
+  options.onClick = (event, elements) => { if (elements.length && onDrill) onDrill({ kind: "step", step: elements[0].index + 1 }); };
+  return new Chart(canvasIn(body, `${item.title}: funnel`), { type: "bar", options, data: {
+    labels: funnel.labels.map((l, i) => `${l} · ${fmt(funnel.rates[i])}%`),
+    datasets: [{ label: item.title, data: funnel.counts, borderRadius: 4, maxBarThickness: 34,
+      backgroundColor: funnel.counts.map((_, i) => `rgba(79, 70, 229, ${Math.max(0.35, 1 - i * 0.18)})`) }] } });
+}
+
+function drawRetention(item, body) {
+  const rows = retentionOf(item.data);
+  if (!rows.length) return empty(body);
+  const periods = Math.max(...rows.map((r) => r.counts.length));
+  const head = h("tr", {}, h("th", { scope: "col" }, "Cohort"), h("th", { scope: "col" }, "Users"),
+    Array.from({ length: periods }, (_, i) => h("th", { scope: "col" }, `${i}`)));
+  const tbody = h("tbody");
+  for (const row of rows) {
+    const tr = h("tr", {}, h("th", { scope: "row", class: "cohort" }, shortLabel(row.label)), h("td", { class: "size" }, fmt(row.size)));
+    for (let i = 0; i < periods; i++) {
+      const td = h("td");
+      if (i < row.counts.length && (row.counts[i] === null || row.counts[i] === undefined)) {
+        td.className = "future";
+        td.title = "not reached yet";
+      } else if (i < row.counts.length) {
+        const pct = Number(row.pct[i] || 0);
+        td.textContent = `${pct.toFixed(1)}%`;
+        td.title = `${fmt(row.counts[i])} users`;
+        td.dataset.count = row.counts[i];
+        // two ramps so that the text keeps a 4.5:1 contrast: light cells dark text, dark cells white
+        td.style.background = pct <= 50 ? `rgba(79, 70, 229, ${(0.06 + (pct / 50) * 0.39).toFixed(3)})`
+          : `rgba(49, 46, 129, ${(0.75 + ((Math.min(pct, 100) - 50) / 50) * 0.2).toFixed(3)})`;
+        td.style.color = pct > 50 ? "#fff" : "#1c2333";
+      }
+      tr.append(td);
+    }
+    tbody.append(tr);
+  }
+  body.append(h("div", { class: "retention", tabindex: 0, "aria-label": `${item.title}: retention table` },
+    h("table", {}, h("thead", {}, head), tbody)));
+  return null;
+}
+
+function drawBigNumber(item, body, meta) {
+  const value = bigNumberOf(item.data);
+  const format = meta && meta.format;
+  const shown = Math.abs(value) >= 1000 ? Math.round(value) : value;
+  const valueElement = h("div", { class: "value", dataset: { value } }, fmt(shown, format === "currency" ? "number" : format));
+  const previous = previousOf(item.data);
+  let change = null;
+  if (previous !== null && value !== null) {
+    const pct = previous ? ((value - previous) / previous) * 100 : null;
+    const direction = value > previous ? "up" : value < previous ? "down" : "flat";
+    change = h("div", { class: `change ${direction}`, dataset: { previous } },
+      `${direction === "up" ? "▲" : direction === "down" ? "▼" : "■"} ${pct === null ? "new" : `${fmt(Math.abs(pct))}%`} vs previous period (${fmt(previous)})`);
+  }
+  const range = (state.dashboard && state.dashboard.filters && state.dashboard.filters.date_from) || (item.data && item.data.date_from ? null : null);
+  body.append(h("div", { class: "big-number" }, valueElement, change,
+    h("div", { class: "sub" }, [meta && meta.unit, rangeText(range)].filter(Boolean).join(" · "))));
+  return null;
+}
+
+// The result as rows and columns (every kind), for the table view and the "Table" display.
+export function tableOf(data) {
+  if (data && Array.isArray(data.funnel)) {
+    const rows = [];
+    for (const group of data.funnel) for (const s of group.steps) {
+      rows.push([(group.breakdown_value || []).join(", ") || "all", s.step, s.label, s.count,
+        `${(s.conversion_from_first * 100).toFixed(1)}%`, `${(s.conversion_from_previous * 100).toFixed(1)}%`, s.dropped]);
+    }
+    return { columns: ["Breakdown", "Step", "Event", "People", "From first", "From previous", "Dropped"], rows };
+  }
+  if (data && Array.isArray(data.retention)) {
+    const periods = Math.max(0, ...data.retention.map((r) => r.values.length));
+    return { columns: ["Cohort", "Users", ...Array.from({ length: periods }, (_, i) => `Period ${i}`)],
+      rows: data.retention.map((r) => [r.label, r.size, ...r.values.map((v) => (v === null ? "" : v))]) };
+  }
+  const series = seriesOf(data, true);
+  if (!series.length) return { columns: [], rows: [] };
+  const rows = series[0].labels.map((label, i) => [label, ...series.map((s) => s.values[i])]);
+  rows.push(["Total", ...series.map((s) => (typeof s.total === "number" ? s.total : s.values.reduce((a, b) => a + Number(b || 0), 0)))]);
+  return { columns: ["Period", ...series.map((s) => s.label)], rows };
+}
+export function drawTable(data, body, caption) {
+  const { columns, rows } = tableOf(data);
+  if (!rows.length) return empty(body);
+  const table = h("table", { class: "data-table" }, h("caption", { class: "sr-only" }, caption || "Result"),
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((v, i) => (i === 0 ? h("th", { scope: "row" }, String(v)) : h("td", {}, typeof v === "number" ? fmt(v) : String(v ?? ""))))))));
+  body.append(h("div", { class: "table-wrap", tabindex: 0 }, table));
+  return null;
+}
+
+// Draw `item` ({title, viz, data, options}) into `body`; returns the Chart.js chart, if any.
+export function draw(item, body, { display, meta, onDrill } = {}) {
+  body.replaceChildren();
+  const shown = display || displayOf(item);
+  if (shown === "table") return drawTable(item.data, body, item.title);
+  if (shown === "funnel") return drawFunnel(item, body, onDrill);
+  if (shown === "retention") return drawRetention(item, body);
+  if (shown === "number") return drawBigNumber(item, body, meta);
+  return drawSeries(item, body, shown, onDrill);
+}
