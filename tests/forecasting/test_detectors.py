@@ -78,6 +78,14 @@ def test_too_short_says_how_many_points_are_needed() -> None:
     assert hourly.value.needed == 72
 
 
+@pytest.mark.parametrize("detector", DETECTORS)
+@pytest.mark.parametrize("season", [7, 24])
+def test_every_detector_judges_once_the_needed_history_is_there(detector: str, season: int) -> None:
+    x = weekly_counts(n=3 * season + 1).tolist()
+    judgement = judge(x[:-1], x[-1], season=season, detector=detector)
+    assert judgement.lower <= judgement.expected <= judgement.upper
+
+
 def test_judgement_band_and_score_agree() -> None:
     x = weekly_counts()
     j = judge(x[:100].tolist(), float(x[100]) * 3, season=7, detector="seasonal", sensitivity=0.5)
