@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from analytics_engine.forecasting import seasonal as robust
@@ -147,10 +148,10 @@ def drift(y: Array, track: Track, width: int) -> Array:
     """|sum of the last `width` signed scores (each clipped to ±6, the point itself included)| / sqrt(width):
     residuals that keep one sign add up even when none passes the threshold alone (a slow change)."""
     z = np.nan_to_num(np.clip((y - track.expected) / track.spread, -DRIFT_CLIP, DRIFT_CLIP))
-    sums = np.concatenate([[0.0], np.cumsum(z)])
     out = np.full(len(y), np.nan)
     if len(y) >= width:
-        out[width - 1 :] = np.abs(sums[width:] - sums[:-width]) / math.sqrt(width)
+        # A sum per window (not a running sum): the same points give the same bits however long the series.
+        out[width - 1 :] = np.abs(sliding_window_view(z, width).sum(axis=1)) / math.sqrt(width)
     return out
 
 
@@ -220,7 +221,9 @@ def build_tracks(
         tracks["seasonal"] = seasonal_track(y, season, counts)
     for model in FORECAST_DETECTORS:
         if model in names:
-            span = robust.SPREAD_SEASONS * season * (3 if detector == "auto" else 1)
+            # Points before `start` whose forecasts are needed: the last season for the drift term, and for
+            # auto the two seasons back to its block's start (whose choice looks 4 seasons further back).
+            span = season * (2 if detector == "auto" else 1)
             tracks[model] = forecast_track(y, season, model, start - span, counts)
     if "level_shift" in names:
         tracks["level_shift"] = level_shift_track(y, season, start, sensitivity, counts)
