@@ -31,6 +31,17 @@ def test_level_shift_is_flagged_soon_after_it_starts(detector: str) -> None:
     assert any(90 <= i <= 97 for i in hits)
 
 
+def test_a_slow_decline_is_flagged_by_the_ensemble_as_a_drift() -> None:
+    """A ramp down to 40% over two weeks: no single day is far off, but the days keep falling short."""
+    x = weekly_counts(n=160, level=2000.0)
+    ramp = np.clip((np.arange(160) - 100) / 14, 0, 1)
+    x = np.round(x * (1 - 0.6 * ramp))
+    walk = judge_walk(x.tolist(), season=7, detector="ensemble")
+    hits = [i for i, j in enumerate(walk) if j and j.anomalous]
+    assert any(100 <= i <= 121 for i in hits)
+    assert any("drift" in walk[i].reason for i in hits if 100 <= i <= 121)  # type: ignore[union-attr]
+
+
 def test_clean_series_has_few_flags() -> None:
     x = weekly_counts(n=200, seed=3)
     assert len(flagged(x, "seasonal")) <= 2
@@ -48,7 +59,8 @@ def test_walk_is_causal_and_matches_judge(detector: str) -> None:
     a = judge_walk(x.tolist(), season=7, detector=detector)
     b = judge_walk(perturbed.tolist(), season=7, detector=detector)
     assert a[: cut + 1] == b[: cut + 1]
-    assert a[cut] == judge(x[:cut].tolist(), float(x[cut]), season=7, detector=detector)
+    for i in (21, 37, 64, cut, 119):  # bit for bit, whatever the series' length after i
+        assert a[i] == judge(x[:i].tolist(), float(x[i]), season=7, detector=detector)
 
 
 def test_walk_is_none_while_too_short() -> None:
@@ -65,6 +77,14 @@ def test_too_short_says_how_many_points_are_needed() -> None:
     with pytest.raises(TooShort) as hourly:
         judge([1.0] * 30, 2.0, season=24)
     assert hourly.value.needed == 72
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
+@pytest.mark.parametrize("season", [7, 24])
+def test_every_detector_judges_once_the_needed_history_is_there(detector: str, season: int) -> None:
+    x = weekly_counts(n=3 * season + 1).tolist()
+    judgement = judge(x[:-1], x[-1], season=season, detector=detector)
+    assert judgement.lower <= judgement.expected <= judgement.upper
 
 
 def test_judgement_band_and_score_agree() -> None:

@@ -10,7 +10,8 @@
   (KernelCPD, linear kernel: the exact least-squares change point) finds one change point; when the new
   segment is m..2m points long and all its points lie on one side of the old segment's median, the score
   is their smallest distance from that median over the old segment's robust spread.
-- `ensemble`: the geometric mean of the `seasonal` and `ets` scores, or the `level_shift` score if higher.
+- `ensemble`: the highest of the geometric mean of the `seasonal` and `ets` scores, the `level_shift` score,
+  and a drift score: 0.8 x the geometric mean of both detectors' `drift` over the last season (`drift`).
 - `auto`: per block, the candidate (`seasonal`, `ets`, `ensemble`) whose expected values had the lowest
   mean absolute error over the last four seasons before the block.
 """
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from analytics_engine.forecasting import seasonal as robust
@@ -37,6 +39,8 @@ DETECTOR_FIT_SEASONS = 8
 """Forecast detectors fit on (and forecast from) the last 8 seasons."""
 AUTO_CANDIDATES: tuple[str, ...] = ("seasonal", "ets", "ensemble")
 GATE = 2.0
+DRIFT_CLIP = 6.0
+DRIFT_WEIGHT = 0.8
 """`level_shift` asks ruptures only where the last m points' median is over 2 spreads from the older median."""
 
 
@@ -140,13 +144,28 @@ def _spread(v: Array, expected: float, counts: bool) -> float:
     return max(mad, float(robust.spread_floor(np.array([expected]), np.array([counts]))[0]))
 
 
-def ensemble_track(seasonal_t: Track, ets_t: Track, level_t: Track) -> Track:
+def drift(y: Array, track: Track, width: int) -> Array:
+    """|sum of the last `width` signed scores (each clipped to ±6, the point itself included)| / sqrt(width):
+    residuals that keep one sign add up even when none passes the threshold alone (a slow change)."""
+    z = np.nan_to_num(np.clip((y - track.expected) / track.spread, -DRIFT_CLIP, DRIFT_CLIP))
+    out = np.full(len(y), np.nan)
+    if len(y) >= width:
+        # A sum per window (not a running sum): the same points give the same bits however long the series.
+        out[width - 1 :] = np.abs(sliding_window_view(z, width).sum(axis=1)) / math.sqrt(width)
+    return out
+
+
+def ensemble_track(y: Array, season: int, seasonal_t: Track, ets_t: Track, level_t: Track) -> Track:
+    """max(sqrt(seasonal x ets), level_shift, 0.8 sqrt(drift_seasonal x drift_ets)) (the module docstring)."""
     expected = (seasonal_t.expected + ets_t.expected) / 2
     spread = np.sqrt(seasonal_t.spread * ets_t.spread)
     joint = np.sqrt(seasonal_t.score * ets_t.score)
     level = np.nan_to_num(level_t.score, nan=0.0)
-    score = np.where(np.isfinite(joint), np.maximum(joint, level), np.nan)
-    reasons = {t: r for t, r in level_t.reasons.items() if level[t] >= joint[t]}
+    slow = DRIFT_WEIGHT * np.sqrt(np.nan_to_num(drift(y, seasonal_t, season) * drift(y, ets_t, season)))
+    score = np.where(np.isfinite(joint), np.maximum(np.maximum(joint, level), slow), np.nan)
+    reasons = {t: r for t, r in level_t.reasons.items() if level[t] >= joint[t] and level[t] >= slow[t]}
+    for t in np.flatnonzero(np.nan_to_num(slow) > np.maximum(np.nan_to_num(joint), level)):
+        reasons[int(t)] = f"drift: the last {season} points stayed on one side of the expected values"
     return Track(expected, spread, score, reasons)
 
 
@@ -202,12 +221,14 @@ def build_tracks(
         tracks["seasonal"] = seasonal_track(y, season, counts)
     for model in FORECAST_DETECTORS:
         if model in names:
-            span = robust.SPREAD_SEASONS * season * (3 if detector == "auto" else 1)
+            # Points before `start` whose forecasts are needed: the last season for the drift term, and for
+            # auto the two seasons back to its block's start (whose choice looks 4 seasons further back).
+            span = season * (2 if detector == "auto" else 1)
             tracks[model] = forecast_track(y, season, model, start - span, counts)
     if "level_shift" in names:
         tracks["level_shift"] = level_shift_track(y, season, start, sensitivity, counts)
     if "ensemble" in names:
-        tracks["ensemble"] = ensemble_track(tracks["seasonal"], tracks["ets"], tracks["level_shift"])
+        tracks["ensemble"] = ensemble_track(y, season, tracks["seasonal"], tracks["ets"], tracks["level_shift"])
     chosen: dict[int, str] = {}
     if detector == "auto":
         tracks["auto"], chosen = auto_track(y, season, tracks)
