@@ -193,3 +193,14 @@ def crash(
         raise typer.BadParameter(f"unknown path(s) {', '.join(unknown)}: choose from {', '.join(PATHS)}")
     if not all(report.exact for report in run(chosen, kills, metadata_url, seed)):
         raise typer.Exit(1)
+
+
+@bench_app.command("sql")
+def sql(
+    iterations: Annotated[int, typer.Option(min=10, help="Timed runs of the guard and of the baseline.")] = 300,
+) -> None:
+    """The restricted SQL guard's overhead on a 2 KB query (p50/p95; target under 5 ms) against the
+    same-run baseline of sqlglot parsing the same text once (docs/sql.md)."""
+    from analytics_engine.bench.sql import run
+
+    run(iterations)

@@ -21,10 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import sqlglot
 from sqlglot import exp
 
-from analytics_engine.query.dialect import GuardDialect, quote
+from analytics_engine.query.dialect import emit, parse, quote
 
 if TYPE_CHECKING:
     from analytics_engine.warehouse.client import Warehouse
@@ -56,9 +55,9 @@ class TenantTable:
 
     @classmethod
     def build(cls, name: str, description: str, columns: tuple[TableColumn, ...], source_sql: str) -> TenantTable:
-        parsed = sqlglot.parse_one(source_sql, dialect=GuardDialect)
+        [parsed] = parse(source_sql)
         assert isinstance(parsed, exp.Query)
-        return cls(name, description, columns, source_sql, parsed, parsed.sql(dialect=GuardDialect, comments=False))
+        return cls(name, description, columns, source_sql, parsed, emit(parsed.copy()))
 
 
 @dataclass(frozen=True)
