@@ -85,7 +85,7 @@ def run(iterations: int = 300, warmup: int = 30) -> dict[str, Any]:
     catalogue = build_catalogue("bench", {})
     sql = QUERY.strip()
     for _ in range(warmup):
-        guard(sql, catalogue)
+        guard(sql, catalogue, cached=False)
         parse(sql)
     guarded: list[float] = []
     parsed: list[float] = []
@@ -94,9 +94,16 @@ def run(iterations: int = 300, warmup: int = 30) -> dict[str, Any]:
         parse(sql)
         parsed.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
-        guard(sql, catalogue)
+        guard(sql, catalogue, cached=False)
         guarded.append((time.perf_counter() - started) * 1000)
     from sqlglot.tokens import SQLGLOTC_INSTALLED
+
+    guard(sql, catalogue)  # remembered: what a dashboard's saved query pays from its second render on
+    remembered: list[float] = []
+    for _ in range(iterations):
+        started = time.perf_counter()
+        guard(sql, catalogue)
+        remembered.append((time.perf_counter() - started) * 1000)
 
     result: dict[str, Any] = {
         "query_chars": len(sql),
@@ -106,6 +113,7 @@ def run(iterations: int = 300, warmup: int = 30) -> dict[str, Any]:
         "guard_p95_ms": round(_percentile(guarded, 0.95), 3),
         "parse_p50_ms": round(statistics.median(parsed), 3),
         "parse_p95_ms": round(_percentile(parsed, 0.95), 3),
+        "remembered_p50_ms": round(statistics.median(remembered), 4),
         "guard_over_parse": round(statistics.median(guarded) / statistics.median(parsed), 2),
         "target_ms": TARGET_MS,
         "meets_target": statistics.median(guarded) < TARGET_MS,
@@ -116,6 +124,7 @@ def run(iterations: int = 300, warmup: int = 30) -> dict[str, Any]:
         [
             ["guard: parse, check, rewrite, emit, re-parse, re-check", result["guard_p50_ms"], result["guard_p95_ms"]],
             ["baseline: sqlglot parse of the same text", result["parse_p50_ms"], result["parse_p95_ms"]],
+            ["guard of a text seen before (remembered per catalogue)", result["remembered_p50_ms"], ""],
             ["guard / parse (p50)", result["guard_over_parse"], ""],
             [f"target p50 < {TARGET_MS} ms", "met" if result["meets_target"] else "NOT met", ""],
             ["sqlglot compiled build (sqlglotc)", "yes" if SQLGLOTC_INSTALLED else "no", ""],

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
@@ -64,6 +64,9 @@ class TenantTable:
 class Catalogue:
     database: str
     tables: Mapping[str, TenantTable]
+    # The guard's answers for this catalogue, by SQL text (query/guard.py; a saved query that a
+    # dashboard renders again is not checked again). Bounded; dropped with the catalogue.
+    guarded: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str) -> TenantTable | None:
         return self.tables.get(name)

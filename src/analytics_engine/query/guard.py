@@ -41,6 +41,7 @@ from analytics_engine.query.functions import ALLOWED_FUNCTIONS
 
 MAX_SQL_CHARS = 100_000
 UNKNOWN_TABLE = "there is no table "
+MEMO_SIZE = 1_000
 TENANT_MARKER = "_tenant"
 _MARKER_WITH = parse_statements(f"WITH {{tenant_id:String}} AS {TENANT_MARKER} SELECT 1")[0].args["with_"]  # type: ignore[union-attr]
 _MARKER_SQL = emit(_MARKER_WITH.expressions[0].copy())
@@ -394,16 +395,26 @@ def _check_root(root: exp.Expr, checker: _Checker) -> None:
         raise checker.refuse(f"only SELECT queries are allowed, not {_describe(root)}", root)
 
 
-def guard(sql: str, catalogue: Catalogue) -> Guarded:
-    """Check and rewrite a tenant's SQL (see the module doc); raises SqlNotAllowed or SqlSyntaxError."""
+def guard(sql: str, catalogue: Catalogue, *, cached: bool = True) -> Guarded:
+    """Check and rewrite a tenant's SQL (see the module doc); raises SqlNotAllowed or SqlSyntaxError.
+    An accepted text is remembered per catalogue (the same text gives the same answer); refusals are
+    not, so a refused query costs a full check each time."""
+    memo = catalogue.guarded
+    if cached and (hit := memo.get(sql)) is not None:
+        return hit  # type: ignore[no-any-return]
     try:
-        return _guard(sql, catalogue)
+        answer = _guard(sql, catalogue)
     except (SqlNotAllowed, SqlSyntaxError):
         raise
     except RecursionError:
         raise SqlNotAllowed("the query is nested too deeply") from None
     except Exception as exc:  # fail closed: whatever goes wrong in rewriting refuses the query
         raise SqlNotAllowed(f"the query cannot be rewritten safely ({type(exc).__name__})") from None
+    if cached:
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()  # simple bound: a busy catalogue starts over (it is rebuilt every 30 s anyway)
+        memo[sql] = answer
+    return answer
 
 
 def _guard(sql: str, catalogue: Catalogue) -> Guarded:
