@@ -267,7 +267,13 @@ REFUSED = [
     "SELECT 1 # comment\n FROM system.one",
     "SELECT * FROM file/**/('/etc/passwd')",
     "SELECT * FROM events WHERE event = '' UNION ALL SELECT name FROM system.users",
-    # odd syntax
+    # odd syntax: a function named, not called (APPLY calls it on every column)
+    "SELECT * APPLY(file) FROM (SELECT '/etc/passwd' AS p)",
+    "SELECT * APPLY file FROM events",
+    "SELECT events.* APPLY(toString) FROM events",
+    "SELECT COLUMNS('.*') APPLY(file) FROM events",
+    "SELECT COLUMNS('.*') FROM events",
+    "SELECT * REPLACE (file(event) AS event) FROM events",
     "SELECT * FROM events ARRAY JOIN file('/etc/passwd') AS line",
     "SELECT * FROM events AS e ASOF JOIN system.one AS o ON 1 = 1",
     "SELECT * FROM events PASTE JOIN system.one",

@@ -125,3 +125,23 @@ def test_read_scope_needed(client: TestClient, admin_headers: dict[str, str]) ->
     ingest_only = make_tenant(client, admin_headers, "sql-ingest-only", scopes=("ingest",))
     assert post(ingest_only, "/v1/query", {"sql": "SELECT 1"}).status_code == 403
     assert client.post("/v1/query", json={"sql": "SELECT 1"}).status_code == 401
+
+
+def test_background_runs_pass_the_gate_a_request_would_not(
+    tenants: tuple[TenantHandle, TenantHandle], client: TestClient, admin_headers: dict[str, str], runtime: Any
+) -> None:
+    from analytics_engine.query.service import run_restricted_sql
+
+    _, two = tenants
+    put = client.put(
+        f"/v1/admin/tenants/{two.id}/budget", json={"query_seconds_per_day": 0.000001}, headers=admin_headers
+    )
+    assert put.status_code == 200, put.text
+    try:
+        post(two, "/v1/query", {"sql": "SELECT count() FROM events"})  # uses up the day's seconds
+        refused = post(two, "/v1/query", {"sql": "SELECT count() FROM events"})
+        assert refused.status_code == 429, refused.text
+        tenant = runtime.tenants.authenticate(two.key)
+        assert run_restricted_sql(runtime, tenant, "SELECT count() FROM events", background=True).rows == [[8]]
+    finally:
+        client.put(f"/v1/admin/tenants/{two.id}/budget", json={}, headers=admin_headers)

@@ -47,3 +47,10 @@ def test_limit_setting_caps_unions_and_subqueries(runtime: Any, pair: Pair) -> N
     assert len(result.rows) == 40 and result.truncated
     inner = run_restricted_sql(runtime, pair.a, "SELECT count() FROM (SELECT * FROM events)", limit=1)
     assert inner.rows == [[30]] and not inner.truncated
+
+
+@pytest.mark.parametrize("text", ["{tenant_id:String}", "%(tenant_id)s", "{tenant_id: String}", "$$x$$", "?"])
+def test_parameter_syntax_inside_a_literal_stays_text(runtime: Any, pair: Pair, text: str) -> None:
+    literal = "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    result = run_restricted_sql(runtime, pair.a, f"SELECT {literal} AS v, count() FROM events")
+    assert result.rows == [[text, 30]]

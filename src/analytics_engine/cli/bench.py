@@ -238,3 +238,14 @@ def cli_startup(
     from analytics_engine.bench.cli import run
 
     run(repeat)
+
+
+@bench_app.command("sql")
+def sql(
+    iterations: Annotated[int, typer.Option(min=10, help="Timed runs of the guard and of the baseline.")] = 300,
+) -> None:
+    """The restricted SQL guard's overhead on a 2 KB query (p50/p95; target under 5 ms) against the
+    same-run baseline of sqlglot parsing the same text once (docs/sql.md)."""
+    from analytics_engine.bench.sql import run
+
+    run(iterations)

@@ -37,7 +37,8 @@ class _Strict(BaseModel):
 
 class MetricDefinition(_Strict):
     query: dict[str, Any] = Field(
-        description="The insight query computing the metric (`kind`: trends, funnels, retention, engagement)."
+        description="The insight query computing the metric (`kind`: trends, funnels, retention, engagement, impact, "
+        "or sql: a saved restricted SQL query, docs/sql.md)."
     )
     dimensions: list[str] = Field(
         default_factory=list, max_length=20, description="Properties the metric may be broken down by."

@@ -19,12 +19,11 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import sqlglot
 from sqlglot import exp
 
-from analytics_engine.query.dialect import GuardDialect, quote
+from analytics_engine.query.dialect import emit, parse, quote
 
 if TYPE_CHECKING:
     from analytics_engine.warehouse.client import Warehouse
@@ -56,15 +55,18 @@ class TenantTable:
 
     @classmethod
     def build(cls, name: str, description: str, columns: tuple[TableColumn, ...], source_sql: str) -> TenantTable:
-        parsed = sqlglot.parse_one(source_sql, dialect=GuardDialect)
+        [parsed] = parse(source_sql)
         assert isinstance(parsed, exp.Query)
-        return cls(name, description, columns, source_sql, parsed, parsed.sql(dialect=GuardDialect, comments=False))
+        return cls(name, description, columns, source_sql, parsed, emit(parsed.copy()))
 
 
 @dataclass(frozen=True)
 class Catalogue:
     database: str
     tables: Mapping[str, TenantTable]
+    # The guard's answers for this catalogue, by SQL text (query/guard.py; a saved query that a
+    # dashboard renders again is not checked again). Bounded; dropped with the catalogue.
+    guarded: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str) -> TenantTable | None:
         return self.tables.get(name)

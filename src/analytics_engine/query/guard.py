@@ -30,22 +30,21 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
 
 from analytics_engine.query.catalogue import Catalogue
-from analytics_engine.query.dialect import GuardDialect
+from analytics_engine.query.dialect import emit
+from analytics_engine.query.dialect import parse as parse_statements
 from analytics_engine.query.errors import SqlNotAllowed, SqlSyntaxError, position
 from analytics_engine.query.functions import ALLOWED_FUNCTIONS
 
 MAX_SQL_CHARS = 100_000
 UNKNOWN_TABLE = "there is no table "
+MEMO_SIZE = 1_000
 TENANT_MARKER = "_tenant"
-_MARKER_WITH = sqlglot.parse_one(f"WITH {{tenant_id:String}} AS {TENANT_MARKER} SELECT 1", dialect=GuardDialect).args[
-    "with_"
-]
-_DIALECT = GuardDialect()
+_MARKER_WITH = parse_statements(f"WITH {{tenant_id:String}} AS {TENANT_MARKER} SELECT 1")[0].args["with_"]  # type: ignore[union-attr]
+_MARKER_SQL = emit(_MARKER_WITH.expressions[0].copy())
 _VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Characters no identifier may hold: quotes and backslashes (no way to re-read them differently) and
 # control characters.
@@ -190,7 +189,6 @@ class _Checker:
     def __init__(self, catalogue: Catalogue, *, recheck: bool) -> None:
         self.catalogue = catalogue
         self.recheck = recheck
-        self.trusted = {table.trusted_sql: table.name for table in catalogue.tables.values()}
         self.replacements: list[tuple[exp.Table, str]] = []
         self.read: set[str] = set()
 
@@ -201,12 +199,17 @@ class _Checker:
 
     def run(self, root: exp.Expr) -> None:
         stack: list[exp.Expr] = [root]
+        recheck = self.recheck
         while stack:
             node = stack.pop()
-            if self.recheck and self._trusted_select(node):
+            if recheck and type(node) is exp.Select and self._trusted_select(node):
                 continue
             self.check(node)
-            stack.extend(node.iter_expressions())
+            for value in node.args.values():
+                if isinstance(value, exp.Expr):
+                    stack.append(value)
+                elif isinstance(value, list):
+                    stack.extend(item for item in value if isinstance(item, exp.Expr))
 
     def _trusted_select(self, node: exp.Expr) -> bool:
         """In the re-check: a catalogue table's own SELECT, inside the subquery that replaced it."""
@@ -216,12 +219,15 @@ class _Checker:
         inner = source.this if isinstance(source, exp.From) else None
         if isinstance(inner, exp.Final):
             inner = inner.this
-        if not isinstance(inner, exp.Table) or not inner.args.get("db"):
+        if not isinstance(inner, exp.Table) or inner.args.get("db") is None:
             return False
-        name = self.trusted.get(emit(node))
-        if name is None:
+        table = self.catalogue.get(inner.name)
+        if table is None or inner.text("db") != self.catalogue.database:
             return False
-        self.read.add(name)
+        # exactly the trusted SELECT, node for node (sqlglot compares trees by their structure)
+        if node != table.select:
+            return False
+        self.read.add(table.name)
         return True
 
     # --- one node ------------------------------------------------------------------------------
@@ -265,7 +271,7 @@ class _Checker:
             isinstance(node, exp.Placeholder)
             and isinstance(node.parent, exp.CTE)
             and node.parent.alias == TENANT_MARKER
-            and node.parent.sql(dialect=GuardDialect) == _MARKER_WITH.expressions[0].sql(dialect=GuardDialect)
+            and emit(node.parent.copy()) == _MARKER_SQL
         )
 
     def _identifier(self, node: exp.Identifier) -> None:
@@ -336,11 +342,6 @@ class _Checker:
         self.read.add(name)
 
 
-def emit(node: exp.Expr) -> str:
-    """ClickHouse text of a tree we no longer need (the generator may change the tree it is given)."""
-    return _DIALECT.generate(node, copy=False, comments=False)
-
-
 def _is_array_join(join: exp.Join) -> bool:
     return (join.args.get("kind") or "").upper() == "ARRAY"
 
@@ -374,7 +375,7 @@ def parse(sql: str) -> exp.Expr:
     if len(sql) > MAX_SQL_CHARS:
         raise SqlNotAllowed(f"the query is longer than {MAX_SQL_CHARS} characters")
     try:
-        statements = sqlglot.parse(sql, dialect=GuardDialect)
+        statements = parse_statements(sql)
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         description = first.get("description") or str(exc).splitlines()[0]
@@ -394,16 +395,26 @@ def _check_root(root: exp.Expr, checker: _Checker) -> None:
         raise checker.refuse(f"only SELECT queries are allowed, not {_describe(root)}", root)
 
 
-def guard(sql: str, catalogue: Catalogue) -> Guarded:
-    """Check and rewrite a tenant's SQL (see the module doc); raises SqlNotAllowed or SqlSyntaxError."""
+def guard(sql: str, catalogue: Catalogue, *, cached: bool = True) -> Guarded:
+    """Check and rewrite a tenant's SQL (see the module doc); raises SqlNotAllowed or SqlSyntaxError.
+    An accepted text is remembered per catalogue (the same text gives the same answer); refusals are
+    not, so a refused query costs a full check each time."""
+    memo = catalogue.guarded
+    if cached and (hit := memo.get(sql)) is not None:
+        return hit  # type: ignore[no-any-return]
     try:
-        return _guard(sql, catalogue)
+        answer = _guard(sql, catalogue)
     except (SqlNotAllowed, SqlSyntaxError):
         raise
     except RecursionError:
         raise SqlNotAllowed("the query is nested too deeply") from None
     except Exception as exc:  # fail closed: whatever goes wrong in rewriting refuses the query
         raise SqlNotAllowed(f"the query cannot be rewritten safely ({type(exc).__name__})") from None
+    if cached:
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()  # simple bound: a busy catalogue starts over (it is rebuilt every 30 s anyway)
+        memo[sql] = answer
+    return answer
 
 
 def _guard(sql: str, catalogue: Catalogue) -> Guarded:
@@ -430,6 +441,7 @@ def _guard(sql: str, catalogue: Catalogue) -> Guarded:
     rechecker = _Checker(catalogue, recheck=True)
     _check_root(again, rechecker)
     rechecker.run(again)
+    # ... and writing what was read gives the same text: sqlglot reads the text that runs one way only.
     if emit(again) != emitted:
         raise SqlNotAllowed("the query does not read back the same after rewriting")
     return Guarded(emitted, tuple(sorted(rechecker.read)))

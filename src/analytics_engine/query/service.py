@@ -133,8 +133,8 @@ def query_settings(limit: int, settings: Settings | None, query_id: str) -> dict
     return out
 
 
-def _scope(source: Any, tenant: Any) -> TenantScope:
-    return _warehouse(source).for_tenant(tenant)
+def _scope(source: Any, tenant: Any, background: bool = False) -> TenantScope:
+    return _warehouse(source).for_tenant(tenant, background=background)
 
 
 def _sql_error(exc: WarehouseError, database: str) -> Exception:
@@ -152,17 +152,26 @@ def _sql_error(exc: WarehouseError, database: str) -> Exception:
 
 
 def run_restricted_sql(
-    source: Core | Warehouse, tenant: Any, sql: str, limit: int | None = None, *, guarded: Guarded | None = None
+    source: Core | Warehouse,
+    tenant: Any,
+    sql: str,
+    limit: int | None = None,
+    *,
+    background: bool = False,
+    guarded: Guarded | None = None,
 ) -> SqlResult:
     """Run a tenant's SQL under the guard and the tenant's budget; at most `limit` rows (default
     1,000, at most 100,000), `truncated` when more matched. `source` is the runtime (or its
     warehouse); `tenant` a TenantContext or tenant id. Raises SqlNotAllowed / SqlSyntaxError (400),
-    SqlError (400, ClickHouse refused it), BudgetExceeded (429), QueryTimeout (504)."""
+    SqlError (400, ClickHouse refused it), BudgetExceeded (429), QueryTimeout (504).
+    `background=True` (scheduled work: alert evaluation) is bound, limited and recorded like the rest
+    but never refused by the tenant's gate (warehouse/scoped.py); `guarded` is `check_sql`'s answer
+    when the caller checked the text already."""
     settings = _settings_of(source)
     rows_limit = _limit(limit, settings)
     checked = guarded or check_sql(source, sql)
     query_id = uuid.uuid4().hex
-    scope = _scope(source, tenant)
+    scope = _scope(source, tenant, background)
     try:
         result = scope.query(checked.sql, {}, settings=query_settings(rows_limit, settings, query_id))
     except WarehouseError as exc:

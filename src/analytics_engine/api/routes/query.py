@@ -91,7 +91,15 @@ def post_explain(body: SqlExplainRequest, tenant: ReadTenant, runtime: RuntimeDe
     return explain_restricted_sql(runtime, tenant, body.sql)
 
 
-@router.get("/tables", response_model=SqlTables, summary="The tables and columns SQL queries can read")
+@router.get(
+    "/tables",
+    response_model=SqlTables,
+    responses={
+        401: {"description": "`unauthorized`: no key or an unknown key."},
+        403: {"description": "`forbidden`: the key lacks the read scope."},
+    },
+    summary="The tables and columns SQL queries can read",
+)
 def get_tables(tenant: ReadTenant, runtime: RuntimeDep) -> SqlTables:
     """Every table a query may name, with its columns and ClickHouse types."""
     del tenant  # the same tables for every tenant; each shows only the caller's rows
