@@ -40,6 +40,7 @@ from analytics_engine.alerts.schemas import (
     SimulatedPoint,
     SimulateRequest,
     SimulateResponse,
+    ThresholdCondition,
 )
 from analytics_engine.alerts.sources import Prepared, Window, kind_of, prepare
 from analytics_engine.alerts.states import Outcome as Kind
@@ -140,7 +141,7 @@ class AlertService:
         not fit, a condition the source cannot feed or an unknown detector."""
         prepared = prepare(self.runtime, tenant_id, body.source)
         condition = body.condition
-        if not isinstance(condition, cond.ThresholdCondition) and prepared.interval is None:
+        if not isinstance(condition, ThresholdCondition) and prepared.interval is None:
             raise InvalidInput(
                 f"a {condition.type} condition compares over time, and this source gives one value; "
                 "give the query an interval"
@@ -177,7 +178,7 @@ class AlertService:
             notify=rule.notify,
             enabled=rule.enabled,
             webhook_secret=rule.webhook_secret,
-            state=rule.state,  # type: ignore[arg-type]
+            state=rule.state,
             reason=rule.reason,
             value=rule.value,
             breaches=rule.breaches,
@@ -186,8 +187,8 @@ class AlertService:
             firing_since=aware(rule.firing_since),
             snoozed_until=aware(rule.snoozed_until),
             acknowledged=acknowledged,
-            created_at=aware(rule.created_at),  # type: ignore[arg-type]
-            updated_at=aware(rule.updated_at),  # type: ignore[arg-type]
+            created_at=aware(rule.created_at),
+            updated_at=aware(rule.updated_at),
         )
 
     def create(self, tenant: Any, body: AlertCreate) -> AlertPublic:
