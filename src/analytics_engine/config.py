@@ -341,6 +341,11 @@ class Settings(BaseSettings):
         1.0, ge=0, description="Wait before the first webhook retry; doubled before each next one."
     )
 
+    # --- forecasts (issue 19: forecasting/) ----------------------------------------------------
+    forecast_max_horizon: int = Field(
+        90, ge=1, le=1000, description="Most points `POST /v1/forecasts` forecasts ahead (a longer horizon is a 422)."
+    )
+
     @field_validator("outgoing_allow", mode="before")
     @classmethod
     def _split_allow(cls, value: Any) -> Any:

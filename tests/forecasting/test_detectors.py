@@ -31,6 +31,17 @@ def test_level_shift_is_flagged_soon_after_it_starts(detector: str) -> None:
     assert any(90 <= i <= 97 for i in hits)
 
 
+def test_a_slow_decline_is_flagged_by_the_ensemble_as_a_drift() -> None:
+    """A ramp down to 40% over two weeks: no single day is far off, but the days keep falling short."""
+    x = weekly_counts(n=160, level=2000.0)
+    ramp = np.clip((np.arange(160) - 100) / 14, 0, 1)
+    x = np.round(x * (1 - 0.6 * ramp))
+    walk = judge_walk(x.tolist(), season=7, detector="ensemble")
+    hits = [i for i, j in enumerate(walk) if j and j.anomalous]
+    assert any(100 <= i <= 121 for i in hits)
+    assert any("drift" in walk[i].reason for i in hits if 100 <= i <= 121)  # type: ignore[union-attr]
+
+
 def test_clean_series_has_few_flags() -> None:
     x = weekly_counts(n=200, seed=3)
     assert len(flagged(x, "seasonal")) <= 2
@@ -44,6 +55,7 @@ def test_walk_is_causal_and_matches_judge(detector: str) -> None:
     cut = 80
     perturbed = x.copy()
     perturbed[cut + 1 :] = perturbed[cut + 1 :][::-1] * 3 + 1000
+    perturbed[-3:] = [-5.5, 0.25, 1e9]  # not counts any more, even negative: only the past decides the scale
     a = judge_walk(x.tolist(), season=7, detector=detector)
     b = judge_walk(perturbed.tolist(), season=7, detector=detector)
     assert a[: cut + 1] == b[: cut + 1]

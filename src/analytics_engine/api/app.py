@@ -21,6 +21,7 @@ from analytics_engine.api.routes import alerts as alert_routes
 from analytics_engine.api.routes import dashboards as dashboard_routes
 from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
+from analytics_engine.api.routes import forecasts as forecast_routes
 from analytics_engine.api.routes import materialized as materialized_routes
 from analytics_engine.api.routes import metrics as metric_routes
 from analytics_engine.api.routes import reports as report_routes
@@ -74,6 +75,7 @@ PARTS: list[Part] = [
     Part((impact_router,), start=start_impact),
     Part((insights_router,)),
     Part((materialized_routes.router,), start=start_materialized),
+    Part((forecast_routes.router,)),
     # Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
     Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
     # Alert rules: evaluation jobs on a spread schedule, notifications on the bus, webhooks, email.

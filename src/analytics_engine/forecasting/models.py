@@ -12,8 +12,11 @@ import (about 4 s), which `warm_up` does once.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import threading
 import warnings
+from collections import OrderedDict
 from collections.abc import Sequence
 from functools import cache
 from typing import Any, Protocol
@@ -73,8 +76,31 @@ def phase_index(x: Array, lo: int, hi: int, season: int) -> Array:
     return np.roll(local, lo % season) if season > 1 else local
 
 
+_FITS: OrderedDict[tuple[str, int, int, bytes], Fitted] = OrderedDict()
+_FITS_LOCK = threading.Lock()
+FIT_CACHE_SIZE = 4096
+"""Fitted models kept (least recently used dropped): a rule judged again on the same data refits nothing."""
+
+
+def fitted(model: str, x: Array, lo: int, hi: int, season: int) -> Fitted:
+    """`Fitted(...)`, shared by every call with the same model, season, phase and data."""
+    key = (model, season, lo % season, hashlib.blake2b(x[lo:hi].tobytes(), digest_size=16).digest())
+    with _FITS_LOCK:
+        found = _FITS.get(key)
+        if found is not None:
+            _FITS.move_to_end(key)
+            return found
+    made = Fitted(model, x, lo, hi, season)
+    with _FITS_LOCK:
+        _FITS[key] = made
+        while len(_FITS) > FIT_CACHE_SIZE:
+            _FITS.popitem(last=False)
+    return made
+
+
 class Fitted:
-    """A model's parameters estimated on x[lo:hi] (seasonally adjusted), applied to any later window."""
+    """A model's parameters estimated on x[lo:hi] (seasonally adjusted), applied to any later window.
+    It depends only on the data and on lo's phase (the index is by position modulo the season)."""
 
     def __init__(self, model: str, x: Array, lo: int, hi: int, season: int) -> None:
         self.model = model
@@ -114,9 +140,9 @@ class Fitted:
         return mean + future
 
 
-def fit_window(season: int) -> int:
-    """How many of the latest points a model is fitted on."""
-    return max(FIT_SEASONS * season, 56)
+def fit_window(season: int, seasons: int = FIT_SEASONS) -> int:
+    """How many of the latest points a model is fitted on: `seasons` seasons, at least 56 points."""
+    return max(seasons * season, 56)
 
 
 def forecast_needed(season: int, horizon: int) -> int:

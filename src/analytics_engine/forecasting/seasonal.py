@@ -4,10 +4,11 @@ For a point t with season s (all windows use only points before t):
 - level L(t) = median(x[t-s .. t-1]), the median of the last full season;
 - seasonal deviation d(t) = x(t) - L(t);
 - expected e(t) = L(t) + median(d(t-s), d(t-2s), ..., d(t-Ks)) over the K = 4 past seasons available (at least 1);
+  for hourly data (s = 24) with at least two weeks before t, the lags are weeks instead: d(t-168), d(t-336), ...;
 - residual r(t) = x(t) - e(t);
 - spread S(t) = 1.4826 x MAD of the last W = 4s residuals before t (at least s of them), falling back to
-  1.2533 x their mean absolute deviation when the MAD is 0; for a series of non-negative whole numbers
-  (counts) S is at least sqrt(max(e(t), 1)), the Poisson spread; always at least 1e-9 + 1e-3 |e(t)|.
+  1.2533 x their mean absolute deviation when the MAD is 0; never below `spread_floor`.
+Every rule works on the signed log1p scale (`to_working`); expected values and bands go back with `to_raw`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ SEASONS_BACK = 4
 """K: how many past seasons give the seasonal deviation's median."""
 SPREAD_SEASONS = 4
 """W / s: how many seasons of past residuals give the spread."""
+WEEKS = {24: 168}
+"""Hourly data (season 24) has a weekly pattern too: with two weeks of history, the seasonal deviations
+are taken at the same hour of the week (lags of 168) instead of the same hour of the day."""
+WEEKS_BACK_LEAST = 2
 
 
 def needed(season: int) -> int:
@@ -71,27 +76,47 @@ def trailing_spread(r: Array, width: int, least: int) -> Array:
     return spread
 
 
-def is_counts(x: Array) -> bool:
-    """Whether the series is non-negative whole numbers (then the Poisson spread is a floor)."""
-    finite = x[np.isfinite(x)]
-    return bool(len(finite)) and bool(np.all(finite >= 0)) and bool(np.all(finite == np.round(finite)))
+def counts_before(x: Array) -> NDArray[np.bool_]:
+    """c[t]: every point before t is a non-negative whole number (a count). Only the past decides."""
+    whole = (x >= 0) & (x == np.round(x))
+    return np.concatenate([[True], np.logical_and.accumulate(whole)[:-1]]) if len(x) else np.zeros(0, dtype=bool)
 
 
-def expected_and_spread(x: Array, season: int, counts: bool | None = None) -> tuple[Array, Array]:
-    """e(t) and S(t) for every t of the series (NaN where the history before t is too short)."""
+def to_working(x: Array) -> Array:
+    """The working scale: signed log1p, sign(x) log(1 + |x|). Counts' noise grows with their level and
+    their anomalies are relative; on this scale both become additive. It decides nothing from the data."""
+    return np.asarray(np.sign(x) * np.log1p(np.abs(x)), dtype=np.float64)
+
+
+def to_raw(y: Array) -> Array:
+    return np.asarray(np.sign(y) * np.expm1(np.abs(y)), dtype=np.float64)
+
+
+def spread_floor(expected: Array, counts: NDArray[np.bool_]) -> Array:
+    """The smallest spread allowed around `expected` (working scale): 1e-9 + 0.001 |e|, and where the
+    history is counts, the Poisson spread on the working scale, sqrt(max(E, 1)) / (1 + E), E the
+    expected count."""
+    floor = 1e-9 + 1e-3 * np.abs(expected)
+    count = np.maximum(to_raw(np.nan_to_num(expected)), 0.0)
+    poisson = np.sqrt(np.maximum(count, 1.0)) / (1.0 + count)
+    return np.asarray(np.where(counts, np.maximum(floor, poisson), floor), dtype=np.float64)
+
+
+def expected_and_spread(x: Array, season: int, counts: NDArray[np.bool_]) -> tuple[Array, Array]:
+    """e(t) and S(t) for every t of the series x (working scale; NaN where the history is too short)."""
     s = season
     level = trailing_median(x, s)
     dev = x - level
     stacked = np.stack([lagged(dev, k * s) for k in range(1, SEASONS_BACK + 1)], axis=1)
     expected = level + _nanmedian_rows(stacked)
+    week = WEEKS.get(s)
+    if week is not None and len(x) > WEEKS_BACK_LEAST * week + s:
+        weekly = np.stack([lagged(dev, k * week) for k in range(1, SEASONS_BACK + 1)], axis=1)
+        enough = np.sum(np.isfinite(weekly), axis=1) >= WEEKS_BACK_LEAST
+        expected = np.where(enough, level + _nanmedian_rows(weekly), expected)
     resid = x - expected
     spread = trailing_spread(resid, SPREAD_SEASONS * s, s)
-    if counts is None:
-        counts = is_counts(x)
-    floor = 1e-9 + 1e-3 * np.abs(expected)
-    if counts:
-        floor = np.maximum(floor, np.sqrt(np.maximum(expected, 1.0)))
-    return expected, np.maximum(spread, floor)
+    return expected, np.maximum(spread, spread_floor(expected, counts))
 
 
 def seasonal_index(y: Array, season: int) -> Array:
