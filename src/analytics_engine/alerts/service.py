@@ -36,6 +36,7 @@ from analytics_engine.alerts.schemas import (
     AlertPublic,
     AlertUpdate,
     FiredPoint,
+    ForecastCondition,
     RuleBody,
     SimulatedPoint,
     SimulateRequest,
@@ -571,10 +572,14 @@ class AlertService:
             count = len(buckets(resolved, interval)) if interval is not None else 1
         except ValueError as exc:
             raise InvalidInput(str(exc)) from None
-        limit = self.runtime.settings.alerts_simulate_max_points
+        settings = self.runtime.settings
+        limit, why = settings.alerts_simulate_max_points, ""
+        if isinstance(body.condition, ForecastCondition):
+            limit = min(limit, settings.alerts_simulate_max_forecast_points)
+            why = " for a forecast condition (one fit per point)"
         if count > limit:
             raise InvalidInput(
-                f"the date range holds {count} {interval} points; simulate replays at most {limit}",
+                f"the date range holds {count} {interval} points; simulate replays at most {limit}{why}",
                 details={"points": count, "limit": limit},
             )
         lookback = cond.points_needed(body.condition, interval)
