@@ -356,6 +356,12 @@ class Settings(BaseSettings):
     alerts_simulate_max_points: int = Field(
         2_000, ge=10, le=5_000, description="Most points `POST /v1/alerts/simulate` replays (past it: HTTP 422)."
     )
+    alerts_simulate_max_forecast_points: int = Field(
+        200,
+        ge=1,
+        le=5_000,
+        description="Most points simulate replays for a `forecast` condition (one model fit per point; past it: 422).",
+    )
     alerts_webhook_timeout_seconds: float = Field(10.0, gt=0, description="Timeout of one alert webhook attempt.")
     alerts_webhook_attempts: int = Field(
         3, ge=1, le=10, description="Attempts of one alert webhook delivery (network errors, 429 and 5xx retried)."

@@ -3,7 +3,8 @@ with one fetch per group."""
 
 from __future__ import annotations
 
-from analytics_engine.alerts.service import JOB_KIND, register_jobs
+from analytics_engine.alerts.lifecycle import register_jobs
+from analytics_engine.alerts.service import JOB_KIND
 from analytics_engine.bench.alerts import make_rules, sources
 from analytics_engine.tenants.service import TenantContext
 

@@ -135,5 +135,7 @@ def test_simulate_bad_input(tenant) -> None:  # type: ignore[no-untyped-def]
         date_range={"date_from": "-1d", "date_to": "-5d"},
     )
     assert inverted.status_code == 422
+    forecast = simulate(tenant, {"type": "forecast"}, date_range={"date_from": "-300d"})
+    assert forecast.status_code == 422 and "forecast condition" in forecast.json()["error"]["message"]
     unknown = simulate(tenant, {"type": "anomaly", "detector": "prophet"})
     assert unknown.status_code == 422 and "unknown detector" in unknown.json()["error"]["message"]

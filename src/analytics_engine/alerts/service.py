@@ -35,21 +35,17 @@ from analytics_engine.alerts.schemas import (
     AlertEventPublic,
     AlertPublic,
     AlertUpdate,
-    FiredPoint,
     RuleBody,
-    SimulatedPoint,
     SimulateRequest,
     SimulateResponse,
+    ThresholdCondition,
 )
 from analytics_engine.alerts.sources import Prepared, Window, kind_of, prepare
-from analytics_engine.alerts.states import Outcome as Kind
 from analytics_engine.alerts.states import RuleState, Step, advance, resolve_by_hand
 from analytics_engine.errors import Conflict, InvalidInput, NotFound
-from analytics_engine.insights.dates import DateRange, buckets, resolve_range
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.metadata.models import utcnow
 from analytics_engine.net import OutgoingPolicy, check_url
-from analytics_engine.scheduler.core import Every
 from analytics_engine.tenants.service import TenantContext
 
 if TYPE_CHECKING:
@@ -140,7 +136,7 @@ class AlertService:
         not fit, a condition the source cannot feed or an unknown detector."""
         prepared = prepare(self.runtime, tenant_id, body.source)
         condition = body.condition
-        if not isinstance(condition, cond.ThresholdCondition) and prepared.interval is None:
+        if not isinstance(condition, ThresholdCondition) and prepared.interval is None:
             raise InvalidInput(
                 f"a {condition.type} condition compares over time, and this source gives one value; "
                 "give the query an interval"
@@ -177,7 +173,7 @@ class AlertService:
             notify=rule.notify,
             enabled=rule.enabled,
             webhook_secret=rule.webhook_secret,
-            state=rule.state,  # type: ignore[arg-type]
+            state=rule.state,
             reason=rule.reason,
             value=rule.value,
             breaches=rule.breaches,
@@ -186,8 +182,8 @@ class AlertService:
             firing_since=aware(rule.firing_since),
             snoozed_until=aware(rule.snoozed_until),
             acknowledged=acknowledged,
-            created_at=aware(rule.created_at),  # type: ignore[arg-type]
-            updated_at=aware(rule.updated_at),  # type: ignore[arg-type]
+            created_at=aware(rule.created_at),
+            updated_at=aware(rule.updated_at),
         )
 
     def create(self, tenant: Any, body: AlertCreate) -> AlertPublic:
@@ -556,92 +552,7 @@ class AlertService:
 
     # --- simulate -----------------------------------------------------------------------------
     def simulate(self, tenant: Any, body: SimulateRequest) -> SimulateResponse:
-        """Replay the rule over past data: every point judged on what came before it only, and the
-        state machine run over the verdicts (pending periods and cool-down included)."""
-        prepared = self.check_rule(tenant.tenant_id, body)
-        interval = prepared.interval
-        tz = prepared.query.get("timezone") or tenant.timezone or "UTC"
-        if prepared.type == "sla":
-            tz = "UTC"
-        try:
-            resolved = resolve_range(
-                DateRange(date_from=body.date_range.date_from, date_to=body.date_range.date_to), tz
-            )
-            count = len(buckets(resolved, interval)) if interval is not None else 1
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
-        limit = self.runtime.settings.alerts_simulate_max_points
-        if count > limit:
-            raise InvalidInput(
-                f"the date range holds {count} {interval} points; simulate replays at most {limit}",
-                details={"points": count, "limit": limit},
-            )
-        lookback = cond.points_needed(body.condition, interval)
-        kind = kind_of(prepared)
-        answer = kind.fetch(
-            self.runtime, tenant, prepared, Window(points=lookback, start=resolved.start, end=resolved.end)
-        )
-        now = utcnow()
-        points = kind.extract(answer, body.source, now)
-        start = next((i for i, (moment, _) in enumerate(points) if moment >= resolved.start), len(points))
-        if start >= len(points):
-            raise InvalidInput("the source has no points in that date range")
-        verdicts = cond.judge_range(body.condition, points, start, interval)
-        judged = [v for v in verdicts if not v.no_data]
-        if not judged and any("history too short" in v.reason for v in verdicts):
-            raise InvalidInput(f"not enough history: {verdicts[-1].reason}")
-        return replay(points[start:], verdicts, body.pending_periods, body.cooldown_seconds)
+        """What the rule would have done over past data (alerts/simulate.py)."""
+        from analytics_engine.alerts.simulate import simulate
 
-
-def replay(
-    points: builtins.list[cond.Point],
-    verdicts: builtins.list[cond.Verdict],
-    pending_periods: int,
-    cooldown_seconds: int,
-) -> SimulateResponse:
-    state = RuleState()
-    out, fired = [], []
-    for (moment, value), verdict in zip(points, verdicts, strict=True):
-        kind: Kind = "no_data" if verdict.no_data else ("breach" if verdict.breach else "clear")
-        step = advance(state, kind, pending_periods=pending_periods, cooldown_seconds=cooldown_seconds, now=moment)
-        state = step.after
-        if step.notice == "triggered":
-            fired.append(FiredPoint(time=moment, value=value, reason=verdict.reason))
-        out.append(
-            SimulatedPoint(
-                time=moment,
-                value=value,
-                expected=verdict.expected,
-                lower=verdict.lower,
-                upper=verdict.upper,
-                score=verdict.score,
-                firing=state.state == "firing",
-            )
-        )
-    return SimulateResponse(points=out, fired=fired)
-
-
-def register_jobs(runtime: Runtime) -> None:
-    """The `alert_evaluation` job kind on the runner (a failed evaluation is not retried: the rule's
-    next slot evaluates it again)."""
-    runtime.runner.register(JOB_KIND, runtime.alerts.execute, max_attempts=1)
-
-
-async def start_alerts(runtime: Runtime) -> None:
-    """STARTUP_HOOK: the `alert_evaluation` job kind, the bus loop, and the `alerts` schedule."""
-    service = runtime.alerts
-    service.loop = asyncio.get_running_loop()
-    register_jobs(runtime)
-    if not runtime.settings.alerts_enabled:
-        return
-
-    async def tick() -> None:
-        await asyncio.to_thread(service.tick)
-
-    runtime.scheduler.add(SCHEDULE_NAME, Every(runtime.settings.alerts_tick_seconds), tick)
-
-
-async def stop_alerts(runtime: Runtime) -> None:
-    """SHUTDOWN_HOOK: no new evaluations; notices go out through no loop after this."""
-    runtime.scheduler.remove(SCHEDULE_NAME)
-    runtime.alerts.loop = None
+        return simulate(self, tenant, body)

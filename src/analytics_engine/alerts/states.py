@@ -4,7 +4,8 @@ An evaluation ends in one of four outcomes: `breach`, `clear`, `no_data`, `error
 
 - `breach`: `pending` while the breaches in a row are fewer than `pending_periods`, then `firing`.
   Entering `firing` opens an incident and sends `triggered` (unless snoozed or within the cool-down).
-- `clear`: `resolved` if an incident is open (sends `resolved`), else `ok`; the breach count is 0.
+- `clear`: `resolved` if an incident is open (sends `resolved`), else `ok`; the breach count is 0 and an
+  acknowledgement is cleared.
 - `no_data`: `no_data`; the breach count is 0; an open incident stays open.
 - `error`: `error` (with the reason); the breach count is kept; an open incident stays open.
 
@@ -76,7 +77,7 @@ def advance(before: RuleState, outcome: Outcome, *, pending_periods: int, cooldo
     if outcome == "clear":
         if before.firing_since is not None:
             return _notice(before, _close(before, "resolved"), "resolved", now, cooldown_seconds)
-        return Step(before, replace(before, state="ok", breaches=0))
+        return Step(before, _close(before, "ok"))
     breaches = before.breaches + 1
     if breaches < pending_periods:
         return Step(before, replace(before, state="pending", breaches=breaches))

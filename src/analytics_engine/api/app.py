@@ -13,7 +13,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from analytics_engine import __version__
-from analytics_engine.alerts.service import start_alerts, stop_alerts
+from analytics_engine.alerts.lifecycle import start_alerts, stop_alerts
 from analytics_engine.api.errors import install_error_handlers
 from analytics_engine.api.routes import admin_ingest as ingest_routes
 from analytics_engine.api.routes import admin_lifecycle as lifecycle_routes

@@ -21,9 +21,10 @@ from typing import Any
 from rich.console import Console
 from sqlalchemy import delete, select
 
+from analytics_engine.alerts.lifecycle import register_jobs
 from analytics_engine.alerts.models import AlertRule
 from analytics_engine.alerts.schemas import AlertCreate
-from analytics_engine.alerts.service import JOB_KIND, register_jobs
+from analytics_engine.alerts.service import JOB_KIND
 from analytics_engine.bench.common import print_table, write_result
 from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
