@@ -77,12 +77,13 @@ class PrivacyService:
             return ErasureList(erasures=[self._public(row) for row in rows])
 
     def _public(self, row: ErasureRequest) -> ErasurePublic:
-        status = row.status
+        status, error = row.status, row.error
         if status != "completed" and row.job_id:
             # Until the receipt is written the job says where the erasure is (queued again after a
             # kill, running, failed for good).
-            state = self.core.jobs.get(row.job_id).state
-            status = status if state == JobState.succeeded else state.value
+            job = self.core.jobs.get(row.job_id)
+            status = status if job.state == JobState.succeeded else job.state.value
+            error = row.error or job.error
         return ErasurePublic(
             id=row.id,
             job_id=row.job_id,
@@ -91,7 +92,7 @@ class PrivacyService:
             suppress=row.suppress,
             requested_at=row.requested_at,
             completed_at=row.completed_at,
-            error=row.error,
+            error=error,
             receipt=Receipt.model_validate(row.receipt) if row.receipt else None,
             signature=row.signature,
         )
