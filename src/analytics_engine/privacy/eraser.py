@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
 
 from analytics_engine.cache import bump_data_version
 from analytics_engine.ingest.validation import format_ms
@@ -38,6 +37,7 @@ from analytics_engine.privacy.files import FileEraser
 from analytics_engine.privacy.models import ErasureRequest, Suppression
 from analytics_engine.privacy.receipt import load_receipt_key, sign, subject_hash
 from analytics_engine.privacy.schemas import Receipt
+from analytics_engine.privacy.suppression import forget as forget_suppressions
 
 if TYPE_CHECKING:
     from analytics_engine.core import Core
@@ -303,6 +303,7 @@ class Eraser:
                 digest = subject_hash(self.tenant_id, distinct_id)
                 if session.get(Suppression, (self.tenant_id, digest)) is None:
                     session.add(Suppression(tenant_id=self.tenant_id, subject_hash=digest, erasure_id=self.erasure_id))
+        forget_suppressions(self.tenant_id)
 
     # --- the receipt -----------------------------------------------------------------------------
     def _finish(self) -> dict[str, Any]:
@@ -411,8 +412,3 @@ def replace_cold_figures(core: Core, tenant_id: str, month: int, rows: int, chec
         if entry is not None:
             entry.rows, entry.checksum, entry.bytes = rows, checksum, size
             entry.rewritten_at = datetime.now(UTC)
-
-
-def suppressed(core: Core, tenant_id: str) -> set[str]:
-    with core.metadata.session() as session:
-        return set(session.scalars(select(Suppression.subject_hash).where(Suppression.tenant_id == tenant_id)))

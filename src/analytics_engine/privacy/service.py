@@ -10,6 +10,7 @@ from sqlalchemy import select
 from analytics_engine.errors import NotFound
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.jobs.schemas import JobPublic, JobState
+from analytics_engine.privacy import suppression
 from analytics_engine.privacy.eraser import Eraser
 from analytics_engine.privacy.models import ErasureRequest
 from analytics_engine.privacy.schemas import ErasureAccepted, ErasureCreate, ErasureList, ErasurePublic, Receipt
@@ -26,6 +27,10 @@ COMPLETED_EVENT = "privacy.erasure.completed"
 class PrivacyService:
     def __init__(self, core: Core) -> None:
         self.core = core
+
+    def suppressed(self, tenant_id: str) -> frozenset[str]:
+        """SHA-256 of the tenant's ids erased with suppression (privacy/suppression.py)."""
+        return suppression.suppressed(self.core.metadata, tenant_id)
 
     def register_jobs(self) -> None:
         if JOB_KIND in self.core.runner.handlers:
