@@ -8,6 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from analytics_engine.exports.runner import count_rows, plan_for
+from analytics_engine.exports.schemas import EventsSource
+from analytics_engine.exports.sources import SqlPlan
 from analytics_engine.ingest.consistency import check_derived
 from analytics_engine.ingest.validation import Limits, validate_events
 from analytics_engine.lifecycle.cold import cold_files, file_figures, local_path
@@ -112,6 +115,10 @@ def test_tiering_moves_old_months_and_answers_stay_the_same(client, runtime, new
     for kind in before:
         assert after[kind]["read_cold"] is True, kind
         assert _numbers(after[kind]) == _numbers(before[kind]), kind
+    # An events export reaching the cold tier reads both tiers too.
+    plan = plan_for(runtime, tenant.id, EventsSource(), default_end=datetime.now(UTC))
+    assert isinstance(plan, SqlPlan) and plan.table is not None
+    assert count_rows(scope, plan) == hot_before
     # A range inside the hot window reads hot only.
     hot_only = tenant.post(
         "/v1/insights/trends",

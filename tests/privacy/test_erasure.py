@@ -162,3 +162,19 @@ def test_bad_input(client, runtime, new_tenant, admin_headers) -> None:  # type:
     receipt = stranger.get(f"/v1/privacy/erasures/{response.json()['id']}").json()["receipt"]
     assert {e["store"]: e for e in receipt["stores"]}["events"]["rows_before"] == 0
     assert _count(runtime, "events", tenant.id, "distinct_id = 'erin'") == 3
+
+
+def test_suppression_refuses_later_events(client, runtime, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant = new_tenant()
+    tenant.ingest(_events("frank", 3) + _events("gina", 2))
+    response = tenant.post(
+        "/v1/privacy/erasures", params={"wait": "true"}, json={"distinct_id": "frank", "suppress": True}
+    )
+    assert tenant.get(f"/v1/privacy/erasures/{response.json()['id']}").json()["status"] == "completed"
+    later = tenant.ingest([{"event": "view", "distinct_id": "frank"}, {"event": "view", "distinct_id": "gina"}])
+    assert later["accepted"] == 1
+    assert [r["index"] for r in later["rejected"]] == [0] and "suppression" in later["rejected"][0]["reason"]
+    assert _count(runtime, "events", tenant.id, "distinct_id = 'frank'") == 0
+    # Without suppression the id may come back (a new fact after the request).
+    response = tenant.post("/v1/privacy/erasures", params={"wait": "true"}, json={"distinct_id": "gina"})
+    assert tenant.ingest({"event": "view", "distinct_id": "gina"})["accepted"] == 1

@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from analytics_engine.cache import data_version
+from analytics_engine.ingest.consistency import check_derived
 from analytics_engine.sync.spec import SourceSpec
 from tests.sync.conftest import DSN, donations_table, table_source, unique
 
@@ -32,8 +34,10 @@ def test_updates_inserts_and_soft_deletes_reach_the_warehouse(pg, service):
         "INSERT INTO {s}.donations VALUES (501, 'org-0', 'u-1', 1.50, 'new', now(), now(), NULL), "
         "(502, 'org-9', 'u-2', 2.50, 'new tenant', now(), now(), NULL)"
     )
+    version = data_version(service.runtime.cache, "org-9")
     job = service.run(spec.name, "sync")
     assert job.state == "succeeded", job.error
+    assert data_version(service.runtime.cache, "org-9") != version  # no answer cached before is served
     assert job.kind == "sync.run" and job.source == spec.name
     assert job.result["rows"] >= 5  # the changed rows (plus whatever lies in the overlap window)
 
@@ -145,10 +149,14 @@ def test_events_target_through_validation(pg, service):
     # An update re-reads the row (no duplicate event); a soft delete removes the event.
     pg.execute("UPDATE {s}.sessions SET hours = 9, updated_at = now() WHERE id = 1")
     pg.execute("UPDATE {s}.sessions SET removed = true, updated_at = now() WHERE id = 2")
+    version = data_version(service.runtime.cache, "tn_events")
     job = service.run(spec.name, "sync")
     assert job.state == "succeeded", job.error
     assert job.result["events_deleted"] == 1
     assert count() == 247
+    # The delete reaches the rollups and per-person tables, and no answer cached before is served.
+    assert [m.describe() for m in check_derived(warehouse) if m.tenant_id == "tn_events"] == []
+    assert data_version(service.runtime.cache, "tn_events") != version
 
 
 def test_hard_deletes_are_reconciled(pg, service):

@@ -249,3 +249,20 @@ def sql(
     from analytics_engine.bench.sql import run
 
     run(iterations)
+
+
+@bench_app.command("lifecycle")
+def lifecycle(
+    events: Annotated[
+        int, typer.Option(min=10_000, help="Events generated when the data folder has none.")
+    ] = 10_000_000,
+    days: Annotated[int, typer.Option(min=400, help="Days of history generated (more than the hot window).")] = 540,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="A data folder with generated events (consumed: its old months go cold).")
+    ] = None,
+) -> None:
+    """Erasure of one person end to end (target < 60 s), tiering rows/s vs ClickHouse's own Parquet writer
+    (target >= 0.5), an insight over a cold range vs the same range hot."""
+    from analytics_engine.bench.lifecycle import run
+
+    run(events, days, data_dir)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from analytics_engine.cli.common import clean_errors, fail, out, runtime
+from analytics_engine.cli.common import clean_errors, fail, runtime
 
 lifecycle_app = typer.Typer(help="Retention tiers: move old months to the cold tier (docs/lifecycle.md).")
 privacy_app = typer.Typer(help="Erasure of a person with a signed receipt (docs/privacy.md).")
@@ -23,7 +23,7 @@ def lifecycle_run() -> None:
     try:
         rt.runner.recover()
         job = rt.lifecycle.run(wait=True)
-        out.print_json(json.dumps({"job_id": job.id, "state": job.state, "result": job.result, "error": job.error}))
+        typer.echo(json.dumps({"job_id": job.id, "state": job.state, "result": job.result, "error": job.error}))
         if job.state != "succeeded":
             raise typer.Exit(1)
     finally:
@@ -36,7 +36,7 @@ def lifecycle_status() -> None:
     """The tiered months and the cold files."""
     rt = runtime()
     try:
-        out.print_json(json.dumps(rt.lifecycle.status()))
+        typer.echo(json.dumps(rt.lifecycle.status()))
     finally:
         rt.close()
 
@@ -56,7 +56,7 @@ def privacy_erase(
         rt.tenants.get(tenant)
         accepted = rt.privacy.request(tenant, ErasureCreate(distinct_id=distinct_id, suppress=suppress), wait=True)
         erasure = rt.privacy.get(tenant, accepted.id)
-        out.print_json(erasure.model_dump_json())
+        typer.echo(erasure.model_dump_json())
         if erasure.status != "completed":
             fail(f"erasure {erasure.id} is {erasure.status}: {erasure.error or 'see the job'}")
     finally:
@@ -67,15 +67,17 @@ def privacy_erase(
 @clean_errors
 def privacy_resume() -> None:
     """Finish the erasures a killed process left (their job leases must have expired)."""
+    from analytics_engine.lifecycle.service import wait_for_lease
     from analytics_engine.privacy.service import JOB_KIND
 
     rt = runtime()
     try:
         rt.privacy.register_jobs()
-        rt.runner.recover()
+        for left in rt.jobs.list(kind=JOB_KIND, state="running"):
+            wait_for_lease(rt, left)
         finished = []
-        while (job := rt.runner.run_once([JOB_KIND])) is not None:
-            finished.append({"job_id": job.id, "state": job.state, "erasure_id": job.result.get("erasure_id")})
-        out.print_json(json.dumps(finished))
+        while (done := rt.runner.run_once([JOB_KIND])) is not None:
+            finished.append({"job_id": done.id, "state": done.state, "erasure_id": done.result.get("erasure_id")})
+        typer.echo(json.dumps(finished))
     finally:
         rt.close()

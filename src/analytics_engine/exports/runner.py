@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,14 +25,17 @@ from analytics_engine.exports.writers import (
     merge_kinds,
 )
 from analytics_engine.insights.results import Table as ResultTable
+from analytics_engine.lifecycle.reads import events_source
 from analytics_engine.warehouse.client import render_settings, translate_error
-from analytics_engine.warehouse.scoped import TenantScope
+from analytics_engine.warehouse.scoped import TenantScope, tenant_id_of
 
 if TYPE_CHECKING:
     from analytics_engine.runtime import Runtime
 
 EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "json": "json", "ndjson": "ndjson", "parquet": "parquet"}
 READ_CHUNK = 1 << 20
+# An events export without a start reaches back to the oldest cold file.
+COLD_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # One block (~50k rows) is what memory holds at a time; bigger blocks gained nothing measurable and
 # cost peak RSS (bench exports).
 BLOCK_SETTINGS = {"max_block_size": 50_000, "max_execution_time": 0}
@@ -91,14 +94,17 @@ def extension(fmt: ExportFormat | str) -> str:
 
 def plan_for(runtime: Runtime, tenant: Any, source: Any, *, default_end: datetime | None) -> SqlPlan | TablePlan:
     if isinstance(source, EventsSource):
-        return events_plan(source, default_end=default_end)
+        plan = events_plan(source, default_end=default_end)
+        end = source.end or default_end or datetime.now(UTC)
+        plan.table = events_source(runtime, tenant_id_of(tenant), source.start or COLD_EPOCH, end)
+        return plan
     return table_plan(runtime, tenant, source)
 
 
 def count_rows(scope: TenantScope, plan: SqlPlan | TablePlan) -> int:
     if isinstance(plan, TablePlan):
         return plan.total_rows()
-    return int(scope.query(plan.count_sql(scope.table("events")), plan.params).scalar() or 0)
+    return int(scope.query(plan.count_sql(plan.table or scope.table("events")), plan.params).scalar() or 0)
 
 
 def write_export(
@@ -135,7 +141,7 @@ def _write_text(
     scope: ExportScope, plan: SqlPlan, fmt: str, path: Path, report: Progress, total: int | None
 ) -> ExportOutcome:
     clickhouse_format = "CSV" if fmt == "csv" else "JSONEachRow"
-    sql = plan.select(scope.table("events"), native_json=fmt != "csv")
+    sql = plan.select(plan.table or scope.table("events"), native_json=fmt != "csv")
     settings = _settings(plan, TEXT_SETTINGS)
     if fmt != "csv":
         settings["output_format_json_quote_64bit_integers"] = 0
@@ -171,7 +177,7 @@ def _write_blocks(
         sink = XlsxSink(
             path, plan.names, kinds, title="Events", tmpdir=tmpdir, max_rows=xlsx_max_rows or EXCEL_MAX_ROWS
         )
-    sql = plan.select(scope.table("events"), block=True)
+    sql = plan.select(plan.table or scope.table("events"), block=True)
     try:
         for block in scope.column_blocks(sql, plan.params, _settings(plan, BLOCK_SETTINGS)):
             sink.write_block(block)

@@ -44,6 +44,9 @@ class SqlPlan:
     params: dict[str, Any]
     order_by: str = ""
     limit: int | None = None
+    # What the SELECT reads instead of `events` when the range reaches the cold tier (both tiers,
+    # lifecycle/reads.py); None: the hot table.
+    table: str | None = None
 
     def select(self, table: str, *, block: bool = False, native_json: bool = False) -> str:
         """Filtering, order and limit in an inner query, the column expressions outside it: an

@@ -71,8 +71,9 @@ async def ingest_http(
     content_type: str,
     max_events: int,
     request_id: str = "",
+    suppressed: frozenset[str] = frozenset(),
 ) -> IngestResult:
-    accepted = fast_accept(body, is_ndjson(content_type), tenant_id, limits, max_events)
+    accepted = fast_accept(body, is_ndjson(content_type), tenant_id, limits, max_events, suppressed=suppressed)
     metrics.INGEST_BODIES.labels("general" if accepted is None else "fast").inc()
     if accepted is not None:
         await committer.submit(accepted)
@@ -84,6 +85,7 @@ async def ingest_http(
         [raw for position, raw in enumerate(raw_events) if position not in broken_positions],
         tenant_id,
         limits,
+        suppressed=suppressed,
     )
     if broken:
         # Validation numbered only the parseable events; map back to positions in the body.

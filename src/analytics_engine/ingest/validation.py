@@ -20,6 +20,7 @@ import orjson
 
 from analytics_engine.config import Settings
 from analytics_engine.lifecycle.window import hot_window_start_ms
+from analytics_engine.privacy.receipt import subject_hash
 
 # A row of the events table travels as one JSONCompactEachRow line: these values in this order.
 # ClickHouse reads it ~0.5 us per event cheaper than a JSONEachRow object (no key to match per value).
@@ -169,7 +170,14 @@ def _check_properties(value: Any, limits: Limits) -> None:
             raise InvalidEvent(f"property {key!r} is larger than {max_bytes} bytes")
 
 
-def validate_one(raw: Any, tenant_id: str, limits: Limits, now_ms: int, received_at: str) -> AcceptedEvent:
+def validate_one(
+    raw: Any,
+    tenant_id: str,
+    limits: Limits,
+    now_ms: int,
+    received_at: str,
+    suppressed: frozenset[str] = frozenset(),
+) -> AcceptedEvent:
     if type(raw) is not dict:
         raise InvalidEvent("an event must be a JSON object")
     if not ALLOWED_FIELDS.issuperset(raw):
@@ -177,6 +185,8 @@ def validate_one(raw: Any, tenant_id: str, limits: Limits, now_ms: int, received
         raise InvalidEvent(f"unknown field(s): {', '.join(unknown)[:200]}")
     name = _name(raw.get("event"), "event", limits.max_name_length)
     distinct_id = _name(raw.get("distinct_id"), "distinct_id", limits.max_name_length)
+    if suppressed and subject_hash(tenant_id, distinct_id) in suppressed:
+        raise InvalidEvent("distinct_id was erased with suppression: its events are refused (docs/privacy.md)")
     raw_ts = raw.get("timestamp")
     timestamp_ms = now_ms if raw_ts is None else parse_timestamp(raw_ts)
     if timestamp_ms > now_ms + limits.max_future_skew_ms:
@@ -218,15 +228,21 @@ def canonical_uuid(text: str) -> str:
 
 
 def validate_events(
-    raw_events: list[Any], tenant_id: str, limits: Limits, *, now_ms: int | None = None
+    raw_events: list[Any],
+    tenant_id: str,
+    limits: Limits,
+    *,
+    now_ms: int | None = None,
+    suppressed: frozenset[str] = frozenset(),
 ) -> ValidationOutcome:
-    """Split events into accepted rows and rejections (position, reason, raw payload)."""
+    """Split events into accepted rows and rejections (position, reason, raw payload). `suppressed`:
+    SHA-256 of ids erased with suppression (privacy/), whose events are refused."""
     now_ms = now_ms if now_ms is not None else now_epoch_ms()
     received_at = epoch_text(now_ms)
     outcome = ValidationOutcome()
     for position, raw in enumerate(raw_events):
         try:
-            outcome.accepted.append(validate_one(raw, tenant_id, limits, now_ms, received_at))
+            outcome.accepted.append(validate_one(raw, tenant_id, limits, now_ms, received_at, suppressed))
         except InvalidEvent as exc:
             outcome.rejected.append(RejectedEvent(tenant_id, position, str(exc), _payload(raw)))
     return outcome

@@ -17,6 +17,7 @@ the result."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -58,25 +59,52 @@ def affected_by(scope: TenantScope, where: str, params: dict[str, Any]) -> Affec
 
 
 def rebuild(scope: TenantScope, affected: Affected) -> None:
-    """Recompute every derived row of the affected people and days from `events`."""
+    """Recompute every derived row of the affected people and days from `events`: one round of
+    deletes (all five tables side by side), then the inserts."""
+    people_sql, people = "SELECT arrayJoin({people:Array(String)})", {"people": affected.people}
+    deletes = people_deletes(scope, people_sql, people) if affected.people else []
+    run_together(scope, deletes + day_deletes(scope, affected.days))
     if affected.people:
-        rebuild_people(scope, "SELECT arrayJoin({people:Array(String)})", {"people": affected.people})
-    rebuild_days(scope, affected.days)
+        rebuild_people(scope, people_sql, people, deleted=True)
+    rebuild_days(scope, affected.days, deleted=True)
 
 
-def rebuild_people(scope: TenantScope, people_sql: str, params: dict[str, Any]) -> None:
+def run_together(scope: TenantScope, statements: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Mutations of different tables side by side: each waits for its own rewrite, so a round costs
+    the slowest one rather than the sum (the warehouse's background pool runs them in parallel)."""
+    if len(statements) < 2:
+        for sql, params in statements:
+            scope.command(sql, params)
+        return
+    with ThreadPoolExecutor(max_workers=min(4, len(statements)), thread_name_prefix="mutation") as pool:
+        for future in [pool.submit(scope.command, sql, params) for sql, params in statements]:
+            future.result()
+
+
+def people_deletes(scope: TenantScope, people_sql: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The mutations removing every per-person row of the people `people_sql` selects."""
+    tenant = "tenant_id = {tenant_id:String}"
+    mine = f"{tenant} AND distinct_id IN ({people_sql})"
+    return [
+        (f"ALTER TABLE {scope.table('persons')} DELETE WHERE {mine} {MUTATION}", params),
+        (f"ALTER TABLE {scope.table('person_properties')} DELETE WHERE {mine} {MUTATION}", params),
+        (
+            f"ALTER TABLE {scope.table('person_weeks')} DELETE WHERE {tenant} "
+            f"AND person_key IN (SELECT cityHash64(*) FROM ({people_sql})) {MUTATION}",
+            params,
+        ),
+    ]
+
+
+def rebuild_people(scope: TenantScope, people_sql: str, params: dict[str, Any], *, deleted: bool = False) -> None:
     """Delete and recompute the per-person rows of the people `people_sql` selects (one column of
-    distinct ids of this tenant; a list bound as an array, or a staging table)."""
+    distinct ids of this tenant; a list bound as an array, or a staging table). With `deleted`, the
+    caller ran `people_deletes` already."""
     events = scope.table("events")
     tenant = "tenant_id = {tenant_id:String}"
     mine = f"{tenant} AND distinct_id IN ({people_sql})"
-    for table in ("persons", "person_properties"):
-        scope.command(f"ALTER TABLE {scope.table(table)} DELETE WHERE {mine} {MUTATION}", params)
-    scope.command(
-        f"ALTER TABLE {scope.table('person_weeks')} DELETE WHERE {tenant} "
-        f"AND person_key IN (SELECT cityHash64(*) FROM ({people_sql})) {MUTATION}",
-        params,
-    )
+    if not deleted:
+        run_together(scope, people_deletes(scope, people_sql, params))
     scope.command(
         f"INSERT INTO {scope.table('persons')} SELECT tenant_id, distinct_id, min(timestamp), max(timestamp), count() "
         f"FROM {events} WHERE {mine} GROUP BY tenant_id, distinct_id " + FRESH,
@@ -104,22 +132,36 @@ def rebuild_people(scope: TenantScope, people_sql: str, params: dict[str, Any]) 
     )
 
 
-def rebuild_days(scope: TenantScope, days: Sequence[tuple[str, date]]) -> None:
+PAIRS = "{days:Array(Tuple(String, Date))}"
+
+
+def day_deletes(scope: TenantScope, days: Sequence[tuple[str, date]]) -> list[tuple[str, dict[str, Any]]]:
+    if not days:
+        return []
+    params: dict[str, Any] = {"days": [(event, day) for event, day in days]}
+    tenant = "tenant_id = {tenant_id:String}"
+    return [
+        (
+            f"ALTER TABLE {scope.table('metrics_daily')} DELETE WHERE {tenant} "
+            f"AND has({PAIRS}, (event, toDate(hour))) {MUTATION}",
+            params,
+        ),
+        (
+            f"ALTER TABLE {scope.table('metrics_monthly')} DELETE WHERE {tenant} AND has({PAIRS}, (event, day)) "
+            + MUTATION,
+            params,
+        ),
+    ]
+
+
+def rebuild_days(scope: TenantScope, days: Sequence[tuple[str, date]], *, deleted: bool = False) -> None:
     if not days:
         return
     params = {"days": [(event, day) for event, day in days]}
-    pairs = "{days:Array(Tuple(String, Date))}"
+    pairs = PAIRS
     tenant = "tenant_id = {tenant_id:String}"
-    scope.command(
-        f"ALTER TABLE {scope.table('metrics_daily')} DELETE WHERE {tenant} AND has({pairs}, (event, toDate(hour))) "
-        + MUTATION,
-        params,
-    )
-    scope.command(
-        f"ALTER TABLE {scope.table('metrics_monthly')} DELETE WHERE {tenant} AND has({pairs}, (event, day)) "
-        + MUTATION,
-        params,
-    )
+    if not deleted:
+        run_together(scope, day_deletes(scope, days))
     # The view metrics_monthly_mv refills the monthly rows of these days from this insert.
     scope.command(
         f"INSERT INTO {scope.table('metrics_daily')} SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, "

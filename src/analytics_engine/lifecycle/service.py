@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -43,6 +44,7 @@ class LifecycleService:
         running = [job for job in self.core.jobs.list(kind=JOB_KIND, limit=5) if job.state in ("queued", "running")]
         job = running[0] if running else self.core.runner.enqueue(JOB_KIND, source="lifecycle")
         if wait:
+            job = wait_for_lease(self.core, job)
             return self.core.runner.run_now(job.id, wait=True)
         return job
 
@@ -57,6 +59,18 @@ class LifecycleService:
             "cold_files": int(files),
             "cold_rows": int(rows),
         }
+
+
+def wait_for_lease(core: Core, job: JobPublic) -> JobPublic:
+    """A job left `running` by a killed process is queued again once its lease expires: wait for
+    that (recovering as we go) rather than for a process that is gone."""
+    deadline = time.monotonic() + 2 * core.runner.lease_seconds + 5
+    while job.state == "running" and time.monotonic() < deadline:
+        core.runner.recover()
+        job = core.jobs.get(job.id)
+        if job.state == "running":
+            time.sleep(0.2)
+    return job
 
 
 async def start_lifecycle(runtime: Runtime) -> None:

@@ -112,6 +112,9 @@ class Tiering:
         for month in self.due_months():
             self.tier_month(month)
             self.outcome.months.append(month)
+        started = time.perf_counter()
+        self.finish_dropped()
+        self._timed("recompute_derived", started)
         self.expire()
         self.outcome.seconds = time.perf_counter() - started
         log.info("lifecycle.tiering_done", **self.outcome.as_dict())
@@ -172,12 +175,6 @@ class Tiering:
             self._timed("drop", started)
             self._set_state(month, "dropped")
             state = "dropped"
-        if state == "dropped":
-            started = time.perf_counter()
-            self.recompute_people(month)
-            self._timed("recompute_people", started)
-            self.platform.command(f"DROP TABLE IF EXISTS {self.staging(month)}")
-            self._set_state(month, "done")
 
     def export_tenant(self, tenant_id: str, month: int, hot: tuple[int, str]) -> None:
         scope = self.core.warehouse.for_tenant(tenant_id, background=True)
@@ -260,35 +257,51 @@ class Tiering:
                 raise RuntimeError(f"month {month} of {tenant_id} changed after its export; run again")
         # The duplicate-check ids of the month's rows (a bulk load of old events has them): such an
         # id can never come back (ingest refuses events older than the hot window).
-        self.platform.command(
-            f"ALTER TABLE {self.core.warehouse.table('event_ids')} DELETE WHERE event_id IN "
-            f"(SELECT event_id FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}}) "
-            "SETTINGS mutations_sync = 2",
-            {"m": month},
-        )
+        of_month = f"event_id IN (SELECT event_id FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}})"
+        event_ids = self.core.warehouse.table("event_ids")
+        if self.platform.query(f"SELECT count() FROM {event_ids} WHERE {of_month}", {"m": month}).scalar():
+            self.platform.command(
+                f"ALTER TABLE {event_ids} DELETE WHERE {of_month} SETTINGS mutations_sync = 2", {"m": month}
+            )
         partition = str(int(month))
         for table in ("events", "metrics_daily"):
             self.platform.command(f"ALTER TABLE {self.core.warehouse.table(table)} DROP PARTITION ID '{partition}'")
         # Cached answers of these tenants were computed from the hot rows: their reads now span both tiers.
         bump_data_version(self.core.cache, hot.keys())
-        self.platform.command(
-            f"ALTER TABLE {self.core.warehouse.table('metrics_monthly')} DELETE WHERE toYYYYMM(day) = {{m:UInt32}} "
-            "SETTINGS mutations_sync = 2",
-            {"m": month},
-        )
 
-    def recompute_people(self, month: int) -> None:
-        staging = self.staging(month)
-        exists = self.platform.query(
-            "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
-            {"db": self.core.warehouse.database, "t": f"lifecycle_people_{int(month)}"},
-        ).scalar()
-        if not exists:
+    def finish_dropped(self) -> None:
+        """For every month dropped (this run or a run cut short): the daily rollup's days of those
+        months go, and the per-person tables of their people are recomputed from the hot events,
+        all months at once (one round of mutations per tenant); then the months are done."""
+        with self.core.metadata.session() as session:
+            months = sorted(session.scalars(select(TieredMonth.month).where(TieredMonth.state == "dropped")))
+        if not months:
             return
-        tenants = [str(r[0]) for r in self.platform.query(f"SELECT DISTINCT tenant_id FROM {staging}").rows]
-        for tenant_id in tenants:
-            scope = self.core.warehouse.for_tenant(tenant_id, background=True)
-            rebuild_people(scope, f"SELECT distinct_id FROM {staging} WHERE tenant_id = {{tenant_id:String}}", {})
+        monthly = self.core.warehouse.table("metrics_monthly")
+        in_months = "toYYYYMM(day) IN {months:Array(UInt32)}"
+        if self.platform.query(f"SELECT count() FROM {monthly} WHERE {in_months}", {"months": months}).scalar():
+            self.platform.command(
+                f"ALTER TABLE {monthly} DELETE WHERE {in_months} SETTINGS mutations_sync = 2", {"months": months}
+            )
+        existing = {
+            str(r[0])
+            for r in self.platform.query(
+                "SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'lifecycle_people_%'",
+                {"db": self.core.warehouse.database},
+            ).rows
+        }
+        stagings = [self.staging(m) for m in months if f"lifecycle_people_{int(m)}" in existing]
+        if stagings:
+            union = " UNION ALL ".join(f"SELECT tenant_id, distinct_id FROM {t}" for t in stagings)
+            tenants = [str(r[0]) for r in self.platform.query(f"SELECT DISTINCT tenant_id FROM ({union})").rows]
+            people = " UNION DISTINCT ".join(
+                f"SELECT distinct_id FROM {t} WHERE tenant_id = {{tenant_id:String}}" for t in stagings
+            )
+            for tenant_id in tenants:
+                rebuild_people(self.core.warehouse.for_tenant(tenant_id, background=True), people, {})
+        for month in months:
+            self.platform.command(f"DROP TABLE IF EXISTS {self.staging(month)}")
+            self._set_state(month, "done")
 
     # --- cold retention ----------------------------------------------------------------------------
     def expire(self) -> None:

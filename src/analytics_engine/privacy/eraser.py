@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy import select
 
 from analytics_engine.cache import bump_data_version
 from analytics_engine.ingest.validation import format_ms
@@ -33,11 +32,12 @@ from analytics_engine.lifecycle.cold import (
     work_dir,
     write_parquet,
 )
-from analytics_engine.lifecycle.derived import MUTATION, Affected, affected_by, rebuild
+from analytics_engine.lifecycle.derived import MUTATION, Affected, affected_by, rebuild, run_together
 from analytics_engine.privacy.files import FileEraser
 from analytics_engine.privacy.models import ErasureRequest, Suppression
 from analytics_engine.privacy.receipt import load_receipt_key, sign, subject_hash
 from analytics_engine.privacy.schemas import Receipt
+from analytics_engine.privacy.suppression import forget as forget_suppressions
 
 if TYPE_CHECKING:
     from analytics_engine.core import Core
@@ -145,15 +145,12 @@ class Eraser:
         self._step("resolve", self._resolve)
         self._step("affected", self._affected)
         self._step("count", self._count_before)
-        self._step(
-            "event_ids", lambda: self._delete(TableStore("event_ids", "event_ids", _event_ids_match(self.events)))
-        )
-        self._step("events", lambda: self._delete(TableStore("events", "events", EVENT_MATCH)))
+        # The duplicate-check ids are found through the events: first, alone.
+        self._step("event_ids", self._deleter(TableStore("event_ids", "event_ids", _event_ids_match(self.events))))
+        # Then one round of mutations side by side: events, cohort members, rejected events, synced tables.
+        self._step("removal", self._removal)
         self._step("derived", lambda: rebuild(self.scope, Affected.from_json(self.progress["affected"])))
         self.progress.setdefault("removed_at", datetime.now(UTC).isoformat())
-        for store in OTHER_STORES:
-            self._step(store.name, self._deleter(store))
-        self._step("synced_tables", self._synced_tables)
         self._step("cold", self._cold)
         self._step("files", self._apply_files)
         self._step("cache", lambda: bump_data_version(self.core.cache, [self.tenant_id]))
@@ -206,16 +203,26 @@ class Eraser:
         self.progress["before"] = before
 
     def _deleter(self, store: TableStore) -> Callable[[], None]:
-        return lambda: self._delete(store)
+        return lambda: run_together(self.scope, self._deletes([store]))
 
-    def _delete(self, store: TableStore) -> None:
+    def _deletes(self, stores: list[TableStore]) -> list[tuple[str, dict[str, Any]]]:
+        """The mutations removing the person from these stores (none where nothing was found)."""
         if not self.ids:
-            return
-        self.scope.command(
-            f"ALTER TABLE {self.scope.table(store.table)} DELETE WHERE tenant_id = {{tenant_id:String}} "
-            f"AND ({store.match}) {MUTATION}",
-            self.params(),
-        )
+            return []
+        before: dict[str, int] = self.progress.get("before", {})
+        return [
+            (
+                f"ALTER TABLE {self.scope.table(store.table)} DELETE WHERE tenant_id = {{tenant_id:String}} "
+                f"AND ({store.match}) {MUTATION}",
+                self.params(),
+            )
+            for store in stores
+            if before.get(store.name, 1)
+        ]
+
+    def _removal(self) -> None:
+        stores = [TableStore("events", "events", EVENT_MATCH), *OTHER_STORES, *self._sync_stores()]
+        run_together(self.scope, self._deletes(stores))
 
     # --- synced tables ---------------------------------------------------------------------------
     def _sync_stores(self) -> list[TableStore]:
@@ -236,10 +243,6 @@ class Eraser:
                 match = " OR ".join(f"has({IDS}, ifNull(toString(`{name}`), ''))" for name in names)
                 stores.append(TableStore(f"synced:{table}", str(table), match))
         return stores
-
-    def _synced_tables(self) -> None:
-        for store in self._sync_stores():
-            self._delete(store)
 
     # --- cold files ------------------------------------------------------------------------------
     def _cold_hits(self) -> dict[int, int]:
@@ -300,6 +303,7 @@ class Eraser:
                 digest = subject_hash(self.tenant_id, distinct_id)
                 if session.get(Suppression, (self.tenant_id, digest)) is None:
                     session.add(Suppression(tenant_id=self.tenant_id, subject_hash=digest, erasure_id=self.erasure_id))
+        forget_suppressions(self.tenant_id)
 
     # --- the receipt -----------------------------------------------------------------------------
     def _finish(self) -> dict[str, Any]:
@@ -408,8 +412,3 @@ def replace_cold_figures(core: Core, tenant_id: str, month: int, rows: int, chec
         if entry is not None:
             entry.rows, entry.checksum, entry.bytes = rows, checksum, size
             entry.rewritten_at = datetime.now(UTC)
-
-
-def suppressed(core: Core, tenant_id: str) -> set[str]:
-    with core.metadata.session() as session:
-        return set(session.scalars(select(Suppression.subject_hash).where(Suppression.tenant_id == tenant_id)))

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from analytics_engine.errors import NotFound
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.jobs.schemas import JobPublic, JobState
+from analytics_engine.privacy import suppression
 from analytics_engine.privacy.eraser import Eraser
 from analytics_engine.privacy.models import ErasureRequest
 from analytics_engine.privacy.schemas import ErasureAccepted, ErasureCreate, ErasureList, ErasurePublic, Receipt
@@ -26,6 +27,10 @@ COMPLETED_EVENT = "privacy.erasure.completed"
 class PrivacyService:
     def __init__(self, core: Core) -> None:
         self.core = core
+
+    def suppressed(self, tenant_id: str) -> frozenset[str]:
+        """SHA-256 of the tenant's ids erased with suppression (privacy/suppression.py)."""
+        return suppression.suppressed(self.core.metadata, tenant_id)
 
     def register_jobs(self) -> None:
         if JOB_KIND in self.core.runner.handlers:
@@ -77,12 +82,13 @@ class PrivacyService:
             return ErasureList(erasures=[self._public(row) for row in rows])
 
     def _public(self, row: ErasureRequest) -> ErasurePublic:
-        status = row.status
+        status, error = row.status, row.error
         if status != "completed" and row.job_id:
             # Until the receipt is written the job says where the erasure is (queued again after a
             # kill, running, failed for good).
-            state = self.core.jobs.get(row.job_id).state
-            status = status if state == JobState.succeeded else state.value
+            job = self.core.jobs.get(row.job_id)
+            status = status if job.state == JobState.succeeded else job.state.value
+            error = row.error or job.error
         return ErasurePublic(
             id=row.id,
             job_id=row.job_id,
@@ -91,7 +97,7 @@ class PrivacyService:
             suppress=row.suppress,
             requested_at=row.requested_at,
             completed_at=row.completed_at,
-            error=row.error,
+            error=error,
             receipt=Receipt.model_validate(row.receipt) if row.receipt else None,
             signature=row.signature,
         )

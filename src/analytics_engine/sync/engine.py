@@ -201,6 +201,8 @@ class SourceRun:
                 done += chunk.rows
                 outcome.rows, outcome.chunks, outcome.cursor = done, outcome.chunks + 1, chunk.last
                 self.progress(done, max(outcome.rows_total or 0, done), chunk.last)
+            if isinstance(target, TableWriter) and outcome.chunks:
+                self._changed(target)
             if key_order:
                 # First copy done in key order: incremental sync starts where the source stood when
                 # it began (minus the overlap), so rows changed during the copy are read again.
@@ -243,6 +245,8 @@ class SourceRun:
             query, params = plan.keys_select()
             keys = postgres.copy_chunk(conn, query, params)
             tombstones = target.tombstone_missing(keys)
+            if tombstones:
+                self._changed(target)
             source_keys = keys.count(b"\n")
             self.progress(source_keys, source_keys, checkpoint.cursor)
         finally:
@@ -252,6 +256,12 @@ class SourceRun:
             "tombstoned": tombstones,
             "seconds": round(time.perf_counter() - started, 3),
         }
+
+    def _changed(self, target: TableWriter) -> None:
+        """Rows of a sync table changed: the tenants holding rows there see no answer cached before
+        (the same data-version bump as an insert into events; events targets bump through the writer)."""
+        if self.writer.on_inserted is not None:
+            self.writer.on_inserted(target.tenants())
 
     def _chunks(
         self, conn: psycopg.Connection[Any], plan: ReadPlan, after: list[str] | None, since: str | None

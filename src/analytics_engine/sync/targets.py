@@ -26,6 +26,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError,
 from analytics_engine.errors import Conflict
 from analytics_engine.ingest.validation import AcceptedEvent, Limits, validate_events
 from analytics_engine.ingest.writer import EventWriter
+from analytics_engine.lifecycle.derived import MUTATION, affected_by, rebuild
 from analytics_engine.sync.postgres import ReadPlan, SourceColumn, SourceError
 from analytics_engine.sync.spec import EventsTarget, SourceSpec, TableTarget
 from analytics_engine.warehouse.client import Warehouse, translate_error
@@ -158,6 +159,11 @@ class TableWriter:
             return
         predicate, params = self._order_predicate(cursor, order or self.spec.order_columns())
         self.platform.command(f"DELETE FROM {self.qualified} WHERE {predicate}", params)
+
+    def tenants(self) -> set[str]:
+        """The tenants with rows in this table."""
+        rows = self.platform.query(f"SELECT DISTINCT tenant_id FROM {self.qualified}").rows
+        return {str(row[0]) for row in rows}
 
     def tombstone_missing(self, keys: bytes) -> int:
         """Hard deletes: `keys` holds every (tenant_id, key...) PostgreSQL has now (COPY text). Live
@@ -336,13 +342,34 @@ class EventsWriter:
                 outcome.reasons[refused.reason] = outcome.reasons.get(refused.reason, 0) + 1
         if not check_duplicates:
             return outcome  # rows past a clean checkpoint: no event of theirs can be stored yet
-        events_table = self.warehouse.table("events")
         for tenant, ids in deletions.items():
-            where = "WHERE tenant_id = {tenant_id:String} AND event_id IN {ids:Array(UUID)}"
-            params = {"ids": ids}
-            scope = self.warehouse.for_tenant(tenant, background=True)  # a sync job is never refused
-            found = int(scope.query(f"SELECT count() FROM {events_table} {where}", params).scalar() or 0)
-            if found:
-                scope.command(f"DELETE FROM {events_table} {where}", params)
-                outcome.deleted += found
+            outcome.deleted += self.delete_events(tenant, ids)
         return outcome
+
+    def delete_events(self, tenant: str, ids: list[str]) -> int:
+        """Remove soft-deleted rows' events and everything derived from them: the duplicate-check
+        ids, and the rollups and per-person tables of the buckets they touched, recomputed from what
+        remains (lifecycle/derived.py); cached answers of the tenant are then not served again."""
+        events_table = self.warehouse.table("events")
+        match = "event_id IN {ids:Array(UUID)}"
+        params = {"ids": ids}
+        scope = self.warehouse.for_tenant(tenant, background=True)  # a sync job is never refused
+        found = int(
+            scope.query(
+                f"SELECT count() FROM {events_table} WHERE tenant_id = {{tenant_id:String}} AND {match}", params
+            ).scalar()
+            or 0
+        )
+        if not found:
+            return 0
+        affected = affected_by(scope, match, params)
+        for table in ("event_ids", "events"):
+            scope.command(
+                f"ALTER TABLE {self.warehouse.table(table)} DELETE WHERE tenant_id = {{tenant_id:String}} AND {match} "
+                + MUTATION,
+                params,
+            )
+        rebuild(scope, affected)
+        if self.writer.on_inserted is not None:
+            self.writer.on_inserted({tenant})
+        return found

@@ -1,0 +1,214 @@
+"""`bench lifecycle`: on a generated tenant with more history than the hot window (default 10M
+events over 540 days; 13 months hot, the rest goes cold):
+
+1. tiering throughput: the rows of the months older than the hot window written by ClickHouse's own
+   Parquet writer (`INSERT INTO FUNCTION file(...) SELECT ...`, the baseline), then moved by the
+   tiering job (export, read-back check, drop; target: at least 0.5 of the baseline's rows/s); the
+   recomputation of the month's people that follows is reported apart;
+2. an insight over the cold range while it is hot, and again once it is cold (same numbers);
+3. the erasure of one person (the one with the most events) end to end, including the physical
+   removal, the derived tables and the cold files (target < 60 s).
+
+The data folder is consumed (its old months end up cold): pass a fresh copy, or none (generated)."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analytics_engine.runtime import Runtime
+    from analytics_engine.tenants.service import TenantContext
+
+TENANT = "gen-1"
+REASON = "bench lifecycle: the baseline writer and the figures of the bench tenant"
+
+
+def _insight_queries(date_from: str, date_to: str) -> dict[str, dict[str, Any]]:
+    window = {"date_from": date_from, "date_to": date_to}
+    return {
+        "trends (events + unique users per week)": {
+            "kind": "trends",
+            "series": [{"event": None}, {"event": None, "math": "unique_users"}],
+            "interval": "week",
+            "date_range": window,
+        },
+        "funnel (2 steps)": {
+            "kind": "funnels",
+            "steps": [{"event": "signup"}, {"event": "purchase"}],
+            "date_range": window,
+        },
+    }
+
+
+def _run_insights(runtime: Runtime, tenant: TenantContext, queries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    from analytics_engine.insights import run_insight
+    from analytics_engine.insights.registry import parse_query
+
+    out: dict[str, Any] = {}
+    for name, query in queries.items():
+        model = parse_query(query)
+        run_insight(runtime, tenant, model, refresh=True)  # warm
+        best, answer = float("inf"), None
+        for _ in range(3):
+            started = time.perf_counter()
+            answer = run_insight(runtime, tenant, model, refresh=True)
+            best = min(best, time.perf_counter() - started)
+        assert answer is not None
+        dumped = answer.model_dump(mode="json")
+        out[name] = {
+            "seconds": best,
+            "read_cold": answer.read_cold,
+            "served_by": answer.served_by,
+            "numbers": {k: dumped.get(k) for k in ("series", "totals", "funnel")},
+        }
+    return out
+
+
+def run(events: int, days: int, data_dir: Path | None) -> None:
+    from rich.console import Console
+
+    from analytics_engine.bench.common import print_table, write_result
+    from analytics_engine.bench.insights import tenant_context
+    from analytics_engine.config import Settings
+    from analytics_engine.datagen.generator import GeneratorSpec, generate_events
+    from analytics_engine.datagen.loader import load_events
+    from analytics_engine.lifecycle.cold import COLD_COLUMNS, work_dir
+    from analytics_engine.lifecycle.tiering import Tiering
+    from analytics_engine.lifecycle.window import cold_partition_limit
+    from analytics_engine.privacy.schemas import ErasureCreate
+    from analytics_engine.runtime import Runtime
+
+    console = Console()
+    folder = data_dir or Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
+    runtime = Runtime.build(Settings(data_dir=folder, log_json=False, log_level="warning"))
+    try:
+        tenant = tenant_context(runtime, TENANT)
+        platform = runtime.warehouse.platform(REASON)
+        events_table = runtime.warehouse.table("events")
+        stored = int(
+            platform.query(
+                f"SELECT count() FROM {events_table} WHERE tenant_id = {{t:String}}", {"t": tenant.tenant_id}
+            ).scalar()
+        )
+        if stored == 0:
+            console.print(f"generating {events:,} events over {days} days in {folder} ...")
+            load_events(
+                runtime.warehouse, tenant.tenant_id, generate_events(GeneratorSpec(events=events, days=days, seed=8))
+            )
+            stored = events
+        limit = cold_partition_limit(Tiering(runtime).now, runtime.settings.hot_retention_months)
+        bounds = platform.query(
+            f"SELECT count(), min(timestamp), max(timestamp) FROM {events_table} "
+            "WHERE tenant_id = {t:String} AND toYYYYMM(timestamp) < {limit:UInt32}",
+            {"t": tenant.tenant_id, "limit": limit},
+        ).rows[0]
+        cold_rows = int(bounds[0])
+        if cold_rows == 0:
+            raise SystemExit("no month older than the hot window is hot in this data folder (already tiered?)")
+        date_from, date_to = bounds[1].date().isoformat(), bounds[2].date().isoformat()
+        console.print(f"{stored:,} events; {cold_rows:,} in months before {limit} go cold ({date_from} .. {date_to})")
+
+        # 1. Baseline: ClickHouse writes the same rows to Parquet itself.
+        target = work_dir(runtime) / "baseline.parquet"
+        started = time.perf_counter()
+        platform.command(
+            f"INSERT INTO FUNCTION file({{target:String}}, 'Parquet') SELECT {', '.join(COLD_COLUMNS)} "
+            f"FROM {events_table} WHERE tenant_id = {{t:String}} AND toYYYYMM(timestamp) < {{limit:UInt32}} "
+            "SETTINGS engine_file_truncate_on_insert = 1",
+            {"target": str(target.resolve()), "t": tenant.tenant_id, "limit": limit},
+        )
+        baseline_seconds = time.perf_counter() - started
+        target.unlink(missing_ok=True)
+
+        # 2. Insights over the cold range while it is hot.
+        queries = _insight_queries(date_from, date_to)
+        hot = _run_insights(runtime, tenant, queries)
+
+        # 1. The tiering job.
+        started = time.perf_counter()
+        outcome = Tiering(runtime).run()
+        tiering_seconds = time.perf_counter() - started
+        move_seconds = sum(v for k, v in outcome.phases.items() if k != "recompute_derived")
+
+        cold = _run_insights(runtime, tenant, queries)
+
+        # 3. Erasure of the most active person.
+        person = str(
+            platform.query(
+                f"SELECT distinct_id FROM {events_table} WHERE tenant_id = {{t:String}} "
+                "GROUP BY distinct_id ORDER BY count() DESC LIMIT 1",
+                {"t": tenant.tenant_id},
+            ).scalar()
+        )
+        started = time.perf_counter()
+        accepted = runtime.privacy.request(tenant.tenant_id, ErasureCreate(distinct_id=person), wait=True)
+        erasure_seconds = time.perf_counter() - started
+        erasure = runtime.privacy.get(tenant.tenant_id, accepted.id)
+        assert erasure.receipt is not None, erasure.error
+        stores = {s.store: (s.rows_before, s.rows_after) for s in erasure.receipt.stores}
+
+        baseline_rate = cold_rows / baseline_seconds
+        move_rate = outcome.rows_moved / move_seconds if move_seconds else 0.0
+        results = {
+            "events": stored,
+            "cold_rows": cold_rows,
+            "tiering": {
+                "baseline_clickhouse_parquet_seconds": baseline_seconds,
+                "baseline_rows_per_second": baseline_rate,
+                "move_seconds": move_seconds,
+                "move_rows_per_second": move_rate,
+                "ratio": move_rate / baseline_rate,
+                "target_ratio": 0.5,
+                "whole_job_seconds": tiering_seconds,
+                "phases": outcome.phases,
+                "months": outcome.months,
+            },
+            "insights": {
+                name: {
+                    "hot_seconds": hot[name]["seconds"],
+                    "cold_seconds": cold[name]["seconds"],
+                    "ratio_cold_to_hot": cold[name]["seconds"] / hot[name]["seconds"],
+                    "hot_served_by": hot[name]["served_by"],
+                    "read_cold": cold[name]["read_cold"],
+                    "same_numbers": hot[name]["numbers"] == cold[name]["numbers"],
+                }
+                for name in queries
+            },
+            "erasure": {
+                "seconds": erasure_seconds,
+                "target_seconds": 60,
+                "status": erasure.status,
+                "stores": stores,
+                "physically_removed_at": erasure.receipt.physically_removed_at,
+            },
+        }
+        print_table(
+            "bench lifecycle",
+            ["measure", "figure", "baseline", "ratio / target"],
+            [
+                [
+                    "tiering rows/s (export+check+drop)",
+                    move_rate,
+                    baseline_rate,
+                    f"{move_rate / baseline_rate:.2f} (>= 0.5)",
+                ],
+                ["tiering whole job s (with derived recompute)", tiering_seconds, baseline_seconds, ""],
+                *[
+                    [
+                        f"{name} s, cold vs hot",
+                        cold[name]["seconds"],
+                        hot[name]["seconds"],
+                        f"{cold[name]['seconds'] / hot[name]['seconds']:.2f}x, same numbers: "
+                        f"{hot[name]['numbers'] == cold[name]['numbers']}",
+                    ]
+                    for name in queries
+                ],
+                ["erasure of one person s", erasure_seconds, 60.0, f"events {stores.get('events')}"],
+            ],
+        )
+        console.print(f"results: {write_result('lifecycle', results)}")
+    finally:
+        runtime.close()
