@@ -133,3 +133,20 @@ def test_xlsx_of_a_report_is_typed(tmp_path) -> None:  # type: ignore[no-untyped
     book = openpyxl.load_workbook(tmp_path / "r.xlsx")
     funnel = book["Trial to paid"]
     assert funnel["E4"].value == 0.1279 and funnel["E4"].number_format == "0.00%"
+
+
+def test_today_is_partial_when_the_range_runs_to_the_end_of_today() -> None:
+    """`-7d` resolves to whole local days up to tomorrow's midnight: today is still incomplete."""
+    from analytics_engine.insights.results import Point, Series, TrendsResult
+
+    days = [f"2026-12-0{d}" for d in range(1, 8)]
+    result = TrendsResult(
+        kind="trends",
+        timezone="UTC",
+        date_from=datetime(2026, 12, 1, tzinfo=UTC),
+        date_to=datetime(2026, 12, 8, tzinfo=UTC),
+        computed_at=datetime(2026, 12, 7, 9, 0, tzinfo=UTC),
+        interval="day",
+        series=[Series(label="s", points=[Point(label=d, bucket=d, value=1.0) for d in days])],
+    )
+    assert partial_buckets(result, days) == [False] * 6 + [True]

@@ -219,19 +219,23 @@ def _bucket_end(start: datetime, interval: str | None) -> datetime:
         return start + timedelta(hours=1)
     if interval == "week":
         return start + timedelta(days=7)
-    if interval == "month":
-        days = calendar.monthrange(start.year, start.month)[1]
-        return start + timedelta(days=days)
+    if interval in ("month", "quarter"):
+        end = start
+        for _ in range(1 if interval == "month" else 3):
+            end += timedelta(days=calendar.monthrange(end.year, end.month)[1])
+        return end
     return start + timedelta(days=1)
 
 
 def partial_buckets(result: SeriesResult, labels: Sequence[str]) -> list[bool]:
-    """For each label of the chart, whether its bucket is only partly inside the result's range (the
-    range starts after the bucket starts, or ends before it ends: today, this week). Labels that
-    are not buckets are never partial."""
+    """For each label of the chart, whether its bucket is only partly inside the result's range: the
+    range starts after the bucket starts, or the bucket ends after the range ends or after the
+    result was computed (today, this week: `-7d` runs to the end of today). Labels that are not
+    buckets are never partial."""
     buckets = {p.label: p.bucket for s in result.series for p in s.points if p.bucket}
     zone = ZoneInfo(result.timezone) if result.timezone else UTC
-    start, end = _aware(result.date_from), _aware(result.date_to)
+    start = _aware(result.date_from)
+    end = min(_aware(result.date_to), _aware(result.computed_at))
     flags = []
     for label in labels:
         bucket = buckets.get(label)
