@@ -9,7 +9,7 @@ import logging
 import re
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -150,3 +150,57 @@ def test_today_is_partial_when_the_range_runs_to_the_end_of_today() -> None:
         series=[Series(label="s", points=[Point(label=d, bucket=d, value=1.0) for d in days])],
     )
     assert partial_buckets(result, days) == [False] * 6 + [True]
+
+
+def test_a_crowded_section_still_overlaps_nothing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Ten stacked series with long breakdown values, 60 daily buckets, a 12-column table with long
+    cells and 700 rows: the legend, the ticks, the cells and the notes keep to their own places."""
+    from analytics_engine.exports.integrations import section_for
+    from analytics_engine.insights.results import Point, Series, TrendsResult
+
+    start = datetime(2026, 10, 1, tzinfo=UTC)
+    days = [(start.date() + timedelta(days=d)).isoformat() for d in range(60)]
+    series = [
+        Series(
+            label=f"a rather long breakdown value number {n} from a property",
+            points=[Point(label=d, bucket=d, value=float(10 * n + i % 5)) for i, d in enumerate(days)],
+        )
+        for n in range(10)
+    ]
+    result = TrendsResult(
+        kind="trends",
+        timezone="UTC",
+        date_from=start,
+        date_to=datetime(2026, 11, 30, tzinfo=UTC),
+        interval="day",
+        computed_at=datetime(2026, 12, 7, tzinfo=UTC),
+        series=series,
+    )
+    crowded = section_for("A crowded board widget with a long title", result)
+    crowded.viz = "bar"
+    wide = section_for("Wide", result)
+    wide.tables[0].columns = [f"column with a long name {i}" for i in range(12)]
+    wide.tables[0].kinds = ["text"] * 12
+    wide.tables[0].rows = [[f"cell {r} " + "x" * 60] + [r * i for i in range(1, 12)] for r in range(700)]
+    path = tmp_path / "crowded.pdf"
+    pages = render_pdf(
+        path,
+        "Stress",
+        "",
+        [crowded, wide],
+        generated=datetime(2026, 12, 7, tzinfo=UTC),
+        tenant="A tenant",
+        period="1 Oct 2026 to 30 Nov 2026 (UTC)",
+    )
+    assert pages == len(pages_of(path))
+    test_no_word_overlaps_another_and_every_word_is_on_its_page(path)
+    text = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True).stdout
+    assert "Showing 500 of 700 rows; 8 of 12 columns. Every number is in the XLSX file." in text
+
+
+def test_long_names_stay_told_apart() -> None:
+    from analytics_engine.reports.render import _distinct
+
+    values = [f"a rather long breakdown value number {n} from a property" for n in range(3)]
+    assert _distinct(values, 24) == ["…number 0…", "…number 1…", "…number 2…"]
+    assert _distinct(["Chrome", "Firefox on a very long platform name"], 12) == ["Chrome", "Firef…m name"]

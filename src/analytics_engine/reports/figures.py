@@ -142,10 +142,19 @@ def _figure(result: SeriesResult | None) -> tuple[float | None, str, str]:
     current = [s for s in result.series if s.compare != "previous"]
     if not current:
         return None, "number", ""
+
+    def total_of(one: Any) -> float:
+        return float(one.total if one.total is not None else sum(p.value or 0 for p in one.points))
+
     first = current[0]
-    total = first.total if first.total is not None else sum(p.value or 0 for p in first.points)
+    if len(current) > 1 and all(s.breakdown_value for s in current):  # a breakdown: every value counts
+        total = sum(total_of(s) for s in current)
+        label = f"total of {len(current)} breakdown values"
+    else:
+        total = total_of(first)
+        label = f"{first.label}, total" if len(first.points) > 1 else first.label
     kind = "integer" if float(total).is_integer() else "number"
-    return float(total), kind, f"{first.label}, total" if len(first.points) > 1 else first.label
+    return total, kind, label
 
 
 def headline_of(section: Section) -> Headline:

@@ -200,11 +200,21 @@ def _draw_series(ax: Any, section: Section, stacked: bool) -> None:
         handles.append(Patch(facecolor="white", edgecolor=MUTED, hatch="///", linestyle="--"))
         names.append("partial period (dashed/hatched: not complete)")
     if len(names) > 1 or any(partial):
-        ax.legend(
-            handles, names, loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=7.5, frameon=False, ncols=len(names)
-        )
+        _legend(ax, handles, names)
     ax.grid(axis="y", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
+
+
+def _legend(ax: Any, handles: list[Any], names: list[str]) -> None:
+    """Up to four entries in one row above the chart; more in a column to its right (the axes
+    narrow to make room), so a legend never covers a bar, a line or the headline."""
+    names = _distinct(names, 28 if len(names) <= 4 else 24)
+    if len(names) <= 4:
+        ax.legend(handles, names, loc="lower left", bbox_to_anchor=(0, 1.0), fontsize=7.5, frameon=False, ncols=4)
+        return
+    left, bottom, width, height = CHART_BOX
+    ax.set_position((left, bottom, width - 0.2, height))
+    ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
 
 
 def _draw_funnel(ax: Any, section: Section) -> None:
@@ -298,6 +308,45 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(1, width - 1)] + "…"
 
 
+def _distinct(names: Sequence[str], width: int) -> list[str]:
+    """Names cut to `width` so they stay told apart: what they all begin and end with is dropped
+    first (`…number 3…` for ten breakdown values that differ only there), then each is cut in the
+    middle."""
+    if len(names) < 2 or all(len(name) <= width for name in names):
+        return [_fit_middle(name, width) for name in names]
+    prefix = _common_start(names)
+    # keep the prefix's last word: `…number 3…` reads better than `…3…`
+    prefix = prefix[: prefix.rstrip().rfind(" ") + 1] if " " in prefix.rstrip() else ""
+    suffix = _common_start([name[len(prefix) :][::-1] for name in names])[::-1]
+    suffix = suffix[suffix.find(" ") :] if " " in suffix else ""  # whole words only
+    cores = [name[len(prefix) : len(name) - len(suffix)] for name in names]
+    if not all(core.strip() for core in cores):
+        return [_fit_middle(name, width) for name in names]
+    return [
+        name
+        if len(name) <= width
+        else _fit_middle(("…" if prefix else "") + core.strip() + ("…" if suffix else ""), width)
+        for name, core in zip(names, cores, strict=True)
+    ]
+
+
+def _common_start(texts: Sequence[str]) -> str:
+    shortest = min(texts, key=len)
+    for index, char in enumerate(shortest):
+        if any(text[index] != char for text in texts):
+            return shortest[:index]
+    return shortest
+
+
+def _fit_middle(text: str, width: int) -> str:
+    """Cut from the middle: names that share a long beginning (breakdown values, column names)
+    keep the end that tells them apart."""
+    if len(text) <= width:
+        return text
+    head = max(1, (width - 1) // 2)
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
+
+
 def _draw_rows(
     figure: Figure, table: Table, start: int, stop: int, top: float, note: str | None, section: Section
 ) -> None:
@@ -313,11 +362,12 @@ def _draw_rows(
         for row in table.rows
     ]
     edges, widths = _column_layout(columns, cells)
+    columns = [columns[0], *_distinct(columns[1:], min(widths[1:], default=8))] if len(columns) > 2 else columns
     numeric = [k in ("integer", "number", "ratio", "percent", "seconds") for k in kinds]
     y = top
     for i, name in enumerate(columns):
         x, ha = (edges[i] + widths[i] * CHAR_WIDTH, "right") if numeric[i] else (edges[i], "left")
-        figure.text(x, y, _fit(name, widths[i]), fontsize=8, weight="bold", color=INK, ha=ha, va="top")
+        figure.text(x, y, _fit_middle(name, widths[i]), fontsize=8, weight="bold", color=INK, ha=ha, va="top")
     y -= ROW_HEIGHT
     figure.add_artist(matplotlib.lines.Line2D([LEFT, RIGHT], [y + 0.006, y + 0.006], color=RULE, linewidth=0.8))
     for number in range(start, stop):
