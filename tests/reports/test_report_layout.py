@@ -204,3 +204,15 @@ def test_long_names_stay_told_apart() -> None:
     values = [f"a rather long breakdown value number {n} from a property" for n in range(3)]
     assert _distinct(values, 24) == ["…number 0…", "…number 1…", "…number 2…"]
     assert _distinct(["Chrome", "Firefox on a very long platform name"], 12) == ["Chrome", "Firef…m name"]
+
+
+def test_many_sections_continue_the_cover_without_overlap(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from analytics_engine.exports.integrations import Section
+
+    sections = [Section(f"Section number {n} with a name", "error", None, [], error="no data") for n in range(20)]
+    path = tmp_path / "many.pdf"
+    pages = render_pdf(path, "Many", "", sections, generated=datetime(2026, 12, 7, tzinfo=UTC), tenant="T", period="P")
+    assert pages == 3 + 20  # covers of 7, 11 and 2 headlines, then a page per section
+    test_no_word_overlaps_another_and_every_word_is_on_its_page(path)
+    covers = subprocess.run(["pdftotext", "-l", "3", "-layout", str(path), "-"], capture_output=True, text=True)
+    assert all(f"Section number {n} with a name" in covers.stdout for n in range(20))
