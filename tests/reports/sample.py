@@ -154,7 +154,44 @@ def sample_sections() -> list[Section]:
     revenue = section_for("Revenue", _trends([long_days], long_start))
     revenue.unit, revenue.value_format, revenue.viz = "EUR", "currency", "line"
     failed = Section("Churn risk", "error", None, [], error="The query ran past its time limit.")
-    return [big, stacked, funnel, retention, line, revenue, failed]
+    return [big, stacked, funnel, retention, line, revenue, impact_section(start, before), failed]
+
+
+def impact_section(start: datetime, before: datetime) -> Section:
+    """SROI as a big number: the ratio, and the money it is made of in the programme's currency."""
+    from analytics_engine.insights.results import ImpactResult
+
+    def sroi(value: float, present: float, invested: float, date_from: datetime, date_to: datetime) -> ImpactResult:
+        totals = {
+            "value": value,
+            "band": "good",
+            "formula_version": 1,
+            "metric": "sroi",
+            "programme": "mentoring",
+            "present_value": present,
+            "investment": invested,
+            "currency": "EUR",
+        }
+        series = [
+            Series(
+                label="SROI",
+                points=[Point(label="SROI", value=value, bucket=date_from.date().isoformat())],
+                total=value,
+            )
+        ]
+        return ImpactResult(
+            kind="impact",
+            timezone="UTC",
+            date_from=date_from,
+            date_to=date_to,
+            computed_at=END,
+            series=series,
+            totals=totals,
+        )
+
+    section = section_for("Social return (mentoring)", sroi(3.2047, 52_300.0, 16_320.0, start, END))
+    section.viz, section.previous = "big_number", sroi(2.9, 45_100.0, 15_552.0, before, start)
+    return section
 
 
 def render_sample(folder: Path) -> Path:

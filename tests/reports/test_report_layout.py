@@ -75,6 +75,7 @@ def test_cover_has_tenant_real_range_and_changes(sample: Path) -> None:
     assert "12.8%" in text and "▲ 1.8 pts vs previous period (11.0%)" in text  # a funnel: a percentage
     assert "39.0%" in text and "total 274" not in text  # retention: people back, not a sum
     assert "EUR" in text  # a currency metric shows its unit
+    assert "3.20 : 1" in text and "social value 52,300.00 EUR for 16,320.00 EUR invested" in text  # SROI
     assert "could not be computed" in text
 
 
@@ -212,7 +213,7 @@ def test_many_sections_continue_the_cover_without_overlap(tmp_path) -> None:  # 
     sections = [Section(f"Section number {n} with a name", "error", None, [], error="no data") for n in range(20)]
     path = tmp_path / "many.pdf"
     pages = render_pdf(path, "Many", "", sections, generated=datetime(2026, 12, 7, tzinfo=UTC), tenant="T", period="P")
-    assert pages == 3 + 20  # covers of 7, 11 and 2 headlines, then a page per section
+    assert pages == 3 + 20  # covers of 8, 11 and 1 headlines, then a page per section
     test_no_word_overlaps_another_and_every_word_is_on_its_page(path)
     covers = subprocess.run(["pdftotext", "-l", "3", "-layout", str(path), "-"], capture_output=True, text=True)
     assert all(f"Section number {n} with a name" in covers.stdout for n in range(20))

@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.exports.integrations import Section
-from analytics_engine.insights.results import FunnelsResult, RetentionResult, SeriesResult, Table
+from analytics_engine.insights.results import FunnelsResult, ImpactResult, RetentionResult, SeriesResult, Table
 
 
 # --- values -------------------------------------------------------------------------------------------
@@ -57,6 +57,8 @@ def format_value(value: Any, kind: str = "number", unit: str | None = None) -> s
         return str(value)
     if kind == "ratio":
         return f"{value * 100:.1f}%"
+    if kind == "sroi":
+        return f"{value:,.2f} : 1"
     if kind == "percent":
         return f"{value:.1f}%"
     if kind in ("seconds", "duration"):
@@ -139,6 +141,20 @@ def _figure(result: SeriesResult | None) -> tuple[float | None, str, str]:
             back = sum(c.values[1] or 0 for c in reached)
             return back / size, "ratio", f"came back in the period after their first ({back:,} of {size:,} people)"
         return None, "ratio", "came back in the next period"
+    if isinstance(result, ImpactResult) and result.totals.get("value") is not None:
+        totals = result.totals
+        band = f"band {totals['band']}" if totals.get("band") else ""
+        if totals.get("metric") == "sroi":
+            currency = totals.get("currency") or ""
+            money = ""
+            if totals.get("present_value") is not None and totals.get("investment") is not None:
+                value_text = format_value(totals["present_value"], "currency", currency)
+                money = (
+                    f"social value {value_text} for {format_value(totals['investment'], 'currency', currency)} invested"
+                )
+            label = "; ".join(part for part in ("SROI", money, band) if part)
+            return float(totals["value"]), "sroi", label
+        return float(totals["value"]), "number", "; ".join(part for part in ("VIS score", band) if part)
     current = [s for s in result.series if s.compare != "previous"]
     if not current:
         return None, "number", ""

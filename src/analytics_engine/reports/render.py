@@ -119,7 +119,7 @@ def _cover(figure: Figure, context: Context, sections: Sequence[Section], first:
 
 
 COVER_ROW = 0.07
-COVER_ROWS_FIRST, COVER_ROWS_MORE = 7, 11
+COVER_ROWS_FIRST, COVER_ROWS_MORE = 8, 11
 
 
 def _trend_colour(figure: Headline) -> str:
