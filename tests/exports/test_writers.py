@@ -144,3 +144,16 @@ def test_file_names_say_what_they_hold() -> None:
     )
     assert file_name(plan, "xlsx") == "ventes-ete-q4-kpis_2026-10-01_to_2026-12-31.xlsx"
     assert safe_name("../../etc/passwd") == "etc-passwd" and safe_name("///") == "export"
+
+
+def test_text_exports_of_a_result_round_numbers_to_their_unit(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import csv
+
+    from analytics_engine.exports.runner import write_export
+    from analytics_engine.exports.sources import TablePlan
+    from analytics_engine.insights.results import Table
+
+    table = Table("Revenue", ["label", "revenue"], [["2026-11-02", 21107.159999999993]], ["date", "number"])
+    write_export(None, TablePlan([table]), "csv", tmp_path / "r.csv")  # type: ignore[arg-type]
+    rows = list(csv.reader((tmp_path / "r.csv").open()))
+    assert rows == [["label", "revenue"], ["2026-11-02", "21107.16"]]

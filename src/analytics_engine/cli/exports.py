@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from analytics_engine.cli.common import clean_errors, console, fail, out, runtime
+from analytics_engine.cli.common import clean_errors, console, fail, find_tenant, out, runtime
 
 export_app = typer.Typer(help="Export events, an insight, a metric or a dashboard to a local file.")
 
@@ -81,8 +81,7 @@ def export(
         fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]))
     rt = runtime()
     try:
-        found = rt.tenants.find_by_name(tenant)
-        tenant_id = found.id if found else tenant
+        tenant_id = find_tenant(rt.tenants, tenant).id
         context = tenant_context(rt, tenant_id)
         validate_source(rt, context, request.source)
         scope = ExportScope(rt.warehouse, tenant_id)

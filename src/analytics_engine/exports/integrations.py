@@ -5,6 +5,7 @@ this module (so the two no longer import each other)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +21,26 @@ if TYPE_CHECKING:
     from analytics_engine.runtime import Runtime
 
 
+# Runs the section's query again over another range (ISO `date_from`, `date_to`): a report's
+# comparison with the previous period.
+Rerun = Callable[[str, str], SeriesResult]
+
+
 @dataclass
 class Section:
-    """One block of a report or a multi-table export: an insight result and its tables."""
+    """One block of a report or a multi-table export: an insight result and its tables, and for a
+    report how to draw it (`viz`: a dashboard widget's chart), its unit and how to compute it again."""
 
     title: str
     kind: str
     result: SeriesResult | None = None
     tables: list[ResultTable] = field(default_factory=list)
     error: str | None = None
+    viz: str | None = None
+    unit: str | None = None
+    value_format: str | None = None  # a metric's format: number, percent, currency, duration
+    rerun: Rerun | None = field(default=None, repr=False, compare=False)
+    previous: SeriesResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -62,26 +74,45 @@ def insight_section(
 ) -> Section:
     if context:
         query = registry.with_overrides(query, Overrides(**context))
-    return section_for(title, registry.run_query(RunContext(runtime, tenant), query))
+    section = section_for(title, registry.run_query(RunContext(runtime, tenant), query))
+    section.rerun = _rerun_query(runtime, tenant, query)
+    return section
+
+
+def _rerun_query(runtime: Runtime, tenant: Any, query: dict[str, Any]) -> Rerun:
+    def rerun(date_from: str, date_to: str) -> SeriesResult:
+        shifted = registry.with_overrides(query, Overrides(date_from=date_from, date_to=date_to))
+        return registry.run_query(RunContext(runtime, tenant), shifted)
+
+    return rerun
 
 
 def metric_section(
     runtime: Runtime, tenant: Any, metric_id: str, request: dict[str, Any], title: str | None = None
 ) -> Section:
-    from analytics_engine.metrics.schemas import MetricQueryRequest
+    from analytics_engine.metrics.schemas import MetricQueryRequest, TimeRange
 
     try:
         body = MetricQueryRequest.model_validate(request or {})
     except ValueError as exc:
         raise InvalidInput(f"Not a valid metric query: {exc}") from exc
     answer, result = runtime.metrics.compute(runtime, tenant, metric_id, body)
-    return section_for(title or answer.metric.name, result)
+    section = section_for(title or answer.metric.name, result)
+    section.unit = answer.metric.definition.unit
+    section.value_format = answer.metric.definition.format.value
+
+    def rerun(date_from: str, date_to: str) -> SeriesResult:
+        shifted = body.model_copy(update={"time_range": TimeRange(date_from=date_from, date_to=date_to)})
+        return runtime.metrics.compute(runtime, tenant, metric_id, shifted)[1]
+
+    section.rerun = rerun
+    return section
 
 
 def dashboard_sections(
     runtime: Runtime, tenant: Any, dashboard_id: str, filters: dict[str, Any] | None
 ) -> tuple[str, list[Section]]:
-    from analytics_engine.dashboards.render import render
+    from analytics_engine.dashboards.render import plan_widget, render
     from analytics_engine.dashboards.schemas import DashboardFilters
 
     try:
@@ -89,14 +120,21 @@ def dashboard_sections(
     except ValueError as exc:
         raise InvalidInput(f"Not valid dashboard filters: {exc}") from exc
     rendered = render(runtime, tenant, dashboard_id, override)
+    defined = {w.id: w for w in runtime.dashboards.get(tenant.tenant_id, dashboard_id).widgets}
     sections = []
     for widget in rendered.widgets:
         result = widget.result()
         if widget.error is not None or result is None:
             message = widget.error.message if widget.error else "no data"
-            sections.append(Section(widget.title, "error", None, [], error=message))
+            sections.append(Section(widget.title, "error", None, [], error=message, viz=widget.viz.value))
             continue
-        sections.append(section_for(widget.title, result))
+        section = section_for(widget.title, result)
+        section.viz = widget.viz.value
+        if widget.id in defined:
+            plan = plan_widget(runtime, tenant.tenant_id, defined[widget.id], rendered.filters)
+            if plan.query is not None and plan.error is None:
+                section.rerun = _rerun_query(runtime, tenant, plan.query)
+        sections.append(section)
     return rendered.name, sections
 
 

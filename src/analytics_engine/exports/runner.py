@@ -17,12 +17,14 @@ from analytics_engine.exports.schemas import EventsSource, ExportFormat
 from analytics_engine.exports.sources import SqlPlan, TablePlan, events_plan
 from analytics_engine.exports.writers import (
     EXCEL_MAX_ROWS,
+    NUMERIC_KINDS,
     ParquetSink,
     RowTextSink,
     TextSink,
     XlsxSink,
     infer_kind,
     merge_kinds,
+    typed_value,
 )
 from analytics_engine.insights.results import Table as ResultTable
 from analytics_engine.lifecycle.reads import events_source
@@ -244,10 +246,21 @@ def _write_tables(
             report(sink_p.rows, total)
         sink_p.close()
         return ExportOutcome(sink_p.rows, 0, names)
+    # Text formats keep dates and times as the result's ISO text; numbers are rounded to their unit
+    # as in Parquet and XLSX (no float noise in a CSV either).
+    numeric = [i for i, kind in enumerate(kinds) if kind in NUMERIC_KINDS]
+
+    def rounded(row: Sequence[Any]) -> list[Any]:
+        out = list(row)
+        for i in numeric:
+            if isinstance(out[i], int | float) and not isinstance(out[i], bool):
+                out[i] = typed_value(kinds[i], out[i])
+        return out
+
     with path.open("wb") as out:
         sink_t = RowTextSink(out, fmt, names)
         for table, shape in rows_of:
-            sink_t.write_rows([shape(row) for row in table.rows])
+            sink_t.write_rows([rounded(shape(row)) for row in table.rows])
             report(sink_t.rows, total)
         sink_t.close()
     return ExportOutcome(sink_t.rows, 0, names)

@@ -115,6 +115,8 @@ def run_impact(runtime: Runtime, tenant: Any, parsed: ImpactMetricQuery, *, refr
                 "formula_version": whole["formula_version"],
                 "metric": parsed.metric,
                 "programme": parsed.programme,
+                # SROI's money, so a report can say what the ratio is made of, in its currency.
+                **{key: whole[key] for key in ("present_value", "investment", "currency") if key in whole},
             },
         }
     )

@@ -4,7 +4,6 @@ whether it came from the cache, and the SQL timing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -247,15 +246,6 @@ class SeriesResult(InsightResponse):
             )
         return ChartSpec("line", labels, [(s.label, [p.value for p in s.points]) for s in series])
 
-    def headline(self, format_value: Callable[[Any], str] = str) -> str:
-        """The figure for a report's cover: the first series' total (or the sum of its points)."""
-        if not self.series:
-            return ""
-        first = self.series[0]
-        if first.total is not None:
-            return f"total {format_value(first.total)}"
-        return f"total {format_value(sum(p.value or 0 for p in first.points))}"
-
 
 class TrendsResult(SeriesResult):
     pass
@@ -295,12 +285,6 @@ class FunnelsResult(SeriesResult):
             return super().to_chart(max_lines)
         steps = self.funnel[0].steps
         return ChartSpec("funnel", [s.label for s in steps], [("people", [float(s.count) for s in steps])], "people")
-
-    def headline(self, format_value: Callable[[Any], str] = str) -> str:
-        steps = self.funnel[0].steps if self.funnel else []
-        if steps:
-            return f"{format_value(steps[-1].count)} of {format_value(steps[0].count)} converted"
-        return super().headline(format_value)
 
 
 class PathsResult(SeriesResult):

@@ -11,6 +11,9 @@ import structlog
 def configure_logging(level: str = "info", json: bool = True) -> None:
     numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric)
+    # fontTools (matplotlib's PDF font subsetting, reports) logs each subset at INFO as plain text
+    # lines that would break the JSON log; its warnings still come through.
+    logging.getLogger("fontTools").setLevel(max(numeric, logging.WARNING))
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[

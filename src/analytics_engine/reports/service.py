@@ -25,8 +25,15 @@ from analytics_engine.jobs.schemas import JobState
 from analytics_engine.metadata.models import Job, utcnow
 from analytics_engine.net import OutgoingPolicy, check_url
 from analytics_engine.reports.delivery import post_webhook, send_email
+from analytics_engine.reports.figures import (
+    compute_previous,
+    describe_range,
+    headline,
+    previous_range,
+    report_range,
+)
 from analytics_engine.reports.models import Report, ReportRun
-from analytics_engine.reports.render import headline, render_pdf, render_xlsx
+from analytics_engine.reports.render import render_pdf, render_xlsx
 from analytics_engine.reports.schemas import (
     Artifact,
     Delivery,
@@ -266,6 +273,7 @@ class ReportService:
 
                 tenant = tenant_context(self.runtime, report.tenant_id)
                 title, sections = self.sections(report, tenant)
+                compute_previous(sections)  # each headline's change against the previous period
                 timezone = (report.filters or {}).get("timezone") or report.timezone or tenant.timezone
                 generated = datetime.now(UTC).astimezone(ZoneInfo(timezone))
                 files = self.render_files(report, title, sections, generated, workdir, tenant.tenant_name)
@@ -339,9 +347,23 @@ class ReportService:
         slug = "".join(ch if ch.isalnum() else "-" for ch in report.name.lower()).strip("-")[:60] or "report"
         if "pdf" in report.formats:
             files["pdf"] = workdir / f"{slug}-{stamp}.pdf"
-            filters = report.filters or {}
-            period = " to ".join(x for x in (filters.get("date_from"), filters.get("date_to")) if x) or "default range"
-            render_pdf(files["pdf"], title, f"{tenant_name} · {period}", sections, generated=generated)
+            timezone = str(generated.tzinfo) if generated.tzinfo else "UTC"
+            span = report_range(sections)
+            period, comparison = "no data in range", ""
+            if span is not None:
+                period = describe_range(*span, timezone)
+                before = describe_range(*previous_range(*span), timezone)
+                comparison = f"Changes compare with the previous period of the same length, {before}."
+            render_pdf(
+                files["pdf"],
+                title,
+                f"{tenant_name} · {period}",
+                sections,
+                generated=generated,
+                comparison=comparison,
+                tenant=tenant_name,
+                period=period,
+            )
         if "xlsx" in report.formats:
             files["xlsx"] = workdir / f"{slug}-{stamp}.xlsx"
             render_xlsx(files["xlsx"], sections, tmpdir=workdir)
