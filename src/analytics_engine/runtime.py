@@ -29,6 +29,7 @@ from analytics_engine.metrics.service import MetricService
 from analytics_engine.reports.service import ReportService
 from analytics_engine.streaming.consumer import NatsIngestConsumer
 from analytics_engine.sync.service import SyncService
+from analytics_engine.taxonomy.service import TaxonomyService
 
 Hook = Callable[["Runtime"], Awaitable[None]]
 
@@ -45,6 +46,7 @@ class Runtime(Core):
     exports: ExportService = field(init=False, repr=False)
     reports: ReportService = field(init=False, repr=False)
     materialized: MaterializedService = field(init=False, repr=False)
+    taxonomy: TaxonomyService = field(init=False, repr=False)
     # Parts that live between a start hook and its stop hook (None outside `serve`, or once stopped;
     # a runtime shared by several apps in tests starts them again).
     stream_hub: StreamHub | None = field(default=None, init=False, repr=False)
@@ -61,6 +63,7 @@ class Runtime(Core):
         self.exports = ExportService(self)
         self.reports = ReportService(self)
         self.materialized = MaterializedService(self)
+        self.taxonomy = TaxonomyService(self)
 
     @classmethod
     def build(cls, settings: Settings, *, migrate_schemas: bool = True) -> Runtime:

@@ -22,6 +22,7 @@ from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import materialized as materialized_routes
 from analytics_engine.api.routes import metrics as metric_routes
 from analytics_engine.api.routes import reports as report_routes
+from analytics_engine.api.routes import taxonomy as taxonomy_routes
 from analytics_engine.api.routes import ui as ui_routes
 from analytics_engine.api.routes.impact import router as impact_router
 from analytics_engine.api.routes.insights import router as insights_router
@@ -72,6 +73,7 @@ PARTS: list[Part] = [
     Part((impact_router,), start=start_impact),
     Part((insights_router,)),
     Part((materialized_routes.router,), start=start_materialized),
+    Part((taxonomy_routes.router,)),
     # Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
     Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
     # The one job runner starts after every package registered its handlers and stops first.
