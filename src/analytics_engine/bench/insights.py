@@ -358,7 +358,13 @@ def bare_query(
 
 
 def run(
-    events: int, small_events: int, repeat: int, data_dir: Path | None, cache_url: str | None = None
+    events: int,
+    small_events: int,
+    repeat: int,
+    data_dir: Path | None,
+    cache_url: str | None = None,
+    *,
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
     try:
         from analytics_engine.insights import run_insight, runner_for  # noqa: F401
@@ -385,6 +391,11 @@ def run(
         specs = dict(CASES)
         cases += [(f"{name}_materialized", big, specs[name]) for name in MATERIALIZED_CASES]
         cases += [(name, big, case) for name, case in CORRELATION_CASES.items()]
+        if only:
+            unknown = only - {name for name, _, _ in cases}
+            if unknown:
+                raise ValueError(f"unknown cases: {', '.join(sorted(unknown))}")
+            cases = [case for case in cases if case[0] in only]
         for name, tenant, spec in cases:
             query = spec if isinstance(spec, Correlation) else parse_insight_query(spec)
             if name == f"{MATERIALIZED_CASES[0]}_materialized":
