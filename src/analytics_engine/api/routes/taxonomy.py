@@ -11,14 +11,24 @@ from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep
 from analytics_engine.taxonomy.schemas import AnnotatedName, AnnotationUpdate, Taxonomy, TaxonomyWarning
 
 router = APIRouter(prefix="/v1/taxonomy", tags=["taxonomy"])
+_READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or an unknown API key."},
+    403: {"description": "The key lacks the read scope."},
+}
 _EDIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No or an unknown API key."},
     403: {"description": "The key lacks the admin scope."},
     404: {"description": "The tenant never sent this event name or property key (`not_found`)."},
     422: {"description": "Invalid body (`validation_error`): unknown field, a tag over 50 characters..."},
 }
 
 
-@router.get("", response_model=Taxonomy, summary="Event names and property keys with types, volumes and warnings")
+@router.get(
+    "",
+    response_model=Taxonomy,
+    summary="Event names and property keys with types, volumes and warnings",
+    responses=_READ_ERRORS,
+)
 def get_taxonomy(
     tenant: ReadTenant,
     runtime: RuntimeDep,
@@ -31,7 +41,12 @@ def get_taxonomy(
     return runtime.taxonomy.get(tenant.tenant_id, include_hidden=include_hidden)
 
 
-@router.get("/warnings", response_model=list[TaxonomyWarning], summary="Ingestion warnings with counts")
+@router.get(
+    "/warnings",
+    response_model=list[TaxonomyWarning],
+    summary="Ingestion warnings with counts",
+    responses=_READ_ERRORS,
+)
 def get_warnings(tenant: ReadTenant, runtime: RuntimeDep) -> list[TaxonomyWarning]:
     """`type_changed` (a property that arrived with more than one JSON type; count: events with the
     less common types) and `possible_typo` (a rare event name within a small edit distance of a busier,
