@@ -32,6 +32,7 @@ from analytics_engine.privacy.service import PrivacyService
 from analytics_engine.reports.service import ReportService
 from analytics_engine.streaming.consumer import NatsIngestConsumer
 from analytics_engine.sync.service import SyncService
+from analytics_engine.taxonomy.service import TaxonomyService
 
 Hook = Callable[["Runtime"], Awaitable[None]]
 
@@ -51,6 +52,7 @@ class Runtime(Core):
     alerts: AlertService = field(init=False, repr=False)
     privacy: PrivacyService = field(init=False, repr=False)
     lifecycle: LifecycleService = field(init=False, repr=False)
+    taxonomy: TaxonomyService = field(init=False, repr=False)
     # Parts that live between a start hook and its stop hook (None outside `serve`, or once stopped;
     # a runtime shared by several apps in tests starts them again).
     stream_hub: StreamHub | None = field(default=None, init=False, repr=False)
@@ -70,6 +72,7 @@ class Runtime(Core):
         self.alerts = AlertService(self)
         self.privacy = PrivacyService(self)
         self.lifecycle = LifecycleService(self)
+        self.taxonomy = TaxonomyService(self)
 
     @classmethod
     def build(cls, settings: Settings, *, migrate_schemas: bool = True) -> Runtime:

@@ -28,6 +28,7 @@ from analytics_engine.api.routes import metrics as metric_routes
 from analytics_engine.api.routes import privacy as privacy_routes
 from analytics_engine.api.routes import query as query_routes
 from analytics_engine.api.routes import reports as report_routes
+from analytics_engine.api.routes import taxonomy as taxonomy_routes
 from analytics_engine.api.routes import ui as ui_routes
 from analytics_engine.api.routes.impact import router as impact_router
 from analytics_engine.api.routes.insights import router as insights_router
@@ -82,6 +83,7 @@ PARTS: list[Part] = [
     Part((materialized_routes.router,), start=start_materialized),
     Part((forecast_routes.router,)),
     Part((query_routes.router,)),  # restricted ad-hoc SQL (docs/sql.md)
+    Part((taxonomy_routes.router,)),
     # Streaming ingest from NATS: the admin status route; in serve, the bus connection and the consumer.
     Part((ingest_routes.router,), start=start_streaming, stop=stop_streaming),
     # Alert rules: evaluation jobs on a spread schedule, notifications on the bus, webhooks, email.

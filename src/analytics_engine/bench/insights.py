@@ -39,6 +39,7 @@ SMALL_TENANTS = 20
 TARGETS_MS = {
     "funnel_5_steps": 1000.0,
     "paths_5_steps": 1000.0,
+    "funnel_correlation": 2000.0,
     "retention_12_weeks": 1000.0,
     "trends_rollup": 50.0,
     "trends_filter_plan_materialized": 50.0,
@@ -133,6 +134,35 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         {"kind": "engagement", "measure": "lifecycle", "interval": "week", "date_range": {"date_from": "-90d"}},
     ),
 ]
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """A funnel correlation case (not an insight kind: its own route, `insights/correlation.py`)."""
+
+    funnel: dict[str, Any]
+    options: dict[str, Any]
+
+    def runner(self, runtime: Runtime, tenant: TenantContext) -> Any:
+        from analytics_engine.insights.correlation import CorrelationOptions, FunnelCorrelationRunner
+        from analytics_engine.insights.models import FunnelsQuery
+
+        query = FunnelsQuery.model_validate(self.funnel)
+        return FunnelCorrelationRunner(runtime, tenant, query, CorrelationOptions.model_validate(self.options))
+
+
+# Funnel correlation (issue 25): a 3-step funnel, every other event and the entry's plan and browser.
+CORRELATION_CASES = {
+    "funnel_correlation": Correlation(
+        {
+            "kind": "funnels",
+            "steps": [{"event": "signup"}, {"event": "activated"}, {"event": "purchase"}],
+            "conversion_window": {"value": 14, "unit": "day"},
+            "date_range": {"date_from": "-90d"},
+        },
+        {"properties": ["plan", "browser"]},
+    )
+}
 
 
 # Asked again once `plan` is a materialized column of the big tenant (issue 18: a trend with a filter on
@@ -262,17 +292,23 @@ def materialize(runtime: Runtime, tenant: TenantContext) -> dict[str, Any]:
 # --- measuring -------------------------------------------------------------------------------------
 def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) -> Timings:
     """Engine (refresh, so no cache) and bare ClickHouse alternate run by run, so both see the same
-    machine load; then the cached path."""
-    from analytics_engine.insights import run_insight
+    machine load; then the cached path. `query`: a parsed insight query, or a `Correlation` case."""
+    from analytics_engine.insights import runner_for
+
+    def make() -> Any:
+        return query.runner(runtime, tenant) if isinstance(query, Correlation) else runner_for(runtime, tenant, query)
+
+    def run_insight(runtime: Runtime, tenant: TenantContext, query: Any, *, refresh: bool) -> Any:
+        return make().run(refresh=refresh)
 
     timings = Timings()
-    statements, settings = bare_statements(runtime, tenant, query)
+    statements, settings = bare_statements(runtime, tenant, query, runner=make())
     warm_up, first = timed(lambda: run_insight(runtime, tenant, query, refresh=True))  # and what served it
     timings.path = first.served_by + ("+column" if first.materialized_properties else "")
     bare_query(runtime, statements, settings)
     json_statements = None
     if first.materialized_properties:
-        json_statements, _ = bare_statements(runtime, tenant, query, materialized=False)
+        json_statements, _ = bare_statements(runtime, tenant, query, materialized=False, runner=make())
         bare_query(runtime, json_statements, settings)
     if warm_up > SLOW_SECONDS:  # far past every target already: a few runs tell as much
         repeat = min(repeat, SLOW_REPEAT)
@@ -292,13 +328,13 @@ def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) ->
 
 
 def bare_statements(
-    runtime: Runtime, tenant: TenantContext, query: Any, *, materialized: bool = True
+    runtime: Runtime, tenant: TenantContext, query: Any, *, materialized: bool = True, runner: Any = None
 ) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
     """The runner's own statements (`to_sql()`: text and parameters, tenant bound), with the budget
     settings the engine adds to each; `materialized=False`: as if no property were materialized."""
     from analytics_engine.insights import runner_for
 
-    runner = runner_for(runtime, tenant, query)
+    runner = runner or runner_for(runtime, tenant, query)
     runner.resolve_cohorts()
     if materialized:
         runner.resolve_materialized()
@@ -322,7 +358,13 @@ def bare_query(
 
 
 def run(
-    events: int, small_events: int, repeat: int, data_dir: Path | None, cache_url: str | None = None
+    events: int,
+    small_events: int,
+    repeat: int,
+    data_dir: Path | None,
+    cache_url: str | None = None,
+    *,
+    only: set[str] | None = None,
 ) -> dict[str, Any]:
     try:
         from analytics_engine.insights import run_insight, runner_for  # noqa: F401
@@ -342,12 +384,20 @@ def run(
         results: dict[str, Any] = {}
         rows: list[list[str | float]] = []
         unmaterialize(runtime, big)
-        cases = [(name, big, spec) for name, spec in CASES]
+        cases: list[tuple[str, TenantContext, dict[str, Any] | Correlation]] = [
+            (name, big, spec) for name, spec in CASES
+        ]
         cases.append(("trends_rollup_small_tenant", small, CASES[0][1]))
         specs = dict(CASES)
         cases += [(f"{name}_materialized", big, specs[name]) for name in MATERIALIZED_CASES]
+        cases += [(name, big, case) for name, case in CORRELATION_CASES.items()]
+        if only:
+            unknown = only - {name for name, _, _ in cases}
+            if unknown:
+                raise ValueError(f"unknown cases: {', '.join(sorted(unknown))}")
+            cases = [case for case in cases if case[0] in only]
         for name, tenant, spec in cases:
-            query = parse_insight_query(spec)
+            query = spec if isinstance(spec, Correlation) else parse_insight_query(spec)
             if name == f"{MATERIALIZED_CASES[0]}_materialized":
                 results["materialize_backfill"] = materialize(runtime, big)
             console.print(f"[bold]{name}[/bold] ...")
@@ -431,6 +481,7 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
     for name in (
         "funnel_5_steps",
         "paths_5_steps",
+        "funnel_correlation",
         "retention_12_weeks",
         "trends_rollup",
         "trends_filter_plan_materialized",

@@ -69,11 +69,15 @@ def insights(
         Path | None, typer.Option(help="Keep the generated data here and reuse it on the next run.")
     ] = None,
     cache_url: Annotated[str | None, typer.Option(help="Cache in Redis (redis://...) instead of in-process.")] = None,
+    only: Annotated[
+        str | None, typer.Option(help="Comma-separated case names to run (e.g. paths_5_steps,funnel_correlation).")
+    ] = None,
 ) -> None:
     """Insight kinds p50/p95 (rollup, raw, cached) vs bare ClickHouse on the same SQL (overhead <= 1.3x)."""
     from analytics_engine.bench.insights import run
 
-    run(events, events if other_events is None else other_events, repeat, data_dir, cache_url)
+    cases = {name.strip() for name in only.split(",") if name.strip()} if only else None
+    run(events, events if other_events is None else other_events, repeat, data_dir, cache_url, only=cases)
 
 
 @bench_app.command("cohorts")

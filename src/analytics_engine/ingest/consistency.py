@@ -103,6 +103,13 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "SELECT tenant_id, sum(toUnixTimestamp(t)) FROM (SELECT tenant_id, min(timestamp) AS t FROM {events} "
         "GROUP BY tenant_id, event, cityHash64(distinct_id)) GROUP BY tenant_id",
     ),
+    # The taxonomy's property keys (migration 1700): one count per (event, JSON path) of each event.
+    DerivedCheck(
+        "taxonomy_properties",
+        "(event, property) occurrences",
+        "SELECT tenant_id, sum(events) FROM {t} GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM {events} ARRAY JOIN JSONAllPaths(properties) AS k GROUP BY tenant_id",
+    ),
 )
 
 

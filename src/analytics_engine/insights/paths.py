@@ -156,12 +156,9 @@ class PathsRunner(InsightRunner[PathsQuery]):
             )
         ordered = sorted(nodes.values(), key=lambda n: (n.step, n.name == OTHER, -n.people, n.name))
         links.sort(key=lambda link: (-link.people, link.source, link.target))
-        people = sum(n.people for n in ordered if n.step == min(x.step for x in ordered)) if ordered else 0
-        starts = {n.step for n in ordered}
-        totals = {"people": people if not self.query.end_event or self.query.start_event else None}
-        if self.query.end_event and not self.query.start_event:
-            # Paths end at the last column and start at different ones: everyone is at the last one.
-            totals["people"] = sum(n.people for n in ordered if n.step == max(starts))
+        # Every path has one node in its first column (only an end event: in its last one, where all end).
+        column = self.query.steps if self.query.end_event and not self.query.start_event else 1
+        totals = {"people": sum(n.people for n in ordered if n.step == column)}
         return self.response(totals=totals, nodes=ordered, links=links)
 
     # --- people ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ whether it came from the cache, and the SQL timing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal

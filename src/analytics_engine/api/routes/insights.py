@@ -14,6 +14,12 @@ from analytics_engine.api.deps import ReadTenant, RuntimeDep
 from analytics_engine.errors import InvalidInput, NotFound, field_errors, summarize
 from analytics_engine.insights import InsightResponse, PeoplePage, registry
 from analytics_engine.insights.context import RunContext
+from analytics_engine.insights.correlation import (
+    CorrelationOptions,
+    CorrelationPeoplePage,
+    CorrelationResult,
+    FunnelCorrelationRunner,
+)
 from analytics_engine.insights.funnels import FunnelsRunner
 from analytics_engine.insights.models import FunnelsQuery, PathsQuery
 from analytics_engine.insights.paths import PathsRunner
@@ -74,6 +80,92 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     429: {"description": "The tenant's query budget is spent (`budget_exceeded`, with `Retry-After`)."},
     504: {"description": "The query ran past its time limit (`query_timeout`)."},
 }
+_FUNNEL_EXAMPLE: dict[str, Any] = {
+    "steps": [{"event": "signup"}, {"event": "purchase"}],
+    "conversion_window": {"value": 14, "unit": "day"},
+    "date_range": {"date_from": "-30d"},
+}
+
+
+class FunnelCorrelationRequest(CorrelationOptions):
+    query: dict[str, Any] = Field(description="A funnels query (as POST /v1/insights/funnels takes it).")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"query": _FUNNEL_EXAMPLE, "properties": ["plan"], "exclude_events": ["heartbeat"], "min_people": 25}
+            ]
+        }
+    )
+
+    def parts(self) -> tuple[FunnelsQuery, CorrelationOptions]:
+        query = parse_body(self.query, "funnels")
+        assert isinstance(query, FunnelsQuery)
+        return query, CorrelationOptions.model_validate(
+            self.model_dump(exclude={"query", "status", "event", "property", "value", "limit_people", "offset"})
+        )
+
+
+class CorrelationPeopleRequest(FunnelCorrelationRequest):
+    status: Literal["converted", "dropped"] = Field(description="The row's people who converted, or who dropped off.")
+    event: str | None = Field(None, min_length=1, max_length=200, description="An event row.")
+    property: str | None = Field(None, min_length=1, max_length=200, description="A property row (with `value`).")
+    value: str | None = Field(None, max_length=1000)
+    limit_people: int = Field(100, ge=1, le=1000, description="Page size.")
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"query": _FUNNEL_EXAMPLE, "event": "watched_video", "status": "converted", "limit_people": 100}
+            ]
+        }
+    )
+
+
+@router.post(
+    "/funnels/correlation",
+    response_model=CorrelationResult,
+    summary="Funnel correlation: events and property values that go with converting or dropping off",
+    responses=_ERRORS,
+)
+def funnel_correlation(
+    body: FunnelCorrelationRequest,
+    tenant: ReadTenant,
+    runtime: RuntimeDep,
+    refresh: bool = Query(False, description="Recompute even when a cached answer exists."),
+) -> Response:
+    """Per event (not a step, not excluded) and per value of each listed property (on the person's
+    entry event): how many converting and dropping people have it, the odds ratio of converting with
+    it (prior 1 per cell), a two-sided test on its log (p-value, `significant` at `alpha`); rows with
+    fewer than `min_people` people are left out. Strongest first. Rules: docs/insights.md."""
+    query, options = body.parts()
+    return _json(FunnelCorrelationRunner(runtime, tenant, query, options).run_json(refresh=refresh))
+
+
+@router.post(
+    "/funnels/correlation/people",
+    response_model=CorrelationPeoplePage,
+    summary="The people behind one funnel correlation row",
+    responses=_ERRORS,
+)
+def funnel_correlation_people(
+    body: CorrelationPeopleRequest, tenant: ReadTenant, runtime: RuntimeDep
+) -> CorrelationPeoplePage:
+    """Distinct ids (sorted, paged) of those who converted (or dropped off) and did `event` within
+    their window, or whose entry event had `property` = `value`."""
+    query, options = body.parts()
+    runner = FunnelCorrelationRunner(runtime, tenant, query, options)
+    return runner.correlation_people(
+        body.status,
+        event=body.event,
+        prop=body.property,
+        value=body.value,
+        limit=body.limit_people,
+        offset=body.offset,
+    )
+
+
 _PATHS_EXAMPLE: dict[str, Any] = {
     "start_event": "signup",
     "steps": 5,
