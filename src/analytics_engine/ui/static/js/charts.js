@@ -152,6 +152,7 @@ function drawFunnel(item, body, onDrill) {
   if (!funnel.counts.length) return empty(body);
   const options = baseOptions();
   options.indexAxis = "y";
+  options.interaction = { mode: "index", axis: "y", intersect: false };
   options.scales = { x: { beginAtZero: true, grid: { color: "#eef1f6" }, ticks: { color: "#4b5563" } },
     y: { grid: { display: false }, ticks: { color: "#1c2333", font: { weight: "600" } } } };
   options.plugins.tooltip.callbacks.label = (ctx) => `${fmt(ctx.raw)} (${fmt(funnel.rates[ctx.dataIndex])}% of first step)`;
