@@ -187,7 +187,9 @@ function widgetElement(widget) {
   element.querySelector(".widget-menu").addEventListener("click", (event) => {
     const action = event.target.dataset && event.target.dataset.action;
     if (!action) return;
-    event.target.closest("details").open = false;
+    const menu = event.target.closest("details");
+    menu.open = false;
+    menu.querySelector("summary").focus(); // focus stays on the widget, not lost with the closed menu
     widgetAction(action, widget.id, element);
   });
   element.querySelector(".layout-tools").addEventListener("click", (event) => {
