@@ -19,7 +19,8 @@ def _all_drawn(page: Any, count: int) -> None:
     page.wait_for_function(
         f"""() => {{
             const widgets = [...document.querySelectorAll('[data-widget-id]')];
-            return widgets.length === {count} && widgets.every(w => w.querySelector('canvas, .value, table, .empty, .widget-error'));
+            const drawn = (w) => w.querySelector('canvas, .value, table, .empty, .widget-error');
+            return widgets.length === {count} && widgets.every(drawn);
         }}""",
         timeout=60_000,
     )
@@ -53,7 +54,7 @@ def test_a_new_tenant_gets_a_guided_first_dashboard(page: Any, live: LiveServer,
 
 
 def test_loading_partial_period_and_keyboard(page: Any, live: LiveServer, demo: dict[str, str]) -> None:
-    key, dashboard_id = demo["key"], demo["dashboard_id"]
+    key = demo["key"]
     sign_in(page, live, key)
     _all_drawn(page, 7)
 
