@@ -318,6 +318,7 @@ export async function openDashboard(id) {
     markActive();
     document.body.dataset.dashboard = id;
     document.body.dataset.rendered = String(Date.now());
+    if (!document.body.dataset.firstPaintMs) document.body.dataset.firstPaintMs = String(Math.round(performance.now()));
     openStream(id);
   } catch (error) {
     if (session !== state.session || error.stale) return;
