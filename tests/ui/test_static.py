@@ -32,3 +32,13 @@ def test_no_path_escapes(client) -> None:
         response = client.get(path)
         assert response.status_code == 404, path
         assert response.json()["error"]["code"] == "not_found"
+
+
+def test_text_assets_go_gzipped(client) -> None:
+    for path, name in (("/ui/", "index.html"), ("/ui/static/js/dashboard.js", "js/dashboard.js")):
+        plain = client.get(path, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == (STATIC / name).read_bytes()
+        packed = client.get(path, headers={"Accept-Encoding": "gzip, deflate"})
+        assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+        assert packed.content == (STATIC / name).read_bytes()  # decompressed by the client
+        assert int(packed.headers["content-length"]) < len(plain.content) / 2

@@ -5,7 +5,7 @@ export const $ = (id) => document.getElementById(id);
 export const state = {
   key: sessionStorage.getItem(KEY), dashboard: null, definition: null, charts: new Map(), source: null,
   filters: {}, retry: null, updates: 0, session: 0, metrics: new Map(), cohorts: [], names: null,
-  editing: false,
+  editing: false, ready: Promise.resolve(),
 };
 window.aeDashboard = state; // for tests and debugging: the current dashboard state
 
@@ -42,7 +42,15 @@ export async function api(path, options = {}) {
     init.headers["Content-Type"] = "application/json";
     delete init.json;
   }
-  const response = await fetch(path, init);
+  let response = await fetch(path, init);
+  // 429 (the tenant's concurrent-query budget): a read (GET, an insight) is tried again shortly
+  const read = (init.method || "GET") === "GET" || path.startsWith("/v1/insights");
+  for (let attempt = 1; response.status === 429 && read && attempt <= 4; attempt++) {
+    const wait = Number(response.headers.get("Retry-After")) * 1000 || 250 * attempt;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(wait, 2000)));
+    if (session !== state.session) break;
+    response = await fetch(path, init);
+  }
   const text = await response.text();
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
@@ -142,7 +150,11 @@ export async function loadNames(event) {
   if (!event && state.names) return state.names;
   const query = event ? `?event=${encodeURIComponent(event)}` : "";
   let names;
-  try { names = await api(`/v1/events/names${query}`); } catch (_) { names = { events: [], properties: [] }; }
+  try { names = await api(`/v1/events/names${query}`); } catch (error) {
+    if (error.stale) throw error;
+    console.warn("event names unavailable:", error.message); // the pickers stay free text
+    return { events: [], properties: [] };
+  }
   if (!event) {
     state.names = names;
     $("event-names").replaceChildren(...names.events.map((e) => h("option", { value: e.name }, `${e.count} events`)));

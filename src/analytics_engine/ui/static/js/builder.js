@@ -3,7 +3,10 @@
 // interval; the chart redraws as the query changes. Save as a registry metric, add to a dashboard, or
 // save back into the widget being edited.
 import { $, ApiError, api, dialog, field, h, loadNames, selectField, showError, state, toast } from "./api.js";
-import { draw } from "./charts.js";
+import { VIZ_OF, draw } from "./charts.js";
+
+// the widget's viz for a display: a table keeps the viz of its kind
+const vizFor = (display, kind) => (display === "table" ? { funnels: "funnel", retention: "retention_table" }[kind] || "line" : VIZ_OF[display]);
 import { drillPoint, drillStep, exportSource } from "./drill.js";
 
 const KINDS = [["trends", "Trends"], ["funnels", "Funnels"], ["retention", "Retention"], ["engagement", "Engagement"]];
@@ -16,7 +19,6 @@ const DISPLAYS = {
   funnels: [["funnel", "Funnel bars"], ["table", "Table"]],
   retention: [["retention", "Retention heatmap"], ["table", "Table"]],
 };
-const VIZ = { line: "line", area: "line", bar: "bar", stacked: "bar", number: "big_number", table: "line", funnel: "funnel", retention: "retention_table" };
 const RANGES = [["-24h", "Last 24 hours"], ["-7d", "Last 7 days"], ["-30d", "Last 30 days"], ["-90d", "Last 90 days"], ["-180d", "Last 180 days"], ["mtd", "Month to date"], ["ytd", "Year to date"]];
 
 const b = { kind: "trends", display: "line", query: null, result: null, chart: null, timer: null, seq: 0, target: null, title: "" };
@@ -83,6 +85,7 @@ function rangeControls(q, withInterval) {
   if (withInterval) controls.push(labelled("Interval", select([["hour", "Hour"], ["day", "Day"], ["week", "Week"], ["month", "Month"]], q.interval || "day", { id: "b-interval" })));
   const cohorts = [["", "Everyone"], ...state.cohorts.map((c) => [c.id, c.name])];
   controls.push(labelled("Cohort", select(cohorts, q.cohort_id || "", { id: "b-cohort" })));
+  controls.push(labelled("Time zone", h("input", { id: "b-tz", list: "tz-list", value: q.timezone || "", placeholder: "tenant default", size: 12 })));
   return h("div", { class: "row" }, controls);
 }
 function breakdownControl(q) {
@@ -153,6 +156,7 @@ function readQuery() {
   const value = (id) => { const el = $(id); return el ? el.value.trim() : ""; };
   const q = { kind: b.kind, date_range: { date_from: value("b-range") || "-30d" }, filters: readFilterRows(form) };
   if (value("b-cohort")) q.cohort_id = value("b-cohort");
+  if (value("b-tz")) q.timezone = value("b-tz");
   const breakdown = value("b-breakdown");
   if (b.kind === "trends") {
     q.series = [...form.querySelectorAll(".b-series")].map((row) => {
@@ -266,7 +270,7 @@ async function addToDashboard() {
     if (id === "__new") id = (await api("/v1/dashboards", { method: "POST", json: { name: v.title } })).id;
     const current = await api(`/v1/dashboards/${id}`);
     const y = Math.max(0, ...current.widgets.map((w) => w.layout.y + w.layout.h));
-    const widget = { title: v.title, viz: VIZ[b.display], layout: { x: 0, y, w: b.display === "number" ? 4 : 6, h: 4 }, options: { display: b.display } };
+    const widget = { title: v.title, viz: vizFor(b.display, b.kind), layout: { x: 0, y, w: b.display === "number" ? 4 : 6, h: 4 }, options: { display: b.display } };
     if (v.metric && b.metricId) widget.metric_id = b.metricId; else widget.query = q;
     await api(`/v1/dashboards/${id}/widgets`, { method: "POST", json: widget });
     return id;
@@ -279,7 +283,7 @@ async function saveWidget() {
   const title = $("b-title").value.trim() || defaultTitle(q);
   try {
     await api(`/v1/dashboards/${dashboard}/widgets/${widget}`, { method: "PATCH",
-      json: { title, viz: VIZ[b.display], query: q, metric_id: null, metric_version: null, dimensions: [], options: { display: b.display } } });
+      json: { title, viz: vizFor(b.display, b.kind), query: q, metric_id: null, metric_version: null, dimensions: [], options: { display: b.display } } });
     toast("Widget saved.");
     location.hash = `#/d/${encodeURIComponent(dashboard)}`;
   } catch (error) { showError(error); }

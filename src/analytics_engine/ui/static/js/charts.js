@@ -4,13 +4,6 @@
 import { fmt, h, shortLabel, rangeText, state } from "./api.js";
 
 export const PALETTE = ["#4f46e5", "#0f766e", "#b45309", "#be123c", "#0369a1", "#7c3aed", "#15803d", "#c2410c"];
-export const DISPLAYS = {
-  line: [["line", "Line"], ["area", "Area"], ["table", "Table"]],
-  bar: [["bar", "Bar"], ["stacked", "Stacked bar"], ["table", "Table"]],
-  big_number: [["number", "Big number"]],
-  funnel: [["funnel", "Funnel bars"], ["table", "Table"]],
-  retention_table: [["retention", "Retention heatmap"]],
-};
 // A display picked in the builder → the widget's `viz` (the API's) and `options.display`.
 export const VIZ_OF = { line: "line", area: "line", bar: "bar", stacked: "bar", number: "big_number",
   table: "line", funnel: "funnel", retention: "retention_table" };
@@ -152,6 +145,7 @@ function drawFunnel(item, body, onDrill) {
   if (!funnel.counts.length) return empty(body);
   const options = baseOptions();
   options.indexAxis = "y";
+  options.interaction = { mode: "index", axis: "y", intersect: false };
   options.scales = { x: { beginAtZero: true, grid: { color: "#eef1f6" }, ticks: { color: "#4b5563" } },
     y: { grid: { display: false }, ticks: { color: "#1c2333", font: { weight: "600" } } } };
   options.plugins.tooltip.callbacks.label = (ctx) => `${fmt(ctx.raw)} (${fmt(funnel.rates[ctx.dataIndex])}% of first step)`;

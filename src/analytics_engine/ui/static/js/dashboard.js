@@ -2,7 +2,7 @@
 // saved), the widget menu (edit, table, people, export, remove), layout editing (move, resize), and
 // dashboard create / rename / describe / duplicate / delete, with a guided first dashboard.
 import { $, api, clearError, dialog, field, h, loadNames, reasonOf, showError, state, toast } from "./api.js";
-import { DISPLAYS, displayOf, draw, drawTable } from "./charts.js";
+import { displayOf, draw, drawTable, seriesOf } from "./charts.js";
 import { closeDrawer, drillPoint, drillStep, exportSource, openDrawer, withFilters } from "./drill.js";
 
 // ---------------------------------------------------------------- list
@@ -187,7 +187,9 @@ function widgetElement(widget) {
   element.querySelector(".widget-menu").addEventListener("click", (event) => {
     const action = event.target.dataset && event.target.dataset.action;
     if (!action) return;
-    event.target.closest("details").open = false;
+    const menu = event.target.closest("details");
+    menu.open = false;
+    menu.querySelector("summary").focus(); // focus stays on the widget, not lost with the closed menu
     widgetAction(action, widget.id, element);
   });
   element.querySelector(".layout-tools").addEventListener("click", (event) => {
@@ -199,7 +201,6 @@ function widgetElement(widget) {
 
 async function widgetAction(action, widgetId, element) {
   const widget = state.dashboard.widgets.find((w) => w.id === widgetId);
-  const definition = definitionOf(widgetId);
   if (action === "table") {
     element.dataset.table = element.dataset.table === "1" ? "" : "1";
     element.querySelector("[data-action='table']").textContent = element.dataset.table ? "Show chart" : "Show table";
@@ -207,22 +208,19 @@ async function widgetAction(action, widgetId, element) {
   } else if (action === "edit") {
     location.hash = `#/insight?dashboard=${encodeURIComponent(state.dashboard.dashboard_id)}&widget=${encodeURIComponent(widgetId)}`;
   } else if (action === "people") {
+    // the people of the latest full period (a trend) or of the first step (a funnel)
     const query = queryOf(widgetId);
     if (query && query.kind === "funnels") return drillStep(widget.title, query, 1);
-    const chart = state.charts.get(widgetId);
-    const series = chart ? null : null;
-    if (query && query.kind === "trends" && widget.data) {
-      const { seriesOf } = await import("./charts.js");
-      const first = seriesOf(widget.data)[0];
-      if (first && first.values.length) return drillPoint(widget.title, query, { series: first, index: first.values.length - 1 }, widget.data);
+    const first = query && query.kind === "trends" && widget.data ? seriesOf(widget.data)[0] : null;
+    if (first && first.values.length) {
+      const chart = state.charts.get(widgetId);
+      const partial = chart && chart.partialIndex >= 0 ? 1 : 0;
+      return drillPoint(widget.title, query, { series: first, index: Math.max(0, first.values.length - 1 - partial) }, widget.data);
     }
-    openDrawer(widget.title, h("p", { class: "muted" }, series || "Click a point, a bar or a funnel step to see the people behind it."));
+    openDrawer(widget.title, h("p", { class: "muted" }, "People are shown for trends and funnels: click a point, a bar or a step."));
   } else if (action === "export") {
-    const query = queryOf(widgetId);
     try {
-      const source = definition && definition.metric_id && !definition.query
-        ? { type: "insight", query } : { type: "insight", query };
-      await exportSource(source, "csv");
+      await exportSource({ type: "insight", query: queryOf(widgetId) }, "csv");
     } catch (error) { showError(error); }
   } else if (action === "remove") {
     const ok = await dialog(`Remove “${widget.title}”?`, [h("p", {}, "The widget leaves this dashboard; its metric stays in the registry.")],
@@ -284,8 +282,8 @@ export async function openDashboard(id) {
   const session = state.session;
   try {
     const path = `/v1/dashboards/${encodeURIComponent(id)}`;
-    const [result, definition] = await Promise.all([api(`${path}/render${filterQuery()}`), api(path)]);
-    if (session !== state.session) return;
+    const [result, definition] = await Promise.all([api(`${path}/render${filterQuery()}`), api(path), state.ready]);
+    if (session !== state.session || location.hash !== `#/d/${encodeURIComponent(id)}`) return; // gone elsewhere
     for (const chartId of [...state.charts.keys()]) destroyChart(chartId);
     state.dashboard = result;
     state.definition = definition;
@@ -316,6 +314,7 @@ export async function openDashboard(id) {
     markActive();
     document.body.dataset.dashboard = id;
     document.body.dataset.rendered = String(Date.now());
+    if (!document.body.dataset.firstPaintMs) document.body.dataset.firstPaintMs = String(Math.round(performance.now()));
     openStream(id);
   } catch (error) {
     if (session !== state.session || error.stale) return;

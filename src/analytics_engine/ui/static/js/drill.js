@@ -144,7 +144,8 @@ export async function showPerson(id) {
       h("h3", {}, "Recent events"),
       h("ol", { class: "events", id: "person-events" }, events.map((e) => h("li", {},
         h("strong", {}, e.event), " ", h("time", { datetime: e.timestamp }, new Date(e.timestamp).toLocaleString()),
-        Object.keys(e.properties || {}).length ? h("code", {}, JSON.stringify(e.properties)) : null))),
+        Object.keys(e.properties || {}).length ? h("span", { class: "event-props" }, Object.entries(e.properties)
+          .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ")) : null))),
     );
   } catch (error) {
     if (!error.stale) body.replaceChildren(errorBox(error));

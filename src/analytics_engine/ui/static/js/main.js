@@ -122,14 +122,13 @@ async function start() {
   $("app").hidden = false;
   $("who").hidden = false;
   $("tabs").hidden = false;
-  const session = state.session;
   $("tenant-name").textContent = `Key ${state.key.slice(0, 10)}…`;
   try {
-    await Promise.all([loadMetrics(), loadCohorts(), showDashboards()]);
-    if (session !== state.session) return;
-    await route();
+    // the dashboard's render starts at once; widgets are drawn once the metric catalogue is in too
+    state.ready = Promise.all([loadMetrics(), loadCohorts()]);
+    await Promise.all([showDashboards(), route()]);
   } catch (error) {
-    if (error.status === 401 || error.status === 403) signOut();
+    if (!error.stale && (error.status === 401 || error.status === 403)) signOut();
   }
 }
 

@@ -41,7 +41,7 @@ export async function showCohorts() {
         return api("/v1/cohorts", { method: "POST", json: { name: v.name, kind: "static", distinct_ids: ids } });
       }
       return api("/v1/cohorts", { method: "POST", json: { name: v.name, kind: "dynamic",
-        definition: { type: "AND", criteria: [{ type: "person_property", key: v.key, operator: "eq", value: v.value }] } } });
+        definition: { type: "group", operator: "and", criteria: [{ type: "person_property", key: v.key, operator: "eq", value: v.value }] } } });
     }, "Create");
     if (made) { toast(`Cohort “${made.name}” created.`); await showCohorts(); }
   } }, "+ New cohort");
@@ -97,6 +97,9 @@ export async function newReport(dashboards, dashboardId) {
     field("E-mail recipients (comma separated)", "emails", "", { type: "text" })],
   (v) => api("/v1/reports", { method: "POST", json: { name: v.name, dashboard_id: v.dashboard, schedule: v.schedule || null,
     recipients: { emails: v.emails.split(",").map((s) => s.trim()).filter(Boolean) } } }), "Schedule");
-  if (made) { toast(`Report “${made.name}” scheduled.`); location.hash = "#/reports"; }
+  if (made) {
+    toast(`Report “${made.name}” scheduled.`);
+    if (location.hash === "#/reports") await showReports(); else location.hash = "#/reports";
+  }
   return made;
 }

@@ -1,0 +1,160 @@
+"""Measures the web page on the demo data (docs/ui.md has the figures):
+
+- first dashboard paint: navigation start → every widget of "Product overview" drawn, for a signed-in
+  visitor (key in sessionStorage), cold (first visit after the server starts) and warm (median);
+- the size of the assets sent, gzip-compressed as the server sends them;
+- click-to-chart in the builder: "Run" clicked for a trend not computed before → its chart drawn.
+
+Run: PYTHONPATH=src .venv/bin/python benchmarks/ui_bench.py [--events 160000] [--runs 7]
+Uses Debian's /usr/bin/chromium through Playwright (no browser download), a temporary data folder and a
+free port; the demo tenant is "Acme Learning"'s size (160,000 events over 200 days) by default."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import socket
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from playwright.sync_api import sync_playwright
+
+from analytics_engine.api.app import create_app
+from analytics_engine.config import Settings
+from analytics_engine.dashboards.demo import create_demo_dashboard
+from analytics_engine.datagen.demo import DEMO_DAYS
+from analytics_engine.datagen.generator import GeneratorSpec, generate_events
+from analytics_engine.datagen.loader import load_events
+from analytics_engine.runtime import Runtime
+from analytics_engine.tenants.schemas import KeyCreate, Scope, TenantCreate
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+STATIC = Path(__file__).resolve().parents[1] / "src" / "analytics_engine" / "ui" / "static"
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def asset_sizes() -> dict[str, dict[str, int]]:
+    """Every asset the dashboard page loads, raw and gzip-compressed (level 6, as the server sends it)."""
+    files = [
+        "index.html",
+        "app.css",
+        "vendor/chart-4.6.1.umd.min.js",
+        *[f"js/{p.name}" for p in (STATIC / "js").glob("*.js")],
+    ]
+    return {
+        name: {"raw": len(data), "gzip": len(gzip.compress(data, compresslevel=6))}
+        for name in sorted(files)
+        for data in [(STATIC / name).read_bytes()]
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=160_000)
+    parser.add_argument("--runs", type=int, default=7)
+    options = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="ui-bench-"))
+    settings = Settings(
+        data_dir=folder / "data",
+        warehouse_dsn=f"chdb://{folder / 'warehouse'}",
+        admin_key="bench-admin",
+        log_json=False,
+    )  # type: ignore[call-arg]
+    runtime = Runtime.build(settings)
+    tenant = runtime.tenants.create(TenantCreate(name="Acme Learning", timezone="Europe/Oslo"))
+    key = runtime.tenants.create_key(tenant.id, KeyCreate(scopes=[Scope.ingest, Scope.read, Scope.admin])).key
+    started = time.perf_counter()
+    load_events(
+        runtime.warehouse, tenant.id, generate_events(GeneratorSpec(events=options.events, days=DEMO_DAYS, seed=11))
+    )
+    dashboard = create_demo_dashboard(runtime, tenant.id)
+    print(f"loaded {options.events} events in {time.perf_counter() - started:.1f} s")
+
+    port = _port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    httpx.get(f"{url}/healthz").raise_for_status()
+    names = [
+        e["name"]
+        for e in httpx.get(f"{url}/v1/events/names", headers={"Authorization": f"Bearer {key}"}).json()["events"]
+    ]
+
+    result: dict[str, Any] = {"events": options.events, "assets": asset_sizes()}
+    result["assets_total"] = {k: sum(a[k] for a in result["assets"].values()) for k in ("raw", "gzip")}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        paints, renders = [], []
+        for run in range(options.runs):
+            context = browser.new_context(viewport={"width": 1440, "height": 1000})
+            context.add_init_script(f"sessionStorage.setItem('ae_api_key', {json.dumps(key)})")
+            page = context.new_page()
+            sent: list[int] = []
+            page.on(
+                "response",
+                lambda r, s=sent: s.append(int(r.headers.get("content-length") or 0)) if "/ui/" in r.url else None,
+            )
+            page.goto(f"{url}/ui/#/d/{dashboard.id}")
+            page.wait_for_function("document.body.dataset.firstPaintMs !== undefined", timeout=60_000)
+            paints.append(float(page.evaluate("document.body.dataset.firstPaintMs")))
+            renders.append(
+                float(
+                    page.evaluate(
+                        "performance.getEntriesByType('resource').find(e => e.name.includes('/render')).duration"
+                    )
+                )
+            )
+            if run == 0:
+                result["ui_bytes_sent_first_visit"] = sum(sent)
+            context.close()
+        result["first_paint_ms"] = {"cold": paints[0], "warm_median": statistics.median(paints[1:]), "all": paints}
+        result["render_api_ms"] = {"cold": renders[0], "warm_median": statistics.median(renders[1:])}
+
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        context.add_init_script(f"sessionStorage.setItem('ae_api_key', {json.dumps(key)})")
+        page = context.new_page()
+        page.goto(f"{url}/ui/#/insight")
+        page.wait_for_selector("#b-chart canvas", timeout=60_000)
+        clicks, in_page = [], []
+        for event in names[:8]:
+            for math in ("total", "unique_users"):
+                if event == names[0] and math == "total":
+                    continue  # the builder's first chart: already computed
+                page.fill("#b-form .s-event", event)
+                page.select_option("#b-form .s-math", math)  # "Run" at once: a query never computed before
+                runs = int(page.evaluate("document.body.dataset.builderRuns || '0'"))
+                started = time.perf_counter()
+                page.click("#b-run")
+                page.wait_for_function(f"Number(document.body.dataset.builderRuns) > {runs}", timeout=60_000)
+                clicks.append((time.perf_counter() - started) * 1000)
+                in_page.append(float(page.evaluate("document.body.dataset.builderMs")))
+        result["click_to_chart_ms"] = {
+            "median": statistics.median(clicks),
+            "max": max(clicks),
+            "in_page_median": statistics.median(in_page),
+            "runs": len(clicks),
+        }
+        browser.close()
+    server.should_exit = True
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

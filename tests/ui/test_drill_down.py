@@ -1,0 +1,150 @@
+"""Drill down in Chromium: a point of a trend and a funnel step to the people behind them (the same
+people the API gives), a person's properties and recent events, the people saved as a cohort, a widget
+as a table and as a CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.dashboards.live import LiveServer
+from tests.ui.conftest import axe_violations, call, screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def _widgets(page: Any) -> dict[str, dict[str, Any]]:
+    return {w["title"]: w for w in page.evaluate("window.aeDashboard.dashboard.widgets")}
+
+
+def _click_element(page: Any, widget_id: str, dataset: int, index: int) -> None:
+    """Click the chart element (a point or a bar) `index` of `dataset` of a widget's chart."""
+    x, y = page.evaluate(
+        """([id, d, i]) => {
+            const canvas = document.querySelector(`[data-widget-id="${id}"] canvas`);
+            const chart = Chart.getChart(canvas);
+            const element = chart.getDatasetMeta(d).data[i];
+            const box = canvas.getBoundingClientRect();
+            return [box.left + element.x, box.top + element.y];
+        }""",
+        [widget_id, dataset, index],
+    )
+    page.mouse.click(x, y)
+
+
+def _people(page: Any) -> list[str]:
+    page.wait_for_function(
+        "document.querySelector('#drawer .people') && !document.querySelector('#drawer p.muted')"
+        ".textContent.startsWith('Loading')"
+    )
+    return page.eval_on_selector_all("#drawer .people button", "bs => bs.map(b => b.dataset.person)")
+
+
+def test_point_to_people_to_person_and_a_cohort(page: Any, live: LiveServer, demo: dict[str, str]) -> None:
+    key, dashboard_id = demo["key"], demo["dashboard_id"]
+    sign_in(page, live, key, f"#/d/{dashboard_id}")
+    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
+    widget = _widgets(page)["Pageviews per day"]
+    points = widget["data"]["series"][0]["points"]
+    index = max(i for i, p in enumerate(points[:-1]) if (p["value"] or 0) > 0)
+    bucket = points[index]["bucket"] or points[index]["label"]
+    _click_element(page, widget["id"], 0, index)
+    page.wait_for_selector("#drawer:not([hidden])")
+    shown = _people(page)
+    funnel = {
+        "kind": "funnels",
+        "steps": [{"event": "pageview", "filters": []}, {"event": "pageview", "filters": []}],
+        "date_range": {"date_from": bucket[:10], "date_to": bucket[:10]},
+        "timezone": None,
+    }
+    expected = call(
+        live,
+        key,
+        "/v1/insights/funnels/people",
+        method="POST",
+        json={"query": funnel, "step": 1, "status": "converted", "limit": 100},
+    )["people"]
+    assert shown == expected and len(shown) > 0
+    assert bucket[5:10] in page.inner_text("#drawer-title")
+    assert axe_violations(page) == []
+
+    # one person: properties and recent events, as the API gives them
+    person = shown[0]
+    page.click(f"#drawer .people button[data-person='{person}']")
+    page.wait_for_selector("#person-events li")
+    events = call(live, key, f"/v1/persons/{person}/events", params={"limit": 50})
+    assert page.eval_on_selector_all("#person-events strong", "s => s.map(x => x.textContent)") == [
+        e["event"] for e in events
+    ]
+    assert "pageview" in [e["event"] for e in events]
+    screenshot(page, "ui-person.png", full_page=False)
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#drawer", state="hidden")
+
+    # the people of a funnel step, converted and dropped off, and saved as a cohort
+    funnel_widget = _widgets(page)["Signup → activated → purchase"]
+    _click_element(page, funnel_widget["id"], 0, 1)
+    page.wait_for_selector("#drawer:not([hidden])")
+    converted = _people(page)
+    query = page.evaluate(f"window.aeDashboard.definition.widgets.find(w => w.id === '{funnel_widget['id']}').query")
+    query = {**query, "date_range": {"date_from": "-90d", "date_to": None}}
+    api_converted = call(
+        live,
+        key,
+        "/v1/insights/funnels/people",
+        method="POST",
+        json={"query": query, "step": 2, "status": "converted", "limit": 100},
+    )["people"]
+    assert converted == api_converted and converted
+    page.click("#drawer .segmented button:nth-child(2)")
+    page.wait_for_function(
+        "document.querySelector('#drawer .segmented button:nth-child(2)').getAttribute('aria-pressed') === 'true'"
+    )
+    dropped = _people(page)
+    api_dropped = call(
+        live,
+        key,
+        "/v1/insights/funnels/people",
+        method="POST",
+        json={"query": query, "step": 2, "status": "dropped", "limit": 100},
+    )["people"]
+    assert dropped == api_dropped and not set(dropped) & set(converted)
+    page.click("#save-cohort")
+    page.wait_for_selector("#dialog[open]")
+    page.fill("#dlg-name", "Dropped after signup")
+    page.click("#dialog-ok")
+    page.wait_for_selector("#dialog[open]", state="detached")
+    cohort = next(c for c in call(live, key, "/v1/cohorts") if c["name"] == "Dropped after signup")
+    members = call(live, key, f"/v1/cohorts/{cohort['id']}/members", params={"limit": 1000})
+    assert sorted(members["distinct_ids"]) == sorted(dropped)
+    page.click("#drawer-close")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_widget_table_and_export(page: Any, live: LiveServer, demo: dict[str, str]) -> None:
+    key, dashboard_id = demo["key"], demo["dashboard_id"]
+    sign_in(page, live, key, f"#/d/{dashboard_id}")
+    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
+    widget = _widgets(page)["Purchases by plan"]
+    wid = widget["id"]
+    page.click(f"[data-widget-id='{wid}'] .widget-menu summary")
+    page.click(f"[data-widget-id='{wid}'] [data-action='table']")
+    page.wait_for_selector(f"[data-widget-id='{wid}'] table.data-table")
+    header = page.eval_on_selector_all(f"[data-widget-id='{wid}'] thead th", "ths => ths.map(t => t.textContent)")
+    assert header == ["Period", *[s["label"] for s in widget["data"]["series"]]]
+    rows = page.eval_on_selector_all(f"[data-widget-id='{wid}'] tbody tr", "trs => trs.length")
+    assert rows == len(widget["data"]["series"][0]["points"]) + 1  # and a total
+
+    page.click(f"[data-widget-id='{wid}'] .widget-menu summary")
+    page.click(f"[data-widget-id='{wid}'] [data-action='export']")
+    page.wait_for_selector("#export-download", timeout=60_000)
+    link = page.get_attribute("#export-download", "href")
+    text = httpx.get(link if link.startswith("http") else f"{live.url}{link}", timeout=30).text
+    table = list(csv.reader(io.StringIO(text)))
+    assert len(table) > 2 and any("purchase" in cell for row in table for cell in row)
+    page.click("#drawer-close")
+    assert page.errors == []  # type: ignore[attr-defined]
