@@ -13,6 +13,7 @@ import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from analytics_engine import __version__
+from analytics_engine.api.content_type import JsonByDefault
 from analytics_engine.api.errors import install_error_handlers
 from analytics_engine.api.routes import admin_ingest as ingest_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(JsonByDefault)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

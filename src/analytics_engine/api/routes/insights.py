@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
-from analytics_engine.errors import InvalidInput, NotFound, field_errors, summarize
+from analytics_engine.errors import BadRequest, InvalidInput, NotFound, field_errors, summarize
 from analytics_engine.insights import InsightResponse, PeoplePage, registry
 from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.funnels import FunnelsRunner
@@ -28,8 +28,13 @@ _EXAMPLE = {
 
 def parse_body(body: Any, kind: str | None = None) -> Any:
     """The query model for a JSON body; 422 naming each invalid field."""
+    if isinstance(body, bytes | str):
+        raise BadRequest("The body is not JSON: send the insight query with 'Content-Type: application/json'.")
     if not isinstance(body, dict):
-        raise InvalidInput("the body must be a JSON object (an insight query)", code="invalid_query")
+        raise InvalidInput(
+            f"the body must be one insight query (a JSON object), not a JSON {type(body).__name__}",
+            code="invalid_query",
+        )
     kinds = {name: k for name, k in registry.kinds().items() if k.insight_api}
     if kind is not None:
         if kind not in kinds:
