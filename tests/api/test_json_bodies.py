@@ -44,3 +44,16 @@ def test_insight_body_of_the_wrong_json_type_says_what_it_got(new_tenant) -> Non
     response = tenant.client.post("/v1/insights/trends", json=[1, 2], headers=tenant.headers)
     assert response.status_code == 422
     assert "not a JSON list" in response.json()["error"]["message"]
+
+
+def test_a_single_valued_query_parameter_sent_twice_is_refused(new_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant: TenantHandle = new_tenant()
+    response = tenant.get("/v1/events/count?event=a&event=b")
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["errors"][0]["loc"] == ["query", "event"]
+
+
+def test_a_number_is_not_a_time(new_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant: TenantHandle = new_tenant()
+    assert tenant.get("/v1/events/count?to=4.7e-193").status_code == 422
+    assert tenant.get("/v1/events/count?to=2026-01-01T00:00:00Z").status_code == 200

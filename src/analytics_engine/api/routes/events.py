@@ -68,6 +68,8 @@ def get_count(
     start: WarehouseDateTime | None = Query(None, alias="from", description="Inclusive start (ISO 8601)."),
     end: WarehouseDateTime | None = Query(None, alias="to", description="Exclusive end (ISO 8601)."),
 ) -> dict[str, int | str | None]:
+    """Counts this tenant's events, optionally of one name and in `[from, to)`. Counts events as
+    stored (a duplicate event id counts once after the table's merge)."""
     count = count_events(runtime.warehouse.for_tenant(tenant), event, start, end)
     return {"count": count, "event": event}
 
@@ -79,4 +81,6 @@ def get_rejected(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[RejectedEventPublic]:
+    """Events refused at ingest (HTTP or NATS), newest first, with the reason and the payload as
+    received, so a sender can fix and resend them."""
     return list_rejected(runtime.warehouse.for_tenant(tenant), limit, offset)
