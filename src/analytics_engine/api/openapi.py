@@ -133,10 +133,30 @@ def derived_codes(operation: dict[str, Any]) -> set[int]:
     return codes
 
 
-def example_from_schema(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) -> Any:
-    """A plausible value for a JSON schema: its own example, default or first choice, else by type."""
+# Plausible text for a string property by its name, when its schema gives no example.
+NAMED_STRINGS = {
+    "id": "job_4f5e0eaa5fe24a0faff4",
+    "tenant_id": "tn_0d6ff444513e4c4cb915",
+    "name": "Growth",
+    "title": "Weekly buyers",
+    "timezone": "Europe/Oslo",
+    "event": "signup",
+    "distinct_id": "u-1",
+    "kind": "trends",
+    "description": "People with at least one purchase in the week.",
+    "message": "Done.",
+    "key": "ae_live_8Jc2rX0e9bKqVn4tHwZ1",
+    "prefix": "ae_live_8Jc2",
+    "url": "https://example.com/hooks/reports",
+    "download_url": "http://127.0.0.1:3008/v1/files/tn_0d6ff444513e4c4cb915/exports/growth.csv?expires=1765100000&signature=9c1e",
+}
+
+
+def example_from_schema(schema: dict[str, Any], components: dict[str, Any], depth: int = 0, name: str = "") -> Any:
+    """A plausible value for a JSON schema: its own example, default or first choice, else by type
+    (a string by its property's name)."""
     if "$ref" in schema:
-        return example_from_schema(components.get(schema["$ref"].rsplit("/", 1)[-1], {}), components, depth)
+        return example_from_schema(components.get(schema["$ref"].rsplit("/", 1)[-1], {}), components, depth, name)
     for key in ("example", "const"):
         if key in schema:
             return schema[key]
@@ -151,17 +171,21 @@ def example_from_schema(schema: dict[str, Any], components: dict[str, Any], dept
     for key in ("anyOf", "oneOf", "allOf"):
         choices = [c for c in schema.get(key, []) if c.get("type") != "null"]
         if choices:
-            return example_from_schema(choices[0], components, depth + 1)
+            return example_from_schema(choices[0], components, depth + 1, name)
     kind = schema.get("type")
     if kind == "object" or "properties" in schema:
         return {
-            name: example_from_schema(sub, components, depth + 1) for name, sub in schema.get("properties", {}).items()
+            key: example_from_schema(sub, components, depth + 1, key)
+            for key, sub in schema.get("properties", {}).items()
         }
     if kind == "array":
-        return [example_from_schema(schema.get("items", {}), components, depth + 1)]
+        return [example_from_schema(schema.get("items", {}), components, depth + 1, name)]
     formats = {"date-time": "2026-12-01T09:30:00Z", "date": "2026-12-01", "uri": "https://example.com/"}
+    text = NAMED_STRINGS.get(name) or (
+        f"{name.removesuffix('_id')[:3]}_4f5e0eaa5fe24a0faff4" if name.endswith("_id") else name
+    )
     return {
-        "string": formats.get(schema.get("format", ""), "string"),
+        "string": formats.get(schema.get("format", ""), text or "text"),
         "integer": 0,
         "number": 0.0,
         "boolean": False,
