@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
@@ -192,7 +192,7 @@ def post_insight(
     openapi_extra=_BODY_OF_KIND,
 )
 def post_insight_kind(
-    kind: str,
+    kind: Annotated[str, Path(description="The insight kind.", json_schema_extra={"enum": list(insight_kinds())})],
     tenant: ReadTenant,
     runtime: RuntimeDep,
     body: Any = Body(..., include_in_schema=False),
