@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, GetJsonSchemaHandler, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, GetJsonSchemaHandler, model_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -51,7 +51,32 @@ def check_warehouse_date(day: date) -> date:
     return day
 
 
-WarehouseDateTime = Annotated[datetime, AfterValidator(check_warehouse_time)]
+def refuse_numbers(value: Any) -> Any:
+    """An ISO 8601 text or a datetime, not a number: pydantic would read `4.7e-193` as seconds since 1970,
+    which no caller means and the API description (`date-time`) does not promise."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _is_number(value)):
+        raise ValueError("expected an ISO 8601 time such as 2026-01-31T00:00:00Z, not a number")
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+WarehouseDateTime = Annotated[datetime, BeforeValidator(refuse_numbers), AfterValidator(check_warehouse_time)]
+
+
+def assume_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+# A time read back from the warehouse (its DateTime64 columns are UTC but come back without an
+# offset): answered with one, as an RFC 3339 `date-time` must be.
+UtcDateTime = Annotated[datetime, AfterValidator(assume_utc)]
 """A `datetime` field or query parameter the warehouse can store; 422 otherwise."""
 
 

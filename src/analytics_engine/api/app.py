@@ -10,11 +10,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
 from analytics_engine import __version__
 from analytics_engine.alerts.lifecycle import start_alerts, stop_alerts
+from analytics_engine.api.content_type import JsonByDefault
+from analytics_engine.api.deps import single_query_values
 from analytics_engine.api.errors import install_error_handlers
+from analytics_engine.api.openapi import install as install_openapi
 from analytics_engine.api.routes import admin_ingest as ingest_routes
 from analytics_engine.api.routes import admin_lifecycle as lifecycle_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
@@ -138,8 +141,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         description="Multi-tenant analytics and impact measurement on ClickHouse. Tenant routes under "
         "`/v1/` take `Authorization: Bearer <tenant key>`; `/v1/admin/` routes take the platform admin key.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(single_query_values)],
     )
+    install_openapi(app)
     install_error_handlers(app)
+    app.add_middleware(JsonByDefault)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

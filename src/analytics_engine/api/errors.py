@@ -4,7 +4,7 @@ names the request id and never carries a traceback)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from analytics_engine.api.content_type import is_json, media_type
 from analytics_engine.errors import AppError, BudgetExceeded, field_errors, invalid_details
 
 log = structlog.get_logger(__name__)
@@ -40,6 +41,28 @@ def error_response(
     return JSONResponse({"error": error}, status_code=status, headers=headers)
 
 
+def body_error(request: Request, errors: Sequence[Mapping[str, Any]]) -> JSONResponse | None:
+    """A body that is not JSON at all: 400 when it does not parse, 415 when it is labelled as another
+    type; both name the header (api/content_type.py reads unlabelled bodies as JSON)."""
+    declared = request.headers.get("content-type", "")
+    for error in errors:
+        if error.get("type") == "json_invalid":
+            return error_response(
+                400,
+                "bad_request",
+                f"The body is not valid JSON ({error.get('ctx', {}).get('error', 'parse error')}); send a JSON "
+                "body, with 'Content-Type: application/json'.",
+            )
+        if tuple(error.get("loc", ())) == ("body",) and declared and not is_json(declared):
+            return error_response(
+                415,
+                "unsupported_media_type",
+                f"This route takes a JSON body: send it with 'Content-Type: application/json' "
+                f"(got {media_type(declared)!r}).",
+            )
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
@@ -47,7 +70,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unreadable = body_error(request, exc.errors())
+        if unreadable is not None:
+            return unreadable
         errors = field_errors(exc.errors())
         first: dict[str, Any] = errors[0] if errors else {"loc": [], "message": "invalid request"}
         where = ".".join(str(p) for p in first["loc"] if p not in ("body", "query", "path"))

@@ -13,6 +13,7 @@ from analytics_engine.ingest.fast_path import fast_accept
 from analytics_engine.ingest.group_commit import GroupCommitter
 from analytics_engine.ingest.validation import Limits, RejectedEvent, validate_events
 from analytics_engine.observability import metrics
+from analytics_engine.validation import UtcDateTime
 from analytics_engine.warehouse.params import utc_text
 from analytics_engine.warehouse.scoped import TenantScope
 
@@ -123,7 +124,7 @@ def count_events(scope: TenantScope, event: str | None, start: datetime | None, 
 
 
 class RejectedEventPublic(BaseModel):
-    received_at: datetime
+    received_at: UtcDateTime
     source: str
     request_id: str
     position: int

@@ -12,6 +12,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep, tenant_with
+from analytics_engine.api.openapi import errors, examples
 from analytics_engine.dashboards.live import stream_hub
 from analytics_engine.dashboards.render import render
 from analytics_engine.dashboards.schemas import (
@@ -70,52 +71,101 @@ def filter_params(
 FiltersDep = Depends(filter_params)
 
 
-@router.post("/v1/dashboards", response_model=DashboardPublic, status_code=201, summary="Create a dashboard")
+@router.post(
+    "/v1/dashboards",
+    response_model=DashboardPublic,
+    status_code=201,
+    summary="Create a dashboard",
+    openapi_extra=examples(
+        request={
+            "name": "Growth",
+            "filters": {"date_from": "-30d", "timezone": "Europe/Oslo"},
+            "widgets": [
+                {
+                    "title": "Signups",
+                    "viz": "big_number",
+                    "query": {"kind": "trends", "series": [{"event": "signup"}]},
+                    "layout": {"x": 0, "y": 0, "w": 4, "h": 2},
+                }
+            ],
+        }
+    ),
+    responses=errors(409, 404),
+)
 def create_dashboard(body: DashboardCreate, tenant: AdminTenant, runtime: RuntimeDep) -> DashboardPublic:
+    """Creates a dashboard with filters and widgets; each widget shows a metric (its current or a
+    pinned version) or an inline insight query. A deprecated metric cannot be put on a widget (422)."""
     return runtime.dashboards.create(tenant.tenant_id, body)
 
 
 @router.get("/v1/dashboards", response_model=list[DashboardSummary], summary="This tenant's dashboards")
 def list_dashboards(tenant: ReadTenant, runtime: RuntimeDep) -> list[DashboardSummary]:
+    """This tenant's dashboards: id, name, widget count, times."""
     return runtime.dashboards.list(tenant.tenant_id)
 
 
 @router.get("/v1/dashboards/{dashboard_id}", response_model=DashboardPublic, summary="A dashboard and its widgets")
 def get_dashboard(dashboard_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> DashboardPublic:
+    """A dashboard with its filters and widgets (definitions, not data: see `/render`)."""
     return runtime.dashboards.get(tenant.tenant_id, dashboard_id)
 
 
-@router.patch("/v1/dashboards/{dashboard_id}", response_model=DashboardPublic, summary="Rename, re-filter")
+@router.patch(
+    "/v1/dashboards/{dashboard_id}",
+    response_model=DashboardPublic,
+    summary="Rename, re-filter",
+    openapi_extra=examples(request={"name": "Growth (weekly)", "filters": {"date_from": "-90d", "interval": "week"}}),
+    responses=errors(409),
+)
 def update_dashboard(
     dashboard_id: str, body: DashboardUpdate, tenant: AdminTenant, runtime: RuntimeDep
 ) -> DashboardPublic:
+    """Renames a dashboard or changes its description or filters; fields left out keep their value."""
     return runtime.dashboards.update(tenant.tenant_id, dashboard_id, body)
 
 
 @router.delete("/v1/dashboards/{dashboard_id}", status_code=204, summary="Delete a dashboard")
 def delete_dashboard(dashboard_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
+    """Deletes a dashboard and its widgets; open streams get `event: deleted`."""
     runtime.dashboards.delete(tenant.tenant_id, dashboard_id)
     return Response(status_code=204)
 
 
 @router.post(
-    "/v1/dashboards/{dashboard_id}/widgets", response_model=WidgetPublic, status_code=201, summary="Add a widget"
+    "/v1/dashboards/{dashboard_id}/widgets",
+    response_model=WidgetPublic,
+    status_code=201,
+    summary="Add a widget",
+    openapi_extra=examples(
+        request={
+            "title": "Activation",
+            "viz": "funnel",
+            "query": {"kind": "funnels", "steps": [{"event": "signup"}, {"event": "activated"}]},
+            "layout": {"x": 4, "y": 0, "w": 8, "h": 4},
+        }
+    ),
 )
 def add_widget(dashboard_id: str, body: WidgetCreate, tenant: AdminTenant, runtime: RuntimeDep) -> WidgetPublic:
+    """Adds a widget (a metric or an inline query) to a dashboard."""
     return runtime.dashboards.add_widget(tenant.tenant_id, dashboard_id, body)
 
 
 @router.patch(
-    "/v1/dashboards/{dashboard_id}/widgets/{widget_id}", response_model=WidgetPublic, summary="Change a widget"
+    "/v1/dashboards/{dashboard_id}/widgets/{widget_id}",
+    response_model=WidgetPublic,
+    summary="Change a widget",
+    openapi_extra=examples(request={"title": "Weekly signups", "viz": "bar"}),
 )
 def update_widget(
     dashboard_id: str, widget_id: str, body: WidgetUpdate, tenant: AdminTenant, runtime: RuntimeDep
 ) -> WidgetPublic:
+    """Changes a widget; set one of `metric_id`/`query` and null the other to switch its source."""
     return runtime.dashboards.update_widget(tenant.tenant_id, dashboard_id, widget_id, body)
 
 
 @router.delete("/v1/dashboards/{dashboard_id}/widgets/{widget_id}", status_code=204, summary="Remove a widget")
 def delete_widget(dashboard_id: str, widget_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
+    """Removes a widget from its dashboard."""
     runtime.dashboards.delete_widget(tenant.tenant_id, dashboard_id, widget_id)
     return Response(status_code=204)
 
@@ -132,6 +182,8 @@ def render_dashboard(
     filters: DashboardFilters | None = FiltersDep,
     refresh: bool = Query(False, description="Recompute every widget, ignoring caches."),
 ) -> Response:
+    """Computes every widget at once and answers each widget's data (or its own error); the saved
+    filters can be overridden in the query string. Results are cached per widget and filters."""
     result = render(runtime, tenant, dashboard_id, filters, refresh=refresh)
     # Serialised once by pydantic-core (the response model is for the schema only).
     return Response(result.model_dump_json(), media_type="application/json")
@@ -142,6 +194,8 @@ def render_dashboard(
     summary="A short-lived signed token for the stream (EventSource cannot send an Authorization header)",
 )
 async def stream_token(dashboard_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> dict[str, Any]:
+    """A short-lived signed token that opens this dashboard's stream without a header (browsers'
+    EventSource cannot send one): `{"token", "expires_at", "stream"}`."""
     await run_in_threadpool(runtime.dashboards.get, tenant.tenant_id, dashboard_id)
     token, expires = stream_hub(runtime).issue_token(tenant.tenant_id, tenant.key_id, dashboard_id)
     return {"token": token, "expires_at": expires, "stream": f"/v1/dashboards/{dashboard_id}/stream?token={token}"}
@@ -161,6 +215,8 @@ def _token_tenant(runtime: Any, tenant_id: str, key_id: str) -> TenantContext:
 @router.get(
     "/v1/dashboards/{dashboard_id}/stream",
     summary="Live widget updates (Server-Sent Events); `Last-Event-ID` resumes",
+    # The key in the header, or a stream token in the query string (browsers' EventSource).
+    openapi_extra={"security": [{"tenantKey": []}, {}]},
     response_class=EventSourceResponse,
 )
 async def stream_dashboard(

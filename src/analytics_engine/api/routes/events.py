@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 
 from analytics_engine.api.deps import IngestTenant, ReadTenant, RuntimeDep
+from analytics_engine.api.openapi import examples
 from analytics_engine.errors import PayloadTooLarge
 from analytics_engine.ingest.names import EventNames, event_names
 from analytics_engine.ingest.service import (
@@ -16,7 +17,27 @@ from analytics_engine.validation import MAX_OFFSET, WarehouseDateTime
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
-_EVENT_EXAMPLE = {"event": "signup", "distinct_id": "user-1", "properties": {"plan": "pro"}}
+_EVENT_EXAMPLE = {
+    "event": "signup",
+    "distinct_id": "user-1",
+    "event_id": "0b9e4a3c-6a4f-4c55-9a51-3f1f4f7b9d10",
+    "properties": {"plan": "pro"},
+}
+# Each event is checked on its own: one that breaks these rules is listed in `rejected`, the others land.
+_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "description": "The event's name (required, non-empty)."},
+        "distinct_id": {"type": "string", "description": "Who did it (required)."},
+        "timestamp": {"type": "string", "description": "ISO 8601 (or epoch seconds/milliseconds); default now."},
+        "event_id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "A client id: an event sent again with the same id is stored once (safe retries).",
+        },
+        "properties": {"type": "object", "description": "Any JSON properties."},
+    },
+}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -40,10 +61,20 @@ async def read_body(request: Request, limit: int) -> bytes:
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"type": "object"}, "example": _EVENT_EXAMPLE},
+                "application/json": {
+                    "schema": {"anyOf": [_EVENT_SCHEMA, {"type": "array", "items": _EVENT_SCHEMA}]},
+                    "example": [_EVENT_EXAMPLE, {"event": "", "distinct_id": "user-2"}],
+                },
                 "application/x-ndjson": {"schema": {"type": "string"}},
             },
-        }
+        },
+        **examples(
+            answer={
+                "accepted": 1,
+                "rejected": [{"index": 1, "reason": "'event' is required and must be a non-empty string"}],
+                "request_id": "f7779757fc7a4e1b95bdd61662af38f4",
+            }
+        )["responses"],
     },
 )
 async def post_events(request: Request, tenant: IngestTenant, runtime: RuntimeDep) -> IngestResult:
@@ -70,6 +101,8 @@ def get_count(
     start: WarehouseDateTime | None = Query(None, alias="from", description="Inclusive start (ISO 8601)."),
     end: WarehouseDateTime | None = Query(None, alias="to", description="Exclusive end (ISO 8601)."),
 ) -> dict[str, int | str | None]:
+    """Counts this tenant's events, optionally of one name and in `[from, to)`. Counts events as
+    stored (a duplicate event id counts once after the table's merge)."""
     count = count_events(runtime.warehouse.for_tenant(tenant), event, start, end)
     return {"count": count, "event": event}
 
@@ -81,6 +114,8 @@ def get_rejected(
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[RejectedEventPublic]:
+    """Events refused at ingest (HTTP or NATS), newest first, with the reason and the payload as
+    received, so a sender can fix and resend them."""
     return list_rejected(runtime.warehouse.for_tenant(tenant), limit, offset)
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
+from analytics_engine.api.openapi import errors
 from analytics_engine.exports.schemas import ExportAccepted, ExportCreate, ExportStatus
 from analytics_engine.validation import MAX_OFFSET
 
@@ -30,8 +31,11 @@ def base_url(request: Request, runtime: RuntimeDep) -> str:
     response_model=ExportAccepted,
     summary="Queue an export (raw events, insight, metric or dashboard) to a file",
     openapi_extra={"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}},
+    responses=errors(404),
 )
 def create_export(body: ExportCreate, tenant: ReadTenant, runtime: RuntimeDep, response: Response) -> ExportAccepted:
+    """Queues an export of raw events, an insight, a metric or a dashboard to CSV, JSON lines,
+    Parquet or XLSX and answers at once (202) with its id and status URL (also in `Location`)."""
     accepted = runtime.exports.create(tenant, body)
     response.headers["Location"] = accepted.status_url
     return accepted
@@ -45,15 +49,20 @@ def list_exports(
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> list[ExportStatus]:
+    """This tenant's exports, newest first, with state, progress and download links."""
     return runtime.exports.list(tenant.tenant_id, limit=limit, offset=offset, base_url=base_url(request, runtime))
 
 
 @router.get("/{export_id}", response_model=ExportStatus, summary="Status, progress and download link")
 def get_export(export_id: str, request: Request, tenant: ReadTenant, runtime: RuntimeDep) -> ExportStatus:
+    """One export's state, progress, size and, once it succeeded, a signed download URL with its
+    expiry."""
     return runtime.exports.status(tenant.tenant_id, export_id, base_url=base_url(request, runtime))
 
 
 @router.delete("/{export_id}", status_code=204, summary="Cancel a queued or running export, or remove a finished one")
 def delete_export(export_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> Response:
+    """Cancels a queued or running export, or removes a finished one and its file
+    (`X-Export-Outcome` says which)."""
     outcome = runtime.exports.delete(tenant.tenant_id, export_id)
     return Response(status_code=204, headers={"X-Export-Outcome": outcome})

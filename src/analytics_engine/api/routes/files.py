@@ -7,16 +7,19 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from analytics_engine.api.deps import RuntimeDep
+from analytics_engine.api.openapi import errors
 from analytics_engine.errors import Forbidden, NotFound
 from analytics_engine.storage.base import content_type_for
 
 router = APIRouter(tags=["files"])
 
 
-@router.get("/v1/files/{tenant_id}/{key:path}", summary="Download a file by its signed link")
+@router.get("/v1/files/{tenant_id}/{key:path}", summary="Download a file by its signed link", responses=errors(403))
 def download(
     tenant_id: str, key: str, runtime: RuntimeDep, expires: str | None = None, signature: str | None = None
 ) -> StreamingResponse:
+    """Downloads a stored file (an export, a report) at the signed, expiring URL an answer gave. No
+    key: the signature is the permission; a tampered, expired or other-tenant link is a 403."""
     runtime.signer.verify(tenant_id, key, expires, signature)
     storage = runtime.storage
     try:

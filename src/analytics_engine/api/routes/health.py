@@ -11,11 +11,14 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz", summary="The process is up")
 def healthz() -> dict[str, str]:
+    """Liveness: answers `{"status": "ok"}` while the process runs; checks nothing else. No key."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="The warehouse and the metadata database answer")
 def readyz(runtime: RuntimeDep) -> JSONResponse:
+    """Readiness: 200 when the warehouse and the metadata database answer, 503 with the failing part
+    otherwise (load balancers route on it). No key."""
     checks = {"warehouse": runtime.warehouse.ping(), "metadata": runtime.metadata.ping()}
     ready = all(checks.values())
     return JSONResponse(
@@ -25,4 +28,6 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 def prometheus_metrics() -> Response:
+    """Prometheus text exposition of the process's metrics (HTTP latency, ingest, jobs, cache,
+    streams). No key: expose it only on an internal network."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from analytics_engine.api.deps import AdminDep, AdminTenant, ReadTenant, RuntimeDep
+from analytics_engine.api.openapi import errors, examples
 from analytics_engine.impact.inputs import Vocabulary
 from analytics_engine.impact.registry import FormulaCreate, FormulaPublic
 from analytics_engine.impact.service import make_window
@@ -50,7 +51,7 @@ class BenchmarkPublic(BaseModel):
     refreshed_at: datetime | None
 
 
-@router.get("/v1/impact/sroi", summary="This tenant's SROI with its explanation")
+@router.get("/v1/impact/sroi", summary="This tenant's SROI with its explanation", responses=errors(404))
 async def get_sroi(
     tenant: ReadTenant,
     runtime: RuntimeDep,
@@ -59,11 +60,15 @@ async def get_sroi(
     programme: Programme = None,
     formula_version: Version = None,
 ) -> dict[str, Any]:
+    """This tenant's social return on investment for a period (and programme): the ratio, present
+    value, investment, band, confidence and the explanation of each step. Records a result."""
     window = make_window(start, end, programme)
     return await runtime.impact.calculate("sroi", tenant.tenant_id, window, version=formula_version)
 
 
-@router.get("/v1/impact/vis", summary="This tenant's (or one programme's) Volunteer Impact Score")
+@router.get(
+    "/v1/impact/vis", summary="This tenant's (or one programme's) Volunteer Impact Score", responses=errors(404)
+)
 async def get_vis(
     tenant: ReadTenant,
     runtime: RuntimeDep,
@@ -73,11 +78,13 @@ async def get_vis(
     formula_version: Version = None,
     breakdown: Annotated[bool, Query(description="Add the component breakdown and per-programme scores.")] = False,
 ) -> dict[str, Any]:
+    """The Volunteer Impact Score of this tenant (or one programme) for a period; `breakdown=true`
+    adds its components and one score per programme. Records a result."""
     window = make_window(start, end, programme)
     return await runtime.impact.calculate("vis", tenant.tenant_id, window, version=formula_version, breakdown=breakdown)
 
 
-@router.get("/v1/impact/vis/volunteers", summary="Volunteers ranked by VIS, paged")
+@router.get("/v1/impact/vis/volunteers", summary="Volunteers ranked by VIS, paged", responses=errors(404))
 def get_volunteers(
     tenant: ReadTenant,
     runtime: RuntimeDep,
@@ -88,6 +95,7 @@ def get_volunteers(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
+    """Volunteers ranked by VIS (then id), paged, each with the breakdown of their score."""
     window = make_window(start, end, programme)
     return runtime.impact.volunteers(tenant.tenant_id, window, version=formula_version, limit=limit, offset=offset)
 
@@ -99,11 +107,13 @@ def list_results(
     kind: Literal["sroi", "vis"] | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[dict[str, Any]]:
+    """Recorded SROI and VIS results, newest first, each with the formula version that computed it."""
     return runtime.impact.list_results(tenant.tenant_id, kind, limit)
 
 
 @router.get("/v1/impact/results/{result_id}", summary="One recorded result, with the formula version that computed it")
 def get_result(result_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> dict[str, Any]:
+    """One recorded result in full; another tenant's id is a 404."""
     return runtime.impact.get_result(tenant.tenant_id, result_id)
 
 
@@ -114,6 +124,8 @@ def get_benchmarks(
     metric: Literal["sroi", "vis"],
     compare_with: Literal["industry", "region", "size"],
 ) -> dict[str, Any]:
+    """Where this tenant stands among opted-in peers (industry, region or size band): percentiles,
+    mean and its rank; suppressed below k peers or when the tenant has not opted in."""
     return runtime.impact.benchmark(tenant.tenant_id, metric, compare_with)
 
 
@@ -121,6 +133,7 @@ def get_benchmarks(
 def list_formulas(
     _: ReadTenant, runtime: RuntimeDep, kind: Literal["sroi", "vis"] | None = None
 ) -> list[FormulaPublic]:
+    """Every SROI and VIS formula version with the one in force flagged."""
     return runtime.impact.registry.list(kind)
 
 
@@ -145,22 +158,38 @@ class SharingUpdate(PatchModel):
 
 @router.get("/v1/impact/sharing", response_model=SharingPublic, summary="This tenant's benchmark sharing settings")
 def get_sharing(tenant: ReadTenant, runtime: RuntimeDep) -> SharingPublic:
+    """This tenant's benchmark peer-group attributes and its data-sharing consent."""
     return SharingPublic.model_validate(runtime.tenants.get(tenant.tenant_id), from_attributes=True)
 
 
-@router.put("/v1/impact/sharing", response_model=SharingPublic, summary="Opt in or out of benchmarks (tenant admin)")
+@router.put(
+    "/v1/impact/sharing",
+    response_model=SharingPublic,
+    summary="Opt in or out of benchmarks (tenant admin)",
+    openapi_extra=examples(request={"data_sharing_opt_in": True, "industry": "education", "size_band": "medium"}),
+)
 def put_sharing(body: SharingUpdate, tenant: AdminTenant, runtime: RuntimeDep) -> SharingPublic:
+    """Changes this tenant's peer-group attributes or consent (tenant `admin` scope); fields left out
+    keep their value."""
     updated = runtime.tenants.update(tenant.tenant_id, TenantUpdate(**body.model_dump(exclude_unset=True)))
     return SharingPublic.model_validate(updated, from_attributes=True)
 
 
 @router.get("/v1/impact/vocabulary", response_model=Vocabulary, summary="This tenant's impact event vocabulary")
 def get_vocabulary(tenant: ReadTenant, runtime: RuntimeDep) -> Vocabulary:
+    """The event and property names this tenant's impact figures read (defaults where not remapped)."""
     return runtime.impact.vocabulary(tenant.tenant_id)
 
 
-@router.put("/v1/impact/vocabulary", response_model=Vocabulary, summary="Remap impact event and property names")
+@router.put(
+    "/v1/impact/vocabulary",
+    response_model=Vocabulary,
+    summary="Remap impact event and property names",
+    openapi_extra=examples(request={"activity_event": "shift_logged", "hours": "duration_h", "volunteer_id": "helper"}),
+)
 def put_vocabulary(body: dict[str, Any], tenant: AdminTenant, runtime: RuntimeDep) -> Vocabulary:
+    """Remaps impact event and property names to this tenant's own; names are bound as parameters,
+    never put into SQL."""
     return runtime.impact.set_vocabulary(tenant.tenant_id, body)
 
 
@@ -173,6 +202,7 @@ def put_vocabulary(body: dict[str, Any], tenant: AdminTenant, runtime: RuntimeDe
 def admin_list_formulas(
     runtime: RuntimeDep, _: AdminDep, kind: Literal["sroi", "vis"] | None = None
 ) -> list[FormulaPublic]:
+    """Every formula version (platform admin key)."""
     return runtime.impact.registry.list(kind)
 
 
@@ -181,6 +211,22 @@ def admin_list_formulas(
     status_code=201,
     tags=["admin: impact"],
     summary="Add a formula version (or dry-run it: how many recent results would move by more than 20%)",
+    openapi_extra=examples(
+        request={
+            "kind": "vis",
+            "definition": {
+                "weights": {"hours": 0.3, "consistency": 0.3, "outcome": 0.4},
+                "scales": {"hours_per_month": 20.0, "sessions_per_month": 4.0, "outcome_gain": 0.25},
+                "bands": [
+                    {"name": "Emerging", "min_score": 0.0},
+                    {"name": "Contributing", "min_score": 25.0},
+                    {"name": "High Impact", "min_score": 50.0},
+                    {"name": "Exceptional", "min_score": 75.0},
+                ],
+            },
+            "note": "same weights, restated",
+        }
+    ),
 )
 def add_formula(
     body: FormulaCreate,
@@ -189,6 +235,8 @@ def add_formula(
     response: Response,
     dry_run: Annotated[bool, Query(description="Compare only; store nothing.")] = False,
 ) -> dict[str, Any]:
+    """Adds a formula version, in force from `effective_from` (201); with `dry_run=true` stores
+    nothing and answers (200) how many recent results would move by more than 20 %."""
     service = runtime.impact
     if dry_run:
         response.status_code = 200
@@ -198,4 +246,6 @@ def add_formula(
 
 @router.post("/v1/admin/impact/benchmarks/refresh", tags=["admin: impact"], summary="Refresh benchmarks now")
 async def refresh_benchmarks(runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
+    """Recomputes the benchmark aggregates now instead of at the next scheduled refresh (platform
+    admin key)."""
     return await runtime.impact.refresh_benchmarks()

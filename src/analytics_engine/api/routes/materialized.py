@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 
 from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep
+from analytics_engine.api.openapi import examples
 from analytics_engine.materialized.schemas import (
     ApplySuggestionsResult,
     MaterializedPropertyCreate,
@@ -23,6 +24,7 @@ _LIMIT = {422: {"description": "Invalid path or type, or a cap reached (`materia
     summary="This tenant's materialized properties and their backfill state",
 )
 def list_materialized(tenant: ReadTenant, runtime: RuntimeDep) -> MaterializedPropertyList:
+    """This tenant's materialized properties with their column, state and backfill job."""
     return runtime.materialized.list(tenant.tenant_id)
 
 
@@ -32,6 +34,7 @@ def list_materialized(tenant: ReadTenant, runtime: RuntimeDep) -> MaterializedPr
     status_code=201,
     responses=_LIMIT,  # type: ignore[arg-type]
     summary="Materialize a property as a typed column of events (backfilled by a job)",
+    openapi_extra=examples(request={"path": "plan", "type": "string"}),
 )
 def create_materialized(
     body: MaterializedPropertyCreate,
@@ -39,6 +42,8 @@ def create_materialized(
     runtime: RuntimeDep,
     wait: bool = Query(False, description="Run the backfill in this request and answer when it is done."),
 ) -> MaterializedPropertyPublic:
+    """Adds a typed column for a property path on events and backfills it in a job (`wait=true`:
+    in this request); filters and breakdowns on the path then read the column. Caps are 422."""
     return runtime.materialized.create(tenant.tenant_id, body, wait=wait)
 
 
@@ -48,6 +53,8 @@ def create_materialized(
     summary="Properties this tenant's dashboards and saved metrics use, most used first",
 )
 def suggest_materialized(tenant: ReadTenant, runtime: RuntimeDep) -> SuggestionList:
+    """Properties this tenant's dashboards and saved metrics filter or break down by, most used
+    first, with whether each is materialized."""
     return runtime.materialized.suggestions(tenant.tenant_id)
 
 
@@ -63,6 +70,8 @@ def apply_suggestions(
         None, ge=1, le=1_000_000, description="Default: ANALYTICS_MATERIALIZED_AUTO_MIN_USES."
     ),
 ) -> ApplySuggestionsResult:
+    """Materializes the suggested properties used at least `min_uses` times, within the caps; answers
+    what was created and what was skipped."""
     return runtime.materialized.apply_suggestions(tenant.tenant_id, min_uses=min_uses, source="manual")
 
 
@@ -72,6 +81,7 @@ def apply_suggestions(
     summary="One materialized property",
 )
 def get_materialized(property_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> MaterializedPropertyPublic:
+    """One materialized property with its state."""
     return runtime.materialized.get(tenant.tenant_id, property_id)
 
 
@@ -81,5 +91,6 @@ def get_materialized(property_id: str, tenant: ReadTenant, runtime: RuntimeDep) 
     summary="Stop materializing a property for this tenant (the column goes when no tenant uses it)",
 )
 def delete_materialized(property_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> Response:
+    """Stops materializing a property for this tenant; the column is dropped when no tenant uses it."""
     runtime.materialized.delete(tenant.tenant_id, property_id)
     return Response(status_code=204)

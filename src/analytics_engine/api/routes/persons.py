@@ -4,6 +4,7 @@ from fastapi import APIRouter, Query
 from pydantic import TypeAdapter, ValidationError
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
+from analytics_engine.api.openapi import errors
 from analytics_engine.cohorts.schemas import PropertyFilter
 from analytics_engine.errors import InvalidInput, field_errors, summarize
 from analytics_engine.persons.service import PersonEvent, PersonPublic, PersonService, PersonsPage
@@ -30,7 +31,12 @@ def parse_filters(where: str | None, properties: list[str]) -> list[PropertyFilt
     return filters
 
 
-@router.get("", response_model=PersonsPage, summary="Persons, most recently seen first; filter by properties")
+@router.get(
+    "",
+    response_model=PersonsPage,
+    summary="Persons, most recently seen first; filter by properties",
+    responses=errors(404),
+)
 def list_persons(
     tenant: ReadTenant,
     runtime: RuntimeDep,
@@ -47,6 +53,8 @@ def list_persons(
     seen_after: WarehouseDateTime | None = Query(None, description="Last seen at or after (ISO 8601)."),
     seen_before: WarehouseDateTime | None = Query(None, description="First seen before (ISO 8601)."),
 ) -> PersonsPage:
+    """Persons (distinct ids) most recently seen first, filtered by property conditions (`where` as
+    JSON or `property=key:value`), a cohort, a search prefix and seen-after/before times."""
     return PersonService(runtime).list(
         tenant.tenant_id,
         limit=limit,
@@ -61,6 +69,8 @@ def list_persons(
 
 @router.get("/{distinct_id}", response_model=PersonPublic, summary="One person: first/last seen, properties")
 def get_person(distinct_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> PersonPublic:
+    """One person: first and last seen, event count and latest properties; 404 when this tenant has
+    no events from that id."""
     return PersonService(runtime).get(tenant.tenant_id, distinct_id)
 
 
