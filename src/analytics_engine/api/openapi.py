@@ -12,8 +12,10 @@ package (`api/static/`, no internet) and builds the document once with these con
   body -> 400 (not JSON) and 415 (another declared type). A route adds the others it raises itself
   with `responses=errors(409)`. FastAPI's `{"detail": [...]}` schemas are removed.
 - **Examples.** A route gives its request and answer examples with
-  `openapi_extra=examples(request=..., answer=..., status=201)`; an answer without one gets an example
-  built from its response schema (`example_from_schema`), so every success answer shows one.
+  `openapi_extra=examples(request=..., answer=..., status=201)`, or its body model declares them
+  (`json_schema_extra={"examples": [...]}`, `Body(examples=[...])`) and the first is shown; an
+  answer without one gets an example built from its response schema (`example_from_schema`), so
+  every success answer shows one.
 
 A new route complies by: `summary=`, a docstring (the description), `openapi_extra=examples(...)` when
 it takes a body, and `responses=errors(...)` for codes beyond the derived ones::
@@ -192,6 +194,15 @@ def example_from_schema(schema: dict[str, Any], components: dict[str, Any], dept
     }.get(kind or "")
 
 
+def _own_examples(schema: dict[str, Any], schemas: dict[str, Any]) -> list[Any]:
+    """The examples a request schema declares itself (following one `$ref`), never invented ones."""
+    if "$ref" in schema:
+        schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    if "example" in schema:
+        return [schema["example"]]
+    return list(schema.get("examples") or [])
+
+
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     """Apply the conventions above to a document from `get_openapi` (in place; returned)."""
     components = document.setdefault("components", {})
@@ -220,6 +231,13 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
                         "example": error_example(code),
                     }
                 }
+            # A body model (or `Body(examples=...)`) that carries its own examples: show the first as
+            # the request example, so a route need not repeat it in `openapi_extra`.
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                if "example" not in media and "examples" not in media:
+                    own = _own_examples(media.get("schema", {}), schemas)
+                    if own:
+                        media["example"] = own[0]
             for code, entry in responses.items():
                 if not code.startswith("2"):
                     continue
