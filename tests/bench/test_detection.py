@@ -84,3 +84,16 @@ def test_a_spike_in_a_small_run_is_detected_by_ours_and_scored() -> None:
     scores = method_scores(series, ("ensemble", "zscore30"))
     tally = score_series(np.nan_to_num(scores["ensemble"]) > 5.0, series)
     assert tally.detected == 1
+
+
+def test_a_tiny_run_writes_every_figure(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from analytics_engine.bench import common, detection
+
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path)
+    payload = detection.run(tune_seed=1, report_seed=2, daily=4, hourly=0, forecasts=1, workers=1)
+    assert set(payload["detection"]) == set(detection.OURS + detection.BASELINES)
+    for figures in payload["detection"].values():
+        assert 0.0 <= figures["precision"] <= 1.0 and 0.0 <= figures["recall"] <= 1.0
+    assert set(payload["forecast"]) >= {"h7", "h14", "h28", "speed_365_points_ms"}
+    assert 0.0 <= payload["forecast"]["h14"]["coverage_95"] <= 1.0
+    assert len(list(tmp_path.glob("detection-*.json"))) == 1

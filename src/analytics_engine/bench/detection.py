@@ -445,8 +445,8 @@ def judge_speed(season: int = 7) -> dict[str, float]:
 def run(
     tune_seed: int = 1,
     report_seed: int = 2,
-    daily: int = 200,
-    hourly: int = 120,
+    daily: int = 220,
+    hourly: int = 90,
     forecasts: int = 60,
     workers: int = 2,
 ) -> dict[str, Any]:

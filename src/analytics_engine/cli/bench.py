@@ -215,8 +215,8 @@ def alerts(
 def detection(
     tune_seed: Annotated[int, typer.Option(help="Seed of the series the operating points are chosen on.")] = 1,
     report_seed: Annotated[int, typer.Option(help="Seed of the series the figures are reported on.")] = 2,
-    daily: Annotated[int, typer.Option(min=4, help="Daily series (26 weeks, season 7).")] = 200,
-    hourly: Annotated[int, typer.Option(min=0, help="Hourly series (6 weeks, season 24).")] = 120,
+    daily: Annotated[int, typer.Option(min=4, help="Daily series (26 weeks, season 7).")] = 220,
+    hourly: Annotated[int, typer.Option(min=0, help="Hourly series (6 weeks, season 24).")] = 90,
     forecasts: Annotated[int, typer.Option(min=1, help="Clean 365-day series for the forecast figures.")] = 60,
     workers: Annotated[int, typer.Option(min=1, max=16, help="Processes scoring the series.")] = 2,
 ) -> None:

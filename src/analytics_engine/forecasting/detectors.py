@@ -14,6 +14,8 @@
   and a drift score: 0.8 x the geometric mean of both detectors' `drift` over the last season (`drift`).
 - `auto`: per block, the candidate (`seasonal`, `ets`, `ensemble`) whose expected values had the lowest
   mean absolute error over the last four seasons before the block.
+
+All of it runs on the signed log1p scale (`seasonal.to_working`); judgements are turned back at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from analytics_engine.forecasting import seasonal as robust
@@ -38,9 +41,11 @@ DETECTOR_FIT_SEASONS = 8
 """Forecast detectors fit on (and forecast from) the last 8 seasons."""
 AUTO_CANDIDATES: tuple[str, ...] = ("seasonal", "ets", "ensemble")
 GATE = 2.0
-DRIFT_CLIP = 6.0
-DRIFT_WEIGHT = 0.8
 """`level_shift` asks ruptures only where the last m points' median is over 2 spreads from the older median."""
+DRIFT_CLIP = 6.0
+"""A signed score counts at most ±6 in a drift (one outlier does not make a drift)."""
+DRIFT_WEIGHT = 0.8
+"""The ensemble's drift term is 0.8 x the geometric mean of the two detectors' drifts."""
 
 
 def needed(season: int, detector: str = "auto") -> int:
@@ -147,10 +152,10 @@ def drift(y: Array, track: Track, width: int) -> Array:
     """|sum of the last `width` signed scores (each clipped to ±6, the point itself included)| / sqrt(width):
     residuals that keep one sign add up even when none passes the threshold alone (a slow change)."""
     z = np.nan_to_num(np.clip((y - track.expected) / track.spread, -DRIFT_CLIP, DRIFT_CLIP))
-    sums = np.concatenate([[0.0], np.cumsum(z)])
     out = np.full(len(y), np.nan)
     if len(y) >= width:
-        out[width - 1 :] = np.abs(sums[width:] - sums[:-width]) / math.sqrt(width)
+        # A sum per window (not a running sum): the same points give the same bits however long the series.
+        out[width - 1 :] = np.abs(sliding_window_view(z, width).sum(axis=1)) / math.sqrt(width)
     return out
 
 
@@ -220,7 +225,9 @@ def build_tracks(
         tracks["seasonal"] = seasonal_track(y, season, counts)
     for model in FORECAST_DETECTORS:
         if model in names:
-            span = robust.SPREAD_SEASONS * season * (3 if detector == "auto" else 1)
+            # Points before `start` whose forecasts are needed: the last season for the drift term, and for
+            # auto the two seasons back to its block's start (whose choice looks 4 seasons further back).
+            span = season * (2 if detector == "auto" else 1)
             tracks[model] = forecast_track(y, season, model, start - span, counts)
     if "level_shift" in names:
         tracks["level_shift"] = level_shift_track(y, season, start, sensitivity, counts)
