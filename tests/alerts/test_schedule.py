@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from analytics_engine.alerts.evaluation import next_slot
 from analytics_engine.alerts.models import AlertRule
-from analytics_engine.alerts.service import SCHEDULE_NAME, next_slot
+from analytics_engine.alerts.service import SCHEDULE_NAME
 from analytics_engine.metadata.models import Job, new_id, utcnow
 from tests.support.factories import TenantHandle, events
 

@@ -15,18 +15,27 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import hashlib
 import secrets
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy import func, select
 
 from analytics_engine.alerts import conditions as cond
+from analytics_engine.alerts.evaluation import (
+    EvaluationSummary,
+    Outcome,
+    aware,
+    error_message,
+    judge_rules,
+    next_slot,
+    rule_state,
+    store_state,
+)
 from analytics_engine.alerts.models import AlertEvent, AlertRule
 from analytics_engine.alerts.notify import EVENT_TYPES, event_data, send_all
 from analytics_engine.alerts.schemas import (
@@ -40,8 +49,8 @@ from analytics_engine.alerts.schemas import (
     SimulateResponse,
     ThresholdCondition,
 )
-from analytics_engine.alerts.sources import Prepared, Window, kind_of, prepare
-from analytics_engine.alerts.states import RuleState, Step, advance, resolve_by_hand
+from analytics_engine.alerts.sources import Prepared, prepare
+from analytics_engine.alerts.states import Step, advance, resolve_by_hand
 from analytics_engine.errors import Conflict, InvalidInput, NotFound
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.metadata.models import utcnow
@@ -56,43 +65,6 @@ JOB_KIND = "alert_evaluation"
 SCHEDULE_NAME = "alerts"
 
 
-def aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def next_slot(rule_id: str, every_seconds: int, after: datetime) -> datetime:
-    """The rule's first slot strictly after `after`: slots are `every_seconds` apart, offset from
-    the epoch by a hash of the id (stable across processes), so rules spread over the period."""
-    offset = int(hashlib.sha256(rule_id.encode()).hexdigest()[:12], 16) % every_seconds
-    seconds = after.timestamp()
-    slot = ((int(seconds) - offset) // every_seconds + 1) * every_seconds + offset
-    return datetime.fromtimestamp(slot, UTC)
-
-
-def rule_state(rule: AlertRule) -> RuleState:
-    return RuleState(
-        state=rule.state,
-        breaches=rule.breaches,
-        firing_since=aware(rule.firing_since),
-        last_notified_at=aware(rule.last_notified_at),
-        snoozed_until=aware(rule.snoozed_until),
-        acknowledged_at=aware(rule.acknowledged_at),
-        acknowledged_comment=rule.acknowledged_comment,
-    )
-
-
-def store_state(rule: AlertRule, state: RuleState) -> None:
-    rule.state = state.state
-    rule.breaches = state.breaches
-    rule.firing_since = state.firing_since
-    rule.last_notified_at = state.last_notified_at
-    rule.snoozed_until = state.snoozed_until
-    rule.acknowledged_at = state.acknowledged_at
-    rule.acknowledged_comment = state.acknowledged_comment
-
-
 @dataclass
 class Notice:
     rule: AlertRule  # a detached copy
@@ -100,27 +72,6 @@ class Notice:
     value: float | None
     reason: str | None
     at: datetime
-
-
-@dataclass
-class Outcome:
-    """The result of judging one rule: the verdict or the error."""
-
-    verdict: cond.Verdict | None = None
-    error: str | None = None
-
-
-@dataclass
-class EvaluationSummary:
-    evaluated: int = 0
-    groups: int = 0
-    states: dict[str, int] = field(default_factory=dict)
-    notices: int = 0
-    seconds: float = 0.0
-
-
-def _message(exc: BaseException) -> str:
-    return (getattr(exc, "message", None) or str(exc) or type(exc).__name__)[:500]
 
 
 class AlertService:
@@ -398,7 +349,7 @@ class AlertService:
                 error = None
             except Exception as exc:  # a notification never breaks an evaluation
                 log.exception("alerts.notify_failed", alert_id=rule.id)
-                details, error = {}, _message(exc)
+                details, error = {}, error_message(exc)
             with self.runtime.metadata.session() as session:
                 if session.get(AlertRule, rule.id) is None:
                     continue
@@ -410,39 +361,6 @@ class AlertService:
     def tenant_context(self, tenant_id: str) -> TenantContext:
         tenant = self.runtime.tenants.get(tenant_id)
         return TenantContext(tenant.id, tenant.name, tenant.timezone, frozenset({"read"}), "alerts")
-
-    def judge_rules(
-        self, tenant: Any, rules: builtins.list[AlertRule], now: datetime, *, refresh: bool = False
-    ) -> tuple[dict[str, Outcome], int]:
-        """Every rule's outcome; one fetch per group of rules with the same source key."""
-        outcomes: dict[str, Outcome] = {}
-        groups: dict[str, builtins.list[tuple[AlertRule, Any, Prepared]]] = defaultdict(builtins.list)
-        for rule in rules:
-            try:
-                body = RuleBody.model_validate({"source": rule.source, "condition": rule.condition})
-                prepared = prepare(self.runtime, rule.tenant_id, body.source)
-                groups[prepared.key].append((rule, body, prepared))
-            except Exception as exc:
-                outcomes[rule.id] = Outcome(error=_message(exc))
-        for members in groups.values():
-            first = members[0][2]
-            try:
-                needed = max(cond.points_needed(body.condition, prepared.interval) for _, body, prepared in members)
-                answer = kind_of(first).fetch(self.runtime, tenant, first, Window(points=needed + 1, refresh=refresh))
-            except Exception as exc:
-                error = _message(exc)
-                log.warning("alerts.fetch_failed", key=first.key[:200], error=error)
-                for rule, _, _ in members:
-                    outcomes[rule.id] = Outcome(error=error)
-                continue
-            for rule, body, prepared in members:
-                try:
-                    points = kind_of(prepared).extract(answer, body.source, now)
-                    verdict = cond.judge(body.condition, points, len(points) - 1, prepared.interval)
-                    outcomes[rule.id] = Outcome(verdict=verdict)
-                except Exception as exc:
-                    outcomes[rule.id] = Outcome(error=_message(exc))
-        return outcomes, len(groups)
 
     def evaluate(
         self, tenant_id: str, rule_ids: builtins.list[str], now: datetime | None = None, *, refresh: bool = False
@@ -460,9 +378,9 @@ class AlertService:
             return summary
         try:
             tenant = self.tenant_context(tenant_id)
-            outcomes, summary.groups = self.judge_rules(tenant, rules, now, refresh=refresh)
+            outcomes, summary.groups = judge_rules(self.runtime, tenant, rules, now, refresh=refresh)
         except Exception as exc:
-            outcomes = {rule.id: Outcome(error=_message(exc)) for rule in rules}
+            outcomes = {rule.id: Outcome(error=error_message(exc)) for rule in rules}
         notices: builtins.list[Notice] = []
         with self.runtime.metadata.session() as session:
             stored = {

@@ -14,6 +14,8 @@
   and a drift score: 0.8 x the geometric mean of both detectors' `drift` over the last season (`drift`).
 - `auto`: per block, the candidate (`seasonal`, `ets`, `ensemble`) whose expected values had the lowest
   mean absolute error over the last four seasons before the block.
+
+All of it runs on the signed log1p scale (`seasonal.to_working`); judgements are turned back at the end.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ DETECTOR_FIT_SEASONS = 8
 """Forecast detectors fit on (and forecast from) the last 8 seasons."""
 AUTO_CANDIDATES: tuple[str, ...] = ("seasonal", "ets", "ensemble")
 GATE = 2.0
-DRIFT_CLIP = 6.0
-DRIFT_WEIGHT = 0.8
 """`level_shift` asks ruptures only where the last m points' median is over 2 spreads from the older median."""
+DRIFT_CLIP = 6.0
+"""A signed score counts at most ±6 in a drift (one outlier does not make a drift)."""
+DRIFT_WEIGHT = 0.8
+"""The ensemble's drift term is 0.8 x the geometric mean of the two detectors' drifts."""
 
 
 def needed(season: int, detector: str = "auto") -> int:
