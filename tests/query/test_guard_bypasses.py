@@ -381,6 +381,10 @@ def test_refusal_says_why_and_where() -> None:
         guard("SELECT FROM WHERE (", CATALOGUE)
     assert syntax.value.code == "sql_syntax_error"
     assert syntax.value.details["position"] is not None
+    with pytest.raises(SqlSyntaxError) as second_line:
+        guard("SELECT 1,\n  count( FROM events", CATALOGUE)
+    where = second_line.value.details["position"]
+    assert where["line"] == 2 and where["offset"] == len("SELECT 1,\n") + where["column"] - 1
 
 
 def test_unknown_table_lists_the_tables() -> None:
