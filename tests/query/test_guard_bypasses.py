@@ -224,6 +224,11 @@ REFUSED = [
     "SELECT * FROM events SETTINGS max_execution_time = 100000",
     "SELECT * FROM events SETTINGS implicit_table_at_top_level = 'system.users'",
     "SELECT * FROM (SELECT * FROM events SETTINGS max_rows_to_read = 0)",
+    "SELECT * FROM events SETTINGS SQL_tenant_id = 'other'",
+    "SELECT * FROM events SETTINGS additional_table_filters = {'events': '1'}",
+    "SELECT * FROM events SETTINGS select = 'name', implicit_table_at_top_level = 'system.users'",
+    "CREATE FUNCTION f AS x -> x",
+    "CREATE TEMPORARY TABLE t AS SELECT * FROM events",
     "SELECT * FROM events FORMAT JSON",
     "SELECT * FROM events FORMAT TabSeparated",
     "SELECT * FROM events INTO OUTFILE '/tmp/x'",
@@ -376,6 +381,10 @@ def test_refusal_says_why_and_where() -> None:
         guard("SELECT FROM WHERE (", CATALOGUE)
     assert syntax.value.code == "sql_syntax_error"
     assert syntax.value.details["position"] is not None
+    with pytest.raises(SqlSyntaxError) as second_line:
+        guard("SELECT 1,\n  count( FROM events", CATALOGUE)
+    where = second_line.value.details["position"]
+    assert where["line"] == 2 and where["offset"] == len("SELECT 1,\n") + where["column"] - 1
 
 
 def test_unknown_table_lists_the_tables() -> None:

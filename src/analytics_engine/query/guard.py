@@ -379,7 +379,8 @@ def parse(sql: str) -> exp.Expr:
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         description = first.get("description") or str(exc).splitlines()[0]
-        raise SqlSyntaxError(str(description), position(first.get("line"), first.get("col"), None)) from None
+        line, column = first.get("line"), first.get("col")
+        raise SqlSyntaxError(str(description), position(line, column, _offset(sql, line, column))) from None
     except TokenError as exc:
         raise SqlSyntaxError(str(exc).splitlines()[0][:300]) from None
     except (SqlglotError, RecursionError, Exception) as exc:  # fail closed on anything sqlglot raises
@@ -388,6 +389,14 @@ def parse(sql: str) -> exp.Expr:
     if len(present) != 1:
         raise SqlNotAllowed("send exactly one statement" if present else "the query is empty")
     return present[0]
+
+
+def _offset(sql: str, line: int | None, column: int | None) -> int | None:
+    """The character offset of a 1-based line and column in `sql`."""
+    if not line or not column:
+        return None
+    lines = sql.split("\n")
+    return sum(len(text) + 1 for text in lines[: line - 1]) + column - 1
 
 
 def _check_root(root: exp.Expr, checker: _Checker) -> None:
