@@ -130,21 +130,14 @@ def run_sql(ctx: RunContext, model: SqlQuery) -> SqlResult:
 
     runtime, tenant = ctx.runtime, ctx.tenant
     tenant_id = tenant if isinstance(tenant, str) else tenant.tenant_id
-    cache = getattr(runtime, "cache", None)
-    key = None
-    if cache is not None:
-        payload = {
-            "kind": "sql",
-            "query": model.model_dump(mode="json"),
-            "data": data_version(cache, tenant_id),
-            "v": RESULT_VERSION,
-        }
-        key = cache_key(tenant_id, "insight", payload)
-        hit = None if ctx.refresh else cache.get(key)
-        if hit is not None:
-            answer = SqlResult.model_validate_json(hit)
-            answer.cached = True
-            return answer
+    cache = runtime.cache
+    payload = {"kind": "sql", "query": model.model_dump(mode="json"), "data": data_version(cache, tenant_id)}
+    key = cache_key(tenant_id, "insight", {**payload, "v": RESULT_VERSION})
+    hit = None if ctx.refresh else cache.get(key)
+    if hit is not None:
+        answer = SqlResult.model_validate_json(hit)
+        answer.cached = True
+        return answer
     now = datetime.now(UTC)
     result = run_restricted_sql(runtime, tenant, model.sql, model.limit)
     start, end = _time_range(result.columns, result.rows, now)
@@ -163,8 +156,5 @@ def run_sql(ctx: RunContext, model: SqlQuery) -> SqlResult:
     answer.timing.sql_ms = result.elapsed_ms
     answer.timing.queries = 1
     answer.timing.total_ms = (datetime.now(UTC) - now).total_seconds() * 1000
-    if cache is not None and key is not None:
-        cache.set(
-            key, orjson.dumps(answer.model_dump(mode="json")), ttl_seconds=result_ttl(runtime.settings, None, now)
-        )
+    cache.set(key, orjson.dumps(answer.model_dump(mode="json")), ttl_seconds=result_ttl(runtime.settings, None, now))
     return answer
