@@ -47,7 +47,8 @@ def test_swagger_ui_draws_every_operation_and_sends_the_key(offline_page: Any, l
     page = offline_page
     tenant = make_tenant(client, {"Authorization": "Bearer test-admin-key"}, "swagger-tenant")
     page.goto(f"{live.url}/docs")
-    page.wait_for_selector(".opblock", timeout=60_000)
+    # Swagger draws the operations tag by tag: wait for all of them (a timeout fails the test).
+    page.wait_for_function("document.querySelectorAll('.opblock').length >= 100", timeout=60_000)
     assert page.locator(".opblock").count() >= 100
     page.click("button.authorize")
     page.locator(".auth-container").filter(has_text="tenantKey").locator("input").fill(tenant.key)
