@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 
 from analytics_engine.errors import InvalidInput
+from analytics_engine.exports.integrations import Section
 from analytics_engine.insights import registry
 from analytics_engine.insights.context import Overrides, RunContext
 from analytics_engine.insights.sql import SqlResult, chart_series
 from analytics_engine.query.service import SqlColumn
+from analytics_engine.reports.render import headline
 from tests.query.support import Pair, make_pair
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -71,7 +73,7 @@ def test_cached_until_data_changes(runtime: Any, pair: Pair) -> None:
     assert second.cached and second.model_dump(exclude={"cached", "timing"}) == first.model_dump(
         exclude={"cached", "timing"}
     )
-    assert second.headline() == "30"
+    assert headline(Section("Count", "sql", second)) == "30 (n)"  # a single value is the headline
 
 
 def test_json_round_trip_keeps_the_kind(runtime: Any, pair: Pair) -> None:
@@ -96,4 +98,4 @@ def test_charts_from_columns() -> None:
         date_to=datetime.now(UTC),
         computed_at=datetime.now(UTC),
     )
-    assert empty.to_chart().type == "empty" and empty.headline() == "0 rows"
+    assert empty.to_chart().type == "empty" and headline(Section("Empty", "sql", empty)) == "no data"

@@ -70,4 +70,4 @@ def test_exported_and_in_a_report_section(loaded: Any, runtime: Any) -> None:
     assert content.splitlines()[:2] == ["n", "9"]
     tenant = runtime.tenants.authenticate(loaded.key)
     section = metric_section(runtime, tenant, metric["id"], {})
-    assert section.tables[0].rows == [[9]] and headline(section) == "9"
+    assert section.tables[0].rows == [[9]] and headline(section) == "9 (n)"

@@ -4,7 +4,6 @@ whether it came from the cache, and the SQL timing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -317,10 +316,6 @@ class PathsResult(SeriesResult):
         top = self.links[: max(max_lines, 10)]
         labels = [f"{names.get(link.source, link.source)} -> {names.get(link.target, link.target)}" for link in top]
         return ChartSpec("bar", labels, [("people", [float(link.people) for link in top])], "people")
-
-    def headline(self, format_value: Callable[[Any], str] = str) -> str:
-        people = self.totals.get("people")
-        return f"{format_value(people)} people on paths" if people is not None else ""
 
 
 class RetentionResult(SeriesResult):

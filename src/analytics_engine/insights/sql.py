@@ -13,7 +13,6 @@ them. The query is fixed: a dashboard's or report's period, filters and breakdow
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
@@ -78,11 +77,6 @@ class SqlResult(SeriesResult):
         if not self.series:
             return ChartSpec("empty")
         return super().to_chart(max_lines)
-
-    def headline(self, format_value: Callable[[Any], str] = str) -> str:
-        if len(self.rows) == 1 and len(self.columns) == 1:
-            return str(format_value(self.rows[0][0]))
-        return f"{len(self.rows)} rows" + (" (truncated)" if self.truncated else "")
 
 
 def chart_series(columns: list[SqlColumn], rows: list[list[Any]]) -> list[Series]:

@@ -13,7 +13,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.exports.integrations import Section
-from analytics_engine.insights.results import FunnelsResult, ImpactResult, RetentionResult, SeriesResult, Table
+from analytics_engine.insights.results import (
+    FunnelsResult,
+    ImpactResult,
+    PathsResult,
+    RetentionResult,
+    SeriesResult,
+    Table,
+)
+from analytics_engine.insights.sql import SqlResult
 
 
 # --- values -------------------------------------------------------------------------------------------
@@ -124,8 +132,8 @@ class Headline:
 
 
 def _figure(result: SeriesResult | None) -> tuple[float | None, str, str]:
-    """(value, kind, label) of a result: a funnel's overall conversion, retention in period 1, or
-    the first series' total."""
+    """(value, kind, label) of a result: a funnel's overall conversion, retention in period 1, a
+    single-value SQL answer, the people on paths, or the first series' total."""
     if result is None:
         return None, "number", ""
     if isinstance(result, FunnelsResult) and result.funnel:
@@ -155,6 +163,12 @@ def _figure(result: SeriesResult | None) -> tuple[float | None, str, str]:
             label = "; ".join(part for part in ("SROI", money, band) if part)
             return float(totals["value"]), "sroi", label
         return float(totals["value"]), "number", "; ".join(part for part in ("VIS score", band) if part)
+    if isinstance(result, SqlResult) and len(result.rows) == 1 and len(result.columns) == 1:
+        value = result.rows[0][0]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value), "integer" if float(value).is_integer() else "number", result.columns[0].name
+    if isinstance(result, PathsResult) and result.totals.get("people") is not None:
+        return float(result.totals["people"]), "integer", "people on paths"
     current = [s for s in result.series if s.compare != "previous"]
     if not current:
         return None, "number", ""
