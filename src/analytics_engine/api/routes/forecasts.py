@@ -28,10 +28,55 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+_REQUEST = {
+    "insight": {
+        "kind": "trends",
+        "query": {"series": [{"event": "signup"}], "interval": "day", "date_range": {"date_from": "-90d"}},
+    },
+    "horizon": 2,
+}
+_ANSWER = {
+    "interval": "day",
+    "season": 7,
+    "horizon": 2,
+    "series": [
+        {
+            "label": "signup",
+            "breakdown_value": None,
+            "history": [{"time": "2026-12-05", "value": 118.0}, {"time": "2026-12-06", "value": 131.0}],
+            "forecast": [
+                {
+                    "time": "2026-12-07",
+                    "value": 140.2,
+                    "lower_80": 128.9,
+                    "upper_80": 151.5,
+                    "lower_95": 122.0,
+                    "upper_95": 158.4,
+                },
+                {
+                    "time": "2026-12-08",
+                    "value": 137.6,
+                    "lower_80": 125.1,
+                    "upper_80": 150.1,
+                    "lower_95": 117.8,
+                    "upper_95": 157.4,
+                },
+            ],
+            "model": "ets",
+            "backtest": {"mase": 0.71, "coverage_95": 0.95, "horizon": 2},
+        }
+    ],
+}
+
+
 @router.post(
     "/v1/forecasts",
     response_model=ForecastResponse,
     responses=_RESPONSES,
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"example": _REQUEST}}},
+        "responses": {"200": {"content": {"application/json": {"example": _ANSWER}}}},
+    },
     summary="Forecast an insight's or a metric's series, with 80% and 95% intervals and a backtest",
 )
 def create_forecast(body: ForecastRequest, tenant: ReadTenant, runtime: RuntimeDep) -> ForecastResponse:
