@@ -63,7 +63,8 @@ def test_tampered_expired_and_other_tenant_links_are_403(pair, client, runtime) 
     sig = parse_qs(urlparse(url).query)["signature"][0]
     cases = {
         "other tenant": _tamper(url, tenant=b.id),
-        "other file": _tamper(url, key=status_b["download_url"].split("?")[0].rsplit("/", 1)[1]),
+        # keys are exports/<export id>/<name>: b's file under a's signature
+        "other file": url.replace(f"/exports/{status_a['id']}/", f"/exports/{status_b['id']}/"),
         "later expiry": _tamper(url, expires=str(int(datetime.now(UTC).timestamp()) + 999_999)),
         "flipped signature": _tamper(url, signature=("0" if sig[0] != "0" else "1") + sig[1:]),
         "no signature": url.split("?")[0],

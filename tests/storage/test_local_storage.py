@@ -70,3 +70,14 @@ def test_signed_url_round_trip_and_refusals() -> None:
     assert info.value.code == "link_expired"
     with pytest.raises(Forbidden):  # another key signs differently
         UrlSigner(b"t" * 32).verify("tn_a", "exports/x.csv", query["expires"], query["signature"])
+
+
+def test_delete_removes_the_folders_it_leaves_empty(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    storage = LocalStorage(tmp_path, UrlSigner(b"k" * 32))
+    source = tmp_path / "f.csv"
+    for key in ("exports/job_1/a.csv", "exports/job_2/b.csv"):
+        source.write_bytes(b"x")
+        storage.put_file("tn_a", key, source)
+    storage.delete("tn_a", "exports/job_1/a.csv")
+    assert not (tmp_path / "tenants" / "tn_a" / "exports" / "job_1").exists()
+    assert (tmp_path / "tenants" / "tn_a" / "exports" / "job_2" / "b.csv").exists()

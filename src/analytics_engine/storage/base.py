@@ -121,7 +121,17 @@ class LocalStorage:
         return ObjectInfo(key, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
     def delete(self, tenant_id: str, key: str) -> None:
-        self._path(tenant_id, key).unlink(missing_ok=True)
+        """Remove the object and the folders it leaves empty (an export's `exports/<id>/`)."""
+        path = self._path(tenant_id, key)
+        path.unlink(missing_ok=True)
+        base = self.root / "tenants" / tenant_id
+        for folder in path.parents:
+            if folder == base or base not in folder.parents:
+                break
+            try:
+                folder.rmdir()  # only when empty
+            except OSError:
+                break
 
     def list(self, tenant_id: str, prefix: str = "") -> list[ObjectInfo]:
         base = self.root / "tenants" / tenant_id
