@@ -26,6 +26,7 @@ def _click_element(page: Any, widget_id: str, dataset: int, index: int) -> None:
     x, y = page.evaluate(
         """([id, d, i]) => {
             const canvas = document.querySelector(`[data-widget-id="${id}"] canvas`);
+            canvas.scrollIntoView({block: "center"});
             const chart = Chart.getChart(canvas);
             const element = chart.getDatasetMeta(d).data[i];
             const box = canvas.getBoundingClientRect();
@@ -146,5 +147,26 @@ def test_widget_table_and_export(page: Any, live: LiveServer, demo: dict[str, st
     text = httpx.get(link if link.startswith("http") else f"{live.url}{link}", timeout=30).text
     table = list(csv.reader(io.StringIO(text)))
     assert len(table) > 2 and any("purchase" in cell for row in table for cell in row)
+    page.click("#drawer-close")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_point_of_any_event_lists_the_people_seen_around_it(
+    page: Any, live: LiveServer, demo: dict[str, str]
+) -> None:
+    key, dashboard_id = demo["key"], demo["dashboard_id"]
+    sign_in(page, live, key, f"#/d/{dashboard_id}")
+    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
+    widget = _widgets(page)["Daily active users"]
+    points = widget["data"]["series"][0]["points"]
+    index = len(points) - 3
+    _click_element(page, widget["id"], 0, index)
+    page.wait_for_selector("#drawer:not([hidden])")
+    shown = _people(page)
+    assert "Any event" in page.inner_text("#drawer")
+    day = (points[index]["bucket"] or points[index]["label"])[:10]
+    after = f"{day}T00:00:00.000Z"
+    end = call(live, key, "/v1/persons", params={"seen_after": after, "limit": 100})
+    assert shown and set(shown) <= {p["distinct_id"] for p in end["results"]}
     page.click("#drawer-close")
     assert page.errors == []  # type: ignore[attr-defined]
