@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -139,6 +140,32 @@ def test_widget_table_and_export(page: Any, live: LiveServer, demo: dict[str, st
     assert header == ["Period", *[s["label"] for s in widget["data"]["series"]]]
     rows = page.eval_on_selector_all(f"[data-widget-id='{wid}'] tbody tr", "trs => trs.length")
     assert rows == len(widget["data"]["series"][0]["points"]) + 1  # and a total
+
+    # by keyboard: a count in the table is a button to the people behind it (here: that week, that plan)
+    series = widget["data"]["series"][0]
+    row = max(i for i, p in enumerate(series["points"][:-1]) if (p["value"] or 0) > 0)
+    button = page.locator(f"[data-widget-id='{wid}'] tbody tr").nth(row).locator("td button").first
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#drawer:not([hidden])")
+    shown = _people(page)
+    week = series["points"][row]["bucket"] or series["points"][row]["label"]
+    step = {
+        "event": "purchase",
+        "filters": [{"type": "property", "key": "plan", "operator": "eq", "value": series["breakdown_value"][0]}],
+    }
+    funnel = {"kind": "funnels", "steps": [step, step], "date_range": {"date_from": week[:10], "date_to": None}}
+    start = datetime.fromisoformat(week[:10])
+    funnel["date_range"]["date_to"] = (start + timedelta(days=6)).date().isoformat()
+    expected = call(
+        live,
+        key,
+        "/v1/insights/funnels/people",
+        method="POST",
+        json={"query": funnel, "step": 1, "status": "converted", "limit": 100},
+    )["people"]
+    assert shown == expected and 0 < len(shown) <= int(series["points"][row]["value"])  # people ≤ purchases
+    page.keyboard.press("Escape")
 
     page.click(f"[data-widget-id='{wid}'] .widget-menu summary")
     page.click(f"[data-widget-id='{wid}'] [data-action='export']")

@@ -132,7 +132,9 @@ export function queryOf(widgetId) {
   const definition = definitionOf(widgetId);
   if (!definition) return null;
   const metric = definition.metric_id ? state.metrics.get(definition.metric_id) : null;
-  const query = definition.query || (metric && metric.definition.query);
+  let query = definition.query || (metric && metric.definition.query);
+  // a metric widget's dimensions are its breakdown
+  if (query && !definition.query && definition.dimensions && definition.dimensions.length) query = { ...query, breakdown: definition.dimensions };
   return query ? withFilters(query, effectiveFilters()) : null;
 }
 
