@@ -123,6 +123,15 @@ def main() -> None:
             )
             if run == 0:
                 result["ui_bytes_sent_first_visit"] = sum(sent)
+                # where the cold visit's time went: DOMContentLoaded and each API call (start → end, ms)
+                result["cold_timeline_ms"] = page.evaluate(
+                    """() => Object.fromEntries([
+                        ['dom_content_loaded',
+                         [0, Math.round(performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd)]],
+                        ...performance.getEntriesByType('resource').filter((e) => e.name.includes('/v1/'))
+                          .map((e) => [new URL(e.name).pathname.replace(/dsh_[0-9a-f]+/, '{id}'),
+                                       [Math.round(e.startTime), Math.round(e.responseEnd)]])])"""
+                )
             context.close()
         result["first_paint_ms"] = {"cold": paints[0], "warm_median": statistics.median(paints[1:]), "all": paints}
         result["render_api_ms"] = {"cold": renders[0], "warm_median": statistics.median(renders[1:])}

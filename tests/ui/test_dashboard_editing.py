@@ -37,6 +37,8 @@ def test_create_rename_add_move_resize_edit_remove_duplicate_delete(
 
     # create, with a description
     page.click("#new-dashboard")
+    page.wait_for_selector("#dialog[open]")
+    assert axe_violations(page) == []  # the dialog too
     _dialog(page, {"name": "Growth board", "description": "Made in the browser"})
     page.wait_for_function("document.getElementById('dashboard-title').textContent === 'Growth board'")
     made = _dashboards(live, key)["Growth board"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ def _click_element(page: Any, widget_id: str, dataset: int, index: int) -> None:
     x, y = page.evaluate(
         """([id, d, i]) => {
             const canvas = document.querySelector(`[data-widget-id="${id}"] canvas`);
+            canvas.scrollIntoView({block: "center"});
             const chart = Chart.getChart(canvas);
             const element = chart.getDatasetMeta(d).data[i];
             const box = canvas.getBoundingClientRect();
@@ -139,6 +141,32 @@ def test_widget_table_and_export(page: Any, live: LiveServer, demo: dict[str, st
     rows = page.eval_on_selector_all(f"[data-widget-id='{wid}'] tbody tr", "trs => trs.length")
     assert rows == len(widget["data"]["series"][0]["points"]) + 1  # and a total
 
+    # by keyboard: a count in the table is a button to the people behind it (here: that week, that plan)
+    series = widget["data"]["series"][0]
+    row = max(i for i, p in enumerate(series["points"][:-1]) if (p["value"] or 0) > 0)
+    button = page.locator(f"[data-widget-id='{wid}'] tbody tr").nth(row).locator("td button").first
+    button.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#drawer:not([hidden])")
+    shown = _people(page)
+    week = series["points"][row]["bucket"] or series["points"][row]["label"]
+    step = {
+        "event": "purchase",
+        "filters": [{"type": "property", "key": "plan", "operator": "eq", "value": series["breakdown_value"][0]}],
+    }
+    funnel = {"kind": "funnels", "steps": [step, step], "date_range": {"date_from": week[:10], "date_to": None}}
+    start = datetime.fromisoformat(week[:10])
+    funnel["date_range"]["date_to"] = (start + timedelta(days=6)).date().isoformat()
+    expected = call(
+        live,
+        key,
+        "/v1/insights/funnels/people",
+        method="POST",
+        json={"query": funnel, "step": 1, "status": "converted", "limit": 100},
+    )["people"]
+    assert shown == expected and 0 < len(shown) <= int(series["points"][row]["value"])  # people ≤ purchases
+    page.keyboard.press("Escape")
+
     page.click(f"[data-widget-id='{wid}'] .widget-menu summary")
     page.click(f"[data-widget-id='{wid}'] [data-action='export']")
     page.wait_for_selector("#export-download", timeout=60_000)
@@ -146,5 +174,26 @@ def test_widget_table_and_export(page: Any, live: LiveServer, demo: dict[str, st
     text = httpx.get(link if link.startswith("http") else f"{live.url}{link}", timeout=30).text
     table = list(csv.reader(io.StringIO(text)))
     assert len(table) > 2 and any("purchase" in cell for row in table for cell in row)
+    page.click("#drawer-close")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_point_of_any_event_lists_the_people_seen_around_it(
+    page: Any, live: LiveServer, demo: dict[str, str]
+) -> None:
+    key, dashboard_id = demo["key"], demo["dashboard_id"]
+    sign_in(page, live, key, f"#/d/{dashboard_id}")
+    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
+    widget = _widgets(page)["Daily active users"]
+    points = widget["data"]["series"][0]["points"]
+    index = len(points) - 3
+    _click_element(page, widget["id"], 0, index)
+    page.wait_for_selector("#drawer:not([hidden])")
+    shown = _people(page)
+    assert "Any event" in page.inner_text("#drawer")
+    day = (points[index]["bucket"] or points[index]["label"])[:10]
+    after = f"{day}T00:00:00.000Z"
+    end = call(live, key, "/v1/persons", params={"seen_after": after, "limit": 100})
+    assert shown and set(shown) <= {p["distinct_id"] for p in end["results"]}
     page.click("#drawer-close")
     assert page.errors == []  # type: ignore[attr-defined]

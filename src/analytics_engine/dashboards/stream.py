@@ -202,13 +202,17 @@ class StreamHub:
         return tenant_id, key_id
 
     # --- connections ---------------------------------------------------------------------------
-    def _feed_key(self, tenant_id: str, dashboard_id: str, override: DashboardFilters | None) -> str:
+    def _feed_key(self, tenant_id: str, dashboard_id: str, override: DashboardFilters | None, version: str) -> str:
         filters = override.model_dump(mode="json", exclude_none=True) if override else {}
-        digest = hashlib.sha256(canonical_json({"f": filters})).hexdigest()[:16]
+        digest = hashlib.sha256(canonical_json({"f": filters, "v": version})).hexdigest()[:16]
         return f"{tenant_id}:{dashboard_id}:{digest}"
 
-    def open(self, tenant: Any, dashboard_id: str, override: DashboardFilters | None) -> tuple[Feed, Client]:
-        """Register a client (the route checked the dashboard is the tenant's); enforces the tenant's cap."""
+    def open(
+        self, tenant: Any, dashboard_id: str, override: DashboardFilters | None, version: str = ""
+    ) -> tuple[Feed, Client]:
+        """`version` names the dashboard as it is now (saved filters, widgets): a feed computed before a
+        change is never joined by a client opened after it (the old one goes when idle)."""
+        # Registers a client (the route checked the dashboard is the tenant's); enforces the tenant's cap.
         open_now = self.open_per_tenant.get(tenant.tenant_id, 0)
         cap = self.settings.stream_max_per_tenant
         if open_now >= cap:
@@ -216,7 +220,7 @@ class StreamHub:
                 f"This tenant already holds {open_now} open dashboard streams (the most allowed is {cap}).",
                 details={"limit": cap},
             )
-        key = self._feed_key(tenant.tenant_id, dashboard_id, override)
+        key = self._feed_key(tenant.tenant_id, dashboard_id, override, version)
         feed = self.feeds.get(key)
         if feed is None:
             feed = self.feeds[key] = Feed(key, tenant, dashboard_id, override, self.settings.stream_replay_size)

@@ -201,6 +201,13 @@ async def stream_token(dashboard_id: str, tenant: ReadTenant, runtime: RuntimeDe
     return {"token": token, "expires_at": expires, "stream": f"/v1/dashboards/{dashboard_id}/stream?token={token}"}
 
 
+def dashboard_version(dashboard: DashboardPublic) -> str:
+    """Changes whenever the dashboard's saved filters or any widget change, or a widget comes or goes."""
+    parts = [dashboard.updated_at.isoformat(), dashboard.filters.model_dump_json()]
+    parts += [f"{w.id}@{w.updated_at.isoformat()}" for w in dashboard.widgets]
+    return "|".join(parts)
+
+
 def _token_tenant(runtime: Any, tenant_id: str, key_id: str) -> TenantContext:
     tenant = runtime.tenants.get(tenant_id)
     return TenantContext(
@@ -235,8 +242,8 @@ async def stream_dashboard(
         tenant = await run_in_threadpool(_token_tenant, runtime, tenant_id, key_id)
     else:
         tenant = await run_in_threadpool(tenant_with(Scope.read), request, runtime)
-    await run_in_threadpool(runtime.dashboards.get, tenant.tenant_id, dashboard_id)
-    feed, client = hub.open(tenant, dashboard_id, filters)
+    dashboard = await run_in_threadpool(runtime.dashboards.get, tenant.tenant_id, dashboard_id)
+    feed, client = hub.open(tenant, dashboard_id, filters, dashboard_version(dashboard))
     resume = request.headers.get("last-event-id") or last_event_id
     return EventSourceResponse(
         hub.events(feed, client, resume),

@@ -310,6 +310,7 @@ export async function showBuilder(params) {
       if (w) {
         const metric = w.metric_id ? state.metrics.get(w.metric_id) : null;
         q = JSON.parse(JSON.stringify(w.query || (metric && metric.definition.query) || q));
+        if (!w.query && w.dimensions && w.dimensions.length) q.breakdown = w.dimensions;
         b.title = w.title;
         b.display = (w.options && w.options.display) || { line: "line", bar: "bar", big_number: "number", funnel: "funnel", retention_table: "retention" }[w.viz];
       }

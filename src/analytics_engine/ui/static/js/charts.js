@@ -229,12 +229,27 @@ export function tableOf(data) {
   rows.push(["Total", ...series.map((s) => (typeof s.total === "number" ? s.total : s.values.reduce((a, b) => a + Number(b || 0), 0)))]);
   return { columns: ["Period", ...series.map((s) => s.label)], rows };
 }
-export function drawTable(data, body, caption) {
+// With `onDrill`, each count of a trend and each funnel step is a button: the people behind it, by keyboard.
+export function drawTable(data, body, caption, onDrill) {
   const { columns, rows } = tableOf(data);
   if (!rows.length) return empty(body);
+  const series = data && !data.funnel && !data.retention ? seriesOf(data, true) : [];
+  const cell = (value, r, c) => {
+    const text = typeof value === "number" ? fmt(value) : String(value ?? "");
+    if (!onDrill || r >= rows.length - (series.length ? 1 : 0)) return text;
+    if (series.length && series[c - 1] && !series[c - 1].previous) {
+      return h("button", { type: "button", class: "link", "aria-label": `People: ${series[c - 1].label}, ${rows[r][0]}`,
+        onclick: () => onDrill({ kind: "point", series: series[c - 1], index: r }) }, text);
+    }
+    if (data.funnel && c === 3) {
+      return h("button", { type: "button", class: "link", "aria-label": `People: step ${rows[r][1]}`,
+        onclick: () => onDrill({ kind: "step", step: rows[r][1] }) }, text);
+    }
+    return text;
+  };
   const table = h("table", { class: "data-table" }, h("caption", { class: "sr-only" }, caption || "Result"),
     h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((v, i) => (i === 0 ? h("th", { scope: "row" }, String(v)) : h("td", {}, typeof v === "number" ? fmt(v) : String(v ?? ""))))))));
+    h("tbody", {}, rows.map((r, ri) => h("tr", {}, r.map((v, i) => (i === 0 ? h("th", { scope: "row" }, String(v)) : h("td", {}, cell(v, ri, i))))))));
   body.append(h("div", { class: "table-wrap", tabindex: 0 }, table));
   return null;
 }
@@ -243,7 +258,7 @@ export function drawTable(data, body, caption) {
 export function draw(item, body, { display, meta, onDrill } = {}) {
   body.replaceChildren();
   const shown = display || displayOf(item);
-  if (shown === "table") return drawTable(item.data, body, item.title);
+  if (shown === "table") return drawTable(item.data, body, item.title, onDrill);
   if (shown === "funnel") return drawFunnel(item, body, onDrill);
   if (shown === "retention") return drawRetention(item, body);
   if (shown === "number") return drawBigNumber(item, body, meta);

@@ -132,7 +132,9 @@ export function queryOf(widgetId) {
   const definition = definitionOf(widgetId);
   if (!definition) return null;
   const metric = definition.metric_id ? state.metrics.get(definition.metric_id) : null;
-  const query = definition.query || (metric && metric.definition.query);
+  let query = definition.query || (metric && metric.definition.query);
+  // a metric widget's dimensions are its breakdown
+  if (query && !definition.query && definition.dimensions && definition.dimensions.length) query = { ...query, breakdown: definition.dimensions };
   return query ? withFilters(query, effectiveFilters()) : null;
 }
 
@@ -438,7 +440,7 @@ export async function showWelcome() {
   box.replaceChildren(
     h("h2", { class: "welcome-title" }, "Your first dashboard, in one click"),
     top.length
-      ? h("p", {}, `From your own events: ${top.join(", ")}. It starts with a trend of each, the number of people active, and a funnel of your first steps; change anything afterwards.`)
+      ? h("p", {}, `From your own events: ${top.join(", ")}. It starts with a daily trend of them, the people active (against the previous period), a funnel through them and weekly retention; change anything afterwards.`)
       : h("p", {}, "No events yet. Send one (POST /v1/events with an ingest key), then come back; or start with an empty dashboard."),
     h("div", { class: "welcome-buttons" }, starter,
       h("button", { type: "button", class: "ghost", onclick: () => $("new-dashboard").click() }, "Start empty"),

@@ -70,11 +70,14 @@ export async function drillPoint(title, query, hit, data) {
     if (breakdowns[i] && value !== "$other" && value !== null) filters.push({ type: "property", key: breakdowns[i], operator: "eq", value });
   });
   if (!spec || !spec.event) {
-    // "any event": people active in that period (first seen before its end, last seen after its start)
-    const params = new URLSearchParams({ seen_after: new Date(Date.parse(range.date_from)).toISOString(), limit: "100" });
+    // "any event": the persons API cannot say who had an event inside the period, only who was seen
+    // around it: first seen before its end and last seen after its start (said so in the panel)
+    const end = range.date_to.includes("T") ? Date.parse(range.date_to) : Date.parse(`${range.date_to}T00:00:00Z`) + 864e5;
+    const params = new URLSearchParams({ seen_after: new Date(Date.parse(range.date_from)).toISOString(),
+      seen_before: new Date(end).toISOString(), limit: "100" });
     if (query.cohort_id) params.set("cohort_id", query.cohort_id);
     return showPeople(`${title}: ${label}`, async () => (await api(`/v1/persons?${params}`)).results.map((p) => p.distinct_id),
-      "People active in this period (most recent first).");
+      "Any event: people first seen before this period ended and last seen after it began (most recent first).");
   }
   const funnel = { kind: "funnels", steps: [{ event: spec.event, filters }, { event: spec.event, filters }],
     date_range: range, timezone: query.timezone || null, cohort_id: query.cohort_id || null };
