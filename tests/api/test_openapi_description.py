@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -112,3 +115,28 @@ def test_docs_pages_load_their_assets_from_the_package(client: TestClient, page:
         assert f"/docs/static/{asset}" in html.text
         response = client.get(f"/docs/static/{asset}")
         assert response.status_code == 200 and len(response.content) > 100_000
+
+
+def test_every_example_matches_its_schema(document: dict[str, Any]) -> None:
+    """A hand-written example that drifted from its model would teach callers the wrong shape."""
+    registry = Registry().with_resource("urn:api", Resource.from_contents(document, DRAFT202012))
+    wrong: list[str] = []
+    for name, operation in operations(document):
+        media_types = [("request", media) for media in operation.get("requestBody", {}).get("content", {}).values()]
+        media_types += [
+            (code, media)
+            for code, response in operation["responses"].items()
+            for media in response.get("content", {}).values()
+        ]
+        for where, media in media_types:
+            if "schema" not in media or media["schema"].get("type") == "string":
+                continue
+            values = [media["example"]] if "example" in media else []
+            values += [item["value"] for item in media.get("examples", {}).values()]
+            schema = {**media["schema"], "$schema": "https://json-schema.org/draft/2020-12/schema"}
+            schema = json.loads(json.dumps(schema).replace('"#/components', '"urn:api#/components'))
+            validator = Draft202012Validator(schema, registry=registry)
+            for value in values:
+                for error in validator.iter_errors(value):
+                    wrong.append(f"{name} {where}: {error.message[:200]}")
+    assert not wrong, "\n".join(wrong)

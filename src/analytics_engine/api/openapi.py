@@ -31,6 +31,7 @@ examples or its error responses.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -90,14 +91,31 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Error, "description": ERRORS[code][1]} for code in codes}
 
 
+# FastAPI writes the document without nulls (exclude_none), which would drop `"error": null` from an
+# example; an example travels as JSON text under this key and `complete` puts it back as `example`.
+EXAMPLE_JSON = "x-example-json"
+
+
 def examples(request: Any = None, answer: Any = None, status: int = 200) -> dict[str, Any]:
     """`openapi_extra=` with the request body's example and the answer's (for the success `status`)."""
     extra: dict[str, Any] = {}
     if request is not None:
-        extra["requestBody"] = {"content": {"application/json": {"example": request}}}
+        extra["requestBody"] = {"content": {"application/json": {EXAMPLE_JSON: json.dumps(request)}}}
     if answer is not None:
-        extra["responses"] = {str(status): {"content": {"application/json": {"example": answer}}}}
+        extra["responses"] = {str(status): {"content": {"application/json": {EXAMPLE_JSON: json.dumps(answer)}}}}
     return extra
+
+
+def restore_examples(node: Any) -> None:
+    """Every `x-example-json` in the document becomes the `example` it carries (nulls kept)."""
+    if isinstance(node, dict):
+        if EXAMPLE_JSON in node:
+            node["example"] = json.loads(node.pop(EXAMPLE_JSON))
+        for value in node.values():
+            restore_examples(value)
+    elif isinstance(node, list):
+        for value in node:
+            restore_examples(value)
 
 
 # Schemas a route refers to by `component(...)` (a body it validates itself, like the insight union).
@@ -205,6 +223,7 @@ def _own_examples(schema: dict[str, Any], schemas: dict[str, Any]) -> list[Any]:
 
 def complete(document: dict[str, Any]) -> dict[str, Any]:
     """Apply the conventions above to a document from `get_openapi` (in place; returned)."""
+    restore_examples(document.get("paths", {}))
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas.update(Error.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {}))

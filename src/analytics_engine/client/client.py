@@ -70,6 +70,7 @@ class Client:
             transport=transport,
         )
         self._buffer: list[dict[str, Any]] = []
+        self.retried = 0  # requests sent again, over the client's life
 
     # --- plumbing ---------------------------------------------------------------------------------
     def close(self) -> None:
@@ -122,8 +123,6 @@ class Client:
             if response.status_code >= 400:
                 raise api_error(response)
             return response
-
-    retried = 0  # requests sent again, over the client's life
 
     def _sleep(self, attempt: int, retry_after: str | None) -> None:
         delay = self.backoff * 2**attempt

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response
 
 from analytics_engine.api.deps import ReadTenant, RuntimeDep
-from analytics_engine.api.openapi import errors
+from analytics_engine.api.openapi import errors, examples
 from analytics_engine.exports.schemas import ExportAccepted, ExportCreate, ExportStatus
 from analytics_engine.validation import MAX_OFFSET
 
@@ -21,6 +21,26 @@ _EXAMPLE = {
 }
 
 
+_STATUS = {
+    "id": "job_3f0c9b1d2e4a4f6b8c0d",
+    "status": "succeeded",
+    "format": "csv",
+    "source_type": "events",
+    "rows_written": 1000000,
+    "rows_total": 1000000,
+    "bytes": 31457280,
+    "progress": 1.0,
+    "error": None,
+    "created_at": "2026-12-07T09:30:00Z",
+    "started_at": "2026-12-07T09:30:01Z",
+    "finished_at": "2026-12-07T09:30:41Z",
+    "expires_at": "2026-12-14T09:30:41Z",
+    "download_url": "http://127.0.0.1:3008/v1/files/tn_0d6ff444513e4c4cb915/exports/job_3f0c9b1d2e4a4f6b8c0d.csv"
+    "?expires=1765100000&signature=9c1e",
+    "download_url_expires_at": "2026-12-07T10:30:41Z",
+}
+
+
 def base_url(request: Request, runtime: RuntimeDep) -> str:
     return runtime.settings.public_url or str(request.base_url).rstrip("/")
 
@@ -30,7 +50,15 @@ def base_url(request: Request, runtime: RuntimeDep) -> str:
     status_code=202,
     response_model=ExportAccepted,
     summary="Queue an export (raw events, insight, metric or dashboard) to a file",
-    openapi_extra={"requestBody": {"content": {"application/json": {"example": _EXAMPLE}}}},
+    openapi_extra=examples(
+        request=_EXAMPLE,
+        answer={
+            "id": "job_3f0c9b1d2e4a4f6b8c0d",
+            "status": "queued",
+            "status_url": "/v1/exports/job_3f0c9b1d2e4a4f6b8c0d",
+        },
+        status=202,
+    ),
     responses=errors(404),
 )
 def create_export(body: ExportCreate, tenant: ReadTenant, runtime: RuntimeDep, response: Response) -> ExportAccepted:
@@ -41,7 +69,12 @@ def create_export(body: ExportCreate, tenant: ReadTenant, runtime: RuntimeDep, r
     return accepted
 
 
-@router.get("", response_model=list[ExportStatus], summary="This tenant's exports, newest first")
+@router.get(
+    "",
+    response_model=list[ExportStatus],
+    summary="This tenant's exports, newest first",
+    openapi_extra=examples(answer=[_STATUS]),
+)
 def list_exports(
     request: Request,
     tenant: ReadTenant,
@@ -53,7 +86,12 @@ def list_exports(
     return runtime.exports.list(tenant.tenant_id, limit=limit, offset=offset, base_url=base_url(request, runtime))
 
 
-@router.get("/{export_id}", response_model=ExportStatus, summary="Status, progress and download link")
+@router.get(
+    "/{export_id}",
+    response_model=ExportStatus,
+    summary="Status, progress and download link",
+    openapi_extra=examples(answer=_STATUS),
+)
 def get_export(export_id: str, request: Request, tenant: ReadTenant, runtime: RuntimeDep) -> ExportStatus:
     """One export's state, progress, size and, once it succeeded, a signed download URL with its
     expiry."""

@@ -35,7 +35,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "series": [{"event": "purchase", "math": "unique_users"}],
         "interval": "day",
         "date_range": {"date_from": "-30d"},
-        "breakdown": "plan",
+        "breakdown": [{"type": "property", "property": "plan"}],
     },
     "funnels": {
         "steps": [{"event": "signup"}, {"event": "activated"}, {"event": "purchase"}],
@@ -64,7 +64,7 @@ _ANSWER = {
         {
             "label": "purchase (unique users)",
             "breakdown_value": ["pro"],
-            "points": [{"date": "2026-12-06T00:00:00+01:00", "value": 41}],
+            "points": [{"label": "2026-12-06", "value": 41, "bucket": "2026-12-06"}],
             "total": 812,
         }
     ],

@@ -72,7 +72,11 @@ def get_metric(metric_id: str, tenant: ReadTenant, runtime: RuntimeDep, response
     response_model=MetricPublic,
     summary="Change a metric (a new version)",
     openapi_extra=examples(
-        request={"description": "People with at least one purchase in the week.", "dimensions": ["plan"]}
+        request={
+            "query": {"kind": "trends", "series": [{"event": "purchase", "math": "unique_users"}], "interval": "week"},
+            "dimensions": ["plan"],
+            "description": "People with at least one purchase in the week.",
+        }
     ),
     responses=errors(409),
 )
@@ -171,7 +175,12 @@ def admin_get_metric(metric_id: str, _: AdminDep, runtime: RuntimeDep, response:
     "/v1/admin/metrics/{metric_id}",
     response_model=MetricPublic,
     summary="Change a platform metric",
-    openapi_extra=examples(request={"description": "Distinct people with any event in the day."}),
+    openapi_extra=examples(
+        request={
+            "query": {"kind": "trends", "series": [{"math": "unique_users"}], "interval": "day"},
+            "description": "Distinct people with any event in the day.",
+        }
+    ),
     responses=errors(409),
 )
 def admin_update_metric(metric_id: str, body: MetricUpdate, _: AdminDep, runtime: RuntimeDep) -> MetricPublic:
