@@ -73,8 +73,7 @@ def run(events: int, days: int, data_dir: Path | None) -> None:
     from analytics_engine.bench.common import print_table, write_result
     from analytics_engine.bench.insights import tenant_context
     from analytics_engine.config import Settings
-    from analytics_engine.datagen.generator import GeneratorSpec, generate_events
-    from analytics_engine.datagen.loader import load_events
+    from analytics_engine.datagen.sql_generator import SqlGeneratorSpec, generate_in_warehouse
     from analytics_engine.lifecycle.cold import COLD_COLUMNS, work_dir
     from analytics_engine.lifecycle.tiering import Tiering
     from analytics_engine.lifecycle.window import cold_partition_limit
@@ -95,10 +94,10 @@ def run(events: int, days: int, data_dir: Path | None) -> None:
         )
         if stored == 0:
             console.print(f"generating {events:,} events over {days} days in {folder} ...")
-            load_events(
-                runtime.warehouse, tenant.tenant_id, generate_events(GeneratorSpec(events=events, days=days, seed=8))
-            )
+            generated = time.perf_counter()
+            generate_in_warehouse(runtime.warehouse, SqlGeneratorSpec(tenant.tenant_id, events, days=days, seed=8))
             stored = events
+            console.print(f"generated in {time.perf_counter() - generated:.0f} s")
         limit = cold_partition_limit(Tiering(runtime).now, runtime.settings.hot_retention_months)
         bounds = platform.query(
             f"SELECT count(), min(timestamp), max(timestamp) FROM {events_table} "
