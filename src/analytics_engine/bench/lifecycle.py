@@ -67,6 +67,28 @@ def _run_insights(runtime: Runtime, tenant: TenantContext, queries: dict[str, di
     return out
 
 
+def _erase_top_person(runtime: Runtime, tenant_id: str) -> tuple[float, dict[str, Any]]:
+    """Erase the person with the most hot events, end to end; (seconds, per store rows before/after)."""
+    from analytics_engine.privacy.schemas import ErasureCreate
+
+    platform = runtime.warehouse.platform(REASON)
+    person = str(
+        platform.query(
+            f"SELECT distinct_id FROM {runtime.warehouse.table('events')} WHERE tenant_id = {{t:String}} "
+            "GROUP BY distinct_id ORDER BY count() DESC LIMIT 1",
+            {"t": tenant_id},
+            settings={"max_execution_time": 0},
+        ).scalar()
+    )
+    started = time.perf_counter()
+    accepted = runtime.privacy.request(tenant_id, ErasureCreate(distinct_id=person), wait=True)
+    seconds = time.perf_counter() - started
+    erasure = runtime.privacy.get(tenant_id, accepted.id)
+    if erasure.receipt is None:
+        raise RuntimeError(f"erasure {erasure.status}: {erasure.error}")
+    return seconds, {s.store: [s.rows_before, s.rows_after] for s in erasure.receipt.stores}
+
+
 def run(events: int, days: int, data_dir: Path | None) -> None:
     from rich.console import Console
 
@@ -77,7 +99,6 @@ def run(events: int, days: int, data_dir: Path | None) -> None:
     from analytics_engine.lifecycle.cold import COLD_COLUMNS, work_dir
     from analytics_engine.lifecycle.tiering import Tiering
     from analytics_engine.lifecycle.window import cold_partition_limit
-    from analytics_engine.privacy.schemas import ErasureCreate
     from analytics_engine.runtime import Runtime
 
     console = Console()
@@ -106,7 +127,12 @@ def run(events: int, days: int, data_dir: Path | None) -> None:
         ).rows[0]
         cold_rows = int(bounds[0])
         if cold_rows == 0:
-            raise SystemExit("no month older than the hot window is hot in this data folder (already tiered?)")
+            # Tiered by an earlier run of this bench: measure the erasure alone (on hot and cold data).
+            console.print("no month left to tier (an earlier run moved them): measuring the erasure only")
+            seconds, stores = _erase_top_person(runtime, tenant.tenant_id)
+            console.print(f"erasure of one person: {seconds:.1f} s (target < 60 s); {stores}")
+            write_result("lifecycle-erasure", {"events": stored, "erasure": {"seconds": seconds, "stores": stores}})
+            return
         date_from, date_to = bounds[1].date().isoformat(), bounds[2].date().isoformat()
         console.print(f"{stored:,} events; {cold_rows:,} in months before {limit} go cold ({date_from} .. {date_to})")
 
@@ -135,19 +161,7 @@ def run(events: int, days: int, data_dir: Path | None) -> None:
         cold = _run_insights(runtime, tenant, queries)
 
         # 3. Erasure of the most active person.
-        person = str(
-            platform.query(
-                f"SELECT distinct_id FROM {events_table} WHERE tenant_id = {{t:String}} "
-                "GROUP BY distinct_id ORDER BY count() DESC LIMIT 1",
-                {"t": tenant.tenant_id},
-            ).scalar()
-        )
-        started = time.perf_counter()
-        accepted = runtime.privacy.request(tenant.tenant_id, ErasureCreate(distinct_id=person), wait=True)
-        erasure_seconds = time.perf_counter() - started
-        erasure = runtime.privacy.get(tenant.tenant_id, accepted.id)
-        assert erasure.receipt is not None, erasure.error
-        stores = {s.store: (s.rows_before, s.rows_after) for s in erasure.receipt.stores}
+        erasure_seconds, stores = _erase_top_person(runtime, tenant.tenant_id)
 
         baseline_rate = cold_rows / baseline_seconds
         move_rate = outcome.rows_moved / move_seconds if move_seconds else 0.0
@@ -176,13 +190,7 @@ def run(events: int, days: int, data_dir: Path | None) -> None:
                 }
                 for name in queries
             },
-            "erasure": {
-                "seconds": erasure_seconds,
-                "target_seconds": 60,
-                "status": erasure.status,
-                "stores": stores,
-                "physically_removed_at": erasure.receipt.physically_removed_at,
-            },
+            "erasure": {"seconds": erasure_seconds, "target_seconds": 60, "stores": stores},
         }
         print_table(
             "bench lifecycle",
