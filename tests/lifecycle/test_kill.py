@@ -76,7 +76,7 @@ def _cli(data_dir: Path, *args: str, kill_after: float | None = None) -> subproc
     return None
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1800)
 def test_tiering_and_erasure_survive_sigkill(tmp_path: Path) -> None:
     rng = random.Random(int(os.environ.get("KILL_SEED", "22")))
     data_dir = tmp_path / "data"

@@ -135,6 +135,7 @@ def test_erasure_by_person_properties(client, runtime, new_tenant) -> None:  # t
     erasure = tenant.get(f"/v1/privacy/erasures/{response.json()['id']}").json()
     assert erasure["status"] == "completed"
     assert erasure["receipt"]["subject"]["id_sha256"] == [subject_hash(tenant.id, "dan")]
+    assert any(e.data.get("erasure_id") == erasure["id"] for e in runtime.bus.published)  # ?wait=true publishes too
     assert _count(runtime, "events", tenant.id, "distinct_id = 'dan'") == 0
     assert _count(runtime, "events", tenant.id, "distinct_id = 'carol'") == 4
 

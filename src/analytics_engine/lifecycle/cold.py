@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from analytics_engine.lifecycle.derived import UNLIMITED
 from analytics_engine.lifecycle.models import ColdFile
 from analytics_engine.storage.base import LocalStorage, object_path
 
@@ -89,6 +90,7 @@ def file_figures(
     row = scope.query(
         f"SELECT {CHECKSUM} FROM file({{path:String}}, 'Parquet') WHERE tenant_id = {{tenant_id:String}} AND ({where})",
         {"path": checked_path(path), **(params or {})},
+        settings=UNLIMITED,
     ).rows[0]
     return int(row[0]), str(row[1])
 

@@ -28,6 +28,8 @@ MUTATION = "SETTINGS mutations_sync = 2"
 # A recomputed block may equal one inserted before (a repeat after a kill): the tables' insert
 # deduplication (their window of block hashes) would drop it right after its rows were deleted.
 FRESH = "SETTINGS insert_deduplicate = 0"
+# Reads of erasure and tiering are trusted background work of any size: no per-query time budget.
+UNLIMITED = {"max_execution_time": 0}
 
 
 @dataclass
@@ -49,11 +51,14 @@ def affected_by(scope: TenantScope, where: str, params: dict[str, Any]) -> Affec
     """The people and (event, day) pairs of this tenant's events matching `where` (SQL over `events`)."""
     events = scope.table("events")
     people = scope.query(
-        f"SELECT DISTINCT distinct_id FROM {events} WHERE tenant_id = {{tenant_id:String}} AND ({where})", params
+        f"SELECT DISTINCT distinct_id FROM {events} WHERE tenant_id = {{tenant_id:String}} AND ({where})",
+        params,
+        settings=UNLIMITED,
     ).rows
     days = scope.query(
         f"SELECT DISTINCT event, toDate(timestamp) FROM {events} WHERE tenant_id = {{tenant_id:String}} AND ({where})",
         params,
+        settings=UNLIMITED,
     ).rows
     return Affected(sorted(str(r[0]) for r in people), sorted((str(r[0]), r[1]) for r in days))
 

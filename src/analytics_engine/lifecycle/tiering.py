@@ -41,7 +41,7 @@ from analytics_engine.lifecycle.cold import (
     work_dir,
     write_parquet,
 )
-from analytics_engine.lifecycle.derived import rebuild_people
+from analytics_engine.lifecycle.derived import UNLIMITED, rebuild_people
 from analytics_engine.lifecycle.models import ColdFile, TieredMonth
 from analytics_engine.lifecycle.window import cold_expiry_limit, cold_partition_limit
 from analytics_engine.storage.base import LocalStorage
@@ -101,6 +101,7 @@ class Tiering:
             "SELECT DISTINCT toUInt32(partition) FROM system.parts WHERE database = {db:String} AND table = 'events' "
             "AND active AND toUInt32OrZero(partition) BETWEEN 1 AND {limit:UInt32} - 1",
             {"db": self.core.warehouse.database, "limit": limit},
+            settings=UNLIMITED,
         ).rows
         months = {int(r[0]) for r in rows}
         with self.core.metadata.session() as session:
@@ -108,7 +109,7 @@ class Tiering:
         return sorted(months)
 
     def run(self) -> TieringOutcome:
-        started = time.perf_counter()
+        run_started = time.perf_counter()
         for month in self.due_months():
             self.tier_month(month)
             self.outcome.months.append(month)
@@ -116,7 +117,7 @@ class Tiering:
         self.finish_dropped()
         self._timed("recompute_derived", started)
         self.expire()
-        self.outcome.seconds = time.perf_counter() - started
+        self.outcome.seconds = time.perf_counter() - run_started
         log.info("lifecycle.tiering_done", **self.outcome.as_dict())
         return self.outcome
 
@@ -144,6 +145,7 @@ class Tiering:
             f"SELECT tenant_id, {CHECKSUM} FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}} "
             "GROUP BY tenant_id ORDER BY tenant_id",
             {"m": month},
+            settings=UNLIMITED,
         ).rows
         return {str(r[0]): (int(r[1]), _norm(str(r[2]))) for r in rows}
 
@@ -259,7 +261,9 @@ class Tiering:
         # id can never come back (ingest refuses events older than the hot window).
         of_month = f"event_id IN (SELECT event_id FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}})"
         event_ids = self.core.warehouse.table("event_ids")
-        if self.platform.query(f"SELECT count() FROM {event_ids} WHERE {of_month}", {"m": month}).scalar():
+        if self.platform.query(
+            f"SELECT count() FROM {event_ids} WHERE {of_month}", {"m": month}, settings=UNLIMITED
+        ).scalar():
             self.platform.command(
                 f"ALTER TABLE {event_ids} DELETE WHERE {of_month} SETTINGS mutations_sync = 2", {"m": month}
             )
@@ -279,7 +283,9 @@ class Tiering:
             return
         monthly = self.core.warehouse.table("metrics_monthly")
         in_months = "toYYYYMM(day) IN {months:Array(UInt32)}"
-        if self.platform.query(f"SELECT count() FROM {monthly} WHERE {in_months}", {"months": months}).scalar():
+        if self.platform.query(
+            f"SELECT count() FROM {monthly} WHERE {in_months}", {"months": months}, settings=UNLIMITED
+        ).scalar():
             self.platform.command(
                 f"ALTER TABLE {monthly} DELETE WHERE {in_months} SETTINGS mutations_sync = 2", {"months": months}
             )
@@ -288,12 +294,16 @@ class Tiering:
             for r in self.platform.query(
                 "SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'lifecycle_people_%'",
                 {"db": self.core.warehouse.database},
+                settings=UNLIMITED,
             ).rows
         }
         stagings = [self.staging(m) for m in months if f"lifecycle_people_{int(m)}" in existing]
         if stagings:
             union = " UNION ALL ".join(f"SELECT tenant_id, distinct_id FROM {t}" for t in stagings)
-            tenants = [str(r[0]) for r in self.platform.query(f"SELECT DISTINCT tenant_id FROM ({union})").rows]
+            tenants = [
+                str(r[0])
+                for r in self.platform.query(f"SELECT DISTINCT tenant_id FROM ({union})", settings=UNLIMITED).rows
+            ]
             people = " UNION DISTINCT ".join(
                 f"SELECT distinct_id FROM {t} WHERE tenant_id = {{tenant_id:String}}" for t in stagings
             )

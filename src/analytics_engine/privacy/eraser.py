@@ -32,7 +32,7 @@ from analytics_engine.lifecycle.cold import (
     work_dir,
     write_parquet,
 )
-from analytics_engine.lifecycle.derived import MUTATION, Affected, affected_by, rebuild, run_together
+from analytics_engine.lifecycle.derived import MUTATION, UNLIMITED, Affected, affected_by, rebuild, run_together
 from analytics_engine.privacy.files import FileEraser
 from analytics_engine.privacy.models import ErasureRequest, Suppression
 from analytics_engine.privacy.receipt import load_receipt_key, sign, subject_hash
@@ -168,6 +168,7 @@ class Eraser:
                 f"SELECT distinct_id FROM {table} WHERE tenant_id = {{tenant_id:String}} AND key = {{key:String}} "
                 "GROUP BY distinct_id HAVING argMaxMerge(value) = {value:String}",
                 {"key": key, "value": json.dumps(value)},
+                settings=UNLIMITED,
             ).rows
             people = {str(r[0]) for r in rows}
             found = people if found is None else found & people
@@ -194,7 +195,7 @@ class Eraser:
             f"SELECT count() FROM {self.scope.table(store.table)} WHERE tenant_id = {{tenant_id:String}} "
             f"AND ({store.match})"
         )
-        return int(self.scope.query(sql, self.params()).scalar() or 0)
+        return int(self.scope.query(sql, self.params(), settings=UNLIMITED).scalar() or 0)
 
     def _count_before(self) -> None:
         before = {store.name: self._count(store) for store in self._stores()}
@@ -235,6 +236,7 @@ class Eraser:
             "AND c.name NOT LIKE '\\_%' AND match(c.type, '^(Nullable\\\\()?(LowCardinality\\\\()?String') "
             "GROUP BY c.table ORDER BY c.table",
             {"db": self.core.warehouse.database},
+            settings=UNLIMITED,
         ).rows
         stores = []
         for table, columns in rows:
@@ -331,7 +333,9 @@ class Eraser:
             if days:
                 wrong = int(
                     self.scope.query(
-                        ROLLUP_CHECK.format(rollup=self.scope.table(rollup), events=self.events), {"days": days}
+                        ROLLUP_CHECK.format(rollup=self.scope.table(rollup), events=self.events),
+                        {"days": days},
+                        settings=UNLIMITED,
                     ).scalar()
                     or 0
                 )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analytics_engine.lifecycle.cold import checked_path, work_dir
+from analytics_engine.lifecycle.derived import UNLIMITED
 
 if TYPE_CHECKING:
     from analytics_engine.core import Core
@@ -103,12 +104,18 @@ class FileEraser:
         scope = self.core.warehouse.for_tenant(self.tenant_id, background=True)
         source = "file({src:String}, 'Parquet')"
         params = {"src": checked_path(local), "ids": sorted(self.ids)}
-        columns = scope.query(f"SELECT * FROM {source} WHERE {{tenant_id:String}} != '' LIMIT 0", params).columns
+        columns = scope.query(
+            f"SELECT * FROM {source} WHERE {{tenant_id:String}} != '' LIMIT 0", params, settings=UNLIMITED
+        ).columns
         if not columns:
             return 0
         match = " OR ".join(f"has({{ids:Array(String)}}, toString(`{c.replace('`', '')}`))" for c in columns)
         hits = int(
-            scope.query(f"SELECT count() FROM {source} WHERE {{tenant_id:String}} != '' AND ({match})", params).scalar()
+            scope.query(
+                f"SELECT count() FROM {source} WHERE {{tenant_id:String}} != '' AND ({match})",
+                params,
+                settings=UNLIMITED,
+            ).scalar()
             or 0
         )
         if hits:

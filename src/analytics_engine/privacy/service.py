@@ -3,8 +3,11 @@ their status and, once completed, the signed receipt; `privacy.erasure.completed
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import anyio.from_thread
+import structlog
 from sqlalchemy import select
 
 from analytics_engine.errors import NotFound
@@ -18,6 +21,7 @@ from analytics_engine.privacy.schemas import ErasureAccepted, ErasureCreate, Era
 if TYPE_CHECKING:
     from analytics_engine.core import Core
 
+log = structlog.get_logger(__name__)
 JOB_KIND = "privacy.erasure"
 # A kill mid-erasure costs an attempt (the lease expires): several, since the job is safe to repeat.
 MAX_ATTEMPTS = 10
@@ -61,8 +65,19 @@ class PrivacyService:
             assert stored is not None
             stored.job_id = job.id
         if wait:
-            self.core.runner.run_now(job.id, wait=True)
+            done = self.core.runner.run_now(job.id, wait=True)
+            if done.state == JobState.succeeded:
+                self._publish_from_thread(tenant_id, erasure_id)
         return ErasureAccepted(id=erasure_id, job_id=job.id, status=self.get(tenant_id, erasure_id).status)
+
+    def _publish_from_thread(self, tenant_id: str, erasure_id: str) -> None:
+        """A request with `wait` ran the job itself (the runner's `after` hook does not run): publish
+        from this worker thread through the app's event loop; outside one (the CLI) nothing is sent."""
+        data = completed_event(self.get(tenant_id, erasure_id))
+        try:
+            anyio.from_thread.run(partial(self.core.bus.publish, COMPLETED_EVENT, data, tenant_id=tenant_id))
+        except RuntimeError:
+            log.info("privacy.erasure_not_published", erasure_id=erasure_id, reason="no event loop (CLI)")
 
     def get(self, tenant_id: str, erasure_id: str) -> ErasurePublic:
         with self.core.metadata.session() as session:
