@@ -84,8 +84,12 @@ class PathsRunner(InsightRunner[PathsQuery]):
             f"SELECT {key} AS person, arraySort(groupArray({pair})) "
             f"AS evs FROM {self.events} WHERE {' AND '.join(where)} GROUP BY person"
         )
-        # Consecutive repeats of a name: one step, at the first one's time.
-        runs = "arrayFilter((x, i) -> i = 1 OR x.2 != evs[i - 1].2, evs, arrayEnumerate(evs))"
+        # Consecutive repeats of a name: one step, at the first one's time. Each name against the one before
+        # it as a second array (a cleaned name is never ''): a lambda reading `evs[i - 1]` would copy the
+        # whole array for each element (quadratic in a heavy user's events).
+        runs = (
+            "arrayFilter((x, n, b) -> n != b, evs, arrayMap(x -> x.2, evs) AS ns, arrayPushFront(arrayPopBack(ns), ''))"
+        )
         start = params.add(query.start_event, "String") if query.start_event else None
         end = params.add(query.end_event, "String") if query.end_event else None
         # s: the first step kept (1-based index into d), e: the end step's index (0: none).
