@@ -134,10 +134,16 @@ class FunnelCorrelationRunner(InsightRunner[FunnelsQuery]):
         )
 
     def to_sql(self) -> list[SQL]:
-        statements = []
+        """Two statements side by side, each on the funnel's per-person rows: `people` (the totals, and the
+        people per entry property value: a GROUPING SETS row per (property, value) and one for all) and
+        `events` (the join of the tenant's other events with the people's windows)."""
         params = self.new_params()
-        totals = f"SELECT countIf(success), countIf(NOT success) FROM ({self._people(params)})"
-        statements.append(SQL("totals", totals, params.values))
+        text = (
+            "SELECT grouping(k) AS everyone, k, v, uniqExactIf(person, success), uniqExactIf(person, NOT success) "
+            f"FROM ({self._people(params)}) LEFT ARRAY JOIN arrayEnumerate(bd) AS k, bd AS v "
+            "GROUP BY GROUPING SETS ((k, v), ())"
+        )
+        statements = [SQL("people", text, params.values)]
         if self.options.events:
             params = self.new_params()
             people = self._people(params)
@@ -147,20 +153,14 @@ class FunnelCorrelationRunner(InsightRunner[FunnelsQuery]):
                 "WHERE e.ms > p.lo AND e.ms < p.hi GROUP BY e.event"
             )
             statements.append(SQL("events", text, params.values))
-        if self.options.properties:
-            params = self.new_params()
-            text = (
-                "SELECT k, v, countIf(success), countIf(NOT success) FROM "
-                f"({self._people(params)}) ARRAY JOIN arrayEnumerate(bd) AS k, bd AS v GROUP BY k, v"
-            )
-            statements.append(SQL("properties", text, params.values))
         return statements
 
     # --- answer --------------------------------------------------------------------------------
     def calculate(self, executor: Executor) -> InsightResponse:
         statements = self.to_sql()
         results = dict(zip([s.name for s in statements], executor.run_all(statements), strict=True))
-        success_total, failure_total = (int(x) for x in results["totals"].rows[0])
+        people_rows = results["people"].rows
+        success_total, failure_total = next(((int(a), int(b)) for one, _, _, a, b in people_rows if one), (0, 0))
         rows: list[CorrelationRow] = []
         skipped = 0
 
@@ -185,7 +185,9 @@ class FunnelCorrelationRunner(InsightRunner[FunnelsQuery]):
 
         for event, a, b in results["events"].rows if "events" in results else []:
             add("event", int(a), int(b), event=event)
-        for index, value, a, b in results["properties"].rows if "properties" in results else []:
+        for everyone, index, value, a, b in people_rows:
+            if everyone or not index:  # the totals row; a funnel without properties has no values
+                continue
             add("property", int(a), int(b), property=self.options.properties[int(index) - 1], value=value)
         rows.sort(key=lambda r: (-abs(math.log(r.odds_ratio)), r.type, r.event or r.property or "", r.value or ""))
         totals = {

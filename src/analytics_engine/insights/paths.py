@@ -69,13 +69,27 @@ class PathsRunner(InsightRunner[PathsQuery]):
             where.append(f"event NOT IN {params.add(sorted(set(query.exclude_events)), 'Array(String)')}")
         key = "distinct_id" if ids else PERSON_KEY
         n = int(query.steps)
+        # Only people with the start (and end) event can have a path: read the events of those alone. The
+        # sets come from the events' primary key (event) when no cleaning rule renames names. Same answers;
+        # on the 1M bench tenant, paths from signup, 4 interleaved runs each: p50 ~0.95 s against ~1.3 s
+        # (most people active in the period sign up in it there; fewer do in real data, so more gain).
+        anchors = [name for name in (query.start_event, query.end_event) if name]
+        where += [
+            f"{key} IN (SELECT {key} FROM {self.events} WHERE {' AND '.join(where)} "
+            f"AND {self._cleaned(params)} = {params.add(name, 'String')})"
+            for name in anchors
+        ]
         pair = f"(toUnixTimestamp64Milli(timestamp), {self._cleaned(params)})"
         grouped = (
             f"SELECT {key} AS person, arraySort(groupArray({pair})) "
             f"AS evs FROM {self.events} WHERE {' AND '.join(where)} GROUP BY person"
         )
-        # Consecutive repeats of a name: one step, at the first one's time.
-        runs = "arrayFilter((x, i) -> i = 1 OR x.2 != evs[i - 1].2, evs, arrayEnumerate(evs))"
+        # Consecutive repeats of a name: one step, at the first one's time. Each name against the one before
+        # it as a second array (a cleaned name is never ''): a lambda reading `evs[i - 1]` would copy the
+        # whole array for each element (quadratic in a heavy user's events).
+        runs = (
+            "arrayFilter((x, n, b) -> n != b, evs, arrayMap(x -> x.2, evs) AS ns, arrayPushFront(arrayPopBack(ns), ''))"
+        )
         start = params.add(query.start_event, "String") if query.start_event else None
         end = params.add(query.end_event, "String") if query.end_event else None
         # s: the first step kept (1-based index into d), e: the end step's index (0: none).
