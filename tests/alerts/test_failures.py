@@ -1,6 +1,8 @@
 """A failing evaluation puts the rules concerned in `error` with the reason and nothing else: here
 the warehouse refuses the group's query (the tenant's read budget), while a rule on another source
-in the same job evaluates normally; once the cause is gone the rule recovers."""
+in the same job evaluates normally; once the cause is gone the rule recovers. And a source that raises
+when it runs never stops the scheduler: its rule is in `error`, the tenant's other rules and the
+next tick evaluate."""
 
 from __future__ import annotations
 
@@ -42,3 +44,57 @@ def test_a_refused_query_errors_its_group_only(client, admin_headers, runtime) -
     client.put(f"/v1/admin/tenants/{tenant.id}/budget", json={}, headers=admin_headers)
     runtime.alerts.evaluate(tenant.id, ids)
     assert tenant.get(f"/v1/alerts/{ids[0]}").json()["state"] == "ok"
+
+
+def test_a_raising_source_never_stops_the_scheduler(client, admin_headers, runtime) -> None:  # type: ignore[no-untyped-def]
+    """A rule whose source raises when it runs (ClickHouse refuses the statement the guard let
+    through; a value that is not a number) goes to `error` with the reason; the tenant's other rule in
+    the same job evaluates, the job succeeds, and the next tick evaluates them all again."""
+    from sqlalchemy import update
+
+    from analytics_engine.alerts.models import AlertRule
+    from analytics_engine.metadata.models import utcnow
+    from tests.support.factories import make_tenant
+
+    tenant = make_tenant(client, admin_headers, "alerts-raising")
+    tenant.ingest(events("signup", 5, start=datetime.now(UTC) - timedelta(hours=3)))
+    above = {"type": "threshold", "operator": "above", "value": 3}
+    sources = {
+        "refused": {"type": "sql", "sql": "SELECT intDiv(count(), 0) AS n FROM events", "column": "n"},
+        "not_a_number": {"type": "sql", "sql": "SELECT 'many' AS n FROM events LIMIT 1", "column": "n"},
+        "fine": {"type": "sql", "sql": "SELECT count() AS n FROM events", "column": "n"},
+    }
+    ids = {}
+    for name, source in sources.items():
+        created = tenant.post("/v1/alerts", json={"name": name, "source": source, "condition": above})
+        assert created.status_code == 201, created.text
+        ids[name] = created.json()["id"]
+
+    def tick() -> dict[str, dict]:  # type: ignore[type-arg]
+        with runtime.metadata.session() as session:
+            session.execute(
+                update(AlertRule)
+                .where(AlertRule.tenant_id == tenant.id)
+                .values(next_evaluation_at=utcnow() - timedelta(seconds=1))
+            )
+        runtime.runner.paused = True  # run the job here, not in the app's runner loop
+        try:
+            jobs = runtime.alerts.tick()
+            assert len(jobs) == 1
+            job = runtime.runner.run_now(jobs[0], wait=True)
+        finally:
+            runtime.runner.paused = False
+        assert job.state == "succeeded", job
+        assert job.result["evaluated"] == 3 and job.result["groups"] == 3
+        return {a["id"]: a for a in tenant.get("/v1/alerts").json()}
+
+    for _ in range(2):  # this tick, and the next one
+        rules = tick()
+        refused, not_a_number, fine = (rules[ids[name]] for name in ("refused", "not_a_number", "fine"))
+        assert refused["state"] == "error" and "ClickHouse refused the query" in refused["reason"]
+        assert not_a_number["state"] == "error" and "is not a number" in not_a_number["reason"]
+        assert fine["state"] == "firing" and fine["value"] == 5
+        assert all(datetime.fromisoformat(rule["next_evaluation_at"]) > utcnow() for rule in rules.values())
+    history = tenant.get(f"/v1/alerts/{ids['refused']}/events").json()
+    assert [e["to_state"] for e in history if e["kind"] == "state"] == ["error"]  # one change, not one per tick
+    assert history[-1]["reason"] == refused["reason"]

@@ -11,7 +11,8 @@ answer for the same point. The rules, so they can be recomputed by hand (docs/al
   data). Breach when change > `by` (`up`), change < -`by` (`down`), |change| > `by` (`either`).
 - `anomaly`: `forecasting.judge(history, value, season, detector, sensitivity)`; breach when the
   judgement is anomalous in the rule's direction (value above / below the expected value).
-- `forecast`: a one-step `forecasting.forecast(history, season, horizon=1)`; breach when the value
+- `forecast`: `forecasting.forecast_next(history, season)` (one step, its interval calibrated on
+  one-step-ahead errors, at least Poisson-wide for counts); breach when the value
   is outside its `level` (80 or 95) percent interval in the rule's direction.
 """
 
@@ -230,7 +231,7 @@ def judge_forecast(condition: ForecastCondition, points: Sequence[Point], index:
     assert value is not None
     history = history_before(points, index)
     try:
-        result = forecasting.forecast(history, season=season_of(condition, interval), horizon=1)
+        result = forecasting.forecast_next(history, season=season_of(condition, interval))
     except forecasting.TooShort as exc:
         return Verdict(value, no_data=True, reason=too_short(exc, len(history)))
     point = result.points[0]

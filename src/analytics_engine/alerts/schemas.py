@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from analytics_engine.insights.dates import DateSpec
+from analytics_engine.query.guard import MAX_SQL_CHARS
 from analytics_engine.reports.schemas import Recipients
 from analytics_engine.validation import PatchModel, WarehouseDateTime
 
@@ -70,7 +71,30 @@ class SlaSource(_Strict):
     include_current: bool = Field(False, description="Judge the current, still incomplete bucket too.")
 
 
-Source = Annotated[InsightSource | MetricSource | SlaSource, Field(discriminator="type")]
+class SqlSource(_Strict):
+    """A restricted SQL query (`POST /v1/sql`'s rules: one SELECT over the tenant's tables). With
+    `time_column` its rows are a series (one point per row, in time order); without, the first row's
+    `column` is the one value judged (threshold conditions only)."""
+
+    type: Literal["sql"] = "sql"
+    sql: str = Field(min_length=1, max_length=MAX_SQL_CHARS, description="One SELECT over the tenant tables.")
+    column: str = Field(min_length=1, max_length=200, description="The numeric result column watched.")
+    time_column: str | None = Field(
+        None, max_length=200, description="The result column holding each row's time (makes the rows a series)."
+    )
+    interval: Literal["hour", "day", "week", "month"] | None = Field(
+        None, description="The spacing of `time_column`'s points (default `day` when `time_column` is given)."
+    )
+    include_current: bool = Field(False, description="Judge the current, still incomplete bucket too.")
+
+    @model_validator(mode="after")
+    def _interval_needs_time(self) -> SqlSource:
+        if self.interval is not None and self.time_column is None:
+            raise ValueError("'interval' needs 'time_column'")
+        return self
+
+
+Source = Annotated[InsightSource | MetricSource | SlaSource | SqlSource, Field(discriminator="type")]
 
 
 # --- conditions ------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ def simulate(service: AlertService, tenant: Any, body: SimulateRequest) -> Simul
     prepared = service.check_rule(tenant.tenant_id, body)
     interval = prepared.interval
     tz = prepared.query.get("timezone") or tenant.timezone or "UTC"
-    if prepared.type == "sla":
+    if prepared.type in ("sla", "sql"):
         tz = "UTC"
     try:
         resolved = resolve_range(DateRange(date_from=body.date_range.date_from, date_to=body.date_range.date_to), tz)

@@ -5,31 +5,37 @@
   period);
 - `metric`: a registry metric (`metrics/`), i.e. its current definition's insight query, read the
   same way;
-- `sla`: an SLA signal (`alerts/sla.py`).
+- `sla`: an SLA signal (`alerts/sla.py`);
+- `sql`: a restricted SQL query (`query/`): checked by the SQL guard when the rule is saved (422 with
+  the guard's reason), run through the tenant scope as background work, its rows read as a series
+  (`time_column` + `column`) or as one value (`column` of the first row).
 
 A kind `prepare`s a source (validation: 422 for an unknown metric or an invalid query; the `key`
 under which rules share one fetch; the series' interval), `fetch`es one answer for a group of rules
-and `extract`s each rule's series from it. Restricted SQL joins by registering a kind here (its
-prepare checks the statement with the SQL guard, its fetch runs it through the tenant scope and its
-extract reads a time column and a value column) and adding its model to `schemas.Source`.
+and `extract`s each rule's series from it. A new kind registers here and adds its model to
+`schemas.Source`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
 
-from analytics_engine.alerts.schemas import InsightSource, MetricSource, SlaSource, ValueSelector
+from analytics_engine.alerts.schemas import InsightSource, MetricSource, SlaSource, SqlSource, ValueSelector
 from analytics_engine.alerts.sla import STEP, bucket_start, sla_series
 from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.insights import registry
 from analytics_engine.insights.context import Overrides, RunContext
-from analytics_engine.insights.dates import step_back
+from analytics_engine.insights.dates import add_months, step_back
+from analytics_engine.insights.sql import is_number
+from analytics_engine.query.errors import SqlNotAllowed, SqlSyntaxError
+from analytics_engine.query.service import SqlResult, check_sql, run_restricted_sql
 
 if TYPE_CHECKING:
     from analytics_engine.alerts.conditions import Point
@@ -140,6 +146,8 @@ def series_points(result: Any, selector: ValueSelector, now: datetime) -> list[P
         steps = groups[0].steps
         step = steps[(selector.step or len(steps)) - 1]
         return [(result.date_to, step.conversion_from_first * 100.0)]
+    if kind == "sql" and not result.series:
+        return sql_values(result, selector)
     if kind == "funnels":
         chosen = [s for s in result.series if s.meta.get("trend")]
     else:
@@ -156,6 +164,17 @@ def series_points(result: Any, selector: ValueSelector, now: datetime) -> list[P
     if points and not selector.include_current and result.interval and result.date_to > now:
         points = points[:-1]  # the current bucket is not complete yet
     return points
+
+
+def sql_values(result: Any, selector: ValueSelector) -> list[Point]:
+    """A saved SQL answer without a time or text column: its numeric columns of the first row, the
+    selector's `series` choosing the column."""
+    numbers = [i for i, column in enumerate(result.columns) if is_number(column)]
+    if not result.rows or not numbers:
+        return []
+    if selector.series >= len(numbers):
+        raise InvalidInput(f"series {selector.series} does not exist; the answer has {len(numbers)} numeric columns")
+    return [(result.date_to, _number(result.rows[0][numbers[selector.series]]))]
 
 
 class InsightKindSource:
@@ -232,14 +251,82 @@ class SlaKindSource:
         return list(points)
 
 
+def _bucket_end(moment: datetime, interval: str) -> datetime:
+    if interval == "month":
+        following = add_months(moment.date(), 1)
+        return datetime.combine(following, datetime.min.time(), moment.tzinfo)
+    return moment + {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}[interval]
+
+
+def _sql_moment(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return _value(float(value))
+    except (TypeError, ValueError):
+        raise InvalidInput(f"the column's value {str(value)[:40]!r} is not a number") from None
+
+
+class SqlKindSource:
+    """`sql` sources: a restricted SQL query, run as background work of the tenant."""
+
+    def prepare(self, runtime: Runtime, tenant_id: str, source: Any) -> Prepared:
+        try:
+            check_sql(runtime, source.sql)
+        except (SqlNotAllowed, SqlSyntaxError) as exc:
+            raise InvalidInput(exc.message, code=exc.code, details={"sql": exc.details}) from None
+        interval = (source.interval or "day") if source.time_column else None
+        digest = hashlib.sha256(source.sql.encode()).hexdigest()
+        return Prepared("sql", f"{tenant_id}:sql:{digest}", interval, {}, source)
+
+    def fetch(self, runtime: Runtime, tenant: Any, prepared: Prepared, window: Window) -> Any:
+        return run_restricted_sql(runtime, tenant, prepared.source.sql, background=True)
+
+    def extract(self, answer: Any, source: Any, now: datetime) -> list[Point]:
+        result: SqlResult = answer
+        names = [column.name for column in result.columns]
+        for wanted in (source.column, source.time_column):
+            if wanted is not None and wanted not in names:
+                raise InvalidInput(f"the SQL's result has no column {wanted!r} (it has {', '.join(names)})")
+        index = names.index(source.column)
+        if source.time_column is None:
+            return [(now, _number(result.rows[0][index]))] if result.rows else []
+        at = names.index(source.time_column)
+        points: list[Point] = []
+        for row in result.rows:
+            moment = _sql_moment(row[at])
+            if moment is None:
+                raise InvalidInput(f"the time column's value {str(row[at])[:40]!r} is not a date or time")
+            points.append((moment, _number(row[index])))
+        points.sort(key=lambda point: point[0])
+        interval = source.interval or "day"
+        if points and not source.include_current and _bucket_end(points[-1][0], interval) > now:
+            points = points[:-1]  # the current bucket is not complete yet
+        return points
+
+
 SOURCE_KINDS: dict[str, SourceKind] = {
     "insight": InsightKindSource(),
     "metric": MetricKindSource(),
     "sla": SlaKindSource(),
+    "sql": SqlKindSource(),
 }
 
 
-def prepare(runtime: Runtime, tenant_id: str, source: InsightSource | MetricSource | SlaSource) -> Prepared:
+def prepare(runtime: Runtime, tenant_id: str, source: InsightSource | MetricSource | SlaSource | SqlSource) -> Prepared:
     try:
         kind = SOURCE_KINDS[source.type]
     except KeyError:

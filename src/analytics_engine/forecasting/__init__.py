@@ -5,7 +5,7 @@ the statsforecast model that wins a rolling-origin backtest, with conformal inte
 figures: docs/forecasting.md."""
 
 from analytics_engine.forecasting.detectors import judge, judge_walk
-from analytics_engine.forecasting.models import forecast
+from analytics_engine.forecasting.models import forecast, forecast_next
 from analytics_engine.forecasting.types import (
     DETECTORS,
     Backtest,
@@ -24,6 +24,7 @@ __all__ = [
     "Judgement",
     "TooShort",
     "forecast",
+    "forecast_next",
     "judge",
     "judge_walk",
     "threshold",

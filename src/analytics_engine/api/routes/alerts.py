@@ -68,8 +68,9 @@ def _example(body: dict[str, Any]) -> dict[str, Any]:
     openapi_extra=_example(_RULE),
 )
 def create_alert(body: AlertCreate, tenant: AdminTenant, runtime: RuntimeDep) -> AlertPublic:
-    """A rule watches one value (an insight, a registry metric, an impact figure or an SLA signal),
-    judges it by its condition every `every_seconds` and notifies on the bus, by webhook and email."""
+    """A rule watches one value (an insight, a registry metric, an impact figure, a restricted SQL
+    query or an SLA signal), judges it by its condition every `every_seconds` and notifies on the
+    bus, by webhook and email. A `sql` source the SQL guard refuses is a 422 with the guard's reason."""
     return runtime.alerts.create(tenant, body)
 
 
