@@ -391,3 +391,13 @@ def test_unknown_table_lists_the_tables() -> None:
     with pytest.raises(SqlNotAllowed) as caught:
         guard("SELECT * FROM orders", CATALOGUE)
     assert "donations" in caught.value.details["reason"] and "events" in caught.value.details["reason"]
+
+
+def test_rewrite_writes_each_trusted_select_verbatim_and_leaves_the_catalogue_alone() -> None:
+    from analytics_engine.query.dialect import emit
+
+    before = {name: emit(table.select.copy()) for name, table in CATALOGUE.tables.items()}
+    checked = guard("SELECT * FROM events AS e LEFT JOIN persons USING distinct_id", CATALOGUE, cached=False)
+    assert f"({CATALOGUE.tables['events'].trusted_sql}) AS e" in checked.sql
+    assert f"({CATALOGUE.tables['persons'].trusted_sql}) AS persons" in checked.sql
+    assert {name: emit(table.select.copy()) for name, table in CATALOGUE.tables.items()} == before

@@ -127,7 +127,7 @@ def test_well_formed_queries_run_for_the_caller_only(runtime: Any, pair: Pair, s
 @given(sql=adversarial())
 def test_forbidden_pieces_are_refused_or_harmless(runtime: Any, pair: Pair, sql: str) -> None:
     try:
-        checked = check_sql(runtime, sql)
+        checked = check_sql(runtime, pair.a, sql)
     except (SqlNotAllowed, SqlSyntaxError):
         return
     # Accepted: only the tenant tables and literals can be in it. Run it and look at the answer.

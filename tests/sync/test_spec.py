@@ -89,3 +89,12 @@ def test_public_view_hides_the_password():
     assert spec.public()["dsn"] == "postgresql://app:***@db:5432/prod"
     assert spec.order_columns() == ["updated_at", "org", "id"]
     assert spec.required_columns() == ["updated_at", "org", "id", "kind", "user_id", "at"]
+
+
+def test_tenants_a_source_names() -> None:
+    from tests.sync.conftest import table_source
+
+    assert table_source("one", "t", tenant_column=None, tenant_id="acme").tenants() == frozenset({"acme"})
+    mapped = table_source("two", "t", tenant_map={"org-1": "acme", "org-2": "globex", "org-3": "acme"})
+    assert mapped.tenants() == frozenset({"acme", "globex"})
+    assert table_source("three", "t").tenants() is None  # the column holds tenant ids: any tenant

@@ -11,13 +11,19 @@ each property), `cohort_users` (membership per cohort version), the rollups `met
 and hour) and `metrics_monthly` (per event and day), and every synced table (sync sources with a table
 target, found by the comment sync puts on them; `_version` and `_is_deleted` are hidden and read with
 FINAL, so each row appears once in its latest version and deleted rows do not appear).
+
+A tenant's catalogue (`Catalogue.for_tenant`) holds only the synced tables that can hold that tenant's
+rows: those whose source names the tenant (`tenant_id`, or a value of `tenant_map`), and, when the
+source's tenant column holds tenant ids itself (or the source is not declared any more), those that do
+hold rows of the tenant. Another tenant's sync table is not named anywhere: the guard refuses it exactly
+like a table that does not exist, and `/v1/query/tables` does not list it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +39,8 @@ SYNC_COMMENT_PREFIX = "analytics-engine sync source "
 HIDDEN_SYNC_COLUMNS = frozenset({TENANT_COLUMN, "_version", "_is_deleted"})
 # How long a warehouse's synced-table list is reused before system.tables is read again.
 CATALOGUE_TTL_SECONDS = 30.0
+# Tenant views kept per catalogue (each with its own guard memo); past this they start over.
+MAX_TENANT_VIEWS = 1_000
 
 
 @dataclass(frozen=True)
@@ -60,16 +68,42 @@ class TenantTable:
         return cls(name, description, columns, source_sql, parsed, emit(parsed.copy()))
 
 
+# Tenants a sync source names ({source: tenant ids}); None: its tenant column holds tenant ids, so
+# whichever tenants have rows in its table.
+DeclaredTenants = Mapping[str, frozenset[str] | None]
+
+
 @dataclass(frozen=True)
 class Catalogue:
     database: str
     tables: Mapping[str, TenantTable]
+    # Synced tables -> the tenants whose catalogue holds them (None: not filtered, the warehouse-wide
+    # catalogue that only the tenant views below are made from).
+    owners: Mapping[str, frozenset[str]] | None = field(default=None, compare=False, repr=False)
     # The guard's answers for this catalogue, by SQL text (query/guard.py; a saved query that a
     # dashboard renders again is not checked again). Bounded; dropped with the catalogue.
     guarded: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    _views: dict[str, Catalogue] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, name: str) -> TenantTable | None:
         return self.tables.get(name)
+
+    def for_tenant(self, tenant_id: str) -> Catalogue:
+        """The tables `tenant_id` may name: the built-in ones and the synced tables that can hold its
+        rows (made once per catalogue and tenant)."""
+        if self.owners is None:
+            return self
+        view = self._views.get(tenant_id)
+        if view is None:
+            owners = self.owners
+            tables = {
+                name: table for name, table in self.tables.items() if name not in owners or tenant_id in owners[name]
+            }
+            view = Catalogue(self.database, tables)
+            if len(self._views) >= MAX_TENANT_VIEWS:
+                self._views.clear()
+            self._views[tenant_id] = view
+        return view
 
     def describe(self) -> list[dict[str, object]]:
         return [
@@ -163,15 +197,25 @@ def synced_table(database: str, name: str, source: str, columns: list[tuple[str,
     )
 
 
-def build_catalogue(database: str, synced: Mapping[str, tuple[str, list[tuple[str, str]]]] | None = None) -> Catalogue:
+def build_catalogue(
+    database: str,
+    synced: Mapping[str, tuple[str, list[tuple[str, str]]]] | None = None,
+    owners: Mapping[str, frozenset[str]] | None = None,
+) -> Catalogue:
     """The catalogue from the built-in tables and `synced` ({table: (source, [(column, type)])});
-    a synced table never replaces a built-in one of the same name."""
+    a synced table never replaces a built-in one of the same name. With `owners` ({synced table:
+    tenant ids}) each tenant's view (`for_tenant`) holds only its own synced tables; a synced table
+    missing from `owners` is in no tenant's view."""
     tables = {table.name: table for table in builtin_tables(database)}
+    synced_names: list[str] = []
     for name, (source, columns) in sorted((synced or {}).items()):
         if name in tables or TENANT_COLUMN not in {c for c, _ in columns}:
             continue
         tables[name] = synced_table(database, name, source, columns)
-    return Catalogue(database, tables)
+        synced_names.append(name)
+    if owners is None:
+        return Catalogue(database, tables)
+    return Catalogue(database, tables, {name: owners.get(name, frozenset()) for name in synced_names})
 
 
 class CatalogueCache:
@@ -181,14 +225,18 @@ class CatalogueCache:
         self._lock = threading.Lock()
         self._cached: dict[str, tuple[float, Catalogue]] = {}
 
-    def get(self, warehouse: Warehouse) -> Catalogue:
+    def get(self, warehouse: Warehouse, declared: Callable[[], DeclaredTenants] | None = None) -> Catalogue:
+        """The warehouse-wide catalogue; `declared` gives the tenants each sync source names (read
+        when the catalogue is read again). Callers use `.for_tenant(...)` of the answer."""
         key = f"{warehouse.dsn}|{warehouse.database}"
         now = time.monotonic()
         with self._lock:
             hit = self._cached.get(key)
         if hit and hit[0] > now:
             return hit[1]
-        catalogue = build_catalogue(warehouse.database, read_synced_tables(warehouse))
+        synced = read_synced_tables(warehouse)
+        owners = table_owners(warehouse, synced, declared() if declared is not None else {})
+        catalogue = build_catalogue(warehouse.database, synced, owners)
         with self._lock:
             self._cached[key] = (now + CATALOGUE_TTL_SECONDS, catalogue)
         return catalogue
@@ -213,6 +261,29 @@ def read_synced_tables(warehouse: Warehouse) -> dict[str, tuple[str, list[tuple[
         source = str(comment).removeprefix(SYNC_COMMENT_PREFIX)
         out.setdefault(str(table), (source, []))[1].append((str(column), str(column_type)))
     return out
+
+
+def table_owners(
+    warehouse: Warehouse, synced: Mapping[str, tuple[str, list[tuple[str, str]]]], declared: DeclaredTenants
+) -> dict[str, frozenset[str]]:
+    """{synced table: the tenants that may see it}: the tenants its source names, or (the source's
+    tenant column holds tenant ids, or the source is not declared) the tenants with rows in it."""
+    owners: dict[str, frozenset[str]] = {}
+    data_rule: list[str] = []
+    for table, (source, _) in synced.items():
+        named = declared.get(source)
+        if named is None:
+            data_rule.append(table)
+        else:
+            owners[table] = named
+    if data_rule:
+        platform = warehouse.platform("restricted SQL: which tenants hold rows in synced tables")
+        for table in sorted(data_rule):
+            rows = platform.query(
+                f"SELECT DISTINCT {quote(TENANT_COLUMN)} FROM {quote(warehouse.database)}.{quote(table)}"
+            ).rows
+            owners[table] = frozenset(str(row[0]) for row in rows)
+    return owners
 
 
 CATALOGUES = CatalogueCache()

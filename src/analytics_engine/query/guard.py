@@ -27,8 +27,9 @@ it through the warehouse's tenant scope, which binds the tenant and applies the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError, TokenError
@@ -205,11 +206,7 @@ class _Checker:
             if recheck and type(node) is exp.Select and self._trusted_select(node):
                 continue
             self.check(node)
-            for value in node.args.values():
-                if isinstance(value, exp.Expr):
-                    stack.append(value)
-                elif isinstance(value, list):
-                    stack.extend(item for item in value if isinstance(item, exp.Expr))
+            stack.extend(node.iter_expressions())  # every child, in argument order (sqlglot's own walk)
 
     def _trusted_select(self, node: exp.Expr) -> bool:
         """In the re-check: a catalogue table's own SELECT, inside the subquery that replaced it."""
@@ -246,24 +243,22 @@ class _Checker:
                 if name not in allowed_args and value not in (None, False, [], ""):
                     clause = _CLAUSE_NAMES.get(name, name.rstrip("_").upper())
                     raise self.refuse(f"{clause} is not allowed", node)
-        if isinstance(node, exp.Select) and not node.expressions:
+        # Only the exact kinds above get this far, so one look-up by type finds a node's own check.
+        special = _SPECIAL.get(kind)
+        if special is not None:
+            special(self, node)
+
+    def _select(self, node: exp.Select) -> None:
+        if not node.expressions:
             raise self.refuse("a SELECT needs at least one column", node)
-        if isinstance(node, exp.Identifier):
-            self._identifier(node)
-        elif isinstance(node, exp.Var):
-            if not _VAR.match(node.name):
-                raise self.refuse(f"the word {node.name!r} is not allowed here", node)
-        elif isinstance(node, exp.DataType):
-            if node.this == exp.DataType.Type.USERDEFINED:
-                raise self.refuse("this type name is not allowed", node)
-        elif isinstance(node, exp.Join):
-            self._join(node)
-        elif isinstance(node, exp.With):
-            self._with(node)
-        elif isinstance(node, exp.In):
-            self._in(node)
-        elif isinstance(node, exp.Table):
-            self._table(node)
+
+    def _var(self, node: exp.Var) -> None:
+        if not _VAR.match(node.name):
+            raise self.refuse(f"the word {node.name!r} is not allowed here", node)
+
+    def _data_type(self, node: exp.DataType) -> None:
+        if node.this == exp.DataType.Type.USERDEFINED:
+            raise self.refuse("this type name is not allowed", node)
 
     def _marker(self, node: exp.Expr) -> bool:
         """The re-check meets the tenant marker CTE's parameter (added when no table is read)."""
@@ -340,6 +335,19 @@ class _Checker:
             raise self.refuse("column aliases on a table alias are not allowed", node)
         self.replacements.append((node, name))
         self.read.add(name)
+
+
+# The node kinds with a check of their own (exact types: subclasses are not in the allowlists).
+_SPECIAL: dict[type[exp.Expr], Callable[[_Checker, Any], None]] = {
+    exp.Select: _Checker._select,
+    exp.Identifier: _Checker._identifier,
+    exp.Var: _Checker._var,
+    exp.DataType: _Checker._data_type,
+    exp.Join: _Checker._join,
+    exp.With: _Checker._with,
+    exp.In: _Checker._in,
+    exp.Table: _Checker._table,
+}
 
 
 def _is_array_join(join: exp.Join) -> bool:
@@ -432,10 +440,14 @@ def _guard(sql: str, catalogue: Catalogue) -> Guarded:
     _check_root(root, checker)
     checker.run(root)
     for node, name in checker.replacements:
-        table = catalogue.tables[name]
+        # The table becomes `(<trusted SELECT>) AS <its alias or name>`. The trusted SELECT goes in as
+        # its emitted text (a Var writes its text as it is) instead of a copy of its tree: the text
+        # that runs is parsed and checked again below, where the SELECT must equal the trusted tree.
         alias = node.args.get("alias")
-        alias = alias.copy() if isinstance(alias, exp.TableAlias) else exp.TableAlias(this=node.this.copy())
-        node.replace(exp.Subquery(this=table.select.copy(), alias=alias))
+        if not isinstance(alias, exp.TableAlias):
+            alias = exp.TableAlias(this=node.this)
+        trusted = exp.Var(this=catalogue.tables[name].trusted_sql)
+        node.replace(exp.Subquery(this=trusted, alias=alias))
     if not checker.replacements:
         # Nothing read: the statement still carries the tenant (the tenant scope binds every query).
         with_ = root.args.get("with_")

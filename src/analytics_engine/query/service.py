@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import math
+import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +26,12 @@ import structlog
 from pydantic import BaseModel, Field
 
 from analytics_engine.errors import BadRequest, InvalidInput, WarehouseError
-from analytics_engine.query.catalogue import CATALOGUES, Catalogue, build_catalogue
+from analytics_engine.query.catalogue import CATALOGUES, Catalogue, DeclaredTenants, build_catalogue
 from analytics_engine.query.errors import SqlNotAllowed
 from analytics_engine.query.guard import UNKNOWN_TABLE, Guarded, guard
+from analytics_engine.sync.registry import SourceRegistry
+from analytics_engine.sync.spec import SourceSpec
+from analytics_engine.warehouse.scoped import tenant_id_of
 
 if TYPE_CHECKING:
     from analytics_engine.config import Settings
@@ -85,14 +89,43 @@ def _settings_of(source: Any) -> Settings | None:
     return getattr(source, "settings", None)
 
 
-def catalogue_for(source: Core | Warehouse) -> Catalogue:
-    """The tables a tenant's SQL may read in this warehouse (refreshed every 30 s)."""
-    return CATALOGUES.get(_warehouse(source))
+def _declared_tenants(source: Any) -> Callable[[], DeclaredTenants] | None:
+    """The tenants each sync source names, from the runtime's sync registry (file and metadata DB);
+    None with a bare warehouse (then synced tables go to the tenants holding rows in them)."""
+    metadata, settings = getattr(source, "metadata", None), _settings_of(source)
+    if metadata is None or settings is None:
+        return None
+
+    def read() -> DeclaredTenants:
+        registry = SourceRegistry(metadata, settings.sync_sources_file)
+        try:
+            specs = registry.all()
+        except InvalidInput:
+            # A broken sources file: fall back on the rows (its message names a host path; not here).
+            log.warning("sql.catalogue.sync_sources_unreadable")
+            specs = registry_api_specs(registry)
+        return {spec.name: spec.tenants() for spec, _ in specs}
+
+    return read
 
 
-def check_sql(source: Core | Warehouse, sql: str) -> Guarded:
-    """Guard `sql` without running it (saved SQL metrics are checked when saved)."""
-    return guard(sql, catalogue_for(source))
+def registry_api_specs(registry: SourceRegistry) -> list[tuple[SourceSpec, str]]:
+    try:
+        return [(spec, "api") for spec in registry.api_specs()]
+    except InvalidInput:
+        return []
+
+
+def catalogue_for(source: Core | Warehouse, tenant: Any) -> Catalogue:
+    """The tables `tenant`'s SQL may read in this warehouse (refreshed every 30 s): the built-in
+    tables and the synced tables that can hold its rows (catalogue.py)."""
+    warehouse = _warehouse(source)
+    return CATALOGUES.get(warehouse, _declared_tenants(source)).for_tenant(tenant_id_of(tenant))
+
+
+def check_sql(source: Core | Warehouse, tenant: Any, sql: str) -> Guarded:
+    """Guard `sql` for `tenant` without running it."""
+    return guard(sql, catalogue_for(source, tenant))
 
 
 _PRECHECK = build_catalogue("precheck")
@@ -137,6 +170,9 @@ def _scope(source: Any, tenant: Any, background: bool = False) -> TenantScope:
     return _warehouse(source).for_tenant(tenant, background=background)
 
 
+_HOST_PATH = re.compile(r"(?<![\w:])/(?:[\w.@-]+/)+[\w.@-]*")
+
+
 def _sql_error(exc: WarehouseError, database: str) -> Exception:
     """A warehouse error caused by the query itself becomes a 400 with ClickHouse's reason (cut
     before the rewritten query it may quote, and without our database name)."""
@@ -148,6 +184,7 @@ def _sql_error(exc: WarehouseError, database: str) -> Exception:
     for cut in (" In scope ", " In query ", " While processing ", " While executing ", ". Actual ", ". Stack trace"):
         message = message.split(cut)[0]
     message = message.replace(f"{database}.", "").replace(database, "")
+    message = _HOST_PATH.sub("<path>", message)  # a file of the warehouse is not the tenant's business
     return SqlError(f"ClickHouse refused the query: {message[:400]}", details={"clickhouse_code": code})
 
 
@@ -169,7 +206,7 @@ def run_restricted_sql(
     when the caller checked the text already."""
     settings = _settings_of(source)
     rows_limit = _limit(limit, settings)
-    checked = guarded or check_sql(source, sql)
+    checked = guarded or check_sql(source, tenant, sql)
     query_id = uuid.uuid4().hex
     scope = _scope(source, tenant, background)
     try:
@@ -196,7 +233,7 @@ def run_restricted_sql(
 def explain_restricted_sql(source: Core | Warehouse, tenant: Any, sql: str) -> SqlExplain:
     """ClickHouse's plan of a guarded query and the rows it expects to read; nothing runs."""
     settings = _settings_of(source)
-    checked = check_sql(source, sql)
+    checked = check_sql(source, tenant, sql)
     query_id = uuid.uuid4().hex
     scope = _scope(source, tenant)
     options = query_settings(1, settings, query_id)

@@ -184,6 +184,15 @@ class SourceSpec(BaseModel):
             columns += self.target.mapped_columns() + list(self.target.properties or [])
         return list(dict.fromkeys(columns))
 
+    def tenants(self) -> frozenset[str] | None:
+        """The tenants whose rows this source can copy: the one `tenant_id` or `tenant_map`'s tenant
+        ids; None when the tenant column holds tenant ids itself (any tenant)."""
+        if self.tenant_id is not None:
+            return frozenset({self.tenant_id})
+        if self.tenant_map is not None:
+            return frozenset(self.tenant_map.values())
+        return None
+
     def public(self) -> dict[str, Any]:
         """The spec with the DSN's password hidden (for API answers, logs and job params)."""
         data = self.model_dump(mode="json")

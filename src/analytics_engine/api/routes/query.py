@@ -102,5 +102,4 @@ def post_explain(body: SqlExplainRequest, tenant: ReadTenant, runtime: RuntimeDe
 )
 def get_tables(tenant: ReadTenant, runtime: RuntimeDep) -> SqlTables:
     """Every table a query may name, with its columns and ClickHouse types."""
-    del tenant  # the same tables for every tenant; each shows only the caller's rows
-    return SqlTables.model_validate({"tables": catalogue_for(runtime).describe()})
+    return SqlTables.model_validate({"tables": catalogue_for(runtime, tenant).describe()})
