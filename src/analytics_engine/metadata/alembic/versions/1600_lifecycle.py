@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "1600_lifecycle"
-down_revision = "1300_materialized_properties"
+down_revision = "1500_alerts"
 branch_labels = None
 depends_on = None
 
