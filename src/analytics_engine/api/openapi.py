@@ -294,7 +294,12 @@ def install(app: FastAPI) -> None:
             swagger_js_url=f"{STATIC_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{STATIC_URL}/swagger-ui.css",
             swagger_favicon_url=f"{STATIC_URL}/swagger-favicon-32x32.png",
-            swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None, "tryItOutEnabled": True},
+            swagger_ui_parameters={
+                "persistAuthorization": True,
+                "validatorUrl": None,
+                "tryItOutEnabled": True,
+                "docExpansion": "none",
+            },
         )
 
     @app.get("/redoc", include_in_schema=False)
