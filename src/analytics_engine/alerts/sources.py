@@ -285,7 +285,7 @@ class SqlKindSource:
 
     def prepare(self, runtime: Runtime, tenant_id: str, source: Any) -> Prepared:
         try:
-            check_sql(runtime, source.sql)
+            check_sql(runtime, tenant_id, source.sql)
         except (SqlNotAllowed, SqlSyntaxError) as exc:
             raise InvalidInput(exc.message, code=exc.code, details={"sql": exc.details}) from None
         interval = (source.interval or "day") if source.time_column else None
