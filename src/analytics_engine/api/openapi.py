@@ -186,7 +186,7 @@ def example_from_schema(schema: dict[str, Any], components: dict[str, Any], dept
         return schema["default"]
     if "enum" in schema:
         return schema["enum"][0]
-    if depth > 6:
+    if depth > 12:  # deep enough for every answer; stops the recursive cohort `Group`
         return None
     for key in ("anyOf", "oneOf", "allOf"):
         choices = [c for c in schema.get(key, []) if c.get("type") != "null"]

@@ -21,6 +21,7 @@ from analytics_engine.alerts.schemas import (
     SnoozeBody,
 )
 from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep
+from analytics_engine.api.openapi import examples
 from analytics_engine.metadata.models import utcnow
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
@@ -55,17 +56,13 @@ _SIMULATE = {
 }
 
 
-def _example(body: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"content": {"application/json": {"example": body}}}}
-
-
 @router.post(
     "",
     status_code=201,
     response_model=AlertPublic,
     summary="Create an alert rule",
     responses=_errors(401, 403, 422),
-    openapi_extra=_example(_RULE),
+    openapi_extra=examples(request=_RULE),
 )
 def create_alert(body: AlertCreate, tenant: AdminTenant, runtime: RuntimeDep) -> AlertPublic:
     """A rule watches one value (an insight, a registry metric, an impact figure, a restricted SQL
@@ -98,7 +95,7 @@ def list_alerts(
     response_model=SimulateResponse,
     summary="Replay a rule over past data",
     responses=_errors(401, 403, 422),
-    openapi_extra=_example(_SIMULATE),
+    openapi_extra=examples(request=_SIMULATE),
 )
 def simulate_alert(body: SimulateRequest, tenant: ReadTenant, runtime: RuntimeDep) -> SimulateResponse:
     """What the rule would have done over `date_range`: each point judged only on what came before it
@@ -123,8 +120,8 @@ def get_alert(alert_id: str, tenant: ReadTenant, runtime: RuntimeDep) -> AlertPu
     response_model=AlertPublic,
     summary="Change an alert rule",
     responses=_errors(401, 403, 404, 422),
-    openapi_extra=_example(
-        {"condition": {"type": "threshold", "operator": "below", "value": 50}, "pending_periods": 3}
+    openapi_extra=examples(
+        request={"condition": {"type": "threshold", "operator": "below", "value": 50}, "pending_periods": 3}
     ),
 )
 def update_alert(alert_id: str, body: AlertUpdate, tenant: AdminTenant, runtime: RuntimeDep) -> AlertPublic:
@@ -173,7 +170,7 @@ def evaluate_alert(alert_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> A
     response_model=AlertPublic,
     summary="Acknowledge an open incident with a comment",
     responses=_errors(401, 403, 404, 409, 422),
-    openapi_extra=_example({"comment": "Looking into it: the signup form is down."}),
+    openapi_extra=examples(request={"comment": "Looking into it: the signup form is down."}),
 )
 def acknowledge_alert(alert_id: str, body: AcknowledgeBody, tenant: AdminTenant, runtime: RuntimeDep) -> AlertPublic:
     """Notes who is on it; the state is unchanged. Cleared when the incident resolves."""
@@ -185,7 +182,7 @@ def acknowledge_alert(alert_id: str, body: AcknowledgeBody, tenant: AdminTenant,
     response_model=AlertPublic,
     summary="Silence an alert's notifications for a while",
     responses=_errors(401, 403, 404, 422),
-    openapi_extra=_example({"minutes": 120, "comment": "deploy window"}),
+    openapi_extra=examples(request={"minutes": 120, "comment": "deploy window"}),
 )
 def snooze_alert(alert_id: str, body: SnoozeBody, tenant: AdminTenant, runtime: RuntimeDep) -> AlertPublic:
     """Evaluation and states go on; no notification is sent until the time (recorded as suppressed)."""
@@ -213,7 +210,7 @@ def unsnooze_alert(alert_id: str, tenant: AdminTenant, runtime: RuntimeDep) -> A
     response_model=AlertPublic,
     summary="Resolve an open incident by hand",
     responses=_errors(401, 403, 404, 409, 422),
-    openapi_extra=_example({"comment": "Fixed by the 14:05 deploy."}),
+    openapi_extra=examples(request={"comment": "Fixed by the 14:05 deploy."}),
 )
 def resolve_alert(alert_id: str, body: ResolveBody, tenant: AdminTenant, runtime: RuntimeDep) -> AlertPublic:
     """State `resolved`, a `resolved` notification; if the value still breaches, the rule fires again
