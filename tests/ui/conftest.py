@@ -4,6 +4,7 @@ Playwright (tests/ui/test_browser.py starts both), signing in, and the axe-core 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tests.ui.test_browser import browser_page
 
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "images"
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,8 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 
 
 def screenshot(page: Any, name: str, full_page: bool = True) -> None:
-    """A screenshot of a main screen, kept in docs/images for docs/ui.md."""
-    DOCS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOCS / name), full_page=full_page)
+    """A screenshot of a main screen: into test-output/ on every run, and into docs/images (the
+    pictures of docs/ui.md) only with AE_UPDATE_SCREENSHOTS=1, so a test run leaves the tree clean."""
+    folder = DOCS if os.environ.get("AE_UPDATE_SCREENSHOTS") == "1" else OUTPUT
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name), full_page=full_page)
