@@ -76,8 +76,11 @@ def test_export_job_writes_to_s3(client, admin_headers, runtime, s3_endpoint) ->
     assert status["download_url"].startswith(s3_endpoint)  # a presigned S3 URL, not the service
     body = httpx.get(status["download_url"]).content
     assert len(body) == status["bytes"] and body[:4] == b"PAR1"
-    head = boto3.client("s3", endpoint_url=s3_endpoint).head_object(
-        Bucket=BUCKET, Key=f"prod/analytics/tenants/{tenant.id}/exports/{status['id']}.parquet"
-    )
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    # The file is named after what it holds, under the export's own folder (exports/<id>/<name>).
+    prefix = f"prod/analytics/tenants/{tenant.id}/exports/{status['id']}/"
+    keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
+    assert len(keys) == 1 and keys[0].endswith(".parquet"), keys
+    head = s3.head_object(Bucket=BUCKET, Key=keys[0])
     assert head["ContentLength"] == status["bytes"]
     assert runtime.storage.kind == "s3"

@@ -7,7 +7,8 @@ removed. So the affected buckets are deleted and computed again from what `event
 
 - per person (`persons`, `person_properties`, `person_weeks`): every row of the affected people;
 - per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`): every row of the
-  affected pairs (the monthly rows of those days are deleted too and come back through the view).
+  affected pairs (the monthly rows of those days are deleted too and come back through the view);
+- per event name (`taxonomy_properties`): every row of the affected names.
 
 Deletes are mutations run to the end (`mutations_sync = 2`): the rows are gone from the parts, not
 masked. A repeat is harmless: deleting the buckets again and filling them from `events` gives the same
@@ -138,6 +139,7 @@ def rebuild_people(scope: TenantScope, people_sql: str, params: dict[str, Any], 
 
 
 PAIRS = "{days:Array(Tuple(String, Date))}"
+NAMES = "{names:Array(String)}"
 
 
 def day_deletes(scope: TenantScope, days: Sequence[tuple[str, date]]) -> list[tuple[str, dict[str, Any]]]:
@@ -156,7 +158,40 @@ def day_deletes(scope: TenantScope, days: Sequence[tuple[str, date]]) -> list[tu
             + MUTATION,
             params,
         ),
+        (
+            f"ALTER TABLE {scope.table('taxonomy_properties')} DELETE WHERE {tenant} AND has({NAMES}, event) "
+            + MUTATION,
+            {"names": event_names(days)},
+        ),
     ]
+
+
+def event_names(days: Sequence[tuple[str, date]]) -> list[str]:
+    return sorted({event for event, _ in days})
+
+
+def refill_taxonomy(scope: TenantScope) -> None:
+    """Every taxonomy row of the tenant computed again from its hot events (after months left them)."""
+    scope.command(
+        f"ALTER TABLE {scope.table('taxonomy_properties')} DELETE WHERE tenant_id = {{tenant_id:String}} " + MUTATION,
+        {},
+    )
+    rebuild_taxonomy(scope, None)
+
+
+def rebuild_taxonomy(scope: TenantScope, names: Sequence[str] | None) -> None:
+    """Refill the taxonomy's property keys (migration 1700) of these event names (None: every name)
+    from what `events` holds now; the caller deleted their rows. Per event name, not per day: a key's
+    count and first/last seen span all the name's events."""
+    which = "" if names is None else f"AND has({NAMES}, event)"
+    # The SELECT of taxonomy_properties_mv (migration 1700), restricted to these names.
+    scope.command(
+        f"INSERT INTO {scope.table('taxonomy_properties')} SELECT tenant_id, event, kv.1 AS key, kv.2 AS type, "
+        f"count(), min(timestamp), max(timestamp) FROM {scope.table('events')} "
+        f"ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv WHERE tenant_id = {{tenant_id:String}} {which} "
+        "GROUP BY tenant_id, event, key, type " + FRESH,
+        {} if names is None else {"names": list(names)},
+    )
 
 
 def rebuild_days(scope: TenantScope, days: Sequence[tuple[str, date]], *, deleted: bool = False) -> None:
@@ -174,3 +209,4 @@ def rebuild_days(scope: TenantScope, days: Sequence[tuple[str, date]], *, delete
         f"WHERE {tenant} AND has({pairs}, (event, toDate(timestamp))) GROUP BY tenant_id, event, hour " + FRESH,
         params,
     )
+    rebuild_taxonomy(scope, event_names(days))

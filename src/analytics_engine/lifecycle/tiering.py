@@ -41,7 +41,7 @@ from analytics_engine.lifecycle.cold import (
     work_dir,
     write_parquet,
 )
-from analytics_engine.lifecycle.derived import UNLIMITED, rebuild_people
+from analytics_engine.lifecycle.derived import UNLIMITED, rebuild_people, refill_taxonomy
 from analytics_engine.lifecycle.models import ColdFile, TieredMonth
 from analytics_engine.lifecycle.window import cold_expiry_limit, cold_partition_limit
 from analytics_engine.storage.base import LocalStorage
@@ -308,7 +308,9 @@ class Tiering:
                 f"SELECT distinct_id FROM {t} WHERE tenant_id = {{tenant_id:String}}" for t in stagings
             )
             for tenant_id in tenants:
-                rebuild_people(self.core.warehouse.for_tenant(tenant_id, background=True), people, {})
+                scope = self.core.warehouse.for_tenant(tenant_id, background=True)
+                rebuild_people(scope, people, {})
+                refill_taxonomy(scope)  # a key's count and first/last seen cover the hot events only
         for month in months:
             self.platform.command(f"DROP TABLE IF EXISTS {self.staging(month)}")
             self._set_state(month, "done")
