@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.alerts.support import evaluate_due_now
 from tests.support.factories import events
 
 
@@ -50,9 +51,7 @@ def test_a_raising_source_never_stops_the_scheduler(client, admin_headers, runti
     """A rule whose source raises when it runs (ClickHouse refuses the statement the guard let
     through; a value that is not a number) goes to `error` with the reason; the tenant's other rule in
     the same job evaluates, the job succeeds, and the next tick evaluates them all again."""
-    from sqlalchemy import update
 
-    from analytics_engine.alerts.models import AlertRule
     from analytics_engine.metadata.models import utcnow
     from tests.support.factories import make_tenant
 
@@ -71,20 +70,7 @@ def test_a_raising_source_never_stops_the_scheduler(client, admin_headers, runti
         ids[name] = created.json()["id"]
 
     def tick() -> dict[str, dict]:  # type: ignore[type-arg]
-        with runtime.metadata.session() as session:
-            session.execute(
-                update(AlertRule)
-                .where(AlertRule.tenant_id == tenant.id)
-                .values(next_evaluation_at=utcnow() - timedelta(seconds=1))
-            )
-        runtime.runner.paused = True  # run the job here, not in the app's runner loop
-        try:
-            jobs = runtime.alerts.tick()
-            assert len(jobs) == 1
-            job = runtime.runner.run_now(jobs[0], wait=True)
-        finally:
-            runtime.runner.paused = False
-        assert job.state == "succeeded", job
+        job = evaluate_due_now(runtime, tenant.id)
         assert job.result["evaluated"] == 3 and job.result["groups"] == 3
         return {a["id"]: a for a in tenant.get("/v1/alerts").json()}
 

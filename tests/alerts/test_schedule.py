@@ -14,6 +14,7 @@ from analytics_engine.alerts.evaluation import next_slot
 from analytics_engine.alerts.models import AlertRule
 from analytics_engine.alerts.service import SCHEDULE_NAME
 from analytics_engine.metadata.models import Job, new_id, utcnow
+from tests.alerts.support import evaluate_due_now
 from tests.support.factories import TenantHandle, events
 
 YESTERDAY = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0) - timedelta(days=1)
@@ -65,19 +66,7 @@ def test_tick_enqueues_a_job_per_tenant_and_groups_rules(tenant, runtime, client
             .where(AlertRule.id == broken)
             .values(source={"type": "insight", "query": {"kind": "gone"}})
         )
-        session.execute(
-            update(AlertRule)
-            .where(AlertRule.tenant_id == tenant.id)
-            .values(next_evaluation_at=utcnow() - timedelta(seconds=1))
-        )
-    runtime.runner.paused = True  # run the job here, not in the app's runner loop
-    try:
-        jobs = runtime.alerts.tick()
-        assert len(jobs) == 1
-        job = runtime.runner.run_now(jobs[0], wait=True)
-    finally:
-        runtime.runner.paused = False
-    assert job.state == "succeeded", job
+    job = evaluate_due_now(runtime, tenant.id)
     assert (
         job.result["evaluated"] == 7 and job.result["groups"] == 2
     )  # 5 signup rules + purchase; the broken one fails to prepare
