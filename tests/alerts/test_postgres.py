@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 
-from analytics_engine.alerts.models import AlertRule
 from analytics_engine.api.app import create_app
-from analytics_engine.metadata.models import utcnow
+from tests.alerts.support import evaluate_due_now
 from tests.conftest import ADMIN_KEY, build_settings
 from tests.support.factories import events, make_tenant
 
@@ -34,19 +32,7 @@ def test_alerts_on_postgres(tmp_path: Any, warehouse_path: Any, postgres_url: st
         created = tenant.post("/v1/alerts", json=body)
         assert created.status_code == 201, created.text
         alert_id = created.json()["id"]
-        with runtime.metadata.session() as session:
-            session.execute(
-                update(AlertRule)
-                .where(AlertRule.id == alert_id)
-                .values(next_evaluation_at=utcnow() - timedelta(seconds=1))
-            )
-        runtime.runner.paused = True
-        try:
-            jobs = runtime.alerts.tick()
-            assert len(jobs) == 1
-            assert runtime.runner.run_now(jobs[0], wait=True).state == "succeeded"
-        finally:
-            runtime.runner.paused = False
+        evaluate_due_now(runtime, tenant.id)  # the tenant's only rule
         alert = tenant.get(f"/v1/alerts/{alert_id}").json()
         assert alert["state"] == "firing" and alert["value"] == 3 and alert["firing_since"]
         assert tenant.post(f"/v1/alerts/{alert_id}/acknowledge", json={"comment": "seen"}).status_code == 200
