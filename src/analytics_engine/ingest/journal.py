@@ -1,14 +1,14 @@
 """Write-ahead journal of the event batches in flight, so a crash never leaves a derived table
 behind `events` (docs/ingest.md, "Exactly once across crashes").
 
-ClickHouse runs an insert into `events` as several commits: the `events` part first, then the part
-of each materialized view (`event_ids`, rollups, persons, pre-aggregations) one by one. A process
-killed in between leaves `events` ahead of some derived tables, and no client retry can mend that:
-the duplicate check drops the retried events. So each batch is written here before its insert and
-removed after the insert returned. Every insert carries the batch's deduplication token; replaying a
-journal file sends the same rows with the same token, and ClickHouse (with
-`deduplicate_blocks_in_dependent_materialized_views`) skips each table's part that already landed
-and writes each one that did not. The journal is replayed before the writer accepts anything.
+ClickHouse runs an insert into `events` as several commits: the `events` part and the part of each
+materialized view (`event_ids`, rollups, persons, pre-aggregations), one table at a time. A process
+killed in between leaves `events` and some derived tables disagreeing, and no client retry can mend
+that: the duplicate check drops the retried events. So each batch is written here before its insert
+and removed after the insert returned. Every insert carries the batch's deduplication token; a
+replay makes `events` hold the batch (the same rows under the same token) and then recomputes the
+batch's derived rows from `events` (ingest/writer.py, ingest/recovery.py). The journal is replayed
+before the writer accepts anything.
 
 A file is locked (`flock`) by the process inserting it, so a replay in another process sharing the
 folder never takes a batch whose insert is still running; a killed process's locks go with it.

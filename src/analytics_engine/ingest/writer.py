@@ -13,13 +13,15 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import orjson
 import structlog
 
 from analytics_engine.ingest.journal import IngestJournal, JournalStatus
+from analytics_engine.ingest.recovery import rebuild_derived_for_batch
 from analytics_engine.ingest.validation import EVENT_COLUMNS, EVENT_ROW_FORMAT, AcceptedEvent, RejectedEvent
 from analytics_engine.observability import metrics
 from analytics_engine.warehouse.client import Warehouse
@@ -39,6 +41,41 @@ EVENTS_INSERT_SETTINGS = {"optimize_on_insert": 0}
 DEDUPLICATION_SETTINGS = {"insert_deduplicate": 1, "deduplicate_blocks_in_dependent_materialized_views": 1}
 REJECTED_COLUMNS = ("tenant_id", "source", "request_id", "position", "reason", "payload")
 EventKey = tuple[str, str]  # (tenant_id, event_id)
+
+
+class InsertGate:
+    """Inserts share the gate; a replay waits for those running, holds it alone, and new inserts
+    wait for it to finish."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._inserting = 0
+        self._alone = False
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._alone)
+            self._inserting += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._inserting -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def alone(self) -> Iterator[None]:
+        with self._changed:
+            self._changed.wait_for(lambda: not self._alone)
+            self._alone = True
+            self._changed.wait_for(lambda: self._inserting == 0)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._alone = False
+                self._changed.notify_all()
 
 
 @dataclass
@@ -69,6 +106,9 @@ class EventWriter:
         self.journal = journal
         self._abandoned = threading.Event()  # a failed insert left its batch in the journal
         self._replay_lock = threading.Lock()
+        # A replay recomputes derived rows from `events`: an insert landing in between would be
+        # counted twice (its views' rows, and again by the recompute), so a replay runs alone.
+        self._gate = InsertGate()
         self.replayed_batches = 0
 
     def write(
@@ -106,7 +146,8 @@ class EventWriter:
             return
         entry = self.journal.begin(body, token)
         try:
-            insert_event_rows(self.warehouse, body, entry.token)
+            with self._gate.shared():
+                insert_event_rows(self.warehouse, body, entry.token)
         except BaseException:
             self.journal.abandon(entry)
             self._abandoned.set()
@@ -126,7 +167,7 @@ class EventWriter:
         is inserted again under its own token, which writes exactly the parts that are missing."""
         if self.journal is None:
             return 0
-        with self._replay_lock, self.journal.orphans() as batches:
+        with self._replay_lock, self._gate.alone(), self.journal.orphans() as batches:
             try:
                 for token, body, path in batches:
                     self._complete(token, body)
@@ -139,18 +180,25 @@ class EventWriter:
             return len(batches)
 
     def _complete(self, token: str, body: bytes) -> None:
+        """Make `events` hold the batch exactly as its acknowledgement says, then recompute what the
+        batch can have touched in every derived table from `events` (ingest/recovery.py): the
+        tokens tell which parts ClickHouse skipped, not whether each table's part really landed."""
         rows = _rows_by_tenant(body)
-        if not self._stored_rows(rows):
+        if self._stored_rows(rows):
+            insert_event_rows(self.warehouse, body, token)
+            stored = self._stored_rows(rows)
+            lost = [line for key, line in rows.items() if key not in stored]
+            if lost:
+                self._restore_without_views(token, lost)
+            log.warning("ingest.journal_replayed", token=token, events=len(rows))
+        else:
+            # Never acknowledged: its client brings it again. A view's part may have landed before
+            # the `events` part (and `event_ids` would then drop the retry): the rebuild below
+            # removes what the cut-short insert left in the derived tables.
             log.warning("ingest.journal_batch_dropped", token=token, reason="no row reached events")
-            return
-        insert_event_rows(self.warehouse, body, token)
-        stored = self._stored_rows(rows)
-        lost = [line for key, line in rows.items() if key not in stored]
-        if lost:
-            self._restore_without_views(token, lost)
+        rebuild_derived_for_batch(self.warehouse, rows.values())
         if self.on_inserted is not None:
             self.on_inserted({tenant_id for tenant_id, _ in rows})
-        log.warning("ingest.journal_replayed", token=token, events=len(rows))
 
     def _restore_without_views(self, token: str, lines: list[bytes]) -> None:
         """Rows the replay found deduplicated yet absent from `events`: ClickHouse records a part's

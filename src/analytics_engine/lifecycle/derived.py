@@ -1,5 +1,5 @@
 """Recomputing the tables derived from `events` after rows left `events` (an erasure, a sync delete,
-a month moved to the cold tier).
+a month moved to the cold tier) or after an insert was cut short (a journal replay, ingest/recovery.py).
 
 The derived tables (docs/architecture.md, "How tables derived from events are fed") are aggregates
 that cannot subtract: a unique-users sketch or a `min(first_seen)` does not give back the person
@@ -8,7 +8,8 @@ removed. So the affected buckets are deleted and computed again from what `event
 - per person (`persons`, `person_properties`, `person_weeks`): every row of the affected people;
 - per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`): every row of the
   affected pairs (the monthly rows of those days are deleted too and come back through the view);
-- per event name (`taxonomy_properties`): every row of the affected names.
+- per event name (`taxonomy_properties`): every row of the affected names;
+- per event id (`event_ids`, the duplicate check): the affected ids (a journal replay only).
 
 Deletes are mutations run to the end (`mutations_sync = 2`): the rows are gone from the parts, not
 masked. A repeat is harmless: deleting the buckets again and filling them from `events` gives the same
@@ -35,17 +36,27 @@ UNLIMITED = {"max_execution_time": 0}
 
 @dataclass
 class Affected:
-    """What a removal touches: people (distinct ids) and (event, UTC day) pairs."""
+    """What a removal or a replayed batch touches: people (distinct ids), (event, UTC day) pairs and
+    event ids (only a replay names ids: a removal deletes its ids from `event_ids` itself)."""
 
     people: list[str] = field(default_factory=list)
     days: list[tuple[str, date]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {"people": self.people, "days": [[event, day.isoformat()] for event, day in self.days]}
+        return {
+            "people": self.people,
+            "days": [[event, day.isoformat()] for event, day in self.days],
+            "ids": self.ids,
+        }
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Affected:
-        return cls(list(value.get("people", [])), [(e, date.fromisoformat(d)) for e, d in value.get("days", [])])
+        return cls(
+            list(value.get("people", [])),
+            [(e, date.fromisoformat(d)) for e, d in value.get("days", [])],
+            list(value.get("ids", [])),
+        )
 
 
 def affected_by(scope: TenantScope, where: str, params: dict[str, Any]) -> Affected:
@@ -65,14 +76,44 @@ def affected_by(scope: TenantScope, where: str, params: dict[str, Any]) -> Affec
 
 
 def rebuild(scope: TenantScope, affected: Affected) -> None:
-    """Recompute every derived row of the affected people and days from `events`: one round of
-    deletes (all five tables side by side), then the inserts."""
+    """Recompute every derived row of the affected people, days and ids from `events`: one round of
+    deletes (all tables side by side), then the inserts."""
     people_sql, people = "SELECT arrayJoin({people:Array(String)})", {"people": affected.people}
     deletes = people_deletes(scope, people_sql, people) if affected.people else []
-    run_together(scope, deletes + day_deletes(scope, affected.days))
+    run_together(scope, deletes + day_deletes(scope, affected.days) + id_deletes(scope, affected.ids))
     if affected.people:
         rebuild_people(scope, people_sql, people, deleted=True)
     rebuild_days(scope, affected.days, deleted=True)
+    rebuild_ids(scope, affected.ids)
+
+
+IDS = "{ids:Array(UUID)}"
+
+
+def id_deletes(scope: TenantScope, ids: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    if not ids:
+        return []
+    return [
+        (
+            f"ALTER TABLE {scope.table('event_ids')} DELETE WHERE tenant_id = {{tenant_id:String}} "
+            f"AND event_id IN {IDS} {MUTATION}",
+            {"ids": list(ids)},
+        )
+    ]
+
+
+def rebuild_ids(scope: TenantScope, ids: Sequence[str]) -> None:
+    """The duplicate check's rows of these ids, from `events` (the caller deleted them): an id the
+    table held for an event `events` lacks would drop that event's retry as a duplicate."""
+    if not ids:
+        return
+    # The SELECT of event_ids_mv (migration 0002), restricted to these ids.
+    scope.command(
+        f"INSERT INTO {scope.table('event_ids')} SELECT tenant_id, toUInt64(bitShiftRight(toUInt128(event_id), 64)), "
+        f"event_id, toDateTime(received_at) FROM {scope.table('events')} "
+        f"WHERE tenant_id = {{tenant_id:String}} AND event_id IN {IDS} " + FRESH,
+        {"ids": list(ids)},
+    )
 
 
 def run_together(scope: TenantScope, statements: Sequence[tuple[str, dict[str, Any]]]) -> None:
