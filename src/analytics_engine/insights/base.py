@@ -86,6 +86,16 @@ class Executor:
             return [future.result() for future in futures]
 
 
+def answer_cache_key(runtime: Runtime, tenant_id: str, payload: dict[str, Any]) -> str:
+    """The cache key of an insight answer: what the query is (`payload`), the tenant's data version
+    (bumped by the ingest writer after each insert, so new events make the next read recompute) and
+    the result format's version. Every kind's answer, the runners' and a saved SQL query's alike."""
+    from analytics_engine.cache import cache_key, data_version
+
+    versioned = {**payload, "data": data_version(runtime.cache, tenant_id), "v": RESULT_VERSION}
+    return cache_key(tenant_id, "insight", versioned)
+
+
 class InsightRunner(Generic[Q]):
     kind: ClassVar[str] = ""
     # The typed result this kind answers with (its table and chart spec; see insights/results.py).
@@ -209,8 +219,6 @@ class InsightRunner(Generic[Q]):
             self.allow_rollups = False
 
     def cache_key(self, versions: dict[str, int]) -> str:
-        from analytics_engine.cache import cache_key, data_version
-
         payload = {
             "runner": type(self).__name__,
             "query": self.query.model_dump(mode="json"),  # type: ignore[attr-defined]
@@ -218,11 +226,8 @@ class InsightRunner(Generic[Q]):
             "range": [self.range.start.isoformat(), self.range.end.isoformat()],
             "limits": self.limit_context(),
             "cohorts": versions,
-            # bumped by the ingest writer after each insert: new events make the next read recompute
-            "data": data_version(self.runtime.cache, self.tenant.tenant_id),
-            "v": RESULT_VERSION,
         }
-        return cache_key(self.tenant.tenant_id, "insight", payload)
+        return answer_cache_key(self.runtime, self.tenant.tenant_id, payload)
 
     def cache_ttl(self) -> int:
         from analytics_engine.cache import result_ttl

@@ -19,9 +19,10 @@ from typing import Any, Literal
 import orjson
 from pydantic import Field, field_validator
 
+from analytics_engine.insights.base import answer_cache_key
 from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.filters import Strict
-from analytics_engine.insights.results import RESULT_VERSION, ChartSpec, Point, Series, SeriesResult, Table
+from analytics_engine.insights.results import ChartSpec, Point, Series, SeriesResult, Table
 from analytics_engine.query.errors import SqlNotAllowed, SqlSyntaxError
 from analytics_engine.query.guard import MAX_SQL_CHARS
 from analytics_engine.query.service import MAX_LIMIT, SqlColumn, precheck_sql, run_restricted_sql
@@ -120,13 +121,12 @@ def _moment(value: Any) -> datetime | None:
 
 def run_sql(ctx: RunContext, model: SqlQuery) -> SqlResult:
     """Compute (or read from the cache) a saved SQL query's answer for the context's tenant."""
-    from analytics_engine.cache import cache_key, data_version, result_ttl
+    from analytics_engine.cache import result_ttl
 
     runtime, tenant = ctx.runtime, ctx.tenant
     tenant_id = tenant if isinstance(tenant, str) else tenant.tenant_id
     cache = runtime.cache
-    payload = {"kind": "sql", "query": model.model_dump(mode="json"), "data": data_version(cache, tenant_id)}
-    key = cache_key(tenant_id, "insight", {**payload, "v": RESULT_VERSION})
+    key = answer_cache_key(runtime, tenant_id, {"kind": "sql", "query": model.model_dump(mode="json")})
     hit = None if ctx.refresh else cache.get(key)
     if hit is not None:
         answer = SqlResult.model_validate_json(hit)
