@@ -121,30 +121,6 @@ def test_tenant_cap_is_a_422_with_the_limit(new_tenant: Any) -> None:
     assert error["details"]["errors"][0]["type"] == "materialized_limit"
 
 
-def test_column_cap_is_a_422_but_a_shared_column_still_links(new_tenant: Any, runtime: Runtime) -> None:
-    from sqlalchemy import func, select
-
-    from analytics_engine.materialized.models import MaterializedColumn
-
-    with runtime.metadata.session() as session:
-        used = session.scalar(select(func.count()).select_from(MaterializedColumn)) or 0
-    shared = _path()
-    filler = new_tenant()
-    assert _create(filler, shared, wait=False).status_code == 201
-    used += 1
-    while used < MAX_COLUMNS:
-        tenant = new_tenant()
-        for _ in range(min(MAX_PER_TENANT, MAX_COLUMNS - used)):
-            assert _create(tenant, _path(), wait=False).status_code == 201
-            used += 1
-    late = new_tenant()
-    response = _create(late, _path(), wait=False)
-    assert response.status_code == 422, response.text
-    assert response.json()["error"]["details"]["scope"] == "service"
-    assert response.json()["error"]["details"]["limit"] == MAX_COLUMNS
-    assert _create(late, shared, wait=False).status_code == 201  # an existing column needs no new one
-
-
 def test_bad_input_is_422(new_tenant: Any) -> None:
     tenant = new_tenant()
     for body in ({"path": "a b"}, {"path": "x", "type": "date"}, {"path": "x`y"}, {"path": "x", "extra": 1}):
@@ -214,3 +190,34 @@ def _wait(condition: Any, seconds: float = 20.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
+
+
+# Last in the module: it fills the service's column capacity, which refuses every new link after it.
+def test_column_cap_is_a_422_that_tells_nothing_about_other_tenants(new_tenant: Any, runtime: Runtime) -> None:
+    from sqlalchemy import func, select
+
+    from analytics_engine.materialized.models import MaterializedColumn
+
+    with runtime.metadata.session() as session:
+        used = session.scalar(select(func.count()).select_from(MaterializedColumn)) or 0
+    shared = _path()
+    filler = new_tenant()
+    assert _create(filler, shared, wait=False).status_code == 201
+    used += 1
+    while used < MAX_COLUMNS:
+        tenant = new_tenant()
+        for _ in range(min(MAX_PER_TENANT, MAX_COLUMNS - used)):
+            assert _create(tenant, _path(), wait=False).status_code == 201
+            used += 1
+    late = new_tenant()
+    response = _create(late, _path(), wait=False)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"]["scope"] == "service"
+    details = response.json()["error"]["details"]
+    assert details["limit"] == MAX_COLUMNS and details["scope"] == "service"
+    assert "used" not in details and str(MAX_COLUMNS - 1) not in response.json()["error"]["message"]
+    # A property another tenant materialized is refused alike: the answer must not reveal that it exists.
+    shared_answer = _create(late, shared, wait=False)
+    assert shared_answer.status_code == 422
+    assert shared_answer.json()["error"]["message"] == response.json()["error"]["message"]
+    assert _create(filler, shared, wait=False).status_code in (200, 201)  # an existing link stays idempotent

@@ -14,7 +14,8 @@
   a scheduled pass over every tenant when `ANALYTICS_MATERIALIZED_AUTO` is on).
 
 Caps: `materialized_max_per_tenant` links per tenant and `materialized_max_columns` columns in all;
-past either, `InvalidInput` (HTTP 422) with the limit in its details.
+past either, `InvalidInput` (HTTP 422) with the limit in its details. A full service refuses every
+new link, even to a column another tenant made: accepting those would reveal which they are.
 """
 
 from __future__ import annotations
@@ -161,9 +162,11 @@ class MaterializedService:
                 ).first()
                 if link is None:
                     self._check_tenant_cap(session, tenant_id)
+                    # Checked for every new link, not only for a new column: otherwise a full service
+                    # accepting some properties would tell a tenant which ones others materialized.
+                    self._check_column_cap(session)
                 column = session.get(MaterializedColumn, name)
                 if column is None:
-                    self._check_column_cap(session)
                     column = MaterializedColumn(
                         name=name, path=body.path, value_type=body.type, state="backfilling", generation=0
                     )
@@ -309,11 +312,12 @@ class MaterializedService:
         used = session.scalar(select(func.count()).select_from(MaterializedColumn))
         limit = self.settings.materialized_max_columns
         if (used or 0) >= limit:
+            # Nothing about other tenants (no count of their columns): only that the service is full.
             raise InvalidInput(
-                f"The service already keeps {used} materialized columns, the most allowed ({limit}); "
-                "a property another tenant already materialized with the same type can still be added.",
+                f"The service keeps the most materialized columns it allows ({limit}, for all tenants); "
+                "ask the operator to raise ANALYTICS_MATERIALIZED_MAX_COLUMNS.",
                 code=LIMIT_CODE,
-                details={"limit": limit, "used": used, "scope": "service"},
+                details={"limit": limit, "scope": "service"},
             )
 
     def _backfill_gone(self, column: MaterializedColumn) -> bool:
