@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
@@ -23,6 +24,7 @@ from analytics_engine.ingest.writer import EventWriter
 from analytics_engine.jobs.runner import JobRunner
 from analytics_engine.jobs.service import JobService
 from analytics_engine.metadata.db import MetadataDB
+from analytics_engine.privacy.suppression import suppressed
 from analytics_engine.scheduler.core import Scheduler
 from analytics_engine.storage.base import Storage, build_storage
 from analytics_engine.storage.signing import UrlSigner, load_signing_key
@@ -95,7 +97,8 @@ class Core:
                 concurrency=settings.export_workers,
             ),
             "writer": writer,
-            "limits": Limits.from_settings(settings),
+            # Ingest refuses the ids erased with suppression on every path (privacy/suppression.py).
+            "limits": Limits.from_settings(settings, partial(suppressed, metadata)),
             "bus": build_bus(settings),
             "scheduler": Scheduler(metadata),
             "cache": cache,

@@ -76,10 +76,12 @@ def fast_accept(
     max_events: int,
     *,
     now_ms: int | None = None,
-    suppressed: frozenset[str] = frozenset(),
+    suppressed: frozenset[str] | None = None,
 ) -> list[AcceptedEvent] | None:
     """Every event of the body as an accepted row, or None where the general path must decide (it
-    does for every body of a tenant with suppressed ids)."""
+    does for every body of a tenant with suppressed ids; by default the tenant's list from `limits`)."""
+    if suppressed is None:
+        suppressed = limits.suppressed(tenant_id)
     if suppressed:
         return None
     events = decode(body, ndjson)

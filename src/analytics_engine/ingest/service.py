@@ -72,8 +72,10 @@ async def ingest_http(
     content_type: str,
     max_events: int,
     request_id: str = "",
-    suppressed: frozenset[str] = frozenset(),
+    suppressed: frozenset[str] | None = None,
 ) -> IngestResult:
+    if suppressed is None:
+        suppressed = limits.suppressed(tenant_id)  # one lookup for both paths
     accepted = fast_accept(body, is_ndjson(content_type), tenant_id, limits, max_events, suppressed=suppressed)
     metrics.INGEST_BODIES.labels("general" if accepted is None else "fast").inc()
     if accepted is not None:

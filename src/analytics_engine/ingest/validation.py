@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -42,6 +43,14 @@ class Limits:
     # The hot tier's whole months (lifecycle/window.py); 0: no month rule (data generation). An
     # older event is refused: the table would keep it only until the tiering job moves its month.
     hot_retention_months: int = 0
+    # The tenant's ids erased with suppression (SHA-256 of tenant and id: privacy/suppression.py),
+    # looked up per batch. Every ingest path (HTTP, NATS, sync) validates with the process's limits,
+    # so every path refuses them; None (generators, tests): no list.
+    suppression: Callable[[str], frozenset[str]] | None = field(default=None, compare=False, repr=False)
+
+    def suppressed(self, tenant_id: str) -> frozenset[str]:
+        """The suppression list of this tenant (empty without a lookup)."""
+        return self.suppression(tenant_id) if self.suppression is not None else frozenset()
 
     def earliest_ms(self, now_ms: int) -> int:
         """The oldest timestamp accepted at `now_ms`: the later of `max_past_ms` ago and the start of
@@ -60,7 +69,7 @@ class Limits:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
+    def from_settings(cls, settings: Settings, suppression: Callable[[str], frozenset[str]] | None = None) -> Limits:
         return cls(
             max_properties=settings.ingest_max_properties,
             max_property_bytes=settings.ingest_max_property_bytes,
@@ -68,6 +77,7 @@ class Limits:
             max_future_skew_ms=settings.ingest_max_future_skew_seconds * 1000,
             max_past_ms=settings.ingest_max_past_days * 86_400_000,
             hot_retention_months=settings.hot_retention_months,
+            suppression=suppression,
         )
 
 
@@ -233,10 +243,13 @@ def validate_events(
     limits: Limits,
     *,
     now_ms: int | None = None,
-    suppressed: frozenset[str] = frozenset(),
+    suppressed: frozenset[str] | None = None,
 ) -> ValidationOutcome:
     """Split events into accepted rows and rejections (position, reason, raw payload). `suppressed`:
-    SHA-256 of ids erased with suppression (privacy/), whose events are refused."""
+    SHA-256 of ids erased with suppression (privacy/), whose events are refused; by default the
+    tenant's list from `limits` (so HTTP, NATS and sync all refuse them)."""
+    if suppressed is None:
+        suppressed = limits.suppressed(tenant_id)
     now_ms = now_ms if now_ms is not None else now_epoch_ms()
     received_at = epoch_text(now_ms)
     outcome = ValidationOutcome()

@@ -128,30 +128,39 @@ def run_together(scope: TenantScope, statements: Sequence[tuple[str, dict[str, A
             future.result()
 
 
-def people_deletes(scope: TenantScope, people_sql: str, params: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The mutations removing every per-person row of the people `people_sql` selects."""
+def people_deletes(
+    scope: TenantScope, people_sql: str, params: dict[str, Any], *, weeks: bool = True
+) -> list[tuple[str, dict[str, Any]]]:
+    """The mutations removing every per-person row of the people `people_sql` selects (without
+    `weeks`, not those of person_weeks: the tiering job drops whole week partitions instead)."""
     tenant = "tenant_id = {tenant_id:String}"
     mine = f"{tenant} AND distinct_id IN ({people_sql})"
-    return [
+    deletes = [
         (f"ALTER TABLE {scope.table('persons')} DELETE WHERE {mine} {MUTATION}", params),
         (f"ALTER TABLE {scope.table('person_properties')} DELETE WHERE {mine} {MUTATION}", params),
-        (
-            f"ALTER TABLE {scope.table('person_weeks')} DELETE WHERE {tenant} "
-            f"AND person_key IN (SELECT cityHash64(*) FROM ({people_sql})) {MUTATION}",
-            params,
-        ),
     ]
+    if weeks:
+        deletes.append(
+            (
+                f"ALTER TABLE {scope.table('person_weeks')} DELETE WHERE {tenant} "
+                f"AND person_key IN (SELECT cityHash64(*) FROM ({people_sql})) {MUTATION}",
+                params,
+            )
+        )
+    return deletes
 
 
-def rebuild_people(scope: TenantScope, people_sql: str, params: dict[str, Any], *, deleted: bool = False) -> None:
+def rebuild_people(
+    scope: TenantScope, people_sql: str, params: dict[str, Any], *, deleted: bool = False, weeks: bool = True
+) -> None:
     """Delete and recompute the per-person rows of the people `people_sql` selects (one column of
     distinct ids of this tenant; a list bound as an array, or a staging table). With `deleted`, the
-    caller ran `people_deletes` already."""
+    caller ran `people_deletes` already; without `weeks`, person_weeks is left alone."""
     events = scope.table("events")
     tenant = "tenant_id = {tenant_id:String}"
     mine = f"{tenant} AND distinct_id IN ({people_sql})"
     if not deleted:
-        run_together(scope, people_deletes(scope, people_sql, params))
+        run_together(scope, people_deletes(scope, people_sql, params, weeks=weeks))
     scope.command(
         f"INSERT INTO {scope.table('persons')} SELECT tenant_id, distinct_id, min(timestamp), max(timestamp), count() "
         f"FROM {events} WHERE {mine} GROUP BY tenant_id, distinct_id " + FRESH,
@@ -164,9 +173,15 @@ def rebuild_people(scope: TenantScope, people_sql: str, params: dict[str, Any], 
         f"WHERE {mine} GROUP BY tenant_id, distinct_id, key " + FRESH,
         params,
     )
-    # The SELECT of person_weeks_mv (migration 0620), restricted to these people.
-    scope.command(
-        f"INSERT INTO {scope.table('person_weeks')} "
+    if weeks:
+        # The SELECT of person_weeks_mv (migration 0620), restricted to these people.
+        scope.command(person_weeks_insert(scope.table("person_weeks"), events, mine), params)
+
+
+def person_weeks_insert(target: str, events: str, where: str) -> str:
+    """The SELECT of person_weeks_mv (migration 0620) over the events matching `where`, into `target`."""
+    return (
+        f"INSERT INTO {target} "
         "WITH toUInt8(intDiv(toUnixTimestamp(timestamp) - toUnixTimestamp(toDateTime(toMonday(timestamp), 'UTC')), "
         "3600)) AS hw "
         "SELECT tenant_id, name AS event, toMonday(timestamp) AS week, cityHash64(distinct_id) AS person_key, "
@@ -174,8 +189,7 @@ def rebuild_people(scope: TenantScope, people_sql: str, params: dict[str, Any], 
         "groupBitOr(bitShiftLeft(toUInt64(hw >= 64 AND hw < 128), hw % 64)) AS h1, "
         "groupBitOr(bitShiftLeft(toUInt64(hw >= 128), hw % 64)) AS h2, "
         f"min(timestamp) AS first_ts, count() AS events FROM {events} ARRAY JOIN [event, ''] AS name "
-        f"WHERE {mine} GROUP BY tenant_id, event, week, person_key " + FRESH,
-        params,
+        f"WHERE {where} GROUP BY tenant_id, event, week, person_key " + FRESH
     )
 
 

@@ -25,11 +25,9 @@ if TYPE_CHECKING:
 _GLOB = re.compile(r"^[A-Za-z0-9_./{},-]+$")
 
 
-def events_source(core: Core, tenant_id: str, start: datetime, end: datetime) -> str | None:
-    """The relation a query over [start, end) reads in place of `events`, or None for hot only."""
-    if partition_of(start) >= cold_partition_limit(datetime.now(start.tzinfo), core.settings.hot_retention_months):
-        return None
-    files = cold_files(core, tenant_id, (partition_of(start), partition_of(end)))
+def cold_glob(core: Core, tenant_id: str, months: tuple[int, int] | None = None) -> str | None:
+    """One `file()` path naming the tenant's cold files (of these months; None: all), or None."""
+    files = cold_files(core, tenant_id, months)
     if not files:
         return None
     paths = [local_path(core, tenant_id, entry.key) for entry in files]
@@ -40,6 +38,16 @@ def events_source(core: Core, tenant_id: str, start: datetime, end: datetime) ->
     glob = f"{folder.pop()}/{{{names}}}.parquet" if len(paths) > 1 else str(paths[0].resolve())
     if not _GLOB.match(glob):
         raise ValueError(f"unexpected characters in a cold file path: {glob!r}")
+    return glob
+
+
+def events_source(core: Core, tenant_id: str, start: datetime, end: datetime) -> str | None:
+    """The relation a query over [start, end) reads in place of `events`, or None for hot only."""
+    if partition_of(start) >= cold_partition_limit(datetime.now(start.tzinfo), core.settings.hot_retention_months):
+        return None
+    glob = cold_glob(core, tenant_id, (partition_of(start), partition_of(end)))
+    if glob is None:
+        return None
     columns = ", ".join(COLD_COLUMNS)
     events = core.warehouse.table("events")
     return (

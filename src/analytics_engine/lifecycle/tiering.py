@@ -6,16 +6,18 @@ A month moves through states kept in `lifecycle_months`, each step safe to repea
 killed at any point and run again loses nothing and duplicates nothing:
 
 1. `exporting`: per tenant, the month's rows are written to a temporary Parquet file, read back and
-   compared with the hot rows (row count and an order-independent checksum of every row's content),
-   then stored at `cold/events/YYYYMM.parquet` and listed in `lifecycle_cold_files`. A tenant
-   whose stored file already holds exactly these rows is skipped. The people of the month are noted
-   in a staging table (`lifecycle_people_YYYYMM`) for step 3.
-2. `exported` -> `dropped`: the hot figures are compared once more (nothing arrived since), then
-   the partition is dropped from `events` and from the hourly rollup, and the month's days from the
-   daily rollup.
-3. `dropped` -> `done`: the per-person tables (persons, person properties, person_weeks) are
-   recomputed from the remaining hot events for the month's people (lifecycle/derived.py); the
-   staging table goes.
+   compared with the hot rows (row count and an order-independent checksum of every row's content;
+   the hot figures of all due months come from one scan), then stored at
+   `cold/events/YYYYMM.parquet` and listed in `lifecycle_cold_files`. A tenant whose stored file
+   already holds exactly these rows is skipped. The people of the month are noted in a staging
+   table (`lifecycle_people_YYYYMM`) for step 3.
+2. `exported` -> `dropped`, all exported months in one round: their row counts are compared once
+   more (nothing arrived since), the duplicate-check ids of their rows are deleted (one statement),
+   then their partitions are dropped from `events` and from the hourly rollup.
+3. `dropped` -> `done`, once for all dropped months: the months' days leave the daily rollup and the
+   per-person tables (persons, person properties, person_weeks) and the taxonomy are recomputed
+   from the remaining hot events for the months' people (lifecycle/derived.py), deletes side by
+   side, then the refills side by side; the staging tables go.
 
 Derived tables describe the hot tier, so `ingest verify` holds after a run. Partitions are shared by
 every tenant, so this is platform work (`warehouse.platform`), the per-tenant steps through each
@@ -24,8 +26,11 @@ tenant's background scope."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -41,7 +46,14 @@ from analytics_engine.lifecycle.cold import (
     work_dir,
     write_parquet,
 )
-from analytics_engine.lifecycle.derived import UNLIMITED, rebuild_people, refill_taxonomy
+from analytics_engine.lifecycle.derived import (
+    MUTATION,
+    UNLIMITED,
+    people_deletes,
+    person_weeks_insert,
+    rebuild_people,
+    rebuild_taxonomy,
+)
 from analytics_engine.lifecycle.models import ColdFile, TieredMonth
 from analytics_engine.lifecycle.window import cold_expiry_limit, cold_partition_limit
 from analytics_engine.storage.base import LocalStorage
@@ -83,6 +95,17 @@ def _norm(checksum: str) -> str:
     return format(int(checksum or "0", 16), "x")
 
 
+def _together(work: list[Callable[[], Any]]) -> None:
+    """Run these statements side by side (the warehouse runs mutations in its background pool)."""
+    if len(work) < 2:
+        for item in work:
+            item()
+        return
+    with ThreadPoolExecutor(max_workers=min(4, len(work)), thread_name_prefix="tiering") as pool:
+        for future in [pool.submit(item) for item in work]:
+            future.result()
+
+
 class Tiering:
     def __init__(self, core: Core, ctx: JobContext | None = None, now: datetime | None = None) -> None:
         self.core, self.ctx = core, ctx
@@ -109,10 +132,22 @@ class Tiering:
         return sorted(months)
 
     def run(self) -> TieringOutcome:
+        """All due months in one round per step: every month exported (the hot figures of all of them
+        from one scan), then all dropped (one re-check, one clean-up of the duplicate-check ids, the
+        partition drops), then the derived rows of all their people recomputed once."""
         run_started = time.perf_counter()
-        for month in self.due_months():
-            self.tier_month(month)
-            self.outcome.months.append(month)
+        months = self.due_months()
+        states = {month: self._state(month) for month in months}
+        exporting = [m for m in months if states[m] == "exporting"]
+        if exporting:
+            self.export_months(exporting)
+            states.update(dict.fromkeys(exporting, "exported"))
+        exported = [m for m in months if states[m] == "exported"]
+        if exported:
+            started = time.perf_counter()
+            self.drop_hot_months(exported)
+            self._timed("drop", started)
+        self.outcome.months.extend(months)
         started = time.perf_counter()
         self.finish_dropped()
         self._timed("recompute_derived", started)
@@ -140,26 +175,38 @@ class Tiering:
         if self.ctx is not None:
             self.ctx.progress(self.outcome.rows_moved)
 
-    def hot_figures(self, month: int) -> dict[str, tuple[int, str]]:
+    def hot_figures_of(self, months: list[int]) -> dict[tuple[str, int], tuple[int, str]]:
+        """(rows, checksum) per (tenant, month) of these months' hot rows: one scan for all."""
         rows = self.platform.query(
-            f"SELECT tenant_id, {CHECKSUM} FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}} "
-            "GROUP BY tenant_id ORDER BY tenant_id",
-            {"m": month},
+            f"SELECT tenant_id, toUInt32(toYYYYMM(timestamp)) AS month, {CHECKSUM} FROM {self.events} "
+            "WHERE toYYYYMM(timestamp) IN {months:Array(UInt32)} GROUP BY tenant_id, month ORDER BY tenant_id, month",
+            {"months": months},
             settings=UNLIMITED,
         ).rows
-        return {str(r[0]): (int(r[1]), _norm(str(r[2]))) for r in rows}
+        return {(str(r[0]), int(r[1])): (int(r[2]), _norm(str(r[3]))) for r in rows}
+
+    def hot_counts_of(self, months: list[int]) -> dict[tuple[str, int], int]:
+        """Rows per (tenant, month): the re-check before a drop (whole parts: read from their counts)."""
+        rows = self.platform.query(
+            f"SELECT tenant_id, toUInt32(toYYYYMM(timestamp)) AS month, count() FROM {self.events} "
+            "WHERE toYYYYMM(timestamp) IN {months:Array(UInt32)} GROUP BY tenant_id, month",
+            {"months": months},
+            settings=UNLIMITED,
+        ).rows
+        return {(str(r[0]), int(r[1])): int(r[2]) for r in rows}
 
     def staging(self, month: int) -> str:
         return self.core.warehouse.table(f"lifecycle_people_{int(month)}")
 
-    def tier_month(self, month: int) -> None:
-        state = self._state(month)
-        if state == "exporting":
-            figures = self.hot_figures(month)
-            started = time.perf_counter()
-            for tenant_id, hot in figures.items():
-                self.export_tenant(tenant_id, month, hot)
-            self._timed("export_and_verify", started)
+    def export_months(self, months: list[int]) -> None:
+        """Step 1 for these months: every (tenant, month) file written and checked, the months' people
+        noted; then each month is `exported`."""
+        started = time.perf_counter()
+        figures = self.hot_figures_of(months)
+        for (tenant_id, month), hot in figures.items():
+            self.export_tenant(tenant_id, month, hot)
+        self._timed("export_and_verify", started)
+        for month in months:
             started = time.perf_counter()
             staging = self.staging(month)
             self.platform.command(f"DROP TABLE IF EXISTS {staging}")
@@ -169,14 +216,8 @@ class Tiering:
                 {"m": month},
             )
             self._timed("note_people", started)
-            self._set_state(month, "exported", sum(n for n, _ in figures.values()))
-            state = "exported"
-        if state == "exported":
-            started = time.perf_counter()
-            self.drop_hot(month)
-            self._timed("drop", started)
-            self._set_state(month, "dropped")
-            state = "dropped"
+            rows = sum(n for (_, m), (n, _) in figures.items() if m == month)
+            self._set_state(month, "exported", rows)
 
     def export_tenant(self, tenant_id: str, month: int, hot: tuple[int, str]) -> None:
         scope = self.core.warehouse.for_tenant(tenant_id, background=True)
@@ -244,34 +285,45 @@ class Tiering:
                 entry.rows, entry.checksum, entry.bytes = figures[0], figures[1], size
                 entry.rewritten_at = datetime.now(UTC)
 
-    def drop_hot(self, month: int) -> None:
-        """Check nothing changed since the export, then drop the month from the hot tier."""
-        hot = self.hot_figures(month)
+    def drop_hot_months(self, months: list[int]) -> None:
+        """Step 2 for these (exported) months, in one round: check nothing arrived since their export
+        (row counts), clean up the duplicate-check ids of their rows, drop their partitions; then each
+        month is `dropped`."""
+        hot = self.hot_counts_of(months)
         with self.core.metadata.session() as session:
             files = {
-                f.tenant_id: (f.rows, _norm(f.checksum))
-                for f in session.scalars(select(ColdFile).where(ColdFile.month == month))
+                (f.tenant_id, f.month): f.rows
+                for f in session.scalars(select(ColdFile).where(ColdFile.month.in_(months)))
             }
-        for tenant_id, figures in hot.items():
-            if tenant_id not in files or files[tenant_id][0] < figures[0]:
-                # Rows arrived after the export: export again before anything is dropped.
+        changed = sorted({m for key, n in hot.items() if files.get(key, -1) < n for m in [key[1]]})
+        if changed:
+            # Rows arrived after the export: export again before anything is dropped.
+            for month in changed:
                 self._set_state(month, "exporting")
-                raise RuntimeError(f"month {month} of {tenant_id} changed after its export; run again")
-        # The duplicate-check ids of the month's rows (a bulk load of old events has them): such an
-        # id can never come back (ingest refuses events older than the hot window).
-        of_month = f"event_id IN (SELECT event_id FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}})"
+            raise RuntimeError(f"months {changed} changed after their export; run again")
+        # The duplicate-check ids of the months' rows (a bulk load of old events has them): such an
+        # id can never come back (ingest refuses events older than the hot window), and `event_ids`
+        # forgets every id after 7 days anyway, so a lightweight DELETE (rows masked, gone at the
+        # next merge) is enough here: one statement for all the months.
+        of_months = (
+            f"event_id IN (SELECT event_id FROM {self.events} WHERE toYYYYMM(timestamp) IN {{months:Array(UInt32)}})"
+        )
         event_ids = self.core.warehouse.table("event_ids")
         if self.platform.query(
-            f"SELECT count() FROM {event_ids} WHERE {of_month}", {"m": month}, settings=UNLIMITED
+            f"SELECT count() FROM {event_ids} WHERE {of_months}", {"months": months}, settings=UNLIMITED
         ).scalar():
             self.platform.command(
-                f"ALTER TABLE {event_ids} DELETE WHERE {of_month} SETTINGS mutations_sync = 2", {"m": month}
+                f"DELETE FROM {event_ids} WHERE {of_months} SETTINGS lightweight_deletes_sync = 2",
+                {"months": months},
             )
-        partition = str(int(month))
-        for table in ("events", "metrics_daily"):
-            self.platform.command(f"ALTER TABLE {self.core.warehouse.table(table)} DROP PARTITION ID '{partition}'")
+        for month in months:
+            partition = str(int(month))
+            for table in ("events", "metrics_daily"):
+                self.platform.command(f"ALTER TABLE {self.core.warehouse.table(table)} DROP PARTITION ID '{partition}'")
         # Cached answers of these tenants were computed from the hot rows: their reads now span both tiers.
-        bump_data_version(self.core.cache, hot.keys())
+        bump_data_version(self.core.cache, sorted({tenant for tenant, _ in hot}))
+        for month in months:
+            self._set_state(month, "dropped")
 
     def finish_dropped(self) -> None:
         """For every month dropped (this run or a run cut short): the daily rollup's days of those
@@ -283,11 +335,16 @@ class Tiering:
             return
         monthly = self.core.warehouse.table("metrics_monthly")
         in_months = "toYYYYMM(day) IN {months:Array(UInt32)}"
+        deletes: list[Callable[[], Any]] = []
         if self.platform.query(
             f"SELECT count() FROM {monthly} WHERE {in_months}", {"months": months}, settings=UNLIMITED
         ).scalar():
-            self.platform.command(
-                f"ALTER TABLE {monthly} DELETE WHERE {in_months} SETTINGS mutations_sync = 2", {"months": months}
+            deletes.append(
+                partial(
+                    self.platform.command,
+                    f"ALTER TABLE {monthly} DELETE WHERE {in_months} {MUTATION}",
+                    {"months": months},
+                )
             )
         existing = {
             str(r[0])
@@ -298,6 +355,18 @@ class Tiering:
             ).rows
         }
         stagings = [self.staging(m) for m in months if f"lifecycle_people_{int(m)}" in existing]
+        refills: list[Callable[[], Any]] = []
+        boundary = self.drop_old_weeks()
+        if boundary is not None:
+            refills.append(
+                partial(
+                    self.platform.command,
+                    person_weeks_insert(
+                        self.core.warehouse.table("person_weeks"), self.events, "toMonday(timestamp) = {week:Date}"
+                    ),
+                    {"week": boundary},
+                )
+            )
         if stagings:
             union = " UNION ALL ".join(f"SELECT tenant_id, distinct_id FROM {t}" for t in stagings)
             tenants = [
@@ -307,13 +376,54 @@ class Tiering:
             people = " UNION DISTINCT ".join(
                 f"SELECT distinct_id FROM {t} WHERE tenant_id = {{tenant_id:String}}" for t in stagings
             )
+            taxonomy = (
+                f"ALTER TABLE {self.core.warehouse.table('taxonomy_properties')} DELETE "
+                f"WHERE tenant_id = {{tenant_id:String}} {MUTATION}"
+            )
             for tenant_id in tenants:
                 scope = self.core.warehouse.for_tenant(tenant_id, background=True)
-                rebuild_people(scope, people, {})
-                refill_taxonomy(scope)  # a key's count and first/last seen cover the hot events only
+                deletes += [
+                    partial(scope.command, sql, params)
+                    for sql, params in people_deletes(scope, people, {}, weeks=False)
+                ]
+                deletes.append(partial(scope.command, taxonomy, {}))
+                refills.append(partial(rebuild_people, scope, people, {}, deleted=True, weeks=False))
+                # A key's count and first/last seen cover the hot events only.
+                refills.append(partial(rebuild_taxonomy, scope, None))
+        # One round of deletes side by side (each mutation waits for its own rewrite), then the refills
+        # side by side: a round costs its slowest statement rather than the sum.
+        for round_ in (deletes, refills):
+            _together(round_)
         for month in months:
             self.platform.command(f"DROP TABLE IF EXISTS {self.staging(month)}")
             self._set_state(month, "done")
+
+    def drop_old_weeks(self) -> date | None:
+        """person_weeks is partitioned by the month of its week's Monday: every partition before the
+        oldest month still in `events` describes cold rows only and is dropped whole (no mutation),
+        except that the week straddling into that month also holds hot events. Its rows (in the last
+        partition dropped) are computed again from `events`: the week returned, if any."""
+        oldest = cold_partition_limit(self.now, self.core.settings.hot_retention_months)
+        first = self.platform.query(
+            "SELECT min(toUInt32(partition)) FROM system.parts WHERE database = {db:String} AND table = 'events' "
+            "AND active AND toUInt32OrZero(partition) > 0",
+            {"db": self.core.warehouse.database},
+            settings=UNLIMITED,
+        ).scalar()
+        if first:
+            oldest = min(oldest, int(first))
+        weeks = self.core.warehouse.table("person_weeks")
+        partitions = self.platform.query(
+            "SELECT DISTINCT partition FROM system.parts WHERE database = {db:String} AND table = 'person_weeks' "
+            "AND active AND toUInt32OrZero(partition) BETWEEN 1 AND {oldest:UInt32} - 1",
+            {"db": self.core.warehouse.database, "oldest": oldest},
+            settings=UNLIMITED,
+        ).rows
+        for (partition,) in partitions:
+            self.platform.command(f"ALTER TABLE {weeks} DROP PARTITION ID '{int(partition)}'")
+        start = date(oldest // 100, oldest % 100, 1)
+        monday = start - timedelta(days=start.weekday())
+        return monday if monday < start else None
 
     # --- cold retention ----------------------------------------------------------------------------
     def expire(self) -> None:

@@ -25,6 +25,7 @@ from analytics_engine.cache import bump_data_version
 from analytics_engine.ingest.validation import format_ms
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.lifecycle.cold import (
+    FIGURES_SCHEMA,
     cold_files,
     file_figures,
     local_path,
@@ -33,6 +34,7 @@ from analytics_engine.lifecycle.cold import (
     write_parquet,
 )
 from analytics_engine.lifecycle.derived import MUTATION, UNLIMITED, Affected, affected_by, rebuild, run_together
+from analytics_engine.lifecycle.reads import cold_glob
 from analytics_engine.privacy.files import FileEraser
 from analytics_engine.privacy.models import ErasureRequest, Suppression
 from analytics_engine.privacy.receipt import load_receipt_key, sign, subject_hash
@@ -170,9 +172,38 @@ class Eraser:
                 {"key": key, "value": json.dumps(value)},
                 settings=UNLIMITED,
             ).rows
-            people = {str(r[0]) for r in rows}
+            people = {str(r[0]) for r in rows} | self._cold_people(key, value)
             found = people if found is None else found & people
         self.progress["ids"] = sorted(found or set())
+
+    def _cold_people(self, key: str, value: Any) -> set[str]:
+        """The people whose latest value of `key` is `value` in the cold tier, where a person left
+        `person_properties` when their months moved there: the person's latest cold row holding the
+        key decides, unless the person has a (later) hot value of it, which wins."""
+        glob = cold_glob(self.core, self.tenant_id)
+        if glob is None:
+            return set()
+        wanted = json.dumps(value)
+        params = {"glob": glob, "schema": FIGURES_SCHEMA, "key": key, "value": wanted}
+        rows = self.scope.query(
+            "SELECT distinct_id FROM file({glob:String}, 'Parquet', {schema:String}) "
+            "WHERE tenant_id = {tenant_id:String} AND JSONHas(properties, {key:String}) GROUP BY distinct_id "
+            "HAVING argMax(JSONExtractRaw(properties, {key:String}), timestamp) = {value:String}",
+            params,
+            settings=UNLIMITED,
+        ).rows
+        people = {str(r[0]) for r in rows}
+        if not people:
+            return people
+        hot = self.scope.query(
+            f"SELECT distinct_id, argMaxMerge(value) FROM {self.scope.table('person_properties')} "
+            "WHERE tenant_id = {tenant_id:String} AND key = {key:String} AND has({people:Array(String)}, distinct_id) "
+            "GROUP BY distinct_id",
+            {"key": key, "people": sorted(people)},
+            settings=UNLIMITED,
+        ).rows
+        later = {str(r[0]) for r in hot if str(r[1]) != wanted}
+        return people - later
 
     def _affected(self) -> None:
         affected = affected_by(self.scope, EVENT_MATCH, self.params()) if self.ids else Affected()

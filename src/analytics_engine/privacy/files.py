@@ -2,9 +2,13 @@
 
 Tables of rows are rewritten without the person's rows: CSV (a row with a field equal to an id),
 NDJSON and JSON (a row with a value equal to an id, at any depth). Parquet is read and rewritten by
-the warehouse (a row with a column equal to an id). Any other file (XLSX, PDF, HTML, images of
-reports) is not edited: it is deleted when its bytes (or, for a zip such as XLSX, the bytes of its
-members) contain an id. The receipt names each file and what happened to it."""
+the warehouse (a row with a column equal to an id). XLSX (exports and report workbooks: one table
+per sheet) is rewritten with openpyxl without the rows having a cell equal to an id, keeping every
+other row, format, column width and frozen header; the rewritten workbook is checked (no cell, and
+no byte of any member, holds an id any more) and deleted instead when it fails the check (an id
+inside a longer text, a sheet name, a chart title). Any other file (PDF, HTML, images of reports) is
+not edited: it is deleted when its bytes contain an id (docs/privacy.md says why a PDF is not
+regenerated). The receipt names each file and what happened to it."""
 
 from __future__ import annotations
 
@@ -73,6 +77,51 @@ def _filter_json(data: bytes, ids: set[str]) -> tuple[bytes, int]:
 
     pruned = prune(json.loads(data))
     return json.dumps(pruned).encode(), removed
+
+
+def _filter_xlsx(source: Path, target: Path, ids: set[str]) -> int | None:
+    """Write `source` without the rows holding a cell equal to an id to `target`: the rows removed,
+    or None when an id would stay in the workbook (the caller deletes the file then)."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(source, rich_text=False)
+    except Exception:  # not a workbook openpyxl reads: judged as a whole
+        return None
+    removed = 0
+    for sheet in book.worksheets:
+        matching = [row[0].row for row in sheet.iter_rows() if any(_is_id(cell.value, ids) for cell in row)]
+        # Contiguous runs from the bottom, so the row numbers above stay valid.
+        for first, count in reversed(_runs(matching)):
+            sheet.delete_rows(first, count)
+        removed += len(matching)
+    for sheet in book.worksheets:
+        if any(i in sheet.title for i in ids):
+            return None
+        for row in sheet.iter_rows(values_only=True):
+            if any(value is not None and any(i in str(value) for i in ids) for value in row):
+                return None
+    if not removed:
+        return 0
+    book.save(target)
+    if _contains(target, [i.encode() for i in ids]):
+        return None
+    return removed
+
+
+def _is_id(value: Any, ids: set[str]) -> bool:
+    return value is not None and not isinstance(value, bool) and str(value) in ids
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Sorted row numbers as (first, count) runs of consecutive rows."""
+    runs: list[tuple[int, int]] = []
+    for row in rows:
+        if runs and runs[-1][0] + runs[-1][1] == row:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((row, 1))
+    return runs
 
 
 def _contains(path: Path, needles: list[bytes]) -> bool:
@@ -164,6 +213,11 @@ class FileEraser:
         if suffix == ".parquet":
             removed = self._parquet(local, target)
             return FileHit(key, removed, "rewritten") if removed else None
+        if suffix == ".xlsx" and _contains(local, [i.encode() for i in ids]):
+            rows = _filter_xlsx(local, target, ids)
+            if rows:
+                return FileHit(key, rows, "rewritten")
+            return FileHit(key, 1, "deleted")
         if _contains(local, [i.encode() for i in ids]):
             return FileHit(key, 1, "deleted")
         return None

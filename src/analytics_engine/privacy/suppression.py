@@ -1,5 +1,7 @@
-"""The suppression list: SHA-256 of ids erased with `suppress`, whose later events HTTP ingest
-refuses (with the reason, kept in rejected events). Read per tenant from the metadata database and
+"""The suppression list: SHA-256 of ids erased with `suppress`, whose later events ingest refuses on
+every path, HTTP, NATS and sync (with the reason, kept in rejected events): the process's ingest
+`Limits` (core.py) carry `suppressed` as their lookup, and `validation.validate_events` and the
+HTTP fast path consult it. Read per tenant from the metadata database and
 kept for REFRESH_SECONDS; an erasure in this process forgets its tenant's entry at once, other
 processes see it within REFRESH_SECONDS."""
 

@@ -89,7 +89,6 @@ async def post_events(request: Request, tenant: IngestTenant, runtime: RuntimeDe
         request.headers.get("content-type", "application/json"),
         runtime.settings.ingest_max_events_per_request,
         request.state.request_id,
-        runtime.privacy.suppressed(tenant.tenant_id),
     )
 
 
