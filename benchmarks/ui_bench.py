@@ -94,7 +94,7 @@ def main() -> None:
     httpx.get(f"{url}/healthz").raise_for_status()
     names = [
         e["name"]
-        for e in httpx.get(f"{url}/v1/events/names", headers={"Authorization": f"Bearer {key}"}).json()["events"]
+        for e in httpx.get(f"{url}/v1/taxonomy", headers={"Authorization": f"Bearer {key}"}).json()["events"]
     ]
 
     result: dict[str, Any] = {"events": options.events, "assets": asset_sizes()}

@@ -43,6 +43,9 @@ def test_trends_with_the_tenants_names_math_breakdown_compare_and_chart_types(
     names = page.eval_on_selector_all("#event-names option", "os => os.map(o => o.value)")
     keys = page.eval_on_selector_all("#property-keys option", "os => os.map(o => o.value)")
     assert {"pageview", "signup", "purchase"} <= set(names) and {"plan", "amount"} <= set(keys)
+    # ... from its taxonomy, busiest first
+    taxonomy = call(live, key, "/v1/taxonomy")
+    assert names == [e["name"] for e in taxonomy["events"]] and keys == [p["key"] for p in taxonomy["properties"]]
 
     # purchases broken down by plan: one dataset per plan, the API's numbers
     page.fill("#b-form .s-event", "purchase")

@@ -31,7 +31,7 @@ def test_a_new_tenant_gets_a_guided_first_dashboard(page: Any, live: LiveServer,
     sign_in(page, live, fresh["key"])
     page.wait_for_selector("#welcome:not([hidden])")
     assert "No dashboards yet." in page.inner_text("#dashboard-list")
-    top = [e["name"] for e in call(live, fresh["key"], "/v1/events/names")["events"][:3]]
+    top = [e["name"] for e in call(live, fresh["key"], "/v1/taxonomy")["events"][:3]]
     assert all(name in page.inner_text("#welcome") for name in top)
     assert axe_violations(page) == []
     screenshot(page, "ui-welcome.png", full_page=False)
