@@ -7,7 +7,7 @@ import { VIZ_OF, draw } from "./charts.js";
 
 // the widget's viz for a display: a table keeps the viz of its kind
 const vizFor = (display, kind) => (display === "table" ? { funnels: "funnel", retention: "retention_table" }[kind] || "line" : VIZ_OF[display]);
-import { drillPoint, drillStep, exportSource } from "./drill.js";
+import { drill, exportSource } from "./drill.js";
 
 const KINDS = [["trends", "Trends"], ["funnels", "Funnels"], ["retention", "Retention"], ["engagement", "Engagement"]];
 const MATHS = [["total", "Total count"], ["unique_users", "Unique users"], ["per_user_avg", "Per user (avg)"], ["sum", "Sum of"],
@@ -104,6 +104,55 @@ function seriesRow(s, i) {
     h("button", { type: "button", class: "ghost small", "aria-label": `Remove series ${letter}`, onclick: () => { if (document.querySelectorAll(".b-series").length > 1) { row.remove(); changed(); } } }, "✕"));
   return row;
 }
+// Formulas across series (insights/formula.py): series letters, numbers, + - * / and parentheses.
+const FORMULA_EXAMPLES = [
+  ["A / B * 100", "A as a percentage of B (conversion: purchases per signup)"],
+  ["A + B", "the two series added up"],
+  ["(A - B) / B * 100", "how far A is above B, in percent"],
+  ["A / 1000", "A in thousands"],
+  ["-A", "A upside down (a loss drawn below zero)"],
+];
+function formulaControl(q) {
+  const input = h("input", { id: "b-formula", value: q.formula || "", placeholder: "A / B * 100", autocomplete: "off",
+    spellcheck: "false", "aria-describedby": "b-formula-hint b-formula-error" });
+  const examples = FORMULA_EXAMPLES.map(([formula, text]) => h("li", {},
+    h("button", { type: "button", class: "link", dataset: { formula }, "aria-label": `Use ${formula}: ${text}`,
+      onclick: () => { input.value = formula; showFormulaError(null); run(); } }, h("code", {}, formula)), ` — ${text}`));
+  return h("div", { class: "field b-formula" },
+    h("label", { for: "b-formula" }, "Formula (optional)"), input,
+    h("p", { id: "b-formula-hint", class: "hint" }),
+    h("p", { id: "b-formula-error", class: "error field-error", hidden: true }),
+    h("details", { class: "b-help", id: "b-formula-help" }, h("summary", {}, "What can a formula contain?"),
+      h("p", {}, "Series letters (A is the first series, B the second…), numbers, ", h("code", {}, "+ - * /"),
+        " and parentheses; nothing else. Dividing by zero gives 0, a missing value counts as 0. With a formula the chart shows the formula's line only (per breakdown value), on the same buckets."),
+      h("ul", {}, examples)));
+}
+// The letters this query's series go by, under the formula field.
+function formulaHint() {
+  const hint = $("b-formula-hint");
+  if (!hint) return;
+  const n = document.querySelectorAll("#b-series .b-series").length;
+  const letters = Array.from({ length: n }, (_, i) => String.fromCharCode(65 + i));
+  const text = `Series here: ${letters.join(", ")}. Letters, numbers, + - * / and ( ).`;
+  if (hint.textContent !== text) hint.textContent = text; // (a MutationObserver calls this: no loop)
+}
+// The API's reason for a refused formula, under the field (null: none).
+function showFormulaError(error) {
+  const box = $("b-formula-error");
+  const input = $("b-formula");
+  if (!box || !input) return false;
+  const items = error && error.details && Array.isArray(error.details.errors) ? error.details.errors : [];
+  const about = items.filter((e) => [].concat(e.loc || []).includes("formula") || /^formula\b/.test(e.message || ""));
+  if (!about.length && !(error && /\bformula\b/.test(error.message) && !items.length)) {
+    box.hidden = true; box.textContent = ""; input.removeAttribute("aria-invalid");
+    return false;
+  }
+  box.textContent = about.length ? about.map((e) => e.message).join("; ") : error.message;
+  box.hidden = false;
+  input.setAttribute("aria-invalid", "true");
+  return true;
+}
+
 function stepRow(s, i) {
   const row = h("div", { class: "b-step" }, h("span", { class: "letter", "aria-hidden": "true" }, String(i + 1)),
     eventInput(s.event, { class: "st-event", placeholder: "event", "aria-label": `Step ${i + 1} event`, required: true }),
@@ -117,7 +166,7 @@ function formFor(q) {
     const list = h("div", { id: "b-series" }, (q.series || []).map(seriesRow));
     parts.push(section("Series", list, h("button", { type: "button", class: "ghost small", id: "b-add-series", onclick: () => {
       list.append(seriesRow({ math: "total" }, list.children.length)); list.lastChild.querySelector("input").focus();
-    } }, "+ Series"), labelled("Formula (optional)", h("input", { id: "b-formula", value: q.formula || "", placeholder: "A / B * 100" }))));
+    } }, "+ Series"), formulaControl(q)));
     parts.push(section("Breakdown and compare", breakdownControl(q),
       h("label", { class: "check" }, h("input", { type: "checkbox", id: "b-compare", checked: Boolean(q.compare) }), " Compare with the previous period")));
     parts.push(section("Range", rangeControls(q, true)));
@@ -210,10 +259,9 @@ export async function run() {
     if (seq !== b.seq) return;
     b.result = result;
     if (b.chart) { b.chart.destroy(); b.chart = null; }
-    b.chart = draw({ title: b.title || "Insight", data: result }, body, { display: b.display, onDrill: (hit) => {
-      if (hit.kind === "step") drillStep(b.title || "Funnel", q, hit.step);
-      else drillPoint(b.title || "Trend", q, hit, result);
-    } });
+    b.chart = draw({ title: b.title || "Insight", data: result }, body, { display: b.display,
+      onDrill: (hit) => drill(b.title || defaultTitle(q), q, hit, result) });
+    showFormulaError(null);
     const ms = performance.now() - started;
     status.textContent = `${result.served_by} · ${result.cached ? "cached · " : ""}${Math.round(ms)} ms${result.approximate ? " · approximate" : ""}`;
     document.body.dataset.builderMs = String(Math.round(ms));
@@ -221,7 +269,9 @@ export async function run() {
     if (seq !== b.seq || error.stale) return;
     if (b.chart) { b.chart.destroy(); b.chart = null; }
     body.replaceChildren();
-    status.textContent = error instanceof ApiError ? error.full : String(error.message || error);
+    const inline = error instanceof ApiError && showFormulaError(error);
+    status.textContent = inline ? "Not drawn: the formula was refused (the reason is under the formula field)."
+      : error instanceof ApiError ? error.full : String(error.message || error);
     status.className = "error";
     status.setAttribute("role", "alert");
   } finally {
@@ -241,6 +291,7 @@ function renderForm(q) {
     button.classList.toggle("ghost", button.dataset.kind !== b.kind);
   }
   $("b-form").replaceChildren(...formFor(q));
+  formulaHint();
   $("b-display").replaceChildren(...displays.map(([v, t]) => h("option", { value: v, selected: v === b.display }, t)));
 }
 
@@ -338,13 +389,13 @@ export async function showBuilder(params) {
           h("button", { type: "button", id: "b-export", class: "ghost", onclick: () => exportSource({ type: "insight", query: b.query || readQuery() }, "csv").catch(showError) }, "Export CSV")))));
   renderForm(q);
   $("b-form").addEventListener("change", changed);
+  new MutationObserver(formulaHint).observe($("b-form"), { childList: true, subtree: true });
   $("b-form").addEventListener("input", (e) => { if (e.target.matches("input[type=number], #b-formula")) changed(); });
   await run();
 }
 function redraw() {
   if (b.chart) { b.chart.destroy(); b.chart = null; }
   const q = b.query;
-  b.chart = draw({ title: b.title || "Insight", data: b.result }, $("b-chart"), { display: b.display, onDrill: (hit) => {
-    if (hit.kind === "step") drillStep(b.title || "Funnel", q, hit.step); else drillPoint(b.title || "Trend", q, hit, b.result);
-  } });
+  b.chart = draw({ title: b.title || "Insight", data: b.result }, $("b-chart"), { display: b.display,
+    onDrill: (hit) => drill(b.title || defaultTitle(q), q, hit, b.result) });
 }

@@ -1,6 +1,7 @@
 // Drawing an insight result: line, area, bar, stacked bar, big number (with the change against the
 // previous period), table, funnel bars and the retention heatmap. Chart.js is the vendored UMD build
-// (window.Chart). Clicking a point, a bar or a funnel step calls `onDrill` (the people behind it).
+// (window.Chart). Clicking a point, a bar, a funnel step or a retention cell calls `onDrill` (the people
+// behind it).
 import { fmt, h, shortLabel, rangeText, state } from "./api.js";
 
 export const PALETTE = ["#4f46e5", "#0f766e", "#b45309", "#be123c", "#0369a1", "#7c3aed", "#15803d", "#c2410c"];
@@ -53,8 +54,10 @@ export function funnelOf(data) {
 }
 function retentionOf(data) {
   return ((data && data.retention) || []).map((r) => ({ label: String(first(r.label, r.date, "")), date: r.date,
-    size: Number(r.size || 0), counts: r.values || [], pct: r.percentages || [] }));
+    size: Number(r.size || 0), counts: r.values || [], pct: r.percentages || [], breakdown: r.breakdown_value || null }));
 }
+// A retention cell → the drill-down hit: the cohort's people (period 0) or those back in period n.
+const cellHit = (row, period) => ({ kind: "cell", cohort: row.date, period, breakdown: row.breakdown, label: row.label });
 
 // The last bucket is partial when the range ends inside it (today, this week): drawn dashed.
 const SPAN = { hour: 3.6e6, day: 8.64e7, week: 6.048e8, month: 2.6e9, quarter: 7.8e9 };
@@ -156,7 +159,7 @@ function drawFunnel(item, body, onDrill) {
       backgroundColor: funnel.counts.map((_, i) => `rgba(79, 70, 229, ${Math.max(0.35, 1 - i * 0.18)})`) }] } });
 }
 
-function drawRetention(item, body) {
+function drawRetention(item, body, onDrill) {
   const rows = retentionOf(item.data);
   if (!rows.length) return empty(body);
   const periods = Math.max(...rows.map((r) => r.counts.length));
@@ -175,6 +178,10 @@ function drawRetention(item, body) {
         td.textContent = `${pct.toFixed(1)}%`;
         td.title = `${fmt(row.counts[i])} users`;
         td.dataset.count = row.counts[i];
+        if (onDrill && row.counts[i]) { // a button: the people of this cell, by mouse or keyboard
+          td.replaceChildren(h("button", { type: "button", class: "cell", "aria-label": `People: cohort ${shortLabel(row.label)}, period ${i}: ${fmt(row.counts[i])} users`,
+            onclick: () => onDrill(cellHit(row, i)) }, td.textContent));
+        }
         // two ramps so that the text keeps a 4.5:1 contrast: light cells dark text, dark cells white
         td.style.background = pct <= 50 ? `rgba(79, 70, 229, ${(0.06 + (pct / 50) * 0.39).toFixed(3)})`
           : `rgba(49, 46, 129, ${(0.75 + ((Math.min(pct, 100) - 50) / 50) * 0.2).toFixed(3)})`;
@@ -241,6 +248,12 @@ export function drawTable(data, body, caption, onDrill) {
       return h("button", { type: "button", class: "link", "aria-label": `People: ${series[c - 1].label}, ${rows[r][0]}`,
         onclick: () => onDrill({ kind: "point", series: series[c - 1], index: r }) }, text);
     }
+    if (data.retention && c >= 1 && typeof value === "number" && value > 0) { // Users = period 0, then Period n
+      const row = retentionOf(data)[r];
+      const period = Math.max(0, c - 2);
+      return h("button", { type: "button", class: "link", "aria-label": `People: cohort ${row.label}, period ${period}`,
+        onclick: () => onDrill(cellHit(row, period)) }, text);
+    }
     if (data.funnel && c === 3) {
       return h("button", { type: "button", class: "link", "aria-label": `People: step ${rows[r][1]}`,
         onclick: () => onDrill({ kind: "step", step: rows[r][1] }) }, text);
@@ -260,7 +273,7 @@ export function draw(item, body, { display, meta, onDrill } = {}) {
   const shown = display || displayOf(item);
   if (shown === "table") return drawTable(item.data, body, item.title, onDrill);
   if (shown === "funnel") return drawFunnel(item, body, onDrill);
-  if (shown === "retention") return drawRetention(item, body);
+  if (shown === "retention") return drawRetention(item, body, onDrill);
   if (shown === "number") return drawBigNumber(item, body, meta);
   return drawSeries(item, body, shown, onDrill);
 }
