@@ -6,10 +6,10 @@ import { $, ApiError, api, dialog, field, h, loadNames, selectField, showError, 
 import { VIZ_OF, draw } from "./charts.js";
 
 // the widget's viz for a display: a table keeps the viz of its kind
-const vizFor = (display, kind) => (display === "table" ? { funnels: "funnel", retention: "retention_table" }[kind] || "line" : VIZ_OF[display]);
+const vizFor = (display, kind) => (display === "table" ? { funnels: "funnel", retention: "retention_table", paths: "sankey" }[kind] || "line" : VIZ_OF[display]);
 import { drill, exportSource } from "./drill.js";
 
-const KINDS = [["trends", "Trends"], ["funnels", "Funnels"], ["retention", "Retention"], ["engagement", "Engagement"]];
+const KINDS = [["trends", "Trends"], ["funnels", "Funnels"], ["retention", "Retention"], ["engagement", "Engagement"], ["paths", "Paths"]];
 const MATHS = [["total", "Total count"], ["unique_users", "Unique users"], ["per_user_avg", "Per user (avg)"], ["sum", "Sum of"],
   ["avg", "Average of"], ["min", "Min of"], ["max", "Max of"], ["median", "Median of"], ["p90", "90th pct of"], ["p99", "99th pct of"]];
 const PROPERTY_MATHS = new Set(["sum", "avg", "min", "max", "median", "p90", "p95", "p99"]);
@@ -18,6 +18,7 @@ const DISPLAYS = {
   engagement: [["line", "Line"], ["area", "Area"], ["bar", "Bar"], ["stacked", "Stacked bar"], ["number", "Big number"], ["table", "Table"]],
   funnels: [["funnel", "Funnel bars"], ["table", "Table"]],
   retention: [["retention", "Retention heatmap"], ["table", "Table"]],
+  paths: [["sankey", "Flow (Sankey)"], ["table", "Table"]],
 };
 const RANGES = [["-24h", "Last 24 hours"], ["-7d", "Last 7 days"], ["-30d", "Last 30 days"], ["-90d", "Last 90 days"], ["-180d", "Last 180 days"], ["mtd", "Month to date"], ["ytd", "Year to date"]];
 
@@ -28,6 +29,7 @@ function defaults(kind, names) {
   const top = ((names && names.events) || []).map((e) => e.name);
   if (kind === "funnels") return { kind, steps: [{ event: top[0] || "" }, { event: top[1] || top[0] || "" }], date_range: { date_from: "-30d" }, conversion_window: { value: 14, unit: "day" } };
   if (kind === "retention") return { kind, start_event: { event: top[0] || null }, return_event: { event: null }, period: "week", periods: 8, date_range: { date_from: "-90d" } };
+  if (kind === "paths") return { kind, start_event: top[0] || null, end_event: null, steps: 4, nodes_per_step: 6, date_range: { date_from: "-30d" } };
   if (kind === "engagement") return { kind, measure: "active_users", event: null, interval: "day", date_range: { date_from: "-30d" } };
   return { kind: "trends", series: [{ event: top[0] || null, math: "total" }], interval: "day", date_range: { date_from: "-30d" } };
 }
@@ -190,6 +192,19 @@ function formFor(q) {
       labelled("Period", select([["day", "Day"], ["week", "Week"], ["month", "Month"]], q.period || "week", { id: "b-period" })),
       labelled("Periods", h("input", { id: "b-periods", type: "number", min: 1, max: 36, value: q.periods || 8, size: 4 }))), breakdownControl(q)));
     parts.push(section("Range", rangeControls(q, false)));
+  } else if (q.kind === "paths") {
+    const clean = (q.path_cleaning || [])[0] || {};
+    parts.push(section("Paths", h("div", { class: "row" },
+      labelled("Start at", eventInput(q.start_event, { id: "b-path-start", placeholder: "first event" })),
+      labelled("End at", eventInput(q.end_event, { id: "b-path-end", placeholder: "no end event" }))),
+    h("div", { class: "row" },
+      labelled("Steps", h("input", { id: "b-path-steps", type: "number", min: 2, max: 20, value: q.steps || 4, size: 4 })),
+      labelled("Names per step", h("input", { id: "b-path-nodes", type: "number", min: 1, max: 50, value: q.nodes_per_step || 6, size: 4 }))),
+    labelled("Leave out events (comma-separated)", h("input", { id: "b-path-exclude", list: "event-names", value: (q.exclude_events || []).join(", "), placeholder: "heartbeat, $autocapture", autocomplete: "off" })),
+    h("div", { class: "row" },
+      labelled("Clean names: pattern", h("input", { id: "b-path-regex", value: clean.regex || "", placeholder: "^view_product_\\d+$", autocomplete: "off", spellcheck: "false" })),
+      labelled("… becomes", h("input", { id: "b-path-alias", value: clean.alias || "", placeholder: "view_product", autocomplete: "off" })))));
+    parts.push(section("Range", rangeControls(q, false)));
   } else {
     parts.push(section("Activity", h("div", { class: "row" },
       labelled("Measure", select([["active_users", "Active users (DAU/WAU/MAU)"], ["days_active", "Days active (histogram)"], ["lifecycle", "Lifecycle"]], q.measure, { id: "b-measure" })),
@@ -228,6 +243,14 @@ function readQuery() {
     q.period = value("b-period") || "week";
     q.periods = Number(value("b-periods") || 8);
     if (breakdown) q.breakdown = [breakdown];
+  } else if (b.kind === "paths") {
+    q.start_event = value("b-path-start") || null;
+    q.end_event = value("b-path-end") || null;
+    q.steps = Number(value("b-path-steps") || 4);
+    q.nodes_per_step = Number(value("b-path-nodes") || 6);
+    const exclude = value("b-path-exclude").split(",").map((e) => e.trim()).filter(Boolean);
+    if (exclude.length) q.exclude_events = exclude;
+    if (value("b-path-regex")) q.path_cleaning = [{ regex: value("b-path-regex"), alias: $("b-path-alias").value }];
   } else {
     q.measure = value("b-measure") || "active_users";
     q.event = value("b-event") || null;
@@ -343,6 +366,7 @@ function defaultTitle(q) {
   if (q.kind === "trends") return q.series.map((s) => s.event || "All events").join(", ");
   if (q.kind === "funnels") return q.steps.map((s) => s.event).join(" → ");
   if (q.kind === "retention") return `Retention after ${q.start_event.event || "any event"}`;
+  if (q.kind === "paths") return `Paths ${q.start_event ? `from ${q.start_event}` : ""}${q.end_event ? ` to ${q.end_event}` : ""}`.trim();
   return `Engagement: ${q.measure.replace("_", " ")}`;
 }
 
@@ -363,7 +387,7 @@ export async function showBuilder(params) {
         q = JSON.parse(JSON.stringify(w.query || (metric && metric.definition.query) || q));
         if (!w.query && w.dimensions && w.dimensions.length) q.breakdown = w.dimensions;
         b.title = w.title;
-        b.display = (w.options && w.options.display) || { line: "line", bar: "bar", big_number: "number", funnel: "funnel", retention_table: "retention" }[w.viz];
+        b.display = (w.options && w.options.display) || { line: "line", bar: "bar", big_number: "number", funnel: "funnel", retention_table: "retention", sankey: "sankey" }[w.viz];
       }
     } catch (error) { showError(error); }
   } else b.display = "line";

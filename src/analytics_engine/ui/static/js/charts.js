@@ -3,16 +3,17 @@
 // (window.Chart). Clicking a point, a bar, a funnel step or a retention cell calls `onDrill` (the people
 // behind it).
 import { fmt, h, shortLabel, rangeText, state } from "./api.js";
+import { drawSankey, pathsTable } from "./sankey.js";
 
 export const PALETTE = ["#4f46e5", "#0f766e", "#b45309", "#be123c", "#0369a1", "#7c3aed", "#15803d", "#c2410c"];
 // A display picked in the builder → the widget's `viz` (the API's) and `options.display`.
 export const VIZ_OF = { line: "line", area: "line", bar: "bar", stacked: "bar", number: "big_number",
-  table: "line", funnel: "funnel", retention: "retention_table" };
+  table: "line", funnel: "funnel", retention: "retention_table", sankey: "sankey" };
 export function displayOf(widget) {
   const options = widget.options || {};
   if (options.display && VIZ_OF[options.display]) return options.display;
   // a widget made before displays existed: its bars of several series were stacked
-  return { line: "line", bar: "stacked", big_number: "number", funnel: "funnel", retention_table: "retention" }[widget.viz] || "line";
+  return { line: "line", bar: "stacked", big_number: "number", funnel: "funnel", retention_table: "retention", sankey: "sankey" }[widget.viz] || "line";
 }
 
 const first = (...values) => values.find((v) => v !== undefined && v !== null);
@@ -217,6 +218,10 @@ function drawBigNumber(item, body, meta) {
 
 // The result as rows and columns (every kind), for the table view and the "Table" display.
 export function tableOf(data) {
+  if (data && Array.isArray(data.nodes)) { // paths: a row per link, its people a button (`hits`)
+    const paths = pathsTable(data);
+    return { columns: paths.columns, rows: paths.rows.map((r) => r.cells), hits: paths.rows.map((r) => r.hit) };
+  }
   if (data && Array.isArray(data.funnel)) {
     const rows = [];
     for (const group of data.funnel) for (const s of group.steps) {
@@ -238,7 +243,7 @@ export function tableOf(data) {
 }
 // With `onDrill`, each count of a trend and each funnel step is a button: the people behind it, by keyboard.
 export function drawTable(data, body, caption, onDrill) {
-  const { columns, rows } = tableOf(data);
+  const { columns, rows, hits } = tableOf(data);
   if (!rows.length) return empty(body);
   const series = data && !data.funnel && !data.retention ? seriesOf(data, true) : [];
   const cell = (value, r, c) => {
@@ -253,6 +258,10 @@ export function drawTable(data, body, caption, onDrill) {
       const period = Math.max(0, c - 2);
       return h("button", { type: "button", class: "link", "aria-label": `People: cohort ${row.label}, period ${period}`,
         onclick: () => onDrill(cellHit(row, period)) }, text);
+    }
+    if (hits && c === 3) {
+      return h("button", { type: "button", class: "link", "aria-label": `People: step ${rows[r][0]}, ${rows[r][1]} to ${rows[r][2]}`,
+        onclick: () => onDrill(hits[r]) }, text);
     }
     if (data.funnel && c === 3) {
       return h("button", { type: "button", class: "link", "aria-label": `People: step ${rows[r][1]}`,
@@ -274,6 +283,7 @@ export function draw(item, body, { display, meta, onDrill } = {}) {
   if (shown === "table") return drawTable(item.data, body, item.title, onDrill);
   if (shown === "funnel") return drawFunnel(item, body, onDrill);
   if (shown === "retention") return drawRetention(item, body, onDrill);
+  if (shown === "sankey") return drawSankey(item, body, onDrill);
   if (shown === "number") return drawBigNumber(item, body, meta);
   return drawSeries(item, body, shown, onDrill);
 }

@@ -212,6 +212,8 @@ async function widgetAction(action, widgetId, element) {
     const query = queryOf(widgetId);
     if (query && query.kind === "funnels") return drillStep(widget.title, query, 1);
     const cohort = query && query.kind === "retention" && ((widget.data && widget.data.retention) || []).find((r) => r.size);
+    const node = query && query.kind === "paths" && ((widget.data && widget.data.nodes) || [])[0];
+    if (node) return drill(widget.title, query, { kind: "path", step: node.step, name: node.name });
     if (cohort) return drill(widget.title, query, { kind: "cell", cohort: cohort.date, period: 0, breakdown: cohort.breakdown_value || null, label: cohort.label });
     const first = query && query.kind === "trends" && widget.data ? seriesOf(widget.data)[0] : null;
     if (first && first.values.length) {
@@ -219,7 +221,7 @@ async function widgetAction(action, widgetId, element) {
       const partial = chart && chart.partialIndex >= 0 ? 1 : 0;
       return drillPoint(widget.title, query, { series: first, index: Math.max(0, first.values.length - 1 - partial) }, widget.data);
     }
-    openDrawer(widget.title, h("p", { class: "muted" }, "People are shown for trends, funnels and retention: click a point, a bar, a step or a cell."));
+    openDrawer(widget.title, h("p", { class: "muted" }, "People are shown for trends, funnels, retention and paths: click a point, a bar, a step, a cell or a node."));
   } else if (action === "export") {
     try {
       await exportSource({ type: "insight", query: queryOf(widgetId) }, "csv");

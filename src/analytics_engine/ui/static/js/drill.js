@@ -105,10 +105,23 @@ export async function drillCell(title, query, hit) {
     false);
 }
 
-// Any drill-down hit of a chart or a table: a point, a funnel step or a retention cell.
+// people at a path node (step, name), or on its link to next_name
+export async function drillPath(title, query, hit) {
+  const body = { query, step: hit.step, name: hit.name, limit: 100 };
+  if (hit.next_name) body.next_name = hit.next_name;
+  const shown = (name) => (name === "$other" ? "other events" : name);
+  const what = hit.next_name ? `${shown(hit.name)} → ${shown(hit.next_name)}` : shown(hit.name);
+  return showPeople(`${title}: step ${hit.step}, ${what}`,
+    async (status, offset) => (await api("/v1/insights/paths/people", { method: "POST", json: { ...body, offset } })).people,
+    hit.next_name ? `People whose step ${hit.step} was ${shown(hit.name)} and step ${hit.step + 1} ${shown(hit.next_name)}.`
+      : `People whose step ${hit.step} was ${shown(hit.name)}.`);
+}
+
+// Any drill-down hit of a chart or a table: a point, a funnel step, a retention cell or a path node/link.
 export function drill(title, query, hit, data) {
   if (hit.kind === "step") return drillStep(title, query, hit.step);
   if (hit.kind === "cell") return drillCell(title, query, hit);
+  if (hit.kind === "path") return drillPath(title, query, hit);
   return drillPoint(title, query, hit, data);
 }
 
