@@ -34,6 +34,15 @@ export function reasonOf(error, detailsOnly = false) {
   return `${error.message}${extra.length ? ` — ${extra.join("; ")}` : ""} (${error.code})`;
 }
 
+// An answer index.html's inline script asked for before the modules loaded (same key, a GET), once.
+async function early(path, init) {
+  const started = window.aeEarly;
+  if (!started || started.key !== state.key || (init.method || "GET") !== "GET" || !started.responses[path]) return null;
+  const pending = started.responses[path];
+  delete started.responses[path];
+  try { return await pending; } catch (_) { return null; } // a network error: asked again below
+}
+
 export async function api(path, options = {}) {
   const session = state.session;
   const init = { ...options, headers: { Authorization: `Bearer ${state.key}`, ...(options.headers || {}) } };
@@ -42,7 +51,7 @@ export async function api(path, options = {}) {
     init.headers["Content-Type"] = "application/json";
     delete init.json;
   }
-  let response = await fetch(path, init);
+  let response = await early(path, init) || await fetch(path, init);
   // 429 (the tenant's concurrent-query budget): a read (GET, an insight) is tried again shortly
   const read = (init.method || "GET") === "GET" || path.startsWith("/v1/insights");
   for (let attempt = 1; response.status === 429 && read && attempt <= 4; attempt++) {
