@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.dashboards.live import LiveServer
@@ -43,6 +44,9 @@ def test_trends_with_the_tenants_names_math_breakdown_compare_and_chart_types(
     names = page.eval_on_selector_all("#event-names option", "os => os.map(o => o.value)")
     keys = page.eval_on_selector_all("#property-keys option", "os => os.map(o => o.value)")
     assert {"pageview", "signup", "purchase"} <= set(names) and {"plan", "amount"} <= set(keys)
+    # ... from its taxonomy, busiest first
+    taxonomy = call(live, key, "/v1/taxonomy")
+    assert names == [e["name"] for e in taxonomy["events"]] and keys == [p["key"] for p in taxonomy["properties"]]
 
     # purchases broken down by plan: one dataset per plan, the API's numbers
     page.fill("#b-form .s-event", "purchase")
@@ -176,3 +180,137 @@ def test_click_to_chart_for_a_new_trend(page: Any, live: LiveServer, demo: dict[
         assert page.evaluate("window.aeBuilder.query.series[0].event") == event
     # the target is 500 ms on the demo data (docs/ui.md has the measured figure); generous on a busy CI box
     assert sorted(timings)[len(timings) // 2] < 2000, timings
+
+
+def test_formula_help_and_the_apis_reason_inline(page: Any, live: LiveServer, demo: dict[str, str]) -> None:
+    key = demo["key"]
+    sign_in(page, live, key, "#/insight")
+    page.wait_for_selector("#b-chart canvas", timeout=60_000)
+    page.fill("#b-form .s-event", "purchase")
+    page.click("#b-add-series")
+    page.fill("#b-series .b-series:nth-child(2) .s-event", "signup")
+    assert page.inner_text("#b-formula-hint").startswith("Series here: A, B.")
+    # the help: what a formula may contain, with examples that fill the field
+    page.click("#b-formula-help summary")
+    help_text = page.inner_text("#b-formula-help")
+    assert "Series letters" in help_text and "parentheses" in help_text and "(A - B) / B * 100" in help_text
+    runs = int(page.evaluate("document.body.dataset.builderRuns || '0'"))
+    page.click("#b-formula-help [data-formula='(A - B) / B * 100']")
+    page.wait_for_function(f"Number(document.body.dataset.builderRuns || 0) > {runs}", timeout=60_000)
+    assert page.input_value("#b-formula") == "(A - B) / B * 100"
+    query = page.evaluate("window.aeBuilder.query")
+    answer = call(live, key, "/v1/insights/trends", method="POST", json=query)
+    assert _datasets(page) == [[float(p["value"] or 0) for p in s["points"]] for s in answer["series"]]
+
+    # a formula naming a series the query lacks: the API's reason under the field, as it gave it
+    page.fill("#b-formula", "A / C")
+    _run(page)
+    page.wait_for_selector("#b-formula-error:not([hidden])")
+    refused = httpx.post(
+        f"{live.url}/v1/insights/trends",
+        json={**query, "formula": "A / C"},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=60,
+    )
+    assert refused.status_code == 422
+    reasons = [e["message"] for e in refused.json()["error"]["details"]["errors"]]
+    assert page.inner_text("#b-formula-error") == "; ".join(reasons) and "'C'" in reasons[0]
+    assert page.get_attribute("#b-formula", "aria-invalid") == "true"
+    assert "formula" in page.inner_text("#b-status")
+    assert axe_violations(page) == []
+    screenshot(page, "ui-builder-formula.png", full_page=False)
+    # fixed: the error goes, the chart comes back
+    page.fill("#b-formula", "A / B * 100")
+    _run(page)
+    assert page.is_hidden("#b-formula-error") and page.get_attribute("#b-formula", "aria-invalid") is None
+    page.wait_for_selector("#b-chart canvas")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_paths_as_a_sankey_with_people_and_on_a_dashboard(page: Any, live: LiveServer, demo: dict[str, str]) -> None:
+    key = demo["key"]
+    sign_in(page, live, key, "#/insight")
+    page.wait_for_selector("#b-chart canvas", timeout=60_000)
+    _kind(page, "paths")
+    page.fill("#b-path-start", "signup")
+    page.fill("#b-path-steps", "3")
+    _run(page)
+    query = page.evaluate("window.aeBuilder.query")
+    assert query["kind"] == "paths" and query["start_event"] == "signup" and query["steps"] == 3
+    answer = call(live, key, "/v1/insights/paths", method="POST", json=query)
+    # every node of the answer is drawn, with its people; every link is a band
+    drawn = page.eval_on_selector_all(
+        "#b-chart .sankey-node", "gs => gs.map(g => [g.dataset.id, Number(g.dataset.people)])"
+    )
+    assert drawn == [[n["id"], n["people"]] for n in answer["nodes"]] and len(drawn) > 3
+    bands = page.eval_on_selector_all(
+        "#b-chart .sankey-links path",
+        "ps => ps.map(p => [p.dataset.source, p.dataset.target, Number(p.dataset.people)])",
+    )
+    assert sorted(bands) == sorted([[x["source"], x["target"], x["people"]] for x in answer["links"]])
+    assert axe_violations(page) == []
+    screenshot(page, "ui-builder-paths.png", full_page=False)
+
+    # a node by keyboard: the people at that step
+    node = next(n for n in answer["nodes"] if n["step"] == 2)
+    page.focus(f"#b-chart .sankey-node[data-id='{node['id']}']")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#drawer:not([hidden])")
+    people = call(
+        live,
+        key,
+        "/v1/insights/paths/people",
+        method="POST",
+        json={"query": query, "step": 2, "name": node["name"], "limit": 100},
+    )["people"]
+    assert _people(page) == people and people
+    page.keyboard.press("Escape")
+    # a band: the people on that link
+    link = answer["links"][0]
+    source = next(n for n in answer["nodes"] if n["id"] == link["source"])
+    target = next(n for n in answer["nodes"] if n["id"] == link["target"])
+    page.dispatch_event(
+        f"#b-chart .sankey-links path[data-source='{link['source']}'][data-target='{link['target']}']", "click"
+    )
+    page.wait_for_selector("#drawer:not([hidden])")
+    on_link = call(
+        live,
+        key,
+        "/v1/insights/paths/people",
+        method="POST",
+        json={"query": query, "step": source["step"], "name": source["name"], "next_name": target["name"]},
+    )["people"]
+    assert _people(page) == on_link and len(on_link) == min(100, link["people"])
+    page.keyboard.press("Escape")
+    # the table: a row per link, its people a button
+    page.select_option("#b-display", "table")
+    page.wait_for_selector("#b-chart table.data-table")
+    assert page.locator("#b-chart tbody tr").count() == len(answer["links"])
+    assert page.locator("#b-chart tbody td button").count() == len(answer["links"])
+    page.select_option("#b-display", "sankey")
+
+    # on a dashboard: a sankey widget
+    page.fill("#b-title", "Paths after signup")
+    page.click("#b-add-dashboard")
+    page.wait_for_selector("#dialog[open]")
+    page.select_option("#dlg-dashboard", demo["dashboard_id"])
+    page.click("#dialog-ok")
+    page.wait_for_function(f"location.hash === '#/d/{demo['dashboard_id']}'")
+    widget = next(
+        w
+        for w in call(live, key, f"/v1/dashboards/{demo['dashboard_id']}")["widgets"]
+        if w["title"] == "Paths after signup"
+    )
+    assert widget["viz"] == "sankey" and widget["query"]["kind"] == "paths"
+    page.wait_for_selector(f"[data-widget-id='{widget['id']}'] .sankey-node", timeout=60_000)
+    assert axe_violations(page) == []
+    call(live, key, f"/v1/dashboards/{demo['dashboard_id']}/widgets/{widget['id']}", method="DELETE")
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def _people(page: Any) -> list[str]:
+    page.wait_for_function(
+        "document.querySelector('#drawer .people') && !document.querySelector('#drawer p.muted')"
+        ".textContent.startsWith('Loading')"
+    )
+    return page.eval_on_selector_all("#drawer .people button", "bs => bs.map(b => b.dataset.person)")

@@ -197,3 +197,38 @@ def test_a_point_of_any_event_lists_the_people_seen_around_it(
     assert shown and set(shown) <= {p["distinct_id"] for p in end["results"]}
     page.click("#drawer-close")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_a_retention_cell_lists_its_people(page: Any, live: LiveServer, demo: dict[str, str]) -> None:
+    key, dashboard_id = demo["key"], demo["dashboard_id"]
+    sign_in(page, live, key, f"#/d/{dashboard_id}")
+    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
+    widget = _widgets(page)["Weekly retention after signup"]
+    wid = widget["id"]
+    # the people who came back in week 1 of the first cohort that has any: a button in the heatmap cell
+    row, cohort = next((i, c) for i, c in enumerate(widget["data"]["retention"]) if (c["values"][1] or 0) > 0)
+    cell = page.locator(f"[data-widget-id='{wid}'] .retention tbody tr").nth(row).locator("td button.cell").nth(1)
+    assert cell.inner_text() == f"{cohort['percentages'][1]:.1f}%"
+    with page.expect_request("**/v1/insights/retention/people") as sent:
+        cell.focus()
+        page.keyboard.press("Enter")  # by keyboard; a click does the same
+    page.wait_for_selector("#drawer:not([hidden])")
+    shown = _people(page)
+    body = sent.value.post_data_json
+    assert body["cohort"] == cohort["date"] and body["period"] == 1 and body["query"]["kind"] == "retention"
+    expected = call(live, key, "/v1/insights/retention/people", method="POST", json=body)["people"]
+    assert shown == expected and len(shown) == min(100, cohort["values"][1])
+    assert "came back in week 1" in page.inner_text("#drawer")
+    assert axe_violations(page) == []
+    page.keyboard.press("Escape")
+
+    # the whole cohort (period 0), from the widget's table view
+    page.click(f"[data-widget-id='{wid}'] .widget-menu summary")
+    page.click(f"[data-widget-id='{wid}'] [data-action='table']")
+    page.wait_for_selector(f"[data-widget-id='{wid}'] table.data-table")
+    with page.expect_request("**/v1/insights/retention/people") as sent:
+        page.locator(f"[data-widget-id='{wid}'] tbody tr").nth(row).locator("td button").first.click()
+    shown = _people(page)
+    assert sent.value.post_data_json["period"] == 0 and len(shown) == min(100, cohort["size"])
+    page.click("#drawer-close")
+    assert page.errors == []  # type: ignore[attr-defined]

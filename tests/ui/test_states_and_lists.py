@@ -4,6 +4,9 @@ and reports listed and managed; axe-core finds no serious violation on any of th
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -31,7 +34,7 @@ def test_a_new_tenant_gets_a_guided_first_dashboard(page: Any, live: LiveServer,
     sign_in(page, live, fresh["key"])
     page.wait_for_selector("#welcome:not([hidden])")
     assert "No dashboards yet." in page.inner_text("#dashboard-list")
-    top = [e["name"] for e in call(live, fresh["key"], "/v1/events/names")["events"][:3]]
+    top = [e["name"] for e in call(live, fresh["key"], "/v1/taxonomy")["events"][:3]]
     assert all(name in page.inner_text("#welcome") for name in top)
     assert axe_violations(page) == []
     screenshot(page, "ui-welcome.png", full_page=False)
@@ -205,3 +208,59 @@ def test_cohorts_exports_and_reports_are_managed(page: Any, live: LiveServer, de
     page.click("#dialog-ok")
     page.wait_for_selector(row, state="detached")
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+@contextmanager
+def _signed_in_tab(page: Any, key: str) -> Iterator[Any]:
+    """A new tab in a new context of the module's browser (an empty HTTP cache), the key already stored."""
+    context = page.context.browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.add_init_script(f"sessionStorage.setItem('ae_api_key', {json.dumps(key)})")
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.errors = errors
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def test_a_signed_in_visit_asks_the_api_at_once_and_a_repeat_visit_uses_the_cache(
+    page: Any, live: LiveServer, demo: dict[str, str]
+) -> None:
+    with _signed_in_tab(page, demo["key"]) as fresh:
+        fresh.goto(f"{live.url}/ui/#/d/{demo['dashboard_id']}")
+        fresh.wait_for_function("document.body.dataset.firstPaintMs !== undefined", timeout=60_000)
+        _all_drawn(fresh, 7)
+        timing = fresh.evaluate(
+            """() => ({
+                dcl: performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
+                renders: performance.getEntriesByType('resource').filter((e) => e.name.includes('/render'))
+                  .map((e) => e.startTime),
+                modules: performance.getEntriesByType('resource').filter((e) => e.name.includes('/ui/static/js/'))
+                  .map((e) => e.name),
+            })"""
+        )
+        # the render was asked for once, by the page's inline script, before the modules had run
+        assert len(timing["renders"]) == 1 and timing["renders"][0] < timing["dcl"], timing
+        # every module by its content hash (the import map reaches the modules' own imports)
+        assert timing["modules"] and all("?v=" in name for name in timing["modules"]), timing["modules"]
+        # a repeat visit: the modules and the stylesheet come from the browser's cache, unasked
+        fresh.reload()
+        fresh.wait_for_function("document.body.dataset.firstPaintMs !== undefined", timeout=60_000)
+        _all_drawn(fresh, 7)
+        sent = fresh.evaluate(
+            """() => performance.getEntriesByType('resource').filter((e) => e.name.includes('/ui/static/'))
+                .map((e) => [e.name, e.transferSize])"""
+        )
+        assert sent and all(size == 0 for _, size in sent), sent
+        assert fresh.errors == []  # type: ignore[attr-defined]
+
+    # no dashboard in the address: the first one's render is still asked for early, and once
+    with _signed_in_tab(page, demo["key"]) as fresh:
+        fresh.goto(f"{live.url}/ui/")
+        fresh.wait_for_function("document.body.dataset.firstPaintMs !== undefined", timeout=60_000)
+        renders = fresh.evaluate(
+            "performance.getEntriesByType('resource').filter((e) => e.name.includes('/render')).length"
+        )
+        assert renders == 1 and f"#/d/{demo['dashboard_id']}" in fresh.url

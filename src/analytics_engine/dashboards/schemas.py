@@ -27,6 +27,7 @@ class Viz(StrEnum):
     funnel = "funnel"
     retention_table = "retention_table"
     big_number = "big_number"
+    sankey = "sankey"  # paths: the flow of people between steps (the web page draws it; reports draw bars)
 
 
 class _Strict(BaseModel):

@@ -5,7 +5,7 @@ whether it came from the cache, and the SQL timing."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -132,6 +132,16 @@ class PathPeoplePage(BaseModel):
     step: int
     name: str
     next_name: str | None
+    limit: int
+    offset: int
+    has_more: bool
+
+
+class RetentionPeoplePage(BaseModel):
+    people: list[str]
+    cohort: date = Field(description="The cohort's first day (its row's `date`).")
+    period: int = Field(description="0: everyone in the cohort; n: those who came back in period n.")
+    breakdown_value: list[str] | None = None
     limit: int
     offset: int
     has_more: bool

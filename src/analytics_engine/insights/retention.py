@@ -25,9 +25,17 @@ from analytics_engine.insights.dates import add_months, bucket_sql, buckets
 from analytics_engine.insights.filters import OTHER, Params, breakdown_sql, filters_sql
 from analytics_engine.insights.models import RetentionQuery
 from analytics_engine.insights.preaggregations import SERVED_BY, Planner, Window, fresh_as_of
-from analytics_engine.insights.results import InsightResponse, Point, RetentionCohort, RetentionResult, Series
+from analytics_engine.insights.results import (
+    InsightResponse,
+    Point,
+    RetentionCohort,
+    RetentionPeoplePage,
+    RetentionResult,
+    Series,
+)
 from analytics_engine.insights.trends import breakdown_label
 
+MAX_PEOPLE_PAGE = 1000
 _ADD = {"day": "addDays", "week": "addWeeks", "month": "addMonths"}
 
 
@@ -135,8 +143,21 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             self.served_by = SERVED_BY
             return [self._preaggregated_sql()]
         self.served_by = "raw"
-        query = self.query
         params = self.new_params()
+        starts, returns = self._raw_parts(params, PERSON)
+        add, periods = _ADD[self.query.period], self.query.periods
+        cells = f"arrayMap(p -> toUInt64(has(rets, {add}(cohort, p))), range(1, {periods}))"
+        sql = (
+            f"SELECT cohort, bd, count() AS size, sumForEach({cells}) AS returned "
+            f"FROM ({starts}) AS s LEFT JOIN ({returns}) AS r USING (person) GROUP BY cohort, bd"
+        )
+        return [SQL("retention", sql, params.values)]
+
+    def _raw_parts(self, params: Params, person: str) -> tuple[str, str]:
+        """The raw statement's two halves: each person's cohort(s) with their breakdown value (`starts`),
+        and the periods each came back in (`returns`); `person` is `PERSON_KEY`, or `distinct_id` to list
+        people."""
+        query = self.query
         bucket = bucket_sql(query.period, "timestamp", "{tz:String}")
         raw_bd = (
             breakdown_sql(query.breakdown, params, self.cohorts) if query.breakdown else "CAST([], 'Array(String)')"
@@ -146,14 +167,14 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             start = params.add(_text(self.range.start), "DateTime64(3)")
             first = bucket_sql(query.period, "first_ts", "{tz:String}")
             starts = (
-                f"SELECT person, {first} AS cohort, bd FROM (SELECT {PERSON} AS person, min(timestamp) AS first_ts, "
+                f"SELECT person, {first} AS cohort, bd FROM (SELECT {person} AS person, min(timestamp) AS first_ts, "
                 f"argMin({raw_bd}, timestamp) AS bd FROM {self.events} WHERE {' AND '.join(where)} "
                 f"GROUP BY person HAVING first_ts >= {start})"
             )
         else:
             where = self._event_where(params, query.start_event, self.range.start, self.range.end)
             starts = (
-                f"SELECT {PERSON} AS person, {bucket} AS cohort, argMin({raw_bd}, timestamp) AS bd FROM {self.events} "
+                f"SELECT {person} AS person, {bucket} AS cohort, argMin({raw_bd}, timestamp) AS bd FROM {self.events} "
                 f"WHERE {' AND '.join(where)} GROUP BY person, cohort"
             )
         if query.breakdown:
@@ -168,15 +189,56 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             )
         return_where = self._event_where(params, query.return_event, self.range.start, self.return_cutoff())
         returns = (
-            f"SELECT {PERSON} AS person, groupUniqArray({bucket}) AS rets FROM {self.events} "
+            f"SELECT {person} AS person, groupUniqArray({bucket}) AS rets FROM {self.events} "
             f"WHERE {' AND '.join(return_where)} GROUP BY person"
         )
-        cells = f"arrayMap(p -> toUInt64(has(rets, {_ADD[query.period]}(cohort, p))), range(1, {query.periods}))"
-        sql = (
-            f"SELECT cohort, bd, count() AS size, sumForEach({cells}) AS returned "
-            f"FROM ({starts}) AS s LEFT JOIN ({returns}) AS r USING (person) GROUP BY cohort, bd"
+        return starts, returns
+
+    def people(
+        self, cohort: date, period: int, breakdown_value: list[str] | None = None, limit: int = 100, offset: int = 0
+    ) -> RetentionPeoplePage:
+        """The people behind one cell: the cohort starting `cohort` (period 0), or those of it who came
+        back in period `period`; with a breakdown, of the row with `breakdown_value` (`$other` too).
+        By distinct id, sorted, paged; the same cohorts and returns as the matrix (raw events)."""
+        query = self.query
+        if cohort not in self.cohort_buckets:
+            raise InvalidInput(
+                f"cohort must be the first day of one of the query's {query.period}s: "
+                f"{self.cohort_buckets[0].isoformat()} .. {self.cohort_buckets[-1].isoformat()}",
+                code="invalid_query",
+            )
+        if not 0 <= period < query.periods:
+            raise InvalidInput(f"period must be 0-{query.periods - 1}", code="invalid_query")
+        if not 1 <= limit <= MAX_PEOPLE_PAGE or offset < 0:
+            raise InvalidInput(f"limit must be 1-{MAX_PEOPLE_PAGE} and offset >= 0", code="invalid_query")
+        if bool(query.breakdown) != (breakdown_value is not None):
+            raise InvalidInput(
+                "breakdown_value is needed with a breakdown (the row's value), and only then", code="invalid_query"
+            )
+        self.resolve_cohorts()
+        self.resolve_materialized()
+        params = self.new_params()
+        starts, returns = self._raw_parts(params, "distinct_id")
+        conditions = [f"cohort = {params.add(cohort.isoformat(), 'Date')}"]
+        if breakdown_value is not None:
+            conditions.append(f"bd = {params.add(list(breakdown_value), 'Array(String)')}")
+        if period:
+            conditions.append(f"has(rets, {_ADD[query.period]}(cohort, {int(period)}))")
+        text = (
+            f"SELECT DISTINCT person FROM ({starts}) AS s LEFT JOIN ({returns}) AS r USING (person) "
+            f"WHERE {' AND '.join(conditions)} ORDER BY person LIMIT {int(limit) + 1} OFFSET {int(offset)}"
         )
-        return [SQL("retention", sql, params.values)]
+        rows = Executor(self.runtime, self.tenant.tenant_id).run(SQL("people", text, params.values)).rows
+        people = [str(row[0]) for row in rows]
+        return RetentionPeoplePage(
+            people=people[:limit],
+            cohort=cohort,
+            period=period,
+            breakdown_value=breakdown_value,
+            limit=limit,
+            offset=offset,
+            has_more=len(people) > limit,
+        )
 
     def calculate(self, executor: Executor) -> InsightResponse:
         query = self.query

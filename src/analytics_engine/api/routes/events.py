@@ -5,7 +5,6 @@ from fastapi import APIRouter, Query, Request
 from analytics_engine.api.deps import IngestTenant, ReadTenant, RuntimeDep
 from analytics_engine.api.openapi import examples
 from analytics_engine.errors import PayloadTooLarge
-from analytics_engine.ingest.names import EventNames, event_names
 from analytics_engine.ingest.service import (
     IngestResult,
     RejectedEventPublic,
@@ -116,20 +115,3 @@ def get_rejected(
     """Events refused at ingest (HTTP or NATS), newest first, with the reason and the payload as
     received, so a sender can fix and resend them."""
     return list_rejected(runtime.warehouse.for_tenant(tenant), limit, offset)
-
-
-@router.get(
-    "/names",
-    response_model=EventNames,
-    summary="This tenant's event names and property keys, most frequent first (for pickers)",
-    responses={401: {"description": "No or a bad key."}, 422: {"description": "`days` out of range."}},
-)
-def get_names(
-    tenant: ReadTenant,
-    runtime: RuntimeDep,
-    days: int = Query(90, ge=1, le=3650, description="Look at the events of the last this many days."),
-    event: str | None = Query(None, max_length=200, description="Property keys of this event only."),
-) -> EventNames:
-    """Example: `GET /v1/events/names?days=30&event=purchase` →
-    `{"days": 30, "events": [{"name": "pageview", "count": 4120}, ...], "properties": [{"name": "amount", ...}]}`."""
-    return event_names(runtime.warehouse.for_tenant(tenant), days, event)

@@ -1,9 +1,10 @@
 """Insights: `POST /v1/insights/{kind}` (trends, funnels, retention, engagement, paths), the people of a
-funnel step and of a path node or link.
+funnel step, of a retention cell and of a path node or link.
 Thin: validate the body into the kind's query model, call the engine, return its answer."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal, Union
 
 from fastapi import APIRouter, Body, Path, Query
@@ -22,9 +23,10 @@ from analytics_engine.insights.correlation import (
     FunnelCorrelationRunner,
 )
 from analytics_engine.insights.funnels import FunnelsRunner
-from analytics_engine.insights.models import FunnelsQuery, PathsQuery
+from analytics_engine.insights.models import MAX_PERIODS, FunnelsQuery, PathsQuery, RetentionQuery
 from analytics_engine.insights.paths import PathsRunner
-from analytics_engine.insights.results import PathPeoplePage, PathsResult
+from analytics_engine.insights.results import PathPeoplePage, PathsResult, RetentionPeoplePage
+from analytics_engine.insights.retention import RetentionRunner
 from analytics_engine.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/v1/insights", tags=["insights"])
@@ -172,6 +174,51 @@ def funnel_people(body: FunnelPeopleRequest, tenant: ReadTenant, runtime: Runtim
     query = parse_body(body.query, "funnels")
     assert isinstance(query, FunnelsQuery)
     return FunnelsRunner(runtime, tenant, query).people(body.step, body.status, body.limit, body.offset)
+
+
+class RetentionPeopleRequest(BaseModel):
+    query: dict[str, Any] = Field(description="A retention query (as POST /v1/insights/retention takes it).")
+    cohort: date = Field(description="The cohort row's `date` (the first day of its period).")
+    period: int = Field(ge=0, le=MAX_PERIODS, description="0: the whole cohort; n: those who came back in period n.")
+    breakdown_value: list[str] | None = Field(
+        None, max_length=10, description="With a breakdown: the row's `breakdown_value` (`[\"$other\"]` too)."
+    )
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+
+
+@router.post(
+    "/retention/people",
+    response_model=RetentionPeoplePage,
+    summary="People of a retention cell: a cohort, or those of it who came back in a period",
+    responses=errors(404),
+    openapi_extra=examples(
+        request={
+            "query": {"kind": "retention", **EXAMPLES["retention"]},
+            "cohort": "2026-11-02",
+            "period": 2,
+            "limit": 100,
+        },
+        answer={
+            "people": ["u-17", "u-23"],
+            "cohort": "2026-11-02",
+            "period": 2,
+            "breakdown_value": None,
+            "limit": 100,
+            "offset": 0,
+            "has_more": False,
+        },
+    ),
+)
+def retention_people(body: RetentionPeopleRequest, tenant: ReadTenant, runtime: RuntimeDep) -> RetentionPeoplePage:
+    """The distinct ids behind one cell of the retention matrix (sorted, paged): period 0 is the
+    cohort itself, period n those of it who did the return event in its n-th period; the same people
+    the matrix counts. 422 for a cohort that is not one of the query's periods."""
+    query = parse_body(body.query, "retention")
+    assert isinstance(query, RetentionQuery)
+    return RetentionRunner(runtime, tenant, query).people(
+        body.cohort, body.period, body.breakdown_value, body.limit, body.offset
+    )
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {

@@ -34,6 +34,15 @@ export function reasonOf(error, detailsOnly = false) {
   return `${error.message}${extra.length ? ` — ${extra.join("; ")}` : ""} (${error.code})`;
 }
 
+// An answer index.html's inline script asked for before the modules loaded (same key, a GET), once.
+async function early(path, init) {
+  const started = window.aeEarly;
+  if (!started || started.key !== state.key || (init.method || "GET") !== "GET" || !started.responses[path]) return null;
+  const pending = started.responses[path];
+  delete started.responses[path];
+  try { return await pending; } catch (_) { return null; } // a network error: asked again below
+}
+
 export async function api(path, options = {}) {
   const session = state.session;
   const init = { ...options, headers: { Authorization: `Bearer ${state.key}`, ...(options.headers || {}) } };
@@ -42,7 +51,7 @@ export async function api(path, options = {}) {
     init.headers["Content-Type"] = "application/json";
     delete init.json;
   }
-  let response = await fetch(path, init);
+  let response = await early(path, init) || await fetch(path, init);
   // 429 (the tenant's concurrent-query budget): a read (GET, an insight) is tried again shortly
   const read = (init.method || "GET") === "GET" || path.startsWith("/v1/insights");
   for (let attempt = 1; response.status === 429 && read && attempt <= 4; attempt++) {
@@ -146,20 +155,25 @@ export function selectField(label, name, options, value) {
 }
 
 // ---------------------------------------------------------------- the tenant's own names
-export async function loadNames(event) {
-  if (!event && state.names) return state.names;
-  const query = event ? `?event=${encodeURIComponent(event)}` : "";
-  let names;
-  try { names = await api(`/v1/events/names${query}`); } catch (error) {
+// From the taxonomy (GET /v1/taxonomy): event names and property keys, busiest first, hidden ones left
+// out; each property with its JSON type and the events it comes with. Fetched once per sign-in.
+export async function loadNames() {
+  if (state.names) return state.names;
+  let taxonomy;
+  try { taxonomy = await api("/v1/taxonomy"); } catch (error) {
     if (error.stale) throw error;
-    console.warn("event names unavailable:", error.message); // the pickers stay free text
+    console.warn("taxonomy unavailable:", error.message); // the pickers stay free text
     return { events: [], properties: [] };
   }
-  if (!event) {
-    state.names = names;
-    $("event-names").replaceChildren(...names.events.map((e) => h("option", { value: e.name }, `${e.count} events`)));
-    $("property-keys").replaceChildren(...names.properties.map((p) => h("option", { value: p.name })));
-  }
+  const names = {
+    events: taxonomy.events.map((e) => ({ name: e.name, count: e.volume, description: e.description })),
+    properties: taxonomy.properties.map((p) => ({ name: p.key, count: p.volume, type: p.type, events: p.event_names })),
+  };
+  state.names = names;
+  const fmtCount = (n) => `${fmt(n)} events`;
+  $("event-names").replaceChildren(...names.events.map((e) => h("option", { value: e.name },
+    e.description ? `${fmtCount(e.count)} · ${e.description}` : fmtCount(e.count))));
+  $("property-keys").replaceChildren(...names.properties.map((p) => h("option", { value: p.name }, p.type)));
   return names;
 }
 

@@ -6,10 +6,10 @@ import { $, ApiError, api, dialog, field, h, loadNames, selectField, showError, 
 import { VIZ_OF, draw } from "./charts.js";
 
 // the widget's viz for a display: a table keeps the viz of its kind
-const vizFor = (display, kind) => (display === "table" ? { funnels: "funnel", retention: "retention_table" }[kind] || "line" : VIZ_OF[display]);
-import { drillPoint, drillStep, exportSource } from "./drill.js";
+const vizFor = (display, kind) => (display === "table" ? { funnels: "funnel", retention: "retention_table", paths: "sankey" }[kind] || "line" : VIZ_OF[display]);
+import { drill, exportSource } from "./drill.js";
 
-const KINDS = [["trends", "Trends"], ["funnels", "Funnels"], ["retention", "Retention"], ["engagement", "Engagement"]];
+const KINDS = [["trends", "Trends"], ["funnels", "Funnels"], ["retention", "Retention"], ["engagement", "Engagement"], ["paths", "Paths"]];
 const MATHS = [["total", "Total count"], ["unique_users", "Unique users"], ["per_user_avg", "Per user (avg)"], ["sum", "Sum of"],
   ["avg", "Average of"], ["min", "Min of"], ["max", "Max of"], ["median", "Median of"], ["p90", "90th pct of"], ["p99", "99th pct of"]];
 const PROPERTY_MATHS = new Set(["sum", "avg", "min", "max", "median", "p90", "p95", "p99"]);
@@ -18,6 +18,7 @@ const DISPLAYS = {
   engagement: [["line", "Line"], ["area", "Area"], ["bar", "Bar"], ["stacked", "Stacked bar"], ["number", "Big number"], ["table", "Table"]],
   funnels: [["funnel", "Funnel bars"], ["table", "Table"]],
   retention: [["retention", "Retention heatmap"], ["table", "Table"]],
+  paths: [["sankey", "Flow (Sankey)"], ["table", "Table"]],
 };
 const RANGES = [["-24h", "Last 24 hours"], ["-7d", "Last 7 days"], ["-30d", "Last 30 days"], ["-90d", "Last 90 days"], ["-180d", "Last 180 days"], ["mtd", "Month to date"], ["ytd", "Year to date"]];
 
@@ -28,6 +29,7 @@ function defaults(kind, names) {
   const top = ((names && names.events) || []).map((e) => e.name);
   if (kind === "funnels") return { kind, steps: [{ event: top[0] || "" }, { event: top[1] || top[0] || "" }], date_range: { date_from: "-30d" }, conversion_window: { value: 14, unit: "day" } };
   if (kind === "retention") return { kind, start_event: { event: top[0] || null }, return_event: { event: null }, period: "week", periods: 8, date_range: { date_from: "-90d" } };
+  if (kind === "paths") return { kind, start_event: top[0] || null, end_event: null, steps: 4, nodes_per_step: 6, date_range: { date_from: "-30d" } };
   if (kind === "engagement") return { kind, measure: "active_users", event: null, interval: "day", date_range: { date_from: "-30d" } };
   return { kind: "trends", series: [{ event: top[0] || null, math: "total" }], interval: "day", date_range: { date_from: "-30d" } };
 }
@@ -104,6 +106,55 @@ function seriesRow(s, i) {
     h("button", { type: "button", class: "ghost small", "aria-label": `Remove series ${letter}`, onclick: () => { if (document.querySelectorAll(".b-series").length > 1) { row.remove(); changed(); } } }, "✕"));
   return row;
 }
+// Formulas across series (insights/formula.py): series letters, numbers, + - * / and parentheses.
+const FORMULA_EXAMPLES = [
+  ["A / B * 100", "A as a percentage of B (conversion: purchases per signup)"],
+  ["A + B", "the two series added up"],
+  ["(A - B) / B * 100", "how far A is above B, in percent"],
+  ["A / 1000", "A in thousands"],
+  ["-A", "A upside down (a loss drawn below zero)"],
+];
+function formulaControl(q) {
+  const input = h("input", { id: "b-formula", value: q.formula || "", placeholder: "A / B * 100", autocomplete: "off",
+    spellcheck: "false", "aria-describedby": "b-formula-hint b-formula-error" });
+  const examples = FORMULA_EXAMPLES.map(([formula, text]) => h("li", {},
+    h("button", { type: "button", class: "link", dataset: { formula }, "aria-label": `Use ${formula}: ${text}`,
+      onclick: () => { input.value = formula; showFormulaError(null); run(); } }, h("code", {}, formula)), ` — ${text}`));
+  return h("div", { class: "field b-formula" },
+    h("label", { for: "b-formula" }, "Formula (optional)"), input,
+    h("p", { id: "b-formula-hint", class: "hint" }),
+    h("p", { id: "b-formula-error", class: "error field-error", hidden: true }),
+    h("details", { class: "b-help", id: "b-formula-help" }, h("summary", {}, "What can a formula contain?"),
+      h("p", {}, "Series letters (A is the first series, B the second…), numbers, ", h("code", {}, "+ - * /"),
+        " and parentheses; nothing else. Dividing by zero gives 0, a missing value counts as 0. With a formula the chart shows the formula's line only (per breakdown value), on the same buckets."),
+      h("ul", {}, examples)));
+}
+// The letters this query's series go by, under the formula field.
+function formulaHint() {
+  const hint = $("b-formula-hint");
+  if (!hint) return;
+  const n = document.querySelectorAll("#b-series .b-series").length;
+  const letters = Array.from({ length: n }, (_, i) => String.fromCharCode(65 + i));
+  const text = `Series here: ${letters.join(", ")}. Letters, numbers, + - * / and ( ).`;
+  if (hint.textContent !== text) hint.textContent = text; // (a MutationObserver calls this: no loop)
+}
+// The API's reason for a refused formula, under the field (null: none).
+function showFormulaError(error) {
+  const box = $("b-formula-error");
+  const input = $("b-formula");
+  if (!box || !input) return false;
+  const items = error && error.details && Array.isArray(error.details.errors) ? error.details.errors : [];
+  const about = items.filter((e) => [].concat(e.loc || []).includes("formula") || /^formula\b/.test(e.message || ""));
+  if (!about.length && !(error && /\bformula\b/.test(error.message) && !items.length)) {
+    box.hidden = true; box.textContent = ""; input.removeAttribute("aria-invalid");
+    return false;
+  }
+  box.textContent = about.length ? about.map((e) => e.message).join("; ") : error.message;
+  box.hidden = false;
+  input.setAttribute("aria-invalid", "true");
+  return true;
+}
+
 function stepRow(s, i) {
   const row = h("div", { class: "b-step" }, h("span", { class: "letter", "aria-hidden": "true" }, String(i + 1)),
     eventInput(s.event, { class: "st-event", placeholder: "event", "aria-label": `Step ${i + 1} event`, required: true }),
@@ -117,7 +168,7 @@ function formFor(q) {
     const list = h("div", { id: "b-series" }, (q.series || []).map(seriesRow));
     parts.push(section("Series", list, h("button", { type: "button", class: "ghost small", id: "b-add-series", onclick: () => {
       list.append(seriesRow({ math: "total" }, list.children.length)); list.lastChild.querySelector("input").focus();
-    } }, "+ Series"), labelled("Formula (optional)", h("input", { id: "b-formula", value: q.formula || "", placeholder: "A / B * 100" }))));
+    } }, "+ Series"), formulaControl(q)));
     parts.push(section("Breakdown and compare", breakdownControl(q),
       h("label", { class: "check" }, h("input", { type: "checkbox", id: "b-compare", checked: Boolean(q.compare) }), " Compare with the previous period")));
     parts.push(section("Range", rangeControls(q, true)));
@@ -140,6 +191,19 @@ function formFor(q) {
     h("div", { class: "row" },
       labelled("Period", select([["day", "Day"], ["week", "Week"], ["month", "Month"]], q.period || "week", { id: "b-period" })),
       labelled("Periods", h("input", { id: "b-periods", type: "number", min: 1, max: 36, value: q.periods || 8, size: 4 }))), breakdownControl(q)));
+    parts.push(section("Range", rangeControls(q, false)));
+  } else if (q.kind === "paths") {
+    const clean = (q.path_cleaning || [])[0] || {};
+    parts.push(section("Paths", h("div", { class: "row" },
+      labelled("Start at", eventInput(q.start_event, { id: "b-path-start", placeholder: "first event" })),
+      labelled("End at", eventInput(q.end_event, { id: "b-path-end", placeholder: "no end event" }))),
+    h("div", { class: "row" },
+      labelled("Steps", h("input", { id: "b-path-steps", type: "number", min: 2, max: 20, value: q.steps || 4, size: 4 })),
+      labelled("Names per step", h("input", { id: "b-path-nodes", type: "number", min: 1, max: 50, value: q.nodes_per_step || 6, size: 4 }))),
+    labelled("Leave out events (comma-separated)", h("input", { id: "b-path-exclude", list: "event-names", value: (q.exclude_events || []).join(", "), placeholder: "heartbeat, $autocapture", autocomplete: "off" })),
+    h("div", { class: "row" },
+      labelled("Clean names: pattern", h("input", { id: "b-path-regex", value: clean.regex || "", placeholder: "^view_product_\\d+$", autocomplete: "off", spellcheck: "false" })),
+      labelled("… becomes", h("input", { id: "b-path-alias", value: clean.alias || "", placeholder: "view_product", autocomplete: "off" })))));
     parts.push(section("Range", rangeControls(q, false)));
   } else {
     parts.push(section("Activity", h("div", { class: "row" },
@@ -179,6 +243,14 @@ function readQuery() {
     q.period = value("b-period") || "week";
     q.periods = Number(value("b-periods") || 8);
     if (breakdown) q.breakdown = [breakdown];
+  } else if (b.kind === "paths") {
+    q.start_event = value("b-path-start") || null;
+    q.end_event = value("b-path-end") || null;
+    q.steps = Number(value("b-path-steps") || 4);
+    q.nodes_per_step = Number(value("b-path-nodes") || 6);
+    const exclude = value("b-path-exclude").split(",").map((e) => e.trim()).filter(Boolean);
+    if (exclude.length) q.exclude_events = exclude;
+    if (value("b-path-regex")) q.path_cleaning = [{ regex: value("b-path-regex"), alias: $("b-path-alias").value }];
   } else {
     q.measure = value("b-measure") || "active_users";
     q.event = value("b-event") || null;
@@ -210,10 +282,9 @@ export async function run() {
     if (seq !== b.seq) return;
     b.result = result;
     if (b.chart) { b.chart.destroy(); b.chart = null; }
-    b.chart = draw({ title: b.title || "Insight", data: result }, body, { display: b.display, onDrill: (hit) => {
-      if (hit.kind === "step") drillStep(b.title || "Funnel", q, hit.step);
-      else drillPoint(b.title || "Trend", q, hit, result);
-    } });
+    b.chart = draw({ title: b.title || "Insight", data: result }, body, { display: b.display,
+      onDrill: (hit) => drill(b.title || defaultTitle(q), q, hit, result) });
+    showFormulaError(null);
     const ms = performance.now() - started;
     status.textContent = `${result.served_by} · ${result.cached ? "cached · " : ""}${Math.round(ms)} ms${result.approximate ? " · approximate" : ""}`;
     document.body.dataset.builderMs = String(Math.round(ms));
@@ -221,7 +292,9 @@ export async function run() {
     if (seq !== b.seq || error.stale) return;
     if (b.chart) { b.chart.destroy(); b.chart = null; }
     body.replaceChildren();
-    status.textContent = error instanceof ApiError ? error.full : String(error.message || error);
+    const inline = error instanceof ApiError && showFormulaError(error);
+    status.textContent = inline ? "Not drawn: the formula was refused (the reason is under the formula field)."
+      : error instanceof ApiError ? error.full : String(error.message || error);
     status.className = "error";
     status.setAttribute("role", "alert");
   } finally {
@@ -241,6 +314,7 @@ function renderForm(q) {
     button.classList.toggle("ghost", button.dataset.kind !== b.kind);
   }
   $("b-form").replaceChildren(...formFor(q));
+  formulaHint();
   $("b-display").replaceChildren(...displays.map(([v, t]) => h("option", { value: v, selected: v === b.display }, t)));
 }
 
@@ -292,6 +366,7 @@ function defaultTitle(q) {
   if (q.kind === "trends") return q.series.map((s) => s.event || "All events").join(", ");
   if (q.kind === "funnels") return q.steps.map((s) => s.event).join(" → ");
   if (q.kind === "retention") return `Retention after ${q.start_event.event || "any event"}`;
+  if (q.kind === "paths") return `Paths ${q.start_event ? `from ${q.start_event}` : ""}${q.end_event ? ` to ${q.end_event}` : ""}`.trim();
   return `Engagement: ${q.measure.replace("_", " ")}`;
 }
 
@@ -312,7 +387,7 @@ export async function showBuilder(params) {
         q = JSON.parse(JSON.stringify(w.query || (metric && metric.definition.query) || q));
         if (!w.query && w.dimensions && w.dimensions.length) q.breakdown = w.dimensions;
         b.title = w.title;
-        b.display = (w.options && w.options.display) || { line: "line", bar: "bar", big_number: "number", funnel: "funnel", retention_table: "retention" }[w.viz];
+        b.display = (w.options && w.options.display) || { line: "line", bar: "bar", big_number: "number", funnel: "funnel", retention_table: "retention", sankey: "sankey" }[w.viz];
       }
     } catch (error) { showError(error); }
   } else b.display = "line";
@@ -338,13 +413,13 @@ export async function showBuilder(params) {
           h("button", { type: "button", id: "b-export", class: "ghost", onclick: () => exportSource({ type: "insight", query: b.query || readQuery() }, "csv").catch(showError) }, "Export CSV")))));
   renderForm(q);
   $("b-form").addEventListener("change", changed);
+  new MutationObserver(formulaHint).observe($("b-form"), { childList: true, subtree: true });
   $("b-form").addEventListener("input", (e) => { if (e.target.matches("input[type=number], #b-formula")) changed(); });
   await run();
 }
 function redraw() {
   if (b.chart) { b.chart.destroy(); b.chart = null; }
   const q = b.query;
-  b.chart = draw({ title: b.title || "Insight", data: b.result }, $("b-chart"), { display: b.display, onDrill: (hit) => {
-    if (hit.kind === "step") drillStep(b.title || "Funnel", q, hit.step); else drillPoint(b.title || "Trend", q, hit, b.result);
-  } });
+  b.chart = draw({ title: b.title || "Insight", data: b.result }, $("b-chart"), { display: b.display,
+    onDrill: (hit) => drill(b.title || defaultTitle(q), q, hit, b.result) });
 }

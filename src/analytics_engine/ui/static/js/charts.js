@@ -1,17 +1,19 @@
 // Drawing an insight result: line, area, bar, stacked bar, big number (with the change against the
 // previous period), table, funnel bars and the retention heatmap. Chart.js is the vendored UMD build
-// (window.Chart). Clicking a point, a bar or a funnel step calls `onDrill` (the people behind it).
+// (window.Chart). Clicking a point, a bar, a funnel step or a retention cell calls `onDrill` (the people
+// behind it).
 import { fmt, h, shortLabel, rangeText, state } from "./api.js";
+import { drawSankey, pathsTable } from "./sankey.js";
 
 export const PALETTE = ["#4f46e5", "#0f766e", "#b45309", "#be123c", "#0369a1", "#7c3aed", "#15803d", "#c2410c"];
 // A display picked in the builder → the widget's `viz` (the API's) and `options.display`.
 export const VIZ_OF = { line: "line", area: "line", bar: "bar", stacked: "bar", number: "big_number",
-  table: "line", funnel: "funnel", retention: "retention_table" };
+  table: "line", funnel: "funnel", retention: "retention_table", sankey: "sankey" };
 export function displayOf(widget) {
   const options = widget.options || {};
   if (options.display && VIZ_OF[options.display]) return options.display;
   // a widget made before displays existed: its bars of several series were stacked
-  return { line: "line", bar: "stacked", big_number: "number", funnel: "funnel", retention_table: "retention" }[widget.viz] || "line";
+  return { line: "line", bar: "stacked", big_number: "number", funnel: "funnel", retention_table: "retention", sankey: "sankey" }[widget.viz] || "line";
 }
 
 const first = (...values) => values.find((v) => v !== undefined && v !== null);
@@ -53,8 +55,10 @@ export function funnelOf(data) {
 }
 function retentionOf(data) {
   return ((data && data.retention) || []).map((r) => ({ label: String(first(r.label, r.date, "")), date: r.date,
-    size: Number(r.size || 0), counts: r.values || [], pct: r.percentages || [] }));
+    size: Number(r.size || 0), counts: r.values || [], pct: r.percentages || [], breakdown: r.breakdown_value || null }));
 }
+// A retention cell → the drill-down hit: the cohort's people (period 0) or those back in period n.
+const cellHit = (row, period) => ({ kind: "cell", cohort: row.date, period, breakdown: row.breakdown, label: row.label });
 
 // The last bucket is partial when the range ends inside it (today, this week): drawn dashed.
 const SPAN = { hour: 3.6e6, day: 8.64e7, week: 6.048e8, month: 2.6e9, quarter: 7.8e9 };
@@ -156,7 +160,7 @@ function drawFunnel(item, body, onDrill) {
       backgroundColor: funnel.counts.map((_, i) => `rgba(79, 70, 229, ${Math.max(0.35, 1 - i * 0.18)})`) }] } });
 }
 
-function drawRetention(item, body) {
+function drawRetention(item, body, onDrill) {
   const rows = retentionOf(item.data);
   if (!rows.length) return empty(body);
   const periods = Math.max(...rows.map((r) => r.counts.length));
@@ -175,6 +179,10 @@ function drawRetention(item, body) {
         td.textContent = `${pct.toFixed(1)}%`;
         td.title = `${fmt(row.counts[i])} users`;
         td.dataset.count = row.counts[i];
+        if (onDrill && row.counts[i]) { // a button: the people of this cell, by mouse or keyboard
+          td.replaceChildren(h("button", { type: "button", class: "cell", "aria-label": `People: cohort ${shortLabel(row.label)}, period ${i}: ${fmt(row.counts[i])} users`,
+            onclick: () => onDrill(cellHit(row, i)) }, td.textContent));
+        }
         // two ramps so that the text keeps a 4.5:1 contrast: light cells dark text, dark cells white
         td.style.background = pct <= 50 ? `rgba(79, 70, 229, ${(0.06 + (pct / 50) * 0.39).toFixed(3)})`
           : `rgba(49, 46, 129, ${(0.75 + ((Math.min(pct, 100) - 50) / 50) * 0.2).toFixed(3)})`;
@@ -210,6 +218,10 @@ function drawBigNumber(item, body, meta) {
 
 // The result as rows and columns (every kind), for the table view and the "Table" display.
 export function tableOf(data) {
+  if (data && Array.isArray(data.nodes)) { // paths: a row per link, its people a button (`hits`)
+    const paths = pathsTable(data);
+    return { columns: paths.columns, rows: paths.rows.map((r) => r.cells), hits: paths.rows.map((r) => r.hit) };
+  }
   if (data && Array.isArray(data.funnel)) {
     const rows = [];
     for (const group of data.funnel) for (const s of group.steps) {
@@ -231,7 +243,7 @@ export function tableOf(data) {
 }
 // With `onDrill`, each count of a trend and each funnel step is a button: the people behind it, by keyboard.
 export function drawTable(data, body, caption, onDrill) {
-  const { columns, rows } = tableOf(data);
+  const { columns, rows, hits } = tableOf(data);
   if (!rows.length) return empty(body);
   const series = data && !data.funnel && !data.retention ? seriesOf(data, true) : [];
   const cell = (value, r, c) => {
@@ -240,6 +252,16 @@ export function drawTable(data, body, caption, onDrill) {
     if (series.length && series[c - 1] && !series[c - 1].previous) {
       return h("button", { type: "button", class: "link", "aria-label": `People: ${series[c - 1].label}, ${rows[r][0]}`,
         onclick: () => onDrill({ kind: "point", series: series[c - 1], index: r }) }, text);
+    }
+    if (data.retention && c >= 1 && typeof value === "number" && value > 0) { // Users = period 0, then Period n
+      const row = retentionOf(data)[r];
+      const period = Math.max(0, c - 2);
+      return h("button", { type: "button", class: "link", "aria-label": `People: cohort ${row.label}, period ${period}`,
+        onclick: () => onDrill(cellHit(row, period)) }, text);
+    }
+    if (hits && c === 3) {
+      return h("button", { type: "button", class: "link", "aria-label": `People: step ${rows[r][0]}, ${rows[r][1]} to ${rows[r][2]}`,
+        onclick: () => onDrill(hits[r]) }, text);
     }
     if (data.funnel && c === 3) {
       return h("button", { type: "button", class: "link", "aria-label": `People: step ${rows[r][1]}`,
@@ -260,7 +282,8 @@ export function draw(item, body, { display, meta, onDrill } = {}) {
   const shown = display || displayOf(item);
   if (shown === "table") return drawTable(item.data, body, item.title, onDrill);
   if (shown === "funnel") return drawFunnel(item, body, onDrill);
-  if (shown === "retention") return drawRetention(item, body);
+  if (shown === "retention") return drawRetention(item, body, onDrill);
+  if (shown === "sankey") return drawSankey(item, body, onDrill);
   if (shown === "number") return drawBigNumber(item, body, meta);
   return drawSeries(item, body, shown, onDrill);
 }

@@ -3,7 +3,7 @@
 // dashboard create / rename / describe / duplicate / delete, with a guided first dashboard.
 import { $, api, clearError, dialog, field, h, loadNames, reasonOf, showError, state, toast } from "./api.js";
 import { displayOf, draw, drawTable, seriesOf } from "./charts.js";
-import { closeDrawer, drillPoint, drillStep, exportSource, openDrawer, withFilters } from "./drill.js";
+import { closeDrawer, drill, drillPoint, drillStep, exportSource, openDrawer, withFilters } from "./drill.js";
 
 // ---------------------------------------------------------------- list
 export async function showDashboards() {
@@ -157,9 +157,7 @@ function drawWidget(widget, element, repeated = new Set()) {
   const display = element.dataset.table === "1" ? "table" : displayOf({ ...widget, options: definition.options });
   const onDrill = (hit) => {
     const query = queryOf(widget.id);
-    if (!query) return;
-    if (hit.kind === "step") drillStep(widget.title, query, hit.step);
-    else drillPoint(widget.title, query, hit, widget.data);
+    if (query) drill(widget.title, query, hit, widget.data);
   };
   const chart = draw(widget, body, { display, meta: metric && metric.definition, onDrill });
   if (chart) state.charts.set(widget.id, chart);
@@ -213,13 +211,17 @@ async function widgetAction(action, widgetId, element) {
     // the people of the latest full period (a trend) or of the first step (a funnel)
     const query = queryOf(widgetId);
     if (query && query.kind === "funnels") return drillStep(widget.title, query, 1);
+    const cohort = query && query.kind === "retention" && ((widget.data && widget.data.retention) || []).find((r) => r.size);
+    const node = query && query.kind === "paths" && ((widget.data && widget.data.nodes) || [])[0];
+    if (node) return drill(widget.title, query, { kind: "path", step: node.step, name: node.name });
+    if (cohort) return drill(widget.title, query, { kind: "cell", cohort: cohort.date, period: 0, breakdown: cohort.breakdown_value || null, label: cohort.label });
     const first = query && query.kind === "trends" && widget.data ? seriesOf(widget.data)[0] : null;
     if (first && first.values.length) {
       const chart = state.charts.get(widgetId);
       const partial = chart && chart.partialIndex >= 0 ? 1 : 0;
       return drillPoint(widget.title, query, { series: first, index: Math.max(0, first.values.length - 1 - partial) }, widget.data);
     }
-    openDrawer(widget.title, h("p", { class: "muted" }, "People are shown for trends and funnels: click a point, a bar or a step."));
+    openDrawer(widget.title, h("p", { class: "muted" }, "People are shown for trends, funnels, retention and paths: click a point, a bar, a step, a cell or a node."));
   } else if (action === "export") {
     try {
       await exportSource({ type: "insight", query: queryOf(widgetId) }, "csv");

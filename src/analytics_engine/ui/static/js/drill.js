@@ -1,7 +1,8 @@
-// Drill down: from a point, a bar or a funnel step to the people behind it (a side panel), from a
+// Drill down: from a point, a bar, a funnel step or a retention cell to the people behind it (a side panel), from a
 // person to their properties and recent events; a drill-down's people saved as a static cohort; a
 // widget's data exported to a file. Only the public API: a trend point's people come from
-// POST /v1/insights/funnels/people (a one-event funnel over that bucket, "converted" at step 1).
+// POST /v1/insights/funnels/people (a one-event funnel over that bucket, "converted" at step 1); a
+// retention cell's from POST /v1/insights/retention/people.
 import { $, ApiError, api, dialog, field, fmt, h, state, toast } from "./api.js";
 
 export function openDrawer(title, ...content) {
@@ -91,6 +92,37 @@ export async function drillStep(title, query, step) {
     { method: "POST", json: { query, step, status, limit: 100, offset } })).people;
   const name = (query.steps[step - 1] || {}).label || (query.steps[step - 1] || {}).event || `step ${step}`;
   return showPeople(`${title}: step ${step} (${name})`, load, null, step > 1);
+}
+
+// people of a retention cell: the cohort (period 0) or those of it back in period n
+export async function drillCell(title, query, hit) {
+  const body = { query, cohort: hit.cohort, period: hit.period, limit: 100 };
+  if (hit.breakdown) body.breakdown_value = hit.breakdown;
+  const unit = query.period || "week";
+  return showPeople(`${title}: ${hit.label} · ${unit} ${hit.period}`,
+    async (status, offset) => (await api("/v1/insights/retention/people", { method: "POST", json: { ...body, offset } })).people,
+    hit.period ? `People of the ${hit.cohort} cohort who came back in ${unit} ${hit.period}.` : `People who started in the ${hit.cohort} ${unit}.`,
+    false);
+}
+
+// people at a path node (step, name), or on its link to next_name
+export async function drillPath(title, query, hit) {
+  const body = { query, step: hit.step, name: hit.name, limit: 100 };
+  if (hit.next_name) body.next_name = hit.next_name;
+  const shown = (name) => (name === "$other" ? "other events" : name);
+  const what = hit.next_name ? `${shown(hit.name)} → ${shown(hit.next_name)}` : shown(hit.name);
+  return showPeople(`${title}: step ${hit.step}, ${what}`,
+    async (status, offset) => (await api("/v1/insights/paths/people", { method: "POST", json: { ...body, offset } })).people,
+    hit.next_name ? `People whose step ${hit.step} was ${shown(hit.name)} and step ${hit.step + 1} ${shown(hit.next_name)}.`
+      : `People whose step ${hit.step} was ${shown(hit.name)}.`);
+}
+
+// Any drill-down hit of a chart or a table: a point, a funnel step, a retention cell or a path node/link.
+export function drill(title, query, hit, data) {
+  if (hit.kind === "step") return drillStep(title, query, hit.step);
+  if (hit.kind === "cell") return drillCell(title, query, hit);
+  if (hit.kind === "path") return drillPath(title, query, hit);
+  return drillPoint(title, query, hit, data);
 }
 
 async function showPeople(title, load, note, canDrop = false) {

@@ -67,6 +67,7 @@ $("report-dashboard").addEventListener("click", () => {
 // still on their way for the old key are dropped (state.session changes).
 function resetState() {
   state.session += 1;
+  window.aeEarly = null; // answers started for the previous key
   closeStream();
   clearDashboard();
   closeDrawer();
