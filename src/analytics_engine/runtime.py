@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytics_engine.alerts.service import AlertService
+from analytics_engine.annotations.service import AnnotationService
 from analytics_engine.cohorts.service import CohortService
 from analytics_engine.config import Settings
 from analytics_engine.core import Core
@@ -53,6 +54,7 @@ class Runtime(Core):
     privacy: PrivacyService = field(init=False, repr=False)
     lifecycle: LifecycleService = field(init=False, repr=False)
     taxonomy: TaxonomyService = field(init=False, repr=False)
+    annotations: AnnotationService = field(init=False, repr=False)
     # Parts that live between a start hook and its stop hook (None outside `serve`, or once stopped;
     # a runtime shared by several apps in tests starts them again).
     stream_hub: StreamHub | None = field(default=None, init=False, repr=False)
@@ -73,6 +75,7 @@ class Runtime(Core):
         self.privacy = PrivacyService(self)
         self.lifecycle = LifecycleService(self)
         self.taxonomy = TaxonomyService(self)
+        self.annotations = AnnotationService(self)
 
     @classmethod
     def build(cls, settings: Settings, *, migrate_schemas: bool = True) -> Runtime:
