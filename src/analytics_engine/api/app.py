@@ -24,6 +24,7 @@ from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, coho
 from analytics_engine.api.routes import alerts as alert_routes
 from analytics_engine.api.routes import annotations as annotation_routes
 from analytics_engine.api.routes import dashboards as dashboard_routes
+from analytics_engine.api.routes import embeds as embed_routes
 from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import forecasts as forecast_routes
@@ -97,6 +98,8 @@ PARTS: list[Part] = [
     Part((lifecycle_routes.router,), start=start_lifecycle),
     # Annotations on time charts (docs/annotations.md).
     Part((annotation_routes.router,)),
+    # Embed tokens and the read-only /embed/ page (docs/embedding.md).
+    Part((embed_routes.router, embed_routes.page_router)),
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]

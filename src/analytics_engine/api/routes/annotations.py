@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from analytics_engine.annotations.schemas import AnnotationCreate, AnnotationPublic, AnnotationUpdate, When
 from analytics_engine.annotations.service import MAX_LIST, to_utc
 from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep
-from analytics_engine.api.openapi import examples
+from analytics_engine.api.openapi import errors, examples
 
 router = APIRouter(prefix="/v1/annotations", tags=["annotations"])
 
@@ -31,6 +31,7 @@ _ANSWER = {
     response_model=AnnotationPublic,
     status_code=201,
     summary="Add an annotation (tenant-wide or on one dashboard)",
+    responses=errors(404),
     openapi_extra=examples(
         request={"content": "Spring volunteering campaign", "date_from": "2026-03-01", "date_to": "2026-03-14"},
         answer=_ANSWER,
@@ -44,7 +45,7 @@ def create_annotation(body: AnnotationCreate, tenant: AdminTenant, runtime: Runt
     return runtime.annotations.create(tenant.tenant_id, tenant.timezone, body)
 
 
-@router.get("", response_model=list[AnnotationPublic], summary="List annotations, oldest first")
+@router.get("", response_model=list[AnnotationPublic], summary="List annotations, oldest first", responses=errors(404))
 def list_annotations(
     tenant: ReadTenant,
     runtime: RuntimeDep,
