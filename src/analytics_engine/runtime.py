@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytics_engine.alerts.service import AlertService
+from analytics_engine.annotations.service import AnnotationService
 from analytics_engine.cohorts.service import CohortService
 from analytics_engine.config import Settings
 from analytics_engine.core import Core
 from analytics_engine.dashboards.service import DashboardService
 from analytics_engine.dashboards.stream import StreamHub
+from analytics_engine.embeds.service import EmbedService
 from analytics_engine.exports.service import ExportService
 from analytics_engine.impact.service import ImpactService
 from analytics_engine.lifecycle.service import LifecycleService
@@ -53,6 +55,8 @@ class Runtime(Core):
     privacy: PrivacyService = field(init=False, repr=False)
     lifecycle: LifecycleService = field(init=False, repr=False)
     taxonomy: TaxonomyService = field(init=False, repr=False)
+    annotations: AnnotationService = field(init=False, repr=False)
+    embeds: EmbedService = field(init=False, repr=False)
     # Parts that live between a start hook and its stop hook (None outside `serve`, or once stopped;
     # a runtime shared by several apps in tests starts them again).
     stream_hub: StreamHub | None = field(default=None, init=False, repr=False)
@@ -73,6 +77,8 @@ class Runtime(Core):
         self.privacy = PrivacyService(self)
         self.lifecycle = LifecycleService(self)
         self.taxonomy = TaxonomyService(self)
+        self.annotations = AnnotationService(self)
+        self.embeds = EmbedService(self)
 
     @classmethod
     def build(cls, settings: Settings, *, migrate_schemas: bool = True) -> Runtime:

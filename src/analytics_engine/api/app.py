@@ -22,7 +22,9 @@ from analytics_engine.api.routes import admin_ingest as ingest_routes
 from analytics_engine.api.routes import admin_lifecycle as lifecycle_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
 from analytics_engine.api.routes import alerts as alert_routes
+from analytics_engine.api.routes import annotations as annotation_routes
 from analytics_engine.api.routes import dashboards as dashboard_routes
+from analytics_engine.api.routes import embeds as embed_routes
 from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import forecasts as forecast_routes
@@ -94,6 +96,10 @@ PARTS: list[Part] = [
     # Erasure (privacy/) and retention tiers (lifecycle/): their jobs, routes and the tiering schedule.
     Part((privacy_routes.router,), start=start_privacy),
     Part((lifecycle_routes.router,), start=start_lifecycle),
+    # Annotations on time charts (docs/annotations.md).
+    Part((annotation_routes.router,)),
+    # Embed tokens and the read-only /embed/ page (docs/embedding.md).
+    Part((embed_routes.router, embed_routes.page_router)),
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]

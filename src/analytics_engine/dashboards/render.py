@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import structlog
 
+from analytics_engine.annotations.marks import place
 from analytics_engine.cache import cache_key, data_version
 from analytics_engine.dashboards.schemas import (
     DashboardFilters,
@@ -165,6 +166,23 @@ def _shell(plan: _Plan) -> WidgetResult:
     )
 
 
+def with_dashboard_annotations(runtime: Runtime, tenant_id: str, plan: _Plan, result: WidgetResult) -> None:
+    """A trend widget's answer carries the tenant-wide annotations; add the dashboard's own (read at
+    every render, after the widget cache, so a new note shows at once)."""
+    data = result.data
+    if not data or data.get("kind") != "trends" or not data.get("date_from") or not data.get("date_to"):
+        return
+    start, end = datetime.fromisoformat(data["date_from"]), datetime.fromisoformat(data["date_to"])
+    notes = runtime.annotations.in_range(
+        tenant_id, start, end, dashboard_id=plan.widget.dashboard_id, only_dashboard=True
+    )
+    if not notes:
+        return
+    marks = [m.model_dump(mode="json") for m in place(notes, start, end, data.get("interval"), data["timezone"])]
+    merged = sorted([*(data.get("annotations") or []), *marks], key=lambda m: (m["date_from"], m["id"]))
+    result.data = {**data, "annotations": merged}
+
+
 def cached_widget(runtime: Runtime, tenant: Any, plan: _Plan) -> WidgetResult | None:
     """The widget's cached result, or its planning error; None when it has to be computed."""
     if plan.error is not None:
@@ -180,6 +198,7 @@ def cached_widget(runtime: Runtime, tenant: Any, plan: _Plan) -> WidgetResult | 
     result.data = stored["data"]
     result.computed_at = datetime.fromisoformat(stored["computed_at"])
     result.cached = True
+    with_dashboard_annotations(runtime, tenant.tenant_id, plan, result)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
 
@@ -212,6 +231,7 @@ def compute_widget(
         runtime.settings.dashboard_widget_cache_seconds,
     )
     result.data, result.computed_at = data, computed_at
+    with_dashboard_annotations(runtime, tenant.tenant_id, plan, result)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
 

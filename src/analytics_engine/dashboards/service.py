@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from analytics_engine.annotations.models import Annotation
 from analytics_engine.dashboards.models import Dashboard, Widget
 from analytics_engine.dashboards.schemas import (
     DashboardCreate,
@@ -211,6 +212,7 @@ class DashboardService:
         with self.metadata.session() as session:
             dashboard = self._dashboard(session, tenant_id, dashboard_id)
             session.execute(delete(Widget).where(Widget.dashboard_id == dashboard.id))
+            session.execute(delete(Annotation).where(Annotation.dashboard_id == dashboard.id))
             session.delete(dashboard)
 
     # --- widgets -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from analytics_engine.annotations.schemas import AnnotationMark
 from analytics_engine.insights.histogram import TimeBin
 
 # Part of every cache key: bump when an answer's shape or meaning changes, so cached answers of the
@@ -258,6 +259,11 @@ class SeriesResult(InsightResponse):
 
 
 class TrendsResult(SeriesResult):
+    annotations: list[AnnotationMark] = Field(
+        default_factory=list,
+        description="The tenant-wide annotations overlapping the range, each with the bucket it falls in "
+        "(docs/annotations.md); a dashboard render adds the dashboard's own.",
+    )
     pass
 
 

@@ -8,6 +8,8 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
+from analytics_engine.annotations.marks import place
+from analytics_engine.annotations.schemas import AnnotationPublic
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import Resolved, bucket_key, bucket_label, buckets
@@ -59,9 +61,21 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
             self.previous_buckets = buckets(self.previous, query.interval) if self.previous else []
         except ValueError as exc:
             raise InvalidInput(str(exc), code="invalid_query") from None
+        self._notes: list[AnnotationPublic] | None = None
 
     def nested_filters(self) -> list[list[Any]]:
         return [s.filters for s in self.query.series]
+
+    def notes(self) -> list[AnnotationPublic]:
+        """The tenant-wide annotations overlapping the range (read once per run, from metadata)."""
+        if self._notes is None:
+            service = getattr(self.runtime, "annotations", None)
+            self._notes = service.in_range(self.tenant.tenant_id, self.range.start, self.range.end) if service else []
+        return self._notes
+
+    def limit_context(self) -> dict[str, Any]:
+        # An annotation added, changed or removed changes the answer: part of the cache key.
+        return {"annotations": [[note.id, note.updated_at.isoformat()] for note in self.notes()]}
 
     def periods(self) -> list[tuple[str, Resolved]]:
         out = [("current", self.range)]
@@ -109,7 +123,10 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
             out = self._formula(by_letter)
         out.sort(key=lambda s: (s.compare == "previous", OTHER in (s.breakdown_value or ())))
         totals = {s.label: s.total for s in out}
-        return self.response(interval=query.interval, series=out, totals=totals, approximate=approximate)
+        marks = place(self.notes(), self.range.start, self.range.end, query.interval, self.tz)
+        return self.response(
+            interval=query.interval, series=out, totals=totals, approximate=approximate, annotations=marks
+        )
 
     def _map(
         self, series: TrendSeries, rows: list[tuple[Any, ...]], period_buckets: list[date | datetime], which: str

@@ -91,6 +91,35 @@ export function empty(body, text = "No data in this range") {
   return null;
 }
 
+// Annotations (docs/annotations.md): a trend answer's `annotations` carry the bucket each falls in;
+// drawn as a dashed vertical line (a shaded band for a range) with the note's first words on top.
+export function annotationMarks(data, buckets) {
+  return ((data && data.annotations) || []).map((m) => ({ ...m, at: buckets.indexOf(m.bucket),
+    to: m.bucket_to ? buckets.indexOf(m.bucket_to) : -1 })).filter((m) => m.at >= 0);
+}
+function annotationPlugin(marks) {
+  return { id: "annotations", afterDatasetsDraw(chart) {
+    const { ctx, chartArea, scales } = chart;
+    ctx.save();
+    ctx.font = "11px system-ui, sans-serif";
+    ctx.textBaseline = "top";
+    for (const mark of marks) {
+      const x = scales.x.getPixelForValue(mark.at);
+      if (mark.to > mark.at) {
+        ctx.fillStyle = "rgba(180, 83, 9, 0.08)";
+        ctx.fillRect(x, chartArea.top, scales.x.getPixelForValue(mark.to) - x, chartArea.bottom - chartArea.top);
+      }
+      ctx.strokeStyle = "#b45309";
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath(); ctx.moveTo(x, chartArea.top); ctx.lineTo(x, chartArea.bottom); ctx.stroke();
+      ctx.fillStyle = "#92400e";
+      const text = mark.content.length > 24 ? `${mark.content.slice(0, 23)}…` : mark.content;
+      ctx.fillText(text, Math.min(x + 3, chartArea.right - ctx.measureText(text).width), chartArea.top + 2);
+    }
+    ctx.restore();
+  } };
+}
+
 function drawSeries(item, body, display, onDrill) {
   const all = seriesOf(item.data, true);
   const series = all.filter((s) => !s.previous);
@@ -138,9 +167,12 @@ function drawSeries(item, body, display, onDrill) {
     if (!s || s.previous) return;
     onDrill({ kind: "point", series: s, index: one ? 0 : hit.index });
   };
-  const chart = new Chart(canvasIn(body, `${item.title}: ${display} chart`), { type, options,
-    data: { labels: labels.map(shortLabel), datasets } });
+  const marks = labels === series[0].labels ? annotationMarks(item.data, series[0].buckets) : [];
+  const notes = marks.length ? `; annotations: ${marks.map((m) => `${m.bucket} ${m.content}`).join("; ")}` : "";
+  const chart = new Chart(canvasIn(body, `${item.title}: ${display} chart${notes}`), { type, options,
+    data: { labels: labels.map(shortLabel), datasets }, plugins: marks.length ? [annotationPlugin(marks)] : [] });
   chart.partialIndex = partial;
+  chart.annotationMarks = marks;
   return chart;
 }
 
