@@ -159,3 +159,32 @@ def test_the_cli_prints_the_cluster_ddl():
     result = CliRunner().invoke(app, ["warehouse-ddl", "--cluster", CLUSTER])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == render_ddl("analytics", CLUSTER).strip()
+
+
+def test_runtime_mutations_of_our_tables_go_to_the_local_tables_on_the_cluster():
+    from analytics_engine.warehouse.cluster import cluster_command, cluster_tables
+
+    tables = cluster_tables()
+    assert {"events", "persons", "cohort_users", "taxonomy_properties"} <= tables
+    erase = "ALTER TABLE `analytics`.`events` DELETE WHERE tenant_id = {tenant_id:String} SETTINGS mutations_sync = 2"
+    assert cluster_command(erase, "analytics", CLUSTER, tables) == [
+        f"ALTER TABLE `analytics`.`events_local` ON CLUSTER '{CLUSTER}' DELETE WHERE tenant_id = {{tenant_id:String}} "
+        "SETTINGS mutations_sync = 2"
+    ]
+    add = "ALTER TABLE `analytics`.`events` ADD COLUMN IF NOT EXISTS `mp_plan` String"
+    assert [s.split(" ADD")[0] for s in cluster_command(add, "analytics", CLUSTER, tables)] == [
+        f"ALTER TABLE `analytics`.`events_local` ON CLUSTER '{CLUSTER}'",
+        f"ALTER TABLE `analytics`.`events` ON CLUSTER '{CLUSTER}'",
+    ]
+    lightweight = "DELETE FROM `analytics`.`cohort_users` WHERE tenant_id = {tenant_id:String}"
+    assert cluster_command(lightweight, "analytics", CLUSTER, tables) == [
+        f"DELETE FROM `analytics`.`cohort_users_local` ON CLUSTER '{CLUSTER}' WHERE tenant_id = {{tenant_id:String}}"
+    ]
+    # Other tables (sync targets, staging) and other statements pass unchanged.
+    for sql in (
+        "ALTER TABLE `analytics`.`sync_orders` DELETE WHERE 1",
+        "DELETE FROM `other`.`events` WHERE 1",
+        "INSERT INTO `analytics`.`events` VALUES",
+        "SELECT 1",
+    ):
+        assert cluster_command(sql, "analytics", CLUSTER, tables) == [sql]

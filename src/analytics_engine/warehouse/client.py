@@ -285,10 +285,19 @@ class Warehouse:
         )
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Run DDL or a statement without a result set."""
+        """Run DDL or a statement without a result set. On a cluster, mutations of our tables go to
+        their shard-local tables ON CLUSTER (warehouse/cluster.py `cluster_command`)."""
+        statements = [sql]
+        if self.cluster:
+            from analytics_engine.warehouse.cluster import cluster_command, cluster_tables
+
+            statements = cluster_command(sql, self.database, self.cluster, cluster_tables())
         try:
             with self.connection() as client:
-                return client.command(sql, parameters=dict(params or {}))
+                result = None
+                for statement in statements:
+                    result = client.command(statement, parameters=dict(params or {}))
+                return result
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
 

@@ -29,6 +29,7 @@ compares them with golden files). The single-node text is the migration itself, 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -215,3 +216,33 @@ def render_ddl(database: str, cluster: str | None, hot_retention_months: int = 1
         for statement in statements:
             lines += [render(statement, database, hot_retention_months) + ";", ""]
     return "\n".join(lines)
+
+
+@functools.cache
+def cluster_tables() -> frozenset[str]:
+    """The tables the migrations leave (each a Distributed table in front of `*_local` on a cluster)."""
+    known: set[str] = set()
+    layout = ClusterLayout("c")
+    for _, text in migration_files():
+        for statement in split_statements(text):
+            cluster_statements(statement, layout, known)
+    return frozenset(known)
+
+
+_RUNTIME = re.compile(r"^\s*(ALTER\s+TABLE|DELETE\s+FROM|TRUNCATE\s+TABLE)\s+`([^`]+)`\.`(\w+)`\s+(.*)$", re.S | re.I)
+
+
+def cluster_command(sql: str, database: str, cluster: str, tables: frozenset[str]) -> list[str]:
+    """The cluster form of a statement the service runs while serving (the facade's `command()`):
+    mutations of our tables (`ALTER TABLE`, lightweight `DELETE FROM`, `TRUNCATE`) cannot run on a
+    Distributed table, so they go to `*_local ON CLUSTER`; a column change also reaches the
+    Distributed table. Anything else (SELECT-free DDL of other tables, INSERT) is returned as is."""
+    match = _RUNTIME.match(sql)
+    if match is None or match.group(2) != database or match.group(3) not in tables:
+        return [sql]
+    verb, name, rest = " ".join(match.group(1).upper().split()), match.group(3), match.group(4)
+    on_cluster = ClusterLayout(cluster).on_cluster
+    local = f"{verb} `{database}`.`{name}{LOCAL_SUFFIX}` {on_cluster} {rest}"
+    if verb == "ALTER TABLE" and _COLUMN_ACTION.match(rest):
+        return [local, f"ALTER TABLE `{database}`.`{name}` {on_cluster} {rest}"]
+    return [local]
