@@ -33,7 +33,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from analytics_engine.warehouse.migrations import migration_files, split_statements
+from analytics_engine.warehouse.sql_files import migration_files, split_statements
 
 LOCAL_SUFFIX = "_local"
 # The server's macros: {shard} and {replica} from its <macros> config, {database} and {table} built in.
