@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from analytics_engine.api.app import create_app
 from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
+from tests.support.clickhouse import server_url, skip_reason
 from tests.support.factories import TenantHandle, make_tenant
 from tests.support.postgres import postgres_schema_url
 
@@ -27,7 +28,8 @@ def warehouse_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def build_settings(folder: Path, warehouse_path: Path, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "data_dir": folder,
-        "warehouse_dsn": f"chdb://{warehouse_path}",
+        # ANALYTICS_TEST_CLICKHOUSE_URL: the server compatibility suite (tests/support/clickhouse.py).
+        "warehouse_dsn": server_url() or f"chdb://{warehouse_path}",
         "warehouse_database": f"t_{uuid.uuid4().hex[:12]}",
         "admin_key": ADMIN_KEY,
         "log_json": False,
@@ -75,3 +77,22 @@ def postgres_url() -> Iterator[str]:
     """The URL of a fresh schema on the real PostgreSQL server (skips loudly outside CI, fails in CI)."""
     with postgres_schema_url() as url:
         yield url
+
+
+def pytest_report_header() -> str:
+    """Say at the top of every run which warehouse the tests use."""
+    url = server_url()
+    if url is None:
+        return f"warehouse: embedded chDB. ClickHouse server suite: {skip_reason()}"
+    return f"warehouse: ClickHouse server {url.split('@')[-1]} (ANALYTICS_TEST_CLICKHOUSE_URL)"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `clickhouse_server` skip loudly without ANALYTICS_TEST_CLICKHOUSE_URL, in CI too
+    (there is no server there), before any fixture builds a runtime for them."""
+    if server_url() is not None:
+        return
+    skip = pytest.mark.skip(reason=skip_reason())
+    for item in items:
+        if item.get_closest_marker("clickhouse_server"):
+            item.add_marker(skip)

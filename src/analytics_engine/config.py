@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         description="Answer retention and DAU/WAU/MAU from the `person_days` pre-aggregation when it gives "
         "the raw answer exactly (false: always raw events; the benchmarks' baseline).",
     )
+    clickhouse_cluster: str | None = Field(
+        None,
+        description="ClickHouse cluster name (a server DSN only): migrations create every table ON CLUSTER as "
+        "Replicated*MergeTree behind a Distributed table sharded by tenant (docs/runbook.md).",
+    )
 
     # --- cache ---------------------------------------------------------------------------------
     cache_url: str | None = Field(

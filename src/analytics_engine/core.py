@@ -64,6 +64,7 @@ class Core:
             settings.warehouse_database,
             pool_size=settings.warehouse_pool_size,
             query_timeout=settings.query_timeout_seconds,
+            cluster=settings.clickhouse_cluster,
         )
         metadata = MetadataDB(str(settings.metadata_url))
         if migrate_schemas:

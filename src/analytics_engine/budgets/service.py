@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from analytics_engine.budgets.schemas import (
     UsagePublic,
     UsageRemaining,
 )
+from analytics_engine.budgets.shared import SharedSlots
 from analytics_engine.config import Settings
 from analytics_engine.errors import BudgetExceeded, NotFound
 from analytics_engine.metadata.db import MetadataDB
@@ -51,6 +53,8 @@ BUDGET_REFUSALS = Counter(
 )
 # How long a tenant's limits are reused before they are read again (a PUT here applies at once).
 LIMITS_TTL_SECONDS = 5.0
+# A shared slot lapses this long after the query's own time limit (a replica that died holding it).
+SHARED_SLOT_MARGIN_SECONDS = 30.0
 _COUNTERS = ("queries", "rejected", "query_seconds", "read_rows", "read_bytes")
 
 
@@ -106,6 +110,10 @@ class BudgetService:
         self._limits: dict[str, tuple[float, BudgetLimits]] = {}
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
+        # Concurrency across replicas: Redis slots when the cache is Redis (budgets/shared.py).
+        self.shared: SharedSlots | None = None
+        if settings.cache_url and settings.cache_url.startswith(("redis://", "rediss://", "unix://")):
+            self.shared = SharedSlots(settings.cache_url)
 
     # --- limits --------------------------------------------------------------------------------
     def defaults(self) -> BudgetLimits:
@@ -213,21 +221,28 @@ class BudgetService:
                         "resets_at": resets.isoformat(),
                     },
                 )
-            elif limits.max_concurrent_queries and running >= limits.max_concurrent_queries:
-                refusal = BudgetExceeded(
-                    f"This tenant already runs {running} queries at once (budget max_concurrent_queries); "
-                    "retry in a moment.",
-                    retry_after=1,
-                    details={
-                        "limit": "max_concurrent_queries",
-                        "limit_value": limits.max_concurrent_queries,
-                        "running": running,
-                    },
-                )
+            elif self.shared is None and limits.max_concurrent_queries and running >= limits.max_concurrent_queries:
+                refusal = self._concurrency_refusal(limits, running)
             if refusal is not None:
                 day.pending["rejected"] += 1
             else:
                 self._running[tenant_id] = running + 1
+        slot = None
+        if refusal is None and self.shared is not None and limits.max_concurrent_queries:
+            slot = uuid.uuid4().hex
+            lease = float(limits.max_execution_time or self.settings.query_timeout_seconds) + SHARED_SLOT_MARGIN_SECONDS
+            taken = self.shared.acquire(tenant_id, slot, int(limits.max_concurrent_queries or 0), lease)
+            if taken is None:  # Redis unavailable: this process's own count, as a single process
+                slot = None
+                if limits.max_concurrent_queries and running >= limits.max_concurrent_queries:
+                    refusal = self._concurrency_refusal(limits, running)
+            elif not taken[0]:
+                slot = None
+                refusal = self._concurrency_refusal(limits, taken[1])
+            if refusal is not None:
+                with self._lock:
+                    day.pending["rejected"] += 1
+                    self._release_local(tenant_id)
         if refusal is not None:
             self._ensure_flusher()
             BUDGET_REFUSALS.labels(refusal.details["limit"]).inc()
@@ -240,13 +255,31 @@ class BudgetService:
         finally:
             _current.reset(token)
             with self._lock:
-                left = self._running.get(tenant_id, 1) - 1
-                if left > 0:
-                    self._running[tenant_id] = left
-                else:
-                    self._running.pop(tenant_id, None)
+                self._release_local(tenant_id)
+            if slot is not None and self.shared is not None:
+                self.shared.release(tenant_id, slot)
             if not admission.recorded:
                 self._add(tenant_id, time.perf_counter() - admission.started, 0, 0)
+
+    def _release_local(self, tenant_id: str) -> None:
+        """One running query of the tenant less in this process (call under `_lock`)."""
+        left = self._running.get(tenant_id, 1) - 1
+        if left > 0:
+            self._running[tenant_id] = left
+        else:
+            self._running.pop(tenant_id, None)
+
+    @staticmethod
+    def _concurrency_refusal(limits: BudgetLimits, running: int) -> BudgetExceeded:
+        return BudgetExceeded(
+            f"This tenant already runs {running} queries at once (budget max_concurrent_queries); retry in a moment.",
+            retry_after=1,
+            details={
+                "limit": "max_concurrent_queries",
+                "limit_value": limits.max_concurrent_queries,
+                "running": running,
+            },
+        )
 
     def holds(self, tenant_id: str) -> bool:
         """Whether the calling context already runs inside an admission of this tenant (its
@@ -255,6 +288,9 @@ class BudgetService:
         return current is not None and current.tenant_id == tenant_id
 
     def running(self, tenant_id: str) -> int:
+        """The tenant's running queries: across replicas with Redis, else in this process."""
+        if self.shared is not None and (shared := self.shared.running(tenant_id)) is not None:
+            return shared
         return self._running.get(tenant_id, 0)
 
     # --- accounting ----------------------------------------------------------------------------
@@ -289,7 +325,7 @@ class BudgetService:
         day = self._day(tenant_id, now.date())
         with self._lock:
             totals = {name: day.total(name) for name in _COUNTERS}
-            running = self._running.get(tenant_id, 0)
+        running = self.running(tenant_id)
         seconds_left = (
             max(0.0, limits.query_seconds_per_day - totals["query_seconds"]) if limits.query_seconds_per_day else None
         )
@@ -401,6 +437,8 @@ class BudgetService:
         if self._flusher is not None:
             self._flusher.join(timeout=5)
         self.flush()
+        if self.shared is not None:
+            self.shared.close()
 
 
 def _number(value: Any) -> float:

@@ -13,6 +13,7 @@ from analytics_engine.cli.bench import bench_app
 from analytics_engine.cli.common import clean_errors, console, fail, out, runtime, settings
 from analytics_engine.cli.exports import export_app
 from analytics_engine.cli.lifecycle import lifecycle_app, privacy_app
+from analytics_engine.cli.scale import capacity, warehouse_ddl
 from analytics_engine.cli.streaming import ingest_app
 from analytics_engine.cli.sync import sync_app
 from analytics_engine.cli.tenants import keys_app, tenants_app
@@ -33,6 +34,8 @@ app.add_typer(ingest_app, name="ingest")
 app.add_typer(sync_app, name="sync")
 app.add_typer(lifecycle_app, name="lifecycle")
 app.add_typer(privacy_app, name="privacy")
+app.command("warehouse-ddl")(warehouse_ddl)
+app.command("capacity")(capacity)
 
 
 def progress_bar() -> Progress:

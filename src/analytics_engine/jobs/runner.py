@@ -31,6 +31,7 @@ from analytics_engine.jobs.schemas import FINAL_STATES, JobPublic, JobState
 from analytics_engine.jobs.service import JobService
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import Job, utcnow
+from analytics_engine.observability.metrics import JOBS_FINISHED
 
 log = structlog.get_logger(__name__)
 
@@ -198,7 +199,7 @@ class JobRunner:
         values.setdefault("finished_at", utcnow())
         values.update(lease_owner=None, lease_expires_at=None)
         with self.metadata.session() as session:
-            return bool(
+            mine = bool(
                 changed_rows(
                     session,
                     update(Job)
@@ -207,6 +208,14 @@ class JobRunner:
                     .execution_options(synchronize_session=False),
                 )
             )
+        if mine:
+            state = values.get("state")
+            if state == JobState.queued.value:
+                outcome = "retried" if values.get("run_after") is not None else "requeued"
+            else:
+                outcome = str(state)
+            JOBS_FINISHED.labels(ctx.kind, outcome).inc()
+        return mine
 
     # --- one job -----------------------------------------------------------------------------------
     def run_claimed(self, ctx: JobContext) -> JobPublic:

@@ -3,7 +3,7 @@ bounded however many tenants there are."""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_ACCEPTED = Counter("analytics_events_accepted_total", "Events accepted at ingest.", ["source"])
 EVENTS_REJECTED = Counter("analytics_events_rejected_total", "Events rejected at ingest.", ["source"])
@@ -35,4 +35,15 @@ EXPORT_ORPHANS_SWEPT = Counter(
 EXPORT_ORPHAN_BYTES_SWEPT = Counter(
     "analytics_export_orphan_bytes_swept_total",
     "Bytes of temporary export files deleted by the orphan sweep.",
+)
+JOBS_FINISHED = Counter(
+    "analytics_jobs_finished_total",
+    "Job attempts that ended, by kind and outcome (succeeded, failed, cancelled, retried, requeued).",
+    ["kind", "outcome"],
+)
+DATA_DIR_FREE_BYTES = Gauge(
+    "analytics_data_dir_free_bytes", "Free bytes on the file system of the data folder (read at each scrape)."
+)
+DATA_DIR_TOTAL_BYTES = Gauge(
+    "analytics_data_dir_total_bytes", "Size in bytes of the file system of the data folder (read at each scrape)."
 )

@@ -5,6 +5,13 @@
 
 The last run of each schedule is kept in the metadata table `schedule_runs`, so after a restart a
 schedule whose slot passed while the service was down runs once, immediately.
+
+Several replicas (`serve` processes or hosts on one metadata database) each run this scheduler; a
+slot runs once across them (issue 26): before running, a replica claims the slot with a
+compare-and-set on `schedule_runs.last_run_at` (it must still hold the value the replica read, and
+that value's next slot must be due). The loser skips the run and waits for the slot after the
+winner's. The claim is written before the work: a replica that dies mid-run does not run that slot
+again (work that must survive a crash is a job of the job runner, which has its own leases).
 """
 
 from __future__ import annotations
@@ -18,12 +25,17 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from croniter import croniter
-from sqlalchemy import select
+from prometheus_client import Counter
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from analytics_engine.metadata.db import MetadataDB
 from analytics_engine.metadata.models import ScheduleRun, utcnow
 
 log = structlog.get_logger(__name__)
+SCHEDULE_SKIPS = Counter(
+    "analytics_schedule_skips_total", "Schedule slots this replica left to another that claimed them.", ["reason"]
+)
 Job = Callable[[], Awaitable[None]]
 
 
@@ -129,13 +141,53 @@ class Scheduler:
 
     async def _run(self, entry: _Entry, at: datetime) -> None:
         try:
+            claimed = await asyncio.to_thread(self._claim, entry, at)
+        except Exception as exc:  # the metadata DB may blink: try at the next tick
+            log.warning("scheduler.claim_failed", schedule=entry.name, error=str(exc))
+            entry.next_run = at
+            entry.running = False
+            return
+        if not claimed:
+            entry.running = False
+            return
+        try:
             await entry.job()
             log.info("scheduler.ran", schedule=entry.name)
         except Exception as exc:
             log.error("scheduler.failed", schedule=entry.name, error=str(exc))
         finally:
             entry.running = False
-            await asyncio.to_thread(self._record_run, entry.name, at)
+
+    def _claim(self, entry: _Entry, at: datetime) -> bool:
+        """Take the slot at `at` for this replica (compare-and-set on `schedule_runs`); False when
+        another replica already ran it, with `entry.next_run` moved after that replica's run."""
+        with self.metadata.session() as session:
+            row = session.get(ScheduleRun, entry.name)
+            if row is None:
+                try:
+                    with session.begin_nested():
+                        session.add(ScheduleRun(name=entry.name, last_run_at=at))
+                except IntegrityError:
+                    SCHEDULE_SKIPS.labels("claimed_elsewhere").inc()
+                    return False
+                return True
+            stored = row.last_run_at
+            last = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+            following = entry.trigger.next_after(last)
+            if following > at:  # another replica ran this slot already
+                entry.next_run = following
+                SCHEDULE_SKIPS.labels("ran_elsewhere").inc()
+                return False
+            result = session.execute(
+                update(ScheduleRun)
+                .where(ScheduleRun.name == entry.name, ScheduleRun.last_run_at == stored)
+                .values(last_run_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            if int(getattr(result, "rowcount", 0)) != 1:
+                SCHEDULE_SKIPS.labels("claimed_elsewhere").inc()
+                return False
+            return True
 
     def _last_run(self, name: str) -> datetime | None:
         with self.metadata.session() as session:

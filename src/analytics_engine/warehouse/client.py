@@ -156,11 +156,24 @@ def _engine_stderr() -> Iterator[None]:
 class Warehouse:
     """A small pool of clickhouse-connect clients on one DSN and one database."""
 
-    def __init__(self, dsn: str, database: str, *, pool_size: int = 4, query_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        database: str,
+        *,
+        pool_size: int = 4,
+        query_timeout: float = 30.0,
+        cluster: str | None = None,
+    ) -> None:
         self.dsn = dsn
         self.database = database
+        # A ClickHouse cluster name (ANALYTICS_CLICKHOUSE_CLUSTER): migrations take their cluster form
+        # (warehouse/cluster.py); tables keep their names (Distributed tables in front of *_local).
+        self.cluster = cluster
         self.query_timeout = query_timeout
         self.embedded = dsn.startswith("chdb:")
+        if cluster and self.embedded:
+            raise ValueError("ANALYTICS_CLICKHOUSE_CLUSTER needs a ClickHouse server DSN, not the embedded chDB.")
         self._pool: queue.LifoQueue[Client] = queue.LifoQueue()
         self._pool_size = pool_size
         self._created = 0
@@ -272,10 +285,19 @@ class Warehouse:
         )
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Run DDL or a statement without a result set."""
+        """Run DDL or a statement without a result set. On a cluster, mutations of our tables go to
+        their shard-local tables ON CLUSTER (warehouse/cluster.py `cluster_command`)."""
+        statements = [sql]
+        if self.cluster:
+            from analytics_engine.warehouse.cluster import cluster_command, cluster_tables
+
+            statements = cluster_command(sql, self.database, self.cluster, cluster_tables())
         try:
             with self.connection() as client:
-                return client.command(sql, parameters=dict(params or {}))
+                result = None
+                for statement in statements:
+                    result = client.command(statement, parameters=dict(params or {}))
+                return result
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc
 
@@ -288,7 +310,10 @@ class Warehouse:
         fmt: str = "JSONEachRow",
     ) -> None:
         """Insert a ready body of JSON rows (JSONEachRow, or `fmt`) in one block (our batching decides
-        the block size)."""
+        the block size). On a cluster the insert returns once the shards hold the rows
+        (`distributed_foreground_insert`), its deduplication token travelling with it."""
+        if self.cluster:
+            settings = {**(settings or {}), "distributed_foreground_insert": 1}
         try:
             with self.connection() as client:
                 client.raw_insert(

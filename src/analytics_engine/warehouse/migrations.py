@@ -10,55 +10,35 @@ parallel work apart: 00xx foundation, 04xx streaming, 05xx sync, 06xx insights, 
 
 from __future__ import annotations
 
-from importlib import resources
-
 import structlog
 
 from analytics_engine.warehouse.client import Warehouse
+from analytics_engine.warehouse.cluster import ClusterLayout, migration_statements, render, schema_migrations_ddl
+from analytics_engine.warehouse.sql_files import migration_files, split_statements
+
+__all__ = ["migrate", "migration_files", "split_statements"]
 
 log = structlog.get_logger(__name__)
 
 
-def migration_files() -> list[tuple[str, str]]:
-    folder = resources.files("analytics_engine.warehouse") / "migrations"
-    files = sorted((entry.name, entry.read_text()) for entry in folder.iterdir() if entry.name.endswith(".sql"))
-    return [(name.removesuffix(".sql"), text) for name, text in files]
-
-
-def split_statements(text: str) -> list[str]:
-    statements: list[str] = []
-    current: list[str] = []
-    for line in text.splitlines():
-        if line.strip().startswith("--") and not current:
-            continue
-        current.append(line)
-        if line.rstrip().endswith(";"):
-            statements.append("\n".join(current).strip().rstrip(";"))
-            current = []
-    tail = "\n".join(current).strip()
-    if tail:
-        statements.append(tail)
-    return [s for s in statements if s.strip()]
-
-
-def migrate(warehouse: Warehouse, *, hot_retention_months: int = 13) -> list[str]:
-    """Create the database and apply every migration not yet recorded; returns the applied ids."""
+def migrate(warehouse: Warehouse, *, hot_retention_months: int = 13, cluster: str | None = None) -> list[str]:
+    """Create the database and apply every migration not yet recorded; returns the applied ids.
+    With `cluster` (default: the warehouse's own), each statement takes its cluster form
+    (warehouse/cluster.py: ON CLUSTER, Replicated*MergeTree, a Distributed table in front)."""
+    cluster = cluster if cluster is not None else warehouse.cluster
     db = warehouse.database
-    warehouse.command(f"CREATE DATABASE IF NOT EXISTS `{db}`")
-    warehouse.command(
-        f"CREATE TABLE IF NOT EXISTS `{db}`.schema_migrations "
-        "(id String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = MergeTree ORDER BY id"
-    )
+    on_cluster = f" ON CLUSTER '{cluster}'" if cluster else ""
+    warehouse.command(f"CREATE DATABASE IF NOT EXISTS `{db}`{on_cluster}")
+    layout = ClusterLayout(cluster) if cluster else None
+    warehouse.command(render(schema_migrations_ddl(layout), db))
     done = {row[0] for row in warehouse.query(f"SELECT id FROM `{db}`.schema_migrations").rows}
     applied = []
-    for migration_id, text in migration_files():
+    for migration_id, statements in migration_statements(cluster):
         if migration_id in done:
             continue
-        for statement in split_statements(text):
-            warehouse.command(
-                statement.replace("{db}", f"`{db}`").replace("{hot_retention_months}", str(int(hot_retention_months)))
-            )
+        for statement in statements:
+            warehouse.command(render(statement, db, hot_retention_months))
         warehouse.command(f"INSERT INTO `{db}`.schema_migrations (id) VALUES ({{id:String}})", {"id": migration_id})
         applied.append(migration_id)
-        log.info("warehouse.migration_applied", migration=migration_id)
+        log.info("warehouse.migration_applied", migration=migration_id, cluster=cluster)
     return applied

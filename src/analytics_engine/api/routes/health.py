@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import contextlib
+import shutil
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from analytics_engine.api.deps import RuntimeDep
+from analytics_engine.observability.metrics import DATA_DIR_FREE_BYTES, DATA_DIR_TOTAL_BYTES
 
 router = APIRouter(tags=["operations"])
 
@@ -27,7 +31,11 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-def prometheus_metrics() -> Response:
+def prometheus_metrics(runtime: RuntimeDep) -> Response:
     """Prometheus text exposition of the process's metrics (HTTP latency, ingest, jobs, cache,
-    streams). No key: expose it only on an internal network."""
+    streams, the data folder's disk). No key: expose it only on an internal network."""
+    with contextlib.suppress(OSError):
+        disk = shutil.disk_usage(runtime.settings.data_dir)
+        DATA_DIR_FREE_BYTES.set(disk.free)
+        DATA_DIR_TOTAL_BYTES.set(disk.total)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

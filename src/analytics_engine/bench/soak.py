@@ -1,0 +1,585 @@
+"""`bench soak`: everything at once for N minutes against one `serve` (issue 26).
+
+Load, all concurrent: HTTP ingest (1,000-event bodies) and NATS ingest (100-event JetStream messages,
+the consumer inside `serve`) splitting `--rate` events/s; dashboard renders; SSE clients on the
+dashboard; insight exports; alert evaluations; one PostgreSQL sync backfill. Measured: p95 of each
+operation, errors (target 0), the server's resident memory (growth over the last half under 10%),
+and nothing lost: after the load, every acknowledged event is counted once (`events` holds exactly
+the acknowledged events, each `event_id` once) and every derived table agrees with `events`
+(`ingest/consistency.py` `check_derived`, run on the warehouse folder once `serve` stopped).
+
+Same-run baseline: each operation's p95 on the idle server before the load; the ratio is the
+loaded p95 over it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import statistics
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import orjson
+
+from analytics_engine.bench.common import print_table, server_process, write_result
+from analytics_engine.datagen.generator import GeneratorSpec, generate_events
+
+NATS_URL = "nats://127.0.0.1:4222"
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+HTTP_BODY_EVENTS = 1000
+NATS_MESSAGE_EVENTS = 100
+TREND = {"kind": "trends", "series": [{"event": "pageview"}, {"event": "signup"}], "interval": "hour"}
+WIDGETS = [
+    {"title": "Pageviews and signups", "viz": "line", "query": TREND},
+    {
+        "title": "Users",
+        "viz": "big_number",
+        "query": {"kind": "trends", "series": [{"event": "pageview", "math": "unique_users"}]},
+    },
+    {
+        "title": "Funnel",
+        "viz": "funnel",
+        "query": {"kind": "funnels", "steps": [{"event": "signup"}, {"event": "activated"}, {"event": "purchase"}]},
+    },
+]
+
+
+def p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 2)
+
+
+@dataclass
+class Op:
+    """One kind of operation: latencies (ms) and errors (with the first few messages)."""
+
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    messages: list[str] = field(default_factory=list)
+
+    def error(self, text: str) -> None:
+        self.errors += 1
+        if len(self.messages) < 5:
+            self.messages.append(text[:300])
+
+    def summary(self, baseline: Op | None = None) -> dict[str, Any]:
+        loaded = p95(self.latencies)
+        idle = p95(baseline.latencies) if baseline else None
+        return {
+            "count": len(self.latencies),
+            "p95_ms": loaded,
+            "p50_ms": round(statistics.median(self.latencies), 2) if self.latencies else None,
+            "idle_p95_ms": idle,
+            "ratio_to_idle": round(loaded / idle, 2) if loaded and idle else None,
+            "errors": self.errors,
+            "error_messages": self.messages,
+        }
+
+
+class EventSource:
+    """Generated events (a pool of realistic ones), each handed out with a fresh event id."""
+
+    def __init__(self) -> None:
+        self.pool = list(generate_events(GeneratorSpec(events=50_000, days=20, seed=26)))
+        self.cursor = itertools.cycle(range(0, len(self.pool) - HTTP_BODY_EVENTS, HTTP_BODY_EVENTS // 2))
+
+    def take(self, count: int) -> list[dict[str, Any]]:
+        start = next(self.cursor)
+        return [{**event, "event_id": str(uuid.uuid4())} for event in self.pool[start : start + count]]
+
+
+class Pacer:
+    """Lets `rate` events/s through in total; a caller ahead of schedule waits."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.started = time.monotonic()
+        self.granted = 0
+
+    async def take(self, count: int) -> None:
+        self.granted += count
+        ahead = self.granted / self.rate - (time.monotonic() - self.started)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+
+@dataclass
+class Soak:
+    url: str
+    key: str
+    tenant_id: str
+    stream: str
+    subject: str
+    deadline: float
+    ops: dict[str, Op]
+    source: EventSource
+    http_acked: int = 0
+    nats_acked: int = 0
+    sse_messages: int = 0
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def running(self) -> bool:
+        return time.monotonic() < self.deadline
+
+    async def http_ingest(self, client: httpx.AsyncClient, pacer: Pacer) -> None:
+        op = self.ops["http_ingest"]
+        while self.running():
+            await pacer.take(HTTP_BODY_EVENTS)
+            body = orjson.dumps(self.source.take(HTTP_BODY_EVENTS))
+            started = time.perf_counter()
+            try:
+                response = await client.post(
+                    "/v1/events", content=body, headers={**self.headers, "Content-Type": "application/json"}
+                )
+                if response.status_code >= 300:
+                    op.error(f"{response.status_code} {response.text}")
+                    continue
+                answer = response.json()
+                self.http_acked += int(answer["accepted"])
+                if answer.get("rejected"):
+                    op.error(f"rejected: {answer['rejected'][:2]}")
+                op.latencies.append((time.perf_counter() - started) * 1000)
+            except Exception as exc:
+                op.error(repr(exc))
+
+    async def nats_ingest(self, js: Any, pacer: Pacer) -> None:
+        op = self.ops["nats_publish"]
+        while self.running():
+            await pacer.take(NATS_MESSAGE_EVENTS)
+            message = orjson.dumps({"tenant_id": self.tenant_id, "events": self.source.take(NATS_MESSAGE_EVENTS)})
+            started = time.perf_counter()
+            try:
+                await js.publish(f"{self.subject}.in", message, timeout=30)
+                self.nats_acked += NATS_MESSAGE_EVENTS  # JetStream stored it: acknowledged to the publisher
+                op.latencies.append((time.perf_counter() - started) * 1000)
+            except Exception as exc:
+                op.error(repr(exc))
+
+    async def renders(self, client: httpx.AsyncClient, dashboard_id: str, pause: float) -> None:
+        op = self.ops["dashboard_render"]
+        while self.running():
+            started = time.perf_counter()
+            try:
+                response = await client.get(f"/v1/dashboards/{dashboard_id}/render", headers=self.headers)
+                failed = [w["error"] for w in response.json().get("widgets", []) if w.get("error")]
+                if response.status_code != 200 or failed:
+                    op.error(f"{response.status_code} {failed or response.text}")
+                else:
+                    op.latencies.append((time.perf_counter() - started) * 1000)
+            except Exception as exc:
+                op.error(repr(exc))
+            await asyncio.sleep(pause)
+
+    async def sse_client(self, client: httpx.AsyncClient, dashboard_id: str) -> None:
+        """One stream for the whole run: the gaps between widget updates are its latencies."""
+        op = self.ops["sse_update_gap"]
+        last = None
+        try:
+            async with client.stream("GET", f"/v1/dashboards/{dashboard_id}/stream", headers=self.headers) as response:
+                if response.status_code != 200:
+                    op.error(f"stream {response.status_code}")
+                    return
+                event = ""
+                async for line in response.aiter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line == "" and event:
+                        if event == "widget":
+                            self.sse_messages += 1
+                            now = time.perf_counter()
+                            if last is not None:
+                                op.latencies.append((now - last) * 1000)
+                            last = now
+                        event = ""
+                    if not self.running():
+                        return
+        except (httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            if self.running():
+                op.error(f"stream dropped: {exc!r}")
+        except Exception as exc:
+            if self.running():
+                op.error(repr(exc))
+
+    async def exports(self, client: httpx.AsyncClient, pause: float) -> None:
+        op = self.ops["export"]
+        while self.running():
+            started = time.perf_counter()
+            try:
+                created = await client.post(
+                    "/v1/exports", headers=self.headers, json={"source": {"type": "insight", "query": TREND}}
+                )
+                if created.status_code != 202:
+                    op.error(f"{created.status_code} {created.text}")
+                else:
+                    export_id = created.json()["id"]
+                    while True:
+                        status = (await client.get(f"/v1/exports/{export_id}", headers=self.headers)).json()
+                        if status["status"] not in ("queued", "running"):
+                            break
+                        await asyncio.sleep(0.2)
+                    if status["status"] != "succeeded":
+                        op.error(f"export {status['status']}: {status.get('error')}")
+                    else:
+                        op.latencies.append((time.perf_counter() - started) * 1000)
+            except Exception as exc:
+                op.error(repr(exc))
+            await asyncio.sleep(pause)
+
+    async def alerts(self, client: httpx.AsyncClient, alert_ids: list[str], pause: float) -> None:
+        op = self.ops["alert_evaluation"]
+        for alert_id in itertools.cycle(alert_ids):
+            if not self.running():
+                return
+            started = time.perf_counter()
+            try:
+                response = await client.post(f"/v1/alerts/{alert_id}/evaluate", headers=self.headers)
+                if response.status_code != 200:
+                    op.error(f"{response.status_code} {response.text}")
+                else:
+                    op.latencies.append((time.perf_counter() - started) * 1000)
+            except Exception as exc:
+                op.error(repr(exc))
+            await asyncio.sleep(pause)
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _sample_rss(pid: int, samples: list[tuple[float, int]], stop: threading.Event) -> None:
+    started = time.monotonic()
+    while not stop.wait(2.0):
+        with contextlib.suppress(OSError):
+            samples.append((time.monotonic() - started, _rss_kib(pid)))
+
+
+def rss_growth(samples: list[tuple[float, int]], duration: float) -> dict[str, Any]:
+    """Resident memory at the middle of the run against its end (medians of nearby samples)."""
+    if len(samples) < 4:
+        return {"samples": len(samples)}
+    middle = [kib for at, kib in samples if duration * 0.4 <= at <= duration * 0.6] or [samples[len(samples) // 2][1]]
+    end = [kib for at, kib in samples if at >= duration * 0.9] or [samples[-1][1]]
+    mid_kib, end_kib = statistics.median(middle), statistics.median(end)
+    return {
+        "samples": len(samples),
+        "start_mib": round(samples[0][1] / 1024, 1),
+        "middle_mib": round(mid_kib / 1024, 1),
+        "end_mib": round(end_kib / 1024, 1),
+        "max_mib": round(max(kib for _, kib in samples) / 1024, 1),
+        "growth_last_half": round((end_kib - mid_kib) / mid_kib, 4),
+    }
+
+
+def _setup(url: str, key: str, admin: dict[str, str], alerts: int) -> tuple[str, list[str]]:
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, timeout=120) as client:
+        dashboard = client.post("/v1/dashboards", headers=headers, json={"name": "Soak"}).raise_for_status().json()
+        for widget in WIDGETS:
+            client.post(f"/v1/dashboards/{dashboard['id']}/widgets", headers=headers, json=widget).raise_for_status()
+        alert_ids = []
+        for number in range(alerts):
+            rule = {
+                "name": f"soak-{number}",
+                "source": {
+                    "type": "insight",
+                    "query": {"kind": "trends", "series": [{"event": "pageview"}], "interval": "hour"},
+                },
+                "condition": {"type": "threshold", "operator": "below", "value": 1 + number},
+                "every_seconds": 3600,
+            }
+            alert_ids.append(client.post("/v1/alerts", headers=headers, json=rule).raise_for_status().json()["id"])
+    return dashboard["id"], alert_ids
+
+
+def _idle_baseline(url: str, key: str, dashboard_id: str, alert_ids: list[str]) -> dict[str, Op]:
+    """Each operation on the idle server (same run): the baseline of the ratios."""
+    headers = {"Authorization": f"Bearer {key}"}
+    ops = {name: Op(name) for name in ("http_ingest", "dashboard_render", "alert_evaluation", "export")}
+    source = EventSource()
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+        for _ in range(5):
+            body = orjson.dumps(source.take(HTTP_BODY_EVENTS))
+            started = time.perf_counter()
+            client.post("/v1/events", content=body, headers={"Content-Type": "application/json"}).raise_for_status()
+            ops["http_ingest"].latencies.append((time.perf_counter() - started) * 1000)
+        for _ in range(5):
+            started = time.perf_counter()
+            client.get(f"/v1/dashboards/{dashboard_id}/render").raise_for_status()
+            ops["dashboard_render"].latencies.append((time.perf_counter() - started) * 1000)
+        for alert_id in alert_ids[:5]:
+            started = time.perf_counter()
+            client.post(f"/v1/alerts/{alert_id}/evaluate").raise_for_status()
+            ops["alert_evaluation"].latencies.append((time.perf_counter() - started) * 1000)
+        for _ in range(2):
+            started = time.perf_counter()
+            export_id = client.post("/v1/exports", json={"source": {"type": "insight", "query": TREND}}).json()["id"]
+            while client.get(f"/v1/exports/{export_id}").json()["status"] in ("queued", "running"):
+                time.sleep(0.1)
+            ops["export"].latencies.append((time.perf_counter() - started) * 1000)
+    return ops
+
+
+def _backfill(url: str, admin: dict[str, str], rows: int, op: Op, deadline: float) -> dict[str, Any]:
+    """One sync backfill of `rows` PostgreSQL rows while everything else runs."""
+    from analytics_engine.bench.backfill import make_table
+
+    schema = f"soak_{uuid.uuid4().hex[:8]}"
+    make_table(PG_DSN, schema, rows)
+    outcome: dict[str, Any] = {"rows": rows}
+    try:
+        with httpx.Client(base_url=url, headers=admin, timeout=120) as client:
+            spec = {
+                "name": schema,
+                "dsn": PG_DSN,
+                "table": f"{schema}.donations",
+                "tenant_column": "org_id",
+                "cursor": "updated_at",
+                "target": {"kind": "table", "table": f"{schema}_donations"},
+            }
+            client.post("/v1/admin/sync/sources", json=spec).raise_for_status()
+            started = time.perf_counter()
+            job = client.post(f"/v1/admin/sync/sources/{schema}/backfill").raise_for_status().json()
+            while True:
+                job = client.get(f"/v1/admin/jobs/{job['id']}").json()
+                if job["state"] not in ("queued", "running"):
+                    break
+                if time.monotonic() > deadline + 600:
+                    op.error("backfill still running 10 minutes after the soak")
+                    return outcome
+                time.sleep(0.5)
+            seconds = time.perf_counter() - started
+            if job["state"] != "succeeded":
+                op.error(f"backfill {job['state']}: {job.get('error')}")
+            else:
+                op.latencies.append(seconds * 1000)
+                outcome.update(seconds=round(seconds, 2), rows_per_second=round(rows / seconds))
+    except Exception as exc:
+        op.error(repr(exc))
+    finally:
+        import psycopg
+
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    return outcome
+
+
+async def _load(soak: Soak, rate: int, nats_share: float, dashboard_id: str, alert_ids: list[str], sse: int) -> None:
+    limits = httpx.Limits(max_connections=sse + 40, max_keepalive_connections=sse + 40)
+    nc = await nats.connect(NATS_URL, pending_size=64 * 1024 * 1024)
+    js = nc.jetstream()
+    http_pacer, nats_pacer = Pacer(rate * (1 - nats_share)), Pacer(rate * nats_share)
+    async with (
+        httpx.AsyncClient(base_url=soak.url, timeout=httpx.Timeout(120), limits=limits) as client,
+        httpx.AsyncClient(base_url=soak.url, timeout=httpx.Timeout(60, read=None), limits=limits) as streams,
+    ):
+        tasks = [asyncio.create_task(soak.sse_client(streams, dashboard_id)) for _ in range(sse)]
+        await asyncio.sleep(1.0)
+        if rate * (1 - nats_share) > 0:
+            tasks += [asyncio.create_task(soak.http_ingest(client, http_pacer)) for _ in range(8)]
+        if rate * nats_share > 0:
+            tasks += [asyncio.create_task(soak.nats_ingest(js, nats_pacer)) for _ in range(16)]
+        tasks += [
+            asyncio.create_task(soak.renders(client, dashboard_id, pause=1.0)),
+            asyncio.create_task(soak.exports(client, pause=5.0)),
+            asyncio.create_task(soak.alerts(client, alert_ids, pause=2.0)),
+        ]
+        while soak.running():
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(1.0)
+        for task in tasks[:sse]:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    await nc.close()
+
+
+def _wait_drained(url: str, key: str, admin: dict[str, str], expected: int, timeout: float = 600) -> dict[str, Any]:
+    """Until the consumer has no lag and the tenant's count reaches what was acknowledged."""
+    started = time.monotonic()
+    count = -1
+    with httpx.Client(base_url=url, timeout=60) as client:
+        while time.monotonic() - started < timeout:
+            count = client.get("/v1/events/count", headers={"Authorization": f"Bearer {key}"}).json()["count"]
+            if count >= expected:
+                break
+            time.sleep(1.0)
+        status = client.get("/v1/admin/ingest/status", headers=admin).json()
+    return {"count_after_drain": count, "drain_seconds": round(time.monotonic() - started, 1), "ingest_status": status}
+
+
+def _verify(folder: Path, tenant_id: str) -> dict[str, Any]:
+    """With `serve` stopped: what the warehouse holds for the tenant, and the derived tables' check."""
+    from analytics_engine.ingest.consistency import check_derived
+    from analytics_engine.warehouse import Warehouse
+
+    warehouse = Warehouse(f"chdb://{folder / 'warehouse'}", "analytics", pool_size=1)
+    try:
+        row = warehouse.query(
+            f"SELECT count(), uniqExact(event_id) FROM {warehouse.table('events')} WHERE tenant_id = {{t:String}}",
+            {"t": tenant_id},
+        ).rows[0]
+        mismatches = check_derived(warehouse)
+    finally:
+        warehouse.close()
+    return {
+        "stored": int(row[0]),
+        "distinct_ids": int(row[1]),
+        "derived_mismatches": [f"{m.tenant_id} {m.table} {m.figure}: {m.derived} vs {m.raw}" for m in mismatches],
+    }
+
+
+def run(
+    minutes: float, rate: int, nats_share: float, sse: int, backfill_rows: int, alerts: int, history: int
+) -> dict[str, Any]:
+    tag = uuid.uuid4().hex[:8]
+    stream, subject = f"SOAK_{tag}".upper(), f"soak{tag}"
+    env = {
+        "ANALYTICS_NATS_INGEST": "true",
+        "ANALYTICS_NATS_URL": NATS_URL,
+        "ANALYTICS_NATS_STREAM": stream,
+        "ANALYTICS_NATS_SUBJECTS": f"{subject}.>",
+        "ANALYTICS_NATS_CONSUMER": "soak",
+        "ANALYTICS_NATS_BATCH_MAX_EVENTS": "20000",
+        "ANALYTICS_NATS_BATCH_MAX_SECONDS": "1",
+        "ANALYTICS_BUDGET_MAX_CONCURRENT_QUERIES": "0",
+        "ANALYTICS_BUDGET_QUERY_SECONDS_PER_DAY": "0",
+        "ANALYTICS_STREAM_MAX_PER_TENANT": str(max(50, sse * 2)),
+        "ANALYTICS_SYNC_SCHEDULE": "false",
+    }
+    source = EventSource()
+    duration = minutes * 60
+    try:
+        with server_process(extra_env=env) as server:
+            tenant_id, key = server.tenant_key("soak")
+            admin = server.admin_headers()
+            if history:
+                print(f"loading {history:,} events of history...")
+                with httpx.Client(base_url=server.url, timeout=300) as client:
+                    for _ in range(0, history, 5 * HTTP_BODY_EVENTS):
+                        body = [event for _ in range(5) for event in source.take(HTTP_BODY_EVENTS)]
+                        client.post(
+                            "/v1/events", headers={"Authorization": f"Bearer {key}"}, content=orjson.dumps(body)
+                        ).raise_for_status()
+            dashboard_id, alert_ids = _setup(server.url, key, admin, alerts)
+            baseline = _idle_baseline(server.url, key, dashboard_id, alert_ids)
+            history_count = httpx.get(
+                f"{server.url}/v1/events/count", headers={"Authorization": f"Bearer {key}"}, timeout=60
+            ).json()["count"]
+            print(f"soak: {minutes:g} min at {rate:,} events/s ({nats_share:.0%} over NATS), {sse} SSE clients...")
+            ops = {
+                name: Op(name)
+                for name in (
+                    "http_ingest",
+                    "nats_publish",
+                    "dashboard_render",
+                    "sse_update_gap",
+                    "export",
+                    "alert_evaluation",
+                    "backfill",
+                )
+            }
+            soak = Soak(server.url, key, tenant_id, stream, subject, time.monotonic() + duration, ops, source)
+            samples: list[tuple[float, int]] = []
+            stop = threading.Event()
+            sampler = threading.Thread(target=_sample_rss, args=(server.process.pid, samples, stop), daemon=True)
+            sampler.start()
+            backfill: dict[str, Any] = {}
+
+            def start_backfill() -> None:
+                time.sleep(min(30.0, duration / 4))
+                backfill.update(_backfill(server.url, admin, backfill_rows, ops["backfill"], soak.deadline))
+
+            filler = threading.Thread(target=start_backfill, daemon=True)
+            filler.start()
+            load_started = time.monotonic()
+            asyncio.run(_load(soak, rate, nats_share, dashboard_id, alert_ids, sse))
+            load_seconds = time.monotonic() - load_started
+            stop.set()
+            filler.join(timeout=900)
+            acknowledged = soak.http_acked + soak.nats_acked
+            drained = _wait_drained(server.url, key, admin, history_count + acknowledged)
+        verified = _verify(server.data_dir, tenant_id)
+    finally:
+        with contextlib.suppress(Exception):
+            asyncio.run(_delete_stream(stream))
+    expected = history_count + acknowledged
+    memory = rss_growth(samples, load_seconds)
+    summaries = {name: op.summary(baseline.get(name)) for name, op in ops.items()}
+    errors = sum(op.errors for op in ops.values())
+    result = {
+        "minutes": minutes,
+        "target_events_per_second": rate,
+        "nats_share": nats_share,
+        "sse_clients": sse,
+        "load_seconds": round(load_seconds, 1),
+        "acknowledged": {"http": soak.http_acked, "nats": soak.nats_acked, "history": history_count},
+        "achieved_events_per_second": round(acknowledged / load_seconds),
+        "sse_widget_messages": soak.sse_messages,
+        "operations": summaries,
+        "errors": errors,
+        "backfill": backfill,
+        "memory": memory,
+        "drain": {k: v for k, v in drained.items() if k != "ingest_status"},
+        "verified": verified,
+        "nothing_lost": verified["stored"] == expected
+        and verified["distinct_ids"] == expected
+        and not verified["derived_mismatches"],
+        "targets": {"events_per_second": 20_000, "errors": 0, "rss_growth_last_half": 0.10},
+    }
+    rows = [
+        [
+            name,
+            s["count"],
+            s["p50_ms"] or "",
+            s["p95_ms"] or "",
+            s["idle_p95_ms"] or "",
+            s["ratio_to_idle"] or "",
+            s["errors"],
+        ]
+        for name, s in summaries.items()
+    ]
+    print_table(
+        "bench soak: operations (ms)", ["operation", "count", "p50", "p95", "idle p95", "ratio", "errors"], rows
+    )
+    print_table(
+        "bench soak: totals",
+        ["figure", "value"],
+        [
+            ["events/s acknowledged (target 20,000)", result["achieved_events_per_second"]],
+            ["acknowledged (http + nats)", f"{soak.http_acked:,} + {soak.nats_acked:,}"],
+            [
+                "stored / distinct ids / expected",
+                f"{verified['stored']:,} / {verified['distinct_ids']:,} / {expected:,}",
+            ],
+            ["derived tables disagreeing", len(verified["derived_mismatches"])],
+            ["errors (target 0)", errors],
+            ["RSS middle -> end (MiB)", f"{memory.get('middle_mib')} -> {memory.get('end_mib')}"],
+            ["RSS growth over the last half (target < 10%)", memory.get("growth_last_half", "")],
+        ],
+    )
+    result["file"] = str(write_result("soak", result))
+    return result
+
+
+async def _delete_stream(stream: str) -> None:
+    nc = await nats.connect(NATS_URL)
+    try:
+        await nc.jetstream().delete_stream(stream)
+    finally:
+        await nc.close()

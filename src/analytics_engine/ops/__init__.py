@@ -1,0 +1,1 @@
+"""Operations tools: the capacity model (docs/runbook.md)."""

@@ -1,0 +1,34 @@
+"""`bench soak` at a tiny size (issue 26): every operation runs at once against a real `serve`,
+NATS and PostgreSQL; nothing acknowledged is lost, nothing errs. `analytics-engine bench soak
+--minutes N` is the full measurement (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from analytics_engine.bench.soak import p95, rss_growth, run
+from tests.support.services import NATS, POSTGRES, require_service
+
+
+def test_p95_and_memory_growth_helpers():
+    assert p95([]) is None
+    assert p95([float(v) for v in range(1, 101)]) == 96.0
+    samples = [(t * 2.0, 1000 + (50 if t >= 25 else 0)) for t in range(30)]
+    growth = rss_growth(samples, 60.0)
+    assert growth["middle_mib"] == pytest.approx(1000 / 1024, abs=0.1)
+    assert growth["growth_last_half"] == pytest.approx(0.05)
+
+
+@pytest.mark.nats
+@pytest.mark.postgres
+def test_a_short_soak_loses_nothing_and_errs_nowhere(tmp_path, monkeypatch):
+    require_service("NATS", NATS)
+    require_service("PostgreSQL", POSTGRES)
+    monkeypatch.chdir(tmp_path)  # the result file goes under tmp_path/benchmarks/results
+    result = run(minutes=0.25, rate=600, nats_share=0.5, sse=2, backfill_rows=2000, alerts=2, history=0)
+    assert result["errors"] == 0, result["operations"]
+    assert result["acknowledged"]["http"] > 0 and result["acknowledged"]["nats"] > 0
+    assert result["nothing_lost"], result["verified"]
+    for name in ("http_ingest", "nats_publish", "dashboard_render", "export", "alert_evaluation", "backfill"):
+        assert result["operations"][name]["count"] > 0, name
+    assert result["sse_widget_messages"] > 0
