@@ -21,6 +21,7 @@ from analytics_engine.api.openapi import install as install_openapi
 from analytics_engine.api.routes import admin_ingest as ingest_routes
 from analytics_engine.api.routes import admin_lifecycle as lifecycle_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
+from analytics_engine.api.routes import ai as ai_routes
 from analytics_engine.api.routes import alerts as alert_routes
 from analytics_engine.api.routes import dashboards as dashboard_routes
 from analytics_engine.api.routes import exports as export_routes
@@ -94,6 +95,7 @@ PARTS: list[Part] = [
     # Erasure (privacy/) and retention tiers (lifecycle/): their jobs, routes and the tiering schedule.
     Part((privacy_routes.router,), start=start_privacy),
     Part((lifecycle_routes.router,), start=start_lifecycle),
+    Part((ai_routes.router,)),  # AI insights: explain, ask, answers (docs/ai.md)
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]
