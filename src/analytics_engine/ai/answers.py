@@ -22,6 +22,11 @@ def fmt_points(ratio: float) -> str:
     return f"{abs(ratio) * 100:.1f} points"
 
 
+def fmt_signed_points(ratio: float) -> str:
+    sign = "-" if ratio < 0 else "+"
+    return f"{sign}{abs(ratio) * 100:.1f} points"
+
+
 def fmt_value(value: float | None, ratio: bool) -> str:
     if value is None:
         return "n/a"
@@ -57,7 +62,10 @@ def explain_summary(response: ExplainResponse, label: str, ref: str) -> str:
                 part += " ("
             part += f"; {fmt_pct(x.share or 0.0, 0)}{e} of the change"
             if ratio and x.rate_effect is not None and x.mix_effect is not None:
-                part += f"; rate effect {fmt_points(x.rate_effect)}{e}, mix effect {fmt_points(x.mix_effect)}{e}"
+                part += (
+                    f"; rate effect {fmt_signed_points(x.rate_effect)}{e}, "
+                    f"mix effect {fmt_signed_points(x.mix_effect)}{e}"
+                )
             part += ")"
             parts.append(part.replace("( ;", "(").replace("(;", "("))
         text += " Most of it comes from " + "; then ".join(parts) + "."

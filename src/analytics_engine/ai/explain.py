@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 MAX_PAIR_DIMENSIONS = 4  # pairs are formed among the first four dimensions
 DEFAULT_DIMENSIONS = 4
+DEFAULT_COVERAGE = 0.9
 BREAKDOWN_LIMIT = 100
 PARALLEL = 4
 
@@ -122,8 +123,11 @@ class ExplainService:
                 details={"unknown_dimensions": missing},
             )
         if not dimensions:
+            # String properties set on nearly every event (at least DEFAULT_COVERAGE of them), busiest first.
+            total = sum(e.volume for e in taxonomy.events) or 1
             strings = [p for p in taxonomy.properties if p.type == "string"]
-            dimensions = [p.key for p in sorted(strings, key=lambda p: (-p.volume, p.key))[:DEFAULT_DIMENSIONS]]
+            common = [p for p in strings if p.volume >= DEFAULT_COVERAGE * total] or strings
+            dimensions = [p.key for p in sorted(common, key=lambda p: (-p.volume, p.key))[:DEFAULT_DIMENSIONS]]
         if not dimensions:
             raise InvalidInput("no dimensions to explain by: the tenant has no string properties", code="no_dimensions")
         return model.model_dump(mode="json", exclude_none=True), dimensions
