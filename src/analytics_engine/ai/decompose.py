@@ -36,12 +36,13 @@ MetricType = Literal["count", "ratio"]
 # an explanatory set at least 67%.
 MIN_SHARE = 0.1
 EXPLAINED_SHARE = 0.67
-PAIR_FACTOR = 1.5
+PAIR_FACTOR = 2.0
 # Support: a segment counts when its baseline + current volume (denominators for ratios, values for
 # counts) is at least MIN_SUPPORT and at least MIN_SUPPORT_SHARE of the group's volume.
 MIN_SUPPORT = 30.0
 MIN_SUPPORT_SHARE = 0.01
 MIN_FOR_MEDIAN = 3
+NOISE_SIGMAS = 2.0
 
 
 @dataclass(frozen=True)
@@ -204,53 +205,60 @@ def _explain(group: Group) -> None:
     segment did, an evenly spread change included (with fewer than MIN_FOR_MEDIAN segments, g = 1).
     A segment's deviation is d = y - g x. The set: the
     segments by |d|, largest first, each at least MIN_SHARE of sum |d|, until they hold EXPLAINED_SHARE
-    of it. score = |sum of d over the set| - sum of |d| over the rest: what the set moved, net, beyond
-    the typical segment, less what the rest moved apart from it. Two segments moving in opposite
+    of it, and never all of the segments (a change of everyone is no segment's).
+    score = |sum of d over the set| - sum over the rest of max(0, |d| - NOISE_SIGMAS sd): what the set
+    moved, net, beyond the typical segment, less what the rest moved apart from it beyond sampling
+    noise (sd: counts sqrt(baseline + current); ratios sqrt(n1 r0 (1 - r0) + n1^2 r0 (1 - r0) / n0)). Two segments moving in opposite
     directions (a mix shift) cancel in the first term."""
     ratio = any(s.rate_effect is not None for s in group.segments)
-    pairs: list[tuple[Segment, float, float]] = []
+    items: list[tuple[Segment, float, float, float]] = []  # segment, x, y, variance of y - x
     for seg in group.segments:
         if not seg.supported:
             continue
         f = seg.figures
         if ratio:
             r0 = _ratio(f.base_num, f.base_den)
-            x = f.cur_den * (r0 if r0 is not None else (_ratio(f.cur_num, f.cur_den) or 0.0))
+            rate = r0 if r0 is not None else (_ratio(f.cur_num, f.cur_den) or 0.0)
+            x = f.cur_den * rate
+            spread_r0 = rate * (1 - rate) / f.base_den if f.base_den else 0.0
+            variance = f.cur_den * rate * (1 - rate) + f.cur_den**2 * spread_r0
         else:
             x = f.base_num
-        pairs.append((seg, x, f.cur_num))
-    if not pairs:
+            variance = f.base_num + f.cur_num
+        items.append((seg, x, f.cur_num, max(variance, 0.0)))
+    if not items:
         group.explained, group.score = [], float("-inf")
         return
-    best: tuple[float, float, list[Segment], float] | None = None
-    # Two segments have no typical one: each is measured against its own baseline (g = 1).
-    typical = statistics.median([y / x if x else 1.0 for _, x, y in pairs]) if len(pairs) >= MIN_FOR_MEDIAN else 1.0
-    for g in (typical,):
-        deviations = {id(seg): y - g * x for seg, x, y in pairs}
-        spread = sum(abs(d) for d in deviations.values())
-        ordered = sorted((seg for seg, _, _ in pairs), key=lambda seg: (-abs(deviations[id(seg)]), seg.values))
-        taken: list[Segment] = []
-        held = 0.0
-        for seg in ordered:
-            d = abs(deviations[id(seg)])
-            if spread == 0 or d < MIN_SHARE * spread:
-                break
-            taken.append(seg)
-            held += d
-            if held >= EXPLAINED_SHARE * spread:
-                break
-        if not taken:
-            continue
-        score = abs(sum(deviations[id(seg)] for seg in taken)) - (spread - held)
-        if best is None or score > best[0]:
-            best = (score, g, taken, spread)
-    if best is None:
-        group.explained, group.score = [], float("-inf")
+    # Fewer than MIN_FOR_MEDIAN segments have no typical one: each is measured against its own baseline.
+    ratios = [y / x if x else 1.0 for _, x, y, _ in items]
+    g = statistics.median(ratios) if len(items) >= MIN_FOR_MEDIAN else 1.0
+    group.factor = g
+    for seg, x, y, _ in items:
+        seg.deviation = y - g * x
+    spread = sum(abs(seg.deviation) for seg, _, _, _ in items)
+    ordered = sorted(items, key=lambda item: (-abs(item[0].deviation), item[0].values))
+    taken: list[Segment] = []
+    held = 0.0
+    for seg, _, _, _ in ordered[: len(ordered) - 1]:  # never every segment: that is the whole population
+        if spread == 0 or abs(seg.deviation) < MIN_SHARE * spread:
+            break
+        taken.append(seg)
+        held += abs(seg.deviation)
+        if held >= EXPLAINED_SHARE * spread:
+            break
+    group.explained = taken
+    group.explained_share = sum(seg.share or 0.0 for seg in taken)
+    if not taken:
+        group.score = float("-inf")
         return
-    group.score, group.factor, group.explained, _ = best
-    for seg, x, y in pairs:
-        seg.deviation = y - group.factor * x
-    group.explained_share = sum(seg.share or 0.0 for seg in group.explained)
+    inside = {id(seg) for seg in taken}
+    # The rest's movement beyond sampling noise (NOISE_SIGMAS standard deviations of y - g x).
+    residual = sum(
+        max(0.0, abs(seg.deviation) - NOISE_SIGMAS * math.sqrt(var))
+        for seg, _, _, var in items
+        if id(seg) not in inside
+    )
+    group.score = abs(sum(seg.deviation for seg in taken)) - residual
 
 
 def weighted_median(items: Sequence[tuple[float, float]]) -> float:

@@ -52,7 +52,7 @@ class Scenario:
 
 
 def _weights(rng: np.random.Generator, n: int) -> np.ndarray:
-    w = rng.dirichlet(np.full(n, 1.5))
+    w = rng.dirichlet(np.full(n, 1.0))
     return np.asarray(w, dtype=float)
 
 
@@ -63,11 +63,11 @@ def scenario(seed: int) -> Scenario:
     metric: MetricType = "count" if seed % 2 == 0 else "ratio"
     n_dims = rnd.choice((3, 4))
     dims = [f"d{i}" for i in range(n_dims)]
-    sizes = [rnd.randint(3, 7) for _ in dims]
+    sizes = [rnd.randint(3, 12) for _ in dims]
     values = [[f"{d}_v{j}" for j in range(n)] for d, n in zip(dims, sizes, strict=True)]
     weights = [_weights(rng, n) for n in sizes]
     rate_mult = [np.exp(rng.normal(0, 0.25, n)) for n in sizes]
-    scale = float(rnd.choice((20_000, 50_000, 200_000)))
+    scale = float(rnd.choice((10_000, 50_000, 200_000)))
     base_rate = rnd.uniform(0.15, 0.5)
     shape = tuple(sizes)
     volume = scale * _outer(weights)
@@ -98,6 +98,21 @@ def scenario(seed: int) -> Scenario:
         # the moved volume lands on the destination cells with the same other values
         cur_volume[dst_index] += amount
         decoys.append("mix_shift")
+    if rnd.random() < 0.6:
+        # Noise: one to three small segments (under 5% of their dimension) of other dimensions swing
+        # by x 0.3-2.5 (their volume for counts, their rate for ratios).
+        for _ in range(rnd.randint(1, 3)):
+            other = rnd.choice([d for d in range(n_dims) if d != target])
+            small = [j for j in range(sizes[other]) if weights[other][j] < 0.05]
+            if not small:
+                continue
+            index = _slice(n_dims, other, rnd.choice(small))
+            swing = rnd.uniform(0.3, 2.5)
+            if metric == "count":
+                cur_volume[index] *= swing
+            else:
+                cur_rate[index] *= swing
+        decoys.append("small_segment_swing")
     if rnd.random() < 0.5:
         factor = rnd.uniform(0.9, 1.1)
         if metric == "count":
