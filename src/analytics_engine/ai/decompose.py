@@ -208,8 +208,8 @@ def _explain(group: Group) -> None:
     of it, and never all of the segments (a change of everyone is no segment's).
     score = |sum of d over the set| - sum over the rest of max(0, |d| - NOISE_SIGMAS sd): what the set
     moved, net, beyond the typical segment, less what the rest moved apart from it beyond sampling
-    noise (sd: counts sqrt(baseline + current); ratios sqrt(n1 r0 (1 - r0) + n1^2 r0 (1 - r0) / n0)). Two segments moving in opposite
-    directions (a mix shift) cancel in the first term."""
+    noise (sd: counts sqrt(baseline + current); ratios sqrt(n1 r0 (1 - r0) + n1^2 r0 (1 - r0) / n0)).
+    Two segments moving in opposite directions (a mix shift) cancel in the first term."""
     ratio = any(s.rate_effect is not None for s in group.segments)
     items: list[tuple[Segment, float, float, float]] = []  # segment, x, y, variance of y - x
     for seg in group.segments:
