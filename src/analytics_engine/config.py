@@ -390,6 +390,16 @@ class Settings(BaseSettings):
         description="Secret signing erasure receipts (HMAC-SHA256); default: generated once in "
         "`<data_dir>/privacy-receipt-key`. Keep it to verify receipts later.",
     )
+    # --- AI insights (docs/ai.md): an optional OpenAI-compatible endpoint ---------------------------
+    ai_url: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible API (`https://api.openai.com/v1`); unset: `/v1/ai/ask` "
+        "answers with the offline parser only. Called through the outgoing-HTTP guard (`ANALYTICS_OUTGOING_ALLOW`).",
+    )
+    ai_model: str = Field("gpt-4o-mini", description="Model name sent to the AI endpoint.")
+    ai_key: str | None = Field(None, description="Bearer key for the AI endpoint.")
+    ai_timeout_seconds: float = Field(30.0, gt=0, le=600, description="Time allowed for one AI endpoint call.")
+    ai_max_steps: int = Field(8, ge=1, le=30, description="Most model turns (tool calls) per question.")
 
     @field_validator("outgoing_allow", mode="before")
     @classmethod

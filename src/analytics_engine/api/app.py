@@ -21,6 +21,7 @@ from analytics_engine.api.openapi import install as install_openapi
 from analytics_engine.api.routes import admin_ingest as ingest_routes
 from analytics_engine.api.routes import admin_lifecycle as lifecycle_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
+from analytics_engine.api.routes import ai as ai_routes
 from analytics_engine.api.routes import alerts as alert_routes
 from analytics_engine.api.routes import annotations as annotation_routes
 from analytics_engine.api.routes import dashboards as dashboard_routes
@@ -100,6 +101,7 @@ PARTS: list[Part] = [
     Part((annotation_routes.router,)),
     # Embed tokens and the read-only /embed/ page (docs/embedding.md).
     Part((embed_routes.router, embed_routes.page_router)),
+    Part((ai_routes.router,)),  # AI insights: explain, ask, answers (docs/ai.md)
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]

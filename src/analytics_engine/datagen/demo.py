@@ -62,7 +62,7 @@ def load_demo(
         load_events(
             runtime.warehouse,
             tenant.id,
-            generate_events(GeneratorSpec(events=events, days=DEMO_DAYS, seed=spec.seed)),
+            generate_events(GeneratorSpec(events=events, days=DEMO_DAYS, seed=spec.seed, june_safari_churn=True)),
             on_progress,
         )
         create_demo_dashboard(runtime, tenant.id)  # the "Product overview" dashboard (/ui/)

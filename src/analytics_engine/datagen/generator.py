@@ -46,6 +46,9 @@ class GeneratorSpec:
     end: datetime | None = None
     seed: int = 7
     events_per_user: int = 40
+    # The demo's story for AI insights (docs/ai.md): people who sign up in June on Safari stop
+    # coming back after their first day, so June's retention drops and the cause is browser = Safari.
+    june_safari_churn: bool = False
 
 
 def generate_events(spec: GeneratorSpec) -> Iterator[dict[str, Any]]:
@@ -87,6 +90,8 @@ def _user_events(
         bought = activated_at + timedelta(days=rng.expovariate(1 / 4))
         if bought < end:
             yield _purchase(rng, distinct_id, bought, base, plan)
+    if spec.june_safari_churn and signup.month == 6 and browser == "Safari":
+        lifetime_days = 0
     last_day = min(end, signup + timedelta(days=lifetime_days))
     day = signup.replace(hour=0, minute=0, second=0) + timedelta(days=1)
     while day < last_day:
