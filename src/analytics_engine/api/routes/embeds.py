@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep
 from analytics_engine.api.openapi import errors, examples
-from analytics_engine.api.routes.ui import STATIC, _send
+from analytics_engine.api.routes.ui import send_page
 from analytics_engine.embeds.schemas import EmbedCreate, EmbedCreated, EmbedPublic, EmbedView, ViewerFilters
 from analytics_engine.embeds.service import MAX_LIST
 from analytics_engine.errors import InvalidInput
@@ -133,7 +133,7 @@ def view_embed(token: str, runtime: RuntimeDep, viewer: ViewerFilters = Depends(
 
 @page_router.get("/embed/{token}")
 def embed_page(token: str, request: Request) -> Response:
-    response = _send(request, STATIC / "embed.html", "no-store")
+    response = send_page(request, "embed.html", "no-store")
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Content-Security-Policy"] = "frame-ancestors *"
     return response

@@ -95,9 +95,14 @@ def ui_redirect() -> RedirectResponse:
 
 @router.get("/ui/")
 def ui_page(request: Request) -> Response:
-    template, _ = _read(STATIC / "index.html")
+    return send_page(request, "index.html", "no-cache")
+
+
+def send_page(request: Request, name: str, cache: str) -> Response:
+    """An HTML page of static/ with its modules and stylesheets pointed at their content-hashed URLs."""
+    template, _ = _read(STATIC / name)
     page = _page(template, tuple(sorted(_versions().items())))
-    return _send(request, page, ".html", hashlib.sha256(page).hexdigest()[:16], "no-cache")
+    return _send(request, page, ".html", hashlib.sha256(page).hexdigest()[:16], cache)
 
 
 @router.get("/ui/static/{path:path}")
