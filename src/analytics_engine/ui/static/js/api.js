@@ -157,8 +157,15 @@ export function selectField(label, name, options, value) {
 // ---------------------------------------------------------------- the tenant's own names
 // From the taxonomy (GET /v1/taxonomy): event names and property keys, busiest first, hidden ones left
 // out; each property with its JSON type and the events it comes with. Fetched once per sign-in.
+let namesPending = null; // [session, promise]: a second caller waits for the same answer
 export async function loadNames() {
   if (state.names) return state.names;
+  if (namesPending && namesPending[0] === state.session) return namesPending[1];
+  const pending = fetchNames();
+  namesPending = [state.session, pending];
+  try { return await pending; } finally { if (namesPending && namesPending[1] === pending) namesPending = null; }
+}
+async function fetchNames() {
   let taxonomy;
   try { taxonomy = await api("/v1/taxonomy"); } catch (error) {
     if (error.stale) throw error;

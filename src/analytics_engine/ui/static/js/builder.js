@@ -393,7 +393,7 @@ export async function showBuilder(params) {
   } else b.display = "line";
   view.replaceChildren(
     h("div", { class: "dash-head" }, h("div", {}, h("h1", {}, b.target && b.target.widget ? "Edit widget" : "New insight"),
-      h("p", { class: "muted" }, "Pick events and properties from your own data. The chart follows every change; click a point for the people behind it."))),
+      h("p", { class: "muted" }, "Pick events and properties from your own data. The chart follows every change; click a point, a step, a cell or a node for the people behind it."))),
     h("div", { class: "builder" },
       h("form", { class: "card b-panel", id: "b-form-wrap", onsubmit: (e) => { e.preventDefault(); run(); } },
         h("div", { class: "segmented", id: "b-kinds", role: "group", "aria-label": "Kind of insight" },

@@ -1,6 +1,6 @@
 // Entry point: sign in with an API key (sessionStorage only), route between dashboards, the insight
 // builder and the cohort / export / report lists (#/d/<id>, #/insight?…, #/cohorts, #/exports, #/reports).
-import { $, KEY, api, clearError, showError, state } from "./api.js";
+import { $, KEY, api, clearError, loadNames, showError, state } from "./api.js";
 import { clearDashboard, closeStream, openDashboard, resetFilterForm, showDashboards, showWelcome } from "./dashboard.js";
 import { closeDrawer } from "./drill.js";
 import { newReport, showCohorts, showExports, showReports } from "./manage.js";
@@ -128,6 +128,9 @@ async function start() {
     // the dashboard's render starts at once; widgets are drawn once the metric catalogue is in too
     state.ready = Promise.all([loadMetrics(), loadCohorts()]);
     await Promise.all([showDashboards(), route()]);
+    // the builder's pickers (the tenant's taxonomy), fetched once the first screen is drawn
+    const later = window.requestIdleCallback || ((fn) => setTimeout(fn, 200));
+    later(() => loadNames().catch(() => {}));
   } catch (error) {
     if (!error.stale && (error.status === 401 || error.status === 403)) signOut();
   }
