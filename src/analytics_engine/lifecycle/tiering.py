@@ -25,8 +25,9 @@ tenant's background scope."""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -95,13 +96,13 @@ def _norm(checksum: str) -> str:
     return format(int(checksum or "0", 16), "x")
 
 
-def _together(work: list[Callable[[], Any]]) -> None:
+def _together(work: Sequence[Callable[[], Any]], workers: int = 4) -> None:
     """Run these statements side by side (the warehouse runs mutations in its background pool)."""
-    if len(work) < 2:
+    if len(work) < 2 or workers < 2:
         for item in work:
             item()
         return
-    with ThreadPoolExecutor(max_workers=min(4, len(work)), thread_name_prefix="tiering") as pool:
+    with ThreadPoolExecutor(max_workers=min(workers, len(work)), thread_name_prefix="tiering") as pool:
         for future in [pool.submit(item) for item in work]:
             future.result()
 
@@ -113,6 +114,7 @@ class Tiering:
         self.platform = core.warehouse.platform(REASON)
         self.events = core.warehouse.table("events")
         self.outcome = TieringOutcome()
+        self._lock = threading.Lock()
 
     def _timed(self, phase: str, started: float) -> None:
         self.outcome.phases[phase] = self.outcome.phases.get(phase, 0.0) + time.perf_counter() - started
@@ -203,8 +205,9 @@ class Tiering:
         noted; then each month is `exported`."""
         started = time.perf_counter()
         figures = self.hot_figures_of(months)
-        for (tenant_id, month), hot in figures.items():
-            self.export_tenant(tenant_id, month, hot)
+        # Files side by side (two at a time: each write is a full scan of its rows in the warehouse).
+        work = [partial(self.export_tenant, tenant_id, month, hot) for (tenant_id, month), hot in figures.items()]
+        _together(work, workers=2)
         self._timed("export_and_verify", started)
         for month in months:
             started = time.perf_counter()
@@ -261,8 +264,9 @@ class Tiering:
             cached.unlink(missing_ok=True)
             self.core.storage.put_file(tenant_id, key, target)
         self._record(tenant_id, month, (written[0], _norm(written[1])), size)
-        self.outcome.rows_moved += hot[0]
-        self.outcome.files_written += 1
+        with self._lock:
+            self.outcome.rows_moved += hot[0]
+            self.outcome.files_written += 1
 
     def _record(self, tenant_id: str, month: int, figures: tuple[int, str], size: int | None = None) -> None:
         if size is None:
