@@ -69,8 +69,7 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
     def notes(self) -> list[AnnotationPublic]:
         """The tenant-wide annotations overlapping the range (read once per run, from metadata)."""
         if self._notes is None:
-            service = getattr(self.runtime, "annotations", None)
-            self._notes = service.in_range(self.tenant.tenant_id, self.range.start, self.range.end) if service else []
+            self._notes = self.runtime.annotations.in_range(self.tenant.tenant_id, self.range.start, self.range.end)
         return self._notes
 
     def limit_context(self) -> dict[str, Any]:
