@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
-from analytics_engine.insights.base import PERSON_KEY as PERSON
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import add_months, bucket_sql, buckets
 from analytics_engine.insights.filters import OTHER, Params, breakdown_sql, filters_sql
@@ -141,19 +140,20 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
         raw_bd = (
             breakdown_sql(query.breakdown, params, self.cohorts) if query.breakdown else "CAST([], 'Array(String)')"
         )
+        unit = self.unit_key()  # people, or groups (docs/groups.md)
         if query.start_type == "first_time":
             where = self._event_where(params, query.start_event, None, self.range.end)
             start = params.add(_text(self.range.start), "DateTime64(3)")
             first = bucket_sql(query.period, "first_ts", "{tz:String}")
             starts = (
-                f"SELECT person, {first} AS cohort, bd FROM (SELECT {PERSON} AS person, min(timestamp) AS first_ts, "
+                f"SELECT person, {first} AS cohort, bd FROM (SELECT {unit} AS person, min(timestamp) AS first_ts, "
                 f"argMin({raw_bd}, timestamp) AS bd FROM {self.events} WHERE {' AND '.join(where)} "
                 f"GROUP BY person HAVING first_ts >= {start})"
             )
         else:
             where = self._event_where(params, query.start_event, self.range.start, self.range.end)
             starts = (
-                f"SELECT {PERSON} AS person, {bucket} AS cohort, argMin({raw_bd}, timestamp) AS bd FROM {self.events} "
+                f"SELECT {unit} AS person, {bucket} AS cohort, argMin({raw_bd}, timestamp) AS bd FROM {self.events} "
                 f"WHERE {' AND '.join(where)} GROUP BY person, cohort"
             )
         if query.breakdown:
@@ -168,7 +168,7 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             )
         return_where = self._event_where(params, query.return_event, self.range.start, self.return_cutoff())
         returns = (
-            f"SELECT {PERSON} AS person, groupUniqArray({bucket}) AS rets FROM {self.events} "
+            f"SELECT {self.unit_key()} AS person, groupUniqArray({bucket}) AS rets FROM {self.events} "
             f"WHERE {' AND '.join(return_where)} GROUP BY person"
         )
         cells = f"arrayMap(p -> toUInt64(has(rets, {_ADD[query.period]}(cohort, p))), range(1, {query.periods}))"
