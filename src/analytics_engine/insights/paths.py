@@ -54,7 +54,7 @@ class PathsRunner(InsightRunner[PathsQuery]):
     def _cleaned(self, params: Params) -> str:
         if not self.query.path_cleaning:
             return "event"
-        name = "toString(event)"
+        name = "event"  # LowCardinality: the rules run once per distinct name, not once per event
         for rule in self.query.path_cleaning:
             name = f"replaceRegexpAll({name}, {params.add(rule.regex, 'String')}, {params.add(rule.alias, 'String')})"
         return f"if(({name}) AS cleaned = '', {params.add(EMPTY_NAME, 'String')}, cleaned)"
