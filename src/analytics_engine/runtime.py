@@ -26,6 +26,7 @@ from analytics_engine.dashboards.service import DashboardService
 from analytics_engine.dashboards.stream import StreamHub
 from analytics_engine.embeds.service import EmbedService
 from analytics_engine.exports.service import ExportService
+from analytics_engine.groups.service import GroupService
 from analytics_engine.impact.service import ImpactService
 from analytics_engine.lifecycle.service import LifecycleService
 from analytics_engine.materialized.service import MaterializedService
@@ -57,6 +58,7 @@ class Runtime(Core):
     taxonomy: TaxonomyService = field(init=False, repr=False)
     annotations: AnnotationService = field(init=False, repr=False)
     embeds: EmbedService = field(init=False, repr=False)
+    groups: GroupService = field(init=False, repr=False)
     # Parts that live between a start hook and its stop hook (None outside `serve`, or once stopped;
     # a runtime shared by several apps in tests starts them again).
     stream_hub: StreamHub | None = field(default=None, init=False, repr=False)
@@ -79,6 +81,7 @@ class Runtime(Core):
         self.taxonomy = TaxonomyService(self)
         self.annotations = AnnotationService(self)
         self.embeds = EmbedService(self)
+        self.groups = GroupService(self)
 
     @classmethod
     def build(cls, settings: Settings, *, migrate_schemas: bool = True) -> Runtime:

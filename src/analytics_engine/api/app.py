@@ -29,6 +29,7 @@ from analytics_engine.api.routes import embeds as embed_routes
 from analytics_engine.api.routes import exports as export_routes
 from analytics_engine.api.routes import files as file_routes
 from analytics_engine.api.routes import forecasts as forecast_routes
+from analytics_engine.api.routes import groups as group_routes
 from analytics_engine.api.routes import materialized as materialized_routes
 from analytics_engine.api.routes import metrics as metric_routes
 from analytics_engine.api.routes import privacy as privacy_routes
@@ -102,6 +103,8 @@ PARTS: list[Part] = [
     # Embed tokens and the read-only /embed/ page (docs/embedding.md).
     Part((embed_routes.router, embed_routes.page_router)),
     Part((ai_routes.router,)),  # AI insights: explain, ask, answers (docs/ai.md)
+    # Groups (docs/groups.md): the groups list; insights aggregate by a group via their query.
+    Part((group_routes.router,)),
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]

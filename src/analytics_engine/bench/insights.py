@@ -40,6 +40,7 @@ TARGETS_MS = {
     "funnel_5_steps": 1000.0,
     "paths_5_steps": 1000.0,
     "funnel_correlation": 2000.0,
+    "group_funnel_5_steps": 1000.0,
     "retention_12_weeks": 1000.0,
     "trends_rollup": 50.0,
     "trends_filter_plan_materialized": 50.0,
@@ -102,6 +103,23 @@ CASES: list[tuple[str, dict[str, Any]]] = [
             ],
             "conversion_window": {"value": 14, "unit": "day"},
             "date_range": {"date_from": "-90d"},
+        },
+    ),
+    (
+        # The same funnel counted by company (docs/groups.md): each company is one unit.
+        "group_funnel_5_steps",
+        {
+            "kind": "funnels",
+            "steps": [
+                {"event": "signup"},
+                {"event": "activated"},
+                {"event": "feature_used"},
+                {"event": "pageview"},
+                {"event": "purchase"},
+            ],
+            "conversion_window": {"value": 14, "unit": "day"},
+            "date_range": {"date_from": "-90d"},
+            "aggregation": {"group": "company"},
         },
     ),
     (
@@ -482,6 +500,7 @@ def targets(results: dict[str, Any]) -> dict[str, Any]:
         "funnel_5_steps",
         "paths_5_steps",
         "funnel_correlation",
+        "group_funnel_5_steps",
         "retention_12_weeks",
         "trends_rollup",
         "trends_filter_plan_materialized",

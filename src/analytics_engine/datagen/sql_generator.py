@@ -12,7 +12,9 @@ generator, so a seed always gives the same users and events (event ids aside):
   at daytime hours. So funnels signup -> activated -> ... convert with realistic drop-off;
 - properties plan (free 70% / pro 25% / enterprise 5%), country and browser (skewed), utm_source on
   signups, path on page views, feature on feature use, amount (log-normal by plan) and currency on
-  purchases; typed in the JSON column as ingest would type them.
+  purchases; typed in the JSON column as ingest would type them;
+- each user belongs to one of 5,000 companies, carried by every event as `$groups.company` (group
+  analytics, docs/groups.md: about 40 users per company at 200k users).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ SELECT number AS u,
     h3 * 3.1 % 1 < 0.55 + 0.3 * engagement AS activated,
     activated AND h4 * 7.7 % 1 < if(plan = 'free', 0.25, 0.6) AS purchased,
     toUInt32(-log(h5 * 13.3 % 1 + 1e-12) * 72000) AS act_delay,
-    toUInt32(-log(h6 * 17.9 % 1 + 1e-12) * 345600) AS buy_delay
+    toUInt32(-log(h6 * 17.9 % 1 + 1e-12) * 345600) AS buy_delay,
+    concat('company-', toString(toUInt32(h1 * 104729) % 5000)) AS company
 FROM numbers({first_user:UInt64}, {users:UInt64})
 """
 
@@ -75,9 +78,11 @@ SELECT
            ['export','invite','comment','schedule','search','upload'][1 + toUInt32(pow(hk, 1.2) * 6)], NULL),
         if(event = 'purchase',
            round(scale * exp(0.6 * sqrt(-2 * log(hk + 1e-12)) * cos(6.283185307 * rk)), 2), NULL),
-        if(event = 'purchase', 'USD', NULL)
+        if(event = 'purchase', 'USD', NULL),
+        tuple(company)
     ), 'Tuple(plan String, country String, browser String, utm_source Nullable(String), path Nullable(String),
-              feature Nullable(String), amount Nullable(Float64), currency Nullable(String))') AS JSON) AS properties
+              feature Nullable(String), amount Nullable(Float64), currency Nullable(String),
+              `$groups` Tuple(company String))') AS JSON) AS properties
 FROM ({_USERS}) AS users
 ARRAY JOIN range(n_events) AS k
 ARRAY JOIN [cityHash64({{seed:UInt64}}, u, k) / 18446744073709551616.0] AS rk

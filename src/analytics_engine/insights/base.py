@@ -22,7 +22,14 @@ import structlog
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.dates import Resolved, resolve_range
-from analytics_engine.insights.filters import CohortConditions, MaterializedColumns, Params, cohort_ids, filters_sql
+from analytics_engine.insights.filters import (
+    CohortConditions,
+    MaterializedColumns,
+    Params,
+    cohort_ids,
+    filters_sql,
+    string_expr,
+)
 from analytics_engine.insights.results import RESULT_VERSION, InsightResponse, Timing
 from analytics_engine.warehouse.client import QueryResult
 from analytics_engine.warehouse.scoped import TENANT_PARAM, TenantScope
@@ -143,6 +150,25 @@ class InsightRunner(Generic[Q]):
         ]
         where += filters_sql([*self.query.all_filters(), *filters], params, self.cohorts)  # type: ignore[attr-defined]
         return where
+
+    # --- who is counted: people, or groups (query.aggregation, docs/groups.md) ----------------------
+    def group_text(self) -> str | None:
+        """The event's key of the aggregation's group type as text (a materialized column when there
+        is one), None when the query counts people."""
+        aggregation = getattr(self.query, "aggregation", None)
+        if aggregation is None:
+            return None
+        column = self.cohorts.materialized.column(aggregation.path, "string")
+        return f"ifNull({column}, '')" if column else string_expr(aggregation.path)
+
+    def unit_key(self) -> str:
+        """What per-person stages group by: `person_key`, or the hash of the group key."""
+        text = self.group_text()
+        return PERSON_KEY if text is None else f"cityHash64({text})"
+
+    def unit_id(self) -> str:
+        """What lists of people give: `distinct_id`, or the group key."""
+        return self.group_text() or "distinct_id"
 
     def new_params(self) -> Params:
         params = Params()

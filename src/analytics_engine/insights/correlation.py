@@ -119,7 +119,7 @@ class FunnelCorrelationRunner(InsightRunner[FunnelsQuery]):
         )
 
     def _events_source(self, params: Any, *, ids: bool = False) -> str:
-        key = "distinct_id" if ids else "person_key"
+        key = self.unit_id() if ids else self.unit_key()
         where = self.base_where(
             params,
             [],

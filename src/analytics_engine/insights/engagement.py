@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
-from analytics_engine.insights.base import PERSON_KEY as PERSON
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import bucket_key, bucket_label, bucket_sql, buckets, local_bucket
 from analytics_engine.insights.filters import Params, filters_sql
@@ -76,7 +75,7 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         where = self._where(params, self._active_window().start, self.range.end)
         return (
             f"SELECT arraySort(groupUniqArray(toDate(timestamp, {{tz:String}}))) AS ds FROM {self.events} "
-            f"WHERE {where} GROUP BY {PERSON}"
+            f"WHERE {where} GROUP BY {self.unit_key()}"
         )
 
     def to_sql(self) -> list[SQL]:
@@ -103,7 +102,7 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
             where = self._where(params, self.range.start, self.range.end)
             period = bucket_sql(self.interval, "timestamp", "{tz:String}")
             sql = (
-                f"SELECT period, days, count() AS people FROM (SELECT {PERSON} AS person, "
+                f"SELECT period, days, count() AS people FROM (SELECT {self.unit_key()} AS person, "
                 f"{period} AS period, uniqExact(toDate(timestamp, {{tz:String}})) AS days FROM {self.events} "
                 f"WHERE {where} GROUP BY person, period) GROUP BY period, days"
             )
@@ -113,8 +112,9 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
             bucket = bucket_sql(self.interval, "timestamp", "{tz:String}")
             since = params.add(utc_text(previous), "DateTime64(3)")
             first = params.add(self.buckets[0], "Date")
+            first_bucket = bucket_sql(self.interval, "min(timestamp)", "{tz:String}")
             users = (
-                f"SELECT {PERSON} AS person, {bucket_sql(self.interval, 'min(timestamp)', '{tz:String}')} AS first_b, "
+                f"SELECT {self.unit_key()} AS person, {first_bucket} AS first_b, "
                 f"groupUniqArrayIf({bucket}, timestamp >= {since}) AS active FROM {self.events} "
                 f"WHERE {where} GROUP BY person"
             )

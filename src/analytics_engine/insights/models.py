@@ -40,18 +40,48 @@ class Duration(Strict):
         return self.value * _UNIT_SECONDS[self.unit]
 
 
+GROUP_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
+GROUPS_KEY = "$groups"
+MAX_GROUP_TYPES = 5
+
+
+class Aggregation(Strict):
+    """Count groups instead of people (docs/groups.md): events carry their groups' keys in the property
+    `$groups` (`{"$groups": {"company": "acme"}}`); an insight aggregated by `company` treats each
+    company as one unit (unique companies, company funnels, company retention) and reads only events
+    that carry a company key."""
+
+    group: str = Field(description="Group type: a key of the events' `$groups` property, e.g. `company`.")
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, value: str) -> str:
+        if not GROUP_TYPE.match(value):
+            raise ValueError("a group type is a letter or '_' then letters, digits or '_' (at most 40)")
+        return value
+
+    @property
+    def path(self) -> str:
+        return f"{GROUPS_KEY}.{self.group}"
+
+
 class InsightBase(Strict):
     date_range: DateRange = Field(default_factory=DateRange)
     timezone: str | None = Field(None, description="IANA time zone; default the tenant's.")
     filters: list[Filter] = Field(default_factory=list, max_length=50, description="Applied to every event read.")
     cohort_id: str | None = Field(None, max_length=100, description="Only members of this cohort.")
+    aggregation: Aggregation | None = Field(
+        None, description='Count groups instead of people: `{"group": "company"}` (docs/groups.md); null: people.'
+    )
 
     _tz = field_validator("timezone")(classmethod(lambda cls, v: v if v is None else check_timezone(v)))
 
     def all_filters(self) -> list[Any]:
-        from analytics_engine.insights.filters import CohortFilter
+        from analytics_engine.insights.filters import CohortFilter, PropertyFilter
 
-        extra = [CohortFilter(type="cohort", cohort_id=self.cohort_id)] if self.cohort_id else []
+        extra: list[Any] = [CohortFilter(type="cohort", cohort_id=self.cohort_id)] if self.cohort_id else []
+        if self.aggregation is not None:  # aggregated by a group: only events that carry its key
+            extra.append(PropertyFilter(type="property", key=self.aggregation.path, operator="is_set"))
         return [*self.filters, *extra]
 
 

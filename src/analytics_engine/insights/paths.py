@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from analytics_engine.errors import InvalidInput
-from analytics_engine.insights.base import PERSON_KEY, SQL, Executor, InsightRunner
+from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.filters import OTHER, Params
 from analytics_engine.insights.models import PathsQuery
 from analytics_engine.insights.results import InsightResponse, PathLink, PathNode, PathPeoplePage, PathsResult
@@ -54,7 +54,7 @@ class PathsRunner(InsightRunner[PathsQuery]):
     def _cleaned(self, params: Params) -> str:
         if not self.query.path_cleaning:
             return "event"
-        name = "toString(event)"
+        name = "event"  # LowCardinality: the rules run once per distinct name, not once per event
         for rule in self.query.path_cleaning:
             name = f"replaceRegexpAll({name}, {params.add(rule.regex, 'String')}, {params.add(rule.alias, 'String')})"
         return f"if(({name}) AS cleaned = '', {params.add(EMPTY_NAME, 'String')}, cleaned)"
@@ -67,7 +67,7 @@ class PathsRunner(InsightRunner[PathsQuery]):
             where.append(f"event IN {params.add(sorted(set(query.include_events)), 'Array(String)')}")
         if query.exclude_events:
             where.append(f"event NOT IN {params.add(sorted(set(query.exclude_events)), 'Array(String)')}")
-        key = "distinct_id" if ids else PERSON_KEY
+        key = self.unit_id() if ids else self.unit_key()
         n = int(query.steps)
         # Only people with the start (and end) event can have a path: read the events of those alone. The
         # sets come from the events' primary key (event) when no cleaning rule renames names. Same answers;

@@ -19,7 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
-from analytics_engine.insights.base import PERSON_KEY as PERSON
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import add_months, bucket_sql, buckets
 from analytics_engine.insights.filters import OTHER, Params, breakdown_sql, filters_sql
@@ -144,7 +143,7 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             return [self._preaggregated_sql()]
         self.served_by = "raw"
         params = self.new_params()
-        starts, returns = self._raw_parts(params, PERSON)
+        starts, returns = self._raw_parts(params, self.unit_key())  # people, or groups (docs/groups.md)
         add, periods = _ADD[self.query.period], self.query.periods
         cells = f"arrayMap(p -> toUInt64(has(rets, {add}(cohort, p))), range(1, {periods}))"
         sql = (
@@ -155,8 +154,8 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
 
     def _raw_parts(self, params: Params, person: str) -> tuple[str, str]:
         """The raw statement's two halves: each person's cohort(s) with their breakdown value (`starts`),
-        and the periods each came back in (`returns`); `person` is `PERSON_KEY`, or `distinct_id` to list
-        people."""
+        and the periods each came back in (`returns`); `person` is the unit's key (`unit_key`: people or
+        groups), or its id (`unit_id`) to list them."""
         query = self.query
         bucket = bucket_sql(query.period, "timestamp", "{tz:String}")
         raw_bd = (
@@ -218,7 +217,7 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
         self.resolve_cohorts()
         self.resolve_materialized()
         params = self.new_params()
-        starts, returns = self._raw_parts(params, "distinct_id")
+        starts, returns = self._raw_parts(params, self.unit_id())
         conditions = [f"cohort = {params.add(cohort.isoformat(), 'Date')}"]
         if breakdown_value is not None:
             conditions.append(f"bd = {params.add(list(breakdown_value), 'Array(String)')}")

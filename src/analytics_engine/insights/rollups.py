@@ -74,6 +74,7 @@ def rollup_eligible(query: TrendsQuery, series: TrendSeries, period: Resolved) -
     return (
         not query.filters
         and not query.cohort_id
+        and query.aggregation is None
         and not query.breakdown
         and not series.filters
         and series.math in ROLLUP_MATHS

@@ -144,6 +144,9 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
             values[()] = {}
         result = []
         base_label = series_label(series)
+        if self.query.aggregation is not None and not series.label:  # counted by group (docs/groups.md)
+            group = self.query.aggregation.group
+            base_label = base_label.replace("unique users", f"unique {group}").replace("per user", f"per {group}")
         for key in sorted(values, key=lambda k: (-(totals.get(k) or 0), k)):
             points = []
             running = 0.0

@@ -20,14 +20,15 @@ UNIQUE_USERS = "uniqCombined(14)"
 UNIQUE_USERS_MERGE = "uniqCombinedMerge(14)"  # what reads the rollups' states of UNIQUE_USERS
 
 
-def math_sql(series: TrendSeries) -> str:
+def math_sql(series: TrendSeries, unit: str = "distinct_id") -> str:
+    """`unit`: who `unique_users` counts (distinct_id, or a group key: docs/groups.md)."""
     math = series.math
     if math == "total":
         return "toFloat64(count())"
     if math == "unique_users":
-        return f"toFloat64({UNIQUE_USERS}(distinct_id))"
+        return f"toFloat64({UNIQUE_USERS}({unit}))"
     if math == "per_user_avg":
-        return f"if({UNIQUE_USERS}(distinct_id) = 0, 0, count() / {UNIQUE_USERS}(distinct_id))"
+        return f"if({UNIQUE_USERS}({unit}) = 0, 0, count() / {UNIQUE_USERS}({unit}))"
     value = number_expr(series.math_property or "")
     if math in _QUANTILES:
         return f"quantileExactInclusive({_QUANTILES[math]})({value})"
@@ -65,16 +66,17 @@ def series_sql(
     if query.cumulative and series.math == "unique_users":
         # A user counts once, in the first bucket they appear in (then the runner adds up).
         inner = (
-            f"SELECT distinct_id, {select_bd}, min({bucket}) AS first_bucket FROM {runner.events} "
-            f"WHERE {' AND '.join(where)} GROUP BY distinct_id, bd"
+            f"SELECT {runner.unit_id()} AS unit, {select_bd}, min({bucket}) AS first_bucket FROM {runner.events} "
+            f"WHERE {' AND '.join(where)} GROUP BY unit, bd"
         )
         sql = (
             f"SELECT first_bucket AS bucket, bd, toFloat64(count()) AS value, grouping(bucket) AS is_total "
             f"FROM ({inner}) GROUP BY GROUPING SETS ((bucket, bd), (bd))"
         )
         return sql, params.values
+    value = math_sql(series, runner.unit_id())
     sql = (
-        f"SELECT {bucket} AS bucket, {select_bd}, {math_sql(series)} AS value, grouping(bucket) AS is_total "
+        f"SELECT {bucket} AS bucket, {select_bd}, {value} AS value, grouping(bucket) AS is_total "
         f"FROM {runner.events} WHERE {' AND '.join(where)} GROUP BY GROUPING SETS ((bucket, bd), (bd))"
     )
     return sql, params.values
