@@ -208,9 +208,12 @@ def timed_get(client: httpx.Client, path: str, **params: Any) -> tuple[float, An
     return elapsed, response.json()
 
 
+LOAD_CLIENTS = 4
+
+
 def freshness(url: str, key: str, rounds: int, rate: int, zone: str = TENANT_ZONE) -> dict[str, Any]:
-    """Ingest-to-answer while ingest runs: a loader thread posts 1,000-event batches paced to `rate`
-    events/s; meanwhile, `rounds` times, one event of a name never seen before is posted and two
+    """Ingest-to-answer while ingest runs: LOAD_CLIENTS loader threads post 1,000-event batches paced
+    to `rate` events/s together; meanwhile, `rounds` times, one event of a name never seen before is posted and two
     answers are polled (every 20 ms, cached reads as a dashboard makes them) until they count it:
     DAU of that event today (served by the `person_weeks` pre-aggregation) and its count today
     (served by the rollups). The figure is the time from posting the event to the answer counting it."""
@@ -225,10 +228,11 @@ def freshness(url: str, key: str, rounds: int, rate: int, zone: str = TENANT_ZON
     sent: list[int] = []
     batch = 1000
 
-    def load() -> None:
-        rng = random.Random(5)
+    def load(seed: int, share: float) -> None:
+        rng = random.Random(seed)
         with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
             started = time.perf_counter()
+            mine = 0
             while not stop.is_set():
                 events = [
                     {
@@ -240,14 +244,21 @@ def freshness(url: str, key: str, rounds: int, rate: int, zone: str = TENANT_ZON
                 ]
                 client.post("/v1/events", json=events).raise_for_status()
                 sent.append(batch)
-                ahead = sum(sent) / rate - (time.perf_counter() - started)
+                mine += batch
+                ahead = mine / share - (time.perf_counter() - started)
                 if ahead > 0:
                     stop.wait(ahead)
 
-    loader = threading.Thread(target=load, name="bench-load", daemon=True)
+    # several clients, each paced to its share: one client waiting for each acknowledgement would
+    # cap the rate at batch / request latency
+    loaders = [
+        threading.Thread(target=load, args=(5 + i, rate / LOAD_CLIENTS), name=f"bench-load-{i}", daemon=True)
+        for i in range(LOAD_CLIENTS)
+    ]
     seen: dict[str, list[float]] = {"preaggregation": [], "rollup": []}
     served: dict[str, set[str]] = {"preaggregation": set(), "rollup": set()}
-    loader.start()
+    for loader in loaders:
+        loader.start()
     loaded = time.perf_counter()
     try:
         time.sleep(2)  # let the load settle
@@ -279,7 +290,8 @@ def freshness(url: str, key: str, rounds: int, rate: int, zone: str = TENANT_ZON
                         raise RuntimeError(f"{which}: the event {name} was not counted within 60 s")
     finally:
         stop.set()
-        loader.join(timeout=120)
+        for loader in loaders:
+            loader.join(timeout=120)
     elapsed = time.perf_counter() - loaded
     return {
         "rounds": rounds,
