@@ -139,13 +139,17 @@ def dashboards(
     filter_renders: Annotated[
         int, typer.Option(min=1, help="Uncached renders with a property filter value never asked before.")
     ] = 5,
+    fresh_rounds: Annotated[
+        int, typer.Option(min=0, help="New events timed until pre-aggregated answers count them (0: skip).")
+    ] = 10,
+    fresh_rate: Annotated[int, typer.Option(min=1000, help="Events/s ingested meanwhile (issue: 10k).")] = 10_000,
 ) -> None:
     """8-widget dashboard render (cold, uncached with new ranges and filters, cached) against the same
     renders with pre-aggregations disabled, retention and DAU/WAU/MAU alone, and SSE fan-out
     (--streams 0 skips it)."""
     from analytics_engine.bench.dashboards import run
 
-    run(events, days, renders, streams, rounds, data_dir, filter_renders)
+    run(events, days, renders, streams, rounds, data_dir, filter_renders, fresh_rounds, fresh_rate)
 
 
 @bench_app.command("exports")

@@ -132,6 +132,8 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
         return [SQL(name, sql, params.values)]
 
     def calculate(self, executor: Executor) -> InsightResponse:
+        # taken before the statement runs: every event committed by then is in the pre-aggregation
+        started = fresh_as_of()
         rows = executor.run(self.to_sql()[0]).rows
         zone = self.range.zone
         labels = [bucket_label(b, zone) for b in self.buckets]
@@ -179,7 +181,7 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
                 values = [sign * lifecycle.get(b, [0, 0, 0, 0])[i] for b in self.buckets]
                 series.append(self._series(name, values, labels))
                 totals[name] = sum(values)
-        fresh = fresh_as_of() if self.served_by == SERVED_BY else None
+        fresh = started if self.served_by == SERVED_BY else None
         return self.response(interval=self.interval, series=series, totals=totals, fresh_as_of=fresh)
 
     def _series(self, label: str, values: Sequence[float], labels: list[str]) -> Series:

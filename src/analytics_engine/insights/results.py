@@ -85,8 +85,8 @@ class InsightResponse(BaseModel):
     served_by: Literal["rollup", "preaggregation", "raw"] = "raw"
     fresh_as_of: datetime | None = Field(
         None,
-        description="Pre-aggregated answers: every event committed before this moment is counted (the "
-        "pre-aggregation is written by the same insert as events). Null for raw answers (always current).",
+        description="Answers from a pre-aggregation or the rollups: every event committed before this moment "
+        "is counted (both are written by the same insert as events). Null for raw answers (always current).",
     )
     cached: bool = False
     computed_at: datetime

@@ -241,6 +241,8 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
 
     def calculate(self, executor: Executor) -> InsightResponse:
         query = self.query
+        # taken before the statement runs: every event committed by then is in the pre-aggregation
+        started = fresh_as_of()
         rows = executor.run(self.to_sql()[0]).rows
         found = {(row[0], tuple(row[1])): (int(row[2]), [int(v) for v in row[3]]) for row in rows}
         values_by_bd = sorted({key[1] for key in found}, key=lambda bd: (OTHER in bd, bd))
@@ -301,7 +303,7 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             "reached": reached,
             "returned": returned_sum,
         }
-        fresh = fresh_as_of() if self.served_by == SERVED_BY else None
+        fresh = started if self.served_by == SERVED_BY else None
         return self.response(interval=query.period, series=series, totals=totals, retention=cohorts, fresh_as_of=fresh)
 
 

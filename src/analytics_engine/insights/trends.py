@@ -16,6 +16,7 @@ from analytics_engine.insights.dates import Resolved, bucket_key, bucket_label, 
 from analytics_engine.insights.filters import NONE_LABEL, OTHER
 from analytics_engine.insights.formula import evaluate, letter, parse_formula
 from analytics_engine.insights.models import PROPERTY_MATHS, TrendSeries, TrendsQuery
+from analytics_engine.insights.preaggregations import fresh_as_of
 from analytics_engine.insights.results import InsightResponse, Point, Series, TrendsResult
 from analytics_engine.insights.rollups import raw_unique_approximate, rollup_approximate, rollup_eligible, rollup_sql
 from analytics_engine.insights.trends_builder import series_sql
@@ -105,6 +106,9 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         out: list[Series] = []
         by_letter: dict[tuple[str, str], dict[tuple[str, ...], Series]] = defaultdict(dict)
         approximate = False
+        # The rollups are written by the same insert as events (materialized views): every event
+        # committed before the statements run is counted, so a rollup answer is fresh as of then.
+        started = fresh_as_of()
         for statement, result in zip(statements, executor.run_all(statements), strict=True):
             index_letter, which = statement.name.split(":")[:2]
             series = query.series[ord(index_letter) - ord("A")]
@@ -123,8 +127,14 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         out.sort(key=lambda s: (s.compare == "previous", OTHER in (s.breakdown_value or ())))
         totals = {s.label: s.total for s in out}
         marks = place(self.notes(), self.range.start, self.range.end, query.interval, self.tz)
+        fresh = started if self.served_by == "rollup" else None
         return self.response(
-            interval=query.interval, series=out, totals=totals, approximate=approximate, annotations=marks
+            interval=query.interval,
+            series=out,
+            totals=totals,
+            approximate=approximate,
+            annotations=marks,
+            fresh_as_of=fresh,
         )
 
     def _map(
