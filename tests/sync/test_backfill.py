@@ -113,6 +113,24 @@ def test_one_run_per_source(pg, service):
         service.start(spec.name, "sync")
 
 
+def test_a_backfill_asked_for_during_the_first_sync_gets_that_sync(pg, service):
+    """The first sync of a source is its backfill: asking for a backfill meanwhile (what the docs'
+    walk-through does right after declaring a source) answers that job instead of a 409; once the
+    backfill is done, a second copy while a sync runs is refused as before."""
+    spec = table_source(unique("first"), donations_table(pg, rows=200))
+    service.registry.create(spec)
+    first = service.start(spec.name, "sync")
+    assert service.start(spec.name, "backfill").id == first.id
+    with pytest.raises(Exception, match="already being copied"):
+        service.start(spec.name, "backfill", restart=True)
+    assert service.execute(first.id).state == "succeeded"
+    assert service.registry.checkpoint(spec.name).backfill_done
+    again = service.start(spec.name, "sync")
+    with pytest.raises(Exception, match="already being copied"):
+        service.start(spec.name, "backfill")
+    assert service.execute(again.id).state == "succeeded"
+
+
 def test_rows_changed_during_the_first_copy_are_caught_by_the_next_sync(pg, service):
     """The first copy runs in primary-key order; sync then starts at the high-water mark taken when
     the copy began, so a row changed behind the copy is read again."""

@@ -182,6 +182,8 @@ class SyncService:
                 same = job.kind == KINDS[mode] and bool(job.params.get("restart")) == restart
                 if job.state == JobState.queued.value and same:
                     return job
+                if self._first_run_is_the_backfill(name, mode, restart, job):
+                    return job
                 raise Conflict(f"Sync source {name!r} is already being copied by job {job.id} ({job.state}).")
             return self.runtime.runner.enqueue(
                 KINDS[mode],
@@ -189,6 +191,16 @@ class SyncService:
                 source=name,
                 params={"mode": mode, "restart": restart, "pid": os.getpid(), "host": socket.gethostname()},
             )
+
+    def _first_run_is_the_backfill(self, name: str, mode: str, restart: bool, job: JobPublic) -> bool:
+        """A backfill asked for while the source's first sync runs: that sync is the backfill (a source
+        never backfilled is backfilled by its first run), so the caller gets its job, not a 409."""
+        return (
+            mode == "backfill"
+            and not restart
+            and job.kind == KINDS["sync"]
+            and not self.registry.checkpoint(name).backfill_done
+        )
 
     def register_jobs(self) -> None:
         """Runs are jobs of the one runner. A run that fails is not retried (the next one resumes
