@@ -9,15 +9,17 @@ killed at any point and run again loses nothing and duplicates nothing:
    compared with the hot rows (row count and an order-independent checksum of every row's content;
    the hot figures of all due months come from one scan), then stored at
    `cold/events/YYYYMM.parquet` and listed in `lifecycle_cold_files`. A tenant whose stored file
-   already holds exactly these rows is skipped. The people of the month are noted in a staging
-   table (`lifecycle_people_YYYYMM`) for step 3.
+   already holds exactly these rows is skipped. The people of the month, and the ids of its rows
+   the duplicate check still holds, are noted in staging tables (`lifecycle_people_YYYYMM`,
+   `lifecycle_ids_YYYYMM`) for step 3.
 2. `exported` -> `dropped`, all exported months in one round: their row counts are compared once
-   more (nothing arrived since), the duplicate-check ids of their rows are deleted (one statement),
-   then their partitions are dropped from `events` and from the hourly rollup.
-3. `dropped` -> `done`, once for all dropped months: the months' days leave the daily rollup and the
-   per-person tables (persons, person properties, person_weeks) and the taxonomy are recomputed
-   from the remaining hot events for the months' people (lifecycle/derived.py), deletes side by
-   side, then the refills side by side; the staging tables go.
+   more (nothing arrived since), then their partitions are dropped from `events` and from the
+   hourly rollup.
+3. `dropped` -> `done`, once for all dropped months: the months' days leave the daily rollup, the
+   noted ids leave `event_ids`, person_weeks loses its partitions before the hot tier, and the
+   per-person tables (persons, person properties) and the taxonomy are recomputed from the
+   remaining hot events for the months' people (lifecycle/derived.py), deletes side by side, then
+   the refills side by side; the staging tables go.
 
 Derived tables describe the hot tier, so `ingest verify` holds after a run. Partitions are shared by
 every tenant, so this is platform work (`warehouse.platform`), the per-tenant steps through each
@@ -66,6 +68,9 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 REASON = "lifecycle tiering: month partitions of events are shared by every tenant"
 MASK = (1 << 64) - 1
+# `event_ids` keeps the ids received in the last 7 days (its TTL; a day more for expired rows not
+# yet merged away).
+ID_DAYS = 8
 
 
 @dataclass
@@ -200,6 +205,9 @@ class Tiering:
     def staging(self, month: int) -> str:
         return self.core.warehouse.table(f"lifecycle_people_{int(month)}")
 
+    def id_staging(self, month: int) -> str:
+        return self.core.warehouse.table(f"lifecycle_ids_{int(month)}")
+
     def export_months(self, months: list[int]) -> None:
         """Step 1 for these months: every (tenant, month) file written and checked, the months' people
         noted; then each month is `exported`."""
@@ -216,6 +224,16 @@ class Tiering:
             self.platform.command(
                 f"CREATE TABLE {staging} ENGINE = MergeTree ORDER BY (tenant_id, distinct_id) AS "
                 f"SELECT DISTINCT tenant_id, distinct_id FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}}",
+                {"m": month},
+            )
+            # The ids of the month's rows the duplicate check still holds: only those received within
+            # its 7 days (a bulk load of history); none in the steady state, where a month leaves the
+            # hot tier about a year after its events arrived.
+            ids = self.id_staging(month)
+            self.platform.command(f"DROP TABLE IF EXISTS {ids}")
+            self.platform.command(
+                f"CREATE TABLE {ids} ENGINE = MergeTree ORDER BY event_id AS SELECT event_id FROM {self.events} "
+                f"WHERE toYYYYMM(timestamp) = {{m:UInt32}} AND received_at >= now() - INTERVAL {ID_DAYS} DAY",
                 {"m": month},
             )
             self._timed("note_people", started)
@@ -291,8 +309,7 @@ class Tiering:
 
     def drop_hot_months(self, months: list[int]) -> None:
         """Step 2 for these (exported) months, in one round: check nothing arrived since their export
-        (row counts), clean up the duplicate-check ids of their rows, drop their partitions; then each
-        month is `dropped`."""
+        (row counts), drop their partitions; then each month is `dropped`."""
         hot = self.hot_counts_of(months)
         with self.core.metadata.session() as session:
             files = {
@@ -305,21 +322,6 @@ class Tiering:
             for month in changed:
                 self._set_state(month, "exporting")
             raise RuntimeError(f"months {changed} changed after their export; run again")
-        # The duplicate-check ids of the months' rows (a bulk load of old events has them): such an
-        # id can never come back (ingest refuses events older than the hot window), and `event_ids`
-        # forgets every id after 7 days anyway, so a lightweight DELETE (rows masked, gone at the
-        # next merge) is enough here: one statement for all the months.
-        of_months = (
-            f"event_id IN (SELECT event_id FROM {self.events} WHERE toYYYYMM(timestamp) IN {{months:Array(UInt32)}})"
-        )
-        event_ids = self.core.warehouse.table("event_ids")
-        if self.platform.query(
-            f"SELECT count() FROM {event_ids} WHERE {of_months}", {"months": months}, settings=UNLIMITED
-        ).scalar():
-            self.platform.command(
-                f"DELETE FROM {event_ids} WHERE {of_months} SETTINGS lightweight_deletes_sync = 2",
-                {"months": months},
-            )
         for month in months:
             partition = str(int(month))
             for table in ("events", "metrics_daily"):
@@ -353,12 +355,27 @@ class Tiering:
         existing = {
             str(r[0])
             for r in self.platform.query(
-                "SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'lifecycle_people_%'",
+                "SELECT name FROM system.tables WHERE database = {db:String} "
+                "AND (name LIKE 'lifecycle_people_%' OR name LIKE 'lifecycle_ids_%')",
                 {"db": self.core.warehouse.database},
                 settings=UNLIMITED,
             ).rows
         }
         stagings = [self.staging(m) for m in months if f"lifecycle_people_{int(m)}" in existing]
+        id_stagings = [self.id_staging(m) for m in months if f"lifecycle_ids_{int(m)}" in existing]
+        if id_stagings:
+            # The duplicate-check ids noted in step 1: such an id can never come back (ingest refuses
+            # events older than the hot window) and `event_ids` forgets every id after 7 days anyway,
+            # so a lightweight DELETE (rows masked, gone at the next merge) is enough.
+            noted = " UNION ALL ".join(f"SELECT event_id FROM {t}" for t in id_stagings)
+            if self.platform.query(f"SELECT count() FROM ({noted})", settings=UNLIMITED).scalar():
+                deletes.append(
+                    partial(
+                        self.platform.command,
+                        f"DELETE FROM {self.core.warehouse.table('event_ids')} WHERE event_id IN ({noted}) "
+                        "SETTINGS lightweight_deletes_sync = 2",
+                    )
+                )
         refills: list[Callable[[], Any]] = []
         boundary = self.drop_old_weeks()
         if boundary is not None:
@@ -400,6 +417,7 @@ class Tiering:
             _together(round_)
         for month in months:
             self.platform.command(f"DROP TABLE IF EXISTS {self.staging(month)}")
+            self.platform.command(f"DROP TABLE IF EXISTS {self.id_staging(month)}")
             self._set_state(month, "done")
 
     def drop_old_weeks(self) -> date | None:
