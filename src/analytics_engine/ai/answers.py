@@ -51,7 +51,7 @@ def explain_summary(response: ExplainResponse, label: str, ref: str) -> str:
         if c.relative is not None:
             text += f" or {fmt_pct(c.relative)}{e}"
     text += "."
-    leaders = [x for x in response.contributors[:3] if x.share is not None and x.share > 0]
+    leaders = response.contributors[:3]
     if leaders and c.absolute:
         parts = []
         for x in leaders:
@@ -60,7 +60,8 @@ def explain_summary(response: ExplainResponse, label: str, ref: str) -> str:
                 part += f" (from {fmt_value(x.baseline_value, ratio)}{e} to {fmt_value(x.current_value, ratio)}{e}"
             else:
                 part += " ("
-            part += f"; {fmt_pct(x.share or 0.0, 0)}{e} of the change"
+            if x.share is not None:
+                part += f"; {x.share * 100:+.0f}%{e} of the change"
             if ratio and x.rate_effect is not None and x.mix_effect is not None:
                 part += (
                     f"; rate effect {fmt_signed_points(x.rate_effect)}{e}, "

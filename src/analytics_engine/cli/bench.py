@@ -283,3 +283,15 @@ def explain(
     from analytics_engine.bench.explain import run
 
     run(scenarios, seed)
+
+
+@bench_app.command("ai-eval")
+def ai_eval(
+    tenant: Annotated[str, typer.Option(help="Tenant whose data the questions are about.")] = "Acme Learning",
+    limit: Annotated[int, typer.Option(min=1, help="Questions asked at most.")] = 120,
+) -> None:
+    """Execution accuracy of /v1/ai/ask (the configured ANALYTICS_AI_URL, else the offline parser) on at
+    least 100 generated questions whose expected answers the offline engine computes (docs/ai.md)."""
+    from analytics_engine.bench.ai_eval import run
+
+    run(tenant, limit)
