@@ -99,15 +99,16 @@ def scenario(seed: int) -> Scenario:
         cur_volume[dst_index] += amount
         decoys.append("mix_shift")
     if rnd.random() < 0.6:
-        # Noise: one to three small segments (under 5% of their dimension) of other dimensions swing
-        # by x 0.3-2.5 (their volume for counts, their rate for ratios).
+        # Noise: one to three small segments (under 2% of their dimension) of other dimensions swing
+        # by x 0.5-1.5 (their volume for counts, their rate for ratios): large relative moves that
+        # change the total less than the planted cause (a larger segment moving more would be a cause).
         for _ in range(rnd.randint(1, 3)):
             other = rnd.choice([d for d in range(n_dims) if d != target])
-            small = [j for j in range(sizes[other]) if weights[other][j] < 0.05]
+            small = [j for j in range(sizes[other]) if weights[other][j] < 0.02]
             if not small:
                 continue
             index = _slice(n_dims, other, rnd.choice(small))
-            swing = rnd.uniform(0.3, 2.5)
+            swing = rnd.uniform(0.5, 1.5)
             if metric == "count":
                 cur_volume[index] *= swing
             else:
