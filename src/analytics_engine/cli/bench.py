@@ -276,13 +276,21 @@ def lifecycle(
 def explain(
     scenarios: Annotated[int, typer.Option(min=10, help="Seeded planted-cause scenarios.")] = 240,
     seed: Annotated[int, typer.Option(help="Seed of the first scenario (the next ones count up).")] = 1,
+    latency_events: Annotated[
+        int, typer.Option(min=0, help="Also time explain over this many generated events (0: skip; 10M: the target).")
+    ] = 0,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data folder for the latency run (its generated events are reused).")
+    ] = None,
 ) -> None:
     """The offline explainer (POST /v1/ai/explain's ranking) on seeded scenarios with a planted cause and
     decoys: top-1 accuracy and top-3 recall vs the same-run baseline ranking segments by absolute change
     (target: top-1 >= 90% and >= 1.3x the baseline; docs/ai.md)."""
-    from analytics_engine.bench.explain import run
+    from analytics_engine.bench.explain import latency, run
 
     run(scenarios, seed)
+    if latency_events:
+        latency(latency_events, data_dir)
 
 
 @bench_app.command("ai-eval")
