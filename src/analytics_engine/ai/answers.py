@@ -9,6 +9,12 @@ if TYPE_CHECKING:
     from analytics_engine.ai.schemas import ExplainResponse
 
 
+REFUSAL = (
+    "I will not answer this: the answer I produced states figures that no query of this answer produced, "
+    "so it was withheld."
+)
+
+
 def fmt_count(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from analytics_engine.ai.answers import fmt_count, fmt_pct, fmt_points, fmt_value
+from analytics_engine.ai.answers import REFUSAL, fmt_count, fmt_pct, fmt_points, fmt_value
 from analytics_engine.ai.explain import EvidenceLog, ExplainService, _rows, metric_type
 from analytics_engine.ai.models import AiAnswer
 from analytics_engine.ai.numbers import check_numbers
@@ -37,10 +37,6 @@ PROMPT_VERSION = "ai-1"
 OFFLINE_MODEL = "offline-parser"
 OFFLINE_TOOLS = ["catalog", "run_insight", "explain_change"]
 HOW_MANY_TOP = 5
-REFUSAL = (
-    "I will not answer this: the answer I produced states figures that no query of this answer produced, "
-    "so it was withheld."
-)
 
 
 def previous_baseline(period: Period) -> Period:
