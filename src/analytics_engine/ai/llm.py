@@ -275,7 +275,11 @@ class LlmAgent:
         )
 
     def _result(self, text: str, log: EvidenceLog, used: list[str], confidence: float) -> dict[str, Any]:
-        charts = [{"type": "insight", "evidence_id": e.id, "query": e.query} for e in log.items if e.kind == "insight"]
+        charts = [
+            {"type": "insight", "evidence_id": e.id, "query": e.query, "result": e.result}
+            for e in log.items
+            if e.kind == "insight"
+        ]
         return {
             "answer": text,
             "understood": True,

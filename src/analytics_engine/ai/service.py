@@ -24,7 +24,7 @@ from analytics_engine.ai.schemas import (
     Period,
     Provenance,
 )
-from analytics_engine.errors import NotFound
+from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.dates import add_months
 from analytics_engine.insights.registry import parse_query, run
@@ -98,7 +98,11 @@ class AIService:
             )
             explained = sum(max(0.0, c.share or 0.0) for c in response.contributors[:3])
             onset = next((e for e in response.evidence if e.result.get("points") is not None), None)
-            charts = [{"type": "line", "evidence_id": onset.id, "query": onset.query}] if onset else []
+            charts = (
+                [{"type": "line", "evidence_id": onset.id, "query": onset.query, "result": onset.result}]
+                if onset
+                else []
+            )
             return response.summary, charts, round(min(1.0, explained), 2)
         if parsed.intent == "how_many":
             rows, ref, chart = self.measure(tenant, spec, parsed.period, log, parsed.dimension)
@@ -151,22 +155,11 @@ class AIService:
         try:
             parsed = parse_question(request.question, self.vocabulary(tenant.tenant_id), self.today(tenant))
         except NotUnderstood as exc:
-            text = (
-                f"I could not parse this question: {exc}. Without a language model I answer 'why did X change "
-                "in P', 'how many X by Y in P' and 'compare X between P1 and P2'."
-            )
-            return self.store(
-                tenant,
-                request.question,
-                answer=text,
-                understood=False,
-                charts=[],
-                evidence=[],
-                confidence=0.0,
-                model=OFFLINE_MODEL,
-                tools=[],
-            )
-        text, charts, confidence = self.answer_offline(tenant, parsed, log)
+            return self._not_understood(tenant, request.question, str(exc))
+        try:
+            text, charts, confidence = self.answer_offline(tenant, parsed, log)
+        except InvalidInput as exc:  # parsed, but the data cannot answer it (no dimensions to explain by...)
+            return self._not_understood(tenant, request.question, exc.message)
         if check_numbers(text, log.items):
             text, confidence = REFUSAL, 0.0
         return self.store(
@@ -179,6 +172,23 @@ class AIService:
             confidence=confidence,
             model=OFFLINE_MODEL,
             tools=OFFLINE_TOOLS,
+        )
+
+    def _not_understood(self, tenant: Any, question: str, reason: str) -> AskResponse:
+        text = (
+            f"I could not parse this question: {reason}. Without a language model I answer 'why did X change "
+            "in P', 'how many X by Y in P' and 'compare X between P1 and P2'."
+        )
+        return self.store(
+            tenant,
+            question,
+            answer=text,
+            understood=False,
+            charts=[],
+            evidence=[],
+            confidence=0.0,
+            model=OFFLINE_MODEL,
+            tools=[],
         )
 
     # --- storage -----------------------------------------------------------------------------------
