@@ -25,7 +25,7 @@ def test_answers_on_postgres(tmp_path, warehouse_path, postgres_url):
         asked = a.post("/v1/ai/ask", json={"question": "How many purchases by plan last 7 days?"})
         assert asked.status_code == 200, asked.text
         body = asked.json()
-        assert body["understood"] and "pro: 6 [e1]" in body["answer"], body["answer"]
+        assert body["understood"] and '"pro": 6 [e1]' in body["answer"], body["answer"]
         marked = a.post(f"/v1/ai/answers/{body['id']}/feedback", json={"useful": True, "comment": "ok"})
         assert marked.status_code == 200 and marked.json()["feedback"]["useful"] is True
         assert [x["id"] for x in a.get("/v1/ai/answers").json()["answers"]] == [body["id"]]

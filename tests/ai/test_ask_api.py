@@ -41,7 +41,7 @@ def test_why_is_retention_dropping_in_june(demo):
     body = _checked(response.json())
     assert body["understood"] is True
     assert body["answer"].startswith("Retention fell from"), body["answer"]
-    assert "browser = Safari" in body["answer"], body["answer"]
+    assert 'browser = "Safari"' in body["answer"], body["answer"]
     computed = [e for e in body["evidence"] if e["kind"] == "computation"]
     assert computed and computed[-1]["result"]["contributors"][0]["value"] == "Safari", body["answer"]
     assert all(e["query"]["kind"] == "retention" for e in body["evidence"] if e["kind"] == "insight")
@@ -64,7 +64,7 @@ def test_how_many_by_dimension_and_compare(demo):
     response = demo.post("/v1/ai/ask", json={"question": f"How many signups by plan in June {JUNE_YEAR}?"})
     assert response.status_code == 200, response.text
     body = _checked(response.json())
-    assert body["understood"] and "free:" in body["answer"], body["answer"]
+    assert body["understood"] and '"free":' in body["answer"], body["answer"]
     total = next(e for e in body["evidence"] if e["query"].get("breakdown") in (None, []))
     by_plan = next(e for e in body["evidence"] if e["query"].get("breakdown"))
     assert sum(r["value"] for r in by_plan["result"]["rows"]) == total["result"]["rows"][0]["value"]

@@ -121,7 +121,7 @@ def test_trend_drop_is_explained_by_the_country(tenant):
     de = sorted(sum(row[2] for row in e["result"]["rows"] if row[0] == "DE") for e in pair)
     assert de == sorted([top["current_value"], top["baseline_value"]])
     _evidence_numbers(body)
-    assert "country = DE" in body["summary"]
+    assert 'country = "DE"' in body["summary"]
 
 
 def test_funnel_conversion_separates_rate_from_mix(tenant):

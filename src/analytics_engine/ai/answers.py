@@ -15,6 +15,12 @@ REFUSAL = (
 )
 
 
+def quoted(name: str) -> str:
+    """A segment value as a name: in double quotes, which the number check skips (a value may hold
+    digits: "Chrome 120"); double quotes inside become single ones."""
+    return '"' + name.replace('"', "'") + '"'
+
+
 def fmt_count(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
@@ -61,7 +67,7 @@ def explain_summary(response: ExplainResponse, label: str, ref: str) -> str:
     if leaders and c.absolute:
         parts = []
         for x in leaders:
-            part = f"{x.dimension} = {x.value}"
+            part = f"{x.dimension} = {quoted(x.value)}"
             if x.baseline_value is not None and x.current_value is not None:
                 part += f" (from {fmt_value(x.baseline_value, ratio)}{e} to {fmt_value(x.current_value, ratio)}{e}"
             else:

@@ -45,7 +45,7 @@ SYSTEM_PROMPT = (
     "changes. Every tool result carries an evidence_id such as e3. In your final answer, write every number "
     "exactly as it appears in a tool result (ratios may be written as percentages) and put the evidence id "
     "in brackets right after it, like 41.2% [e3]. State no number that no tool returned. Write dates as "
-    "YYYY-MM-DD. Be brief."
+    "YYYY-MM-DD and names of segments (property values) in double quotes. Be brief."
 )
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from analytics_engine.ai.answers import REFUSAL, fmt_count, fmt_pct, fmt_points, fmt_value
+from analytics_engine.ai.answers import REFUSAL, fmt_count, fmt_pct, fmt_points, fmt_value, quoted
 from analytics_engine.ai.explain import EvidenceLog, ExplainService, _rows, metric_type
 from analytics_engine.ai.models import AiAnswer
 from analytics_engine.ai.numbers import check_numbers
@@ -110,7 +110,7 @@ class AIService:
             value = _value(total_rows, mtype)
             ordered = sorted(rows.items(), key=lambda kv: -_value({kv[0]: kv[1]}, mtype))
             parts = [
-                f"{key[0] if key else '(none)'}: {fmt_value(_value({key: fig}, mtype), ratio)} [{ref}]"
+                f"{quoted(key[0]) if key else '(none)'}: {fmt_value(_value({key: fig}, mtype), ratio)} [{ref}]"
                 for key, fig in ordered[:HOW_MANY_TOP]
             ]
             text = (
