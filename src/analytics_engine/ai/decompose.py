@@ -180,7 +180,7 @@ def _explain(group: Group) -> None:
     Each supported segment has a reference x and an observed y: counts the baseline and current value;
     ratios the current denominator times the baseline rate, and the current numerator (so a pure mix
     shift moves nothing). g is the median of y / x over the segments (one vote each): what a typical
-    segment did, an evenly spread change included (with fewer than MIN_FOR_MEDIAN segments, g = 1).
+    segment did, an evenly spread change included (two segments: `_explain_pair_of_segments`).
     A segment's deviation is d = y - g x. The set: the
     segments by |d|, largest first, each at least MIN_SHARE of sum |d|, until they hold EXPLAINED_SHARE
     of it, and never all of the segments (a change of everyone is no segment's).
@@ -207,9 +207,10 @@ def _explain(group: Group) -> None:
     if not items:
         group.explained, group.score = [], float("-inf")
         return
-    # Fewer than MIN_FOR_MEDIAN segments have no typical one: each is measured against its own baseline.
-    ratios = [y / x if x else 1.0 for _, x, y, _ in items]
-    g = statistics.median(ratios) if len(items) >= MIN_FOR_MEDIAN else 1.0
+    if len(items) < MIN_FOR_MEDIAN:
+        _explain_pair_of_segments(group, items)
+        return
+    g = statistics.median([y / x if x else 1.0 for _, x, y, _ in items])
     group.factor = g
     for seg, x, y, _ in items:
         seg.deviation = y - g * x
@@ -237,6 +238,33 @@ def _explain(group: Group) -> None:
         if id(seg) not in inside
     )
     group.score = abs(sum(seg.deviation for seg in taken)) - residual
+
+
+def _explain_pair_of_segments(group: Group, items: list[tuple[Segment, float, float, float]]) -> None:
+    """Two supported segments (one: nothing to compare with): the one to explain is the one whose
+    partner moved least against its own baseline (|y/x - 1|; the stable one is the reference); g is
+    the partner's y / x; score = |D| - NOISE_SIGMAS sd with var(D) = var + (x / x_partner)^2 var_partner
+    (the uncertainty of g included)."""
+    if len(items) < 2:
+        group.explained, group.score = [], float("-inf")
+        return
+    first, second = items
+
+    def moved(item: tuple[Segment, float, float, float]) -> float:
+        _, x, y, _ = item
+        return abs(y / x - 1.0) if x else float("inf")
+
+    target, partner = (first, second) if moved(second) <= moved(first) else (second, first)
+    seg, x, y, var = target
+    other, px, py, pvar = partner
+    g = py / px if px else 1.0
+    group.factor = g
+    seg.deviation = y - g * x
+    other.deviation = 0.0
+    spread = math.sqrt(var + ((x / px) ** 2 * pvar if px else 0.0))
+    group.explained = [seg]
+    group.explained_share = seg.share or 0.0
+    group.score = abs(seg.deviation) - NOISE_SIGMAS * spread
 
 
 def rank_groups(groups: Sequence[Group]) -> list[Group]:

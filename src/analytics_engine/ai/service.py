@@ -132,9 +132,9 @@ class AIService:
         direction = "up" if absolute > 0 else "down" if absolute < 0 else "unchanged"
         amount = fmt_points(absolute) if ratio else fmt_count(abs(absolute))
         text = (
-            f"{parsed.label.capitalize()} was {fmt_value(a, ratio)} [{first_ref}] from {parsed.period.date_from} "
-            f"to {parsed.period.date_to} and {fmt_value(b, ratio)} [{second_ref}] from {parsed.second.date_from} "
-            f"to {parsed.second.date_to}: {direction}"
+            f"{parsed.label.capitalize()}: {fmt_value(a, ratio)} [{first_ref}] from {parsed.period.date_from} "
+            f"to {parsed.period.date_to}, {fmt_value(b, ratio)} [{second_ref}] from {parsed.second.date_from} "
+            f"to {parsed.second.date_to}; {direction}"
         )
         if absolute:
             text += f" by {amount} [{ref}]"
