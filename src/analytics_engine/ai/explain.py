@@ -36,7 +36,7 @@ from analytics_engine.ai.schemas import (
 )
 from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.insights.context import RunContext
-from analytics_engine.insights.filters import OTHER
+from analytics_engine.insights.filters import NONE_LABEL, OTHER
 from analytics_engine.insights.registry import parse_query, run
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ DEFAULT_DIMENSIONS = 4
 DEFAULT_COVERAGE = 0.9
 BREAKDOWN_LIMIT = 100
 PARALLEL = 4
+# Values that are no segment: the folded rest, and the property not set (another population, e.g.
+# events that never carry the property); both stay in the totals.
+NOT_SEGMENTS = frozenset({OTHER, "", NONE_LABEL})
 
 
 class EvidenceLog:
@@ -233,7 +236,7 @@ class ExplainService:
                     cur_rows.get(key, (0.0, 0.0))[1],
                 )
                 for key in keys
-                if OTHER not in key
+                if not NOT_SEGMENTS.intersection(key)
             }
             groups.append(decompose(dims, merged, mtype, totals))
         ranked = rank_contributors(groups, limit=req.max_contributors)
