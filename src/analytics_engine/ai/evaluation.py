@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from analytics_engine.ai.answers import REFUSAL
 from analytics_engine.ai.numbers import matches
 from analytics_engine.ai.parser import NotUnderstood, parse_question
 from analytics_engine.ai.schemas import AskRequest, AskResponse
@@ -131,7 +132,7 @@ def expected(service: AIService, tenant: Any, question: str) -> Case | None:
 
 def judge(case: Case, answer: AskResponse) -> Outcome:
     text = answer.answer
-    if not answer.understood or answer.confidence == 0:
+    if not answer.understood or text == REFUSAL:
         return Outcome(case, False, text, "not answered")
     numbers = [m.group(0) for m in _NUMBER.finditer(re.sub(r"\[e\d+\]|\d{4}-\d{2}-\d{2}", "", text))]
     for figure in case.figures:
