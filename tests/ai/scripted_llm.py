@@ -44,6 +44,7 @@ class ScriptedServer:
     port: int
     script: Script
     requests: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -59,7 +60,11 @@ def scripted_server(script: Script) -> Iterator[ScriptedServer]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             state.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-            reply = state.script(body) if self.path.endswith("/chat/completions") else Reply(404, b"{}")
+            try:
+                reply = state.script(body) if self.path.endswith("/chat/completions") else Reply(404, b"{}")
+            except Exception as exc:  # a broken script shows up in the test, not as a dropped connection
+                state.errors.append(repr(exc))
+                reply = Reply(500, json.dumps({"script_error": repr(exc)}).encode())
             if reply.delay:
                 time.sleep(reply.delay)
             try:

@@ -115,16 +115,13 @@ def test_trend_drop_is_explained_by_the_country(tenant):
     assert computed["result"]["contributors"][0]["value"] == "DE"
     inputs = [e for e in body["evidence"] if e["id"] in computed["query"]["inputs"]]
     assert inputs and all(e["kind"] == "insight" and e["query"]["kind"] == "trends" for e in inputs)
-    de_rows = [
-        row
-        for e in inputs
-        if e["query"].get("breakdown") == ["country"]
-        for row in e["result"]["rows"]
-        if row[0] == "DE"
-    ]
-    assert sorted(row[1] for row in de_rows) == sorted([top["current_value"], top["baseline_value"]])
+    # counts add up: the dimension's figures are a pair's cells summed over the other dimension
+    pair = [e for e in inputs if e["query"].get("breakdown") == ["country", "browser"]]
+    assert len(pair) == 2
+    de = sorted(sum(row[2] for row in e["result"]["rows"] if row[0] == "DE") for e in pair)
+    assert de == sorted([top["current_value"], top["baseline_value"]])
     _evidence_numbers(body)
-    assert "country = DE" in body["summary"]
+    assert 'country = "DE"' in body["summary"]
 
 
 def test_funnel_conversion_separates_rate_from_mix(tenant):
@@ -202,15 +199,34 @@ def test_bad_input_is_422_with_the_reason(tenant, body, code):
 
 def test_another_tenant_sees_none_of_it(tenant, new_tenant):
     other = new_tenant()
-    response = other.post(
-        "/v1/ai/explain",
-        json={
-            "metric": {"kind": "trends", "query": {"series": [{"event": "purchase"}]}},
-            "period": PERIOD,
-            "baseline": BASELINE,
-            "dimensions": ["country"],
-        },
-    )
+    body = {
+        "metric": {"kind": "trends", "query": {"series": [{"event": "purchase"}]}},
+        "period": PERIOD,
+        "baseline": BASELINE,
+        "dimensions": ["country"],
+    }
     # the other tenant never sent 'purchase' or 'country': refused, nothing of tenant A is read
+    response = other.post("/v1/ai/explain", json=body)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "unknown_metric"
+    # with the same names, its explanation holds its own figures only
+    day = date.fromisoformat(PERIOD["date_from"])
+    other.ingest(
+        [
+            {"event": "purchase", "distinct_id": f"b{i}", "timestamp": _at(day, 10), "properties": {"country": "DE"}}
+            for i in range(5)
+        ]
+    )
+    explained = other.post("/v1/ai/explain", json=body)
+    assert explained.status_code == 200, explained.text
+    result = explained.json()
+    assert result["change"] == {"baseline": 0.0, "current": 5.0, "absolute": 5.0, "relative": None}
+    rows = [
+        row
+        for e in result["evidence"]
+        if e["kind"] == "insight" and "rows" in e["result"]
+        for row in e["result"]["rows"]
+    ]
+    by_country = [row for row in rows if len(row) == 3]
+    assert by_country == [["DE", 5.0, 0.0]]  # the period's; the baseline has no rows
+    assert sorted(row[0] for row in rows if len(row) == 2) == [0.0, 5.0]  # the totals

@@ -23,6 +23,7 @@ EVIDENCE = [
         "Signups: 1,204 [e1].",
         "Retention was 41.2% [e1] and fell by 11.8 points [e2] or 18.2% [e2].",
         "Down 0.118 [e2] since 2026-05-01.",
+        'Most of it is browser = "Chrome 120": 1,204 [e1].',
         "No numbers at all.",
     ],
 )
@@ -38,6 +39,7 @@ def test_backed_numbers_pass(answer):
         ("Retention 41.2% and 11.8 points [e2].", "no evidence marker before the next number"),
         ("Signups: 1,204 [e9].", "cites e9"),
         ("Retention fell 18.2% [e1].", "not in the result of e1"),
+        ("Most of it is browser = Chrome 120: 1,204 [e1].", "no evidence marker before the next number"),
     ],
 )
 def test_unbacked_numbers_are_caught(answer, reason):

@@ -9,6 +9,18 @@ if TYPE_CHECKING:
     from analytics_engine.ai.schemas import ExplainResponse
 
 
+REFUSAL = (
+    "I will not answer this: the answer I produced states figures that no query of this answer produced, "
+    "so it was withheld."
+)
+
+
+def quoted(name: str) -> str:
+    """A segment value as a name: in double quotes, which the number check skips (a value may hold
+    digits: "Chrome 120"); double quotes inside become single ones."""
+    return '"' + name.replace('"', "'") + '"'
+
+
 def fmt_count(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
@@ -51,16 +63,17 @@ def explain_summary(response: ExplainResponse, label: str, ref: str) -> str:
         if c.relative is not None:
             text += f" or {fmt_pct(c.relative)}{e}"
     text += "."
-    leaders = [x for x in response.contributors[:3] if x.share is not None and x.share > 0]
+    leaders = response.contributors[:3]
     if leaders and c.absolute:
         parts = []
         for x in leaders:
-            part = f"{x.dimension} = {x.value}"
+            part = f"{x.dimension} = {quoted(x.value)}"
             if x.baseline_value is not None and x.current_value is not None:
                 part += f" (from {fmt_value(x.baseline_value, ratio)}{e} to {fmt_value(x.current_value, ratio)}{e}"
             else:
                 part += " ("
-            part += f"; {fmt_pct(x.share or 0.0, 0)}{e} of the change"
+            if x.share is not None:
+                part += f"; {x.share * 100:+.0f}%{e} of the change"
             if ratio and x.rate_effect is not None and x.mix_effect is not None:
                 part += (
                     f"; rate effect {fmt_signed_points(x.rate_effect)}{e}, "

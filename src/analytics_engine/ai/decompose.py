@@ -8,18 +8,11 @@ its numerator) or a ratio (`ratio`: funnel conversion, retention; numerator / de
 segment carries (baseline numerator, baseline denominator, current numerator, current denominator);
 an additive metric's denominators are ignored.
 
-Per segment i of a group (one dimension, or a pair of dimensions):
-- contribution: additive `cur_i - base_i`; ratio `mix_i + rate_i` with weights w = den / total den,
-  rates r = num / den, R0 the baseline ratio: mix_i = (w1_i - w0_i) * (r0_i - R0),
-  rate_i = w1_i * (r1_i - r0_i). The contributions of a group sum to the metric's change exactly.
-- share (Adtributor's explanatory power): contribution / total change.
-- surprise (Adtributor): Jensen-Shannon term of the segment's baseline share p and current share q,
-  0.5 * (p log2(2p / (p + q)) + q log2(2q / (p + q))); for a ratio, that of the numerators plus that
-  of the denominators.
-Per group: segments with enough support, sorted by surprise, are taken while their share is at least
-`min_share` until the taken shares reach `explained_share`; the group's score is the taken segments'
-surprise. Groups that reach `explained_share` rank first, by score; a pair of dimensions ranks
-before its single dimensions only when its score is at least `pair_factor` times the better single.
+Per segment of a group (one dimension, or a pair of dimensions): its contribution to the change
+(ratios: mix effect + rate effect), its share of the change (Adtributor's explanatory power) and its
+surprise (Adtributor's Jensen-Shannon term). Per group: the explanatory set and its score, from each
+segment's deviation from the group's typical movement (`_explain`). Groups rank by score. The exact
+rules, to recompute by hand, are in docs/ai.md ("Explaining a change").
 """
 
 from __future__ import annotations
@@ -32,8 +25,8 @@ from typing import Literal
 
 MetricType = Literal["count", "ratio"]
 
-# Adtributor's thresholds (Bhagwan et al., NSDI 2014): a segment explains at least 10% of the change,
-# an explanatory set at least 67%.
+# Adtributor's thresholds (Bhagwan et al., NSDI 2014), applied to deviations: a segment of the
+# explanatory set holds at least 10% of the group's absolute deviation, the set at least 67%.
 MIN_SHARE = 0.1
 EXPLAINED_SHARE = 0.67
 PAIR_FACTOR = 2.0
@@ -66,10 +59,6 @@ class Segment:
     baseline_value: float | None = None
     current_value: float | None = None
     supported: bool = True
-    # What ranks the segment: counts its contribution; ratios its rate effect (a mix shift explains
-    # a ratio's change too, and is reported, but the cause looked for is a segment whose rate moved).
-    driver: float = 0.0
-    driver_share: float | None = None
     # y - g x under the group's best explanation (docs/ai.md, "Ranking").
     deviation: float = 0.0
 
@@ -89,11 +78,7 @@ class Group:
     explained: list[Segment] = field(default_factory=list)
     explained_share: float = 0.0
     score: float = 0.0
-    factor: float = 1.0  # g: the common factor of the segments outside the explanatory set
-
-    @property
-    def complete(self) -> bool:
-        return self.explained_share >= EXPLAINED_SHARE - 1e-9
+    factor: float = 1.0  # g: the typical movement of the group's segments
 
 
 @dataclass(frozen=True)
@@ -160,7 +145,6 @@ def decompose(
             seg.contribution = f.cur_num - f.base_num
             seg.baseline_value, seg.current_value = f.base_num, f.cur_num
             seg.surprise = js_term(f.base_num / sum_bn if sum_bn else 0, f.cur_num / sum_cn if sum_cn else 0)
-            seg.driver = seg.contribution
             support = f.base_num + f.cur_num
         else:
             r_all = totals.baseline
@@ -175,7 +159,6 @@ def decompose(
             seg.mix_effect = (w1 - w0) * (r0_ - r_all)
             seg.rate_effect = w1 * (r1_ - r0_)
             seg.contribution = seg.mix_effect + seg.rate_effect
-            seg.driver = seg.rate_effect
             expected.append(w1 * r0_)
             actual.append(w1 * r1_)
             support = f.base_den + f.cur_den
@@ -184,13 +167,8 @@ def decompose(
         segments.append(seg)
     if metric == "ratio":
         sum_e, sum_a = sum(expected), sum(actual)
-        rate_change = sum_a - sum_e
         for seg, e, a in zip(segments, expected, actual, strict=True):
             seg.surprise = js_term(e / sum_e if sum_e else 0.0, a / sum_a if sum_a else 0.0)
-            seg.driver_share = (seg.rate_effect or 0.0) / rate_change if rate_change else None
-    else:
-        for seg in segments:
-            seg.driver_share = seg.share
     group = Group(dimensions, segments)
     _explain(group)
     return group
@@ -202,7 +180,7 @@ def _explain(group: Group) -> None:
     Each supported segment has a reference x and an observed y: counts the baseline and current value;
     ratios the current denominator times the baseline rate, and the current numerator (so a pure mix
     shift moves nothing). g is the median of y / x over the segments (one vote each): what a typical
-    segment did, an evenly spread change included (with fewer than MIN_FOR_MEDIAN segments, g = 1).
+    segment did, an evenly spread change included (two segments: `_explain_pair_of_segments`).
     A segment's deviation is d = y - g x. The set: the
     segments by |d|, largest first, each at least MIN_SHARE of sum |d|, until they hold EXPLAINED_SHARE
     of it, and never all of the segments (a change of everyone is no segment's).
@@ -229,9 +207,10 @@ def _explain(group: Group) -> None:
     if not items:
         group.explained, group.score = [], float("-inf")
         return
-    # Fewer than MIN_FOR_MEDIAN segments have no typical one: each is measured against its own baseline.
-    ratios = [y / x if x else 1.0 for _, x, y, _ in items]
-    g = statistics.median(ratios) if len(items) >= MIN_FOR_MEDIAN else 1.0
+    if len(items) < MIN_FOR_MEDIAN:
+        _explain_pair_of_segments(group, items)
+        return
+    g = statistics.median([y / x if x else 1.0 for _, x, y, _ in items])
     group.factor = g
     for seg, x, y, _ in items:
         seg.deviation = y - g * x
@@ -261,17 +240,31 @@ def _explain(group: Group) -> None:
     group.score = abs(sum(seg.deviation for seg in taken)) - residual
 
 
-def weighted_median(items: Sequence[tuple[float, float]]) -> float:
-    """The value at which the weights (second items) of the sorted values reach half their total."""
-    ordered = sorted((v, w) for v, w in items if w > 0)
-    if not ordered:
-        return 1.0
-    half, acc = sum(w for _, w in ordered) / 2, 0.0
-    for value, weight in ordered:
-        acc += weight
-        if acc >= half:
-            return value
-    return ordered[-1][0]
+def _explain_pair_of_segments(group: Group, items: list[tuple[Segment, float, float, float]]) -> None:
+    """Two supported segments (one: nothing to compare with): the one to explain is the one whose
+    partner moved least against its own baseline (|y/x - 1|; the stable one is the reference); g is
+    the partner's y / x; score = |D| - NOISE_SIGMAS sd with var(D) = var + (x / x_partner)^2 var_partner
+    (the uncertainty of g included)."""
+    if len(items) < 2:
+        group.explained, group.score = [], float("-inf")
+        return
+    first, second = items
+
+    def moved(item: tuple[Segment, float, float, float]) -> float:
+        _, x, y, _ = item
+        return abs(y / x - 1.0) if x else float("inf")
+
+    target, partner = (first, second) if moved(second) <= moved(first) else (second, first)
+    seg, x, y, var = target
+    other, px, py, pvar = partner
+    g = py / px if px else 1.0
+    group.factor = g
+    seg.deviation = y - g * x
+    other.deviation = 0.0
+    spread = math.sqrt(var + ((x / px) ** 2 * pvar if px else 0.0))
+    group.explained = [seg]
+    group.explained_share = seg.share or 0.0
+    group.score = abs(seg.deviation) - NOISE_SIGMAS * spread
 
 
 def rank_groups(groups: Sequence[Group]) -> list[Group]:

@@ -36,7 +36,7 @@ from analytics_engine.ai.schemas import (
 )
 from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.insights.context import RunContext
-from analytics_engine.insights.filters import OTHER
+from analytics_engine.insights.filters import NONE_LABEL, OTHER
 from analytics_engine.insights.registry import parse_query, run
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ DEFAULT_DIMENSIONS = 4
 DEFAULT_COVERAGE = 0.9
 BREAKDOWN_LIMIT = 100
 PARALLEL = 4
+# Values that are no segment: the folded rest, and the property not set (another population, e.g.
+# events that never carry the property); both stay in the totals.
+NOT_SEGMENTS = frozenset({OTHER, "", NONE_LABEL})
 
 
 class EvidenceLog:
@@ -133,7 +136,9 @@ class ExplainService:
         return model.model_dump(mode="json", exclude_none=True), dimensions
 
     # --- the engine ------------------------------------------------------------------------------
-    def explain(self, tenant: Any, req: ExplainRequest, log: EvidenceLog | None = None) -> ExplainResponse:
+    def explain(
+        self, tenant: Any, req: ExplainRequest, log: EvidenceLog | None = None, *, refresh: bool = False
+    ) -> ExplainResponse:
         log = log or EvidenceLog()
         spec = self.resolve_metric(tenant.tenant_id, req)
         baseline = req.baseline or default_baseline(req.period)
@@ -150,32 +155,66 @@ class ExplainService:
         groups_dims: list[tuple[str, ...]] = [(d,) for d in dimensions]
         groups_dims += list(itertools.combinations(dimensions[:MAX_PAIR_DIMENSIONS], 2))
 
-        jobs: list[tuple[str, tuple[str, ...], Period]] = [("total", (), baseline), ("total", (), req.period)]
-        for dims in groups_dims:
-            jobs += [("group", dims, baseline), ("group", dims, req.period)]
+        pairs = [dims for dims in groups_dims if len(dims) == 2]
+        # Person-level and additive metrics: a dimension's figures are the sums of a pair's cells
+        # over the other dimension, and the totals the sums of all cells, so only pairs are read
+        # (a dimension whose pair folded values into '$other' is read on its own).
+        derive = bool(pairs) and additive(kind, query) and all(any(d in p for p in pairs) for d in dimensions)
         union = Period(date_from=min(baseline.date_from, req.period.date_from), date_to=req.period.date_to)
-        jobs.append(("onset", (), union))
-        queries = [self._query(query, kind, dims, period, tz, onset=(job == "onset")) for job, dims, period in jobs]
-        ctx = RunContext(self.runtime, tenant)
-        with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="ai-explain") as pool:
-            futures = [pool.submit(contextvars.copy_context().run, _run_one, ctx, q) for q in queries]
-            results = [future.result() for future in futures]
-
+        jobs: list[tuple[str, tuple[str, ...], Period]] = [("onset", (), union)]
+        if not derive:
+            jobs += [("group", (), baseline), ("group", (), req.period)]
+        for dims in pairs if derive else groups_dims:
+            jobs += [("group", dims, baseline), ("group", dims, req.period)]
+        ctx = RunContext(self.runtime, tenant, refresh=refresh)
         figures: dict[tuple[tuple[str, ...], str], dict[tuple[str, ...], tuple[float, float]]] = {}
         evidence_of: dict[tuple[tuple[str, ...], str], str] = {}
         onset_series: list[tuple[str, float | None]] = []
-        for (job, dims, period), q, result in zip(jobs, queries, results, strict=True):
-            which = "baseline" if period == baseline else "period"
-            if job == "onset":
-                onset_series = _daily(kind, result, req.retention_period)
-                evidence_id = log.add("insight", q, {"points": [[label, _round(v)] for label, v in onset_series]})
-                evidence_of[((), "onset")] = evidence_id
-                continue
-            rows = _rows(kind, result, req.retention_period)
-            figures[(dims, which)] = rows
-            table = [[*key, _round(num), _round(den)] for key, (num, den) in rows.items()]
-            columns = [*dims, "numerator", "denominator"] if mtype == "ratio" else [*dims, "value", "-"]
-            evidence_of[(dims, which)] = log.add("insight", q, {"columns": columns, "rows": table})
+
+        def run_jobs(batch: list[tuple[str, tuple[str, ...], Period]]) -> None:
+            nonlocal onset_series
+            queries = [self._query(query, kind, dims, p, tz, onset=(job == "onset")) for job, dims, p in batch]
+            with ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="ai-explain") as pool:
+                futures = [pool.submit(contextvars.copy_context().run, _run_one, ctx, q) for q in queries]
+                results = [future.result() for future in futures]
+            for (job, dims, period), q, result in zip(batch, queries, results, strict=True):
+                if job == "onset":
+                    onset_series = _daily(kind, result, req.retention_period)
+                    points = [[label, _round(v)] for label, v in onset_series]
+                    evidence_of[((), "onset")] = log.add("insight", q, {"points": points})
+                    continue
+                which = "baseline" if period == baseline else "period"
+                rows = _rows(kind, result, req.retention_period)
+                figures[(dims, which)] = rows
+                table = [[*key, _round(num), _round(den)] for key, (num, den) in rows.items()]
+                columns = [*dims, "numerator", "denominator"] if mtype == "ratio" else [*dims, "value", "-"]
+                evidence_of[(dims, which)] = log.add("insight", q, {"columns": columns, "rows": table})
+
+        run_jobs(jobs)
+        if derive:
+            missing: list[tuple[str, tuple[str, ...], Period]] = []
+            for dimension in dimensions:
+                source = next(
+                    (
+                        p
+                        for p in pairs
+                        if dimension in p
+                        and all(
+                            key[p.index(dimension)] != OTHER for w in ("baseline", "period") for key in figures[(p, w)]
+                        )
+                    ),
+                    None,
+                )
+                if source is None:
+                    missing += [("group", (dimension,), baseline), ("group", (dimension,), req.period)]
+                    continue
+                for which in ("baseline", "period"):
+                    figures[((dimension,), which)] = marginal(figures[(source, which)], source.index(dimension))
+                    evidence_of[((dimension,), which)] = evidence_of[(source, which)]
+            for which in ("baseline", "period"):
+                figures[((), which)] = {(): _sum(figures[(pairs[0], which)].values())}
+            if missing:
+                run_jobs(missing)
 
         def totals_from(which: str) -> tuple[float, float]:
             num = sum(n for n, _ in figures[((), which)].values())
@@ -197,7 +236,7 @@ class ExplainService:
                     cur_rows.get(key, (0.0, 0.0))[1],
                 )
                 for key in keys
-                if OTHER not in key
+                if not NOT_SEGMENTS.intersection(key)
             }
             groups.append(decompose(dims, merged, mtype, totals))
         ranked = rank_contributors(groups, limit=req.max_contributors)
@@ -270,6 +309,31 @@ class ExplainService:
             else:
                 q.pop("interval", None)
         return q
+
+
+def additive(kind: str, query: dict[str, Any]) -> bool:
+    """Whether segment figures add up to the total: funnels and retention count people by the one value
+    of their entering (cohort) event; a trend's total or sum adds up; unique users and averages do not."""
+    if kind in ("funnels", "retention"):
+        return True
+    series = (query.get("series") or [{}])[0]
+    return series.get("math", "total") in ("total", "sum")
+
+
+def marginal(
+    rows: dict[tuple[str, ...], tuple[float, float]], index: int
+) -> dict[tuple[str, ...], tuple[float, float]]:
+    """A pair's cells summed over the other dimension: the figures of the dimension at `index`."""
+    out: dict[tuple[str, ...], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for key, (num, den) in rows.items():
+        out[(key[index],)][0] += num
+        out[(key[index],)][1] += den
+    return {key: (num, den) for key, (num, den) in out.items()}
+
+
+def _sum(values: Any) -> tuple[float, float]:
+    items = list(values)
+    return sum(n for n, _ in items), sum(d for _, d in items)
 
 
 def _run_one(ctx: RunContext, query: dict[str, Any]) -> Any:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import structlog
 
+from analytics_engine.ai.answers import REFUSAL
 from analytics_engine.ai.explain import EvidenceLog
 from analytics_engine.ai.numbers import check_numbers
 from analytics_engine.ai.schemas import ExplainRequest
@@ -44,7 +45,7 @@ SYSTEM_PROMPT = (
     "changes. Every tool result carries an evidence_id such as e3. In your final answer, write every number "
     "exactly as it appears in a tool result (ratios may be written as percentages) and put the evidence id "
     "in brackets right after it, like 41.2% [e3]. State no number that no tool returned. Write dates as "
-    "YYYY-MM-DD. Be brief."
+    "YYYY-MM-DD and names of segments (property values) in double quotes. Be brief."
 )
 
 
@@ -164,8 +165,6 @@ class LlmAgent:
 
     # --- tools ---------------------------------------------------------------------------------------
     def run_tool(self, tenant: Any, name: str, args: dict[str, Any], log: EvidenceLog) -> dict[str, Any]:
-        from analytics_engine.errors import AppError as _AppError
-
         try:
             if name == "catalog":
                 return self._catalog(tenant, log)
@@ -192,7 +191,7 @@ class LlmAgent:
                 explained = self.service.explainer.explain(tenant, request, log)
                 computed = explained.evidence[-1]
                 return {"evidence_id": computed.id, "summary": explained.summary, "result": computed.result}
-        except _AppError as exc:
+        except AppError as exc:
             return {"error": exc.message}
         except ValueError as exc:  # pydantic validation of the tool's arguments
             return {"error": str(exc)[:500]}
@@ -257,8 +256,6 @@ class LlmAgent:
                 if not problems:
                     return self._result(content, log, used, RETRY_CONFIDENCE if retried else FIRST_TRY_CONFIDENCE)
                 if retried:
-                    from analytics_engine.ai.service import REFUSAL
-
                     log_problems = [f"{p.text}: {p.reason}" for p in problems]
                     log.add("computation", {"rule": "number check (docs/ai.md)"}, {"refused": log_problems})
                     return self._result(REFUSAL, log, used, 0.0)
@@ -278,7 +275,11 @@ class LlmAgent:
         )
 
     def _result(self, text: str, log: EvidenceLog, used: list[str], confidence: float) -> dict[str, Any]:
-        charts = [{"type": "insight", "evidence_id": e.id, "query": e.query} for e in log.items if e.kind == "insight"]
+        charts = [
+            {"type": "insight", "evidence_id": e.id, "query": e.query, "result": e.result}
+            for e in log.items
+            if e.kind == "insight"
+        ]
         return {
             "answer": text,
             "understood": True,

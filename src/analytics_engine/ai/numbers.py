@@ -2,7 +2,8 @@
 
 A number in the answer is a run of digits with an optional sign, thousands commas and decimals
 (`1,204`, `-11.3`, `41.2%`). Each must be followed by an evidence marker `[eN]` before the next
-number; ISO dates (`2026-06-01`) name periods and are not numbers (they are skipped). The
+number; ISO dates (`2026-06-01`) name periods and text in double quotes names segments ("Chrome 120"):
+neither holds numbers (they are skipped). The
 number x with d decimals matches evidence N when some number v anywhere in N's result (JSON walked
 recursively) has round(|v|, d) == |x| or round(|100 v|, d) == |x| (a ratio stated as a percentage or
 in percentage points).
@@ -19,7 +20,9 @@ from analytics_engine.ai.schemas import Evidence
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _NUMBER = r"[-+\u2212]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[-+\u2212]?\d+(?:\.\d+)?"
-_TOKEN = re.compile(rf"(?P<date>{_DATE})|(?P<marker>\[(?P<ref>e\d+)\])|(?<![\w.])(?P<number>{_NUMBER})(?![\w])")
+_TOKEN = re.compile(
+    rf"(?P<quote>\"[^\"]*\")|(?P<date>{_DATE})|(?P<marker>\[(?P<ref>e\d+)\])|(?<![\w.])(?P<number>{_NUMBER})(?![\w])"
+)
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def check_numbers(answer: str, evidence: Sequence[Evidence]) -> list[Problem]:
                         problems.append(Problem(text, f"not in the result of {ref}"))
             pending = []
             continue
-        if match.group("date"):
+        if match.group("date") or match.group("quote"):
             continue
         if pending:
             problems += [Problem(text, "no evidence marker before the next number") for _, text in pending]

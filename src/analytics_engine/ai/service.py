@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from analytics_engine.ai.answers import fmt_count, fmt_pct, fmt_points, fmt_value
+from analytics_engine.ai.answers import REFUSAL, fmt_count, fmt_pct, fmt_points, fmt_value, quoted
 from analytics_engine.ai.explain import EvidenceLog, ExplainService, _rows, metric_type
 from analytics_engine.ai.models import AiAnswer
 from analytics_engine.ai.numbers import check_numbers
@@ -24,7 +24,7 @@ from analytics_engine.ai.schemas import (
     Period,
     Provenance,
 )
-from analytics_engine.errors import NotFound
+from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.dates import add_months
 from analytics_engine.insights.registry import parse_query, run
@@ -37,10 +37,6 @@ PROMPT_VERSION = "ai-1"
 OFFLINE_MODEL = "offline-parser"
 OFFLINE_TOOLS = ["catalog", "run_insight", "explain_change"]
 HOW_MANY_TOP = 5
-REFUSAL = (
-    "I will not answer this: the answer I produced states figures that no query of this answer produced, "
-    "so it was withheld."
-)
 
 
 def previous_baseline(period: Period) -> Period:
@@ -102,7 +98,11 @@ class AIService:
             )
             explained = sum(max(0.0, c.share or 0.0) for c in response.contributors[:3])
             onset = next((e for e in response.evidence if e.result.get("points") is not None), None)
-            charts = [{"type": "line", "evidence_id": onset.id, "query": onset.query}] if onset else []
+            charts = (
+                [{"type": "line", "evidence_id": onset.id, "query": onset.query, "result": onset.result}]
+                if onset
+                else []
+            )
             return response.summary, charts, round(min(1.0, explained), 2)
         if parsed.intent == "how_many":
             rows, ref, chart = self.measure(tenant, spec, parsed.period, log, parsed.dimension)
@@ -110,7 +110,7 @@ class AIService:
             value = _value(total_rows, mtype)
             ordered = sorted(rows.items(), key=lambda kv: -_value({kv[0]: kv[1]}, mtype))
             parts = [
-                f"{key[0] if key else '(none)'}: {fmt_value(_value({key: fig}, mtype), ratio)} [{ref}]"
+                f"{quoted(key[0]) if key else '(none)'}: {fmt_value(_value({key: fig}, mtype), ratio)} [{ref}]"
                 for key, fig in ordered[:HOW_MANY_TOP]
             ]
             text = (
@@ -132,9 +132,9 @@ class AIService:
         direction = "up" if absolute > 0 else "down" if absolute < 0 else "unchanged"
         amount = fmt_points(absolute) if ratio else fmt_count(abs(absolute))
         text = (
-            f"{parsed.label.capitalize()} was {fmt_value(a, ratio)} [{first_ref}] from {parsed.period.date_from} "
-            f"to {parsed.period.date_to} and {fmt_value(b, ratio)} [{second_ref}] from {parsed.second.date_from} "
-            f"to {parsed.second.date_to}: {direction}"
+            f"{parsed.label.capitalize()}: {fmt_value(a, ratio)} [{first_ref}] from {parsed.period.date_from} "
+            f"to {parsed.period.date_to}, {fmt_value(b, ratio)} [{second_ref}] from {parsed.second.date_from} "
+            f"to {parsed.second.date_to}; {direction}"
         )
         if absolute:
             text += f" by {amount} [{ref}]"
@@ -155,22 +155,11 @@ class AIService:
         try:
             parsed = parse_question(request.question, self.vocabulary(tenant.tenant_id), self.today(tenant))
         except NotUnderstood as exc:
-            text = (
-                f"I could not parse this question: {exc}. Without a language model I answer 'why did X change "
-                "in P', 'how many X by Y in P' and 'compare X between P1 and P2'."
-            )
-            return self.store(
-                tenant,
-                request.question,
-                answer=text,
-                understood=False,
-                charts=[],
-                evidence=[],
-                confidence=0.0,
-                model=OFFLINE_MODEL,
-                tools=[],
-            )
-        text, charts, confidence = self.answer_offline(tenant, parsed, log)
+            return self._not_understood(tenant, request.question, str(exc))
+        try:
+            text, charts, confidence = self.answer_offline(tenant, parsed, log)
+        except InvalidInput as exc:  # parsed, but the data cannot answer it (no dimensions to explain by...)
+            return self._not_understood(tenant, request.question, exc.message)
         if check_numbers(text, log.items):
             text, confidence = REFUSAL, 0.0
         return self.store(
@@ -183,6 +172,23 @@ class AIService:
             confidence=confidence,
             model=OFFLINE_MODEL,
             tools=OFFLINE_TOOLS,
+        )
+
+    def _not_understood(self, tenant: Any, question: str, reason: str) -> AskResponse:
+        text = (
+            f"I could not parse this question: {reason}. Without a language model I answer 'why did X change "
+            "in P', 'how many X by Y in P' and 'compare X between P1 and P2'."
+        )
+        return self.store(
+            tenant,
+            question,
+            answer=text,
+            understood=False,
+            charts=[],
+            evidence=[],
+            confidence=0.0,
+            model=OFFLINE_MODEL,
+            tools=[],
         )
 
     # --- storage -----------------------------------------------------------------------------------

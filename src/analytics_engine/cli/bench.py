@@ -300,10 +300,30 @@ def soak(
 def explain(
     scenarios: Annotated[int, typer.Option(min=10, help="Seeded planted-cause scenarios.")] = 240,
     seed: Annotated[int, typer.Option(help="Seed of the first scenario (the next ones count up).")] = 1,
+    latency_events: Annotated[
+        int, typer.Option(min=0, help="Also time explain over this many generated events (0: skip; 10M: the target).")
+    ] = 0,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Data folder for the latency run (its generated events are reused).")
+    ] = None,
 ) -> None:
     """The offline explainer (POST /v1/ai/explain's ranking) on seeded scenarios with a planted cause and
     decoys: top-1 accuracy and top-3 recall vs the same-run baseline ranking segments by absolute change
     (target: top-1 >= 90% and >= 1.3x the baseline; docs/ai.md)."""
-    from analytics_engine.bench.explain import run
+    from analytics_engine.bench.explain import latency, run
 
     run(scenarios, seed)
+    if latency_events:
+        latency(latency_events, data_dir)
+
+
+@bench_app.command("ai-eval")
+def ai_eval(
+    tenant: Annotated[str, typer.Option(help="Tenant whose data the questions are about.")] = "Acme Learning",
+    limit: Annotated[int, typer.Option(min=1, help="Questions asked at most.")] = 120,
+) -> None:
+    """Execution accuracy of /v1/ai/ask (the configured ANALYTICS_AI_URL, else the offline parser) on at
+    least 100 generated questions whose expected answers the offline engine computes (docs/ai.md)."""
+    from analytics_engine.bench.ai_eval import run
+
+    run(tenant, limit)

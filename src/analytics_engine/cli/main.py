@@ -131,7 +131,7 @@ def _load_demo_with_progress(rt: Runtime) -> None:
 @app.command()
 @clean_errors
 def demo() -> None:
-    """Load the demo dataset (3 tenants, 200 days) and print their API keys."""
+    """Load the demo dataset (3 tenants, 365 days) and print their API keys."""
     from analytics_engine.datagen.demo import keys_file
 
     rt = runtime()
