@@ -381,7 +381,9 @@ def _backfill(url: str, admin: dict[str, str], rows: int, op: Op, deadline: floa
 
 
 async def _load(soak: Soak, rate: int, nats_share: float, dashboard_id: str, alert_ids: list[str], sse: int) -> None:
-    limits = httpx.Limits(max_connections=sse + 40, max_keepalive_connections=sse + 40)
+    # Idle connections are dropped after 1 s, before uvicorn's 5 s keep-alive timeout closes them
+    # under a request being sent (a client-side race that reads as "Server disconnected").
+    limits = httpx.Limits(max_connections=sse + 40, max_keepalive_connections=sse + 40, keepalive_expiry=1.0)
     nc = await nats.connect(NATS_URL, pending_size=64 * 1024 * 1024)
     js = nc.jetstream()
     http_pacer, nats_pacer = Pacer(rate * (1 - nats_share)), Pacer(rate * nats_share)
@@ -445,7 +447,14 @@ def _verify(folder: Path, tenant_id: str) -> dict[str, Any]:
 
 
 def run(
-    minutes: float, rate: int, nats_share: float, sse: int, backfill_rows: int, alerts: int, history: int
+    minutes: float,
+    rate: int,
+    nats_share: float,
+    sse: int,
+    backfill_rows: int,
+    alerts: int,
+    history: int,
+    nats_batch: int = 5000,
 ) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     stream, subject = f"SOAK_{tag}".upper(), f"soak{tag}"
@@ -455,7 +464,7 @@ def run(
         "ANALYTICS_NATS_STREAM": stream,
         "ANALYTICS_NATS_SUBJECTS": f"{subject}.>",
         "ANALYTICS_NATS_CONSUMER": "soak",
-        "ANALYTICS_NATS_BATCH_MAX_EVENTS": "20000",
+        "ANALYTICS_NATS_BATCH_MAX_EVENTS": str(nats_batch),
         "ANALYTICS_NATS_BATCH_MAX_SECONDS": "1",
         "ANALYTICS_BUDGET_MAX_CONCURRENT_QUERIES": "0",
         "ANALYTICS_BUDGET_QUERY_SECONDS_PER_DAY": "0",
@@ -510,26 +519,34 @@ def run(
             load_started = time.monotonic()
             asyncio.run(_load(soak, rate, nats_share, dashboard_id, alert_ids, sse))
             load_seconds = time.monotonic() - load_started
-            stop.set()
+            stored_at_end = httpx.get(
+                f"{server.url}/v1/events/count", headers={"Authorization": f"Bearer {key}"}, timeout=120
+            ).json()["count"]
+            load_samples = len(samples)
             filler.join(timeout=900)
             acknowledged = soak.http_acked + soak.nats_acked
             drained = _wait_drained(server.url, key, admin, history_count + acknowledged)
+            stop.set()
         verified = _verify(server.data_dir, tenant_id)
     finally:
         with contextlib.suppress(Exception):
             asyncio.run(_delete_stream(stream))
     expected = history_count + acknowledged
-    memory = rss_growth(samples, load_seconds)
+    memory = rss_growth(samples[:load_samples], load_seconds)
+    memory["max_mib_with_drain"] = round(max((kib for _, kib in samples), default=0) / 1024, 1)
     summaries = {name: op.summary(baseline.get(name)) for name, op in ops.items()}
     errors = sum(op.errors for op in ops.values())
     result = {
         "minutes": minutes,
         "target_events_per_second": rate,
         "nats_share": nats_share,
+        "nats_batch_max_events": nats_batch,
         "sse_clients": sse,
         "load_seconds": round(load_seconds, 1),
         "acknowledged": {"http": soak.http_acked, "nats": soak.nats_acked, "history": history_count},
         "achieved_events_per_second": round(acknowledged / load_seconds),
+        "stored_during_load_per_second": round((stored_at_end - history_count) / load_seconds),
+        "backlog_at_load_end": history_count + acknowledged - stored_at_end,
         "sse_widget_messages": soak.sse_messages,
         "operations": summaries,
         "errors": errors,
@@ -563,6 +580,11 @@ def run(
         [
             ["events/s acknowledged (target 20,000)", result["achieved_events_per_second"]],
             ["acknowledged (http + nats)", f"{soak.http_acked:,} + {soak.nats_acked:,}"],
+            ["events/s stored while the load ran", result["stored_during_load_per_second"]],
+            [
+                "NATS backlog at the end / drained in (s)",
+                f"{result['backlog_at_load_end']:,} / {drained['drain_seconds']}",
+            ],
             [
                 "stored / distinct ids / expected",
                 f"{verified['stored']:,} / {verified['distinct_ids']:,} / {expected:,}",
@@ -571,6 +593,7 @@ def run(
             ["errors (target 0)", errors],
             ["RSS middle -> end (MiB)", f"{memory.get('middle_mib')} -> {memory.get('end_mib')}"],
             ["RSS growth over the last half (target < 10%)", memory.get("growth_last_half", "")],
+            ["RSS max, the backlog's drain included (MiB)", memory["max_mib_with_drain"]],
         ],
     )
     result["file"] = str(write_result("soak", result))
