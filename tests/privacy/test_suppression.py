@@ -13,10 +13,9 @@ import pytest
 from analytics_engine.bus import InProcessBus
 from analytics_engine.ingest.validation import Limits, validate_events
 from analytics_engine.privacy.schemas import ErasureCreate
-from analytics_engine.streaming.service import build_consumer
 from analytics_engine.sync.spec import SourceSpec
 from analytics_engine.tenants.schemas import TenantCreate
-from tests.streaming.support import nats_names, publish  # noqa: F401  (fixture)
+from tests.streaming.support import consume, nats_names, publish  # noqa: F401  (fixture)
 from tests.sync.conftest import DSN, pg  # noqa: F401  (fixture)
 
 REASON = "distinct_id was erased with suppression"
@@ -74,20 +73,7 @@ def test_nats_ingest_refuses_a_suppressed_id(runtime, nats_names) -> None:  # ty
     ]
     asyncio.run(publish(nats_names["stream"], nats_names["subject"], bodies))
     runtime.bus = InProcessBus()
-    consumer = build_consumer(
-        runtime,
-        url="nats://127.0.0.1:4222",
-        stream=nats_names["stream"],
-        subjects=(nats_names["subjects"],),
-        durable="ingest",
-        batch_max_seconds=0.3,
-    )
-
-    async def go() -> None:
-        await asyncio.wait_for(consumer.run(until_idle=True), 60)
-        await runtime.bus.close()
-
-    asyncio.run(go())
+    consume(runtime, nats_names)
     assert _people(runtime, tenant_id) == {"yan": 2}
     reasons = _rejected(runtime, tenant_id, "nats")
     assert len(reasons) == 2 and all(REASON in r for r in reasons)

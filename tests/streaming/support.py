@@ -65,3 +65,25 @@ async def consumer_info(stream: str, durable: str) -> Any:
 
 def tenant_events(tenant_id: str, count: int, prefix: str = "e", **extra: Any) -> list[dict[str, Any]]:
     return [{"tenant_id": tenant_id, "event": prefix, "distinct_id": f"u{i}", **extra} for i in range(count)]
+
+
+def consume(runtime, names, timeout: float = 60, **overrides):  # type: ignore[no-untyped-def]
+    """Run the NATS consumer over the test's stream until it is idle; returns the consumer."""
+    from analytics_engine.streaming.service import build_consumer
+
+    consumer = build_consumer(
+        runtime,
+        url="nats://127.0.0.1:4222",
+        stream=names["stream"],
+        subjects=(names["subjects"],),
+        durable=overrides.pop("durable", "ingest"),
+        batch_max_seconds=overrides.pop("batch_max_seconds", 0.3),
+        **overrides,
+    )
+
+    async def go() -> None:
+        await asyncio.wait_for(consumer.run(until_idle=True), timeout)
+        await runtime.bus.close()
+
+    asyncio.run(go())
+    return consumer

@@ -11,7 +11,7 @@ from analytics_engine.bus import InProcessBus
 from analytics_engine.streaming.checkpoints import CheckpointStore
 from analytics_engine.streaming.service import build_consumer
 from analytics_engine.tenants.schemas import TenantCreate
-from tests.streaming.support import consumer_info, publish, tenant_events
+from tests.streaming.support import consume, consumer_info, publish, tenant_events
 
 
 @pytest.fixture
@@ -37,23 +37,6 @@ def rejected(runtime, tenant_id: str) -> list[tuple[str, str]]:  # type: ignore[
     ).rows
 
 
-def consume(runtime, names, timeout: float = 60, **overrides):  # type: ignore[no-untyped-def]
-    consumer = build_consumer(
-        runtime,
-        url="nats://127.0.0.1:4222",
-        stream=names["stream"],
-        subjects=(names["subjects"],),
-        durable=overrides.pop("durable", "ingest"),
-        batch_max_seconds=overrides.pop("batch_max_seconds", 0.3),
-        **overrides,
-    )
-
-    async def go() -> None:
-        await asyncio.wait_for(consumer.run(until_idle=True), timeout)
-        await runtime.bus.close()
-
-    asyncio.run(go())
-    return consumer
 
 
 def test_events_land_poison_is_rejected_and_the_stream_moves_on(runtime, nats_names, tenant_id):

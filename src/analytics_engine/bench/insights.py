@@ -50,6 +50,18 @@ TARGET_OVERHEAD = 1.3
 SLOW_SECONDS, SLOW_REPEAT = 5.0, 3
 
 # The questions asked of the big tenant: one per kind, the shapes users ask most.
+FUNNEL_5_STEPS: dict[str, Any] = {
+    "kind": "funnels",
+    "steps": [
+        {"event": "signup"},
+        {"event": "activated"},
+        {"event": "feature_used"},
+        {"event": "pageview"},
+        {"event": "purchase"},
+    ],
+    "conversion_window": {"value": 14, "unit": "day"},
+    "date_range": {"date_from": "-90d"},
+}
 CASES: list[tuple[str, dict[str, Any]]] = [
     (
         "trends_rollup",
@@ -90,38 +102,9 @@ CASES: list[tuple[str, dict[str, Any]]] = [
             "breakdown": ["plan"],
         },
     ),
-    (
-        "funnel_5_steps",
-        {
-            "kind": "funnels",
-            "steps": [
-                {"event": "signup"},
-                {"event": "activated"},
-                {"event": "feature_used"},
-                {"event": "pageview"},
-                {"event": "purchase"},
-            ],
-            "conversion_window": {"value": 14, "unit": "day"},
-            "date_range": {"date_from": "-90d"},
-        },
-    ),
-    (
-        # The same funnel counted by company (docs/groups.md): each company is one unit.
-        "group_funnel_5_steps",
-        {
-            "kind": "funnels",
-            "steps": [
-                {"event": "signup"},
-                {"event": "activated"},
-                {"event": "feature_used"},
-                {"event": "pageview"},
-                {"event": "purchase"},
-            ],
-            "conversion_window": {"value": 14, "unit": "day"},
-            "date_range": {"date_from": "-90d"},
-            "aggregation": {"group": "company"},
-        },
-    ),
+    ("funnel_5_steps", FUNNEL_5_STEPS),
+    # The same funnel counted by company (docs/groups.md): each company is one unit.
+    ("group_funnel_5_steps", {**FUNNEL_5_STEPS, "aggregation": {"group": "company"}}),
     (
         "retention_12_weeks",
         {
