@@ -71,6 +71,12 @@ def test_serve_refuses_without_admin_key(cli_env, monkeypatch):
     assert "ANALYTICS_ADMIN_KEY" in result.output
 
 
+def test_serve_with_workers_refuses_the_embedded_defaults(cli_env):
+    result = invoke("serve", "--workers", "2")
+    assert result.exit_code != 0
+    assert "--workers 2" in result.output and "chDB" in result.output and "ANALYTICS_CACHE_URL" in result.output
+
+
 def test_ingest_verify_reports_consistency_and_exits_1_on_a_difference(cli_env, runtime, tmp_path, monkeypatch):
     from analytics_engine.ingest.validation import Limits, validate_events
     from tests.support.factories import events

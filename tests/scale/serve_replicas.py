@@ -63,13 +63,23 @@ def replica_env(folder: Path, metadata_url: str, port: int, **extra: str) -> dic
     return env
 
 
-def start_replica(folder: Path, metadata_url: str, name: str, **extra: str) -> Replica:
+def start_replica(
+    folder: Path, metadata_url: str, name: str, serve_args: tuple[str, ...] = (), **extra: str
+) -> Replica:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = folder / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from analytics_engine.cli.main import app; app()", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-c",
+                "from analytics_engine.cli.main import app; app()",
+                "serve",
+                "--port",
+                str(port),
+                *serve_args,
+            ],
             env=replica_env(folder, metadata_url, port, **extra),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -80,3 +80,42 @@ def test_the_cluster_form_of_the_migrations_runs_on_the_cluster():
     finally:
         warehouse.command(f"DROP DATABASE IF EXISTS `{database}` ON CLUSTER '{cluster}' SYNC")
         warehouse.close()
+
+
+def test_serve_workers_answer_alike_from_one_warehouse(tmp_path):
+    """`serve --workers 3` on a server DSN with PostgreSQL, Redis and NATS: events ingested through
+    whichever worker takes each request are counted by every worker's next answer (the data version
+    lives in Redis), and every answer agrees."""
+    from tests.scale.serve_replicas import make_tenant, start_replica, stop_replica
+    from tests.support.postgres import postgres_schema_url
+
+    url = require_clickhouse_server()
+    with postgres_schema_url() as metadata_url:
+        database = f"wk_{uuid.uuid4().hex[:8]}"
+        replica = start_replica(
+            tmp_path / "workers",
+            metadata_url,
+            "workers",
+            ("--workers", "3"),
+            ANALYTICS_WAREHOUSE_DSN=url,
+            ANALYTICS_WAREHOUSE_DATABASE=database,
+        )
+        try:
+            import httpx
+
+            _, headers = make_tenant(replica)
+            start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+            query = {"series": [{"event": "w"}], "date_range": {"date_from": (start - timedelta(days=1)).isoformat()}}
+            for sent in range(1, 13):
+                body = {"event": "w", "distinct_id": f"u{sent}", "timestamp": start.isoformat()}
+                assert httpx.post(f"{replica.url}/v1/events", json=body, headers=headers, timeout=30).status_code < 300
+                totals = {
+                    httpx.post(f"{replica.url}/v1/insights/trends", json=query, headers=headers, timeout=60).json()[
+                        "series"
+                    ][0]["total"]
+                    for _ in range(4)
+                }
+                assert totals == {sent}, totals
+        finally:
+            stop_replica(replica)
+            Warehouse(url, database).command(f"DROP DATABASE IF EXISTS `{database}`")

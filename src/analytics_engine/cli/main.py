@@ -82,6 +82,14 @@ def serve(
     demo: Annotated[bool, typer.Option(help="Load the demo dataset first if it is not loaded yet.")] = False,
     host: Annotated[str | None, typer.Option(help="Bind address (ANALYTICS_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (ANALYTICS_PORT, default 3008).")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes behind the port, each a whole replica: needs a ClickHouse server, PostgreSQL "
+            "metadata, a Redis cache and a NATS bus (docs/runbook.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Start the HTTP API (creates or migrates both schemas first)."""
     import uvicorn
@@ -91,6 +99,12 @@ def serve(
     from analytics_engine.observability.logging import configure_logging
 
     config = settings()
+    if workers > 1:
+        from analytics_engine.api.workers import shared_state_problems
+
+        problems = shared_state_problems(config)
+        if problems:
+            fail(f"--workers {workers} needs state shared outside one process; " + "; ".join(problems) + ".")
     if not config.admin_key:
         if not dev:
             fail("Set ANALYTICS_ADMIN_KEY (the platform admin key), or run with --dev for a generated one.")
@@ -106,6 +120,9 @@ def serve(
     console.print(f"[bold green]serving[/] on http://{host or config.host}:{port or config.port} (docs at /docs)")
     # Many small short-lived objects per request: collect less often (measured in bench ingest).
     gc.set_threshold(50_000, 50, 100)
+    if workers > 1:
+        _serve_workers(rt, config.admin_key, host or config.host, port or config.port, workers)
+        return
     uvicorn.run(
         create_app(config, rt),
         host=host or config.host,
@@ -114,6 +131,22 @@ def serve(
         access_log=False,
     )
     rt.close()
+
+
+def _serve_workers(rt: Runtime, admin_key: str, host: str, port: int, workers: int) -> None:
+    """Several replicas behind one port: uvicorn starts `workers` processes, each building its own
+    runtime from the environment (this process has migrated both schemas already)."""
+    import os
+
+    import uvicorn
+
+    from analytics_engine.api.workers import APP_FACTORY
+
+    rt.close()
+    os.environ["ANALYTICS_ADMIN_KEY"] = admin_key  # a --dev key reaches the workers too
+    uvicorn.run(
+        APP_FACTORY, factory=True, workers=workers, host=host, port=port, log_level="warning", access_log=False
+    )
 
 
 def _load_demo_with_progress(rt: Runtime) -> None:
