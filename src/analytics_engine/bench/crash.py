@@ -127,18 +127,7 @@ class Harness:
             log.close()
 
     def inspect(self) -> dict[str, Any]:
-        """Counts per tenant, derived-table differences and journal size, read by a child process
-        that does not replay the journal (the embedded warehouse allows one process at a time)."""
-        done = subprocess.run(
-            [sys.executable, "-m", "analytics_engine.bench.crash"],
-            env=self.env(),
-            capture_output=True,
-            timeout=300,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"inspection failed: {done.stderr.decode()[-2000:]}")
-        result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
-        return result
+        return inspect_warehouse(self.env())
 
     def log_tail(self) -> str:
         path = self.data_dir / "children.log"
@@ -420,6 +409,18 @@ def run(paths: list[str], kills: int, metadata_url: str | None, seed: int | None
             print(f"  {count:>3}  {state}")
     write_result("crash", {"seed": seed, "reports": [asdict(r) | {"exact": r.exact} for r in reports]})
     return reports
+
+
+def inspect_warehouse(env: dict[str, str]) -> dict[str, Any]:
+    """Counts per tenant, derived-table differences and journal size of the data folder `env` names,
+    read by a child process that does not replay the journal: the embedded warehouse allows one
+    process at a time, and one data path per process (the caller may hold another)."""
+    child = [sys.executable, "-m", "analytics_engine.bench.crash"]
+    done = subprocess.run(child, env=env, capture_output=True, timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"inspection failed: {done.stderr.decode()[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
 
 
 def _inspect_main() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 import statistics
 import threading
 import time
@@ -426,23 +427,24 @@ def _wait_drained(url: str, key: str, admin: dict[str, str], expected: int, time
 
 
 def _verify(folder: Path, tenant_id: str) -> dict[str, Any]:
-    """With `serve` stopped: what the warehouse holds for the tenant, and the derived tables' check."""
-    from analytics_engine.ingest.consistency import check_derived
-    from analytics_engine.warehouse import Warehouse
+    """With `serve` stopped: what the warehouse holds for the tenant, and the derived tables' check,
+    read by a child process (this one may hold another embedded warehouse: one path per process)."""
+    from analytics_engine.bench.crash import inspect_warehouse
 
-    warehouse = Warehouse(f"chdb://{folder / 'warehouse'}", "analytics", pool_size=1)
-    try:
-        row = warehouse.query(
-            f"SELECT count(), uniqExact(event_id) FROM {warehouse.table('events')} WHERE tenant_id = {{t:String}}",
-            {"t": tenant_id},
-        ).rows[0]
-        mismatches = check_derived(warehouse)
-    finally:
-        warehouse.close()
+    env = {
+        **os.environ,
+        "ANALYTICS_DATA_DIR": str(folder),
+        "ANALYTICS_WAREHOUSE_DSN": f"chdb://{folder / 'warehouse'}",
+        "ANALYTICS_WAREHOUSE_DATABASE": "analytics",
+    }
+    found = inspect_warehouse(env)
+    counts = found["tenants"].get(tenant_id, {"count": 0, "distinct": 0})
     return {
-        "stored": int(row[0]),
-        "distinct_ids": int(row[1]),
-        "derived_mismatches": [f"{m.tenant_id} {m.table} {m.figure}: {m.derived} vs {m.raw}" for m in mismatches],
+        "stored": int(counts["count"]),
+        "distinct_ids": int(counts["distinct"]),
+        "derived_mismatches": [
+            f"{m['tenant_id']} {m['table']} {m['figure']}: {m['derived']} vs {m['raw']}" for m in found["mismatches"]
+        ],
     }
 
 
