@@ -8,7 +8,10 @@ removed. So the affected buckets are deleted and computed again from what `event
 - per person (`persons`, `person_properties`, `person_weeks`): every row of the affected people;
 - per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`): every row of the
   affected pairs (the monthly rows of those days are deleted too and come back through the view);
-- per event name (`taxonomy_properties`): every row of the affected names;
+- per (event name, property key, type) (`taxonomy_properties`): the rows of the keys the removed events
+  carried (an erasure, a sync delete: `Affected.keys`, noted before the removal), each computed again
+  from that one subcolumn of the name's events; every row of the affected names when the keys are
+  unknown (a journal replay, progress saved by an older version);
 - per event id (`event_ids`, the duplicate check): the affected ids (a journal replay only).
 
 Deletes are mutations run to the end (`mutations_sync = 2`): the rows are gone from the parts, not
@@ -36,26 +39,35 @@ UNLIMITED = {"max_execution_time": 0}
 
 @dataclass
 class Affected:
-    """What a removal or a replayed batch touches: people (distinct ids), (event, UTC day) pairs and
-    event ids (only a replay names ids: a removal deletes its ids from `event_ids` itself)."""
+    """What a removal or a replayed batch touches: people (distinct ids), (event, UTC day) pairs,
+    event ids (only a replay names ids: a removal deletes its ids from `event_ids` itself) and the
+    taxonomy's (event, property path, type) triples of the removed events (None: not known, the
+    taxonomy rows of every affected event name are computed again)."""
 
     people: list[str] = field(default_factory=list)
     days: list[tuple[str, date]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    keys: list[tuple[str, str, str]] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "people": self.people,
             "days": [[event, day.isoformat()] for event, day in self.days],
             "ids": self.ids,
         }
+        if self.keys is not None:
+            value["keys"] = [list(k) for k in self.keys]
+        return value
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Affected:
+        # Progress saved before the keys existed has none: the whole names are recomputed.
+        keys = value.get("keys")
         return cls(
             list(value.get("people", [])),
             [(e, date.fromisoformat(d)) for e, d in value.get("days", [])],
             list(value.get("ids", [])),
+            None if keys is None else [(str(e), str(k), str(t)) for e, k, t in keys],
         )
 
 
@@ -72,7 +84,18 @@ def affected_by(scope: TenantScope, where: str, params: dict[str, Any]) -> Affec
         params,
         settings=UNLIMITED,
     ).rows
-    return Affected(sorted(str(r[0]) for r in people), sorted((str(r[0]), r[1]) for r in days))
+    keys = scope.query(
+        "SELECT DISTINCT event, kv.1, kv.2 FROM "
+        f"{events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
+        f"WHERE tenant_id = {{tenant_id:String}} AND ({where})",
+        params,
+        settings=UNLIMITED,
+    ).rows
+    return Affected(
+        sorted(str(r[0]) for r in people),
+        sorted((str(r[0]), r[1]) for r in days),
+        keys=sorted((str(r[0]), str(r[1]), str(r[2])) for r in keys),
+    )
 
 
 def rebuild(scope: TenantScope, affected: Affected) -> None:
@@ -80,10 +103,10 @@ def rebuild(scope: TenantScope, affected: Affected) -> None:
     deletes (all tables side by side), then the inserts."""
     people_sql, people = "SELECT arrayJoin({people:Array(String)})", {"people": affected.people}
     deletes = people_deletes(scope, people_sql, people) if affected.people else []
-    run_together(scope, deletes + day_deletes(scope, affected.days) + id_deletes(scope, affected.ids))
+    run_together(scope, deletes + day_deletes(scope, affected.days, affected.keys) + id_deletes(scope, affected.ids))
     if affected.people:
         rebuild_people(scope, people_sql, people, deleted=True)
-    rebuild_days(scope, affected.days, deleted=True)
+    rebuild_days(scope, affected.days, deleted=True, keys=affected.keys)
     rebuild_ids(scope, affected.ids)
 
 
@@ -197,7 +220,11 @@ PAIRS = "{days:Array(Tuple(String, Date))}"
 NAMES = "{names:Array(String)}"
 
 
-def day_deletes(scope: TenantScope, days: Sequence[tuple[str, date]]) -> list[tuple[str, dict[str, Any]]]:
+def day_deletes(
+    scope: TenantScope, days: Sequence[tuple[str, date]], keys: Sequence[tuple[str, str, str]] | None = None
+) -> list[tuple[str, dict[str, Any]]]:
+    """The mutations removing the rollup rows of these (event, day) pairs and the taxonomy rows of
+    their names (of only these (event, key, type) triples when `keys` is given)."""
     if not days:
         return []
     params: dict[str, Any] = {"days": [(event, day) for event, day in days]}
@@ -213,12 +240,47 @@ def day_deletes(scope: TenantScope, days: Sequence[tuple[str, date]]) -> list[tu
             + MUTATION,
             params,
         ),
-        (
-            f"ALTER TABLE {scope.table('taxonomy_properties')} DELETE WHERE {tenant} AND has({NAMES}, event) "
-            + MUTATION,
-            {"names": event_names(days)},
-        ),
+        *taxonomy_deletes(scope, days, keys),
     ]
+
+
+def taxonomy_plan(
+    days: Sequence[tuple[str, date]], keys: Sequence[tuple[str, str, str]] | None
+) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
+    """Which taxonomy rows to compute again: the event names refilled whole (every path, the keys not
+    known or too many for one statement of subcolumns), and per other name its (key, type) pairs."""
+    names = event_names(days)
+    if keys is None:
+        return names, {}
+    by_name: dict[str, set[tuple[str, str]]] = {}
+    for event, key, type_ in keys:
+        by_name.setdefault(event, set()).add((key, type_))
+    whole = [name for name in sorted(by_name) if len({k for k, _ in by_name[name]}) > MAX_KEYS]
+    return whole, {name: sorted(pairs) for name, pairs in sorted(by_name.items()) if name not in whole}
+
+
+# Above this many paths of one event name a refill of the whole name (one pass over all paths) is
+# cheaper than a statement reading that many subcolumns.
+MAX_KEYS = 64
+TRIPLES = "{keys:Array(Tuple(String, String, String))}"
+
+
+def taxonomy_deletes(
+    scope: TenantScope, days: Sequence[tuple[str, date]], keys: Sequence[tuple[str, str, str]] | None
+) -> list[tuple[str, dict[str, Any]]]:
+    whole, pairs = taxonomy_plan(days, keys)
+    table, tenant = scope.table("taxonomy_properties"), "tenant_id = {tenant_id:String}"
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if whole:
+        conditions.append(f"has({NAMES}, event)")
+        params["names"] = whole
+    if pairs:
+        conditions.append(f"has({TRIPLES}, (event, key, type))")
+        params["keys"] = [(event, key, type_) for event, kts in pairs.items() for key, type_ in kts]
+    if not conditions:
+        return []
+    return [(f"ALTER TABLE {table} DELETE WHERE {tenant} AND ({' OR '.join(conditions)}) {MUTATION}", params)]
 
 
 def event_names(days: Sequence[tuple[str, date]]) -> list[str]:
@@ -249,14 +311,45 @@ def rebuild_taxonomy(scope: TenantScope, names: Sequence[str] | None) -> None:
     )
 
 
-def rebuild_days(scope: TenantScope, days: Sequence[tuple[str, date]], *, deleted: bool = False) -> None:
+def rebuild_taxonomy_keys(scope: TenantScope, event: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Refill the taxonomy rows of these (key, type) pairs of one event name (the caller deleted
+    them) from the name's events, reading only those paths' subcolumns: per event, the type each path
+    holds (`dynamicType`, 'None' where the event lacks it: a path JSONAllPathsWithTypes would not
+    list), then per (key, type) the count and first and last timestamp, as taxonomy_properties_mv."""
+    if not pairs:
+        return
+    keys = sorted({key for key, _ in pairs})
+    params: dict[str, Any] = {"event": event, "keys": [(event, key, type_) for key, type_ in pairs]}
+    found = []
+    for i, key in enumerate(keys):
+        params[f"k{i}"] = key
+        found.append(f"({{k{i}:String}}, dynamicType(getSubcolumn(properties, {{k{i}:String}})))")
+    scope.command(
+        f"INSERT INTO {scope.table('taxonomy_properties')} SELECT tenant_id, event, kt.1 AS key, kt.2 AS type, "
+        f"count(), min(timestamp), max(timestamp) FROM {scope.table('events')} "
+        f"ARRAY JOIN arrayFilter(x -> x.2 != 'None', [{', '.join(found)}]) AS kt "
+        "WHERE tenant_id = {tenant_id:String} AND event = {event:String} "
+        f"AND has({TRIPLES}, (event, key, type)) GROUP BY tenant_id, event, key, type " + FRESH,
+        params,
+    )
+
+
+def rebuild_days(
+    scope: TenantScope,
+    days: Sequence[tuple[str, date]],
+    *,
+    deleted: bool = False,
+    keys: Sequence[tuple[str, str, str]] | None = None,
+) -> None:
+    """Recompute the rollup rows of these (event, day) pairs and the taxonomy rows of their names
+    (of only the (event, key, type) triples `keys` when given)."""
     if not days:
         return
     params = {"days": [(event, day) for event, day in days]}
     pairs = PAIRS
     tenant = "tenant_id = {tenant_id:String}"
     if not deleted:
-        run_together(scope, day_deletes(scope, days))
+        run_together(scope, day_deletes(scope, days, keys))
     # The view metrics_monthly_mv refills the monthly rows of these days from this insert.
     scope.command(
         f"INSERT INTO {scope.table('metrics_daily')} SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, "
@@ -264,4 +357,8 @@ def rebuild_days(scope: TenantScope, days: Sequence[tuple[str, date]], *, delete
         f"WHERE {tenant} AND has({pairs}, (event, toDate(timestamp))) GROUP BY tenant_id, event, hour " + FRESH,
         params,
     )
-    rebuild_taxonomy(scope, event_names(days))
+    whole, by_name = taxonomy_plan(days, keys)
+    if whole:
+        rebuild_taxonomy(scope, whole)
+    for event, kts in by_name.items():
+        rebuild_taxonomy_keys(scope, event, kts)
