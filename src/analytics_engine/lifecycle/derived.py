@@ -255,12 +255,12 @@ def taxonomy_plan(
     by_name: dict[str, set[tuple[str, str]]] = {}
     for event, key, type_ in keys:
         by_name.setdefault(event, set()).add((key, type_))
-    whole = [name for name in sorted(by_name) if len({k for k, _ in by_name[name]}) > MAX_KEYS]
+    whole = [name for name in sorted(by_name) if len(by_name[name]) > MAX_KEYS]
     return whole, {name: sorted(pairs) for name, pairs in sorted(by_name.items()) if name not in whole}
 
 
-# Above this many paths of one event name a refill of the whole name (one pass over all paths) is
-# cheaper than a statement reading that many subcolumns.
+# Above this many (path, type) pairs of one event name a refill of the whole name (one pass over all
+# paths) is cheaper than a statement reading that many subcolumns.
 MAX_KEYS = 64
 TRIPLES = "{keys:Array(Tuple(String, String, String))}"
 
@@ -313,23 +313,29 @@ def rebuild_taxonomy(scope: TenantScope, names: Sequence[str] | None) -> None:
 
 def rebuild_taxonomy_keys(scope: TenantScope, event: str, pairs: Sequence[tuple[str, str]]) -> None:
     """Refill the taxonomy rows of these (key, type) pairs of one event name (the caller deleted
-    them) from the name's events, reading only those paths' subcolumns: per event, the type each path
-    holds (`dynamicType`, 'None' where the event lacks it: a path JSONAllPathsWithTypes would not
-    list), then per (key, type) the count and first and last timestamp, as taxonomy_properties_mv."""
+    them) from the name's events in one pass reading only those paths' subcolumns
+    (`getSubcolumn(properties, {k:String})`, the key a bound string: an `Identifier` parameter is
+    mangled by the client's escaping of quotes and backticks): per pair, the events whose path
+    holds that type (`dynamicType`; 'None' where the event lacks the path, which
+    JSONAllPathsWithTypes would not list), their count and first and last timestamp, as
+    taxonomy_properties_mv computes them. One aggregate row, no ARRAY JOIN of every path."""
     if not pairs:
         return
-    keys = sorted({key for key, _ in pairs})
-    params: dict[str, Any] = {"event": event, "keys": [(event, key, type_) for key, type_ in pairs]}
-    found = []
-    for i, key in enumerate(keys):
-        params[f"k{i}"] = key
-        found.append(f"({{k{i}:String}}, dynamicType(getSubcolumn(properties, {{k{i}:String}})))")
+    params: dict[str, Any] = {"event": event}
+    figures = []
+    for i, (key, type_) in enumerate(pairs):
+        params[f"k{i}"], params[f"t{i}"] = key, type_
+        holds = f"dynamicType(getSubcolumn(properties, {{k{i}:String}})) = {{t{i}:String}}"
+        figures.append(
+            f"({{k{i}:String}}, {{t{i}:String}}, countIf({holds}), minIf(timestamp, {holds}), "
+            f"maxIf(timestamp, {holds}))"
+        )
     scope.command(
-        f"INSERT INTO {scope.table('taxonomy_properties')} SELECT tenant_id, event, kt.1 AS key, kt.2 AS type, "
-        f"count(), min(timestamp), max(timestamp) FROM {scope.table('events')} "
-        f"ARRAY JOIN arrayFilter(x -> x.2 != 'None', [{', '.join(found)}]) AS kt "
-        "WHERE tenant_id = {tenant_id:String} AND event = {event:String} "
-        f"AND has({TRIPLES}, (event, key, type)) GROUP BY tenant_id, event, key, type " + FRESH,
+        f"INSERT INTO {scope.table('taxonomy_properties')} SELECT {{tenant_id:String}}, {{event:String}}, "
+        "r.1, r.2, r.3, r.4, r.5 FROM ("
+        f"SELECT [{', '.join(figures)}] AS found FROM {scope.table('events')} "
+        "WHERE tenant_id = {tenant_id:String} AND event = {event:String}"
+        ") ARRAY JOIN found AS r WHERE r.3 > 0 " + FRESH,
         params,
     )
 
