@@ -48,6 +48,11 @@ class Affected:
     days: list[tuple[str, date]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
     keys: list[tuple[str, str, str]] | None = None
+    # Per key triple, what the removed events contributed: [event, key, type, events, first, last].
+    removed: list[list[Any]] | None = None
+    # The taxonomy rows of the key triples once the removed events are gone, when computed (the
+    # erasure's `taxonomy` step, from the table's rows minus `removed`): inserted as they are.
+    taxonomy: list[list[Any]] | None = None
 
     def as_json(self) -> dict[str, Any]:
         value: dict[str, Any] = {
@@ -57,6 +62,10 @@ class Affected:
         }
         if self.keys is not None:
             value["keys"] = [list(k) for k in self.keys]
+        if self.removed is not None:
+            value["removed"] = self.removed
+        if self.taxonomy is not None:
+            value["taxonomy"] = self.taxonomy
         return value
 
     @classmethod
@@ -68,6 +77,8 @@ class Affected:
             [(e, date.fromisoformat(d)) for e, d in value.get("days", [])],
             list(value.get("ids", [])),
             None if keys is None else [(str(e), str(k), str(t)) for e, k, t in keys],
+            value.get("removed"),
+            value.get("taxonomy"),
         )
 
 
@@ -85,16 +96,17 @@ def affected_by(scope: TenantScope, where: str, params: dict[str, Any]) -> Affec
         settings=UNLIMITED,
     ).rows
     keys = scope.query(
-        "SELECT DISTINCT event, kv.1, kv.2 FROM "
-        f"{events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
-        f"WHERE tenant_id = {{tenant_id:String}} AND ({where})",
+        "SELECT event, kv.1 AS key, kv.2 AS type, count(), toString(min(timestamp)), toString(max(timestamp)) "
+        f"FROM {events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
+        f"WHERE tenant_id = {{tenant_id:String}} AND ({where}) GROUP BY event, key, type ORDER BY event, key, type",
         params,
         settings=UNLIMITED,
     ).rows
     return Affected(
         sorted(str(r[0]) for r in people),
         sorted((str(r[0]), r[1]) for r in days),
-        keys=sorted((str(r[0]), str(r[1]), str(r[2])) for r in keys),
+        keys=[(str(r[0]), str(r[1]), str(r[2])) for r in keys],
+        removed=[[str(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5])] for r in keys],
     )
 
 
@@ -103,10 +115,15 @@ def rebuild(scope: TenantScope, affected: Affected) -> None:
     deletes (all tables side by side), then the inserts."""
     people_sql, people = "SELECT arrayJoin({people:Array(String)})", {"people": affected.people}
     deletes = people_deletes(scope, people_sql, people) if affected.people else []
-    run_together(scope, deletes + day_deletes(scope, affected.days, affected.keys) + id_deletes(scope, affected.ids))
+    run_together(
+        scope,
+        deletes
+        + day_deletes(scope, affected.days, affected.keys, affected.taxonomy is not None)
+        + id_deletes(scope, affected.ids),
+    )
     if affected.people:
         rebuild_people(scope, people_sql, people, deleted=True)
-    rebuild_days(scope, affected.days, deleted=True, keys=affected.keys)
+    rebuild_days(scope, affected.days, deleted=True, keys=affected.keys, values=affected.taxonomy)
     rebuild_ids(scope, affected.ids)
 
 
@@ -221,7 +238,10 @@ NAMES = "{names:Array(String)}"
 
 
 def day_deletes(
-    scope: TenantScope, days: Sequence[tuple[str, date]], keys: Sequence[tuple[str, str, str]] | None = None
+    scope: TenantScope,
+    days: Sequence[tuple[str, date]],
+    keys: Sequence[tuple[str, str, str]] | None = None,
+    computed: bool = False,
 ) -> list[tuple[str, dict[str, Any]]]:
     """The mutations removing the rollup rows of these (event, day) pairs and the taxonomy rows of
     their names (of only these (event, key, type) triples when `keys` is given)."""
@@ -240,22 +260,23 @@ def day_deletes(
             + MUTATION,
             params,
         ),
-        *taxonomy_deletes(scope, days, keys),
+        *taxonomy_deletes(scope, days, keys, computed),
     ]
 
 
 def taxonomy_plan(
-    days: Sequence[tuple[str, date]], keys: Sequence[tuple[str, str, str]] | None
+    days: Sequence[tuple[str, date]], keys: Sequence[tuple[str, str, str]] | None, computed: bool = False
 ) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
     """Which taxonomy rows to compute again: the event names refilled whole (every path, the keys not
-    known or too many for one statement of subcolumns), and per other name its (key, type) pairs."""
+    known or too many for one statement of subcolumns), and per other name its (key, type) pairs
+    (all of them when their rows were `computed` already)."""
     names = event_names(days)
     if keys is None:
         return names, {}
     by_name: dict[str, set[tuple[str, str]]] = {}
     for event, key, type_ in keys:
         by_name.setdefault(event, set()).add((key, type_))
-    whole = [name for name in sorted(by_name) if len(by_name[name]) > MAX_KEYS]
+    whole = [] if computed else [name for name in sorted(by_name) if len(by_name[name]) > MAX_KEYS]
     return whole, {name: sorted(pairs) for name, pairs in sorted(by_name.items()) if name not in whole}
 
 
@@ -266,9 +287,12 @@ TRIPLES = "{keys:Array(Tuple(String, String, String))}"
 
 
 def taxonomy_deletes(
-    scope: TenantScope, days: Sequence[tuple[str, date]], keys: Sequence[tuple[str, str, str]] | None
+    scope: TenantScope,
+    days: Sequence[tuple[str, date]],
+    keys: Sequence[tuple[str, str, str]] | None,
+    computed: bool = False,
 ) -> list[tuple[str, dict[str, Any]]]:
-    whole, pairs = taxonomy_plan(days, keys)
+    whole, pairs = taxonomy_plan(days, keys, computed)
     table, tenant = scope.table("taxonomy_properties"), "tenant_id = {tenant_id:String}"
     conditions: list[str] = []
     params: dict[str, Any] = {}
@@ -311,31 +335,32 @@ def rebuild_taxonomy(scope: TenantScope, names: Sequence[str] | None) -> None:
     )
 
 
-def rebuild_taxonomy_keys(scope: TenantScope, event: str, pairs: Sequence[tuple[str, str]]) -> None:
-    """Refill the taxonomy rows of these (key, type) pairs of one event name (the caller deleted
-    them) from the name's events in one pass reading only those paths' subcolumns
+def rebuild_taxonomy_keys(scope: TenantScope, by_name: dict[str, list[tuple[str, str]]]) -> None:
+    """Refill the taxonomy rows of these (key, type) pairs per event name (the caller deleted them)
+    from the names' events in one pass reading only those paths' subcolumns
     (`getSubcolumn(properties, {k:String})`, the key a bound string: an `Identifier` parameter is
-    mangled by the client's escaping of quotes and backticks): per pair, the events whose path
-    holds that type (`dynamicType`; 'None' where the event lacks the path, which
+    mangled by the client's escaping of quotes and backticks): per (event, key, type), the events of
+    the name whose path holds that type (`dynamicType`; 'None' where the event lacks the path, which
     JSONAllPathsWithTypes would not list), their count and first and last timestamp, as
-    taxonomy_properties_mv computes them. One aggregate row, no ARRAY JOIN of every path."""
-    if not pairs:
+    taxonomy_properties_mv computes them. One aggregate row: no ARRAY JOIN of every path, no GROUP BY."""
+    triples = [(event, key, type_) for event, pairs in by_name.items() for key, type_ in pairs]
+    if not triples:
         return
-    params: dict[str, Any] = {"event": event}
+    params: dict[str, Any] = {"names": sorted(by_name)}
     figures = []
-    for i, (key, type_) in enumerate(pairs):
-        params[f"k{i}"], params[f"t{i}"] = key, type_
-        holds = f"dynamicType(getSubcolumn(properties, {{k{i}:String}})) = {{t{i}:String}}"
+    for i, (event, key, type_) in enumerate(triples):
+        params[f"e{i}"], params[f"k{i}"], params[f"t{i}"] = event, key, type_
+        holds = f"event = {{e{i}:String}} AND dynamicType(getSubcolumn(properties, {{k{i}:String}})) = {{t{i}:String}}"
         figures.append(
-            f"({{k{i}:String}}, {{t{i}:String}}, countIf({holds}), minIf(timestamp, {holds}), "
+            f"({{e{i}:String}}, {{k{i}:String}}, {{t{i}:String}}, countIf({holds}), minIf(timestamp, {holds}), "
             f"maxIf(timestamp, {holds}))"
         )
     scope.command(
-        f"INSERT INTO {scope.table('taxonomy_properties')} SELECT {{tenant_id:String}}, {{event:String}}, "
-        "r.1, r.2, r.3, r.4, r.5 FROM ("
+        f"INSERT INTO {scope.table('taxonomy_properties')} SELECT {{tenant_id:String}}, "
+        "r.1, r.2, r.3, r.4, r.5, r.6 FROM ("
         f"SELECT [{', '.join(figures)}] AS found FROM {scope.table('events')} "
-        "WHERE tenant_id = {tenant_id:String} AND event = {event:String}"
-        ") ARRAY JOIN found AS r WHERE r.3 > 0 " + FRESH,
+        f"WHERE tenant_id = {{tenant_id:String}} AND has({NAMES}, event)"
+        ") ARRAY JOIN found AS r WHERE r.4 > 0 " + FRESH,
         params,
     )
 
@@ -346,16 +371,18 @@ def rebuild_days(
     *,
     deleted: bool = False,
     keys: Sequence[tuple[str, str, str]] | None = None,
+    values: Sequence[Sequence[Any]] | None = None,
 ) -> None:
     """Recompute the rollup rows of these (event, day) pairs and the taxonomy rows of their names
-    (of only the (event, key, type) triples `keys` when given)."""
+    (of only the (event, key, type) triples `keys` when given; `values`: those rows computed
+    already, `taxonomy_after_removal`, inserted as they are)."""
     if not days:
         return
     params = {"days": [(event, day) for event, day in days]}
     pairs = PAIRS
     tenant = "tenant_id = {tenant_id:String}"
     if not deleted:
-        run_together(scope, day_deletes(scope, days, keys))
+        run_together(scope, day_deletes(scope, days, keys, values is not None))
     # The view metrics_monthly_mv refills the monthly rows of these days from this insert.
     scope.command(
         f"INSERT INTO {scope.table('metrics_daily')} SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, "
@@ -363,8 +390,79 @@ def rebuild_days(
         f"WHERE {tenant} AND has({pairs}, (event, toDate(timestamp))) GROUP BY tenant_id, event, hour " + FRESH,
         params,
     )
+    if values is not None and keys is not None:
+        insert_taxonomy_values(scope, values)
+        return
     whole, by_name = taxonomy_plan(days, keys)
     if whole:
         rebuild_taxonomy(scope, whole)
-    for event, kts in by_name.items():
-        rebuild_taxonomy_keys(scope, event, kts)
+    rebuild_taxonomy_keys(scope, by_name)
+
+
+ROWS = "{rows:Array(Tuple(String, String, String, UInt64, DateTime64(3, 'UTC'), DateTime64(3, 'UTC')))}"
+
+
+def insert_taxonomy_values(scope: TenantScope, values: Sequence[Sequence[Any]]) -> None:
+    rows = [tuple(v) for v in values if int(v[3]) > 0]
+    if rows:
+        scope.command(
+            f"INSERT INTO {scope.table('taxonomy_properties')} SELECT {{tenant_id:String}}, r.1, r.2, r.3, r.4, r.5, "
+            f"r.6 FROM (SELECT arrayJoin({ROWS}) AS r) " + FRESH,
+            {"rows": rows},
+        )
+
+
+def taxonomy_after_removal(scope: TenantScope, removed: Sequence[Sequence[Any]]) -> list[list[Any]] | None:
+    """The taxonomy rows of the removed events' key triples once they are gone from `events` (call
+    it after their removal, before the taxonomy's rows change): the table's count less theirs; the
+    first (last) sighting kept unless it was theirs, else the earliest (latest) remaining event of
+    the name holding the path with that type, read in the table's order and stopping at the first
+    found. None when the table disagrees with what was removed (a count below theirs, a row
+    missing): the caller recomputes those keys from the events instead."""
+    if not removed:
+        return []
+    triples = [(str(r[0]), str(r[1]), str(r[2])) for r in removed]
+    table = scope.table("taxonomy_properties")
+    current = {
+        (str(r[0]), str(r[1]), str(r[2])): (int(r[3]), str(r[4]), str(r[5]))
+        for r in scope.query(
+            f"SELECT event, key, type, sum(events), toString(min(first_seen)), toString(max(last_seen)) FROM {table} "
+            f"WHERE tenant_id = {{tenant_id:String}} AND has({TRIPLES}, (event, key, type)) GROUP BY event, key, type",
+            {"keys": triples},
+            settings=UNLIMITED,
+        ).rows
+    }
+    rows: list[list[Any]] = []
+    for (event, key, type_), (_, _, _, count, first, last) in zip(triples, removed, strict=True):
+        if (event, key, type_) not in current:
+            return None
+        total, seen_first, seen_last = current[(event, key, type_)]
+        left = total - int(count)
+        if left < 0:
+            return None
+        if left == 0:
+            rows.append([event, key, type_, 0, seen_first, seen_last])
+            continue
+        edges = [
+            _edge(scope, event, key, type_, "ASC") if str(first) <= seen_first else seen_first,
+            _edge(scope, event, key, type_, "DESC") if str(last) >= seen_last else seen_last,
+        ]
+        if edges[0] is None or edges[1] is None:
+            return None
+        rows.append([event, key, type_, left, edges[0], edges[1]])
+    return rows
+
+
+def _edge(scope: TenantScope, event: str, key: str, type_: str, order: str) -> str | None:
+    """The earliest (ASC) or latest (DESC) timestamp of the name's events holding the path with that
+    type: `events` is sorted by (tenant_id, event, day), so the read stops at the first day found."""
+    direction = "DESC" if order == "DESC" else "ASC"
+    found = scope.query(
+        f"SELECT toString(timestamp) FROM {scope.table('events')} WHERE tenant_id = {{tenant_id:String}} "
+        "AND event = {event:String} AND dynamicType(getSubcolumn(properties, {key:String})) = {type:String} "
+        f"ORDER BY tenant_id {direction}, event {direction}, toDate(timestamp) {direction}, timestamp {direction} "
+        "LIMIT 1",
+        {"event": event, "key": key, "type": type_},
+        settings=UNLIMITED,
+    ).rows
+    return str(found[0][0]) if found else None
