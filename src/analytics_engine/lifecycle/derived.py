@@ -9,9 +9,12 @@ removed. So the affected buckets are deleted and computed again from what `event
 - per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`): every row of the
   affected pairs (the monthly rows of those days are deleted too and come back through the view);
 - per (event name, property key, type) (`taxonomy_properties`): the rows of the keys the removed events
-  carried (an erasure, a sync delete: `Affected.keys`, noted before the removal), each computed again
-  from that one subcolumn of the name's events; every row of the affected names when the keys are
-  unknown (a journal replay, progress saved by an older version);
+  carried (an erasure, a sync delete: `Affected.keys` and what those events contributed,
+  `Affected.removed`, noted before the removal). An erasure computes the rows from the table less
+  that contribution (`taxonomy_after_removal`, first/last seen re-read only when they were the
+  removed events') and saves them before the derived step inserts them; otherwise each key is
+  computed again from its subcolumn of the name's events. Every row of the affected names when the
+  keys are unknown (a journal replay, progress saved by an older version);
 - per event id (`event_ids`, the duplicate check): the affected ids (a journal replay only).
 
 Deletes are mutations run to the end (`mutations_sync = 2`): the rows are gone from the parts, not
