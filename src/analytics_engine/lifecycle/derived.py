@@ -8,7 +8,13 @@ removed. So the affected buckets are deleted and computed again from what `event
 - per person (`persons`, `person_properties`, `person_weeks`): every row of the affected people;
 - per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`): every row of the
   affected pairs (the monthly rows of those days are deleted too and come back through the view);
-- per event name (`taxonomy_properties`): every row of the affected names;
+- per (event name, property key, type) (`taxonomy_properties`): the rows of the keys the removed events
+  carried (an erasure, a sync delete: `Affected.keys` and what those events contributed,
+  `Affected.removed`, noted before the removal). An erasure computes the rows from the table less
+  that contribution (`taxonomy_after_removal`, first/last seen re-read only when they were the
+  removed events') and saves them before the derived step inserts them; otherwise each key is
+  computed again from its subcolumn of the name's events. Every row of the affected names when the
+  keys are unknown (a journal replay, progress saved by an older version);
 - per event id (`event_ids`, the duplicate check): the affected ids (a journal replay only).
 
 Deletes are mutations run to the end (`mutations_sync = 2`): the rows are gone from the parts, not
@@ -36,26 +42,46 @@ UNLIMITED = {"max_execution_time": 0}
 
 @dataclass
 class Affected:
-    """What a removal or a replayed batch touches: people (distinct ids), (event, UTC day) pairs and
-    event ids (only a replay names ids: a removal deletes its ids from `event_ids` itself)."""
+    """What a removal or a replayed batch touches: people (distinct ids), (event, UTC day) pairs,
+    event ids (only a replay names ids: a removal deletes its ids from `event_ids` itself) and the
+    taxonomy's (event, property path, type) triples of the removed events (None: not known, the
+    taxonomy rows of every affected event name are computed again)."""
 
     people: list[str] = field(default_factory=list)
     days: list[tuple[str, date]] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    keys: list[tuple[str, str, str]] | None = None
+    # Per key triple, what the removed events contributed: [event, key, type, events, first, last].
+    removed: list[list[Any]] | None = None
+    # The taxonomy rows of the key triples once the removed events are gone, when computed (the
+    # erasure's `taxonomy` step, from the table's rows minus `removed`): inserted as they are.
+    taxonomy: list[list[Any]] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "people": self.people,
             "days": [[event, day.isoformat()] for event, day in self.days],
             "ids": self.ids,
         }
+        if self.keys is not None:
+            value["keys"] = [list(k) for k in self.keys]
+        if self.removed is not None:
+            value["removed"] = self.removed
+        if self.taxonomy is not None:
+            value["taxonomy"] = self.taxonomy
+        return value
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Affected:
+        # Progress saved before the keys existed has none: the whole names are recomputed.
+        keys = value.get("keys")
         return cls(
             list(value.get("people", [])),
             [(e, date.fromisoformat(d)) for e, d in value.get("days", [])],
             list(value.get("ids", [])),
+            None if keys is None else [(str(e), str(k), str(t)) for e, k, t in keys],
+            value.get("removed"),
+            value.get("taxonomy"),
         )
 
 
@@ -72,7 +98,19 @@ def affected_by(scope: TenantScope, where: str, params: dict[str, Any]) -> Affec
         params,
         settings=UNLIMITED,
     ).rows
-    return Affected(sorted(str(r[0]) for r in people), sorted((str(r[0]), r[1]) for r in days))
+    keys = scope.query(
+        "SELECT event, kv.1 AS key, kv.2 AS type, count(), toString(min(timestamp)), toString(max(timestamp)) "
+        f"FROM {events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
+        f"WHERE tenant_id = {{tenant_id:String}} AND ({where}) GROUP BY event, key, type ORDER BY event, key, type",
+        params,
+        settings=UNLIMITED,
+    ).rows
+    return Affected(
+        sorted(str(r[0]) for r in people),
+        sorted((str(r[0]), r[1]) for r in days),
+        keys=[(str(r[0]), str(r[1]), str(r[2])) for r in keys],
+        removed=[[str(r[0]), str(r[1]), str(r[2]), int(r[3]), str(r[4]), str(r[5])] for r in keys],
+    )
 
 
 def rebuild(scope: TenantScope, affected: Affected) -> None:
@@ -80,10 +118,15 @@ def rebuild(scope: TenantScope, affected: Affected) -> None:
     deletes (all tables side by side), then the inserts."""
     people_sql, people = "SELECT arrayJoin({people:Array(String)})", {"people": affected.people}
     deletes = people_deletes(scope, people_sql, people) if affected.people else []
-    run_together(scope, deletes + day_deletes(scope, affected.days) + id_deletes(scope, affected.ids))
+    run_together(
+        scope,
+        deletes
+        + day_deletes(scope, affected.days, affected.keys, affected.taxonomy is not None)
+        + id_deletes(scope, affected.ids),
+    )
     if affected.people:
         rebuild_people(scope, people_sql, people, deleted=True)
-    rebuild_days(scope, affected.days, deleted=True)
+    rebuild_days(scope, affected.days, deleted=True, keys=affected.keys, values=affected.taxonomy)
     rebuild_ids(scope, affected.ids)
 
 
@@ -197,7 +240,14 @@ PAIRS = "{days:Array(Tuple(String, Date))}"
 NAMES = "{names:Array(String)}"
 
 
-def day_deletes(scope: TenantScope, days: Sequence[tuple[str, date]]) -> list[tuple[str, dict[str, Any]]]:
+def day_deletes(
+    scope: TenantScope,
+    days: Sequence[tuple[str, date]],
+    keys: Sequence[tuple[str, str, str]] | None = None,
+    computed: bool = False,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The mutations removing the rollup rows of these (event, day) pairs and the taxonomy rows of
+    their names (of only these (event, key, type) triples when `keys` is given)."""
     if not days:
         return []
     params: dict[str, Any] = {"days": [(event, day) for event, day in days]}
@@ -213,12 +263,51 @@ def day_deletes(scope: TenantScope, days: Sequence[tuple[str, date]]) -> list[tu
             + MUTATION,
             params,
         ),
-        (
-            f"ALTER TABLE {scope.table('taxonomy_properties')} DELETE WHERE {tenant} AND has({NAMES}, event) "
-            + MUTATION,
-            {"names": event_names(days)},
-        ),
+        *taxonomy_deletes(scope, days, keys, computed),
     ]
+
+
+def taxonomy_plan(
+    days: Sequence[tuple[str, date]], keys: Sequence[tuple[str, str, str]] | None, computed: bool = False
+) -> tuple[list[str], dict[str, list[tuple[str, str]]]]:
+    """Which taxonomy rows to compute again: the event names refilled whole (every path, the keys not
+    known or too many for one statement of subcolumns), and per other name its (key, type) pairs
+    (all of them when their rows were `computed` already)."""
+    names = event_names(days)
+    if keys is None:
+        return names, {}
+    by_name: dict[str, set[tuple[str, str]]] = {}
+    for event, key, type_ in keys:
+        by_name.setdefault(event, set()).add((key, type_))
+    whole = [] if computed else [name for name in sorted(by_name) if len(by_name[name]) > MAX_KEYS]
+    return whole, {name: sorted(pairs) for name, pairs in sorted(by_name.items()) if name not in whole}
+
+
+# Above this many (path, type) pairs of one event name a refill of the whole name (one pass over all
+# paths) is cheaper than a statement reading that many subcolumns.
+MAX_KEYS = 64
+TRIPLES = "{keys:Array(Tuple(String, String, String))}"
+
+
+def taxonomy_deletes(
+    scope: TenantScope,
+    days: Sequence[tuple[str, date]],
+    keys: Sequence[tuple[str, str, str]] | None,
+    computed: bool = False,
+) -> list[tuple[str, dict[str, Any]]]:
+    whole, pairs = taxonomy_plan(days, keys, computed)
+    table, tenant = scope.table("taxonomy_properties"), "tenant_id = {tenant_id:String}"
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if whole:
+        conditions.append(f"has({NAMES}, event)")
+        params["names"] = whole
+    if pairs:
+        conditions.append(f"has({TRIPLES}, (event, key, type))")
+        params["keys"] = [(event, key, type_) for event, kts in pairs.items() for key, type_ in kts]
+    if not conditions:
+        return []
+    return [(f"ALTER TABLE {table} DELETE WHERE {tenant} AND ({' OR '.join(conditions)}) {MUTATION}", params)]
 
 
 def event_names(days: Sequence[tuple[str, date]]) -> list[str]:
@@ -249,14 +338,54 @@ def rebuild_taxonomy(scope: TenantScope, names: Sequence[str] | None) -> None:
     )
 
 
-def rebuild_days(scope: TenantScope, days: Sequence[tuple[str, date]], *, deleted: bool = False) -> None:
+def rebuild_taxonomy_keys(scope: TenantScope, by_name: dict[str, list[tuple[str, str]]]) -> None:
+    """Refill the taxonomy rows of these (key, type) pairs per event name (the caller deleted them)
+    from the names' events in one pass reading only those paths' subcolumns
+    (`getSubcolumn(properties, {k:String})`, the key a bound string: an `Identifier` parameter is
+    mangled by the client's escaping of quotes and backticks): per (event, key, type), the events of
+    the name whose path holds that type (`dynamicType`; 'None' where the event lacks the path, which
+    JSONAllPathsWithTypes would not list), their count and first and last timestamp, as
+    taxonomy_properties_mv computes them. One aggregate row: no ARRAY JOIN of every path, no GROUP BY."""
+    triples = [(event, key, type_) for event, pairs in by_name.items() for key, type_ in pairs]
+    if not triples:
+        return
+    params: dict[str, Any] = {"names": sorted(by_name)}
+    figures = []
+    for i, (event, key, type_) in enumerate(triples):
+        params[f"e{i}"], params[f"k{i}"], params[f"t{i}"] = event, key, type_
+        holds = f"event = {{e{i}:String}} AND dynamicType(getSubcolumn(properties, {{k{i}:String}})) = {{t{i}:String}}"
+        figures.append(
+            f"({{e{i}:String}}, {{k{i}:String}}, {{t{i}:String}}, countIf({holds}), minIf(timestamp, {holds}), "
+            f"maxIf(timestamp, {holds}))"
+        )
+    scope.command(
+        f"INSERT INTO {scope.table('taxonomy_properties')} SELECT {{tenant_id:String}}, "
+        "r.1, r.2, r.3, r.4, r.5, r.6 FROM ("
+        f"SELECT [{', '.join(figures)}] AS found FROM {scope.table('events')} "
+        f"WHERE tenant_id = {{tenant_id:String}} AND has({NAMES}, event)"
+        ") ARRAY JOIN found AS r WHERE r.4 > 0 " + FRESH,
+        params,
+    )
+
+
+def rebuild_days(
+    scope: TenantScope,
+    days: Sequence[tuple[str, date]],
+    *,
+    deleted: bool = False,
+    keys: Sequence[tuple[str, str, str]] | None = None,
+    values: Sequence[Sequence[Any]] | None = None,
+) -> None:
+    """Recompute the rollup rows of these (event, day) pairs and the taxonomy rows of their names
+    (of only the (event, key, type) triples `keys` when given; `values`: those rows computed
+    already, `taxonomy_after_removal`, inserted as they are)."""
     if not days:
         return
     params = {"days": [(event, day) for event, day in days]}
     pairs = PAIRS
     tenant = "tenant_id = {tenant_id:String}"
     if not deleted:
-        run_together(scope, day_deletes(scope, days))
+        run_together(scope, day_deletes(scope, days, keys, values is not None))
     # The view metrics_monthly_mv refills the monthly rows of these days from this insert.
     scope.command(
         f"INSERT INTO {scope.table('metrics_daily')} SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, "
@@ -264,4 +393,79 @@ def rebuild_days(scope: TenantScope, days: Sequence[tuple[str, date]], *, delete
         f"WHERE {tenant} AND has({pairs}, (event, toDate(timestamp))) GROUP BY tenant_id, event, hour " + FRESH,
         params,
     )
-    rebuild_taxonomy(scope, event_names(days))
+    if values is not None and keys is not None:
+        insert_taxonomy_values(scope, values)
+        return
+    whole, by_name = taxonomy_plan(days, keys)
+    if whole:
+        rebuild_taxonomy(scope, whole)
+    rebuild_taxonomy_keys(scope, by_name)
+
+
+ROWS = "{rows:Array(Tuple(String, String, String, UInt64, DateTime64(3, 'UTC'), DateTime64(3, 'UTC')))}"
+
+
+def insert_taxonomy_values(scope: TenantScope, values: Sequence[Sequence[Any]]) -> None:
+    rows = [tuple(v) for v in values if int(v[3]) > 0]
+    if rows:
+        scope.command(
+            f"INSERT INTO {scope.table('taxonomy_properties')} SELECT {{tenant_id:String}}, r.1, r.2, r.3, r.4, r.5, "
+            f"r.6 FROM (SELECT arrayJoin({ROWS}) AS r) " + FRESH,
+            {"rows": rows},
+        )
+
+
+def taxonomy_after_removal(scope: TenantScope, removed: Sequence[Sequence[Any]]) -> list[list[Any]] | None:
+    """The taxonomy rows of the removed events' key triples once they are gone from `events` (call
+    it after their removal, before the taxonomy's rows change): the table's count less theirs; the
+    first (last) sighting kept unless it was theirs, else the earliest (latest) remaining event of
+    the name holding the path with that type, read in the table's order and stopping at the first
+    found. None when the table disagrees with what was removed (a count below theirs, a row
+    missing): the caller recomputes those keys from the events instead."""
+    if not removed:
+        return []
+    triples = [(str(r[0]), str(r[1]), str(r[2])) for r in removed]
+    table = scope.table("taxonomy_properties")
+    current = {
+        (str(r[0]), str(r[1]), str(r[2])): (int(r[3]), str(r[4]), str(r[5]))
+        for r in scope.query(
+            f"SELECT event, key, type, sum(events), toString(min(first_seen)), toString(max(last_seen)) FROM {table} "
+            f"WHERE tenant_id = {{tenant_id:String}} AND has({TRIPLES}, (event, key, type)) GROUP BY event, key, type",
+            {"keys": triples},
+            settings=UNLIMITED,
+        ).rows
+    }
+    rows: list[list[Any]] = []
+    for (event, key, type_), (_, _, _, count, first, last) in zip(triples, removed, strict=True):
+        if (event, key, type_) not in current:
+            return None
+        total, seen_first, seen_last = current[(event, key, type_)]
+        left = total - int(count)
+        if left < 0:
+            return None
+        if left == 0:
+            rows.append([event, key, type_, 0, seen_first, seen_last])
+            continue
+        edges = [
+            _edge(scope, event, key, type_, "ASC") if str(first) <= seen_first else seen_first,
+            _edge(scope, event, key, type_, "DESC") if str(last) >= seen_last else seen_last,
+        ]
+        if edges[0] is None or edges[1] is None:
+            return None
+        rows.append([event, key, type_, left, edges[0], edges[1]])
+    return rows
+
+
+def _edge(scope: TenantScope, event: str, key: str, type_: str, order: str) -> str | None:
+    """The earliest (ASC) or latest (DESC) timestamp of the name's events holding the path with that
+    type: `events` is sorted by (tenant_id, event, day), so the read stops at the first day found."""
+    direction = "DESC" if order == "DESC" else "ASC"
+    found = scope.query(
+        f"SELECT toString(timestamp) FROM {scope.table('events')} WHERE tenant_id = {{tenant_id:String}} "
+        "AND event = {event:String} AND dynamicType(getSubcolumn(properties, {key:String})) = {type:String} "
+        f"ORDER BY tenant_id {direction}, event {direction}, toDate(timestamp) {direction}, timestamp {direction} "
+        "LIMIT 1",
+        {"event": event, "key": key, "type": type_},
+        settings=UNLIMITED,
+    ).rows
+    return str(found[0][0]) if found else None

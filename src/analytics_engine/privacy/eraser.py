@@ -33,7 +33,15 @@ from analytics_engine.lifecycle.cold import (
     work_dir,
     write_parquet,
 )
-from analytics_engine.lifecycle.derived import MUTATION, UNLIMITED, Affected, affected_by, rebuild, run_together
+from analytics_engine.lifecycle.derived import (
+    MUTATION,
+    UNLIMITED,
+    Affected,
+    affected_by,
+    rebuild,
+    run_together,
+    taxonomy_after_removal,
+)
 from analytics_engine.lifecycle.reads import cold_glob
 from analytics_engine.privacy.files import FileEraser
 from analytics_engine.privacy.models import ErasureRequest, Suppression
@@ -151,6 +159,7 @@ class Eraser:
         self._step("event_ids", self._deleter(TableStore("event_ids", "event_ids", _event_ids_match(self.events))))
         # Then one round of mutations side by side: events, cohort members, rejected events, synced tables.
         self._step("removal", self._removal)
+        self._step("taxonomy", self._taxonomy)
         self._step("derived", lambda: rebuild(self.scope, Affected.from_json(self.progress["affected"])))
         self.progress.setdefault("removed_at", datetime.now(UTC).isoformat())
         self._step("cold", self._cold)
@@ -209,6 +218,18 @@ class Eraser:
         affected = affected_by(self.scope, EVENT_MATCH, self.params()) if self.ids else Affected()
         affected.people = sorted(set(affected.people) | set(self.ids))
         self.progress["affected"] = affected.as_json()
+
+    def _taxonomy(self) -> None:
+        """The taxonomy rows of the removed events' keys, from the table less what they contributed
+        (noted in `affected` before the removal), saved before the derived step replaces them: a
+        repeat of that step inserts the same rows. Without figures (progress of an older version) or
+        when the table disagrees, the derived step computes the keys again from the events."""
+        affected = Affected.from_json(self.progress["affected"])
+        if affected.removed is None or affected.taxonomy is not None:
+            return
+        rows = taxonomy_after_removal(self.scope, affected.removed)
+        if rows is not None:
+            self.progress["affected"]["taxonomy"] = rows
 
     def _stores(self) -> list[TableStore]:
         return [
