@@ -99,3 +99,25 @@ def test_correlation_matches_the_documented_rules(runtime, events, order, window
         for status, users in zip(("converted", "dropped"), expected["people"][key], strict=True):
             page = runner.correlation_people(status, event=row.event, prop=row.property, value=row.value, limit=1000)
             assert page.people == sorted(users)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    events=events_strategy, order=st.sampled_from(["ordered", "strict", "unordered"]), window=st.sampled_from([30, 120])
+)
+def test_two_statement_form_gives_the_same_answer(runtime, monkeypatch, events, order, window):
+    """A ClickHouse server gets two statements (each computing the per-person funnel) instead of one
+    with a materialized CTE: the same rows either way."""
+    from analytics_engine.insights import correlation
+
+    tenant = new_tenant("UTC")
+    load(runtime, tenant, events)
+    options = {"properties": ["plan", "src"], "exclude_events": ["skip"], "min_people": 1, "limit": 500}
+    answers = []
+    for shared in (True, False):
+        monkeypatch.setattr(correlation, "SHARE_PEOPLE", shared)
+        runner = _runner(runtime, tenant, order, window, **options)
+        assert len(runner.to_sql()) == (1 if shared else 2)
+        answer = runner.run(refresh=True)
+        answers.append((answer.totals, [r.model_dump() for r in answer.correlation]))
+    assert answers[0] == answers[1]

@@ -123,3 +123,34 @@ def test_paths_match_the_documented_rules(
 
 def _fold(expected, step, name):
     return name if (step, name) in expected["nodes"] else paths_reference.OTHER
+
+
+def test_empty_alias_and_ties_sort_by_name(runtime):
+    """Names are ordered by their index in the sorted distinct names (insights/paths.py, NAME_BITS): at
+    one millisecond the cleaned names still sort as strings, '(empty)' included (a rule that empties a
+    name); a start event no one has gives no path."""
+    tenant = new_tenant("UTC")
+    at = BASE + timedelta(minutes=10)
+    events = [
+        Ev("u0", "b", at),
+        Ev("u0", "a", at),
+        Ev("u0", "y_1", at + timedelta(minutes=5)),
+        Ev("u0", "c", at + timedelta(minutes=5)),
+        Ev("u1", "y_2", at),
+        Ev("u1", "(empty)", at),
+        Ev("u1", "a", at + timedelta(minutes=1)),
+        Ev("u2", "c", at),
+        Ev("u2", "(", at),
+    ]
+    load(runtime, tenant, events)
+    rules = [("^y_.*", "")]
+    for start_event in (None, "a", "(empty)", "nobody"):
+        query = {
+            **_query(start_event, None, 4, (), False, 3),
+            "path_cleaning": [{"regex": r, "alias": a} for r, a in rules],
+        }
+        answer = run(runtime, tenant, query)
+        people = paths_reference.person_paths(events, BASE, RANGE_END, start_event=start_event, steps=4, rules=rules)
+        expected = paths_reference.paths(people, 3)
+        assert bool(expected["nodes"]) == (start_event != "nobody")
+        assert {(n.step, n.name): (n.people, n.dropped) for n in answer.nodes} == expected["nodes"]

@@ -330,30 +330,34 @@ def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) ->
 
 def bare_statements(
     runtime: Runtime, tenant: TenantContext, query: Any, *, materialized: bool = True, runner: Any = None
-) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
-    """The runner's own statements (`to_sql()`: text and parameters, tenant bound), with the budget
-    settings the engine adds to each; `materialized=False`: as if no property were materialized."""
+) -> tuple[list[tuple[str, dict[str, Any], dict[str, Any]]], dict[str, Any]]:
+    """The runner's own statements (`to_sql()`: text, parameters with the tenant bound, the statement's
+    own settings), with the budget settings the engine adds to each; `materialized=False`: as if no
+    property were materialized."""
     from analytics_engine.insights import runner_for
 
     runner = runner or runner_for(runtime, tenant, query)
     runner.resolve_cohorts()
     if materialized:
         runner.resolve_materialized()
-    statements = [(s.text, {**s.params, "tenant_id": tenant.tenant_id}) for s in runner.to_sql()]
+    statements = [(s.text, {**s.params, "tenant_id": tenant.tenant_id}, s.settings or {}) for s in runner.to_sql()]
     return statements, runtime.budgets.query_settings(tenant.tenant_id)
 
 
 def bare_query(
-    runtime: Runtime, statements: list[tuple[str, dict[str, Any]]], settings: dict[str, Any]
+    runtime: Runtime, statements: list[tuple[str, dict[str, Any], dict[str, Any]]], settings: dict[str, Any]
 ) -> list[list[Any]]:
     """clickhouse-connect straight on a pooled connection: no facade, no runner, no result model,
     no cache, no budget gate; the rows fetched as Python tuples all the same."""
     from analytics_engine.warehouse.client import render_settings, translate_error
 
-    suffix = render_settings({"max_execution_time": runtime.warehouse.query_timeout, **settings})
+    base = {"max_execution_time": runtime.warehouse.query_timeout, **settings}
     try:
         with runtime.warehouse.connection() as client:
-            return [list(client.query(text + suffix, parameters=params).result_rows) for text, params in statements]
+            return [
+                list(client.query(text + render_settings({**base, **own}), parameters=params).result_rows)
+                for text, params, own in statements
+            ]
     except Exception as exc:
         raise translate_error(exc) from exc
 

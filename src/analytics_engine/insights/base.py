@@ -60,6 +60,8 @@ class SQL:
     name: str
     text: str
     params: dict[str, Any]
+    # ClickHouse settings the statement needs (e.g. `enable_materialized_cte`), on top of the budget's.
+    settings: dict[str, Any] | None = None
 
 
 class Executor:
@@ -74,7 +76,7 @@ class Executor:
         self._lock = threading.Lock()
 
     def run(self, statement: SQL) -> QueryResult:
-        result = self.scope.query(statement.text, statement.params)
+        result = self.scope.query(statement.text, statement.params, settings=statement.settings)
         with self._lock:
             self.timing.sql_ms += result.elapsed_ms
             self.timing.queries += 1

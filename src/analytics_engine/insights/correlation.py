@@ -35,6 +35,9 @@ from analytics_engine.properties import PropertyPath
 
 MAX_PEOPLE_PAGE = 1000
 PRIOR = 1
+# One statement with the per-person funnel as a materialized CTE where the warehouse allows it
+# (`FunnelCorrelationRunner.shares_people`); tests turn it off to check the two-statement form.
+SHARE_PEOPLE = True
 
 
 class CorrelationOptions(Strict):
@@ -109,9 +112,17 @@ class FunnelCorrelationRunner(InsightRunner[FunnelsQuery]):
         return self.range.end + timedelta(seconds=self.query.conversion_window.seconds)
 
     # --- SQL -----------------------------------------------------------------------------------
-    def _people(self, params: Any, *, ids: bool = False) -> str:
-        """Per person: success, the window (lo, hi) in epoch ms where events count, and the entry values."""
+    def _people(self, params: Any, *, ids: bool = False, values: bool = True) -> str:
+        """Per person: success, the window (lo, hi) in epoch ms where events count, and the entry values
+        (`values=False`: none, so the funnel reads no properties)."""
         n = len(self.query.steps)
+        if not values and self.query.breakdown:
+            saved = self.query
+            self.query = saved.model_copy(update={"breakdown": []})
+            try:
+                return self._people(params, ids=ids)
+            finally:
+                self.query = saved
         conversion = "entry + arraySum(gaps)" if self.query.order != "unordered" else "entry + {fW:Int64}"
         return (
             f"SELECT person, reached = {n} AS success, entry AS lo, "
@@ -133,33 +144,60 @@ class FunnelCorrelationRunner(InsightRunner[FunnelsQuery]):
             f"WHERE {' AND '.join(where)}"
         )
 
+    def shares_people(self) -> bool:
+        """One statement instead of two: the per-person funnel computed once into a materialized CTE
+        (`enable_materialized_cte`, ClickHouse 26.x: the embedded chDB >= 4.4 pinned by this project) and
+        read by both parts; a ClickHouse server (whose version we do not know) gets the two statements."""
+        warehouse = self.runtime.warehouse
+        return bool(SHARE_PEOPLE and self.options.events and warehouse.embedded and not warehouse.cluster)
+
     def to_sql(self) -> list[SQL]:
-        """Two statements side by side, each on the funnel's per-person rows: `people` (the totals, and the
-        people per entry property value: a GROUPING SETS row per (property, value) and one for all) and
-        `events` (the join of the tenant's other events with the people's windows)."""
+        """The funnel's per-person rows (`people`: success, window, entry values) read twice: for the
+        totals and the people per entry property value (a GROUPING SETS row per (property, value) and one
+        for all), and for the events (the join of the tenant's other events with the people's windows).
+        Embedded: one statement, `people` a materialized CTE (computed once; the two parts' rows told
+        apart by their first column). Otherwise two statements side by side, each computing `people`."""
         params = self.new_params()
-        text = (
-            "SELECT grouping(k) AS everyone, k, v, uniqExactIf(person, success), uniqExactIf(person, NOT success) "
-            f"FROM ({self._people(params)}) LEFT ARRAY JOIN arrayEnumerate(bd) AS k, bd AS v "
+        shared = self.shares_people()
+        source = "p" if shared else f"({self._people(params)})"
+        # A person is one row of `people`, so per (property, value) the people are counted by rows; the
+        # everyone row counts each person's first value row alone (k <= 1: LEFT ARRAY JOIN gives a person
+        # without values one row with k = 0).
+        values = (
+            "SELECT toUInt8(0) AS part, toUInt8(grouping(k)) AS everyone, toUInt32(k) AS k, toString(v) AS v, "
+            "if(everyone = 1, countIf(success AND k <= 1), countIf(success)) AS a, "
+            "if(everyone = 1, countIf(NOT success AND k <= 1), countIf(NOT success)) AS b "
+            f"FROM {source} LEFT ARRAY JOIN arrayEnumerate(bd) AS k, bd AS v "
             "GROUP BY GROUPING SETS ((k, v), ())"
         )
-        statements = [SQL("people", text, params.values)]
-        if self.options.events:
+        if not self.options.events:
+            return [SQL("people", values, params.values)]
+        if not shared:
+            statements = [SQL("people", values, params.values)]
             params = self.new_params()
-            people = self._people(params)
-            text = (
-                f"SELECT e.event, uniqExactIf(e.person, p.success), uniqExactIf(e.person, NOT p.success) "
-                f"FROM ({self._events_source(params)}) AS e INNER JOIN ({people}) AS p ON e.person = p.person "
-                "WHERE e.ms > p.lo AND e.ms < p.hi GROUP BY e.event"
-            )
-            statements.append(SQL("events", text, params.values))
+        right = "p" if shared else f"({self._people(params, values=False)})"
+        # Each person's first event of a kind in the window counts; events at or past the window's edges
+        # are left out by the join's filter. The right side (one row per person) only needs the window:
+        # without the entry values the funnel reads no properties.
+        events = (
+            "SELECT toUInt8(1) AS part, toUInt8(0) AS everyone, toUInt32(0) AS k, toString(e.event) AS v, "
+            "uniqExactIf(e.person, p.success) AS a, uniqExactIf(e.person, NOT p.success) AS b "
+            f"FROM ({self._events_source(params)}) AS e INNER JOIN {right} AS p ON e.person = p.person "
+            "WHERE e.ms > p.lo AND e.ms < p.hi GROUP BY e.event"
+        )
+        if shared:
+            text = f"WITH p AS MATERIALIZED ({self._people(params)}) {values} UNION ALL {events}"
+            return [SQL("correlation", text, params.values, settings={"enable_materialized_cte": 1})]
+        statements.append(SQL("events", events, params.values))
         return statements
 
     # --- answer --------------------------------------------------------------------------------
     def calculate(self, executor: Executor) -> InsightResponse:
-        statements = self.to_sql()
-        results = dict(zip([s.name for s in statements], executor.run_all(statements), strict=True))
-        people_rows = results["people"].rows
+        rows_by_part: dict[int, list[Any]] = {0: [], 1: []}
+        for result in executor.run_all(self.to_sql()):
+            for row in result.rows:
+                rows_by_part[int(row[0])].append(row[1:])
+        people_rows, event_rows = rows_by_part[0], rows_by_part[1]
         success_total, failure_total = next(((int(a), int(b)) for one, _, _, a, b in people_rows if one), (0, 0))
         rows: list[CorrelationRow] = []
         skipped = 0
@@ -183,7 +221,7 @@ class FunnelCorrelationRunner(InsightRunner[FunnelsQuery]):
                 )
             )
 
-        for event, a, b in results["events"].rows if "events" in results else []:
+        for _, _, event, a, b in event_rows:
             add("event", int(a), int(b), event=event)
         for everyone, index, value, a, b in people_rows:
             if everyone or not index:  # the totals row; a funnel without properties has no values
