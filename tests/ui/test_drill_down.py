@@ -22,6 +22,13 @@ def _widgets(page: Any) -> dict[str, dict[str, Any]]:
     return {w["title"]: w for w in page.evaluate("window.aeDashboard.dashboard.widgets")}
 
 
+def _open_widget(page: Any, live: LiveServer, demo: dict[str, str], title: str) -> dict[str, Any]:
+    """Sign in to the demo dashboard, wait for its charts, and give the widget with this title."""
+    sign_in(page, live, demo["key"], f"#/d/{demo['dashboard_id']}")
+    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
+    return _widgets(page)[title]
+
+
 def _click_element(page: Any, widget_id: str, dataset: int, index: int) -> None:
     """Click the chart element (a point or a bar) `index` of `dataset` of a widget's chart."""
     x, y = page.evaluate(
@@ -47,10 +54,8 @@ def _people(page: Any) -> list[str]:
 
 
 def test_point_to_people_to_person_and_a_cohort(page: Any, live: LiveServer, demo: dict[str, str]) -> None:
-    key, dashboard_id = demo["key"], demo["dashboard_id"]
-    sign_in(page, live, key, f"#/d/{dashboard_id}")
-    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
-    widget = _widgets(page)["Pageviews per day"]
+    key = demo["key"]
+    widget = _open_widget(page, live, demo, "Pageviews per day")
     points = widget["data"]["series"][0]["points"]
     index = max(i for i, p in enumerate(points[:-1]) if (p["value"] or 0) > 0)
     bucket = points[index]["bucket"] or points[index]["label"]
@@ -128,10 +133,8 @@ def test_point_to_people_to_person_and_a_cohort(page: Any, live: LiveServer, dem
 
 
 def test_widget_table_and_export(page: Any, live: LiveServer, demo: dict[str, str]) -> None:
-    key, dashboard_id = demo["key"], demo["dashboard_id"]
-    sign_in(page, live, key, f"#/d/{dashboard_id}")
-    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
-    widget = _widgets(page)["Purchases by plan"]
+    key = demo["key"]
+    widget = _open_widget(page, live, demo, "Purchases by plan")
     wid = widget["id"]
     page.click(f"[data-widget-id='{wid}'] .widget-menu summary")
     page.click(f"[data-widget-id='{wid}'] [data-action='table']")
@@ -181,10 +184,8 @@ def test_widget_table_and_export(page: Any, live: LiveServer, demo: dict[str, st
 def test_a_point_of_any_event_lists_the_people_seen_around_it(
     page: Any, live: LiveServer, demo: dict[str, str]
 ) -> None:
-    key, dashboard_id = demo["key"], demo["dashboard_id"]
-    sign_in(page, live, key, f"#/d/{dashboard_id}")
-    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
-    widget = _widgets(page)["Daily active users"]
+    key = demo["key"]
+    widget = _open_widget(page, live, demo, "Daily active users")
     points = widget["data"]["series"][0]["points"]
     index = len(points) - 3
     _click_element(page, widget["id"], 0, index)
@@ -200,10 +201,8 @@ def test_a_point_of_any_event_lists_the_people_seen_around_it(
 
 
 def test_a_retention_cell_lists_its_people(page: Any, live: LiveServer, demo: dict[str, str]) -> None:
-    key, dashboard_id = demo["key"], demo["dashboard_id"]
-    sign_in(page, live, key, f"#/d/{dashboard_id}")
-    page.wait_for_function("document.querySelectorAll('[data-widget-id] canvas').length >= 4", timeout=60_000)
-    widget = _widgets(page)["Weekly retention after signup"]
+    key = demo["key"]
+    widget = _open_widget(page, live, demo, "Weekly retention after signup")
     wid = widget["id"]
     # the people who came back in week 1 of the first cohort that has any: a button in the heatmap cell
     row, cohort = next((i, c) for i, c in enumerate(widget["data"]["retention"]) if (c["values"][1] or 0) > 0)
