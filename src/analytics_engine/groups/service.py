@@ -47,7 +47,10 @@ def _utc(moment: datetime) -> datetime:
 
 class GroupService:
     def __init__(self, runtime: Runtime) -> None:
+        from analytics_engine.groups.types import GroupTypeService
+
         self.runtime = runtime
+        self.types = GroupTypeService(runtime)  # the tenant's declared group types (groups/types.py)
 
     def list(
         self, tenant_id: str, group_type: str, *, search: str | None = None, limit: int = 100, offset: int = 0

@@ -28,6 +28,7 @@ from analytics_engine.insights.filters import (
     Params,
     cohort_ids,
     filters_sql,
+    group_types_named,
     string_expr,
 )
 from analytics_engine.insights.results import RESULT_VERSION, InsightResponse, Timing
@@ -121,7 +122,7 @@ class InsightRunner(Generic[Q]):
         except ValueError as exc:
             raise InvalidInput(str(exc), code="invalid_query") from None
         self.events = runtime.warehouse.table("events")
-        self.cohorts = CohortConditions()
+        self.cohorts = CohortConditions(events=self.events)
         self.served_by = "raw"
         self.reads_cold = False  # set by `resolve_tiers`: the range reaches the cold tier
 
@@ -200,8 +201,25 @@ class InsightRunner(Generic[Q]):
         """Filters inside series, steps or events (kinds override)."""
         return []
 
+    def group_types(self) -> set[str]:
+        """Every group type the query names: its aggregation, group property filters and breakdowns."""
+        query: Any = self.query
+        named = group_types_named(query.all_filters(), getattr(query, "breakdown", []))
+        for part in self.nested_filters():
+            named |= group_types_named(part, [])
+        aggregation = getattr(query, "aggregation", None)
+        if aggregation is not None:
+            named.add(aggregation.group)
+        return named
+
     def resolve_cohorts(self) -> dict[str, int]:
-        """Bind every cohort the query names to its published version (I/O: before `to_sql()`)."""
+        """Bind every cohort the query names to its published version (I/O: before `to_sql()`); first
+        refuse (422) a group type the tenant has not declared (groups/types.py)."""
+        named = self.group_types()
+        if named:
+            from analytics_engine.groups.types import GroupTypeService
+
+            GroupTypeService(self.runtime).require(self.tenant.tenant_id, named)
         needed = self.needed_cohorts()
         if not needed:
             return {}
@@ -241,6 +259,7 @@ class InsightRunner(Generic[Q]):
         if source is None:
             return
         self.events = source
+        self.cohorts.events = source
         self.reads_cold = True
         self.cohorts.materialized = MaterializedColumns({})
         if hasattr(self, "allow_rollups"):

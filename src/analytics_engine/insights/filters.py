@@ -12,7 +12,7 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
 from analytics_engine.properties import PropertyPath, property_expr
 
@@ -73,33 +73,80 @@ class PropertyFilter(Strict):
 
     @model_validator(mode="after")
     def _check_value(self) -> PropertyFilter:
-        op, value = self.operator, self.value
-        if op in _VALUELESS_OPS:
-            if value is not None:
-                raise ValueError(f"operator {op!r} takes no value")
-            return self
-        if op == "in":
-            if not isinstance(value, list) or not value or len(value) > 1000:
-                raise ValueError("operator 'in' needs a non-empty list of at most 1000 values")
-            if not all(isinstance(v, str | int | float | bool) for v in value):
-                raise ValueError("operator 'in' takes strings, numbers or booleans")
-            return self
-        if op in _NUMERIC_OPS:
-            if not _is_number(value):
-                raise ValueError(f"operator {op!r} needs a number")
-            return self
-        if op in {"contains", "regex"}:
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"operator {op!r} needs a non-empty string")
-            if op == "regex":
-                try:
-                    re.compile(value)
-                except re.error as exc:
-                    raise ValueError(f"invalid regular expression: {exc}") from None
-            return self
-        if not isinstance(value, str | int | float | bool) or (isinstance(value, float) and not math.isfinite(value)):
-            raise ValueError(f"operator {op!r} needs a string, number or boolean value")
+        check_operator_value(self.operator, self.value)
         return self
+
+
+def check_operator_value(op: str, value: Any) -> None:
+    """The value an operator needs (property and group property filters alike)."""
+    if op in _VALUELESS_OPS:
+        if value is not None:
+            raise ValueError(f"operator {op!r} takes no value")
+        return
+    if op == "in":
+        if not isinstance(value, list) or not value or len(value) > 1000:
+            raise ValueError("operator 'in' needs a non-empty list of at most 1000 values")
+        if not all(isinstance(v, str | int | float | bool) for v in value):
+            raise ValueError("operator 'in' takes strings, numbers or booleans")
+        return
+    if op in _NUMERIC_OPS:
+        if not _is_number(value):
+            raise ValueError(f"operator {op!r} needs a number")
+        return
+    if op in {"contains", "regex"}:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"operator {op!r} needs a non-empty string")
+        if op == "regex":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return
+    if not isinstance(value, str | int | float | bool) or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError(f"operator {op!r} needs a string, number or boolean value")
+
+
+# --- group properties (docs/groups.md) ------------------------------------------------------------
+# An event's group of a type is the key it carries under `$groups.<type>`; that group's properties are
+# the `$group_set` object of its latest `$groupidentify` event (the groups list shows the same).
+GROUP_IDENTIFY = "$groupidentify"
+GROUP_SET = "$group_set"
+GROUP_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")  # a key of `$groups`
+
+
+def _group_type(value: str) -> str:
+    if not GROUP_TYPE.match(value):
+        raise ValueError("a group type is a letter or '_' then letters, digits or '_' (at most 40)")
+    return value
+
+
+class GroupPropertyFilter(Strict):
+    """Events whose group of `group_type` has a property matching: `{"type": "group", "group_type":
+    "company", "key": "industry", "operator": "eq", "value": "energy"}`. An event without a key of that
+    type, or whose group never sent `$groupidentify`, has no group properties (`is_not_set`, `neq`
+    match it; every other operator does not)."""
+
+    type: Literal["group"]
+    group_type: str = Field(description="A declared group type (`/v1/groups/types`), e.g. `company`.")
+    key: PropertyPath = Field(description="Group property (a key of its `$group_set`), e.g. `industry`.")
+    operator: Operator = "eq"
+    value: Any = None
+
+    _type = field_validator("group_type")(classmethod(lambda cls, v: _group_type(v)))
+
+    @model_validator(mode="after")
+    def _check_value(self) -> GroupPropertyFilter:
+        check_operator_value(self.operator, self.value)
+        return self
+
+    def as_property(self) -> PropertyFilter:
+        """The same condition on a `$groupidentify` event's `$group_set`."""
+        return PropertyFilter(key=f"{GROUP_SET}.{self.key}", operator=self.operator, value=self.value)
+
+    @property
+    def matches_unset(self) -> bool:
+        """Whether the condition holds for a group without this property (or without any)."""
+        return self.operator in {"neq", "is_not_set"}
 
 
 class CohortFilter(Strict):
@@ -115,7 +162,9 @@ def _filter_tag(value: Any) -> str:
 
 
 Filter = Annotated[
-    Annotated[PropertyFilter, Tag("property")] | Annotated[CohortFilter, Tag("cohort")],
+    Annotated[PropertyFilter, Tag("property")]
+    | Annotated[CohortFilter, Tag("cohort")]
+    | Annotated[GroupPropertyFilter, Tag("group")],
     Discriminator(_filter_tag),
 ]
 
@@ -128,6 +177,18 @@ class PropertyBreakdown(Strict):
 class CohortBreakdown(Strict):
     type: Literal["cohort"]
     cohort_ids: list[str] = Field(min_length=1, max_length=20)
+
+
+class GroupPropertyBreakdown(Strict):
+    """Break down by a property of the event's group: `{"type": "group", "group_type": "company",
+    "property": "industry"}` (the `$group_set` of the group's latest `$groupidentify`; '' when the
+    event has no such group or the group no such property)."""
+
+    type: Literal["group"]
+    group_type: str = Field(description="A declared group type, e.g. `company`.")
+    property: PropertyPath = Field(description="Group property, e.g. `industry`.")
+
+    _type = field_validator("group_type")(classmethod(lambda cls, v: _group_type(v)))
 
 
 def _breakdown_tag(value: Any) -> str:
@@ -143,7 +204,9 @@ def _breakdown_before(value: Any) -> Any:
 
 
 Breakdown = Annotated[
-    Annotated[PropertyBreakdown, Tag("property")] | Annotated[CohortBreakdown, Tag("cohort")],
+    Annotated[PropertyBreakdown, Tag("property")]
+    | Annotated[CohortBreakdown, Tag("cohort")]
+    | Annotated[GroupPropertyBreakdown, Tag("group")],
     Discriminator(_breakdown_tag),
 ]
 
@@ -199,9 +262,54 @@ class CohortConditions:
         self,
         resolved: dict[tuple[str, bool], tuple[str, dict[str, Any]]] | None = None,
         materialized: MaterializedColumns | None = None,
+        events: str = "events",
     ) -> None:
         self.resolved = resolved or {}
         self.materialized = materialized or MaterializedColumns()
+        # The relation group properties are read from (the runner's `events`: hot, or hot and cold).
+        self.events = events
+
+    def group_key(self, group_type: str) -> tuple[str, str]:
+        """(NULL where the event has no key of this type, the key as text ('' where none))."""
+        path = f"$groups.{group_type}"
+        column = self.materialized.column(path, "string")
+        if column is not None:
+            return column, f"ifNull({column}, '')"
+        return property_expr(path), string_expr(path)
+
+    def _identified(self, group_type: str, params: Params) -> tuple[str, str]:
+        """(the FROM/WHERE of the `$groupidentify` events of this type, their group key as text)."""
+        path = f"$groups.{group_type}"
+        source = (
+            f"{self.events} WHERE tenant_id = {{tenant_id:String}} AND event = {params.add(GROUP_IDENTIFY, 'String')}"
+            f" AND {property_expr(path)} IS NOT NULL"
+        )
+        return source, string_expr(path)
+
+    def group_filter(self, item: GroupPropertyFilter, params: Params) -> str:
+        """The events whose group has (or, for conditions an unset property meets, has not failed) the
+        condition on its latest `$group_set`: one IN over the type's `$groupidentify` events."""
+        source, key = self._identified(item.group_type, params)
+        condition = filter_sql(item.as_property(), params, CohortConditions())
+        _, text = self.group_key(item.group_type)
+        if item.matches_unset:
+            failed = f"SELECT {key} FROM {source} GROUP BY {key} HAVING NOT argMax({condition}, timestamp)"
+            return f"({text} NOT IN ({failed}))"
+        passed = f"SELECT {key} FROM {source} GROUP BY {key} HAVING argMax({condition}, timestamp)"
+        return f"({text} IN ({passed}))"
+
+    def group_breakdown(self, item: GroupPropertyBreakdown, params: Params) -> str:
+        """The event's group's property as text ('' for none): a lookup in one map (group key ->
+        value of its latest `$groupidentify`) that the warehouse computes once per statement."""
+        source, key = self._identified(item.group_type, params)
+        path = f"{GROUP_SET}.{item.property}"
+        value = f"if({property_expr(path)} IS NULL, '', {string_expr(path)})"
+        lookup = (
+            f"(SELECT mapFromArrays(groupArray(k), groupArray(v)) FROM "
+            f"(SELECT {key} AS k, argMax({value}, timestamp) AS v FROM {source} GROUP BY k))"
+        )
+        _, text = self.group_key(item.group_type)
+        return f"{lookup}[{text}]"
 
     def condition(self, cohort_id: str, negate: bool, params: Params) -> str:
         if (cohort_id, negate) not in self.resolved:
@@ -211,9 +319,13 @@ class CohortConditions:
         return f"({sql})"
 
 
-def filter_sql(item: PropertyFilter | CohortFilter, params: Params, cohorts: CohortConditions) -> str:
+def filter_sql(
+    item: PropertyFilter | CohortFilter | GroupPropertyFilter, params: Params, cohorts: CohortConditions
+) -> str:
     if isinstance(item, CohortFilter):
         return cohorts.condition(item.cohort_id, item.operator == "not_in", params)
+    if isinstance(item, GroupPropertyFilter):
+        return cohorts.group_filter(item, params)
     op, value = item.operator, item.value
     if op in _NUMERIC_OPS or (op in {"eq", "neq"} and _is_number(value)):
         number = cohorts.materialized.column(item.key, "number") or number_expr(item.key)
@@ -252,6 +364,13 @@ def filters_sql(items: list[Any], params: Params, cohorts: CohortConditions) -> 
     return [filter_sql(item, params, cohorts) for item in items]
 
 
+def group_types_named(filters: list[Any], breakdowns: list[Any]) -> set[str]:
+    """Every group type the filters and breakdowns name (each must be declared: groups/types.py)."""
+    return {
+        item.group_type for item in [*filters, *breakdowns] if isinstance(item, GroupPropertyFilter | GroupPropertyBreakdown)
+    }
+
+
 def cohort_ids(filters: list[Any], breakdowns: list[Any]) -> set[tuple[str, bool]]:
     """Every (cohort id, negate) a query needs resolved."""
     needed = {(f.cohort_id, f.operator == "not_in") for f in filters if isinstance(f, CohortFilter)}
@@ -269,6 +388,8 @@ def breakdown_sql(items: list[Any], params: Params, cohorts: CohortConditions) -
         if isinstance(item, PropertyBreakdown):
             column = cohorts.materialized.column(item.property, "string")
             parts.append(f"ifNull({column}, '')" if column else string_expr(item.property))
+        elif isinstance(item, GroupPropertyBreakdown):
+            parts.append(cohorts.group_breakdown(item, params))
         else:
             members = ", ".join(
                 f"if({cohorts.condition(cid, False, params)}, {params.add(cid, 'String')}, '')"

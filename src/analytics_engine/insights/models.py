@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, TypeAdapter, field_validator, model_validator
 
 from analytics_engine.insights.dates import DateRange, Interval, check_timezone
-from analytics_engine.insights.filters import Breakdown, Filter, Strict, normalize_breakdowns
+from analytics_engine.insights.filters import GROUP_TYPE, Breakdown, Filter, Strict, normalize_breakdowns
 from analytics_engine.properties import PropertyPath
 
 MAX_SERIES = 20
@@ -40,7 +40,6 @@ class Duration(Strict):
         return self.value * _UNIT_SECONDS[self.unit]
 
 
-GROUP_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
 GROUPS_KEY = "$groups"
 MAX_GROUP_TYPES = 5
 

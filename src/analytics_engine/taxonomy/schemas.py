@@ -41,10 +41,16 @@ class PropertyEntry(Annotations):
 
 
 class TaxonomyWarning(BaseModel):
-    kind: Literal["type_changed", "possible_typo"]
-    subject: str = Field(description="The property key (type_changed) or the new event name (possible_typo).")
+    kind: Literal["type_changed", "possible_typo", "group_type_limit"]
+    subject: str = Field(
+        description="The property key (type_changed), the new event name (possible_typo) or the "
+        "`$groups.<type>` key of a group type over the limit of 5 (group_type_limit)."
+    )
     message: str
-    count: int = Field(description="Events concerned: with the minority types, or with the suspect name.")
+    count: int = Field(
+        description="Events concerned: with the minority types, with the suspect name, or carrying the "
+        "undeclared group type's key."
+    )
     details: dict[str, object] = Field(default_factory=dict)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import select
 
 from analytics_engine.errors import NotFound
+from analytics_engine.groups.types import GroupTypeService, limit_warnings, type_of_path
 from analytics_engine.metadata.models import utcnow
 from analytics_engine.taxonomy.models import TaxonomyEntry
 from analytics_engine.taxonomy.schemas import (
@@ -122,6 +123,10 @@ class TaxonomyService:
         properties = self._properties(tenant_id)
         notes = self._annotations(tenant_id)
         warnings: list[TaxonomyWarning] = [*type_changes(properties), *possible_typos(events)]
+        if any(type_of_path(p.key) for p in properties):
+            # Group types seen since the last look are registered (at most 5); the others are warned of.
+            declared = {t.group_type for t in GroupTypeService(self.core).list(tenant_id)}
+            warnings += limit_warnings(properties, declared)
 
         def notes_of(kind: Kind, name: str) -> dict[str, Any]:
             row = notes.get((kind, name))

@@ -49,8 +49,9 @@ def get_taxonomy(
 )
 def get_warnings(tenant: ReadTenant, runtime: RuntimeDep) -> list[TaxonomyWarning]:
     """`type_changed` (a property that arrived with more than one JSON type; count: events with the
-    less common types) and `possible_typo` (a rare event name within a small edit distance of a busier,
-    older one; count: its events)."""
+    less common types), `possible_typo` (a rare event name within a small edit distance of a busier,
+    older one; count: its events) and `group_type_limit` (a `$groups.<type>` key of a type first seen
+    when the tenant had 5 group types already: stored, ignored by group analytics; count: its events)."""
     return runtime.taxonomy.get(tenant.tenant_id, include_hidden=True).warnings
 
 
