@@ -46,7 +46,10 @@ identify_strategy = st.lists(
         st.integers(0, 400),
         st.fixed_dictionaries(
             {},
-            optional={"industry": st.sampled_from(["energy", "retail", "Retail"]), "size": st.sampled_from([5, 50, 500])},
+            optional={
+                "industry": st.sampled_from(["energy", "retail", "Retail"]),
+                "size": st.sampled_from([5, 50, 500]),
+            },
         ),
     ),
     max_size=8,
@@ -69,8 +72,12 @@ filter_strategy = st.sampled_from(
 def identify_events(identifies: list[tuple[str, int, dict[str, Any]]]) -> list[Ev]:
     # Before the range (group properties hold whatever the insight's dates), by a user of their own.
     return [
-        Ev("admin", "$groupidentify", BASE - timedelta(hours=3) + timedelta(seconds=second),
-           {"$groups": {"company": company}, "$group_set": props})
+        Ev(
+            "admin",
+            "$groupidentify",
+            BASE - timedelta(hours=3) + timedelta(seconds=second),
+            {"$groups": {"company": company}, "$group_set": props},
+        )
         for company, second, props in identifies
     ]
 
@@ -118,25 +125,43 @@ def group_filter(condition: dict[str, Any]) -> dict[str, Any]:
 
 
 @SETTINGS
-@given(events=events_strategy, identifies=identify_strategy, condition=filter_strategy,
-       math=st.sampled_from(["total", "unique_users"]))
+@given(
+    events=events_strategy,
+    identifies=identify_strategy,
+    condition=filter_strategy,
+    math=st.sampled_from(["total", "unique_users"]),
+)
 def test_trend_group_filter_and_breakdown(runtime, events, identifies, condition, math):
     tenant = new_tenant("Europe/Oslo")
     load(runtime, tenant, [*events, *identify_events(identifies)])
     props = group_props(identifies)
     span = {"date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)}, "interval": "hour"}
-    filtered = run(runtime, tenant, {"kind": "trends", "series": [{"event": "s1", "math": math}],
-                                     "filters": [group_filter(condition)], **span})
+    filtered = run(
+        runtime,
+        tenant,
+        {"kind": "trends", "series": [{"event": "s1", "math": math}], "filters": [group_filter(condition)], **span},
+    )
     expected = reference.trends(kept(events, props, condition), "s1", math, "hour", "Europe/Oslo", BASE, RANGE_END)
     assert {p.label: p.value for p in filtered.series[0].points if p.value} == expected.get((), {})
 
     # A step's own filter (series filters) too.
-    in_series = run(runtime, tenant, {"kind": "trends", **span,
-                                      "series": [{"event": "s1", "math": math, "filters": [group_filter(condition)]}]})
+    in_series = run(
+        runtime,
+        tenant,
+        {"kind": "trends", **span, "series": [{"event": "s1", "math": math, "filters": [group_filter(condition)]}]},
+    )
     assert in_series.series[0].total == filtered.series[0].total
 
-    broken = run(runtime, tenant, {"kind": "trends", "series": [{"event": "s1", "math": math}], **span,
-                                   "breakdown": [{"type": "group", "group_type": "company", "property": "industry"}]})
+    broken = run(
+        runtime,
+        tenant,
+        {
+            "kind": "trends",
+            "series": [{"event": "s1", "math": math}],
+            **span,
+            "breakdown": [{"type": "group", "group_type": "company", "property": "industry"}],
+        },
+    )
     copied = [
         Ev(e.user, e.event, e.at, {"industry": props.get(company_of(e) or "", {}).get("industry")}) for e in events
     ]
@@ -146,8 +171,13 @@ def test_trend_group_filter_and_breakdown(runtime, events, identifies, condition
 
 
 @SETTINGS
-@given(events=events_strategy, identifies=identify_strategy, condition=filter_strategy,
-       order=st.sampled_from(["ordered", "unordered"]), by_company=st.booleans())
+@given(
+    events=events_strategy,
+    identifies=identify_strategy,
+    condition=filter_strategy,
+    order=st.sampled_from(["ordered", "unordered"]),
+    by_company=st.booleans(),
+)
 def test_funnel_group_filter(runtime, events, identifies, condition, order, by_company):
     tenant = new_tenant("UTC")
     load(runtime, tenant, [*events, *identify_events(identifies)])
@@ -177,8 +207,18 @@ def test_retention_and_engagement_group_filter(runtime, events, identifies, cond
     props = group_props(identifies)
     source = kept(events, props, condition)
     span = {"date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)}, "filters": [group_filter(condition)]}
-    answer = run(runtime, tenant, {"kind": "retention", "start_event": {"event": "s1"},
-                                   "return_event": {"event": "s2"}, "period": "day", "periods": 2, **span})
+    answer = run(
+        runtime,
+        tenant,
+        {
+            "kind": "retention",
+            "start_event": {"event": "s1"},
+            "return_event": {"event": "s2"},
+            "period": "day",
+            "periods": 2,
+            **span,
+        },
+    )
     expected = reference.retention(source, "s1", "s2", "day", 2, "first_time", "UTC", BASE, RANGE_END)
     assert {c.date: [c.size, *(v or 0 for v in c.values[1:])] for c in answer.retention if c.size} == expected
 
@@ -198,7 +238,11 @@ def test_group_property_filter_is_not_vacuous(runtime):
         Ev("u3", "s1", BASE, {"$groups": {"company": "initech"}}),
         Ev("u4", "s1", BASE, {}),
     ]
-    identifies = [("acme", 1, {"industry": "energy"}), ("acme", 2, {"industry": "retail"}), ("globex", 1, {"industry": "energy"})]
+    identifies = [
+        ("acme", 1, {"industry": "energy"}),
+        ("acme", 2, {"industry": "retail"}),
+        ("globex", 1, {"industry": "energy"}),
+    ]
     load(runtime, tenant, [*events, *identify_events(identifies)])
     span = {"date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)}}
 
@@ -210,6 +254,77 @@ def test_group_property_filter_is_not_vacuous(runtime):
     assert total({"key": "industry", "value": "retail"}) == 1
     assert total({"key": "industry", "operator": "neq", "value": "energy"}) == 3  # acme, initech, no company
     assert total({"key": "industry", "operator": "is_not_set"}) == 2
-    broken = run(runtime, tenant, {"kind": "trends", "series": [{"event": "s1"}], **span,
-                                   "breakdown": [{"type": "group", "group_type": "company", "property": "industry"}]})
+    broken = run(
+        runtime,
+        tenant,
+        {
+            "kind": "trends",
+            "series": [{"event": "s1"}],
+            **span,
+            "breakdown": [{"type": "group", "group_type": "company", "property": "industry"}],
+        },
+    )
     assert {s.breakdown_value[0]: s.total for s in broken.series} == {"energy": 1, "retail": 1, "": 2}
+
+
+def test_every_kind_takes_group_property_filters_and_breakdowns(runtime):
+    """Funnels and retention broken down by a group property; paths and engagement filtered on one."""
+    tenant = new_tenant("UTC")
+    energy, retail = {"$groups": {"company": "acme"}}, {"$groups": {"company": "globex"}}
+    events = [
+        Ev("u1", "s1", BASE, energy),
+        Ev("u1", "s2", BASE + timedelta(minutes=5), energy),
+        Ev("u2", "s1", BASE, energy),
+        Ev("u3", "s1", BASE, retail),
+        Ev("u3", "s2", BASE + timedelta(minutes=5), retail),
+        Ev("u3", "s3", BASE + timedelta(minutes=6), retail),
+        Ev("u4", "s1", BASE, {}),
+    ]
+    identifies = [("acme", 1, {"industry": "energy"}), ("globex", 1, {"industry": "retail"})]
+    load(runtime, tenant, [*events, *identify_events(identifies)])
+    span = {"date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)}}
+    by_industry = [{"type": "group", "group_type": "company", "property": "industry"}]
+    energy_only = [group_filter({"key": "industry", "value": "energy"})]
+
+    funnel = run(
+        runtime,
+        tenant,
+        {"kind": "funnels", "steps": [{"event": "s1"}, {"event": "s2"}], "breakdown": by_industry, **span},
+    )
+    assert {tuple(f.breakdown_value): [s.count for s in f.steps] for f in funnel.funnel} == {
+        ("energy",): [2, 1],
+        ("retail",): [1, 1],
+        ("",): [1, 0],
+    }
+    retention = run(
+        runtime,
+        tenant,
+        {
+            "kind": "retention",
+            "start_event": {"event": "s1"},
+            "return_event": {"event": "s2"},
+            "period": "day",
+            "periods": 1,
+            "breakdown": by_industry,
+            **span,
+        },
+    )
+    sizes: dict[str, int] = {}
+    for cohort in retention.retention:
+        value = (getattr(cohort, "breakdown_value", None) or [""])[0]
+        sizes[value] = sizes.get(value, 0) + cohort.size
+    assert sizes == {"energy": 2, "retail": 1, "": 1}
+
+    paths = run(
+        runtime,
+        tenant,
+        {"kind": "paths", "start_event": "s1", "steps": 3, "include_events": STEPS, "filters": energy_only, **span},
+    )
+    assert [(link.source, link.target, link.people) for link in paths.links] == [("1_s1", "2_s2", 1)]  # u1 only
+
+    active = run(
+        runtime,
+        tenant,
+        {"kind": "engagement", "measure": "active_users", "event": "s1", "filters": energy_only, **span},
+    )
+    assert max(p.value for p in active.series[0].points) == 2

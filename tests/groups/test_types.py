@@ -92,7 +92,13 @@ def test_first_sight_registration_and_the_sixth_type(tenant, new_tenant):
         {**trend, "filters": [{"type": "group", "group_type": "cohort_b", "key": "name", "value": "x"}]},
         {**trend, "breakdown": [{"type": "group", "group_type": "cohort_b", "property": "name"}]},
         {
-            "steps": [{"event": "signup"}, {"event": "signup", "filters": [{"type": "group", "group_type": "cohort_b", "key": "n", "operator": "is_set"}]}],
+            "steps": [
+                {"event": "signup"},
+                {
+                    "event": "signup",
+                    "filters": [{"type": "group", "group_type": "cohort_b", "key": "n", "operator": "is_set"}],
+                },
+            ],
             "date_range": {"date_from": "-7d"},
         },
     ):

@@ -11,8 +11,8 @@ import orjson
 from pydantic import BaseModel, Field
 
 from analytics_engine.errors import InvalidInput
-from analytics_engine.insights.filters import string_expr
-from analytics_engine.insights.models import GROUP_TYPE, GROUPS_KEY
+from analytics_engine.insights.filters import GROUP_TYPE, string_expr
+from analytics_engine.insights.models import GROUPS_KEY
 from analytics_engine.properties import property_expr
 
 if TYPE_CHECKING:

@@ -14,6 +14,7 @@ insight aggregating by, filtering on or breaking down by it is a 422) and the ta
 
 from __future__ import annotations
 
+import builtins
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -24,7 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from analytics_engine.errors import Conflict, InvalidInput, NotFound
-from analytics_engine.insights.models import GROUP_TYPE, GROUPS_KEY, MAX_GROUP_TYPES
+from analytics_engine.insights.filters import GROUP_TYPE
+from analytics_engine.insights.models import GROUPS_KEY, MAX_GROUP_TYPES
 from analytics_engine.metadata.models import Base, new_id, utcnow
 
 if TYPE_CHECKING:
@@ -155,14 +157,14 @@ class GroupTypeService:
         self.core = core
 
     # --- reads -------------------------------------------------------------------------------------
-    def _rows(self, tenant_id: str) -> list[GroupTypePublic]:
+    def _rows(self, tenant_id: str) -> builtins.list[GroupTypePublic]:
         with self.core.metadata.session() as session:
             rows = session.scalars(
                 select(GroupTypeRow).where(GroupTypeRow.tenant_id == tenant_id).order_by(GroupTypeRow.group_type_index)
             ).all()
             return [_public(row) for row in rows]
 
-    def seen(self, tenant_id: str) -> list[tuple[str, datetime, int]]:
+    def seen(self, tenant_id: str) -> builtins.list[tuple[str, datetime, int]]:
         """(type, first seen, events) of every group type events carried, first seen first."""
         rows = (
             self.core.warehouse.for_tenant(tenant_id)
@@ -184,7 +186,7 @@ class GroupTypeService:
             seen[name] = (min(first, before[0]), before[1] + int(events)) if before else (first, int(events))
         return sorted(((n, f, e) for n, (f, e) in seen.items()), key=lambda item: (item[1], item[0]))
 
-    def list(self, tenant_id: str, *, observe: bool = True) -> list[GroupTypePublic]:
+    def list(self, tenant_id: str, *, observe: bool = True) -> builtins.list[GroupTypePublic]:
         """The tenant's group types by index; with `observe`, types first seen in events since the last
         look are registered first (while fewer than 5)."""
         declared = self._rows(tenant_id)
@@ -192,7 +194,7 @@ class GroupTypeService:
             return declared
         return self._observe(tenant_id, declared)
 
-    def _observe(self, tenant_id: str, declared: list[GroupTypePublic]) -> list[GroupTypePublic]:
+    def _observe(self, tenant_id: str, declared: builtins.list[GroupTypePublic]) -> builtins.list[GroupTypePublic]:
         known = {t.group_type for t in declared}
         if len(known) >= MAX_GROUP_TYPES:
             return declared
@@ -218,14 +220,19 @@ class GroupTypeService:
         free = [i for i in range(MAX_GROUP_TYPES) if i not in used]
         virtual = [
             GroupTypePublic(
-                group_type=name, group_type_index=index, name=name, description="", source="auto",
-                created_at=now, updated_at=now,
+                group_type=name,
+                group_type_index=index,
+                name=name,
+                description="",
+                source="auto",
+                created_at=now,
+                updated_at=now,
             )
             for name, index in zip(new[:room], free, strict=False)
         ]
         return sorted([*declared, *virtual], key=lambda t: t.group_type_index)
 
-    def _register(self, tenant_id: str, names: list[str]) -> list[GroupTypePublic]:
+    def _register(self, tenant_id: str, names: builtins.list[str]) -> builtins.list[GroupTypePublic]:
         with self.core.metadata.session() as session:
             rows = session.scalars(select(GroupTypeRow).where(GroupTypeRow.tenant_id == tenant_id)).all()
             known = {row.group_type for row in rows}
@@ -234,12 +241,16 @@ class GroupTypeService:
             for name, index in zip([n for n in names if n not in known], free, strict=False):
                 session.add(
                     GroupTypeRow(
-                        tenant_id=tenant_id, group_type=name, group_type_index=index, name=name, description="",
+                        tenant_id=tenant_id,
+                        group_type=name,
+                        group_type_index=index,
+                        name=name,
+                        description="",
                         source="auto",
                     )
                 )
-                log.info("group_types.registered", tenant_id=tenant_id, group_type=name, index=index)
             session.flush()
+        log.info("group_types.registered", tenant_id=tenant_id, group_types=names)
         return self._rows(tenant_id)
 
     def require(self, tenant_id: str, names: set[str]) -> None:
@@ -278,8 +289,12 @@ class GroupTypeService:
             with self.core.metadata.session() as session:
                 session.add(
                     GroupTypeRow(
-                        tenant_id=tenant_id, group_type=body.group_type, group_type_index=index,
-                        name=body.name or body.group_type, description=body.description, source="declared",
+                        tenant_id=tenant_id,
+                        group_type=body.group_type,
+                        group_type_index=index,
+                        name=body.name or body.group_type,
+                        description=body.description,
+                        source="declared",
                     )
                 )
                 session.flush()

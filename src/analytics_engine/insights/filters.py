@@ -367,7 +367,9 @@ def filters_sql(items: list[Any], params: Params, cohorts: CohortConditions) -> 
 def group_types_named(filters: list[Any], breakdowns: list[Any]) -> set[str]:
     """Every group type the filters and breakdowns name (each must be declared: groups/types.py)."""
     return {
-        item.group_type for item in [*filters, *breakdowns] if isinstance(item, GroupPropertyFilter | GroupPropertyBreakdown)
+        item.group_type
+        for item in [*filters, *breakdowns]
+        if isinstance(item, GroupPropertyFilter | GroupPropertyBreakdown)
     }
 
 

@@ -53,6 +53,29 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "engagement": {"measure": "active_users", "interval": "day", "date_range": {"date_from": "-30d"}},
 }
+# Group properties (docs/groups.md): a filter and a breakdown on the `$group_set` of the event's company.
+GROUP_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
+    "trends by a group property": (
+        "trends",
+        {
+            "series": [{"event": "session_booked", "math": "unique_users"}],
+            "interval": "week",
+            "date_range": {"date_from": "-90d"},
+            "breakdown": [{"type": "group", "group_type": "company", "property": "industry"}],
+            "aggregation": {"group": "company"},
+        },
+    ),
+    "funnels filtered on a group property": (
+        "funnels",
+        {
+            "steps": [{"event": "signup"}, {"event": "session_booked"}],
+            "date_range": {"date_from": "-30d"},
+            "filters": [
+                {"type": "group", "group_type": "company", "key": "industry", "operator": "eq", "value": "energy"}
+            ],
+        },
+    ),
+}
 _ANSWER = {
     "kind": "trends",
     "timezone": "Europe/Oslo",
@@ -84,10 +107,14 @@ def _query_union() -> Any:
 
 
 def _named_examples(with_kind: bool) -> dict[str, Any]:
-    return {
+    named = {
         name: {"summary": f"a {name} query", "value": {"kind": name, **body} if with_kind else body}
         for name, body in EXAMPLES.items()
     }
+    for name, (kind, body) in GROUP_EXAMPLES.items():
+        key = name.replace(" ", "_")
+        named[key] = {"summary": name, "value": {"kind": kind, **body} if with_kind else body}
+    return named
 
 
 _BODY_WITH_KIND = {
