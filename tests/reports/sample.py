@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from analytics_engine.annotations.schemas import AnnotationMark
 from analytics_engine.exports.integrations import Section, section_for
 from analytics_engine.insights.results import (
     FunnelBreakdownResult,
@@ -66,7 +67,26 @@ def sample_sections() -> list[Section]:
     big.viz, big.previous = "big_number", _trends([previous_signups], before, end=start)
     stacked = section_for("Signups by plan", _trends([stacked_free, stacked_pro], start))
     stacked.viz = "bar"
-    line = section_for("Weekly active people", _trends([weekly], weeks_start, "week"))
+    weekly_trend = _trends([weekly], weeks_start, "week")
+    weeks = [p.bucket or "" for p in weekly.points]
+    weekly_trend.annotations = [  # a range, a moment, and a moment close enough to need another row
+        AnnotationMark(
+            id="ann_1",
+            content="Spring volunteering campaign",
+            date_from=weeks_start,
+            scope="tenant",
+            bucket=weeks[2],
+            bucket_to=weeks[4],
+            date_to=weeks_start + timedelta(weeks=2),
+        ),
+        AnnotationMark(
+            id="ann_2", content="New onboarding flow", date_from=weeks_start, scope="dashboard", bucket=weeks[6]
+        ),
+        AnnotationMark(
+            id="ann_3", content="Tracking outage (events lost)", date_from=weeks_start, scope="tenant", bucket=weeks[7]
+        ),
+    ]
+    line = section_for("Weekly active people", weekly_trend)
     line.viz = "line"
 
     steps = [

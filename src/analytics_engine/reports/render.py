@@ -196,6 +196,12 @@ def _draw_series(ax: Any, section: Section, stacked: bool) -> None:
     if section.unit:
         ax.set_ylabel(section.unit)
     handles, names = ax.get_legend_handles_labels()
+    rows = _draw_annotations(ax, section, len(labels))
+    if rows is not None:
+        if rows and values_all and min(values_all) >= 0:  # headroom: the notes' text above the data
+            ax.set_ylim(bottom=0, top=(max(values_all) or 1) / (0.95 - NOTE_ROW_HEIGHT * rows))
+        handles.append(Patch(facecolor=NOTE, alpha=0.25, edgecolor=NOTE, linestyle="--"))
+        names.append("annotation")
     if any(partial):
         handles.append(Patch(facecolor="white", edgecolor=MUTED, hatch="///", linestyle="--"))
         names.append("partial period (dashed/hatched: not complete)")
@@ -203,6 +209,61 @@ def _draw_series(ax: Any, section: Section, stacked: bool) -> None:
         _legend(ax, handles, names)
     ax.grid(axis="y", alpha=0.3)
     ax.spines[["top", "right"]].set_visible(False)
+
+
+NOTE = "#8172b3"  # annotations: a dashed line at a moment, a band over a range, and their text
+NOTE_ROWS = 4  # label rows at the top of the chart; a label finding no free row shows its number only
+NOTE_CHARS = 34
+NOTE_INCH_PER_CHAR = 0.06  # 7 pt text, generous
+NOTE_ROW_HEIGHT = 0.075  # of the chart's height
+
+
+def _draw_annotations(ax: Any, section: Section, buckets: int) -> int | None:
+    """The annotations a time chart's answer carries (tenant-wide, and a dashboard's own when the
+    report renders a dashboard), drawn where their buckets are: a dashed line for a moment, a band
+    over a range, with the note's text at the top of the chart (numbered; rows so that no text
+    overlaps another). A note outside the chart's buckets is not drawn. Answers the rows of text
+    used (None: nothing drawn)."""
+    marks = getattr(section.result, "annotations", None) or []
+    result = section.result
+    if not marks or result is None or not result.series or buckets < 2:
+        return None
+    where = {p.bucket: i for i, p in enumerate(result.series[0].points) if p.bucket is not None}
+    width_inches = CHART_BOX[2] * PAGE[0]
+    per_char = NOTE_INCH_PER_CHAR * buckets / width_inches  # data units per character
+    rows_end: list[float] = [-1e9] * NOTE_ROWS
+    drawn, used = False, 0
+    for number, mark in enumerate(marks, start=1):
+        first = where.get(mark.bucket)
+        last = where.get(mark.bucket_to) if mark.bucket_to is not None else None
+        if first is None:
+            continue
+        if last is not None and last > first:
+            ax.axvspan(first - 0.4, last + 0.4, color=NOTE, alpha=0.14, linewidth=0, zorder=0)
+        else:
+            ax.axvline(first, color=NOTE, linestyle="--", linewidth=1, zorder=0)
+        drawn = True
+        text = _fit(f"{number} {mark.content}", NOTE_CHARS)
+        span = (len(text) + 1) * per_char
+        left = max(-0.45, min(first - 0.35, buckets - 0.55 - span))  # inside the chart
+        row = next((r for r in range(NOTE_ROWS) if rows_end[r] < left), None)
+        if row is None:  # every row is taken there: the line or band only
+            continue
+        rows_end[row] = left + span
+        used = max(used, row + 1)
+        ax.text(
+            left,
+            0.97 - NOTE_ROW_HEIGHT * row,
+            text,
+            transform=ax.get_xaxis_transform(),
+            fontsize=7,
+            color=NOTE,
+            ha="left",
+            va="top",
+            clip_on=True,
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5},
+        )
+    return used if drawn else None
 
 
 def _legend(ax: Any, handles: list[Any], names: list[str]) -> None:
