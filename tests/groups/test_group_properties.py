@@ -328,3 +328,32 @@ def test_every_kind_takes_group_property_filters_and_breakdowns(runtime):
         {"kind": "engagement", "measure": "active_users", "event": "s1", "filters": energy_only, **span},
     )
     assert max(p.value for p in active.series[0].points) == 2
+
+
+@SETTINGS
+@given(events=events_strategy, identifies=identify_strategy, condition=filter_strategy)
+def test_correlation_group_filter(runtime, events, identifies, condition):
+    from analytics_engine.insights import parse_insight_query
+    from analytics_engine.insights.correlation import CorrelationOptions, FunnelCorrelationRunner
+    from tests.insights import correlation_reference
+
+    tenant = new_tenant("UTC")
+    load(runtime, tenant, [*events, *identify_events(identifies)])
+    query = parse_insight_query(
+        {
+            "kind": "funnels",
+            "steps": [{"event": name} for name in STEPS],
+            "conversion_window": {"value": 60, "unit": "minute"},
+            "date_range": {"date_from": iso(BASE), "date_to": iso(RANGE_END)},
+            "filters": [group_filter(condition)],
+        }
+    )
+    options = CorrelationOptions(properties=["plan"], min_people=1, limit=500)
+    answer = FunnelCorrelationRunner(runtime, tenant, query, options).run()
+    source = kept(events, group_props(identifies), condition)
+    expected = correlation_reference.correlation(
+        source, STEPS, "ordered", timedelta(minutes=60), BASE, RANGE_END, ["plan"], ()
+    )
+    assert (answer.totals["success"], answer.totals["failure"]) == expected["totals"]
+    got = {(r.type, r.event or r.property, r.value): (r.success_count, r.failure_count) for r in answer.correlation}
+    assert got == expected["rows"]

@@ -80,6 +80,9 @@ def test_first_sight_registration_and_the_sixth_type(tenant, new_tenant):
     assert [(w["subject"], w["count"], w["details"]["group_type"]) for w in warnings] == [
         ("$groups.cohort_b", 2, "cohort_b")
     ]
+    ignored = tenant.get("/v1/groups/cohort_b")
+    assert ignored.status_code == 422 and ignored.json()["error"]["code"] == "undeclared_group_type"
+    assert [g["key"] for g in tenant.get("/v1/groups/team").json()["groups"]] == ["team-1"]
     full = tenant.post("/v1/groups/types", json={"group_type": "seventh"})
     assert full.status_code == 409 and full.json()["error"]["code"] == "group_type_limit"
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.filters import GROUP_TYPE, string_expr
-from analytics_engine.insights.models import GROUPS_KEY
+from analytics_engine.insights.models import GROUPS_KEY, MAX_GROUP_TYPES
 from analytics_engine.properties import property_expr
 
 if TYPE_CHECKING:
@@ -57,6 +57,15 @@ class GroupService:
     ) -> GroupsPage:
         if not GROUP_TYPE.match(group_type):
             raise InvalidInput("a group type is a letter or '_' then letters, digits or '_' (at most 40)")
+        declared = [t.group_type for t in self.types.list(tenant_id)]
+        if group_type not in declared and len(declared) >= MAX_GROUP_TYPES:
+            # Over the limit of 5: its keys are stored but group analytics ignore them (groups/types.py).
+            raise InvalidInput(
+                f"group type {group_type!r} is not declared for this tenant (declared: {', '.join(declared)}; "
+                f"at most {MAX_GROUP_TYPES})",
+                code="undeclared_group_type",
+                details={"group_types": [group_type], "declared": declared},
+            )
         path = f"{GROUPS_KEY}.{group_type}"
         column = self.runtime.materialized.ready_columns(tenant_id).get((path, "string"))
         source = column or property_expr(path)

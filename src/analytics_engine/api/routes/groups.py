@@ -77,5 +77,6 @@ def list_groups(
 ) -> GroupsPage:
     """Each group key that events carried under `$groups.<group_type>`: its events, distinct people,
     first and last seen, and its properties (the `$group_set` of its latest `$groupidentify` event).
-    422 for a malformed group type; an unknown one lists nothing."""
+    422 for a malformed group type, or for a type the tenant has not declared when it has 5 already
+    (`undeclared_group_type`: its keys are ignored by group analytics); an unknown one lists nothing."""
     return runtime.groups.list(tenant.tenant_id, group_type, search=search, limit=limit, offset=offset)
