@@ -6,6 +6,7 @@ breakdown on that value copied onto each event ('' when none)."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Any
 
@@ -65,6 +66,8 @@ filter_strategy = st.sampled_from(
         {"key": "industry", "operator": "contains", "value": "ret"},
         {"key": "size", "operator": "gt", "value": 10},
         {"key": "size", "operator": "eq", "value": 50},
+        {"key": "industry", "operator": "regex", "value": "^(energy)?$"},  # matches empty text: unset too
+        {"key": "industry", "operator": "regex", "value": "^R"},
     ]
 )
 
@@ -99,6 +102,8 @@ def matches(condition: dict[str, Any], props: dict[str, Any]) -> bool:
         return got is None
     if op == "neq":
         return got is None or str(got) != str(value)
+    if op == "regex":
+        return re.search(value, "" if got is None else str(got)) is not None
     if got is None:
         return False
     if op == "eq":

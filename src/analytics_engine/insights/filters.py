@@ -124,7 +124,7 @@ class GroupPropertyFilter(Strict):
     """Events whose group of `group_type` has a property matching: `{"type": "group", "group_type":
     "company", "key": "industry", "operator": "eq", "value": "energy"}`. An event without a key of that
     type, or whose group never sent `$groupidentify`, has no group properties (`is_not_set`, `neq`
-    match it; every other operator does not)."""
+    and a regex matching empty text match it, as for an unset event property; nothing else does)."""
 
     type: Literal["group"]
     group_type: str = Field(description="A declared group type (`/v1/groups/types`), e.g. `company`.")
@@ -145,7 +145,10 @@ class GroupPropertyFilter(Strict):
 
     @property
     def matches_unset(self) -> bool:
-        """Whether the condition holds for a group without this property (or without any)."""
+        """Whether the condition holds for a group without this property (or without any), as it does
+        for an unset event property: `neq`, `is_not_set`, and a regex matching empty text."""
+        if self.operator == "regex":
+            return re.search(str(self.value), "") is not None
         return self.operator in {"neq", "is_not_set"}
 
 
