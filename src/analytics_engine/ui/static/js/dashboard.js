@@ -189,6 +189,25 @@ function markPaint(widgets) {
   if (!body.freshPaintMs && widgets.every((w) => !w.pending && !w.stale)) body.freshPaintMs = now;
 }
 
+// The same failure in several widgets: said once, above the grid, with the API's whole reason; the
+// widgets say "see above". Checked again as each widget's own answer comes.
+function repeatedErrors(widgets) {
+  const counts = new Map();
+  for (const w of widgets) if (w.error) counts.set(reasonOf(w.error, true), (counts.get(reasonOf(w.error, true)) || 0) + 1);
+  return { counts, repeated: new Set([...counts].filter(([, n]) => n > 1).map(([m]) => m)) };
+}
+function sayRepeatedErrors() {
+  const { counts, repeated } = repeatedErrors(state.dashboard.widgets);
+  if (!repeated.size) return;
+  for (const widget of state.dashboard.widgets) {
+    if (!widget.error || !repeated.has(reasonOf(widget.error, true))) continue;
+    const element = document.querySelector(`[data-widget-id="${CSS.escape(widget.id)}"]`);
+    if (element) drawWidget(widget, element, repeated);
+  }
+  const reason = [...repeated][0];
+  showError(`${counts.get(reason)} widgets could not be drawn: ${reason}`);
+}
+
 // Each widget answered stale or pending is asked for on its own, drawn the moment it comes.
 function revalidate(id, widgets) {
   const session = state.session;
@@ -201,6 +220,7 @@ function revalidate(id, widgets) {
       const known = state.dashboard.widgets.find((w) => w.id === widget.id);
       if (!fresh || !known || !(known.stale || known.pending)) return; // the stream was quicker
       applyWidget(fresh);
+      if (fresh.error) sayRepeatedErrors();
       markPaint(state.dashboard.widgets);
     }).catch((error) => {
       if (error.stale || session !== state.session) return;
@@ -345,9 +365,7 @@ export async function openDashboard(id) {
     $("filters").hidden = false;
     $("dash-actions").hidden = false;
     fillFilterForm(effectiveFilters());
-    const counts = new Map();
-    for (const w of result.widgets) if (w.error) counts.set(reasonOf(w.error, true), (counts.get(reasonOf(w.error, true)) || 0) + 1);
-    const repeated = new Set([...counts].filter(([, n]) => n > 1).map(([m]) => m));
+    const { repeated } = repeatedErrors(result.widgets);
     grid.replaceChildren();
     for (const widget of result.widgets) {
       const element = widgetElement(widget);
@@ -358,11 +376,7 @@ export async function openDashboard(id) {
       grid.append(h("div", { class: "empty-dashboard card" }, h("p", {}, "This dashboard has no widgets yet."),
         h("a", { class: "button", href: `#/insight?dashboard=${encodeURIComponent(id)}` }, "Build its first insight")));
     }
-    if (repeated.size) {
-      // the same failure in several widgets: said once, above the grid, with the API's whole reason
-      const reason = [...repeated][0];
-      showError(`${counts.get(reason)} widgets could not be drawn: ${reason}`);
-    }
+    sayRepeatedErrors();
     markActive();
     document.body.dataset.dashboard = id;
     document.body.dataset.rendered = String(Date.now());
