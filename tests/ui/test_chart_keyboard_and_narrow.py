@@ -290,3 +290,43 @@ def test_a_dashboard_draws_last_known_answers_labelled_then_fresh_ones(
         assert visit.locator(".widget .meta:has-text('updating')").count() == 0
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 420])
+def test_every_screen_as_a_new_user_at_two_widths(
+    page: Any, live: LiveServer, demo: dict[str, str], width: int
+) -> None:
+    """Each screen of the page in turn (the dashboard, the builder with every kind, the cohorts,
+    exports and reports lists): drawn, nothing wider than the window, no script error, no serious
+    axe-core violation."""
+    context = page.context.browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=1)
+    try:
+        visit = context.new_page()
+        errors: list[str] = []
+        visit.on("pageerror", lambda exc: errors.append(str(exc)))
+        sign_in(visit, live, demo["key"], f"#/d/{demo['dashboard_id']}")
+        visit.wait_for_function("document.body.dataset.freshPaintMs !== undefined", timeout=60_000)
+        found: dict[str, Any] = {}
+
+        def check(screen: str) -> None:
+            wide = visit.evaluate("document.documentElement.scrollWidth")
+            found[screen] = {"width": wide, "axe": axe_violations(visit)}
+
+        check("dashboard")
+        visit.evaluate("location.hash = '#/insight'")
+        visit.wait_for_selector("#b-chart canvas", timeout=60_000)
+        for kind in ("trends", "funnels", "retention", "engagement", "paths"):
+            runs = int(visit.evaluate("document.body.dataset.builderRuns || '0'"))
+            visit.click(f"#b-kinds [data-kind='{kind}']")
+            visit.wait_for_function(f"Number(document.body.dataset.builderRuns || 0) > {runs}", timeout=60_000)
+            check(f"builder {kind}")
+        for screen in ("cohorts", "exports", "reports"):
+            visit.evaluate(f"location.hash = '#/{screen}'")
+            visit.wait_for_function("!document.getElementById('view-manage').hidden", timeout=30_000)
+            visit.wait_for_timeout(300)
+            check(screen)
+        problems = {k: v for k, v in found.items() if v["width"] > width or v["axe"]}
+        assert problems == {}, problems
+        assert errors == []
+    finally:
+        context.close()
