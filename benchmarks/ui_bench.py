@@ -91,7 +91,7 @@ def main() -> None:
     dashboard = create_demo_dashboard(runtime, tenant.id)
     print(f"loaded {options.events} events in {time.perf_counter() - started:.1f} s")
 
-    def serve(warm: bool) -> tuple[uvicorn.Server, str]:
+    def serve(warm: bool) -> tuple[uvicorn.Server, threading.Thread, str]:
         """A server on the runtime, its widget and insight caches emptied first (a restarted service)."""
         runtime.cache.delete_prefix(f"{tenant.id}:")
         runtime.settings.dashboard_warm = warm
@@ -99,15 +99,15 @@ def main() -> None:
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings, runtime), host="127.0.0.1", port=port, log_level="warning")
         )
-        threading.Thread(target=server.run, daemon=True).start()
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
         while not server.started:
             time.sleep(0.02)
-        return server, f"http://127.0.0.1:{port}"
+        return server, thread, f"http://127.0.0.1:{port}"
 
-    def stop(server: uvicorn.Server) -> None:
+    def stop(server: uvicorn.Server, thread: threading.Thread) -> None:
         server.should_exit = True
-        while server.started:
-            time.sleep(0.05)
+        thread.join(timeout=30)
 
     result: dict[str, Any] = {"events": options.events, "assets": asset_sizes()}
     result["assets_total"] = {k: sum(a[k] for a in result["assets"].values()) for k in ("raw", "gzip")}
@@ -129,10 +129,10 @@ def main() -> None:
             return marks
 
         cold: dict[str, Any] = {}
-        server, url = serve(warm=False)
+        server, thread, url = serve(warm=False)
         cold["a_no_warm"] = visit(url)
-        stop(server)
-        server, url = serve(warm=True)
+        stop(server, thread)
+        server, thread, url = serve(warm=True)
         cold["b_at_start_warm_running"] = visit(url)
         warmer = runtime.dashboard_warmer
         while warmer is not None and not warmer.idle():
@@ -243,7 +243,7 @@ def main() -> None:
             "runs": len(clicks),
         }
         browser.close()
-    stop(server)
+    stop(server, thread)
     print(json.dumps(result, indent=2))
     out = Path(__file__).parent / "results" / "ui_bench.json"
     out.write_text(json.dumps(result, indent=2))

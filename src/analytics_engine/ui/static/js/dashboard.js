@@ -211,11 +211,12 @@ function sayRepeatedErrors() {
 // Each widget answered stale or pending is asked for on its own, drawn the moment it comes.
 function revalidate(id, widgets) {
   const session = state.session;
+  const shown = state.dashboard; // replaced by a new render (other filters, another dashboard): answers dropped
   const filters = filterQuery();
   for (const widget of widgets.filter((w) => w.stale || w.pending)) {
     const query = `${filters ? `${filters}&` : "?"}widgets=${encodeURIComponent(widget.id)}`;
     api(`/v1/dashboards/${encodeURIComponent(id)}/render${query}`).then((result) => {
-      if (session !== state.session || !state.dashboard || state.dashboard.dashboard_id !== id) return;
+      if (session !== state.session || state.dashboard !== shown || shown.dashboard_id !== id) return;
       const fresh = result.widgets[0];
       const known = state.dashboard.widgets.find((w) => w.id === widget.id);
       if (!fresh || !known || !(known.stale || known.pending)) return; // the stream was quicker
@@ -223,7 +224,7 @@ function revalidate(id, widgets) {
       if (fresh.error) sayRepeatedErrors();
       markPaint(state.dashboard.widgets);
     }).catch((error) => {
-      if (error.stale || session !== state.session) return;
+      if (error.stale || session !== state.session || state.dashboard !== shown) return;
       const known = state.dashboard && state.dashboard.widgets.find((w) => w.id === widget.id);
       if (known && known.pending) applyWidget({ ...known, pending: false, error: { code: error.code || "error", message: error.message } });
     });
