@@ -144,7 +144,9 @@ function drawWidget(widget, element, repeated = new Set()) {
   const warning = element.querySelector(".warning");
   warning.hidden = !widget.warning;
   warning.textContent = widget.warning || "";
-  element.querySelector(".meta").textContent = metaOf(widget);
+  const meta = element.querySelector(".meta");
+  meta.textContent = metaOf(widget);
+  meta.title = meta.textContent; // the whole label when the widget is too narrow for it
   element.dataset.viz = widget.viz;
   element.dataset.state = widget.error ? "error" : widget.pending ? "pending" : widget.stale ? "stale" : "fresh";
   element.setAttribute("aria-busy", String(Boolean(widget.pending || widget.stale)));
@@ -175,7 +177,7 @@ function metaOf(widget) {
   if (!widget.computed_at) return "";
   const at = new Date(widget.computed_at).toLocaleTimeString();
   const by = widget.data && SERVED[widget.data.served_by] ? ` · ${SERVED[widget.data.served_by]}` : "";
-  if (widget.stale) return `last known, as of ${at} · updating…`;
+  if (widget.stale) return `last known, as of ${at} · updating…`; // (tests look for "last known, as of")
   return `${widget.cached ? "cached · " : ""}${at}${by}`;
 }
 
