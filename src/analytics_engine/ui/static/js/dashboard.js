@@ -224,7 +224,6 @@ function revalidate(id, widgets) {
       if (!fresh || !known || !(known.stale || known.pending)) return; // the stream was quicker
       applyWidget(fresh);
       if (fresh.error) sayRepeatedErrors();
-      markPaint(state.dashboard.widgets);
     }).catch((error) => {
       if (error.stale || session !== state.session || state.dashboard !== shown) return;
       const known = state.dashboard && state.dashboard.widgets.find((w) => w.id === widget.id);
@@ -404,6 +403,7 @@ function applyWidget(widget) {
   if (index >= 0) state.dashboard.widgets[index] = widget;
   const was = element.dataset.state;
   drawWidget(widget, element);
+  markPaint(state.dashboard.widgets); // whichever comes first: its own answer or the live stream's
   if (was === "pending") return; // its first answer: no flash
   element.classList.add("flash");
   setTimeout(() => element.classList.remove("flash"), 900);
@@ -428,7 +428,7 @@ async function openStream(id) {
     source.addEventListener("snapshot", (event) => {
       for (const widget of JSON.parse(event.data).widgets) {
         const known = state.dashboard && state.dashboard.widgets.find((w) => w.id === widget.id);
-        if (!known || JSON.stringify(known.data) !== JSON.stringify(widget.data)) applyWidget(widget);
+        if (!known || known.stale || known.pending || JSON.stringify(known.data) !== JSON.stringify(widget.data)) applyWidget(widget);
       }
     });
     source.addEventListener("widget", (event) => {
