@@ -76,6 +76,21 @@ def test_new_events_show_the_last_known_answer_marked_stale(new_tenant) -> None:
     assert total(fresh[0]) == 8 and not fresh[0]["stale"]
 
 
+def test_an_erasure_drops_the_last_known_answers(new_tenant) -> None:
+    """They outlive new data on purpose, but were computed with the erased person's events."""
+    tenant = new_tenant()
+    now = datetime.now(UTC)
+    tenant.ingest(events("pageview", 5, users=2, start=now - timedelta(days=1)))
+    dashboard = board(tenant)
+    url = f"/v1/dashboards/{dashboard['id']}/render"
+    tenant.get(url)  # computed: each widget has a last known answer
+    erased = tenant.post("/v1/privacy/erasures", params={"wait": "true"}, json={"distinct_id": "u0"})
+    assert erased.status_code == 202, erased.text
+    assert tenant.get(f"/v1/privacy/erasures/{erased.json()['id']}").json()["status"] == "completed"
+    after = tenant.get(url, params={"allow_stale": "true"}).json()["widgets"]
+    assert all(w["pending"] and w["data"] is None for w in after), after
+
+
 @pytest.fixture(scope="module")
 def warm_settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path) -> Settings:
     return build_settings(
