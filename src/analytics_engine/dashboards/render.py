@@ -423,6 +423,8 @@ def render(
     widget_ids: set[str] | None = None,
 ) -> RenderResult:
     dashboard = runtime.dashboards.get_for_render(tenant.tenant_id, dashboard_id)
+    if runtime.dashboard_warmer is not None:
+        runtime.dashboard_warmer.viewed(tenant.tenant_id, dashboard_id)
     return render_dashboard(
         runtime, tenant, dashboard, override, refresh=refresh, allow_stale=allow_stale, widget_ids=widget_ids
     )

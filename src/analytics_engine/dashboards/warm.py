@@ -6,7 +6,10 @@ per widget however many ask) when the service starts (every tenant: the demo loa
 `serve --demo` included) and after an ingest burst (`ingest.batch.committed` on the bus: the new
 events changed the tenant's data version, so every cached answer missed). A burst is followed: the
 warm runs `WARM_DEBOUNCE_SECONDS` after the last batch, and at most once every
-`dashboard_warm_min_interval_seconds` per tenant, so steady ingest costs one warm per interval.
+`dashboard_warm_min_interval_seconds` per tenant, so steady ingest costs one warm per interval, and
+only of the dashboards someone opened in the last `VIEWED_WITHIN_SECONDS` (the start-up warm, with no
+such memory yet, takes every dashboard). Warming runs the tenant's queries like a visit does: they
+count towards its budgets (`query_seconds_per_day`).
 
 Nothing here claims freshness: a warmed answer is an ordinary cache entry keyed by the data version it
 was computed at; what a visit sees while a warm runs is the widget's last known answer, marked
@@ -31,12 +34,13 @@ log = structlog.get_logger(__name__)
 INGEST_EVENT = "ingest.batch.committed"
 WARM_DEBOUNCE_SECONDS = 2.0
 MAX_DASHBOARDS_PER_TENANT = 20
+VIEWED_WITHIN_SECONDS = 24 * 3600
 ALL = "*"
 
 
-def warm_tenant(runtime: Runtime, tenant_id: str) -> int:
-    """Render each of the tenant's dashboards (up to `MAX_DASHBOARDS_PER_TENANT`, most recently
-    changed first) into the widget cache; returns how many widgets were answered."""
+def warm_tenant(runtime: Runtime, tenant_id: str, only: set[str] | None = None) -> int:
+    """Render each of the tenant's dashboards (up to `MAX_DASHBOARDS_PER_TENANT`; with `only`, those
+    of them) into the widget cache; returns how many widgets were answered."""
     tenant = runtime.tenants.get(tenant_id)
     context = TenantContext(
         tenant_id=tenant.id,
@@ -46,7 +50,8 @@ def warm_tenant(runtime: Runtime, tenant_id: str) -> int:
         key_id="dashboard-warmer",
     )
     widgets = 0
-    for summary in runtime.dashboards.list(tenant_id)[:MAX_DASHBOARDS_PER_TENANT]:
+    summaries = [d for d in runtime.dashboards.list(tenant_id) if only is None or d.id in only]
+    for summary in summaries[:MAX_DASHBOARDS_PER_TENANT]:
         dashboard = runtime.dashboards.get_for_render(tenant_id, summary.id)
         widgets += len(render_dashboard(runtime, context, dashboard).widgets)
     return widgets
@@ -60,6 +65,7 @@ class Warmer:
         self.min_interval = float(runtime.settings.dashboard_warm_min_interval_seconds)
         self._due: dict[str, float] = {}
         self._last: dict[str, float] = {}
+        self._viewed: dict[tuple[str, str], float] = {}
         self._wake = threading.Condition()
         self._stopped = False
         self._busy = False
@@ -93,6 +99,17 @@ class Warmer:
             self._due[tenant_id] = due
             self._wake.notify_all()
 
+    def viewed(self, tenant_id: str, dashboard_id: str) -> None:
+        """A dashboard was rendered for a visitor: warm it after the tenant's ingest bursts."""
+        self._viewed[(tenant_id, dashboard_id)] = time.monotonic()
+
+    def _recently_viewed(self, tenant_id: str) -> set[str]:
+        since = time.monotonic() - VIEWED_WITHIN_SECONDS
+        for key, at in list(self._viewed.items()):
+            if at < since:
+                self._viewed.pop(key, None)
+        return {dashboard for (tenant, dashboard) in list(self._viewed) if tenant == tenant_id}
+
     def idle(self) -> bool:
         """Nothing due and nothing running (tests and the bench wait for it)."""
         with self._wake:
@@ -122,14 +139,18 @@ class Warmer:
 
     def _warm(self, tenant_id: str) -> None:
         started = time.perf_counter()
-        tenants = [t.id for t in self.runtime.tenants.list()] if tenant_id == ALL else [tenant_id]
+        everything = tenant_id == ALL
+        tenants = [t.id for t in self.runtime.tenants.list()] if everything else [tenant_id]
         widgets = 0
         for tenant in tenants:
             if self._stopped:
                 return
             self._last[tenant] = time.monotonic()
+            only = None if everything else self._recently_viewed(tenant)
+            if only is not None and not only:
+                continue
             try:
-                widgets += warm_tenant(self.runtime, tenant)
+                widgets += warm_tenant(self.runtime, tenant, only)
             except Exception as exc:  # a tenant gone or a metadata hiccup: the next burst tries again
                 log.warning("dashboard.warm_failed", tenant_id=tenant, error=str(exc))
         self.warms += 1
