@@ -197,9 +197,9 @@ class Settings(BaseSettings):
     )
     dashboard_warm: bool = Field(
         True,
-        description="Compute every dashboard's widgets in the background when the service starts and after "
-        "ingest bursts (at most every `dashboard_warm_min_interval_seconds` per tenant), so a first visit is "
-        "answered from the widget cache.",
+        description="Compute every dashboard's widgets in the background when the service starts, and those "
+        "opened in the last day after ingest bursts (at most every `dashboard_warm_min_interval_seconds` per "
+        "tenant), so a first visit is answered from the widget cache; the queries count on the tenant's budget.",
     )
     dashboard_warm_min_interval_seconds: float = Field(
         30.0, ge=1, description="Shortest time between two background warms of one tenant's dashboards."
