@@ -34,6 +34,9 @@ def build_settings(folder: Path, warehouse_path: Path, **overrides: object) -> S
         "admin_key": ADMIN_KEY,
         "log_json": False,
         "ingest_batch_max_wait_ms": 2,
+        # No background warming of dashboards (a test's first render would race it); tests that
+        # exercise it turn it on (tests/dashboards/test_warm.py).
+        "dashboard_warm": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -189,6 +189,21 @@ class Settings(BaseSettings):
     dashboard_widget_cache_seconds: int = Field(
         60, ge=1, description="How long one widget's rendered result stays cached (per tenant, widget, filters)."
     )
+    dashboard_widget_last_known_seconds: int = Field(
+        7 * 86_400,
+        ge=0,
+        description="How long a widget's last answer is kept to be shown, labelled with its age, while a fresh one "
+        "computes (stale-while-revalidate; the page asks with `allow_stale`); 0 keeps none.",
+    )
+    dashboard_warm: bool = Field(
+        True,
+        description="Compute every dashboard's widgets in the background when the service starts, and those "
+        "opened in the last day after ingest bursts (at most every `dashboard_warm_min_interval_seconds` per "
+        "tenant), so a first visit is answered from the widget cache; the queries count on the tenant's budget.",
+    )
+    dashboard_warm_min_interval_seconds: float = Field(
+        30.0, ge=1, description="Shortest time between two background warms of one tenant's dashboards."
+    )
     dashboard_render_threads: int = Field(
         8, ge=1, le=64, description="Widgets of one dashboard computed at the same time (threads)."
     )

@@ -24,6 +24,7 @@ from analytics_engine.config import Settings
 from analytics_engine.core import Core
 from analytics_engine.dashboards.service import DashboardService
 from analytics_engine.dashboards.stream import StreamHub
+from analytics_engine.dashboards.warm import Warmer
 from analytics_engine.embeds.service import EmbedService
 from analytics_engine.exports.service import ExportService
 from analytics_engine.groups.service import GroupService
@@ -62,6 +63,7 @@ class Runtime(Core):
     # Parts that live between a start hook and its stop hook (None outside `serve`, or once stopped;
     # a runtime shared by several apps in tests starts them again).
     stream_hub: StreamHub | None = field(default=None, init=False, repr=False)
+    dashboard_warmer: Warmer | None = field(default=None, init=False, repr=False)
     dashboard_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     ingest_consumer: NatsIngestConsumer | None = field(default=None, init=False, repr=False)
     cohort_tasks: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)

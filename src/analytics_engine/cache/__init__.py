@@ -13,7 +13,7 @@ from analytics_engine.cache.base import Cache, cache_key, canonical_json, tenant
 from analytics_engine.cache.memory import InProcessCache
 from analytics_engine.cache.policy import result_ttl
 from analytics_engine.cache.redis_cache import RedisCache
-from analytics_engine.cache.versions import bump_data_version, data_version
+from analytics_engine.cache.versions import bump_data_version, data_version, forget_kept_answers
 from analytics_engine.config import Settings
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "cache_key",
     "canonical_json",
     "data_version",
+    "forget_kept_answers",
     "result_ttl",
     "tenant_prefix",
 ]

@@ -46,3 +46,19 @@ def bump_data_version(cache: Cache | None, tenant_ids: Iterable[str]) -> None:
         return
     for tenant_id in set(tenant_ids):
         cache.set(_key(tenant_id), secrets.token_hex(8).encode(), VERSION_TTL_SECONDS)
+
+
+# Answers kept across data versions on purpose (dashboards' last known answers, shown labelled with
+# their age while a fresh one computes: dashboards/render.py). A bump does not hide them; an erasure
+# must, so it calls `forget_kept_answers` too.
+KEPT_NAMESPACES = ("widgetlast",)
+
+
+def forget_kept_answers(cache: Cache | None, tenant_ids: Iterable[str]) -> None:
+    """Drop these tenants' answers that outlive a data version (after an erasure: no answer computed
+    with the erased people's events may be shown again, not even labelled as old)."""
+    if cache is None:
+        return
+    for tenant_id in set(tenant_ids):
+        for namespace in KEPT_NAMESPACES:
+            cache.delete_prefix(f"{tenant_id}:{namespace}:")

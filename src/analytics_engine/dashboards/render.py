@@ -1,14 +1,21 @@
 """Rendering a dashboard: every widget's effective query (its metric or inline query with the
 dashboard filters applied), computed concurrently in threads (warehouse calls are synchronous),
 each result cached per tenant, widget and filters for `dashboard_widget_cache_seconds`. A widget
-that fails carries its own error object; the others still render."""
+that fails carries its own error object; the others still render.
+
+Stale-while-revalidate (`allow_stale`): each computed answer is also kept, without the data version
+in its key, as the widget's *last known* answer (`dashboard_widget_last_known_seconds`). A render that
+allows it answers at once: cached widgets as they are, the others with their last known answer marked
+`stale` (its `computed_at` says how old) or as `pending` when none is known, while they compute in the
+background. One computation per widget and data version runs at a time (`_single_flight`): a render
+asking for a widget the background (or another visitor) is computing waits for that one."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +25,7 @@ import structlog
 
 from analytics_engine.annotations.marks import place
 from analytics_engine.cache import cache_key, data_version
+from analytics_engine.cache.versions import KEPT_NAMESPACES
 from analytics_engine.dashboards.schemas import (
     DashboardFilters,
     DashboardPublic,
@@ -37,6 +45,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 CACHE_NAMESPACE = "widget"
+LAST_KNOWN_NAMESPACE = KEPT_NAMESPACES[0]  # "widgetlast": dropped by an erasure (cache/versions.py)
 RESULT_VERSION = 1
 BUDGET_WAIT_SECONDS = 10.0
 
@@ -134,6 +143,41 @@ def widget_cache_key(tenant_id: str, plan: _Plan, data: str = "") -> str:
     )
 
 
+def last_known_key(tenant_id: str, plan: _Plan) -> str:
+    """The widget's last known answer: the same key as `widget_cache_key` less the data version."""
+    return cache_key(
+        tenant_id,
+        LAST_KNOWN_NAMESPACE,
+        {"widget": plan.widget.id, "query": plan.query, "viz": plan.widget.viz.value, "v": RESULT_VERSION},
+    )
+
+
+# One computation per (runtime, widget cache key) at a time; others asking for it wait for its result.
+_inflight: dict[tuple[int, str], Future[WidgetResult]] = {}
+_inflight_lock = threading.Lock()
+
+
+def _single_flight(runtime: Runtime, key: str, compute: Callable[[], WidgetResult]) -> WidgetResult:
+    slot = (id(runtime), key)
+    with _inflight_lock:
+        running = _inflight.get(slot)
+        if running is None:
+            mine: Future[WidgetResult] = Future()
+            _inflight[slot] = mine
+    if running is not None:
+        return running.result().model_copy()
+    try:
+        result = compute()
+        mine.set_result(result)
+        return result
+    except BaseException as exc:
+        mine.set_exception(exc)
+        raise
+    finally:
+        with _inflight_lock:
+            _inflight.pop(slot, None)
+
+
 def _run_within_budget(runtime: Runtime, tenant: Any, query: dict[str, Any], *, refresh: bool) -> dict[str, Any]:
     """Run one widget's query; when the tenant's concurrent-query budget is momentarily full (other
     widgets of this or another render are running), the tenant scope waits a little for a slot
@@ -212,12 +256,19 @@ def compute_widget(
     if plan.error is not None:
         result.error = plan.error
         return result
-    started = time.perf_counter()
     key = widget_cache_key(tenant.tenant_id, plan, data_version(runtime.cache, tenant.tenant_id))
     if check_cache and not refresh:
         hit = cached_widget(runtime, tenant, plan)
         if hit is not None:
             return hit
+    if refresh:
+        return _compute(runtime, tenant, plan, key, refresh=True)
+    return _single_flight(runtime, key, lambda: _compute(runtime, tenant, plan, key, refresh=False))
+
+
+def _compute(runtime: Runtime, tenant: Any, plan: _Plan, key: str, *, refresh: bool) -> WidgetResult:
+    result = _shell(plan)
+    started = time.perf_counter()
     try:
         data = _run_within_budget(runtime, tenant, plan.query or {}, refresh=refresh)
     except Exception as exc:
@@ -225,15 +276,45 @@ def compute_widget(
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         return result
     computed_at = datetime.now(UTC)
-    runtime.cache.set(
-        key,
-        orjson.dumps({"data": data, "computed_at": computed_at.isoformat()}),
-        runtime.settings.dashboard_widget_cache_seconds,
-    )
+    stored = orjson.dumps({"data": data, "computed_at": computed_at.isoformat()})
+    runtime.cache.set(key, stored, runtime.settings.dashboard_widget_cache_seconds)
+    if runtime.settings.dashboard_widget_last_known_seconds > 0:
+        runtime.cache.set(
+            last_known_key(tenant.tenant_id, plan), stored, runtime.settings.dashboard_widget_last_known_seconds
+        )
     result.data, result.computed_at = data, computed_at
     with_dashboard_annotations(runtime, tenant.tenant_id, plan, result)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
+
+
+def last_known_widget(runtime: Runtime, tenant: Any, plan: _Plan) -> WidgetResult:
+    """The widget's last known answer marked `stale`, or a `pending` shell when none is kept."""
+    result = _shell(plan)
+    hit = runtime.cache.get(last_known_key(tenant.tenant_id, plan))
+    if hit is None:
+        result.pending = True
+        return result
+    stored = orjson.loads(hit)
+    result.data = stored["data"]
+    result.computed_at = datetime.fromisoformat(stored["computed_at"])
+    result.cached = result.stale = True
+    with_dashboard_annotations(runtime, tenant.tenant_id, plan, result)
+    return result
+
+
+def revalidate(runtime: Runtime, tenant: Any, plans: list[_Plan]) -> None:
+    """Compute these widgets in the background (each once, however many ask), into the cache."""
+    pool = _executor(runtime)
+    for plan in plans:
+        pool.submit(_quietly, compute_widget, runtime, tenant, plan, check_cache=False)
+
+
+def _quietly(function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    try:
+        function(*args, **kwargs)
+    except Exception as exc:  # compute_widget catches; this is a last resort for a background task
+        log.warning("dashboard.background_failed", error=str(exc))
 
 
 def render_dashboard(
@@ -245,9 +326,12 @@ def render_dashboard(
     refresh: bool = False,
     widget_ids: set[str] | None = None,
     on_result: Callable[[WidgetResult], None] | None = None,
+    allow_stale: bool = False,
 ) -> RenderResult:
     """Every widget's result. `on_result` (called from worker threads) gets each widget as soon as
-    it is ready, so a live stream can push fast widgets before the slow ones finish."""
+    it is ready, so a live stream can push fast widgets before the slow ones finish. With
+    `allow_stale`, nothing is computed before answering: widgets not in the cache come back with
+    their last known answer (`stale`) or `pending`, and compute in the background."""
     started = time.perf_counter()
     filters = dashboard.filters.merged(override)
     widgets = [w for w in dashboard.widgets if widget_ids is None or w.id in widget_ids]
@@ -262,6 +346,13 @@ def render_dashboard(
             hit = cached_widget(runtime, tenant, plan)
             if hit is not None:
                 ready[index] = hit
+    if allow_stale and not refresh:
+        misses_plans = [plan for index, plan in enumerate(plans) if index not in ready]
+        for index, plan in enumerate(plans):
+            if index not in ready:
+                ready[index] = last_known_widget(runtime, tenant, plan)
+        if misses_plans:
+            revalidate(runtime, tenant, misses_plans)
     if on_result is not None:
         for result in ready.values():
             on_result(result)
@@ -309,7 +400,8 @@ def render_dashboard(
                 )
             )
     for result in results:
-        WIDGETS.labels("error" if result.error else "cached" if result.cached else "computed").inc()
+        state = "pending" if result.pending else "stale" if result.stale else "cached" if result.cached else "computed"
+        WIDGETS.labels("error" if result.error else state).inc()
     return RenderResult(
         dashboard_id=dashboard.id,
         name=dashboard.name,
@@ -321,7 +413,18 @@ def render_dashboard(
 
 
 def render(
-    runtime: Runtime, tenant: Any, dashboard_id: str, override: DashboardFilters | None = None, *, refresh: bool = False
+    runtime: Runtime,
+    tenant: Any,
+    dashboard_id: str,
+    override: DashboardFilters | None = None,
+    *,
+    refresh: bool = False,
+    allow_stale: bool = False,
+    widget_ids: set[str] | None = None,
 ) -> RenderResult:
     dashboard = runtime.dashboards.get_for_render(tenant.tenant_id, dashboard_id)
-    return render_dashboard(runtime, tenant, dashboard, override, refresh=refresh)
+    if runtime.dashboard_warmer is not None:
+        runtime.dashboard_warmer.viewed(tenant.tenant_id, dashboard_id)
+    return render_dashboard(
+        runtime, tenant, dashboard, override, refresh=refresh, allow_stale=allow_stale, widget_ids=widget_ids
+    )

@@ -164,6 +164,15 @@ class WidgetResult(BaseModel):
     warning: str | None = Field(None, description="E.g. the metric was deprecated.")
     cached: bool = False
     computed_at: datetime | None = None
+    stale: bool = Field(
+        False,
+        description="With `allow_stale`: `data` is this widget's last known answer (as of `computed_at`), "
+        "shown while a fresh one computes in the background; ask again (e.g. `widgets=<id>`) for the fresh one.",
+    )
+    pending: bool = Field(
+        False,
+        description="With `allow_stale`: no answer is known yet (no `data`); it is computing in the background.",
+    )
     elapsed_ms: float = 0.0
 
     def result(self) -> SeriesResult | None:

@@ -18,4 +18,4 @@ REFRESH_SECONDS = Histogram(
 )
 WIDGETS = Counter(
     "analytics_dashboard_widgets_total", "Widgets rendered, by outcome.", ["outcome"]
-)  # cached | computed | error
+)  # cached | computed | stale | pending | error

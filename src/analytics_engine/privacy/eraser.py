@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from analytics_engine.cache import bump_data_version
+from analytics_engine.cache import bump_data_version, forget_kept_answers
 from analytics_engine.ingest.validation import format_ms
 from analytics_engine.jobs.context import JobContext
 from analytics_engine.lifecycle.cold import (
@@ -164,9 +164,15 @@ class Eraser:
         self.progress.setdefault("removed_at", datetime.now(UTC).isoformat())
         self._step("cold", self._cold)
         self._step("files", self._apply_files)
-        self._step("cache", lambda: bump_data_version(self.core.cache, [self.tenant_id]))
+        self._step("cache", self._forget_cached)
         self._step("suppression", self._suppression)
         return self._finish()
+
+    def _forget_cached(self) -> None:
+        """Every cached answer misses (a new data version), and the dashboards' last known answers,
+        kept across versions, go (they were computed with the erased events)."""
+        bump_data_version(self.core.cache, [self.tenant_id])
+        forget_kept_answers(self.core.cache, [self.tenant_id])
 
     def _resolve(self) -> None:
         if "distinct_id" in self.selector:

@@ -181,10 +181,19 @@ def render_dashboard(
     runtime: RuntimeDep,
     filters: DashboardFilters | None = FiltersDep,
     refresh: bool = Query(False, description="Recompute every widget, ignoring caches."),
+    allow_stale: bool = Query(
+        False,
+        description="Answer at once: a widget not in the cache comes with its last known answer (`stale`, as of "
+        "its `computed_at`) or `pending`, and computes in the background; ask again for the fresh one.",
+    ),
+    widgets: str | None = Query(
+        None, description="Only these widgets (comma-separated ids), e.g. the ones answered `stale` or `pending`."
+    ),
 ) -> Response:
     """Computes every widget at once and answers each widget's data (or its own error); the saved
     filters can be overridden in the query string. Results are cached per widget and filters."""
-    result = render(runtime, tenant, dashboard_id, filters, refresh=refresh)
+    wanted = {part for part in widgets.split(",") if part} if widgets else None
+    result = render(runtime, tenant, dashboard_id, filters, refresh=refresh, allow_stale=allow_stale, widget_ids=wanted)
     # Serialised once by pydantic-core (the response model is for the schema only).
     return Response(result.model_dump_json(), media_type="application/json")
 

@@ -158,14 +158,17 @@ function drawSeries(item, body, display, onDrill) {
     options.scales.y.stacked = true;
   }
   if (partial >= 0) options.plugins.tooltip.callbacks.footer = (items) => (items[0] && items[0].dataIndex === partial ? "Partial period (still counting)" : "");
+  const one = datasets.length === 1 && labels.length === series.length && series.every((s) => s.values.length === 1);
+  // the drill-down hit of a mark (dataset d, index i): a point of a series, not of the previous period
+  const hitOf = (d, i) => {
+    const s = one ? series[i] : all[d];
+    return !s || s.previous ? null : { kind: "point", series: s, index: one ? 0 : i };
+  };
   options.onClick = (event, elements, chart) => {
     const hits = chart.getElementsAtEventForMode(event, "nearest", { intersect: false }, true);
     if (!hits.length || !onDrill) return;
-    const hit = hits[0];
-    const one = datasets.length === 1 && labels.length === series.length && series.every((s) => s.values.length === 1);
-    const s = one ? series[hit.index] : all[hit.datasetIndex];
-    if (!s || s.previous) return;
-    onDrill({ kind: "point", series: s, index: one ? 0 : hit.index });
+    const hit = hitOf(hits[0].datasetIndex, hits[0].index);
+    if (hit) onDrill(hit);
   };
   const marks = labels === series[0].labels ? annotationMarks(item.data, series[0].buckets) : [];
   const notes = marks.length ? `; annotations: ${marks.map((m) => `${m.bucket} ${m.content}`).join("; ")}` : "";
@@ -173,7 +176,65 @@ function drawSeries(item, body, display, onDrill) {
     data: { labels: labels.map(shortLabel), datasets }, plugins: marks.length ? [annotationPlugin(marks)] : [] });
   chart.partialIndex = partial;
   chart.annotationMarks = marks;
+  keyboardMarks(chart, body, "points", (d, i) => {
+    const hit = hitOf(d, i);
+    if (!hit) return null;
+    const value = chart.data.datasets[d].data[i];
+    return `${one ? hit.series.label : `${hit.series.label}, ${chart.data.labels[i]}`}: ${fmt(value)}${!one && i === partial ? " (partial period, still counting)" : ""}`;
+  }, onDrill && ((d, i) => { const hit = hitOf(d, i); if (hit) onDrill(hit); }));
   return chart;
+}
+
+// A chart's marks by keyboard (the canvas is one tab stop): ←/→ (Home/End) go through the marks of
+// a series, ↑/↓ through the series; the mark shows its tooltip and is read out (a live region), and
+// Enter or Space opens the people behind it (`open`). `describe(d, i)` is null for marks to skip
+// (e.g. the previous period's).
+function keyboardMarks(chart, body, what, describe, open) {
+  const canvas = chart.canvas;
+  const live = h("p", { class: "sr-only", "aria-live": "polite" });
+  body.append(live);
+  canvas.tabIndex = 0;
+  canvas.setAttribute("role", "application");
+  canvas.setAttribute("aria-roledescription", "chart");
+  canvas.setAttribute("aria-label", `${canvas.getAttribute("aria-label")}. Arrow keys go through its ${what}${open ? "; Enter shows the people behind one" : ""}.`);
+  let at = null;
+  const length = (d) => chart.data.datasets[d].data.length;
+  const show = () => {
+    const element = chart.getDatasetMeta(at.d).data[at.i];
+    const active = [{ datasetIndex: at.d, index: at.i }];
+    chart.setActiveElements(active);
+    if (chart.tooltip) chart.tooltip.setActiveElements(active, element ? { x: element.x, y: element.y } : { x: 0, y: 0 });
+    chart.update("none");
+    live.textContent = describe(at.d, at.i) || "";
+    canvas.dataset.mark = `${at.d}:${at.i}`;
+  };
+  canvas.addEventListener("keydown", (event) => {
+    const sets = chart.data.datasets.map((_, d) => d).filter((d) => length(d) && describe(d, 0) !== null);
+    if (!sets.length) return;
+    const keys = ["ArrowRight", "ArrowLeft", "ArrowUp", "ArrowDown", "Home", "End", "Enter", " "];
+    if (!keys.includes(event.key)) return;
+    event.preventDefault();
+    if (!at || !sets.includes(at.d)) {
+      at = { d: sets[0], i: event.key === "ArrowLeft" || event.key === "End" ? length(sets[0]) - 1 : 0 };
+      return show();
+    }
+    if (event.key === "Enter" || event.key === " ") { if (open) open(at.d, at.i); return; }
+    const s = sets.indexOf(at.d);
+    if (event.key === "ArrowRight") at.i = Math.min(length(at.d) - 1, at.i + 1);
+    if (event.key === "ArrowLeft") at.i = Math.max(0, at.i - 1);
+    if (event.key === "Home") at.i = 0;
+    if (event.key === "End") at.i = length(at.d) - 1;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      at.d = sets[Math.max(0, Math.min(sets.length - 1, s + (event.key === "ArrowDown" ? 1 : -1)))];
+      at.i = Math.min(at.i, length(at.d) - 1);
+    }
+    show();
+  });
+  canvas.addEventListener("blur", () => {
+    chart.setActiveElements([]);
+    if (chart.tooltip) chart.tooltip.setActiveElements([], { x: 0, y: 0 });
+    chart.update("none");
+  });
 }
 
 function drawFunnel(item, body, onDrill) {
@@ -186,10 +247,14 @@ function drawFunnel(item, body, onDrill) {
     y: { grid: { display: false }, ticks: { color: "#1c2333", font: { weight: "600" } } } };
   options.plugins.tooltip.callbacks.label = (ctx) => `${fmt(ctx.raw)} (${fmt(funnel.rates[ctx.dataIndex])}% of first step)`;
   options.onClick = (event, elements) => { if (elements.length && onDrill) onDrill({ kind: "step", step: elements[0].index + 1 }); };
-  return new Chart(canvasIn(body, `${item.title}: funnel`), { type: "bar", options, data: {
+  const chart = new Chart(canvasIn(body, `${item.title}: funnel`), { type: "bar", options, data: {
     labels: funnel.labels.map((l, i) => `${l} · ${fmt(funnel.rates[i])}%`),
     datasets: [{ label: item.title, data: funnel.counts, borderRadius: 4, maxBarThickness: 34,
       backgroundColor: funnel.counts.map((_, i) => `rgba(79, 70, 229, ${Math.max(0.35, 1 - i * 0.18)})`) }] } });
+  keyboardMarks(chart, body, "steps",
+    (d, i) => `Step ${i + 1}, ${funnel.labels[i]}: ${fmt(funnel.counts[i])} people (${fmt(funnel.rates[i])}% of the first step)`,
+    onDrill && ((d, i) => onDrill({ kind: "step", step: i + 1 })));
+  return chart;
 }
 
 function drawRetention(item, body, onDrill) {

@@ -144,9 +144,16 @@ function drawWidget(widget, element, repeated = new Set()) {
   const warning = element.querySelector(".warning");
   warning.hidden = !widget.warning;
   warning.textContent = widget.warning || "";
-  element.querySelector(".meta").textContent = widget.computed_at
-    ? `${widget.cached ? "cached · " : ""}${new Date(widget.computed_at).toLocaleTimeString()}` : "";
+  const meta = element.querySelector(".meta");
+  meta.textContent = metaOf(widget);
+  meta.title = meta.textContent; // the whole label when the widget is too narrow for it
   element.dataset.viz = widget.viz;
+  element.dataset.state = widget.error ? "error" : widget.pending ? "pending" : widget.stale ? "stale" : "fresh";
+  element.setAttribute("aria-busy", String(Boolean(widget.pending || widget.stale)));
+  if (widget.pending) {
+    body.replaceChildren(h("div", { class: "widget-pending", role: "status" }, "Computing…"));
+    return;
+  }
   if (widget.error) {
     const text = repeated.has(reasonOf(widget.error, true)) ? "Not shown: see the message above." : reasonOf(widget.error);
     body.replaceChildren(h("div", { class: "widget-error" }, text));
@@ -161,6 +168,68 @@ function drawWidget(widget, element, repeated = new Set()) {
   };
   const chart = draw(widget, body, { display, meta: metric && metric.definition, onDrill });
   if (chart) state.charts.set(widget.id, chart);
+}
+
+// The label beside a widget's title: how old its answer is and where it came from.
+const SERVED = { rollup: "rollups", preaggregation: "pre-aggregation", raw: "events" };
+function metaOf(widget) {
+  if (widget.pending) return "computing…";
+  if (!widget.computed_at) return "";
+  const at = new Date(widget.computed_at).toLocaleTimeString();
+  const by = widget.data && SERVED[widget.data.served_by] ? ` · ${SERVED[widget.data.served_by]}` : "";
+  if (widget.stale) return `last known, as of ${at} · updating…`; // (tests look for "last known, as of")
+  return `${widget.cached ? "cached · " : ""}${at}${by}`;
+}
+
+// Paint marks for the bench and tests (ms after navigation start): the first widget drawn with data,
+// every widget drawn with an answer (fresh, or its last known one labelled with its age), every widget fresh.
+function markPaint(widgets) {
+  const now = String(Math.round(performance.now()));
+  const body = document.body.dataset;
+  if (!body.firstWidgetMs && widgets.some((w) => w.data)) body.firstWidgetMs = now;
+  if (!body.firstPaintMs && widgets.every((w) => !w.pending)) body.firstPaintMs = now;
+  if (!body.freshPaintMs && widgets.every((w) => !w.pending && !w.stale)) body.freshPaintMs = now;
+}
+
+// The same failure in several widgets: said once, above the grid, with the API's whole reason; the
+// widgets say "see above". Checked again as each widget's own answer comes.
+function repeatedErrors(widgets) {
+  const counts = new Map();
+  for (const w of widgets) if (w.error) counts.set(reasonOf(w.error, true), (counts.get(reasonOf(w.error, true)) || 0) + 1);
+  return { counts, repeated: new Set([...counts].filter(([, n]) => n > 1).map(([m]) => m)) };
+}
+function sayRepeatedErrors() {
+  const { counts, repeated } = repeatedErrors(state.dashboard.widgets);
+  if (!repeated.size) return;
+  for (const widget of state.dashboard.widgets) {
+    if (!widget.error || !repeated.has(reasonOf(widget.error, true))) continue;
+    const element = document.querySelector(`[data-widget-id="${CSS.escape(widget.id)}"]`);
+    if (element) drawWidget(widget, element, repeated);
+  }
+  const reason = [...repeated][0];
+  showError(`${counts.get(reason)} widgets could not be drawn: ${reason}`);
+}
+
+// Each widget answered stale or pending is asked for on its own, drawn the moment it comes.
+function revalidate(id, widgets) {
+  const session = state.session;
+  const shown = state.dashboard; // replaced by a new render (other filters, another dashboard): answers dropped
+  const filters = filterQuery();
+  for (const widget of widgets.filter((w) => w.stale || w.pending)) {
+    const query = `${filters ? `${filters}&` : "?"}widgets=${encodeURIComponent(widget.id)}`;
+    api(`/v1/dashboards/${encodeURIComponent(id)}/render${query}`).then((result) => {
+      if (session !== state.session || state.dashboard !== shown || shown.dashboard_id !== id) return;
+      const fresh = result.widgets[0];
+      const known = state.dashboard.widgets.find((w) => w.id === widget.id);
+      if (!fresh || !known || !(known.stale || known.pending)) return; // the stream was quicker
+      applyWidget(fresh);
+      if (fresh.error) sayRepeatedErrors();
+    }).catch((error) => {
+      if (error.stale || session !== state.session || state.dashboard !== shown) return;
+      const known = state.dashboard && state.dashboard.widgets.find((w) => w.id === widget.id);
+      if (known && known.pending) applyWidget({ ...known, pending: false, error: { code: error.code || "error", message: error.message } });
+    });
+  }
 }
 
 function placeWidget(element, layout) {
@@ -286,7 +355,8 @@ export async function openDashboard(id) {
   const session = state.session;
   try {
     const path = `/v1/dashboards/${encodeURIComponent(id)}`;
-    const [result, definition] = await Promise.all([api(`${path}/render${filterQuery()}`), api(path), state.ready]);
+    const filters = filterQuery();
+    const [result, definition] = await Promise.all([api(`${path}/render${filters ? `${filters}&` : "?"}allow_stale=true`), api(path), state.ready]);
     if (session !== state.session || location.hash !== `#/d/${encodeURIComponent(id)}`) return; // gone elsewhere
     for (const chartId of [...state.charts.keys()]) destroyChart(chartId);
     state.dashboard = result;
@@ -297,9 +367,7 @@ export async function openDashboard(id) {
     $("filters").hidden = false;
     $("dash-actions").hidden = false;
     fillFilterForm(effectiveFilters());
-    const counts = new Map();
-    for (const w of result.widgets) if (w.error) counts.set(reasonOf(w.error, true), (counts.get(reasonOf(w.error, true)) || 0) + 1);
-    const repeated = new Set([...counts].filter(([, n]) => n > 1).map(([m]) => m));
+    const { repeated } = repeatedErrors(result.widgets);
     grid.replaceChildren();
     for (const widget of result.widgets) {
       const element = widgetElement(widget);
@@ -310,15 +378,12 @@ export async function openDashboard(id) {
       grid.append(h("div", { class: "empty-dashboard card" }, h("p", {}, "This dashboard has no widgets yet."),
         h("a", { class: "button", href: `#/insight?dashboard=${encodeURIComponent(id)}` }, "Build its first insight")));
     }
-    if (repeated.size) {
-      // the same failure in several widgets: said once, above the grid, with the API's whole reason
-      const reason = [...repeated][0];
-      showError(`${counts.get(reason)} widgets could not be drawn: ${reason}`);
-    }
+    sayRepeatedErrors();
     markActive();
     document.body.dataset.dashboard = id;
     document.body.dataset.rendered = String(Date.now());
-    if (!document.body.dataset.firstPaintMs) document.body.dataset.firstPaintMs = String(Math.round(performance.now()));
+    markPaint(result.widgets);
+    revalidate(id, result.widgets);
     openStream(id);
   } catch (error) {
     if (session !== state.session || error.stale) return;
@@ -336,7 +401,10 @@ function applyWidget(widget) {
   if (!element || !state.dashboard) return;
   const index = state.dashboard.widgets.findIndex((w) => w.id === widget.id);
   if (index >= 0) state.dashboard.widgets[index] = widget;
+  const was = element.dataset.state;
   drawWidget(widget, element);
+  markPaint(state.dashboard.widgets); // whichever comes first: its own answer or the live stream's
+  if (was === "pending") return; // its first answer: no flash
   element.classList.add("flash");
   setTimeout(() => element.classList.remove("flash"), 900);
 }
@@ -360,7 +428,7 @@ async function openStream(id) {
     source.addEventListener("snapshot", (event) => {
       for (const widget of JSON.parse(event.data).widgets) {
         const known = state.dashboard && state.dashboard.widgets.find((w) => w.id === widget.id);
-        if (!known || JSON.stringify(known.data) !== JSON.stringify(widget.data)) applyWidget(widget);
+        if (!known || known.stale || known.pending || JSON.stringify(known.data) !== JSON.stringify(widget.data)) applyWidget(widget);
       }
     });
     source.addEventListener("widget", (event) => {
