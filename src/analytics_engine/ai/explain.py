@@ -38,6 +38,8 @@ from analytics_engine.errors import InvalidInput, NotFound
 from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.filters import NONE_LABEL, OTHER
 from analytics_engine.insights.registry import parse_query, run
+from analytics_engine.insights.segments import SegmentsRequest
+from analytics_engine.insights.segments import compute as compute_segments
 
 if TYPE_CHECKING:
     from analytics_engine.runtime import Runtime
@@ -47,6 +49,7 @@ DEFAULT_DIMENSIONS = 4
 DEFAULT_COVERAGE = 0.9
 BREAKDOWN_LIMIT = 100
 PARALLEL = 4
+ONE_STATEMENT_KINDS = frozenset({"funnels", "retention"})
 # Values that are no segment: the folded rest, and the property not set (another population, e.g.
 # events that never carry the property); both stay in the totals.
 NOT_SEGMENTS = frozenset({OTHER, "", NONE_LABEL})
@@ -162,9 +165,14 @@ class ExplainService:
         derive = bool(pairs) and additive(kind, query) and all(any(d in p for p in pairs) for d in dimensions)
         union = Period(date_from=min(baseline.date_from, req.period.date_from), date_to=req.period.date_to)
         jobs: list[tuple[str, tuple[str, ...], Period]] = [("onset", (), union)]
-        if not derive:
+        # Funnels and retention: the total, every dimension and every pair over both periods in one
+        # statement (insights/segments.py); the onset series beside it.
+        one_statement = kind in ONE_STATEMENT_KINDS
+        if one_statement:
+            derive = False
+        elif not derive:
             jobs += [("group", (), baseline), ("group", (), req.period)]
-        for dims in pairs if derive else groups_dims:
+        for dims in [] if one_statement else pairs if derive else groups_dims:
             jobs += [("group", dims, baseline), ("group", dims, req.period)]
         ctx = RunContext(self.runtime, tenant, refresh=refresh)
         figures: dict[tuple[tuple[str, ...], str], dict[tuple[str, ...], tuple[float, float]]] = {}
@@ -190,7 +198,40 @@ class ExplainService:
                 columns = [*dims, "numerator", "denominator"] if mtype == "ratio" else [*dims, "value", "-"]
                 evidence_of[(dims, which)] = log.add("insight", q, {"columns": columns, "rows": table})
 
-        run_jobs(jobs)
+        if one_statement:
+            sets = ((), *groups_dims)
+            segments_request = SegmentsRequest(
+                kind=kind,
+                query=query,
+                sets=sets,
+                baseline=_range(baseline),
+                period=_range(req.period),
+                timezone=tz,
+                retention_period=req.retention_period,
+                limit=BREAKDOWN_LIMIT,
+            )
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ai-segments") as pool:
+                future = pool.submit(
+                    contextvars.copy_context().run,
+                    compute_segments,
+                    self.runtime,
+                    tenant,
+                    segments_request,
+                    refresh=refresh,
+                )
+                run_jobs(jobs)
+                computed_figures = future.result()
+            for dims in sets:
+                for which, period in (("baseline", baseline), ("period", req.period)):
+                    rows = computed_figures[(dims, which)]
+                    figures[(dims, which)] = rows
+                    # The insight query these figures equal (tests/insights/test_segments.py).
+                    q = self._query(query, kind, dims, period, tz, onset=False)
+                    table = [[*key, _round(num), _round(den)] for key, (num, den) in rows.items()]
+                    result = {"columns": [*dims, "numerator", "denominator"], "rows": table}
+                    evidence_of[(dims, which)] = log.add("insight", q, result)
+        else:
+            run_jobs(jobs)
         if derive:
             missing: list[tuple[str, tuple[str, ...], Period]] = []
             for dimension in dimensions:
@@ -309,6 +350,10 @@ class ExplainService:
             else:
                 q.pop("interval", None)
         return q
+
+
+def _range(period: Period) -> dict[str, str]:
+    return {"date_from": period.date_from.isoformat(), "date_to": period.date_to.isoformat()}
 
 
 def additive(kind: str, query: dict[str, Any]) -> bool:

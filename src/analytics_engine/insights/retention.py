@@ -156,10 +156,11 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
         )
         return [SQL("retention", sql, params.values)]
 
-    def _raw_parts(self, params: Params, person: str) -> tuple[str, str]:
+    def _raw_parts(self, params: Params, person: str, *, fold: bool = True) -> tuple[str, str]:
         """The raw statement's two halves: each person's cohort(s) with their breakdown value (`starts`),
         and the periods each came back in (`returns`); `person` is the unit's key (`unit_key`: people or
-        groups), or its id (`unit_id`) to list them."""
+        groups), or its id (`unit_id`) to list them. Without `fold` the breakdown values are kept whole
+        (no top N; `insights/segments.py` folds per dimension itself)."""
         query = self.query
         bucket = bucket_sql(query.period, "timestamp", "{tz:String}")
         raw_bd = (
@@ -180,7 +181,7 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
                 f"SELECT {person} AS person, {bucket} AS cohort, argMin({raw_bd}, timestamp) AS bd FROM {self.events} "
                 f"WHERE {' AND '.join(where)} GROUP BY person, cohort"
             )
-        if query.breakdown:
+        if query.breakdown and fold:
             other = params.add(OTHER, "String")
             limit = int(query.breakdown_limit)
             starts = (
