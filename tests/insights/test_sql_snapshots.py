@@ -109,3 +109,35 @@ def test_sql_snapshot(name):
         path.write_text(rendered + "\n")
     assert rendered + "\n" == path.read_text()
     assert runner.to_sql() == runner.to_sql()  # pure: the same SQL every time
+
+
+SEGMENTS = {
+    "segments_funnels": ("funnels", {"steps": [{"event": "signup"}, {"event": "purchase"}]}),
+    "segments_retention": ("retention", {"period": "week", "periods": 4}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEGMENTS))
+def test_segments_sql_snapshot(name):
+    """`POST /v1/ai/explain`'s one statement per funnel or retention (insights/segments.py)."""
+    from analytics_engine.insights.segments import SegmentsBuilder, SegmentsRequest
+
+    kind, query = SEGMENTS[name]
+    request = SegmentsRequest(
+        kind=kind,
+        query={**query, "kind": kind},
+        sets=((), ("plan",), ("country",), ("plan", "country")),
+        baseline={"date_from": "2026-02-01", "date_to": "2026-02-28"},
+        period={"date_from": "2026-03-01", "date_to": "2026-03-30"},
+        timezone="Europe/Oslo",
+    )
+    statement = SegmentsBuilder(RUNTIME, TENANT, request, now=NOW).to_sql()  # type: ignore[arg-type]
+    rendered = (
+        f"-- {statement.name}\n{statement.text}\n-- params: {json.dumps(statement.params, sort_keys=True, default=str)}"
+    )
+    assert rendered.count("{tenant_id:String}") >= 2  # both periods bound to the tenant
+    assert "GROUPING SETS ((side), (side, b1), (side, b2), (side, b1, b2))" in rendered
+    path = SNAPSHOTS / f"{name}.sql"
+    if os.environ.get("UPDATE_SNAPSHOTS") or not path.exists():
+        path.write_text(rendered + "\n")
+    assert rendered + "\n" == path.read_text()
