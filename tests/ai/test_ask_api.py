@@ -11,12 +11,17 @@ import pytest
 
 from analytics_engine.ai.numbers import check_numbers
 from analytics_engine.ai.schemas import Evidence
+from analytics_engine.ai.service import AIService
 from analytics_engine.datagen.demo import DEMO_DAYS
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
 from analytics_engine.datagen.loader import load_events
 from tests.support.factories import make_tenant
 
-TODAY = datetime.now(UTC).date()
+# The data ends at a fixed moment and the service's "today" is that day, so the data and the
+# answers are the same every day (the generator's events are placed relative to their end: data
+# ending at `datetime.now()` changed from day to day, and with it the explanation).
+END = datetime(2026, 9, 30, 12, 0, tzinfo=UTC)
+TODAY = END.date()
 # The latest June that has begun (what the parser resolves "June" to); a year of data covers it and May.
 JUNE_YEAR = TODAY.year if TODAY.month >= 6 else TODAY.year - 1
 
@@ -25,9 +30,11 @@ JUNE_YEAR = TODAY.year if TODAY.month >= 6 else TODAY.year - 1
 def demo(client, admin_headers, runtime):
     handle = make_tenant(client, admin_headers, "ai-demo")
     # the demo's shape (datagen/demo.py), smaller: a year of events, June's Safari signups churn
-    spec = GeneratorSpec(events=60_000, days=DEMO_DAYS, seed=11, june_safari_churn=True)
+    spec = GeneratorSpec(events=60_000, days=DEMO_DAYS, seed=11, june_safari_churn=True, end=END)
     load_events(runtime.warehouse, handle.id, generate_events(spec))
-    return handle
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(AIService, "today", lambda self, tenant: TODAY)
+        yield handle
 
 
 def _checked(body):

@@ -79,6 +79,7 @@ class Group:
     explained_share: float = 0.0
     score: float = 0.0
     factor: float = 1.0  # g: the typical movement of the group's segments
+    direction: float = 0.0  # the sign of the change to explain (0: none)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,7 @@ def decompose(
         sum_e, sum_a = sum(expected), sum(actual)
         for seg, e, a in zip(segments, expected, actual, strict=True):
             seg.surprise = js_term(e / sum_e if sum_e else 0.0, a / sum_a if sum_a else 0.0)
-    group = Group(dimensions, segments)
+    group = Group(dimensions, segments, direction=math.copysign(1.0, change) if change and metric == "ratio" else 0.0)
     _explain(group)
     return group
 
@@ -221,6 +222,8 @@ def _explain(group: Group) -> None:
     for seg, _, _, _ in ordered[: len(ordered) - 1]:  # never every segment: that is the whole population
         if spread == 0 or abs(seg.deviation) < MIN_SHARE * spread:
             break
+        if seg.deviation * group.direction < 0:
+            continue  # moved against the change: it explains none of it (Adtributor: positive share only)
         taken.append(seg)
         held += abs(seg.deviation)
         if held >= EXPLAINED_SHARE * spread:
@@ -279,6 +282,10 @@ def rank_groups(groups: Sequence[Group]) -> list[Group]:
             best = max((singles[d].score for d in g.dimensions if d in singles), default=float("-inf"))
             if score < PAIR_FACTOR * best:
                 score = min(score, best) - 1e-9  # just behind the single it refines
+            elif score > 0:
+                # ahead of any other single dimension too only at PAIR_FACTOR times its score: a pair
+                # has many more cells, so more room for noise to line up (its own singles: above)
+                score = max(score / PAIR_FACTOR, best + 1e-9)
         return -score
 
     return sorted(groups, key=key)
@@ -289,8 +296,10 @@ def rank_contributors(groups: Sequence[Group], limit: int = 10) -> list[Segment]
     `limit`) the remaining supported segments by absolute contribution."""
     out: list[Segment] = []
     seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+    singles = {(s.dimensions[0], s.values[0]): s for g in groups if len(g.dimensions) == 1 for s in g.segments}
     for group in rank_groups(groups):
-        for seg in group.explained:
+        parent = _parent(group, singles)
+        for seg in [parent] if parent is not None else group.explained:
             key = (seg.dimensions, seg.values)
             if key not in seen:
                 seen.add(key)
@@ -301,6 +310,24 @@ def rank_contributors(groups: Sequence[Group], limit: int = 10) -> list[Segment]
     )
     out.extend(rest)
     return out[:limit]
+
+
+def _parent(group: Group, singles: Mapping[tuple[str, str], Segment]) -> Segment | None:
+    """The single segment a pair's explanation refines, when it is the simpler explanation: every
+    cell of the pair's set has the same value v of one of its dimensions, and the segment (that
+    dimension = v) is supported and explains at least as much of the change (its contribution in
+    the change's direction at least the set's). Of two such (a set of one cell), the more surprising
+    one. A pair does not beat the single segment it is part of (docs/ai.md, "Ranking")."""
+    if len(group.dimensions) < 2 or not group.explained or not group.direction:
+        return None
+    held = sum(seg.contribution for seg in group.explained) * group.direction
+    candidates = []
+    for index, dimension in enumerate(group.dimensions):
+        values = {seg.values[index] for seg in group.explained}
+        single = singles.get((dimension, next(iter(values)))) if len(values) == 1 else None
+        if single is not None and single.supported and single.contribution * group.direction >= held:
+            candidates.append(single)
+    return max(candidates, key=lambda s: (s.surprise, s.dimensions), default=None)
 
 
 def rank_by_absolute_change(groups: Sequence[Group], metric: MetricType, limit: int = 10) -> list[Segment]:
