@@ -156,11 +156,12 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
         )
         return [SQL("retention", sql, params.values)]
 
-    def _raw_parts(self, params: Params, person: str, *, fold: bool = True) -> tuple[str, str]:
+    def _raw_parts(self, params: Params, person: str, *, fold: bool = True, first_ts: bool = False) -> tuple[str, str]:
         """The raw statement's two halves: each person's cohort(s) with their breakdown value (`starts`),
         and the periods each came back in (`returns`); `person` is the unit's key (`unit_key`: people or
         groups), or its id (`unit_id`) to list them. Without `fold` the breakdown values are kept whole
-        (no top N; `insights/segments.py` folds per dimension itself)."""
+        (no top N; `insights/segments.py` folds per dimension itself); with `first_ts` (first-time cohorts)
+        `starts` also carries the moment of the first start event."""
         query = self.query
         bucket = bucket_sql(query.period, "timestamp", "{tz:String}")
         raw_bd = (
@@ -171,7 +172,8 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
             start = params.add(_text(self.range.start), "DateTime64(3)")
             first = bucket_sql(query.period, "first_ts", "{tz:String}")
             starts = (
-                f"SELECT person, {first} AS cohort, bd FROM (SELECT {person} AS person, min(timestamp) AS first_ts, "
+                f"SELECT person, {first} AS cohort, bd{', first_ts' if first_ts else ''} "
+                f"FROM (SELECT {person} AS person, min(timestamp) AS first_ts, "
                 f"argMin({raw_bd}, timestamp) AS bd FROM {self.events} WHERE {' AND '.join(where)} "
                 f"GROUP BY person HAVING first_ts >= {start})"
             )

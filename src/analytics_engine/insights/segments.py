@@ -30,6 +30,7 @@ from analytics_engine.insights.funnels import FunnelsRunner
 from analytics_engine.insights.funnels_builder import per_person_sql
 from analytics_engine.insights.registry import parse_query
 from analytics_engine.insights.retention import _ADD, RetentionRunner, period_start, period_start_utc
+from analytics_engine.warehouse.params import utc_text
 
 if TYPE_CHECKING:
     from analytics_engine.runtime import Runtime
@@ -76,9 +77,13 @@ class SegmentsBuilder:
             runner_class(runtime, tenant, parse_query(side_query(req, side)), now=now) for side in SIDES
         ]
         if req.kind == "retention":
-            span = {"date_from": req.baseline["date_from"], "date_to": req.period["date_to"]}
+            # Both periods' span (the baseline may come after the period): the returns of both, and
+            # first-time cohorts read in one pass (a person's first start event lies in one side or none).
+            span = {
+                "date_from": min(req.baseline["date_from"], req.period["date_from"]),
+                "date_to": max(req.baseline["date_to"], req.period["date_to"]),
+            }
             union = {**side_query(req, "period"), "date_range": span}
-            union.pop("breakdown")
             self.returns_runner: RetentionRunner = RetentionRunner(runtime, tenant, parse_query(union), now=now)
 
     def resolve(self) -> None:
@@ -125,12 +130,29 @@ class SegmentsBuilder:
         rp = self.req.retention_period
         selects = []
         last: list[str] = []
+        first_time = self.runners[0].query.start_type == "first_time"
+        if first_time:
+            union_params = Params(prefix="u_")
+            starts, _ = self.returns_runner._raw_parts(
+                union_params, self.returns_runner.unit_key(), fold=False, first_ts=True
+            )
+            params.update(union_params.values)
+            sides = ", ".join(
+                f"first_ts >= {params.add(utc_text(r.range.start), 'DateTime64(3)')} "
+                f"AND first_ts < {params.add(utc_text(r.range.end), 'DateTime64(3)')}, {index}"
+                for index, r in enumerate(self.runners)
+            )
+            selects.append(
+                f"SELECT side, person, cohort, bd FROM (SELECT multiIf({sides}, 2) AS side, person, cohort, bd "
+                f"FROM ({starts})) WHERE side < 2"
+            )
         for index, runner in enumerate(self.runners):
             assert isinstance(runner, RetentionRunner)
-            side_params = Params(prefix=f"s{index}_")
-            starts, _ = runner._raw_parts(side_params, runner.unit_key(), fold=False)
-            params.update(side_params.values)
-            selects.append(f"SELECT {index} AS side, person, cohort, bd FROM ({starts})")
+            if not first_time:
+                side_params = Params(prefix=f"s{index}_")
+                starts, _ = runner._raw_parts(side_params, runner.unit_key(), fold=False)
+                params.update(side_params.values)
+                selects.append(f"SELECT {index} AS side, person, cohort, bd FROM ({starts})")
             # The cohorts whose column `rp` has begun by now (later ones are null in the insight).
             reached = [
                 c
