@@ -327,7 +327,7 @@ def latency(events: int, data_dir: Any = None, repeat: int = 3) -> dict[str, Any
                 "explain_seconds": round(e, 3),
                 "bare_metric_seconds": round(b, 3),
                 "ratio": round(e / b, 2) if b else None,
-                "insight_runs": len(answer.evidence) - 1 if answer else 0,
+                "evidence_entries": len(answer.evidence) - 1 if answer else 0,  # funnels, retention: 2 statements
                 "top": f"{top.dimension} = {top.value}" if top else None,
             }
             rows.append([kind, e, b, e / b if b else 0.0, measured[kind]["top"]])
