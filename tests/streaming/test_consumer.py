@@ -37,8 +37,6 @@ def rejected(runtime, tenant_id: str) -> list[tuple[str, str]]:  # type: ignore[
     ).rows
 
 
-
-
 def test_events_land_poison_is_rejected_and_the_stream_moves_on(runtime, nats_names, tenant_id):
     bodies = [
         *tenant_events(tenant_id, 12, "first"),

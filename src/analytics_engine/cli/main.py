@@ -144,9 +144,7 @@ def _serve_workers(rt: Runtime, admin_key: str, host: str, port: int, workers: i
 
     rt.close()
     os.environ["ANALYTICS_ADMIN_KEY"] = admin_key  # a --dev key reaches the workers too
-    uvicorn.run(
-        APP_FACTORY, factory=True, workers=workers, host=host, port=port, log_level="warning", access_log=False
-    )
+    uvicorn.run(APP_FACTORY, factory=True, workers=workers, host=host, port=port, log_level="warning", access_log=False)
 
 
 def _load_demo_with_progress(rt: Runtime) -> None:

@@ -208,7 +208,7 @@ class RetentionPeopleRequest(BaseModel):
     cohort: date = Field(description="The cohort row's `date` (the first day of its period).")
     period: int = Field(ge=0, le=MAX_PERIODS, description="0: the whole cohort; n: those who came back in period n.")
     breakdown_value: list[str] | None = Field(
-        None, max_length=10, description="With a breakdown: the row's `breakdown_value` (`[\"$other\"]` too)."
+        None, max_length=10, description='With a breakdown: the row\'s `breakdown_value` (`["$other"]` too).'
     )
     limit: int = Field(100, ge=1, le=1000)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
