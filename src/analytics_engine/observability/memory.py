@@ -107,16 +107,8 @@ def python_heap(top: int = 15) -> dict[str, Any]:
     if not tracemalloc.is_tracing():
         return {"tracing": False}
     current, peak = tracemalloc.get_traced_memory()
-    statistics = (
-        tracemalloc.take_snapshot()
-        .filter_traces(
-            (
-                tracemalloc.Filter(False, tracemalloc.__file__),
-                tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
-            )
-        )
-        .statistics("lineno")
-    )
+    # Unfiltered: filtering the snapshot costs twice what the statistics do.
+    statistics = tracemalloc.take_snapshot().statistics("lineno")
     return {
         "tracing": True,
         "traced_bytes": current,
