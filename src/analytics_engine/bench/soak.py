@@ -510,7 +510,7 @@ async def _load(soak: Soak, rate: int, nats_share: float, dashboard_id: str, ale
     await nc.close()
 
 
-def _wait_drained(url: str, key: str, admin: dict[str, str], expected: int, timeout: float = 600) -> dict[str, Any]:
+def _wait_drained(url: str, key: str, admin: dict[str, str], expected: int, timeout: float = 1200) -> dict[str, Any]:
     """Until the consumer has no lag and the tenant's count reaches what was acknowledged."""
     started = time.monotonic()
     count = -1
