@@ -415,6 +415,35 @@ class Settings(BaseSettings):
     ai_key: str | None = Field(None, description="Bearer key for the AI endpoint.")
     ai_timeout_seconds: float = Field(30.0, gt=0, le=600, description="Time allowed for one AI endpoint call.")
     ai_max_steps: int = Field(8, ge=1, le=30, description="Most model turns (tool calls) per question.")
+    # --- memory (GET /v1/admin/debug/memory; docs/runbook.md "Memory") ------------------------------
+    memory_tracemalloc: bool = Field(
+        False,
+        description="Trace Python allocations (tracemalloc) from start-up so `/v1/admin/debug/memory` shows the "
+        "source lines holding most; costs CPU on every allocation: for a diagnosis only.",
+    )
+    malloc_trim_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="Every this many seconds, `malloc_trim(0)` hands the C heap's free pages back to the "
+        "system (glibc only; 0: never).",
+    )
+    embedded_mark_cache_bytes: int = Field(
+        256 * 1024 * 1024, ge=0, description="Embedded warehouse (chDB): most bytes of its mark cache."
+    )
+    embedded_primary_index_cache_bytes: int = Field(
+        128 * 1024 * 1024, ge=0, description="Embedded warehouse (chDB): most bytes of its primary index cache."
+    )
+    embedded_index_mark_cache_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Embedded warehouse (chDB): most bytes of its skip-index mark cache."
+    )
+    embedded_query_condition_cache_bytes: int = Field(
+        32 * 1024 * 1024, ge=0, description="Embedded warehouse (chDB): most bytes of its query condition cache."
+    )
+    embedded_compiled_expression_cache_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=0,
+        description="Embedded warehouse (chDB): most bytes of its compiled expression cache.",
+    )
 
     @field_validator("outgoing_allow", mode="before")
     @classmethod
@@ -440,6 +469,17 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_warehouse(self) -> bool:
         return str(self.warehouse_dsn).startswith("chdb:")
+
+    @property
+    def embedded_engine_options(self) -> dict[str, int]:
+        """The embedded engine's cache caps, as server settings given when it starts."""
+        return {
+            "mark_cache_size": self.embedded_mark_cache_bytes,
+            "primary_index_cache_size": self.embedded_primary_index_cache_bytes,
+            "index_mark_cache_size": self.embedded_index_mark_cache_bytes,
+            "query_condition_cache_size": self.embedded_query_condition_cache_bytes,
+            "compiled_expression_cache_size": self.embedded_compiled_expression_cache_bytes,
+        }
 
 
 @lru_cache

@@ -65,6 +65,7 @@ class Core:
             pool_size=settings.warehouse_pool_size,
             query_timeout=settings.query_timeout_seconds,
             cluster=settings.clickhouse_cluster,
+            engine_options=settings.embedded_engine_options if settings.uses_embedded_warehouse else None,
         )
         metadata = MetadataDB(str(settings.metadata_url))
         if migrate_schemas:

@@ -32,6 +32,7 @@ from analytics_engine.impact.service import ImpactService
 from analytics_engine.lifecycle.service import LifecycleService
 from analytics_engine.materialized.service import MaterializedService
 from analytics_engine.metrics.service import MetricService
+from analytics_engine.observability.memory import MallocTrimmer
 from analytics_engine.privacy.service import PrivacyService
 from analytics_engine.reports.service import ReportService
 from analytics_engine.streaming.consumer import NatsIngestConsumer
@@ -67,6 +68,7 @@ class Runtime(Core):
     dashboard_pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     ingest_consumer: NatsIngestConsumer | None = field(default=None, init=False, repr=False)
     cohort_tasks: set[asyncio.Task[Any]] = field(default_factory=set, init=False, repr=False)
+    malloc_trimmer: MallocTrimmer | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.metrics = MetricService(self.metadata)

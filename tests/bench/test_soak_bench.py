@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics_engine.bench.soak import p95, rss_growth, run
+from analytics_engine.bench.soak import memory_components, p95, rss_growth, run
 from tests.support.services import NATS, POSTGRES, require_service
 
 
@@ -17,6 +17,30 @@ def test_p95_and_memory_growth_helpers():
     growth = rss_growth(samples, 60.0)
     assert growth["middle_mib"] == pytest.approx(1000 / 1024, abs=0.1)
     assert growth["growth_last_half"] == pytest.approx(0.05)
+
+
+def test_memory_components_read_each_part_at_start_middle_and_end():
+    mib = 1024 * 1024
+
+    def report(rss: int, in_use: int, marks: int, entries: int) -> dict:
+        return {
+            "process": {"rss_bytes": rss * mib},
+            "malloc": {"in_use_bytes": in_use * mib},
+            "python": {"tracing": False},
+            "engine": {"metrics": {"MarkCacheBytes": marks * mib}},
+            "result_cache": {"in_process": True, "value_bytes": 0, "entries": entries},
+            "malloc_trim": {"every_seconds": 30, "runs": 3},
+        }
+
+    reports = [(0.0, report(500, 50, 0, 0)), (29.0, report(600, 80, 2, 10)), (58.0, report(610, 81, 3, 12))]
+    found = memory_components(reports, 60.0)
+    assert found["at_seconds"] == {"start": 0.0, "middle": 29.0, "end": 58.0}
+    figures = found["figures"]
+    assert figures["process.rss_bytes"] == {"start": 500.0, "middle": 600.0, "end": 610.0}
+    assert figures["malloc.in_use_bytes"]["end"] == 81.0 and figures["engine.MarkCacheBytes"]["middle"] == 2.0
+    assert figures["result_cache.entries"] == {"start": 0, "middle": 10, "end": 12}  # counts, not MiB
+    assert "python.traced_bytes" not in figures and found["malloc_trim_at_end"]["runs"] == 3
+    assert memory_components([], 60.0) == {}
 
 
 @pytest.mark.nats
@@ -34,6 +58,10 @@ def test_a_short_soak_loses_nothing_and_errs_nowhere(tmp_path, monkeypatch):
     assert all(m.startswith(transport) for m in messages), messages
     assert result["acknowledged"]["http"] > 0 and result["acknowledged"]["nats"] > 0
     assert result["nothing_lost"], result["verified"]
+    # The server's own account of its memory was read over the load (GET /v1/admin/debug/memory).
+    parts = result["memory"]["components"]["figures"]
+    assert parts["process.rss_bytes"]["end"] > 0 and "engine.MemoryTracking" in parts
+    assert result["retried"] >= 0 and result["load_average"]
     for name in ("http_ingest", "nats_publish", "dashboard_render", "export", "alert_evaluation", "backfill"):
         assert result["operations"][name]["count"] > 0, name
     # SSE streams stayed open without an error (errors == 0); how many widget updates arrive in 30 s

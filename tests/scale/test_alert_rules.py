@@ -49,6 +49,13 @@ def test_every_metric_in_the_rules_is_exported():
     assert named - exported == set(), "alert rules name metrics the service does not export"
 
 
+def test_the_memory_rule_names_the_process_collectors_metric():
+    exported = exported_names()
+    memory = next(rule for rule in rules() if rule["alert"] == "AnalyticsMemoryGrowing")
+    named = set(re.findall(r"\bprocess_[a-z_]+", memory["expr"]))
+    assert named == {"process_resident_memory_bytes"} and named <= exported
+
+
 def test_rules_cover_the_issue_list_and_point_at_the_runbook():
     all_rules = rules()
     text = " ".join(rule["expr"] for rule in all_rules)

@@ -217,3 +217,53 @@ def test_batch_form_messages_count_their_events(runtime, nats_names, tenant_id):
     assert count(runtime, tenant_id) == (16, 16) and consumer.status.events_committed == 16
     reasons = [reason for _, reason in rejected(runtime, tenant_id)]
     assert reasons == ["'event' is required and must be a non-empty string"]
+
+
+def test_a_batch_of_many_event_messages_stays_near_its_event_limit(runtime, nats_names, tenant_id):
+    """A pull asks for the messages that fill the batch, from the events per message seen so far,
+    not for `batch_max_events` messages (issue 26: at 100 events a message, every batch's first pull
+    asked a hundred batches' worth, which NATS pushed into this process until it dropped the
+    connection as a slow consumer)."""
+    bodies = [
+        {"tenant_id": tenant_id, "events": [{"event": "bulk", "distinct_id": f"u{m}-{i}"} for i in range(50)]}
+        for m in range(40)
+    ]
+    asyncio.run(publish(nats_names["stream"], nats_names["subject"], bodies))
+    consumer = consume(runtime, nats_names, batch_max_events=100, max_insert_events=100)
+    assert count(runtime, tenant_id) == (2000, 2000)
+    inserts = [events for _, events in consumer.status.recent]
+    assert sum(inserts) == 2000 and max(inserts) <= 150, inserts  # a message is never split
+
+
+def test_a_pull_brings_at_most_max_bytes(runtime, nats_names):
+    """One open request at a time, bounded by `max_bytes`: what NATS sends ahead is bounded."""
+    import nats as nats_client
+
+    from analytics_engine.streaming.consumer import Puller
+    from tests.streaming.support import NATS_URL
+
+    asyncio.run(publish(nats_names["stream"], nats_names["subject"], [b"x" * 20_000 for _ in range(30)]))
+
+    async def scenario() -> tuple[int, int, int]:
+        nc = await nats_client.connect(NATS_URL)
+        js = nc.jetstream()
+        await js.add_consumer(nats_names["stream"], durable_name="pull", ack_policy="explicit")
+        puller = Puller(nc, nats_names["stream"], "pull", max_bytes=100_000)
+        await puller.start()
+        try:
+            first = await puller.pull(30, 1.0)
+            await asyncio.sleep(0.3)  # nothing more arrives: the request ended at its byte limit
+            buffered = len(puller.buffer)
+            rest = []
+            while len(first) + len(rest) < 30:
+                got = await puller.pull(30, 1.0)
+                assert got, "the stream holds 30 messages"
+                rest += got
+            return len(first), buffered, puller.requests
+        finally:
+            await puller.stop()
+            await nc.close()
+
+    first, buffered, requests = asyncio.run(scenario())
+    assert 1 <= first <= 5 and buffered == 0  # 100 kB of 20 kB messages
+    assert requests >= 6  # the 30 messages came in several bounded requests

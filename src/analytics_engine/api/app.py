@@ -18,6 +18,7 @@ from analytics_engine.api.content_type import JsonByDefault
 from analytics_engine.api.deps import single_query_values
 from analytics_engine.api.errors import install_error_handlers
 from analytics_engine.api.openapi import install as install_openapi
+from analytics_engine.api.routes import admin_debug as debug_routes
 from analytics_engine.api.routes import admin_ingest as ingest_routes
 from analytics_engine.api.routes import admin_lifecycle as lifecycle_routes
 from analytics_engine.api.routes import admin_sync, admin_tenants, budgets, cohorts, events, health, jobs, persons
@@ -105,6 +106,8 @@ PARTS: list[Part] = [
     Part((ai_routes.router,)),  # AI insights: explain, ask, answers (docs/ai.md)
     # Groups (docs/groups.md): the groups list; insights aggregate by a group via their query.
     Part((group_routes.router,)),
+    # Memory diagnostics and the periodic malloc_trim (docs/runbook.md "Memory").
+    Part((debug_routes.router,), start=debug_routes.start_memory, stop=debug_routes.stop_memory),
     # The one job runner starts after every package registered its handlers and stops first.
     Part(start=start_job_runner, stop=stop_job_runner),
 ]

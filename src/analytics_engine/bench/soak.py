@@ -37,6 +37,8 @@ NATS_URL = "nats://127.0.0.1:4222"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 HTTP_BODY_EVENTS = 1000
 NATS_MESSAGE_EVENTS = 100
+RETRIES = 5  # attempts of one ingest body or NATS message before it counts as an error
+MEMORY_EVERY_SECONDS = 20.0  # how often the server's /v1/admin/debug/memory is read
 TREND = {"kind": "trends", "series": [{"event": "pageview"}, {"event": "signup"}], "interval": "hour"}
 WIDGETS = [
     {"title": "Pageviews and signups", "viz": "line", "query": TREND},
@@ -128,6 +130,7 @@ class Soak:
     http_acked: int = 0
     nats_acked: int = 0
     sse_messages: int = 0
+    retried: int = 0
 
     @property
     def headers(self) -> dict[str, str]:
@@ -137,38 +140,70 @@ class Soak:
         return time.monotonic() < self.deadline
 
     async def http_ingest(self, client: httpx.AsyncClient, pacer: Pacer) -> None:
+        """A body dropped on the way (connection lost, 429, 5xx) is sent again as it was, with the
+        same event ids: the duplicate check stores each once. Counted in `retried`; an error is a
+        body still not acknowledged after `RETRIES` attempts."""
         op = self.ops["http_ingest"]
         while self.running():
             await pacer.take(HTTP_BODY_EVENTS)
-            body = orjson.dumps(self.source.take(HTTP_BODY_EVENTS))
+            events = self.source.take(HTTP_BODY_EVENTS)
+            body = orjson.dumps(events)
             started = time.perf_counter()
-            try:
-                response = await client.post(
-                    "/v1/events", content=body, headers={**self.headers, "Content-Type": "application/json"}
-                )
-                if response.status_code >= 300:
-                    op.error(f"{response.status_code} {response.text}")
+            failure = ""
+            for attempt in range(RETRIES):
+                if attempt:
+                    self.retried += 1
+                    await asyncio.sleep(0.5 * attempt)
+                try:
+                    response = await client.post(
+                        "/v1/events", content=body, headers={**self.headers, "Content-Type": "application/json"}
+                    )
+                except httpx.TransportError as exc:
+                    failure = repr(exc)
                     continue
+                if response.status_code == 429 or response.status_code >= 500:
+                    failure = f"{response.status_code} {response.text}"
+                    continue
+                if response.status_code >= 300:
+                    failure = f"{response.status_code} {response.text}"
+                    break
                 answer = response.json()
-                self.http_acked += int(answer["accepted"])
-                if answer.get("rejected"):
+                rejected = len(answer.get("rejected") or [])
+                # A retry's events the lost attempt had stored are acknowledged too (stored once).
+                self.http_acked += len(events) - rejected if attempt else int(answer["accepted"])
+                if rejected:
                     op.error(f"rejected: {answer['rejected'][:2]}")
                 op.latencies.append((time.perf_counter() - started) * 1000)
-            except Exception as exc:
-                op.error(repr(exc))
+                failure = ""
+                break
+            if failure:
+                op.error(failure)
 
     async def nats_ingest(self, js: Any, pacer: Pacer) -> None:
+        """A publish JetStream did not acknowledge is sent again with the same events (and message
+        id, so the stream keeps one copy; the consumer's duplicate check would also drop it)."""
         op = self.ops["nats_publish"]
         while self.running():
             await pacer.take(NATS_MESSAGE_EVENTS)
             message = orjson.dumps({"tenant_id": self.tenant_id, "events": self.source.take(NATS_MESSAGE_EVENTS)})
+            message_id = uuid.uuid4().hex
             started = time.perf_counter()
-            try:
-                await js.publish(f"{self.subject}.in", message, timeout=30)
+            failure = ""
+            for attempt in range(RETRIES):
+                if attempt:
+                    self.retried += 1
+                    await asyncio.sleep(0.5 * attempt)
+                try:
+                    await js.publish(f"{self.subject}.in", message, timeout=30, headers={"Nats-Msg-Id": message_id})
+                except Exception as exc:
+                    failure = repr(exc)
+                    continue
                 self.nats_acked += NATS_MESSAGE_EVENTS  # JetStream stored it: acknowledged to the publisher
                 op.latencies.append((time.perf_counter() - started) * 1000)
-            except Exception as exc:
-                op.error(repr(exc))
+                failure = ""
+                break
+            if failure:
+                op.error(failure)
 
     async def renders(self, client: httpx.AsyncClient, dashboard_id: str, pause: float) -> None:
         op = self.ops["dashboard_render"]
@@ -257,6 +292,12 @@ class Soak:
             await asyncio.sleep(pause)
 
 
+def _loadavg() -> str:
+    with contextlib.suppress(OSError):
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return ""
+
+
 def _rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -269,6 +310,63 @@ def _sample_rss(pid: int, samples: list[tuple[float, int]], stop: threading.Even
     while not stop.wait(2.0):
         with contextlib.suppress(OSError):
             samples.append((time.monotonic() - started, _rss_kib(pid)))
+
+
+def _sample_memory(
+    url: str, admin: dict[str, str], reports: list[tuple[float, dict[str, Any]]], stop: threading.Event
+) -> None:
+    """The server's own account of its memory (`GET /v1/admin/debug/memory`) every
+    MEMORY_EVERY_SECONDS: what grows, not only that the resident set does."""
+    started = time.monotonic()
+    with httpx.Client(base_url=url, headers=admin, timeout=60) as client:
+        while True:
+            with contextlib.suppress(Exception):
+                reports.append((time.monotonic() - started, client.get("/v1/admin/debug/memory?top=8").json()))
+            if stop.wait(MEMORY_EVERY_SECONDS):
+                return
+
+
+def memory_components(reports: list[tuple[float, dict[str, Any]]], duration: float) -> dict[str, Any]:
+    """Each part of the server's memory (MiB) at the load's start, middle and end, from the
+    debug route's reports: the resident set, glibc's heap in use and free-but-held, the Python heap
+    (tracemalloc, when on), the engine's tracked memory and caches, and the result cache."""
+    if not reports:
+        return {}
+
+    def figures(report: dict[str, Any]) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for key, value in (report.get("process") or {}).items():
+            found[f"process.{key}"] = value
+        for key, value in (report.get("malloc") or {}).items():
+            found[f"malloc.{key}"] = value
+        python = report.get("python") or {}
+        if python.get("tracing"):
+            found["python.traced_bytes"] = python["traced_bytes"]
+        for key, value in ((report.get("engine") or {}).get("metrics") or {}).items():
+            found[f"engine.{key}"] = value
+        cache = report.get("result_cache") or {}
+        if cache.get("in_process"):
+            found["result_cache.value_bytes"] = cache["value_bytes"]
+            found["result_cache.entries"] = cache["entries"]
+        return found
+
+    def at(fraction: float) -> tuple[float, dict[str, Any]]:
+        return min(reports, key=lambda item: abs(item[0] - duration * fraction))
+
+    points = {"start": at(0.0), "middle": at(0.5), "end": at(1.0)}
+    values = {name: figures(report) for name, (_, report) in points.items()}
+    table: dict[str, dict[str, float]] = {}
+    for key in values["end"]:
+        scale = 1 if key.endswith(("entries", "Cells")) else 1024 * 1024
+        table[key] = {name: round(values[name].get(key, 0) / scale, 1) for name in points}
+    last = points["end"][1]
+    return {
+        "at_seconds": {name: round(at_, 1) for name, (at_, _) in points.items()},
+        "figures": table,
+        "python_top_at_end": (last.get("python") or {}).get("top", []),
+        "malloc_trim_at_end": last.get("malloc_trim"),
+        "reports": len(reports),
+    }
 
 
 def rss_growth(samples: list[tuple[float, int]], duration: float) -> dict[str, Any]:
@@ -412,7 +510,7 @@ async def _load(soak: Soak, rate: int, nats_share: float, dashboard_id: str, ale
     await nc.close()
 
 
-def _wait_drained(url: str, key: str, admin: dict[str, str], expected: int, timeout: float = 600) -> dict[str, Any]:
+def _wait_drained(url: str, key: str, admin: dict[str, str], expected: int, timeout: float = 1200) -> dict[str, Any]:
     """Until the consumer has no lag and the tenant's count reaches what was acknowledged."""
     started = time.monotonic()
     count = -1
@@ -457,6 +555,7 @@ def run(
     alerts: int,
     history: int,
     nats_batch: int = 5000,
+    server_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:8]
     stream, subject = f"SOAK_{tag}".upper(), f"soak{tag}"
@@ -472,6 +571,7 @@ def run(
         "ANALYTICS_BUDGET_QUERY_SECONDS_PER_DAY": "0",
         "ANALYTICS_STREAM_MAX_PER_TENANT": str(max(50, sse * 2)),
         "ANALYTICS_SYNC_SCHEDULE": "false",
+        **(server_env or {}),
     }
     source = EventSource()
     duration = minutes * 60
@@ -510,6 +610,9 @@ def run(
             stop = threading.Event()
             sampler = threading.Thread(target=_sample_rss, args=(server.process.pid, samples, stop), daemon=True)
             sampler.start()
+            reports: list[tuple[float, dict[str, Any]]] = []
+            reporter = threading.Thread(target=_sample_memory, args=(server.url, admin, reports, stop), daemon=True)
+            reporter.start()
             backfill: dict[str, Any] = {}
 
             def start_backfill() -> None:
@@ -525,6 +628,7 @@ def run(
                 f"{server.url}/v1/events/count", headers={"Authorization": f"Bearer {key}"}, timeout=120
             ).json()["count"]
             load_samples = len(samples)
+            load_reports = [item for item in reports if item[0] <= load_seconds + MEMORY_EVERY_SECONDS / 2]
             filler.join(timeout=900)
             acknowledged = soak.http_acked + soak.nats_acked
             drained = _wait_drained(server.url, key, admin, history_count + acknowledged)
@@ -536,6 +640,10 @@ def run(
     expected = history_count + acknowledged
     memory = rss_growth(samples[:load_samples], load_seconds)
     memory["max_mib_with_drain"] = round(max((kib for _, kib in samples), default=0) / 1024, 1)
+    memory["growth_whole_load"] = (
+        round((samples[load_samples - 1][1] - samples[0][1]) / samples[0][1], 4) if load_samples > 1 else None
+    )
+    memory["components"] = memory_components(load_reports, load_seconds)
     summaries = {name: op.summary(baseline.get(name)) for name, op in ops.items()}
     errors = sum(op.errors for op in ops.values())
     result = {
@@ -543,6 +651,7 @@ def run(
         "target_events_per_second": rate,
         "nats_share": nats_share,
         "nats_batch_max_events": nats_batch,
+        "server_env": server_env or {},
         "sse_clients": sse,
         "load_seconds": round(load_seconds, 1),
         "acknowledged": {"http": soak.http_acked, "nats": soak.nats_acked, "history": history_count},
@@ -550,6 +659,8 @@ def run(
         "stored_during_load_per_second": round((stored_at_end - history_count) / load_seconds),
         "backlog_at_load_end": history_count + acknowledged - stored_at_end,
         "sse_widget_messages": soak.sse_messages,
+        "retried": soak.retried,
+        "load_average": _loadavg(),
         "operations": summaries,
         "errors": errors,
         "backfill": backfill,
@@ -593,11 +704,20 @@ def run(
             ],
             ["derived tables disagreeing", len(verified["derived_mismatches"])],
             ["errors (target 0)", errors],
+            ["ingest bodies/messages sent again (then acknowledged)", soak.retried],
+            ["load average at the end (1, 5, 15 min)", result["load_average"]],
             ["RSS middle -> end (MiB)", f"{memory.get('middle_mib')} -> {memory.get('end_mib')}"],
             ["RSS growth over the last half (target < 10%)", memory.get("growth_last_half", "")],
             ["RSS max, the backlog's drain included (MiB)", memory["max_mib_with_drain"]],
         ],
     )
+    components = memory["components"].get("figures", {})
+    if components:
+        print_table(
+            "bench soak: server memory by part (MiB; entries as counts)",
+            ["part", "load start", "middle", "end"],
+            [[key, v["start"], v["middle"], v["end"]] for key, v in components.items()],
+        )
     result["file"] = str(write_result("soak", result))
     return result
 

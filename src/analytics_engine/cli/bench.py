@@ -288,13 +288,23 @@ def soak(
     alerts: Annotated[int, typer.Option(min=1, help="Alert rules evaluated in turn.")] = 10,
     history: Annotated[int, typer.Option(min=0, help="Events loaded before the soak (what queries read).")] = 100_000,
     nats_batch: Annotated[int, typer.Option(min=100, help="ANALYTICS_NATS_BATCH_MAX_EVENTS of the server.")] = 5000,
+    server_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KEY=VALUE given to the server's environment (repeatable), e.g. ANALYTICS_MEMORY_TRACEMALLOC=true "
+            "or ANALYTICS_MALLOC_TRIM_SECONDS=0 for a same-run comparison."
+        ),
+    ] = None,
 ) -> None:
     """Everything at once (issue 26): HTTP + NATS ingest, dashboard renders, SSE clients, exports, alert
     evaluations and a backfill; p95 of each against its idle p95 in the same run, errors (target 0),
     every acknowledged event stored once, resident memory growth over the last half (target < 10%)."""
     from analytics_engine.bench.soak import run
 
-    run(minutes, rate, nats_share, sse, backfill_rows, alerts, history, nats_batch)
+    pairs = [item.partition("=") for item in server_env or []]
+    if any(not key or not sep for key, sep, _ in pairs):
+        raise typer.BadParameter("--server-env takes KEY=VALUE")
+    run(minutes, rate, nats_share, sse, backfill_rows, alerts, history, nats_batch, {k: v for k, _, v in pairs})
 
 
 @bench_app.command("explain")

@@ -45,6 +45,9 @@ from analytics_engine.streaming.tenants import TenantDirectory
 log = structlog.get_logger(__name__)
 
 LAG_INTERVAL_SECONDS = 5.0
+# Most bytes one pull request may bring: well under the server's per-client pending limit (64 MiB
+# by default), past which NATS closes the connection as a slow consumer and redelivers everything.
+PULL_MAX_BYTES = 16 * 1024 * 1024
 Publish = Callable[[str, dict[str, Any], str | None], Awaitable[Any]]
 
 
@@ -137,6 +140,10 @@ class NatsIngestConsumer:
         self._failures = 0
         self._loop_failures = 0
         self._labels = (config.stream, config.durable)
+        # Events per message seen so far (kept across batches): a pull asks for the messages that
+        # fill the batch, not for `batch_max_events` messages (which at 100 events a message was a
+        # hundred batches' worth, buffered in this process; issue 26's soak).
+        self._per_message: float | None = None  # unknown until the first messages: a first pull asks for one
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -322,7 +329,6 @@ class NatsIngestConsumer:
         config = self.config
         chunks: list[tuple[list[Any], PreparedBatch]] = []
         events = 0
-        per_message = 1.0
         first_at: float | None = None
         while events < config.batch_max_events and not self._stopping.is_set():
             if self._queue and (self._inflight is None or self._inflight.done()):
@@ -333,7 +339,8 @@ class NatsIngestConsumer:
                 expires = min(first_at + config.batch_max_seconds - time.monotonic(), 1.0)
                 if expires <= 0.001:
                     break
-            want = max(1, int((config.batch_max_events - events) / per_message))
+            per_message = self._per_message
+            want = 1 if per_message is None else max(1, int((config.batch_max_events - events) / per_message))
             got = await puller.pull(want, max(expires, 0.05))
             if not got:
                 if first_at is None:
@@ -345,7 +352,7 @@ class NatsIngestConsumer:
             size = len(prepared.accepted) + prepared.rejected_count
             chunks.append((got, prepared))
             events += size
-            per_message = max(1.0, size / len(got))
+            self._per_message = max(1.0, size / len(got))
         return chunks, events
 
     def _prepare(self, messages: list[Any]) -> PreparedBatch:
@@ -478,10 +485,18 @@ class Puller:
     nats-py's `PullSubscription.fetch` awaits each message through `next_msg` (a task and a timer
     per message): most of the consumer's CPU at a few thousand messages per second. Here one pull
     request asks for the whole remaining batch and lingers up to `expires`; the server answers with
-    messages, then (unless the batch was filled) a 408 status when it expires."""
+    messages, then (unless the batch was filled) a 408 status when it expires.
 
-    def __init__(self, nc: Any, stream: str, durable: str, api_prefix: str = "$JS.API") -> None:
+    At most one request is open at a time, and it carries `max_bytes`: what the server may send
+    ahead of the consumer is bounded by one request (before, each call could open another while
+    earlier ones still delivered, and under load the buffer here and the server's pending bytes for
+    this connection grew until NATS closed it as a slow consumer)."""
+
+    def __init__(
+        self, nc: Any, stream: str, durable: str, api_prefix: str = "$JS.API", max_bytes: int = PULL_MAX_BYTES
+    ) -> None:
         self.nc = nc
+        self.max_bytes = max_bytes
         self.subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
         self.inbox = nc.new_inbox()
         self.buffer: list[Any] = []
@@ -489,6 +504,9 @@ class Puller:
         self.done = asyncio.Event()
         self.sub: Any = None
         self.problem: str | None = None
+        self.open = 0  # messages the open request may still deliver (0: none open)
+        self.open_until = 0.0  # past this (its expiry and a margin) the open request counts as ended
+        self.requests = 0
 
     async def start(self) -> None:
         self.sub = await self.nc.subscribe(self.inbox, cb=self._on_message)
@@ -502,9 +520,12 @@ class Puller:
         status = msg.headers.get("Status") if msg.headers else None
         if status is None:
             self.buffer.append(msg)
-            if len(self.buffer) >= self.want:
+            if self.open > 0:
+                self.open -= 1
+            if len(self.buffer) >= self.want or self.open == 0:
                 self.done.set()
         elif status != "100":  # 404 no messages, 408 request expired, 409 consumer gone / limits
+            self.open = 0
             if status == "409" and "Deleted" in (msg.headers.get("Description") or ""):
                 self.problem = f"{status} {msg.headers.get('Description')}"
             self.done.set()
@@ -515,8 +536,14 @@ class Puller:
         if len(self.buffer) < batch:
             self.want = batch
             self.done.clear()
-            request = orjson.dumps({"batch": batch - len(self.buffer), "expires": int(expires * 1e9)})
-            await self.nc.publish(self.subject, request, reply=self.inbox)
+            if self.open and time.monotonic() > self.open_until:
+                self.open = 0  # its end status never came (it cannot be answered any more)
+            if not self.open:
+                self.open = batch - len(self.buffer)
+                self.open_until = time.monotonic() + expires + 2.0
+                self.requests += 1
+                request = orjson.dumps({"batch": self.open, "expires": int(expires * 1e9), "max_bytes": self.max_bytes})
+                await self.nc.publish(self.subject, request, reply=self.inbox)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.done.wait(), expires + 1.0)
         taken, self.buffer = self.buffer[:batch], self.buffer[batch:]

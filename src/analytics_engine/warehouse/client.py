@@ -164,8 +164,12 @@ class Warehouse:
         pool_size: int = 4,
         query_timeout: float = 30.0,
         cluster: str | None = None,
+        engine_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.dsn = dsn
+        # Server settings of the embedded engine (its cache caps), given when it starts: the first
+        # handle in the process starts it; every handle passes the same ones.
+        self.engine_options = dict(engine_options or {})
         self.database = database
         # A ClickHouse cluster name (ANALYTICS_CLICKHOUSE_CLUSTER): migrations take their cluster form
         # (warehouse/cluster.py); tables keep their names (Distributed tables in front of *_local).
@@ -187,7 +191,7 @@ class Warehouse:
     def _new_client(self) -> Client:
         if self.embedded:
             with _engine_stderr():
-                return clickhouse_connect.get_client(dsn=self.dsn)
+                return clickhouse_connect.get_client(dsn=self.dsn, chdb_options=self.engine_options or None)
         return clickhouse_connect.get_client(dsn=self.dsn, connect_timeout=5, send_receive_timeout=300)
 
     @contextlib.contextmanager
