@@ -88,7 +88,10 @@ def _erase_top_person(runtime: Runtime, tenant_id: str) -> tuple[float, dict[str
     erasure = runtime.privacy.get(tenant_id, accepted.id)
     if erasure.receipt is None:
         raise RuntimeError(f"erasure {erasure.status}: {erasure.error}")
-    return seconds, {s.store: [s.rows_before, s.rows_after] for s in erasure.receipt.stores}
+    stores: dict[str, Any] = {s.store: [s.rows_before, s.rows_after] for s in erasure.receipt.stores}
+    # How long the erasure held this process's inserts (its derived recompute).
+    stores["insert_gate_held_seconds"] = (getattr(runtime.writer, "exclusive_seconds", None) or [None])[-1]
+    return seconds, stores
 
 
 def run(events: int, days: int, data_dir: Path | None) -> None:

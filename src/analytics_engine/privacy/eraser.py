@@ -159,8 +159,13 @@ class Eraser:
         self._step("event_ids", self._deleter(TableStore("event_ids", "event_ids", _event_ids_match(self.events))))
         # Then one round of mutations side by side: events, cohort members, rejected events, synced tables.
         self._step("removal", self._removal)
-        self._step("taxonomy", self._taxonomy)
-        self._step("derived", lambda: rebuild(self.scope, Affected.from_json(self.progress["affected"])))
+        # The taxonomy's rows are read, and every derived bucket deleted and computed again from
+        # `events`, with this process's inserts held: an insert landing in between would be counted
+        # twice (its views' rows, then the recompute) or not at all (read before, deleted after).
+        if not {"taxonomy", "derived"} <= set(self.progress.get("done", [])):
+            with self.core.writer.exclusive("privacy erasure: derived rows of the erased people"):
+                self._step("taxonomy", self._taxonomy)
+                self._step("derived", lambda: rebuild(self.scope, Affected.from_json(self.progress["affected"])))
         self.progress.setdefault("removed_at", datetime.now(UTC).isoformat())
         self._step("cold", self._cold)
         self._step("files", self._apply_files)
