@@ -20,15 +20,26 @@ from analytics_engine.warehouse.client import Warehouse
 VERIFY_REASON = "ingest verify: compares every derived table with events, for all tenants"
 
 
+# How the reading of `events` is cut so that each statement stays within the query time limit at any
+# size (10M events took the unsliced statements past it): by month partition for a figure that adds
+# up over months (a count, or a distinct count of something that lives in one month), by a hash of
+# the person into PERSON_SLICES parts for a distinct count of people (each person in one part).
+MONTH, PERSON = "month", "person"
+PERSON_SLICES = 8
+
+
 @dataclass(frozen=True)
 class DerivedCheck:
     """`derived` and `raw` each select (tenant_id, figure) grouped by tenant; `{t}` is the
-    derived table's qualified name and `{events}` that of `events`."""
+    derived table's qualified name, `{events}` that of `events` and `{slice}` in `raw` the condition
+    of one slice (`sliced`: MONTH or PERSON); the figures of the slices are added up. The derived
+    side reads a pre-aggregated table and is not cut."""
 
     table: str
     figure: str
     derived: str
     raw: str
+    sliced: str = MONTH
 
 
 DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
@@ -38,38 +49,40 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "SELECT tenant_id, uniqExact(event_id) FROM {t} GROUP BY tenant_id",
         # event_ids keeps 7 days of ids by arrival; a check right after ingest sees them all.
         "SELECT tenant_id, uniqExact(event_id) FROM {events} "
-        "WHERE received_at >= now() - INTERVAL 7 DAY GROUP BY tenant_id",
+        "WHERE received_at >= now() - INTERVAL 7 DAY AND {slice} GROUP BY tenant_id",
     ),
     DerivedCheck(
         "metrics_daily",
         "events",
         "SELECT tenant_id, sum(events) FROM {t} GROUP BY tenant_id",
-        "SELECT tenant_id, count() FROM {events} GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM {events} WHERE {slice} GROUP BY tenant_id",
     ),
     DerivedCheck(
         "metrics_monthly",
         "events",
         "SELECT tenant_id, sum(events) FROM {t} GROUP BY tenant_id",
-        "SELECT tenant_id, count() FROM {events} GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM {events} WHERE {slice} GROUP BY tenant_id",
     ),
     DerivedCheck(
         "persons",
         "events",
         "SELECT tenant_id, sum(event_count) FROM {t} GROUP BY tenant_id",
-        "SELECT tenant_id, count() FROM {events} GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM {events} WHERE {slice} GROUP BY tenant_id",
     ),
     DerivedCheck(
         "persons",
         "persons",
         "SELECT tenant_id, uniqExact(distinct_id) FROM {t} GROUP BY tenant_id",
-        "SELECT tenant_id, uniqExact(distinct_id) FROM {events} GROUP BY tenant_id",
+        "SELECT tenant_id, uniqExact(distinct_id) FROM {events} WHERE {slice} GROUP BY tenant_id",
+        PERSON,
     ),
     DerivedCheck(
         "person_properties",
         "(person, key) pairs",
         "SELECT tenant_id, uniqExact(distinct_id, key) FROM {t} GROUP BY tenant_id",
         "SELECT tenant_id, uniqExact(distinct_id, kv.1) FROM {events} "
-        "ARRAY JOIN JSONExtractKeysAndValuesRaw(toJSONString(properties)) AS kv GROUP BY tenant_id",
+        "ARRAY JOIN JSONExtractKeysAndValuesRaw(toJSONString(properties)) AS kv WHERE {slice} GROUP BY tenant_id",
+        PERSON,
     ),
     # The pre-aggregation of retention and engagement (migration 0620): per-event rows and the
     # any-event rows (event = '') each count every event once, and their hour masks (merged per row
@@ -78,13 +91,13 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "person_weeks",
         "events",
         "SELECT tenant_id, sum(events) FROM {t} WHERE event != '' GROUP BY tenant_id",
-        "SELECT tenant_id, count() FROM {events} GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM {events} WHERE {slice} GROUP BY tenant_id",
     ),
     DerivedCheck(
         "person_weeks",
         "events (any-event rows)",
         "SELECT tenant_id, sum(events) FROM {t} WHERE event = '' GROUP BY tenant_id",
-        "SELECT tenant_id, count() FROM {events} GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM {events} WHERE {slice} GROUP BY tenant_id",
     ),
     DerivedCheck(
         "person_weeks",
@@ -93,7 +106,7 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "groupBitOr(h0) AS m0, groupBitOr(h1) AS m1, groupBitOr(h2) AS m2 FROM {t} WHERE event != '' "
         "GROUP BY tenant_id, event, week, person_key) GROUP BY tenant_id",
         "SELECT tenant_id, uniqExact(event, toStartOfHour(timestamp), cityHash64(distinct_id)) FROM {events} "
-        "GROUP BY tenant_id",
+        "WHERE {slice} GROUP BY tenant_id",
     ),
     DerivedCheck(
         "person_weeks",
@@ -101,14 +114,16 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "SELECT tenant_id, sum(toUnixTimestamp(t)) FROM (SELECT tenant_id, min(first_ts) AS t FROM {t} "
         "WHERE event != '' GROUP BY tenant_id, event, person_key) GROUP BY tenant_id",
         "SELECT tenant_id, sum(toUnixTimestamp(t)) FROM (SELECT tenant_id, min(timestamp) AS t FROM {events} "
-        "GROUP BY tenant_id, event, cityHash64(distinct_id)) GROUP BY tenant_id",
+        "WHERE {slice} GROUP BY tenant_id, event, cityHash64(distinct_id)) GROUP BY tenant_id",
+        PERSON,
     ),
     # The taxonomy's property keys (migration 1700): one count per (event, JSON path) of each event.
     DerivedCheck(
         "taxonomy_properties",
         "(event, property) occurrences",
         "SELECT tenant_id, sum(events) FROM {t} GROUP BY tenant_id",
-        "SELECT tenant_id, count() FROM {events} ARRAY JOIN JSONAllPaths(properties) AS k GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM {events} ARRAY JOIN JSONAllPaths(properties) AS k WHERE {slice} "
+        "GROUP BY tenant_id",
     ),
 )
 
@@ -126,23 +141,64 @@ class Mismatch:
 
 
 def check_derived(warehouse: Warehouse) -> list[Mismatch]:
-    """Every disagreement between a derived table and `events`, and every event stored twice."""
+    """Every disagreement between a derived table and `events`, and every event stored twice.
+    `events` is read in slices (by month partition, or by a hash of the person), each statement
+    within the query time limit whatever the size."""
     scope = warehouse.platform(VERIFY_REASON)
     events = warehouse.table("events")
+    slices = {MONTH: month_slices(warehouse), PERSON: person_slices()}
     found: list[Mismatch] = []
     for check in DERIVED_CHECKS:
         derived = _per_tenant(scope.query(check.derived.format(t=warehouse.table(check.table), events=events)).rows)
-        raw = _per_tenant(scope.query(check.raw.format(t=warehouse.table(check.table), events=events)).rows)
+        raw: dict[str, int] = {}
+        for condition in slices[check.sliced]:
+            sql = check.raw.format(t=warehouse.table(check.table), events=events, slice=condition)
+            for tenant, value in _per_tenant(scope.query(sql).rows).items():
+                raw[tenant] = raw.get(tenant, 0) + value
         for tenant in sorted(derived.keys() | raw.keys()):
             if derived.get(tenant, 0) != raw.get(tenant, 0):
                 found.append(Mismatch(tenant, check.table, check.figure, derived.get(tenant, 0), raw.get(tenant, 0)))
-    twice = scope.query(
-        f"SELECT tenant_id, count() - uniqExact(event_id), uniqExact(event_id) FROM {events} GROUP BY tenant_id"
-    ).rows
-    for tenant, extra, distinct in twice:
-        if extra:
-            found.append(Mismatch(str(tenant), "events", "rows", int(distinct) + int(extra), int(distinct)))
+    # A repeated event has the same timestamp: the rows of one id are in one month.
+    extra: dict[str, int] = {}
+    distinct: dict[str, int] = {}
+    for condition in slices[MONTH]:
+        for tenant, more, ids in scope.query(
+            f"SELECT tenant_id, count() - uniqExact(event_id), uniqExact(event_id) FROM {events} "
+            f"WHERE {condition} GROUP BY tenant_id"
+        ).rows:
+            extra[str(tenant)] = extra.get(str(tenant), 0) + int(more)
+            distinct[str(tenant)] = distinct.get(str(tenant), 0) + int(ids)
+    for tenant in sorted(extra):
+        if extra[tenant]:
+            found.append(Mismatch(tenant, "events", "rows", distinct[tenant] + extra[tenant], distinct[tenant]))
     return found
+
+
+def month_slices(warehouse: Warehouse) -> list[str]:
+    """One condition per month from the oldest partition of `events` to the newest (each reads its
+    partition only), and one for the rows before or after them (a partition made meanwhile), so
+    that no row is left out."""
+    oldest, newest = (
+        warehouse.platform(VERIFY_REASON)
+        .query(
+            "SELECT min(toUInt32OrZero(partition)), max(toUInt32OrZero(partition)) FROM system.parts "
+            "WHERE database = {db:String} AND table = 'events' AND active AND toUInt32OrZero(partition) > 0",
+            {"db": warehouse.database},
+        )
+        .rows[0]
+    )
+    if not oldest:
+        return ["1"]
+    months, month = [], int(oldest)
+    while month <= int(newest):
+        months.append(month)
+        month = month + 1 if month % 100 < 12 else (month // 100 + 1) * 100 + 1
+    outside = f"(toYYYYMM(timestamp) < {months[0]} OR toYYYYMM(timestamp) > {months[-1]})"
+    return [f"toYYYYMM(timestamp) = {m}" for m in months] + [outside]
+
+
+def person_slices() -> list[str]:
+    return [f"cityHash64(distinct_id) % {PERSON_SLICES} = {i}" for i in range(PERSON_SLICES)]
 
 
 def events_table_exists(warehouse: Warehouse) -> bool:
