@@ -393,8 +393,15 @@ class Tiering:
         started = time.perf_counter()
         tenants = self.tenants_of(stagings + taxonomy_stagings)
         plans: dict[str, tuple[dict[Any, Any], dict[Any, str]]] = {}
+        # The tenants whose taxonomy an earlier attempt began to replace: subtracting again would
+        # subtract twice, so theirs is refilled from the hot events instead (exact, slower; rare).
+        marker = self.core.warehouse.table("lifecycle_taxonomy_replacing")
+        self.platform.command(
+            f"CREATE TABLE IF NOT EXISTS {marker} (tenant_id String) ENGINE = MergeTree ORDER BY tenant_id"
+        )
+        begun = {str(r[0]) for r in self.platform.query(f"SELECT DISTINCT tenant_id FROM {marker}").rows}
         if taxonomy_stagings:
-            for tenant_id in tenants:
+            for tenant_id in (t for t in tenants if t not in begun):
                 scope = self.core.warehouse.for_tenant(tenant_id, background=True)
                 removed = contributions(scope, taxonomy_stagings)
                 plans[tenant_id] = (removed, first_hot_sightings(scope, sorted(removed), boundary))
@@ -406,6 +413,10 @@ class Tiering:
         started = time.perf_counter()
         with self.core.writer.exclusive("lifecycle tiering: derived rows of the months moved"):
             held = time.perf_counter()
+            if plans:
+                self.platform.command(
+                    f"INSERT INTO {marker} SELECT arrayJoin({{tenants:Array(String)}})", {"tenants": sorted(plans)}
+                )
             work: list[Callable[[], Any]] = [self.refill_weeks]
             for tenant_id in tenants:
                 scope = self.core.warehouse.for_tenant(tenant_id, background=True)
@@ -416,7 +427,7 @@ class Tiering:
                     # Read with inserts held: nothing lands between this reading and the replacing.
                     # Without the months' figures (a run of an older version) the whole taxonomy.
                     work.append(partial(self._replace_taxonomy, scope, removed, firsts))
-                elif not taxonomy_stagings:
+                elif not taxonomy_stagings or tenant_id in begun:
                     work.append(partial(refill_taxonomy, scope))
             _together(work)
             self.outcome.phases["insert_gate_held"] = time.perf_counter() - held
@@ -425,6 +436,7 @@ class Tiering:
             for table in (self.staging(month), self.id_staging(month), self.taxonomy_staging(month)):
                 self.platform.command(f"DROP TABLE IF EXISTS {table}")
             self._set_state(month, "done")
+        self.platform.command(f"DROP TABLE IF EXISTS {marker}")
 
     def _replace_taxonomy(self, scope: TenantScope, removed: dict[Any, Any], firsts: dict[Any, str]) -> None:
         replace_rows(scope, sorted(removed), after_tiering(scope, removed, firsts))
