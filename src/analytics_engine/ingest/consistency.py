@@ -80,8 +80,11 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "person_properties",
         "(person, key) pairs",
         "SELECT tenant_id, uniqExact(distinct_id, key) FROM {t} GROUP BY tenant_id",
-        "SELECT tenant_id, uniqExact(distinct_id, kv.1) FROM {events} "
-        "ARRAY JOIN JSONExtractKeysAndValuesRaw(toJSONString(properties)) AS kv WHERE {slice} GROUP BY tenant_id",
+        # The slice picks the rows before their JSON is read (a WHERE after the ARRAY JOIN would
+        # extract every row's keys in each slice).
+        "SELECT tenant_id, uniqExact(distinct_id, kv.1) FROM (SELECT tenant_id, distinct_id, properties "
+        "FROM {events} WHERE {slice}) ARRAY JOIN JSONExtractKeysAndValuesRaw(toJSONString(properties)) AS kv "
+        "GROUP BY tenant_id",
         PERSON,
     ),
     # The pre-aggregation of retention and engagement (migration 0620): per-event rows and the
@@ -122,8 +125,8 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "taxonomy_properties",
         "(event, property) occurrences",
         "SELECT tenant_id, sum(events) FROM {t} GROUP BY tenant_id",
-        "SELECT tenant_id, count() FROM {events} ARRAY JOIN JSONAllPaths(properties) AS k WHERE {slice} "
-        "GROUP BY tenant_id",
+        "SELECT tenant_id, count() FROM (SELECT tenant_id, properties FROM {events} WHERE {slice}) "
+        "ARRAY JOIN JSONAllPaths(properties) AS k GROUP BY tenant_id",
     ),
 )
 
