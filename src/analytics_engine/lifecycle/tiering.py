@@ -129,6 +129,17 @@ class Tiering:
         self.outcome = TieringOutcome()
         self._lock = threading.Lock()
 
+    def _named(self, phase: str, work: Callable[[], Any]) -> Callable[[], None]:
+        """`work`, its seconds recorded under `phase` (a statement run beside others)."""
+
+        def timed() -> None:
+            started = time.perf_counter()
+            work()
+            with self._lock:
+                self._timed(phase, started)
+
+        return timed
+
     def _timed(self, phase: str, started: float) -> None:
         self.outcome.phases[phase] = self.outcome.phases.get(phase, 0.0) + time.perf_counter() - started
 
@@ -461,10 +472,13 @@ class Tiering:
             f"SELECT count() FROM {monthly} WHERE {in_months}", {"months": months}, settings=UNLIMITED
         ).scalar():
             deletes.append(
-                partial(
-                    self.platform.command,
-                    f"ALTER TABLE {monthly} DELETE WHERE {in_months} {MUTATION}",
-                    {"months": months},
+                self._named(
+                    "derived_cold_rows.metrics_monthly",
+                    partial(
+                        self.platform.command,
+                        f"ALTER TABLE {monthly} DELETE WHERE {in_months} {MUTATION}",
+                        {"months": months},
+                    ),
                 )
             )
         if id_stagings:
@@ -474,10 +488,13 @@ class Tiering:
             noted = " UNION ALL ".join(f"SELECT event_id FROM {t}" for t in id_stagings)
             if self.platform.query(f"SELECT count() FROM ({noted})", settings=UNLIMITED).scalar():
                 deletes.append(
-                    partial(
-                        self.platform.command,
-                        f"DELETE FROM {self.core.warehouse.table('event_ids')} WHERE event_id IN ({noted}) "
-                        "SETTINGS lightweight_deletes_sync = 2",
+                    self._named(
+                        "derived_cold_rows.event_ids",
+                        partial(
+                            self.platform.command,
+                            f"DELETE FROM {self.core.warehouse.table('event_ids')} WHERE event_id IN ({noted}) "
+                            "SETTINGS lightweight_deletes_sync = 2",
+                        ),
                     )
                 )
         properties = self.core.warehouse.table("person_properties")
@@ -486,7 +503,12 @@ class Tiering:
             f"SELECT count() FROM {properties} WHERE {COLD_ONLY}", params, settings=UNLIMITED
         ).scalar():
             deletes.append(
-                partial(self.platform.command, f"ALTER TABLE {properties} DELETE WHERE {COLD_ONLY} {MUTATION}", params)
+                self._named(
+                    "derived_cold_rows.person_properties",
+                    partial(
+                        self.platform.command, f"ALTER TABLE {properties} DELETE WHERE {COLD_ONLY} {MUTATION}", params
+                    ),
+                )
             )
         return deletes
 
