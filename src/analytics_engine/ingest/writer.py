@@ -110,6 +110,24 @@ class EventWriter:
         # counted twice (its views' rows, and again by the recompute), so a replay runs alone.
         self._gate = InsertGate()
         self.replayed_batches = 0
+        # Seconds each `exclusive()` held new inserts back (the last few: benchmarks and tests read it).
+        self.exclusive_seconds: list[float] = []
+
+    @contextmanager
+    def exclusive(self, reason: str) -> Iterator[None]:
+        """Inserts of this process wait while the caller runs: those running finish first, new ones
+        wait for the block to end. For work that deletes derived rows and computes them again from
+        `events` (an erasure, the tiering job): an insert landing in between would be counted twice
+        (its views' rows, and again by the recompute) or lost (its rows deleted with the old ones).
+        Hold it briefly: ingest stalls meanwhile."""
+        with self._gate.alone():
+            started = time.perf_counter()
+            try:
+                yield
+            finally:
+                held = time.perf_counter() - started
+                self.exclusive_seconds = [*self.exclusive_seconds[-49:], held]
+                log.info("ingest.inserts_held", reason=reason, seconds=round(held, 3))
 
     def write(
         self,

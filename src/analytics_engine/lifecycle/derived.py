@@ -221,6 +221,17 @@ def rebuild_people(
         scope.command(person_weeks_insert(scope.table("person_weeks"), events, mine), params)
 
 
+def rebuild_persons(scope: TenantScope, people_sql: str, params: dict[str, Any] | None = None) -> None:
+    """Delete and recompute the `persons` rows of the people `people_sql` selects, from `events`."""
+    mine = f"tenant_id = {{tenant_id:String}} AND distinct_id IN ({people_sql})"
+    scope.command(f"ALTER TABLE {scope.table('persons')} DELETE WHERE {mine} {MUTATION}", params or {})
+    scope.command(
+        f"INSERT INTO {scope.table('persons')} SELECT tenant_id, distinct_id, min(timestamp), max(timestamp), count() "
+        f"FROM {scope.table('events')} WHERE {mine} GROUP BY tenant_id, distinct_id " + FRESH,
+        params or {},
+    )
+
+
 def person_weeks_insert(target: str, events: str, where: str) -> str:
     """The SELECT of person_weeks_mv (migration 0620) over the events matching `where`, into `target`."""
     return (

@@ -52,18 +52,19 @@ from analytics_engine.lifecycle.cold import (
 from analytics_engine.lifecycle.derived import (
     MUTATION,
     UNLIMITED,
-    people_deletes,
     person_weeks_insert,
-    rebuild_people,
-    rebuild_taxonomy,
+    rebuild_persons,
+    refill_taxonomy,
 )
 from analytics_engine.lifecycle.models import ColdFile, TieredMonth
-from analytics_engine.lifecycle.window import cold_expiry_limit, cold_partition_limit
+from analytics_engine.lifecycle.tiered_taxonomy import after_tiering, contributions, first_hot_sightings, replace_rows
+from analytics_engine.lifecycle.window import cold_expiry_limit, cold_partition_limit, month_start
 from analytics_engine.storage.base import LocalStorage
 
 if TYPE_CHECKING:
     from analytics_engine.core import Core
     from analytics_engine.jobs.context import JobContext
+    from analytics_engine.warehouse.scoped import TenantScope
 
 log = structlog.get_logger(__name__)
 REASON = "lifecycle tiering: month partitions of events are shared by every tenant"
@@ -71,6 +72,13 @@ MASK = (1 << 64) - 1
 # `event_ids` keeps the ids received in the last 7 days (its TTL; a day more for expired rows not
 # yet merged away).
 ID_DAYS = 8
+# A person_properties row (an argMax state) whose latest value is older than `boundary`, the first
+# instant of the hot tier: merged after a state of '' at the instant before it, that state stays
+# (argMax keeps the first of equal timestamps), which no real value (raw JSON, never empty) can be.
+COLD_ONLY = (
+    "arrayReduce('argMaxMerge', [arrayReduce('argMaxState', [''], "
+    "[{boundary:DateTime64(3, 'UTC')} - toIntervalMillisecond(1)]), value]) = ''"
+)
 
 
 @dataclass
@@ -120,6 +128,17 @@ class Tiering:
         self.events = core.warehouse.table("events")
         self.outcome = TieringOutcome()
         self._lock = threading.Lock()
+
+    def _named(self, phase: str, work: Callable[[], Any]) -> Callable[[], None]:
+        """`work`, its seconds recorded under `phase` (a statement run beside others)."""
+
+        def timed() -> None:
+            started = time.perf_counter()
+            work()
+            with self._lock:
+                self._timed(phase, started)
+
+        return timed
 
     def _timed(self, phase: str, started: float) -> None:
         self.outcome.phases[phase] = self.outcome.phases.get(phase, 0.0) + time.perf_counter() - started
@@ -208,6 +227,9 @@ class Tiering:
     def id_staging(self, month: int) -> str:
         return self.core.warehouse.table(f"lifecycle_ids_{int(month)}")
 
+    def taxonomy_staging(self, month: int) -> str:
+        return self.core.warehouse.table(f"lifecycle_taxonomy_{int(month)}")
+
     def export_months(self, months: list[int]) -> None:
         """Step 1 for these months: every (tenant, month) file written and checked, the months' people
         noted; then each month is `exported`."""
@@ -234,6 +256,17 @@ class Tiering:
             self.platform.command(
                 f"CREATE TABLE {ids} ENGINE = MergeTree ORDER BY event_id AS SELECT event_id FROM {self.events} "
                 f"WHERE toYYYYMM(timestamp) = {{m:UInt32}} AND received_at >= now() - INTERVAL {ID_DAYS} DAY",
+                {"m": month},
+            )
+            # What the month's rows contribute to each taxonomy row (event, path, type): subtracted
+            # from the table once they left the hot tier, instead of refilling it from every event.
+            taxonomy = self.taxonomy_staging(month)
+            self.platform.command(f"DROP TABLE IF EXISTS {taxonomy}")
+            self.platform.command(
+                f"CREATE TABLE {taxonomy} ENGINE = MergeTree ORDER BY (tenant_id, event, key, type) AS "
+                "SELECT tenant_id, event, kv.1 AS key, kv.2 AS type, count() AS events, min(timestamp) AS first_seen, "
+                f"max(timestamp) AS last_seen FROM {self.events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
+                "WHERE toYYYYMM(timestamp) = {m:UInt32} GROUP BY tenant_id, event, key, type",
                 {"m": month},
             )
             self._timed("note_people", started)
@@ -332,37 +365,122 @@ class Tiering:
             self._set_state(month, "dropped")
 
     def finish_dropped(self) -> None:
-        """For every month dropped (this run or a run cut short): the daily rollup's days of those
-        months go, and the per-person tables of their people are recomputed from the hot events,
-        all months at once (one round of mutations per tenant); then the months are done."""
+        """For every month dropped (this run or a run cut short), once for all of them:
+
+        - without holding inserts (each statement removes rows that describe the dropped months only,
+          judged row by row, so a row an insert adds meanwhile is never touched): the months' days
+          leave the daily rollup; the noted ids leave `event_ids`; every `person_properties` row
+          whose latest value is older than the hot tier goes (`COLD_ONLY`: the other rows already
+          hold the right value, a hot one being later than any cold one);
+        - the first hot sighting of each taxonomy row the months touched (tiered_taxonomy.py);
+        - with inserts held (`writer.exclusive`: an insert landing between a delete and its refill
+          would be counted twice): the taxonomy rows the months touched replaced by the table's
+          figures less theirs, `persons` of the months' people computed again from the hot events,
+          and `person_weeks`' old partitions dropped with the week straddling into the hot tier
+          computed again;
+
+        then the months are done and their staging tables go."""
         with self.core.metadata.session() as session:
             months = sorted(session.scalars(select(TieredMonth.month).where(TieredMonth.state == "dropped")))
         if not months:
             return
-        monthly = self.core.warehouse.table("metrics_monthly")
-        in_months = "toYYYYMM(day) IN {months:Array(UInt32)}"
-        deletes: list[Callable[[], Any]] = []
-        if self.platform.query(
-            f"SELECT count() FROM {monthly} WHERE {in_months}", {"months": months}, settings=UNLIMITED
-        ).scalar():
-            deletes.append(
-                partial(
-                    self.platform.command,
-                    f"ALTER TABLE {monthly} DELETE WHERE {in_months} {MUTATION}",
-                    {"months": months},
-                )
-            )
+        boundary = month_start(datetime(max(months) // 100, max(months) % 100, 1, tzinfo=UTC), -1)
         existing = {
             str(r[0])
             for r in self.platform.query(
-                "SELECT name FROM system.tables WHERE database = {db:String} "
-                "AND (name LIKE 'lifecycle_people_%' OR name LIKE 'lifecycle_ids_%')",
+                "SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'lifecycle\\\\_%'",
                 {"db": self.core.warehouse.database},
                 settings=UNLIMITED,
             ).rows
         }
         stagings = [self.staging(m) for m in months if f"lifecycle_people_{int(m)}" in existing]
         id_stagings = [self.id_staging(m) for m in months if f"lifecycle_ids_{int(m)}" in existing]
+        taxonomy_stagings = [self.taxonomy_staging(m) for m in months if f"lifecycle_taxonomy_{int(m)}" in existing]
+
+        started = time.perf_counter()
+        _together(self.cold_row_deletes(months, boundary, id_stagings))
+        self._timed("derived_cold_rows", started)
+
+        started = time.perf_counter()
+        tenants = self.tenants_of(stagings + taxonomy_stagings)
+        plans: dict[str, tuple[dict[Any, Any], dict[Any, str]]] = {}
+        # The tenants whose taxonomy an earlier attempt began to replace: subtracting again would
+        # subtract twice, so theirs is refilled from the hot events instead (exact, slower; rare).
+        marker = self.core.warehouse.table("lifecycle_taxonomy_replacing")
+        self.platform.command(
+            f"CREATE TABLE IF NOT EXISTS {marker} (tenant_id String) ENGINE = MergeTree ORDER BY tenant_id"
+        )
+        begun = {str(r[0]) for r in self.platform.query(f"SELECT DISTINCT tenant_id FROM {marker}").rows}
+        if taxonomy_stagings:
+            for tenant_id in (t for t in tenants if t not in begun):
+                scope = self.core.warehouse.for_tenant(tenant_id, background=True)
+                removed = contributions(scope, taxonomy_stagings)
+                plans[tenant_id] = (removed, first_hot_sightings(scope, sorted(removed), boundary))
+        self._timed("derived_taxonomy_search", started)
+
+        people = " UNION DISTINCT ".join(
+            f"SELECT distinct_id FROM {t} WHERE tenant_id = {{tenant_id:String}}" for t in stagings
+        )
+        started = time.perf_counter()
+        with self.core.writer.exclusive("lifecycle tiering: derived rows of the months moved"):
+            held = time.perf_counter()
+            if plans:
+                self.platform.command(
+                    f"INSERT INTO {marker} SELECT arrayJoin({{tenants:Array(String)}})", {"tenants": sorted(plans)}
+                )
+            work: list[Callable[[], Any]] = [self.refill_weeks]
+            for tenant_id in tenants:
+                scope = self.core.warehouse.for_tenant(tenant_id, background=True)
+                if people:
+                    work.append(partial(rebuild_persons, scope, people))
+                if tenant_id in plans:
+                    removed, firsts = plans[tenant_id]
+                    # Read with inserts held: nothing lands between this reading and the replacing.
+                    # Without the months' figures (a run of an older version) the whole taxonomy.
+                    work.append(partial(self._replace_taxonomy, scope, removed, firsts))
+                elif not taxonomy_stagings or tenant_id in begun:
+                    work.append(partial(refill_taxonomy, scope))
+            _together(work)
+            self.outcome.phases["insert_gate_held"] = time.perf_counter() - held
+        self._timed("derived_gated", started)
+        for month in months:
+            for table in (self.staging(month), self.id_staging(month), self.taxonomy_staging(month)):
+                self.platform.command(f"DROP TABLE IF EXISTS {table}")
+            self._set_state(month, "done")
+        self.platform.command(f"DROP TABLE IF EXISTS {marker}")
+
+    def _replace_taxonomy(self, scope: TenantScope, removed: dict[Any, Any], firsts: dict[Any, str]) -> None:
+        replace_rows(scope, sorted(removed), after_tiering(scope, removed, firsts))
+
+    def tenants_of(self, stagings: Sequence[str]) -> list[str]:
+        if not stagings:
+            return []
+        union = " UNION ALL ".join(f"SELECT DISTINCT tenant_id FROM {t}" for t in stagings)
+        return sorted(
+            str(r[0]) for r in self.platform.query(f"SELECT DISTINCT tenant_id FROM ({union})", settings=UNLIMITED).rows
+        )
+
+    def cold_row_deletes(
+        self, months: list[int], boundary: datetime, id_stagings: Sequence[str]
+    ) -> list[Callable[[], Any]]:
+        """The statements removing derived rows that describe the dropped months only (row by row:
+        safe beside inserts, which add rows of hot events only)."""
+        deletes: list[Callable[[], Any]] = []
+        monthly = self.core.warehouse.table("metrics_monthly")
+        in_months = "toYYYYMM(day) IN {months:Array(UInt32)}"
+        if self.platform.query(
+            f"SELECT count() FROM {monthly} WHERE {in_months}", {"months": months}, settings=UNLIMITED
+        ).scalar():
+            deletes.append(
+                self._named(
+                    "derived_cold_rows.metrics_monthly",
+                    partial(
+                        self.platform.command,
+                        f"ALTER TABLE {monthly} DELETE WHERE {in_months} {MUTATION}",
+                        {"months": months},
+                    ),
+                )
+            )
         if id_stagings:
             # The duplicate-check ids noted in step 1: such an id can never come back (ingest refuses
             # events older than the hot window) and `event_ids` forgets every id after 7 days anyway,
@@ -370,55 +488,42 @@ class Tiering:
             noted = " UNION ALL ".join(f"SELECT event_id FROM {t}" for t in id_stagings)
             if self.platform.query(f"SELECT count() FROM ({noted})", settings=UNLIMITED).scalar():
                 deletes.append(
-                    partial(
-                        self.platform.command,
-                        f"DELETE FROM {self.core.warehouse.table('event_ids')} WHERE event_id IN ({noted}) "
-                        "SETTINGS lightweight_deletes_sync = 2",
+                    self._named(
+                        "derived_cold_rows.event_ids",
+                        partial(
+                            self.platform.command,
+                            f"DELETE FROM {self.core.warehouse.table('event_ids')} WHERE event_id IN ({noted}) "
+                            "SETTINGS lightweight_deletes_sync = 2",
+                        ),
                     )
                 )
-        refills: list[Callable[[], Any]] = []
-        boundary = self.drop_old_weeks()
-        if boundary is not None:
-            refills.append(
-                partial(
-                    self.platform.command,
-                    person_weeks_insert(
-                        self.core.warehouse.table("person_weeks"), self.events, "toMonday(timestamp) = {week:Date}"
+        properties = self.core.warehouse.table("person_properties")
+        params = {"boundary": boundary}
+        if self.platform.query(
+            f"SELECT count() FROM {properties} WHERE {COLD_ONLY}", params, settings=UNLIMITED
+        ).scalar():
+            deletes.append(
+                self._named(
+                    "derived_cold_rows.person_properties",
+                    partial(
+                        self.platform.command, f"ALTER TABLE {properties} DELETE WHERE {COLD_ONLY} {MUTATION}", params
                     ),
-                    {"week": boundary},
                 )
             )
-        if stagings:
-            union = " UNION ALL ".join(f"SELECT tenant_id, distinct_id FROM {t}" for t in stagings)
-            tenants = [
-                str(r[0])
-                for r in self.platform.query(f"SELECT DISTINCT tenant_id FROM ({union})", settings=UNLIMITED).rows
-            ]
-            people = " UNION DISTINCT ".join(
-                f"SELECT distinct_id FROM {t} WHERE tenant_id = {{tenant_id:String}}" for t in stagings
+        return deletes
+
+    def refill_weeks(self) -> None:
+        """person_weeks' partitions before the hot tier dropped whole, and the week straddling into
+        the hot tier computed again (run with inserts held: the refill counts the hot events of
+        that week, whose views wrote into the dropped partition)."""
+        boundary = self.drop_old_weeks()
+        if boundary is not None:
+            self.platform.command(
+                person_weeks_insert(
+                    self.core.warehouse.table("person_weeks"), self.events, "toMonday(timestamp) = {week:Date}"
+                ),
+                {"week": boundary},
             )
-            taxonomy = (
-                f"ALTER TABLE {self.core.warehouse.table('taxonomy_properties')} DELETE "
-                f"WHERE tenant_id = {{tenant_id:String}} {MUTATION}"
-            )
-            for tenant_id in tenants:
-                scope = self.core.warehouse.for_tenant(tenant_id, background=True)
-                deletes += [
-                    partial(scope.command, sql, params)
-                    for sql, params in people_deletes(scope, people, {}, weeks=False)
-                ]
-                deletes.append(partial(scope.command, taxonomy, {}))
-                refills.append(partial(rebuild_people, scope, people, {}, deleted=True, weeks=False))
-                # A key's count and first/last seen cover the hot events only.
-                refills.append(partial(rebuild_taxonomy, scope, None))
-        # One round of deletes side by side (each mutation waits for its own rewrite), then the refills
-        # side by side: a round costs its slowest statement rather than the sum.
-        for round_ in (deletes, refills):
-            _together(round_)
-        for month in months:
-            self.platform.command(f"DROP TABLE IF EXISTS {self.staging(month)}")
-            self.platform.command(f"DROP TABLE IF EXISTS {self.id_staging(month)}")
-            self._set_state(month, "done")
 
     def drop_old_weeks(self) -> date | None:
         """person_weeks is partitioned by the month of its week's Monday: every partition before the

@@ -39,6 +39,7 @@ from analytics_engine.lifecycle.derived import (
     Affected,
     affected_by,
     rebuild,
+    rebuild_people,
     run_together,
     taxonomy_after_removal,
 )
@@ -159,14 +160,34 @@ class Eraser:
         self._step("event_ids", self._deleter(TableStore("event_ids", "event_ids", _event_ids_match(self.events))))
         # Then one round of mutations side by side: events, cohort members, rejected events, synced tables.
         self._step("removal", self._removal)
-        self._step("taxonomy", self._taxonomy)
-        self._step("derived", lambda: rebuild(self.scope, Affected.from_json(self.progress["affected"])))
+        # The erased people's own rows (persons, person properties, person weeks) first: only an
+        # insert of those very people could race them (refused at ingest with suppression).
+        self._step("people", self._people)
+        # Then the taxonomy's rows are read, and every shared bucket (rollups, taxonomy keys) deleted
+        # and computed again from `events`, with this process's inserts held: an insert landing in
+        # between would be counted twice (its views' rows, then the recompute) or not at all.
+        if not {"taxonomy", "derived"} <= set(self.progress.get("done", [])):
+            with self.core.writer.exclusive("privacy erasure: shared derived rows of the erased people"):
+                self._step("taxonomy", self._taxonomy)
+                self._step("derived", self._shared_derived)
         self.progress.setdefault("removed_at", datetime.now(UTC).isoformat())
         self._step("cold", self._cold)
         self._step("files", self._apply_files)
         self._step("cache", self._forget_cached)
         self._step("suppression", self._suppression)
         return self._finish()
+
+    def _people(self) -> None:
+        people = Affected.from_json(self.progress["affected"]).people
+        if people:
+            rebuild_people(self.scope, "SELECT arrayJoin({people:Array(String)})", {"people": people})
+
+    def _shared_derived(self) -> None:
+        affected = Affected.from_json(self.progress["affected"])
+        # Progress saved before the `people` step existed has not recomputed them yet.
+        if "people" in self.progress.get("done", []):
+            affected.people = []
+        rebuild(self.scope, affected)
 
     def _forget_cached(self) -> None:
         """Every cached answer misses (a new data version), and the dashboards' last known answers,
