@@ -28,6 +28,7 @@ PLATFORM_USERS = {
     "ingest/writer.py",  # mixed-tenant ingest batches, limited by ingest limits
     "lifecycle/tiering.py",  # month partitions of events are shared by every tenant
     "materialized/warehouse.py",  # DDL and backfill of event columns shared by tenants
+    "observability/memory.py",  # admin memory diagnostics: the engine's system.metrics (no tenant rows)
     "query/catalogue.py",  # restricted SQL: names and columns of synced tables (system tables, no rows)
     "privacy/eraser.py",  # the catalogue: which sync tables (shared by tenants) have text columns
     "sync/targets.py",  # one table per sync source holding every tenant's rows

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import os
 import statistics
 import threading
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,6 +141,23 @@ class Soak:
     def running(self) -> bool:
         return time.monotonic() < self.deadline
 
+    async def _with_retries(self, op: Op, attempt: Callable[[bool], Awaitable[tuple[str, bool] | None]]) -> None:
+        """Calls `attempt(retry)` until it succeeds (returns None), at most `RETRIES` times, waiting
+        longer before each retry (counted in `retried`). A failure is `(text, final)`: a final one is
+        not retried. The last failure counts as one error of `op`."""
+        failure = ""
+        for number in range(RETRIES):
+            if number:
+                self.retried += 1
+                await asyncio.sleep(0.5 * number)
+            outcome = await attempt(number > 0)
+            if outcome is None:
+                return
+            failure, final = outcome
+            if final:
+                break
+        op.error(failure)
+
     async def http_ingest(self, client: httpx.AsyncClient, pacer: Pacer) -> None:
         """A body dropped on the way (connection lost, 429, 5xx) is sent again as it was, with the
         same event ids: the duplicate check stores each once. Counted in `retried`; an error is a
@@ -147,37 +166,31 @@ class Soak:
         while self.running():
             await pacer.take(HTTP_BODY_EVENTS)
             events = self.source.take(HTTP_BODY_EVENTS)
-            body = orjson.dumps(events)
-            started = time.perf_counter()
-            failure = ""
-            for attempt in range(RETRIES):
-                if attempt:
-                    self.retried += 1
-                    await asyncio.sleep(0.5 * attempt)
-                try:
-                    response = await client.post(
-                        "/v1/events", content=body, headers={**self.headers, "Content-Type": "application/json"}
-                    )
-                except httpx.TransportError as exc:
-                    failure = repr(exc)
-                    continue
-                if response.status_code == 429 or response.status_code >= 500:
-                    failure = f"{response.status_code} {response.text}"
-                    continue
-                if response.status_code >= 300:
-                    failure = f"{response.status_code} {response.text}"
-                    break
-                answer = response.json()
-                rejected = len(answer.get("rejected") or [])
-                # A retry's events the lost attempt had stored are acknowledged too (stored once).
-                self.http_acked += len(events) - rejected if attempt else int(answer["accepted"])
-                if rejected:
-                    op.error(f"rejected: {answer['rejected'][:2]}")
-                op.latencies.append((time.perf_counter() - started) * 1000)
-                failure = ""
-                break
-            if failure:
-                op.error(failure)
+            post = functools.partial(
+                self._post_body, client, op, len(events), orjson.dumps(events), time.perf_counter()
+            )
+            await self._with_retries(op, post)
+
+    async def _post_body(
+        self, client: httpx.AsyncClient, op: Op, count: int, body: bytes, started: float, retry: bool
+    ) -> tuple[str, bool] | None:
+        headers = {**self.headers, "Content-Type": "application/json"}
+        try:
+            response = await client.post("/v1/events", content=body, headers=headers)
+        except httpx.TransportError as exc:
+            return repr(exc), False
+        if response.status_code == 429 or response.status_code >= 500:
+            return f"{response.status_code} {response.text}", False
+        if response.status_code >= 300:
+            return f"{response.status_code} {response.text}", True
+        answer = response.json()
+        rejected = len(answer.get("rejected") or [])
+        # A retry's events the lost attempt had stored are acknowledged too (stored once).
+        self.http_acked += count - rejected if retry else int(answer["accepted"])
+        if rejected:
+            op.error(f"rejected: {answer['rejected'][:2]}")
+        op.latencies.append((time.perf_counter() - started) * 1000)
+        return None
 
     async def nats_ingest(self, js: Any, pacer: Pacer) -> None:
         """A publish JetStream did not acknowledge is sent again with the same events (and message
@@ -186,24 +199,19 @@ class Soak:
         while self.running():
             await pacer.take(NATS_MESSAGE_EVENTS)
             message = orjson.dumps({"tenant_id": self.tenant_id, "events": self.source.take(NATS_MESSAGE_EVENTS)})
-            message_id = uuid.uuid4().hex
-            started = time.perf_counter()
-            failure = ""
-            for attempt in range(RETRIES):
-                if attempt:
-                    self.retried += 1
-                    await asyncio.sleep(0.5 * attempt)
-                try:
-                    await js.publish(f"{self.subject}.in", message, timeout=30, headers={"Nats-Msg-Id": message_id})
-                except Exception as exc:
-                    failure = repr(exc)
-                    continue
-                self.nats_acked += NATS_MESSAGE_EVENTS  # JetStream stored it: acknowledged to the publisher
-                op.latencies.append((time.perf_counter() - started) * 1000)
-                failure = ""
-                break
-            if failure:
-                op.error(failure)
+            publish = functools.partial(self._publish, js, op, message, uuid.uuid4().hex, time.perf_counter())
+            await self._with_retries(op, publish)
+
+    async def _publish(
+        self, js: Any, op: Op, message: bytes, message_id: str, started: float, retry: bool
+    ) -> tuple[str, bool] | None:
+        try:
+            await js.publish(f"{self.subject}.in", message, timeout=30, headers={"Nats-Msg-Id": message_id})
+        except Exception as exc:  # any publish failure is retried with the same message id
+            return repr(exc), False
+        self.nats_acked += NATS_MESSAGE_EVENTS  # JetStream stored it: acknowledged to the publisher
+        op.latencies.append((time.perf_counter() - started) * 1000)
+        return None
 
     async def renders(self, client: httpx.AsyncClient, dashboard_id: str, pause: float) -> None:
         op = self.ops["dashboard_render"]

@@ -426,6 +426,23 @@ def insert_taxonomy_values(scope: TenantScope, values: Sequence[Sequence[Any]]) 
         )
 
 
+def taxonomy_figures(
+    scope: TenantScope, triples: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], tuple[int, str, str]]:
+    """The taxonomy table's figures now for these (event, key, type) triples: count, first and last
+    seen (as text). A triple without rows is absent. Erasure and tiering subtract from these."""
+    return {
+        (str(r[0]), str(r[1]), str(r[2])): (int(r[3]), str(r[4]), str(r[5]))
+        for r in scope.query(
+            f"SELECT event, key, type, sum(events), toString(min(first_seen)), toString(max(last_seen)) "
+            f"FROM {scope.table('taxonomy_properties')} "
+            f"WHERE tenant_id = {{tenant_id:String}} AND has({TRIPLES}, (event, key, type)) GROUP BY event, key, type",
+            {"keys": list(triples)},
+            settings=UNLIMITED,
+        ).rows
+    }
+
+
 def taxonomy_after_removal(scope: TenantScope, removed: Sequence[Sequence[Any]]) -> list[list[Any]] | None:
     """The taxonomy rows of the removed events' key triples once they are gone from `events` (call
     it after their removal, before the taxonomy's rows change): the table's count less theirs; the
@@ -436,16 +453,7 @@ def taxonomy_after_removal(scope: TenantScope, removed: Sequence[Sequence[Any]])
     if not removed:
         return []
     triples = [(str(r[0]), str(r[1]), str(r[2])) for r in removed]
-    table = scope.table("taxonomy_properties")
-    current = {
-        (str(r[0]), str(r[1]), str(r[2])): (int(r[3]), str(r[4]), str(r[5]))
-        for r in scope.query(
-            f"SELECT event, key, type, sum(events), toString(min(first_seen)), toString(max(last_seen)) FROM {table} "
-            f"WHERE tenant_id = {{tenant_id:String}} AND has({TRIPLES}, (event, key, type)) GROUP BY event, key, type",
-            {"keys": triples},
-            settings=UNLIMITED,
-        ).rows
-    }
+    current = taxonomy_figures(scope, triples)
     rows: list[list[Any]] = []
     for (event, key, type_), (_, _, _, count, first, last) in zip(triples, removed, strict=True):
         if (event, key, type_) not in current:

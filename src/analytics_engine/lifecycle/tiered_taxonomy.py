@@ -31,6 +31,7 @@ from analytics_engine.lifecycle.derived import (
     UNLIMITED,
     insert_taxonomy_values,
     refill_taxonomy,
+    taxonomy_figures,
 )
 from analytics_engine.lifecycle.window import month_start
 from analytics_engine.warehouse.scoped import TenantScope
@@ -103,21 +104,13 @@ def after_tiering(
     """The rows of the removed triples once the months are gone: the table's now (read it with
     inserts held) less the months'. None when the table disagrees."""
     triples = sorted(removed)
-    current = {
-        (str(r[0]), str(r[1]), str(r[2])): (int(r[3]), str(r[4]))
-        for r in scope.query(
-            f"SELECT event, key, type, sum(events), toString(max(last_seen)) FROM {scope.table('taxonomy_properties')} "
-            f"WHERE tenant_id = {{tenant_id:String}} AND has({TRIPLES}, (event, key, type)) GROUP BY event, key, type",
-            {"keys": triples},
-            settings=UNLIMITED,
-        ).rows
-    }
+    current = taxonomy_figures(scope, triples)
     rows: list[list[Any]] = []
     for triple in triples:
         count, _, cold_last = removed[triple]
         if triple not in current:
             return None
-        total, last = current[triple]
+        total, _, last = current[triple]
         left = total - count
         if left < 0 or (left > 0 and (triple not in firsts or last <= cold_last)):
             return None
