@@ -4,6 +4,7 @@ Playwright (tests/ui/test_browser.py starts both), signing in, and the axe-core 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +79,23 @@ def sign_in(page: Any, live: LiveServer, key: str, hash_: str = "") -> None:
     page.wait_for_selector("#tabs:not([hidden])")
     if hash_:
         page.evaluate("(hash) => { location.hash = hash; }", hash_)
+
+
+def chart_value(page: Any, canvas: str, expression: str, timeout: int = 60_000) -> Any:
+    """`expression` (JavaScript over `chart`) for the Chart.js chart on the `canvas` selector, once that
+    chart exists with data. A widget is drawn as its answer arrives and drawn again when a fresher one
+    comes, so its canvas can be in the page a moment before (or between) its charts; reading at once
+    raced that."""
+    handle = page.wait_for_function(
+        f"""() => {{
+            const canvas = document.querySelector({json.dumps(canvas)});
+            const chart = canvas && Chart.getChart(canvas);
+            if (!chart || !chart.data || !chart.data.datasets.length) return undefined;
+            return {{value: ({expression})}};
+        }}""",
+        timeout=timeout,
+    )
+    return handle.json_value()["value"]
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:

@@ -14,6 +14,7 @@ from analytics_engine.config import Settings
 from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import KeyCreate, Scope, TenantCreate
 from tests.dashboards.live import LiveServer, live_server
+from tests.ui.conftest import chart_value
 from tests.ui.test_browser import browser_page
 
 pytestmark = pytest.mark.browser
@@ -58,12 +59,10 @@ def test_trend_chart_draws_annotations(live: LiveServer, runtime: Runtime) -> No
         page.fill("#api-key", key)
         page.click("#sign-in-button")
         page.wait_for_selector(f"[data-widget-id='{widget_id}'] canvas", timeout=60_000)
-        marks = page.evaluate(
-            """(id) => {
-                const chart = Chart.getChart(document.querySelector(`[data-widget-id="${id}"] canvas`));
-                return chart.annotationMarks.map((m) => [m.content, m.bucket, chart.data.labels.length > m.at]);
-            }""",
-            widget_id,
+        marks = chart_value(
+            page,
+            f"[data-widget-id='{widget_id}'] canvas",
+            "chart.annotationMarks.map((m) => [m.content, m.bucket, chart.data.labels.length > m.at])",
         )
         label = page.get_attribute(f"[data-widget-id='{widget_id}'] canvas", "aria-label")
         assert page.errors == []

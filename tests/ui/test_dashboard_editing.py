@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.dashboards.live import LiveServer
-from tests.ui.conftest import axe_violations, call, screenshot, sign_in
+from tests.ui.conftest import axe_violations, call, chart_value, screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -106,9 +106,7 @@ def test_create_rename_add_move_resize_edit_remove_duplicate_delete(
     edited = call(live, key, f"/v1/dashboards/{made['id']}")["widgets"][0]
     assert edited["title"] == "People signing up" and edited["viz"] == "line"
     assert edited["query"]["series"][0]["math"] == "unique_users" and edited["options"]["display"] == "area"
-    fill = page.evaluate(
-        f"Chart.getChart(document.querySelector(\"[data-widget-id='{wid}'] canvas\")).data.datasets[0].fill"
-    )
+    fill = chart_value(page, f"[data-widget-id='{wid}'] canvas", "chart.data.datasets[0].fill")
     assert fill == "origin"  # an area chart
     assert axe_violations(page) == []
 
@@ -147,8 +145,17 @@ def test_filters_for_this_visit_or_saved(page: Any, live: LiveServer, demo: dict
     saved = call(live, key, f"/v1/dashboards/{dashboard_id}")["filters"]
 
     def signups() -> float:
-        widget = next(w for w in page.evaluate("window.aeDashboard.dashboard.widgets") if w["title"] == "Signups")
-        return float(widget["data"]["series"][0]["total"])
+        # widgets are drawn one by one as their answers come (pending, then stale or fresh): wait for
+        # the Signups widget's fresh answer
+        handle = page.wait_for_function(
+            """() => {
+                const widgets = (window.aeDashboard.dashboard || {}).widgets || [];
+                const w = widgets.find((w) => w.title === 'Signups');
+                return w && w.data && !w.pending && !w.stale ? {total: w.data.series[0].total} : undefined;
+            }""",
+            timeout=60_000,
+        )
+        return float(handle.json_value()["total"])
 
     everyone = signups()
     # two property filters and a range, for this visit only
@@ -195,7 +202,10 @@ def test_filters_for_this_visit_or_saved(page: Any, live: LiveServer, demo: dict
     page.fill("#f-tz", "Mars/Olympus")
     page.click("#apply-filters")
     page.wait_for_selector("#dashboard-error:not([hidden])")
-    page.wait_for_function("document.querySelectorAll('.widget-error').length > 0")
+    # the widgets' answers come one by one: wait until each widget has its error, then said once
+    page.wait_for_function(
+        "document.querySelectorAll('.widget-error').length === document.querySelectorAll('[data-widget-id]').length"
+    )
     banner = page.inner_text("#dashboard-error")
     assert "widgets could not be drawn" in banner and "unknown time zone 'Mars/Olympus'" in banner, banner
     assert page.locator("[role=alert]:visible").count() == 1  # said once, not on every widget
