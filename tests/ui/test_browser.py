@@ -132,6 +132,10 @@ def test_sign_in_charts_match_the_api_and_live_update(page: Any, live: LiveServe
     page.wait_for_selector("#dashboard-list a")
     assert "Product overview" in page.inner_text("#dashboard-list")
     page.wait_for_function("document.querySelectorAll('[data-widget-id]').length === 7", timeout=60_000)
+    # widgets are drawn one by one as their answers come: read the charts once every one is fresh
+    page.wait_for_function(
+        "document.querySelectorAll('[data-widget-id][data-state=\"fresh\"]').length === 7", timeout=60_000
+    )
     page.wait_for_selector("#live[data-state='on']", timeout=30_000)
     assert page.evaluate("sessionStorage.getItem('ae_api_key')") == demo["key"]
 
