@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 import uuid
@@ -86,9 +87,16 @@ def test_subscribers_get_events_from_other_processes_once_and_their_own_at_once(
     assert got_here == [first.id]  # locally, once: the NATS echo of its own event is skipped
 
 
+def _closed_port() -> int:
+    """A port nothing listens on: bound, then released (port 1 may be in use on some machines)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def test_unreachable_nats_neither_blocks_publish_nor_loses_local_delivery():
     async def scenario():  # type: ignore[no-untyped-def]
-        bus = NatsBus("nats://127.0.0.1:1", retry_max_seconds=0.2)
+        bus = NatsBus(f"nats://127.0.0.1:{_closed_port()}", retry_max_seconds=0.2)
         received = []
 
         async def handler(event):  # type: ignore[no-untyped-def]
@@ -105,10 +113,42 @@ def test_unreachable_nats_neither_blocks_publish_nor_loses_local_delivery():
         await bus.close()
         return publish_seconds, received, pending, error, time.monotonic() - close_started
 
-    publish_seconds, received, pending, error, close_seconds = asyncio.run(scenario())
+    publish_seconds, received, pending, error, close_seconds = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert publish_seconds < 0.2 and received == ["export.completed"]
     assert pending == 1 and error  # kept for retry, with the reason
     assert close_seconds < 8
+
+
+class _SwallowsCancellation(NatsBus):
+    """A connect that loses a cancellation, as Python 3.11's `asyncio.wait_for` does when the cancel
+    arrives just as the awaited connect fails (the hang behind a CI timeout on 2026-12-06)."""
+
+    async def _connect(self) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(30)
+        raise OSError("connection refused")
+
+
+def test_close_ends_the_sender_even_when_a_cancellation_is_lost():
+    async def scenario() -> tuple[float, bool, int]:
+        bus = _SwallowsCancellation("nats://127.0.0.1:4222", retry_max_seconds=0.2)
+        await bus.publish("export.completed", {"rows": 1}, tenant_id="tn_a")
+        await asyncio.sleep(0.1)  # the sender is inside the connect now
+        task = bus._task
+        started = time.monotonic()
+        await bus.close()
+        return time.monotonic() - started, task is not None and task.done(), len(bus._outbox)
+
+    outcome: list[tuple[float, bool, int]] = []
+    # In a thread of its own: a close that hangs (the defect) fails this test in 30 s instead of
+    # hanging the test process (asyncio.run's teardown would wait on the task forever too).
+    runner = threading.Thread(target=lambda: outcome.append(asyncio.run(scenario())), daemon=True)
+    runner.start()
+    runner.join(30)
+    assert outcome, "NatsBus.close() did not return within 30 s"
+    close_seconds, ended, pending = outcome[0]
+    assert ended and close_seconds < 10
+    assert pending == 1  # never published: kept, not silently dropped
 
 
 def test_the_bus_is_chosen_by_setting():

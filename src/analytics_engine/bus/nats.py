@@ -64,6 +64,7 @@ class NatsBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self.nc: Any = None
         self.js: Any = None
         self.last_error: str | None = None
@@ -102,6 +103,7 @@ class NatsBus:
         if self._task is not None and self._loop is loop and not self._task.done():
             return
         self._loop = loop
+        self._closing = False
         self._wake = asyncio.Event()
         self._task = loop.create_task(self._run(), name="nats-bus")
 
@@ -116,14 +118,34 @@ class NatsBus:
         if self._task is not None and self._loop is asyncio.get_running_loop():
             if self._outbox and not await self.flush(5.0):
                 log.error("bus.unpublished_at_close", events=len(self._outbox), url=self.url)
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await self._stop_sender()
         self._task = None
         await self._disconnect()
         await self._local.close()
 
     # --- internals -----------------------------------------------------------------------------
+    async def _stop_sender(self) -> None:
+        """Stop the sender task, and never wait on it unbounded.
+
+        Python 3.11's `asyncio.wait_for` can swallow a cancellation that arrives just as the awaited
+        connect finishes (fixed in 3.12), and the sender would then go on retrying forever. So the
+        loop also checks `_closing`, and the cancellation is repeated until the task has ended.
+        """
+        task = self._task
+        assert task is not None and self._wake is not None
+        self._closing = True
+        self._wake.set()
+        for _ in range(20):
+            task.cancel()
+            done, _pending = await asyncio.wait({task}, timeout=0.5)
+            if done:
+                break
+        else:
+            log.error("bus.sender_did_not_stop", url=self.url)
+        if task.done() and not task.cancelled():
+            with contextlib.suppress(Exception):
+                task.result()  # retrieved so that asyncio does not log it as never retrieved
+
     def _remember(self, event_id: str) -> None:
         if len(self._own) == self._own.maxlen:
             self._own_set.discard(self._own[0])
@@ -135,7 +157,7 @@ class NatsBus:
 
     async def _run(self) -> None:
         attempt = 0
-        while True:
+        while not self._closing:
             try:
                 if not self.connected:
                     await self._connect()
