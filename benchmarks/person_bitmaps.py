@@ -86,6 +86,12 @@ def main() -> None:
     parser.add_argument("--build", action="store_true")
     parser.add_argument("--widgets", action="store_true", help="also the current widgets' CPU")
     parser.add_argument("--lookup", action="store_true", help="also the id look-up per batch")
+    parser.add_argument(
+        "--periods", type=int, default=8, help="retention periods (the dashboard: 8; bench insights: 12)"
+    )
+    parser.add_argument(
+        "--date-from", default="-90d", help="retention range (the dashboard: -90d; bench insights: -12w)"
+    )
     args = parser.parse_args()
     variants = args.variants.split(",")
     rt = Runtime.build(Settings(data_dir=args.data_dir, log_level="warning", log_json=False))
@@ -131,11 +137,12 @@ def main() -> None:
     ):
         print(f"storage {name}: {rows} rows, {size} bytes, {size / events:.2f} bytes per event", flush=True)
 
+    WIDGETS["retention"].update(periods=args.periods, date_range={"date_from": args.date_from})
     ret = runner_for(rt, ctx, parse_insight_query(WIDGETS["retention"]))
     eng = runner_for(rt, ctx, parse_insight_query(WIDGETS["engagement"]))
     start, end, cutoff, zone = ret.range.start, ret.range.end, ret.return_cutoff(), ret.range.zone
     weeks = list(ret.cohort_buckets)
-    periods = 8
+    periods = args.periods
     every = [weeks[0] + timedelta(days=7 * k) for k in range(len(weeks) + periods)]
     bounds = [max(start, period_start_utc(w, zone)) for w in every]
     bounds.append(period_start_utc(every[-1] + timedelta(days=7), zone))
@@ -172,7 +179,7 @@ def main() -> None:
     def dau_sql(table: str) -> str:
         return (
             f"SELECT toDate(hour, {{tz:String}}) AS d, groupBitmapMerge(ids) FROM {table} WHERE tenant_id = {{tenant_id:String}} "
-            f"AND event = '' AND hour >= {ts(start)} AND hour < {ts(end)} GROUP BY GROUPING SETS ((d), ()) ORDER BY d"
+            f"AND event = '' AND hour >= {ts(eng.range.start)} AND hour < {ts(eng.range.end)} GROUP BY GROUPING SETS ((d), ()) ORDER BY d"
         )
 
     def engagement_sql(table: str) -> str:
@@ -200,7 +207,10 @@ def main() -> None:
             g[0] == r[0] and all(rv is None or rv == gv for rv, gv in zip(r[1], g[1], strict=False))
             for g, r in zip(got, ref_cells, strict=True)
         )
-        print(f"bitmap {v} retention 8 weeks: {txt}; same answer as person_weeks: {same}", flush=True)
+        print(
+            f"bitmap {v} retention {periods} weeks from {args.date_from}: {txt}; same answer as person_weeks: {same}",
+            flush=True,
+        )
         rows, txt = cpu(lambda table=table: q(dau_sql(table)), args.repeat)
         days = [r[1] for r in rows if r[0].year > 1970]
         worst = max(abs(a - b) / max(b, 1) for a, b in zip(days, ref_dau, strict=True))
