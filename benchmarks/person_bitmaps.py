@@ -87,6 +87,10 @@ def main() -> None:
     parser.add_argument("--widgets", action="store_true", help="also the current widgets' CPU")
     parser.add_argument("--lookup", action="store_true", help="also the id look-up per batch")
     parser.add_argument(
+        "--granularity", type=int, default=8192, help="index_granularity of the bitmap tables (--build)"
+    )
+    parser.add_argument("--parts", action="store_true", help="also retention's parts alone (weeks, history, returns)")
+    parser.add_argument(
         "--periods", type=int, default=8, help="retention periods (the dashboard: 8; bench insights: 12)"
     )
     parser.add_argument(
@@ -118,7 +122,7 @@ def main() -> None:
             wh.command(
                 f"CREATE TABLE {table} (tenant_id LowCardinality(String), event LowCardinality(String), "
                 f"hour DateTime('UTC'), ids AggregateFunction(groupBitmap, {kind})) ENGINE = AggregatingMergeTree "
-                "PARTITION BY toYYYYMM(hour) ORDER BY (tenant_id, event, hour)"
+                f"PARTITION BY toYYYYMM(hour) ORDER BY (tenant_id, event, hour) SETTINGS index_granularity = {args.granularity}"
             )
             join = f"INNER JOIN {tb('x_ids')} AS i ON i.person_key = e.person_key" if v == "d" else ""
             c0 = time.process_time()
@@ -222,6 +226,18 @@ def main() -> None:
             ref_eng["MAU"],
         ]
         print(f"bitmap {v} DAU/WAU/MAU 90 days: {txt}; same answer as person_weeks: {same}", flush=True)
+    if args.parts:
+        for v in variants:
+            table = tb("x_hb_" + v)
+            tenant_is = "tenant_id = {tenant_id:String}"
+            parts = {
+                "signup weeks in the range": f"SELECT toMonday(hour, {{tz:String}}) AS w, groupBitmapMerge(ids) FROM {table} WHERE {tenant_is} AND event = 'signup' AND hour >= {ts(start)} AND hour < {ts(end)} GROUP BY w",
+                "signup history before the range": f"SELECT groupBitmapMerge(ids) FROM {table} WHERE {tenant_is} AND event = 'signup' AND hour < {ts(start)}",
+                "return weeks": f"SELECT toMonday(hour, {{tz:String}}) AS w, groupBitmapMerge(ids) FROM {table} WHERE {tenant_is} AND event = '' AND hour >= {ts(bounds[1])} AND hour < {ts(cutoff)} GROUP BY w",
+            }
+            for name, sql in parts.items():
+                _, txt = cpu(lambda sql=sql: q(sql), args.repeat)
+                print(f"bitmap {v} retention part, {name}: {txt}", flush=True)
     if args.widgets:
         for name, body in WIDGETS.items():
             query = parse_insight_query(body)
