@@ -119,9 +119,6 @@ class SegmentsBuilder:
             for index, runner in enumerate(self.runners):
                 side_params = Params(prefix=f"s{index}_")
                 text = per_person_sql(runner, side_params)
-                # The range end is a fixed name in the funnel SQL; each side has its own.
-                side_params.values[f"fend{index}"] = side_params.values.pop("fend")
-                text = text.replace("{fend:Int64}", f"{{fend{index}:Int64}}")
                 params.update(side_params.values)
                 selects.append(f"SELECT {index} AS side, person, bd, reached FROM ({text})")
             steps = len(self.runners[0].query.steps)
