@@ -179,7 +179,9 @@ class SegmentsBuilder:
             came_back = f"has(rets, {_ADD[query.period]}(cohort, {rp}))"
         params.update(return_params.values)
         counts = f"cohort <= if(side = 0, {last[0]}, {last[1]})"
-        counted = f"countIf({counts}) AS den, countIf({counts} AND {came_back}) AS num, uniqExact(person) AS people"
+        # First-time cohorts hold each person once (one row per person), so people is a count.
+        people = "count()" if first_time else "uniqExact(person)"
+        counted = f"countIf({counts}) AS den, countIf({counts} AND {came_back}) AS num, {people} AS people"
         rows = f"SELECT * FROM ({' UNION ALL '.join(selects)}) AS s LEFT JOIN ({returns}) AS r USING (person)"
         return rows, counted
 
