@@ -13,7 +13,7 @@ from analytics_engine.datagen.generator import GeneratorSpec, generate_events
 from analytics_engine.datagen.loader import load_events
 from analytics_engine.insights.context import RunContext
 from analytics_engine.insights.registry import parse_query, run
-from analytics_engine.insights.segments import SIDES, SegmentsRequest, compute, side_query
+from analytics_engine.insights.segments import SIDES, SegmentsBuilder, SegmentsRequest, compute, side_query
 from tests.insights.support import new_tenant
 
 END = datetime(2026, 7, 20, 9, 30, tzinfo=UTC)
@@ -46,11 +46,14 @@ CASES = [
     # top 2 values per set, the rest summed into '$other' as a breakdown_limit does
     ("funnel_ordered", (("country",), ("plan", "country")), 2),
     ("retention_first_time", (("country",), ("country", "browser")), 2),
+    # a zone whose days start on half hours: returns (and recurring cohorts) from raw events
+    ("retention_first_time", FEW, 100, "Asia/Kolkata"),
+    ("retention_recurring", FEW, 100, "Asia/Kolkata"),
 ]
 
 
-@pytest.mark.parametrize(("name", "sets", "limit"), CASES)
-def test_one_statement_equals_the_insight_runs(runtime, tenant, name, sets, limit):
+@pytest.mark.parametrize(("name", "sets", "limit", "zone"), [(*case, "Europe/Oslo")[:4] for case in CASES])
+def test_one_statement_equals_the_insight_runs(runtime, tenant, name, sets, limit, zone):
     kind, query = METRICS[name]
     request = SegmentsRequest(
         kind=kind,
@@ -58,10 +61,22 @@ def test_one_statement_equals_the_insight_runs(runtime, tenant, name, sets, limi
         sets=sets,
         baseline={"date_from": "2026-05-01", "date_to": "2026-05-31"},
         period={"date_from": "2026-06-01", "date_to": "2026-06-30"},
-        timezone="Europe/Oslo",
+        timezone=zone,
         retention_period=1,
         limit=limit,
     )
+    if kind == "retention":
+        # Whole-hour zones read returns (and first-time cohorts' first times) from `person_weeks`.
+        builder = SegmentsBuilder(runtime, tenant, request)
+        builder.resolve()
+        statement = builder.to_sql()
+        whole_hours = zone == "Europe/Oslo"
+        assert ("groupUniqArray" in statement.text) != whole_hours  # the raw returns
+        first_time = query.get("start_type", "first_time") == "first_time"
+        # first times (exact to the millisecond in any zone) instead of a scan of every event since 1970
+        starts = [value for name, value in statement.params.items() if name.startswith("u_")]
+        assert "1970-01-01 00:00:00.000" not in starts
+        assert ("person_weeks" in statement.text) == (whole_hours or first_time)
     figures = compute(runtime, tenant, request, refresh=True)
     first = figures[(sets[0], "period")]
     assert sum(d for _, d in first.values()) > 50  # enough people to compare

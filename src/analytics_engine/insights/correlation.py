@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, field_validator
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.filters import PropertyBreakdown, Strict
-from analytics_engine.insights.funnels_builder import per_person_sql
+from analytics_engine.insights.funnels_builder import per_person_sql, window_params
 from analytics_engine.insights.models import EVENT_NAME_MAX, FunnelsQuery
 from analytics_engine.insights.results import InsightResponse
 from analytics_engine.properties import PropertyPath
@@ -123,10 +123,12 @@ class FunnelCorrelationRunner(InsightRunner[FunnelsQuery]):
                 return self._people(params, ids=ids)
             finally:
                 self.query = saved
-        conversion = "entry + arraySum(gaps)" if self.query.order != "unordered" else "entry + {fW:Int64}"
+        window = window_params(self, params)
+        conversion = "entry + arraySum(gaps)" if self.query.order != "unordered" else f"entry + {window.overall}"
+        people = per_person_sql(self, params, ids=ids, window=window)
         return (
             f"SELECT person, reached = {n} AS success, entry AS lo, "
-            f"if(success, {conversion}, entry + {{fW:Int64}}) AS hi, bd FROM ({per_person_sql(self, params, ids=ids)})"
+            f"if(success, {conversion}, entry + {window.overall}) AS hi, bd FROM ({people})"
         )
 
     def _events_source(self, params: Any, *, ids: bool = False) -> str:

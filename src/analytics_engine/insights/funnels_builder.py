@@ -21,6 +21,7 @@ Semantics (the reference in tests/insights/reference.py implements them independ
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from analytics_engine.insights.dates import bucket_sql
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 _EMPTY = "emptyArrayInt64()"
 
 
-def _ordered(n: int, grouped: str, *, merge: bool = False) -> str:
+def _ordered(n: int, grouped: str, w: Window, *, merge: bool = False) -> str:
     """Chains by step as array columns r1..rn of (time of step k, time of step 1, time of step k-1), each step
     computed from the previous one (dynamic programming over the person's step times `t1`..`tn`, sorted once
     filtered) in its own subquery layer: for every event of step k, the step-(k-1) chain with the latest start
@@ -44,14 +45,12 @@ def _ordered(n: int, grouped: str, *, merge: bool = False) -> str:
     A start of 0 means "no chain" (arrayMax of nothing is 0; real starts are epoch milliseconds). With `merge`:
     `_ordered_merge`, same answers, faster."""
     if merge:
-        return _ordered_merge(n, grouped)
-    first = "arraySort(arrayFilter(t -> t < {fend:Int64}, t1))"
+        return _ordered_merge(n, grouped, w)
+    first = f"arraySort(arrayFilter(t -> t < {w.end}, t1))"
     layer = f"SELECT *, arrayMap(t -> (t, t, t), {first}) AS r1 FROM ({grouped})"
     for k in range(2, n + 1):
-        bounds = (
-            f"SELECT *, r{k - 1}[1].1 AS lo{k}, arrayMax(c -> c.2, r{k - 1}) + {{fW:Int64}} AS hi{k} FROM ({layer})"
-        )
-        valid = f"c.1 < e AND e - c.1 <= {{fw:Array(Int64)}}[{k}] AND e - c.2 <= {{fW:Int64}}"
+        bounds = f"SELECT *, r{k - 1}[1].1 AS lo{k}, arrayMax(c -> c.2, r{k - 1}) + {w.overall} AS hi{k} FROM ({layer})"
+        valid = f"c.1 < e AND e - c.1 <= {w.steps}[{k}] AND e - c.2 <= {w.overall}"
         start = f"arrayMax(c -> if({valid}, c.2, -1), r{k - 1})"
         previous = f"arrayMax(c -> if({valid} AND c.2 = s, c.1, -1), r{k - 1})"
         events = f"arraySort(arrayFilter(e -> e > lo{k} AND e <= hi{k}, t{k}))"
@@ -70,7 +69,7 @@ def _ordered(n: int, grouped: str, *, merge: bool = False) -> str:
     )
 
 
-def _ordered_merge(n: int, grouped: str) -> str:
+def _ordered_merge(n: int, grouped: str, w: Window) -> str:
     """`_ordered` when no step window is tighter than the conversion window (so only that one binds),
     with the same answers in linear time after one sort of plain numbers per step.
 
@@ -82,16 +81,16 @@ def _ordered_merge(n: int, grouped: str) -> str:
     strictly before e, and if that one is out of the window so is every other. Its index is the
     number of level-(k-1) times below e: a cumulative count over the sorted merge of 2e (events) and
     2c + 1 (chains), so a chain at e's own millisecond sorts after e and does not count."""
-    layer = f"SELECT *, arraySort(arrayFilter(t -> t < {{fend:Int64}}, t1)) AS T1, T1 AS S1 FROM ({grouped})"
+    layer = f"SELECT *, arraySort(arrayFilter(t -> t < {w.end}, t1)) AS T1, T1 AS S1 FROM ({grouped})"
     for k in range(2, n + 1):
         a, b = k - 1, k
         # One layer per step, its intermediate arrays as aliases of the same SELECT: the events in reach
         # (E), the merge (M), each event's index into level k-1 (J), whether that chain is valid (V).
         layer = (
-            f"SELECT *, arraySort(arrayFilter(e -> e > T{a}[1] AND e <= S{a}[-1] + {{fW:Int64}}, t{b})) AS E{b}, "
+            f"SELECT *, arraySort(arrayFilter(e -> e > T{a}[1] AND e <= S{a}[-1] + {w.overall}, t{b})) AS E{b}, "
             f"arraySort(arrayConcat(arrayMap(e -> e * 2, E{b}), arrayMap(c -> c * 2 + 1, T{a}))) AS M{b}, "
             f"arrayFilter((c, x) -> x % 2 = 0, arrayCumSum(x -> x % 2, M{b}), M{b}) AS J{b}, "
-            f"arrayMap((e, j) -> j > 0 AND e - S{a}[j] <= {{fW:Int64}}, E{b}, J{b}) AS V{b}, "
+            f"arrayMap((e, j) -> j > 0 AND e - S{a}[j] <= {w.overall}, E{b}, J{b}) AS V{b}, "
             f"arrayFilter((e, v) -> v, E{b}, V{b}) AS T{b}, arrayFilter((j, v) -> v, J{b}, V{b}) AS JV{b}, "
             f"arrayMap(j -> S{a}[j], JV{b}) AS S{b} FROM ({layer})"
         )
@@ -132,15 +131,15 @@ def _furthest(
     )
 
 
-def _strict(n: int) -> str:
+def _strict(n: int, w: Window) -> str:
     """Per entry moment i: how many steps follow at consecutive moments within the windows."""
     ok = (
-        "i + j <= length(ms) AND bitTest(masks[i + j], j) AND ms[i + j] - ms[i] <= {fW:Int64} "
-        "AND ms[i + j] - ms[i + j - 1] <= {fw:Array(Int64)}[j + 1]"
+        f"i + j <= length(ms) AND bitTest(masks[i + j], j) AND ms[i + j] - ms[i] <= {w.overall} "
+        f"AND ms[i + j] - ms[i + j - 1] <= {w.steps}[j + 1]"
     )
     first_fail = f"arrayFirstIndex(j -> NOT ({ok}), range(1, {n}))"
     return (
-        f"arrayMap(i -> if(bitTest(masks[i], 0) AND ms[i] < {{fend:Int64}}, "
+        f"arrayMap(i -> if(bitTest(masks[i], 0) AND ms[i] < {w.end}, "
         f"if({first_fail} = 0, {n}, {first_fail}), 0), arrayEnumerate(ms))"
     )
 
@@ -151,17 +150,42 @@ def merge_applies(query: FunnelsQuery) -> bool:
     return all(step.window is None or step.window.seconds >= window for step in query.steps[1:])
 
 
-def per_person_sql(runner: InsightRunner[FunnelsQuery], params: Params, *, ids: bool = False) -> str:
+@dataclass(frozen=True)
+class Window:
+    """The placeholders of a funnel's bounds, registered in the statement's `Params` (so two funnels in
+    one statement, as the two periods of `insights/segments.py`, each have their own): `end` the range
+    end, `overall` the conversion window, `steps` each step's window (its own, else the conversion
+    window); epoch ms and ms."""
+
+    end: str  # {pN:Int64}
+    overall: str  # {pN:Int64}
+    steps: str  # {pN:Array(Int64)}
+
+
+def window_params(runner: InsightRunner[FunnelsQuery], params: Params) -> Window:
+    query: FunnelsQuery = runner.query
+    window_ms = query.conversion_window.seconds * 1000
+    return Window(
+        end=params.add(int(runner.range.end.timestamp() * 1000), "Int64"),
+        overall=params.add(window_ms, "Int64"),
+        steps=params.add(
+            [(step.window.seconds * 1000 if step.window else window_ms) for step in query.steps], "Array(Int64)"
+        ),
+    )
+
+
+def per_person_sql(
+    runner: InsightRunner[FunnelsQuery], params: Params, *, ids: bool = False, window: Window | None = None
+) -> str:
     """Rows (person, bd, reached, gaps Array(Int64) ms between steps, entry ms) of people who entered.
     `person` is the distinct_id with `ids`, else `PERSON_KEY` (a hash: counts only need people told
-    apart, and grouping the five step arrays by it took 1.6 s of CPU on 10M events against 3.1 s)."""
+    apart, and grouping the five step arrays by it took 1.6 s of CPU on 10M events against 3.1 s).
+    `window`: the bounds' placeholders when the caller uses them too (else registered here)."""
     key = runner.unit_id() if ids else runner.unit_key()  # people, or groups (docs/groups.md)
     query: FunnelsQuery = runner.query
     n = len(query.steps)
+    w = window or window_params(runner, params)
     window_ms = query.conversion_window.seconds * 1000
-    params.values["fW"] = window_ms
-    params.values["fw"] = [(step.window.seconds * 1000 if step.window else window_ms) for step in query.steps]
-    params.values["fend"] = int(runner.range.end.timestamp() * 1000)
     where = runner.base_where(params, [], start=runner.range.start, end=runner.range.end + _delta(window_ms))
     conditions = []
     for step in query.steps:
@@ -172,7 +196,7 @@ def per_person_sql(runner: InsightRunner[FunnelsQuery], params: Params, *, ids: 
     if query.order != "strict":
         where.append(f"event IN {params.add(sorted({s.event for s in query.steps}), 'Array(String)')}")
     ms = "toUnixTimestamp64Milli(timestamp)"
-    entry_cond = f"({conditions[0]}) AND {ms} < {{fend:Int64}}"
+    entry_cond = f"({conditions[0]}) AND {ms} < {w.end}"
     raw_bd = breakdown_sql(query.breakdown, params, runner.cohorts) if query.breakdown else None
     # Entry events at one millisecond: the smallest value (a rule a reader can apply; issue 27 item 8).
     bd = f"argMinIf({raw_bd}, ({ms}, {raw_bd}), {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
@@ -182,7 +206,7 @@ def per_person_sql(runner: InsightRunner[FunnelsQuery], params: Params, *, ids: 
         # sorting every step array here cost ~15% of the query on 10M events).
         arrays = ", ".join(f"groupArrayIf({ms}, {c}) AS t{i + 1}" for i, c in enumerate(conditions))
         grouped = f"SELECT {key} AS person, {bd} AS bd, {arrays} {source} GROUP BY person"
-        return _ordered(n, grouped, merge=merge_applies(query))
+        return _ordered(n, grouped, w, merge=merge_applies(query))
     if query.order == "strict":
         # One moment per millisecond (the union of the steps its events match), every event counted.
         inner_bd = f"argMinIf({raw_bd}, {raw_bd}, {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
@@ -195,7 +219,7 @@ def per_person_sql(runner: InsightRunner[FunnelsQuery], params: Params, *, ids: 
             f"SELECT person, {bd_outer} AS bd, arraySort(groupArray(t)) AS ms, "
             f"arrayMap(x -> x.2, arraySort(groupArray((t, m)))) AS masks FROM ({moments}) GROUP BY person"
         )
-        levels = _strict(n)
+        levels = _strict(n, w)
         return (
             "SELECT person, bd, toUInt8(arrayMax(levels)) AS reached, "
             "arraySlice(ms, length(levels) - indexOf(arrayReverse(levels), reached) + 1, reached) AS best, "
@@ -206,7 +230,7 @@ def per_person_sql(runner: InsightRunner[FunnelsQuery], params: Params, *, ids: 
     # Unordered: entered through any step, so each point carries its own breakdown value and the answer takes
     # the one of the entry point taken (issue 27 item 2); points at one millisecond sort by that value.
     point_bd = raw_bd if raw_bd else "CAST([], 'Array(String)')"
-    point = f"({ms}, {mask}, toUInt8({ms} < {{fend:Int64}}), {point_bd})"
+    point = f"({ms}, {mask}, toUInt8({ms} < {w.end}), {point_bd})"
     grouped = f"SELECT {key} AS person, arraySort(y -> (y.1, y.4), groupArray({point})) AS pts {source} GROUP BY person"
     # Per entry point i, the points within [t_i, t_i + window] are those after the lo_i points earlier
     # than t_i up to the hi_i points not later than t_i + window (both counts from one sorted merge of
@@ -214,7 +238,7 @@ def per_person_sql(runner: InsightRunner[FunnelsQuery], params: Params, *, ids: 
     # running count grows between lo_i and hi_i. Linear after the sort (per person, per step).
     keys = (
         "arraySort(arrayConcat(arrayMap(y -> y.1 * 4 + 1, pts), arrayMap(y -> y.1 * 4, pts), "
-        "arrayMap(y -> (y.1 + {fW:Int64}) * 4 + 2, pts)))"
+        f"arrayMap(y -> (y.1 + {w.overall}) * 4 + 2, pts)))"
     )
     running = "arrayCumSum(x -> x % 4 = 1, ks)"
     bounds = (

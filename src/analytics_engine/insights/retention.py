@@ -156,18 +156,37 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
         )
         return [SQL("retention", sql, params.values)]
 
-    def _raw_parts(self, params: Params, person: str, *, fold: bool = True, first_ts: bool = False) -> tuple[str, str]:
+    def _raw_parts(
+        self, params: Params, person: str, *, fold: bool = True, first_ts: bool = False, history: str | None = None
+    ) -> tuple[str, str]:
         """The raw statement's two halves: each person's cohort(s) with their breakdown value (`starts`),
         and the periods each came back in (`returns`); `person` is the unit's key (`unit_key`: people or
         groups), or its id (`unit_id`) to list them. Without `fold` the breakdown values are kept whole
         (no top N; `insights/segments.py` folds per dimension itself); with `first_ts` (first-time cohorts)
-        `starts` also carries the moment of the first start event."""
+        `starts` also carries the moment of the first start event. `history` (first-time cohorts, people
+        by `person_key`): `(person, first_ts)` of each person's first start event before the range end,
+        from the pre-aggregation (`Planner.first_times`), in place of reading every event of the history;
+        the events of the range are then read only for the breakdown values at those moments."""
         query = self.query
         bucket = bucket_sql(query.period, "timestamp", "{tz:String}")
         raw_bd = (
             breakdown_sql(query.breakdown, params, self.cohorts) if query.breakdown else "CAST([], 'Array(String)')"
         )
-        if query.start_type == "first_time":
+        if query.start_type == "first_time" and history is not None:
+            start = params.add(_text(self.range.start), "DateTime64(3)")
+            first = bucket_sql(query.period, "first_ts", "{tz:String}")
+            firsts = f"SELECT person, first_ts FROM ({history}) WHERE first_ts >= {start}"
+            if query.breakdown:
+                where = self._event_where(params, query.start_event, self.range.start, self.range.end)
+                firsts = (
+                    f"SELECT {person} AS person, min(timestamp) AS first_ts, argMin({raw_bd}, timestamp) AS bd "
+                    f"FROM {self.events} WHERE {' AND '.join(where)} "
+                    f"AND ({person}, timestamp) IN ({firsts}) GROUP BY person"
+                )
+            else:
+                firsts = f"SELECT person, first_ts, {raw_bd} AS bd FROM ({firsts})"
+            starts = f"SELECT person, {first} AS cohort, bd{', first_ts' if first_ts else ''} FROM ({firsts})"
+        elif query.start_type == "first_time":
             where = self._event_where(params, query.start_event, None, self.range.end)
             start = params.add(_text(self.range.start), "DateTime64(3)")
             first = bucket_sql(query.period, "first_ts", "{tz:String}")

@@ -28,6 +28,7 @@ from analytics_engine.insights.base import SQL, Executor, InsightRunner, answer_
 from analytics_engine.insights.filters import OTHER, Params
 from analytics_engine.insights.funnels import FunnelsRunner
 from analytics_engine.insights.funnels_builder import per_person_sql
+from analytics_engine.insights.preaggregations import Planner
 from analytics_engine.insights.registry import parse_query
 from analytics_engine.insights.retention import _ADD, RetentionRunner, period_start, period_start_utc
 from analytics_engine.warehouse.params import utc_text
@@ -119,9 +120,6 @@ class SegmentsBuilder:
             for index, runner in enumerate(self.runners):
                 side_params = Params(prefix=f"s{index}_")
                 text = per_person_sql(runner, side_params)
-                # The range end is a fixed name in the funnel SQL; each side has its own.
-                side_params.values[f"fend{index}"] = side_params.values.pop("fend")
-                text = text.replace("{fend:Int64}", f"{{fend{index}:Int64}}")
                 params.update(side_params.values)
                 selects.append(f"SELECT {index} AS side, person, bd, reached FROM ({text})")
             steps = len(self.runners[0].query.steps)
@@ -131,11 +129,17 @@ class SegmentsBuilder:
         selects = []
         last: list[str] = []
         first_time = self.runners[0].query.start_type == "first_time"
+        union = self.returns_runner
+        query = union.query
         if first_time:
             union_params = Params(prefix="u_")
-            starts, _ = self.returns_runner._raw_parts(
-                union_params, self.returns_runner.unit_key(), fold=False, first_ts=True
-            )
+            history = None
+            if Planner.applies(union, [*query.all_filters(), *query.start_event.filters], [], False):
+                # first times from `person_weeks` (exact to the millisecond), not a scan of every event
+                history = Planner(union, union_params).first_times(
+                    query.start_event.event, [*query.all_filters(), *query.start_event.filters], union.range.end
+                )
+            starts, _ = union._raw_parts(union_params, union.unit_key(), fold=False, first_ts=True, history=history)
             params.update(union_params.values)
             sides = ", ".join(
                 f"first_ts >= {params.add(utc_text(r.range.start), 'DateTime64(3)')} "
@@ -162,14 +166,22 @@ class SegmentsBuilder:
             ]
             last.append(params.add(max(reached).isoformat(), "Date") if reached else "toDate('1970-01-01')")
         return_params = Params(prefix="r_")
-        _, returns = self.returns_runner._raw_parts(return_params, self.returns_runner.unit_key(), fold=False)
+        return_filters = [*query.all_filters(), *query.return_event.filters]
+        window = union._windows()[-1]
+        if Planner.applies(union, return_filters, [window], False):
+            # The periods each person came back in as bits of `person_weeks` (exact when the window's
+            # buckets are whole UTC hours, which `applies` checks): bit i is the window's i-th period.
+            bits = Planner(union, return_params).bucket_bits(query.return_event.event, return_filters, window)
+            returns = bits.sql
+            came_back = bits.has(f"({bits.index('cohort')} + {rp})")
+        else:
+            _, returns = union._raw_parts(return_params, union.unit_key(), fold=False)
+            came_back = f"has(rets, {_ADD[query.period]}(cohort, {rp}))"
         params.update(return_params.values)
-        add = _ADD[self.runners[0].query.period]
         counts = f"cohort <= if(side = 0, {last[0]}, {last[1]})"
-        counted = (
-            f"countIf({counts}) AS den, countIf({counts} AND has(rets, {add}(cohort, {rp}))) AS num, "
-            "uniqExact(person) AS people"
-        )
+        # First-time cohorts hold each person once (one row per person), so people is a count.
+        people = "count()" if first_time else "uniqExact(person)"
+        counted = f"countIf({counts}) AS den, countIf({counts} AND {came_back}) AS num, {people} AS people"
         rows = f"SELECT * FROM ({' UNION ALL '.join(selects)}) AS s LEFT JOIN ({returns}) AS r USING (person)"
         return rows, counted
 
