@@ -38,12 +38,15 @@ from analytics_engine.lifecycle.derived import (
     UNLIMITED,
     Affected,
     affected_by,
+    pairs_condition,
     rebuild,
     rebuild_people,
     run_together,
     taxonomy_after_removal,
 )
 from analytics_engine.lifecycle.reads import cold_glob
+from analytics_engine.lifecycle.swap import REASON as SWAP_REASON
+from analytics_engine.lifecycle.swap import drop_stale_stages, replace_day_buckets, replace_taxonomy_rows
 from analytics_engine.privacy.files import FileEraser
 from analytics_engine.privacy.models import ErasureRequest, Suppression
 from analytics_engine.privacy.receipt import load_receipt_key, sign, subject_hash
@@ -89,13 +92,19 @@ OTHER_STORES = (
     TableStore("cohort_users", "cohort_users", f"has({IDS}, distinct_id)"),
     TableStore("rejected_events", "rejected_events", "multiSearchAny(payload, {needles:Array(String)})"),
 )
+
+
 # Rollups hold no person, only sketches and counts: their check is that every recomputed bucket
 # agrees with `events` again.
+def _escaped(sql: str) -> str:
+    return sql.replace("{", "{{").replace("}", "}}")
+
+
 ROLLUP_CHECK = (
     "SELECT count() FROM (SELECT event, toDate(hour) AS day, sum(events) AS n FROM {rollup} "
-    "WHERE tenant_id = {{tenant_id:String}} AND has({{days:Array(Tuple(String, Date))}}, (event, toDate(hour))) "
+    f"WHERE tenant_id = {{{{tenant_id:String}}}} AND {_escaped(pairs_condition('event', 'toDate(hour)'))} "
     "GROUP BY event, day) AS r FULL OUTER JOIN (SELECT event, toDate(timestamp) AS day, count() AS n FROM {events} "
-    "WHERE tenant_id = {{tenant_id:String}} AND has({{days:Array(Tuple(String, Date))}}, (event, toDate(timestamp))) "
+    f"WHERE tenant_id = {{{{tenant_id:String}}}} AND {_escaped(pairs_condition('event', 'toDate(timestamp)'))} "
     "GROUP BY event, day) AS e USING (event, day) WHERE r.n != e.n"
 )
 
@@ -183,11 +192,22 @@ class Eraser:
             rebuild_people(self.scope, "SELECT arrayJoin({people:Array(String)})", {"people": people})
 
     def _shared_derived(self) -> None:
+        """The shared buckets computed again: each affected partition of the rollups (and the
+        taxonomy's one) rebuilt beside the table and swapped in (lifecycle/swap.py), no mutation.
+        Progress saved before the `people` step existed, or a taxonomy that disagreed with the removed
+        events' figures, takes the mutations and refills of `rebuild` instead."""
         affected = Affected.from_json(self.progress["affected"])
         # Progress saved before the `people` step existed has not recomputed them yet.
         if "people" in self.progress.get("done", []):
             affected.people = []
-        rebuild(self.scope, affected)
+        if affected.people or affected.ids or (affected.days and (affected.keys is None or affected.taxonomy is None)):
+            rebuild(self.scope, affected)
+            return
+        platform = self.core.warehouse.platform(SWAP_REASON)
+        drop_stale_stages(platform)
+        replace_day_buckets(platform, self.tenant_id, affected.days)
+        if affected.keys:
+            replace_taxonomy_rows(platform, self.tenant_id, affected.keys, affected.taxonomy or [])
 
     def _forget_cached(self) -> None:
         """Every cached answer misses (a new data version), and the dashboards' last known answers,
