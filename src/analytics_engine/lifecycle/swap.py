@@ -20,6 +20,7 @@ erasure's step runs again; a staging table left behind is dropped by name at the
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Sequence
 from datetime import date
@@ -31,6 +32,15 @@ from analytics_engine.warehouse.scoped import PlatformScope
 REASON = "derived buckets swapped by partition: a partition holds every tenant's rows"
 TRIPLE_SET = f"(SELECT k.1, k.2, k.3 FROM (SELECT arrayJoin({TRIPLES}) AS k))"
 STAGE_PREFIX = "derived_stage_"
+# One swap of a table at a time in this process: two copies taken before either swap would each
+# put back the rows the other removed (the tiering job swaps several tenants' taxonomy side by side).
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(table: str) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(table, threading.Lock())
 
 
 def _partitions(platform: PlatformScope, table: str, where: str, params: dict[str, Any]) -> list[str]:
@@ -38,7 +48,7 @@ def _partitions(platform: PlatformScope, table: str, where: str, params: dict[st
     return sorted(str(r[0]) for r in rows)
 
 
-def _swap(
+def swap_partitions(
     platform: PlatformScope,
     table: str,
     partitions: Sequence[str],
@@ -52,6 +62,19 @@ def _swap(
         return
     stage = platform.table(f"{STAGE_PREFIX}{table.rsplit('.', 1)[-1].strip('`')}_{uuid.uuid4().hex[:12]}")
     bound = {**params, "partitions": list(partitions)}
+    with _lock(table):
+        _swap(platform, table, stage, partitions, keep, fills, bound)
+
+
+def _swap(
+    platform: PlatformScope,
+    table: str,
+    stage: str,
+    partitions: Sequence[str],
+    keep: str,
+    fills: Sequence[str],
+    bound: dict[str, Any],
+) -> None:
     platform.command(f"CREATE TABLE {stage} AS {table}")
     try:
         platform.command(
@@ -61,8 +84,15 @@ def _swap(
         )
         for fill in fills:
             platform.command(fill.replace("{stage}", stage), bound)
+        filled = set(_partitions(platform, stage, "1", {}))
         for partition in partitions:
-            platform.command(f"ALTER TABLE {table} REPLACE PARTITION ID {{p:String}} FROM {stage}", {"p": partition})
+            if partition in filled:
+                platform.command(
+                    f"ALTER TABLE {table} REPLACE PARTITION ID {{p:String}} FROM {stage}", {"p": partition}
+                )
+            else:
+                # Nothing left in it (REPLACE refuses an empty source): the partition goes whole.
+                platform.command(f"ALTER TABLE {table} DROP PARTITION ID {{p:String}}", {"p": partition})
     finally:
         platform.command(f"DROP TABLE IF EXISTS {stage}")
 
@@ -88,7 +118,7 @@ def replace_day_buckets(platform: PlatformScope, tenant_id: str, days: Sequence[
     mine = "tenant_id = {tenant_id:String}"
     daily, monthly, events = (platform.table(t) for t in ("metrics_daily", "metrics_monthly", "events"))
     months = sorted({f"{d.year:04d}{d.month:02d}" for _, d in days})
-    _swap(
+    swap_partitions(
         platform,
         daily,
         months,
@@ -102,7 +132,7 @@ def replace_day_buckets(platform: PlatformScope, tenant_id: str, days: Sequence[
     )
     # What metrics_monthly_mv would write for these days from the hourly rows (now the new ones).
     years = sorted({f"{d.year:04d}" for _, d in days})
-    _swap(
+    swap_partitions(
         platform,
         monthly,
         years,
@@ -130,7 +160,7 @@ def replace_taxonomy_rows(
         "rows": [tuple(r) for r in rows if int(r[3]) > 0],
     }
     partitions = _partitions(platform, table, "1", {}) or ["all"]
-    _swap(
+    swap_partitions(
         platform,
         table,
         partitions,
