@@ -166,7 +166,7 @@ def run_together(scope: TenantScope, statements: Sequence[tuple[str, dict[str, A
         for sql, params in statements:
             scope.command(sql, params)
         return
-    with ThreadPoolExecutor(max_workers=min(4, len(statements)), thread_name_prefix="mutation") as pool:
+    with ThreadPoolExecutor(max_workers=min(8, len(statements)), thread_name_prefix="mutation") as pool:
         for future in [pool.submit(scope.command, sql, params) for sql, params in statements]:
             future.result()
 

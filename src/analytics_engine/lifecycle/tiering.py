@@ -241,39 +241,45 @@ class Tiering:
         work = [partial(self.export_tenant, tenant_id, month, hot) for (tenant_id, month), hot in figures.items()]
         _together(work, workers=2)
         self._timed("export_and_verify", started)
+        # The months' notes side by side (two at a time: each is a scan of one month partition).
+        started = time.perf_counter()
+        _together([partial(self.note_month, month) for month in months], workers=2)
+        self._timed("note_people", started)
         for month in months:
-            started = time.perf_counter()
-            staging = self.staging(month)
-            self.platform.command(f"DROP TABLE IF EXISTS {staging}")
-            self.platform.command(
-                f"CREATE TABLE {staging} ENGINE = MergeTree ORDER BY (tenant_id, distinct_id) AS "
-                f"SELECT DISTINCT tenant_id, distinct_id FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}}",
-                {"m": month},
-            )
-            # The ids of the month's rows the duplicate check still holds: only those received within
-            # its 7 days (a bulk load of history); none in the steady state, where a month leaves the
-            # hot tier about a year after its events arrived.
-            ids = self.id_staging(month)
-            self.platform.command(f"DROP TABLE IF EXISTS {ids}")
-            self.platform.command(
-                f"CREATE TABLE {ids} ENGINE = MergeTree ORDER BY event_id AS SELECT event_id FROM {self.events} "
-                f"WHERE toYYYYMM(timestamp) = {{m:UInt32}} AND received_at >= now() - INTERVAL {ID_DAYS} DAY",
-                {"m": month},
-            )
-            # What the month's rows contribute to each taxonomy row (event, path, type): subtracted
-            # from the table once they left the hot tier, instead of refilling it from every event.
-            taxonomy = self.taxonomy_staging(month)
-            self.platform.command(f"DROP TABLE IF EXISTS {taxonomy}")
-            self.platform.command(
-                f"CREATE TABLE {taxonomy} ENGINE = MergeTree ORDER BY (tenant_id, event, key, type) AS "
-                "SELECT tenant_id, event, kv.1 AS key, kv.2 AS type, count() AS events, min(timestamp) AS first_seen, "
-                f"max(timestamp) AS last_seen FROM {self.events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
-                "WHERE toYYYYMM(timestamp) = {m:UInt32} GROUP BY tenant_id, event, key, type",
-                {"m": month},
-            )
-            self._timed("note_people", started)
             rows = sum(n for (_, m), (n, _) in figures.items() if m == month)
             self._set_state(month, "exported", rows)
+
+    def note_month(self, month: int) -> None:
+        """What step 3 needs of the month, noted before its partition goes: its people, the ids the
+        duplicate check still holds, its contributions to the taxonomy."""
+        staging = self.staging(month)
+        self.platform.command(f"DROP TABLE IF EXISTS {staging}")
+        self.platform.command(
+            f"CREATE TABLE {staging} ENGINE = MergeTree ORDER BY (tenant_id, distinct_id) AS "
+            f"SELECT DISTINCT tenant_id, distinct_id FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}}",
+            {"m": month},
+        )
+        # The ids of the month's rows the duplicate check still holds: only those received within
+        # its 7 days (a bulk load of history); none in the steady state, where a month leaves the
+        # hot tier about a year after its events arrived.
+        ids = self.id_staging(month)
+        self.platform.command(f"DROP TABLE IF EXISTS {ids}")
+        self.platform.command(
+            f"CREATE TABLE {ids} ENGINE = MergeTree ORDER BY event_id AS SELECT event_id FROM {self.events} "
+            f"WHERE toYYYYMM(timestamp) = {{m:UInt32}} AND received_at >= now() - INTERVAL {ID_DAYS} DAY",
+            {"m": month},
+        )
+        # What the month's rows contribute to each taxonomy row (event, path, type): subtracted
+        # from the table once they left the hot tier, instead of refilling it from every event.
+        taxonomy = self.taxonomy_staging(month)
+        self.platform.command(f"DROP TABLE IF EXISTS {taxonomy}")
+        self.platform.command(
+            f"CREATE TABLE {taxonomy} ENGINE = MergeTree ORDER BY (tenant_id, event, key, type) AS "
+            "SELECT tenant_id, event, kv.1 AS key, kv.2 AS type, count() AS events, min(timestamp) AS first_seen, "
+            f"max(timestamp) AS last_seen FROM {self.events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
+            "WHERE toYYYYMM(timestamp) = {m:UInt32} GROUP BY tenant_id, event, key, type",
+            {"m": month},
+        )
 
     def export_tenant(self, tenant_id: str, month: int, hot: tuple[int, str]) -> None:
         scope = self.core.warehouse.for_tenant(tenant_id, background=True)

@@ -14,6 +14,7 @@ DELETE, which only masks rows until a later merge)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ from analytics_engine.lifecycle.derived import (
     Affected,
     affected_by,
     pairs_condition,
+    people_deletes,
     rebuild,
     rebuild_people,
     run_together,
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 IDS = "{ids:Array(String)}"
+PEOPLE_SQL = "SELECT arrayJoin({people:Array(String)})"
 CUTOFF = "{cutoff:DateTime64(3, 'UTC')}"
 EVENT_MATCH = f"has({IDS}, distinct_id) AND received_at <= {CUTOFF}"
 METHOD = (
@@ -140,7 +143,10 @@ class Eraser:
             return
         if self.ctx is not None:
             self.ctx.progress(len(done))
+        started = time.perf_counter()
         work()
+        # Seconds per step (kept after completion, with the steps done; `bench lifecycle` prints them).
+        self.progress.setdefault("seconds", {})[name] = round(time.perf_counter() - started, 3)
         done.append(name)
         self._save()
 
@@ -189,7 +195,9 @@ class Eraser:
     def _people(self) -> None:
         people = Affected.from_json(self.progress["affected"]).people
         if people:
-            rebuild_people(self.scope, "SELECT arrayJoin({people:Array(String)})", {"people": people})
+            # Deleted in the `removal` round (progress of an older version: deleted here).
+            deleted = bool(self.progress.get("people_deleted"))
+            rebuild_people(self.scope, PEOPLE_SQL, {"people": people}, deleted=deleted)
 
     def _shared_derived(self) -> None:
         """The shared buckets computed again: each affected partition of the rollups (and the
@@ -321,8 +329,16 @@ class Eraser:
         ]
 
     def _removal(self) -> None:
+        """One round of mutations side by side: the events and the other stores, and the erased
+        people's own derived rows (the `people` step then only refills those from the events left:
+        one round less, the `person_weeks` rewrite overlapping the `events` one)."""
         stores = [TableStore("events", "events", EVENT_MATCH), *OTHER_STORES, *self._sync_stores()]
-        run_together(self.scope, self._deletes(stores))
+        people = Affected.from_json(self.progress["affected"]).people
+        deletes = self._deletes(stores)
+        if people:
+            deletes += people_deletes(self.scope, PEOPLE_SQL, {"people": people})
+        run_together(self.scope, deletes)
+        self.progress["people_deleted"] = bool(people)
 
     # --- synced tables ---------------------------------------------------------------------------
     def _sync_stores(self) -> list[TableStore]:
@@ -501,7 +517,7 @@ class Eraser:
         receipt = Receipt.model_validate(receipt).model_dump(mode="json")
         signature = sign(receipt, load_receipt_key(self.core.settings.privacy_receipt_key, self.core.settings.data_dir))
         # The ids leave the metadata database: the receipt keeps their hashes.
-        self.progress = {"done": self.progress.get("done", []), "ids": []}
+        self.progress = {"done": self.progress.get("done", []), "ids": [], "seconds": self.progress.get("seconds", {})}
         self._save(status="completed", receipt=receipt, signature=signature, completed_at=completed, error=None)
         log.info("privacy.erasure_completed", erasure_id=self.erasure_id, tenant_id=self.tenant_id)
         return {"erasure_id": self.erasure_id, "status": "completed", "signature": signature}
