@@ -26,6 +26,7 @@ PLATFORM_USERS = {
     "impact/benchmarks.py",  # peer-group aggregates across tenants
     "ingest/consistency.py",  # operator's check of every derived table against events, all tenants
     "ingest/writer.py",  # mixed-tenant ingest batches, limited by ingest limits
+    "lifecycle/tiered_taxonomy.py",  # the taxonomy's one partition holds every tenant's rows (swapped whole)
     "lifecycle/tiering.py",  # month partitions of events are shared by every tenant
     "materialized/warehouse.py",  # DDL and backfill of event columns shared by tenants
     "observability/memory.py",  # admin memory diagnostics: the engine's system.metrics (no tenant rows)

@@ -89,6 +89,11 @@ def _erase_top_person(runtime: Runtime, tenant_id: str) -> tuple[float, dict[str
     if erasure.receipt is None:
         raise RuntimeError(f"erasure {erasure.status}: {erasure.error}")
     stores: dict[str, Any] = {s.store: [s.rows_before, s.rows_after] for s in erasure.receipt.stores}
+    from analytics_engine.privacy.models import ErasureRequest
+
+    with runtime.metadata.session() as session:
+        row = session.get(ErasureRequest, accepted.id)
+        stores["steps_seconds"] = dict(((row.progress or {}) if row is not None else {}).get("seconds", {}))
     # How long the erasure held this process's inserts (its derived recompute).
     stores["insert_gate_held_seconds"] = (getattr(runtime.writer, "exclusive_seconds", None) or [None])[-1]
     return seconds, stores

@@ -166,7 +166,7 @@ def run_together(scope: TenantScope, statements: Sequence[tuple[str, dict[str, A
         for sql, params in statements:
             scope.command(sql, params)
         return
-    with ThreadPoolExecutor(max_workers=min(4, len(statements)), thread_name_prefix="mutation") as pool:
+    with ThreadPoolExecutor(max_workers=min(8, len(statements)), thread_name_prefix="mutation") as pool:
         for future in [pool.submit(scope.command, sql, params) for sql, params in statements]:
             future.result()
 
@@ -249,6 +249,14 @@ def person_weeks_insert(target: str, events: str, where: str) -> str:
 
 PAIRS = "{days:Array(Tuple(String, Date))}"
 NAMES = "{names:Array(String)}"
+# The (event, UTC day) pairs as a set the sort key's index can use (`has(array, tuple)` cannot: it
+# read every granule of the tenant, 15.8 s at 10M events for one person's 105 buckets).
+PAIR_SET = f"(SELECT p.1, p.2 FROM (SELECT arrayJoin({PAIRS}) AS p))"
+
+
+def pairs_condition(event: str, day: str) -> str:
+    """SQL: (event, day) is one of the bound pairs `{days:...}`, read through the sort key."""
+    return f"({event}, {day}) IN {PAIR_SET}"
 
 
 def day_deletes(
@@ -393,7 +401,6 @@ def rebuild_days(
     if not days:
         return
     params = {"days": [(event, day) for event, day in days]}
-    pairs = PAIRS
     tenant = "tenant_id = {tenant_id:String}"
     if not deleted:
         run_together(scope, day_deletes(scope, days, keys, values is not None))
@@ -401,7 +408,7 @@ def rebuild_days(
     scope.command(
         f"INSERT INTO {scope.table('metrics_daily')} SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, "
         f"count(), uniqCombinedState(14)(distinct_id) FROM {scope.table('events')} "
-        f"WHERE {tenant} AND has({pairs}, (event, toDate(timestamp))) GROUP BY tenant_id, event, hour " + FRESH,
+        f"WHERE {tenant} AND {pairs_condition('event', 'toDate(timestamp)')} GROUP BY tenant_id, event, hour " + FRESH,
         params,
     )
     if values is not None and keys is not None:

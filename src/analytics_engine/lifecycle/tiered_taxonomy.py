@@ -26,13 +26,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analytics_engine.lifecycle.derived import (
-    MUTATION,
     TRIPLES,
     UNLIMITED,
-    insert_taxonomy_values,
     refill_taxonomy,
     taxonomy_figures,
 )
+from analytics_engine.lifecycle.swap import REASON as SWAP_REASON
+from analytics_engine.lifecycle.swap import replace_taxonomy_rows
 from analytics_engine.lifecycle.window import month_start
 from analytics_engine.warehouse.scoped import TenantScope
 
@@ -125,9 +125,6 @@ def replace_rows(scope: TenantScope, triples: Sequence[Triple], rows: Sequence[S
     if rows is None:
         refill_taxonomy(scope)
         return
-    scope.command(
-        f"ALTER TABLE {scope.table('taxonomy_properties')} DELETE WHERE tenant_id = {{tenant_id:String}} "
-        f"AND has({TRIPLES}, (event, key, type)) {MUTATION}",
-        {"keys": sorted(triples)},
-    )
-    insert_taxonomy_values(scope, rows)
+    # The table's one partition rebuilt beside it and swapped in (lifecycle/swap.py): no mutation
+    # waiting behind the background merges while inserts are held.
+    replace_taxonomy_rows(scope.warehouse.platform(SWAP_REASON), scope.tenant_id, triples, rows)

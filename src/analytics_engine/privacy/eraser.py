@@ -14,6 +14,7 @@ DELETE, which only masks rows until a later merge)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,12 +39,16 @@ from analytics_engine.lifecycle.derived import (
     UNLIMITED,
     Affected,
     affected_by,
+    pairs_condition,
+    people_deletes,
     rebuild,
     rebuild_people,
     run_together,
     taxonomy_after_removal,
 )
 from analytics_engine.lifecycle.reads import cold_glob
+from analytics_engine.lifecycle.swap import REASON as SWAP_REASON
+from analytics_engine.lifecycle.swap import drop_stale_stages, replace_day_buckets, replace_taxonomy_rows
 from analytics_engine.privacy.files import FileEraser
 from analytics_engine.privacy.models import ErasureRequest, Suppression
 from analytics_engine.privacy.receipt import load_receipt_key, sign, subject_hash
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 IDS = "{ids:Array(String)}"
+PEOPLE_SQL = "SELECT arrayJoin({people:Array(String)})"
 CUTOFF = "{cutoff:DateTime64(3, 'UTC')}"
 EVENT_MATCH = f"has({IDS}, distinct_id) AND received_at <= {CUTOFF}"
 METHOD = (
@@ -89,13 +95,19 @@ OTHER_STORES = (
     TableStore("cohort_users", "cohort_users", f"has({IDS}, distinct_id)"),
     TableStore("rejected_events", "rejected_events", "multiSearchAny(payload, {needles:Array(String)})"),
 )
+
+
 # Rollups hold no person, only sketches and counts: their check is that every recomputed bucket
 # agrees with `events` again.
+def _escaped(sql: str) -> str:
+    return sql.replace("{", "{{").replace("}", "}}")
+
+
 ROLLUP_CHECK = (
     "SELECT count() FROM (SELECT event, toDate(hour) AS day, sum(events) AS n FROM {rollup} "
-    "WHERE tenant_id = {{tenant_id:String}} AND has({{days:Array(Tuple(String, Date))}}, (event, toDate(hour))) "
+    f"WHERE tenant_id = {{{{tenant_id:String}}}} AND {_escaped(pairs_condition('event', 'toDate(hour)'))} "
     "GROUP BY event, day) AS r FULL OUTER JOIN (SELECT event, toDate(timestamp) AS day, count() AS n FROM {events} "
-    "WHERE tenant_id = {{tenant_id:String}} AND has({{days:Array(Tuple(String, Date))}}, (event, toDate(timestamp))) "
+    f"WHERE tenant_id = {{{{tenant_id:String}}}} AND {_escaped(pairs_condition('event', 'toDate(timestamp)'))} "
     "GROUP BY event, day) AS e USING (event, day) WHERE r.n != e.n"
 )
 
@@ -131,7 +143,10 @@ class Eraser:
             return
         if self.ctx is not None:
             self.ctx.progress(len(done))
+        started = time.perf_counter()
         work()
+        # Seconds per step (kept after completion, with the steps done; `bench lifecycle` prints them).
+        self.progress.setdefault("seconds", {})[name] = round(time.perf_counter() - started, 3)
         done.append(name)
         self._save()
 
@@ -180,14 +195,27 @@ class Eraser:
     def _people(self) -> None:
         people = Affected.from_json(self.progress["affected"]).people
         if people:
-            rebuild_people(self.scope, "SELECT arrayJoin({people:Array(String)})", {"people": people})
+            # Deleted in the `removal` round (progress of an older version: deleted here).
+            deleted = bool(self.progress.get("people_deleted"))
+            rebuild_people(self.scope, PEOPLE_SQL, {"people": people}, deleted=deleted)
 
     def _shared_derived(self) -> None:
+        """The shared buckets computed again: each affected partition of the rollups (and the
+        taxonomy's one) rebuilt beside the table and swapped in (lifecycle/swap.py), no mutation.
+        Progress saved before the `people` step existed, or a taxonomy that disagreed with the removed
+        events' figures, takes the mutations and refills of `rebuild` instead."""
         affected = Affected.from_json(self.progress["affected"])
         # Progress saved before the `people` step existed has not recomputed them yet.
         if "people" in self.progress.get("done", []):
             affected.people = []
-        rebuild(self.scope, affected)
+        if affected.people or affected.ids or (affected.days and (affected.keys is None or affected.taxonomy is None)):
+            rebuild(self.scope, affected)
+            return
+        platform = self.core.warehouse.platform(SWAP_REASON)
+        drop_stale_stages(platform)
+        replace_day_buckets(platform, self.tenant_id, affected.days)
+        if affected.keys:
+            replace_taxonomy_rows(platform, self.tenant_id, affected.keys, affected.taxonomy or [])
 
     def _forget_cached(self) -> None:
         """Every cached answer misses (a new data version), and the dashboards' last known answers,
@@ -301,8 +329,16 @@ class Eraser:
         ]
 
     def _removal(self) -> None:
+        """One round of mutations side by side: the events and the other stores, and the erased
+        people's own derived rows (the `people` step then only refills those from the events left:
+        one round less, the `person_weeks` rewrite overlapping the `events` one)."""
         stores = [TableStore("events", "events", EVENT_MATCH), *OTHER_STORES, *self._sync_stores()]
-        run_together(self.scope, self._deletes(stores))
+        people = Affected.from_json(self.progress["affected"]).people
+        deletes = self._deletes(stores)
+        if people:
+            deletes += people_deletes(self.scope, PEOPLE_SQL, {"people": people})
+        run_together(self.scope, deletes)
+        self.progress["people_deleted"] = bool(people)
 
     # --- synced tables ---------------------------------------------------------------------------
     def _sync_stores(self) -> list[TableStore]:
@@ -481,7 +517,7 @@ class Eraser:
         receipt = Receipt.model_validate(receipt).model_dump(mode="json")
         signature = sign(receipt, load_receipt_key(self.core.settings.privacy_receipt_key, self.core.settings.data_dir))
         # The ids leave the metadata database: the receipt keeps their hashes.
-        self.progress = {"done": self.progress.get("done", []), "ids": []}
+        self.progress = {"done": self.progress.get("done", []), "ids": [], "seconds": self.progress.get("seconds", {})}
         self._save(status="completed", receipt=receipt, signature=signature, completed_at=completed, error=None)
         log.info("privacy.erasure_completed", erasure_id=self.erasure_id, tenant_id=self.tenant_id)
         return {"erasure_id": self.erasure_id, "status": "completed", "signature": signature}
