@@ -34,11 +34,16 @@ import orjson
 
 from analytics_engine.bench.common import print_table, server_process, write_result
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
+from analytics_engine.ingest.validation import new_event_ids
 
 NATS_URL = "nats://127.0.0.1:4222"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 HTTP_BODY_EVENTS = 1000
 NATS_MESSAGE_EVENTS = 100
+# Bodies in flight at once. Each sender waits for its answer (HTTP answers once the events are
+# stored), so 8 senders offered at most 8,000 events per answer's latency: 2,700/s at the 3 s a
+# loaded server answers in, far below the rate asked for (issue 26's profile). 32 keep offering it.
+HTTP_SENDERS = 32
 RETRIES = 5  # attempts of one ingest body or NATS message before it counts as an error
 MEMORY_EVERY_SECONDS = 20.0  # how often the server's /v1/admin/debug/memory is read
 TREND = {"kind": "trends", "series": [{"event": "pageview"}, {"event": "signup"}], "interval": "hour"}
@@ -93,15 +98,34 @@ class Op:
 
 
 class EventSource:
-    """Generated events (a pool of realistic ones), each handed out with a fresh event id."""
+    """Generated events (a pool of realistic ones), each handed out with a fresh event id.
+
+    The pool is serialized once; a body is its events' JSON with a fresh id spliced in front of
+    each (ids from one read of the OS's random source). Copying each event into a new dict, one
+    `uuid4()` per event and dumping the body again cost the load generator about a fifth of its
+    CPU, on the machine the server shares (issue 26's profile, docs/benchmarks.md)."""
 
     def __init__(self) -> None:
-        self.pool = list(generate_events(GeneratorSpec(events=50_000, days=20, seed=26)))
+        pool = list(generate_events(GeneratorSpec(events=50_000, days=20, seed=26)))
+        # Each event without its id and without the opening brace: `"event":...}`.
+        self.pool = [orjson.dumps({k: v for k, v in event.items() if k != "event_id"})[1:] for event in pool]
         self.cursor = itertools.cycle(range(0, len(self.pool) - HTTP_BODY_EVENTS, HTTP_BODY_EVENTS // 2))
 
-    def take(self, count: int) -> list[dict[str, Any]]:
+    def take_body(self, count: int) -> bytes:
+        """A JSON array of `count` events, each with a fresh `event_id`."""
         start = next(self.cursor)
-        return [{**event, "event_id": str(uuid.uuid4())} for event in self.pool[start : start + count]]
+        ids = new_event_ids(count)
+        return (
+            b"["
+            + b",".join(
+                b'{"event_id":"' + event_id.encode() + b'",' + event
+                for event_id, event in zip(ids, self.pool[start : start + count], strict=True)
+            )
+            + b"]"
+        )
+
+    def take(self, count: int) -> list[dict[str, Any]]:
+        return list(orjson.loads(self.take_body(count)))
 
 
 class Pacer:
@@ -236,10 +260,8 @@ class Soak:
         op = self.ops["http_ingest"]
         while self.running():
             await pacer.take(HTTP_BODY_EVENTS)
-            events = self.source.take(HTTP_BODY_EVENTS)
-            post = functools.partial(
-                self._post_body, client, op, len(events), orjson.dumps(events), time.perf_counter()
-            )
+            body = self.source.take_body(HTTP_BODY_EVENTS)
+            post = functools.partial(self._post_body, client, op, HTTP_BODY_EVENTS, body, time.perf_counter())
             await self._with_retries(op, post, "http")
 
     async def _post_body(
@@ -269,7 +291,8 @@ class Soak:
         op = self.ops["nats_publish"]
         while self.running():
             await pacer.take(NATS_MESSAGE_EVENTS)
-            message = orjson.dumps({"tenant_id": self.tenant_id, "events": self.source.take(NATS_MESSAGE_EVENTS)})
+            events = self.source.take_body(NATS_MESSAGE_EVENTS)
+            message = b'{"tenant_id":' + orjson.dumps(self.tenant_id) + b',"events":' + events + b"}"
             publish = functools.partial(self._publish, js, op, message, uuid.uuid4().hex, time.perf_counter())
             await self._with_retries(op, publish, "nats")
 
@@ -493,7 +516,7 @@ def _idle_baseline(url: str, key: str, dashboard_id: str, alert_ids: list[str]) 
     source = EventSource()
     with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
         for _ in range(5):
-            body = orjson.dumps(source.take(HTTP_BODY_EVENTS))
+            body = source.take_body(HTTP_BODY_EVENTS)
             started = time.perf_counter()
             client.post("/v1/events", content=body, headers={"Content-Type": "application/json"}).raise_for_status()
             ops["http_ingest"].latencies.append((time.perf_counter() - started) * 1000)
@@ -583,7 +606,7 @@ async def _load(
         tasks = [asyncio.create_task(soak.sse_client(streams, dashboard_id)) for _ in range(sse)]
         await asyncio.sleep(1.0)
         if rate * (1 - nats_share) > 0:
-            tasks += [asyncio.create_task(soak.http_ingest(client, http_pacer)) for _ in range(8)]
+            tasks += [asyncio.create_task(soak.http_ingest(client, http_pacer)) for _ in range(HTTP_SENDERS)]
         if rate * nats_share > 0:
             tasks += [asyncio.create_task(soak.nats_ingest(js, nats_pacer)) for _ in range(16)]
         tasks += [
@@ -676,9 +699,9 @@ def run(
                 print(f"loading {history:,} events of history...")
                 with httpx.Client(base_url=server.url, timeout=300) as client:
                     for _ in range(0, history, 5 * HTTP_BODY_EVENTS):
-                        body = [event for _ in range(5) for event in source.take(HTTP_BODY_EVENTS)]
+                        body = b"[" + b",".join(source.take_body(HTTP_BODY_EVENTS)[1:-1] for _ in range(5)) + b"]"
                         client.post(
-                            "/v1/events", headers={"Authorization": f"Bearer {key}"}, content=orjson.dumps(body)
+                            "/v1/events", headers={"Authorization": f"Bearer {key}"}, content=body
                         ).raise_for_status()
             dashboard_id, alert_ids = _setup(server.url, key, admin, alerts)
             baseline = _idle_baseline(server.url, key, dashboard_id, alert_ids)
