@@ -753,6 +753,9 @@ def run(
             stop.set()
         verified = _verify(server.data_dir, tenant_id)
     finally:
+        stream_messages = None
+        with contextlib.suppress(Exception):
+            stream_messages = asyncio.run(_stream_messages(stream))
         with contextlib.suppress(Exception):
             asyncio.run(_delete_stream(stream))
     expected = history_count + acknowledged
@@ -779,6 +782,9 @@ def run(
         "sse_widget_messages": soak.sse_messages,
         "retried": soak.retried,
         "resent": soak.resent,
+        # Messages JetStream holds: one per acknowledged publish when a republish after a lost ack
+        # was dropped by its message id (the consumer's duplicate check would drop its events too).
+        "nats_stream_messages": stream_messages,
         "faults_injected": dict(faults.fired) if faults is not None else {},
         "load_average": _loadavg(),
         "operations": summaries,
@@ -843,6 +849,14 @@ def run(
         )
     result["file"] = str(write_result("soak", result))
     return result
+
+
+async def _stream_messages(stream: str) -> int:
+    nc = await nats.connect(NATS_URL)
+    try:
+        return int((await nc.jetstream().stream_info(stream)).state.messages)
+    finally:
+        await nc.close()
 
 
 async def _delete_stream(stream: str) -> None:
