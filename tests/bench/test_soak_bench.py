@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics_engine.bench.soak import memory_components, p95, rss_growth, run
+from analytics_engine.bench.soak import Faults, memory_components, p95, rss_growth, run
 from tests.support.services import NATS, POSTGRES, require_service
 
 
@@ -66,3 +66,38 @@ def test_a_short_soak_loses_nothing_and_errs_nowhere(tmp_path, monkeypatch):
         assert result["operations"][name]["count"] > 0, name
     # SSE streams stayed open without an error (errors == 0); how many widget updates arrive in 30 s
     # on a loaded machine varies, so it is reported, not asserted.
+
+
+@pytest.mark.nats
+@pytest.mark.postgres
+def test_the_soak_resends_dropped_bodies_and_unacknowledged_messages_and_counts_them_once(tmp_path, monkeypatch):
+    """The resend path, with one failure of each kind injected into the soak's own clients: an HTTP
+    body stored but its answer lost, one refused before sending, a NATS message stored but its
+    acknowledgement lost, one refused. Each is sent again with the same ids, counted as resent, and
+    every acknowledged event is stored exactly once (a lost answer's resend is a duplicate the
+    server drops; a lost ack's republish one JetStream drops by message id)."""
+    require_service("NATS", NATS)
+    require_service("PostgreSQL", POSTGRES)
+    monkeypatch.chdir(tmp_path)
+    faults = Faults(http_lost_answers=1, http_refused=1, nats_lost_acks=1, nats_refused=1)
+    result = run(minutes=0.1, rate=2000, nats_share=0.5, sse=0, backfill_rows=0, alerts=0, history=0, faults=faults)
+    assert result["faults_injected"] == {
+        "http_lost_answers": 1,
+        "http_refused": 1,
+        "nats_lost_acks": 1,
+        "nats_refused": 1,
+    }
+    assert result["resent"] == {"http": 2, "nats": 2}
+    assert result["retried"] == 4 and result["errors"] == 0, result["operations"]
+    acknowledged = result["acknowledged"]
+    assert acknowledged["http"] > 0 and acknowledged["http"] % 1000 == 0
+    assert acknowledged["nats"] > 0 and acknowledged["nats"] % 100 == 0
+    # The republished message (its ack lost) was dropped by JetStream by its message id: the stream
+    # holds one message per acknowledged publish.
+    assert result["nats_stream_messages"] == acknowledged["nats"] // 100
+    verified = result["verified"]
+    # `history`: what was stored before the load (here the idle baseline's five bodies).
+    expected = acknowledged["history"] + acknowledged["http"] + acknowledged["nats"]
+    # Stored once each: no duplicate from the resent bodies and messages, nothing missing.
+    assert verified["stored"] == verified["distinct_ids"] == expected, verified
+    assert result["nothing_lost"] and not verified["derived_mismatches"]

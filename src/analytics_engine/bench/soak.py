@@ -34,11 +34,16 @@ import orjson
 
 from analytics_engine.bench.common import print_table, server_process, write_result
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
+from analytics_engine.ingest.validation import new_event_ids
 
 NATS_URL = "nats://127.0.0.1:4222"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 HTTP_BODY_EVENTS = 1000
 NATS_MESSAGE_EVENTS = 100
+# Bodies in flight at once. Each sender waits for its answer (HTTP answers once the events are
+# stored), so 8 senders offered at most 8,000 events per answer's latency: 2,700/s at the 3 s a
+# loaded server answers in, far below the rate asked for (issue 26's profile). 32 keep offering it.
+HTTP_SENDERS = 32
 RETRIES = 5  # attempts of one ingest body or NATS message before it counts as an error
 MEMORY_EVERY_SECONDS = 20.0  # how often the server's /v1/admin/debug/memory is read
 TREND = {"kind": "trends", "series": [{"event": "pageview"}, {"event": "signup"}], "interval": "hour"}
@@ -93,15 +98,34 @@ class Op:
 
 
 class EventSource:
-    """Generated events (a pool of realistic ones), each handed out with a fresh event id."""
+    """Generated events (a pool of realistic ones), each handed out with a fresh event id.
+
+    The pool is serialized once; a body is its events' JSON with a fresh id spliced in front of
+    each (ids from one read of the OS's random source). Copying each event into a new dict, one
+    `uuid4()` per event and dumping the body again cost the load generator about a fifth of its
+    CPU, on the machine the server shares (issue 26's profile, docs/benchmarks.md)."""
 
     def __init__(self) -> None:
-        self.pool = list(generate_events(GeneratorSpec(events=50_000, days=20, seed=26)))
+        pool = list(generate_events(GeneratorSpec(events=50_000, days=20, seed=26)))
+        # Each event without its id and without the opening brace: `"event":...}`.
+        self.pool = [orjson.dumps({k: v for k, v in event.items() if k != "event_id"})[1:] for event in pool]
         self.cursor = itertools.cycle(range(0, len(self.pool) - HTTP_BODY_EVENTS, HTTP_BODY_EVENTS // 2))
 
-    def take(self, count: int) -> list[dict[str, Any]]:
+    def take_body(self, count: int) -> bytes:
+        """A JSON array of `count` events, each with a fresh `event_id`."""
         start = next(self.cursor)
-        return [{**event, "event_id": str(uuid.uuid4())} for event in self.pool[start : start + count]]
+        ids = new_event_ids(count)
+        return (
+            b"["
+            + b",".join(
+                b'{"event_id":"' + event_id.encode() + b'",' + event
+                for event_id, event in zip(ids, self.pool[start : start + count], strict=True)
+            )
+            + b"]"
+        )
+
+    def take(self, count: int) -> list[dict[str, Any]]:
+        return list(orjson.loads(self.take_body(count)))
 
 
 class Pacer:
@@ -120,6 +144,71 @@ class Pacer:
 
 
 @dataclass
+class Faults:
+    """Failures injected into the soak's own clients, so its resend path runs in a test (issue 26):
+    each counts down as it fires, one ingest request or publish at a time.
+
+    - `http_lost_answers`: the body reaches the server and is stored, the answer is lost
+      (`httpx.ReadError`); the soak sends it again with the same event ids.
+    - `http_refused`: the connection fails before the body is sent (`httpx.ConnectError`).
+    - `nats_lost_acks`: JetStream stores the message, its acknowledgement is lost (a timeout); the
+      soak publishes it again with the same message id.
+    - `nats_refused`: the publish fails before it reaches the server."""
+
+    http_lost_answers: int = 0
+    http_refused: int = 0
+    nats_lost_acks: int = 0
+    nats_refused: int = 0
+    fired: dict[str, int] = field(default_factory=dict)
+
+    def take(self, name: str) -> bool:
+        left = int(getattr(self, name))
+        if left <= 0:
+            return False
+        setattr(self, name, left - 1)
+        self.fired[name] = self.fired.get(name, 0) + 1
+        return True
+
+
+class FaultyTransport(httpx.AsyncBaseTransport):
+    """The soak's HTTP transport with `Faults` on `POST /v1/events` (the ingest bodies)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, faults: Faults) -> None:
+        self.inner = inner
+        self.faults = faults
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/v1/events":
+            if self.faults.take("http_refused"):
+                raise httpx.ConnectError("injected: connection refused", request=request)
+            if self.faults.take("http_lost_answers"):
+                response = await self.inner.handle_async_request(request)
+                await response.aread()
+                await response.aclose()
+                raise httpx.ReadError(f"injected: answer {response.status_code} lost", request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class FaultyJetStream:
+    """The soak's JetStream context with `Faults` on `publish`."""
+
+    def __init__(self, inner: Any, faults: Faults) -> None:
+        self.inner = inner
+        self.faults = faults
+
+    async def publish(self, subject: str, payload: bytes, **kwargs: Any) -> Any:
+        if self.faults.take("nats_refused"):
+            raise nats.errors.NoRespondersError
+        answer = await self.inner.publish(subject, payload, **kwargs)
+        if self.faults.take("nats_lost_acks"):
+            raise nats.errors.TimeoutError
+        return answer
+
+
+@dataclass
 class Soak:
     url: str
     key: str
@@ -133,6 +222,9 @@ class Soak:
     nats_acked: int = 0
     sse_messages: int = 0
     retried: int = 0
+    # Resends by path: HTTP bodies sent again with the same event ids, NATS messages published
+    # again with the same message id (each acknowledged, and its events counted, once).
+    resent: dict[str, int] = field(default_factory=lambda: {"http": 0, "nats": 0})
 
     @property
     def headers(self) -> dict[str, str]:
@@ -141,7 +233,9 @@ class Soak:
     def running(self) -> bool:
         return time.monotonic() < self.deadline
 
-    async def _with_retries(self, op: Op, attempt: Callable[[bool], Awaitable[tuple[str, bool] | None]]) -> None:
+    async def _with_retries(
+        self, op: Op, attempt: Callable[[bool], Awaitable[tuple[str, bool] | None]], path: str
+    ) -> None:
         """Calls `attempt(retry)` until it succeeds (returns None), at most `RETRIES` times, waiting
         longer before each retry (counted in `retried`). A failure is `(text, final)`: a final one is
         not retried. The last failure counts as one error of `op`."""
@@ -149,6 +243,7 @@ class Soak:
         for number in range(RETRIES):
             if number:
                 self.retried += 1
+                self.resent[path] += 1
                 await asyncio.sleep(0.5 * number)
             outcome = await attempt(number > 0)
             if outcome is None:
@@ -165,11 +260,9 @@ class Soak:
         op = self.ops["http_ingest"]
         while self.running():
             await pacer.take(HTTP_BODY_EVENTS)
-            events = self.source.take(HTTP_BODY_EVENTS)
-            post = functools.partial(
-                self._post_body, client, op, len(events), orjson.dumps(events), time.perf_counter()
-            )
-            await self._with_retries(op, post)
+            body = self.source.take_body(HTTP_BODY_EVENTS)
+            post = functools.partial(self._post_body, client, op, HTTP_BODY_EVENTS, body, time.perf_counter())
+            await self._with_retries(op, post, "http")
 
     async def _post_body(
         self, client: httpx.AsyncClient, op: Op, count: int, body: bytes, started: float, retry: bool
@@ -198,9 +291,10 @@ class Soak:
         op = self.ops["nats_publish"]
         while self.running():
             await pacer.take(NATS_MESSAGE_EVENTS)
-            message = orjson.dumps({"tenant_id": self.tenant_id, "events": self.source.take(NATS_MESSAGE_EVENTS)})
+            events = self.source.take_body(NATS_MESSAGE_EVENTS)
+            message = b'{"tenant_id":' + orjson.dumps(self.tenant_id) + b',"events":' + events + b"}"
             publish = functools.partial(self._publish, js, op, message, uuid.uuid4().hex, time.perf_counter())
-            await self._with_retries(op, publish)
+            await self._with_retries(op, publish, "nats")
 
     async def _publish(
         self, js: Any, op: Op, message: bytes, message_id: str, started: float, retry: bool
@@ -422,7 +516,7 @@ def _idle_baseline(url: str, key: str, dashboard_id: str, alert_ids: list[str]) 
     source = EventSource()
     with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
         for _ in range(5):
-            body = orjson.dumps(source.take(HTTP_BODY_EVENTS))
+            body = source.take_body(HTTP_BODY_EVENTS)
             started = time.perf_counter()
             client.post("/v1/events", content=body, headers={"Content-Type": "application/json"}).raise_for_status()
             ops["http_ingest"].latencies.append((time.perf_counter() - started) * 1000)
@@ -487,21 +581,32 @@ def _backfill(url: str, admin: dict[str, str], rows: int, op: Op, deadline: floa
     return outcome
 
 
-async def _load(soak: Soak, rate: int, nats_share: float, dashboard_id: str, alert_ids: list[str], sse: int) -> None:
+async def _load(
+    soak: Soak,
+    rate: int,
+    nats_share: float,
+    dashboard_id: str,
+    alert_ids: list[str],
+    sse: int,
+    faults: Faults | None = None,
+) -> None:
     # Idle connections are dropped after 1 s, before uvicorn's 5 s keep-alive timeout closes them
     # under a request being sent (a client-side race that reads as "Server disconnected").
     limits = httpx.Limits(max_connections=sse + 40, max_keepalive_connections=sse + 40, keepalive_expiry=1.0)
     nc = await nats.connect(NATS_URL, pending_size=64 * 1024 * 1024)
-    js = nc.jetstream()
+    js: Any = nc.jetstream()
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(limits=limits)
+    if faults is not None:
+        js, transport = FaultyJetStream(js, faults), FaultyTransport(transport, faults)
     http_pacer, nats_pacer = Pacer(rate * (1 - nats_share)), Pacer(rate * nats_share)
     async with (
-        httpx.AsyncClient(base_url=soak.url, timeout=httpx.Timeout(120), limits=limits) as client,
+        httpx.AsyncClient(base_url=soak.url, timeout=httpx.Timeout(120), transport=transport) as client,
         httpx.AsyncClient(base_url=soak.url, timeout=httpx.Timeout(60, read=None), limits=limits) as streams,
     ):
         tasks = [asyncio.create_task(soak.sse_client(streams, dashboard_id)) for _ in range(sse)]
         await asyncio.sleep(1.0)
         if rate * (1 - nats_share) > 0:
-            tasks += [asyncio.create_task(soak.http_ingest(client, http_pacer)) for _ in range(8)]
+            tasks += [asyncio.create_task(soak.http_ingest(client, http_pacer)) for _ in range(HTTP_SENDERS)]
         if rate * nats_share > 0:
             tasks += [asyncio.create_task(soak.nats_ingest(js, nats_pacer)) for _ in range(16)]
         tasks += [
@@ -564,7 +669,10 @@ def run(
     history: int,
     nats_batch: int = 5000,
     server_env: dict[str, str] | None = None,
+    faults: Faults | None = None,
 ) -> dict[str, Any]:
+    """The soak; `backfill_rows=0` leaves the backfill out, `faults` injects failures into its own
+    ingest clients (the resend path, tests/bench/test_soak_bench.py)."""
     tag = uuid.uuid4().hex[:8]
     stream, subject = f"SOAK_{tag}".upper(), f"soak{tag}"
     env = {
@@ -591,9 +699,9 @@ def run(
                 print(f"loading {history:,} events of history...")
                 with httpx.Client(base_url=server.url, timeout=300) as client:
                     for _ in range(0, history, 5 * HTTP_BODY_EVENTS):
-                        body = [event for _ in range(5) for event in source.take(HTTP_BODY_EVENTS)]
+                        body = b"[" + b",".join(source.take_body(HTTP_BODY_EVENTS)[1:-1] for _ in range(5)) + b"]"
                         client.post(
-                            "/v1/events", headers={"Authorization": f"Bearer {key}"}, content=orjson.dumps(body)
+                            "/v1/events", headers={"Authorization": f"Bearer {key}"}, content=body
                         ).raise_for_status()
             dashboard_id, alert_ids = _setup(server.url, key, admin, alerts)
             baseline = _idle_baseline(server.url, key, dashboard_id, alert_ids)
@@ -628,21 +736,26 @@ def run(
                 backfill.update(_backfill(server.url, admin, backfill_rows, ops["backfill"], soak.deadline))
 
             filler = threading.Thread(target=start_backfill, daemon=True)
-            filler.start()
+            if backfill_rows:
+                filler.start()
             load_started = time.monotonic()
-            asyncio.run(_load(soak, rate, nats_share, dashboard_id, alert_ids, sse))
+            asyncio.run(_load(soak, rate, nats_share, dashboard_id, alert_ids, sse, faults))
             load_seconds = time.monotonic() - load_started
             stored_at_end = httpx.get(
                 f"{server.url}/v1/events/count", headers={"Authorization": f"Bearer {key}"}, timeout=120
             ).json()["count"]
             load_samples = len(samples)
             load_reports = [item for item in reports if item[0] <= load_seconds + MEMORY_EVERY_SECONDS / 2]
-            filler.join(timeout=900)
+            if backfill_rows:
+                filler.join(timeout=900)
             acknowledged = soak.http_acked + soak.nats_acked
             drained = _wait_drained(server.url, key, admin, history_count + acknowledged)
             stop.set()
         verified = _verify(server.data_dir, tenant_id)
     finally:
+        stream_messages = None
+        with contextlib.suppress(Exception):
+            stream_messages = asyncio.run(_stream_messages(stream))
         with contextlib.suppress(Exception):
             asyncio.run(_delete_stream(stream))
     expected = history_count + acknowledged
@@ -668,6 +781,11 @@ def run(
         "backlog_at_load_end": history_count + acknowledged - stored_at_end,
         "sse_widget_messages": soak.sse_messages,
         "retried": soak.retried,
+        "resent": soak.resent,
+        # Messages JetStream holds: one per acknowledged publish when a republish after a lost ack
+        # was dropped by its message id (the consumer's duplicate check would drop its events too).
+        "nats_stream_messages": stream_messages,
+        "faults_injected": dict(faults.fired) if faults is not None else {},
         "load_average": _loadavg(),
         "operations": summaries,
         "errors": errors,
@@ -712,7 +830,10 @@ def run(
             ],
             ["derived tables disagreeing", len(verified["derived_mismatches"])],
             ["errors (target 0)", errors],
-            ["ingest bodies/messages sent again (then acknowledged)", soak.retried],
+            [
+                "sent again, then acknowledged: HTTP bodies / NATS messages",
+                f"{soak.resent['http']} / {soak.resent['nats']}",
+            ],
             ["load average at the end (1, 5, 15 min)", result["load_average"]],
             ["RSS middle -> end (MiB)", f"{memory.get('middle_mib')} -> {memory.get('end_mib')}"],
             ["RSS growth over the last half (target < 10%)", memory.get("growth_last_half", "")],
@@ -728,6 +849,14 @@ def run(
         )
     result["file"] = str(write_result("soak", result))
     return result
+
+
+async def _stream_messages(stream: str) -> int:
+    nc = await nats.connect(NATS_URL)
+    try:
+        return int((await nc.jetstream().stream_info(stream)).state.messages)
+    finally:
+        await nc.close()
 
 
 async def _delete_stream(stream: str) -> None:

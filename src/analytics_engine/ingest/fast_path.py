@@ -13,6 +13,8 @@ general path accepts with the same row (tests/ingest/test_fast_path.py holds the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 
 from analytics_engine.ingest.validation import (
@@ -87,14 +89,30 @@ def fast_accept(
     events = decode(body, ndjson)
     if not events or len(events) > max_events:
         return None
+    return accept_events(events, tenant_id, limits, now_ms=now_ms)
+
+
+def accept_events(
+    events: list[EventIn],
+    tenant_id: str,
+    limits: Limits,
+    *,
+    now_ms: int | None = None,
+    missing_id: Callable[[int], str] | None = None,
+) -> list[AcceptedEvent] | None:
+    """Decoded events as accepted rows, or None where the general path must decide. An event
+    without an id gets a fresh random one, or with `missing_id` the id it gives for the event's
+    position (NATS: derived from the message, so a redelivery repeats it), which then counts as a
+    client id (checked for duplicates), as on the general path."""
     now_ms = now_ms if now_ms is not None else now_epoch_ms()
     received_at = epoch_text(now_ms)
     earliest, latest = limits.earliest_ms(now_ms), now_ms + limits.max_future_skew_ms
     max_name = limits.max_name_length
-    fresh_ids = iter(new_event_ids(sum(1 for event in events if event.event_id is None)))
+    missing = 0 if missing_id is not None else sum(1 for event in events if event.event_id is None)
+    fresh_ids = iter(new_event_ids(missing))
     accepted: list[AcceptedEvent] = []
     try:
-        for event in events:
+        for position, event in enumerate(events):
             name, distinct_id = event.event, event.distinct_id
             if isinstance(distinct_id, str):
                 person = distinct_id
@@ -107,7 +125,9 @@ def fast_accept(
             timestamp_ms = now_ms if event.timestamp is None else parse_timestamp(event.timestamp)
             if not earliest <= timestamp_ms <= latest:
                 return None
-            if event.event_id is None:
+            if event.event_id is None and missing_id is not None:
+                event_id, client_id = canonical_uuid(missing_id(position)), True
+            elif event.event_id is None:
                 event_id, client_id = next(fresh_ids), False
             elif UUID_TEXT.fullmatch(event.event_id):
                 event_id, client_id = canonical_uuid(event.event_id), True
@@ -120,6 +140,28 @@ def fast_accept(
     except (InvalidEvent, ValueError, OverflowError):
         return None
     return accepted
+
+
+class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A NATS message carrying many events of one tenant (streaming/messages.py)."""
+
+    tenant_id: str
+    events: list[EventIn]
+
+
+_MESSAGE = msgspec.json.Decoder(MessageIn)
+
+
+def decode_message(data: bytes, max_tenant_id: int) -> MessageIn | None:
+    """`{"tenant_id": ..., "events": [...]}` with plain events, or None (the general path decides)."""
+    try:
+        message = _MESSAGE.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    tenant_id = message.tenant_id
+    if not message.events or not tenant_id.strip() or len(tenant_id) > max_tenant_id:
+        return None
+    return message
 
 
 def _plain_properties(properties: dict[str, PropertyValue], limits: Limits) -> bool:

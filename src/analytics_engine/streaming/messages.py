@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from analytics_engine.ingest.fast_path import MessageIn, accept_events, decode_message
 from analytics_engine.ingest.validation import (
     UUID_TEXT,
     AcceptedEvent,
@@ -77,6 +78,7 @@ def prepare(
     limits: Limits,
     known_tenants: Callable[[set[str]], set[str]],
     now_ms: int | None = None,
+    use_fast_path: bool = True,
 ) -> PreparedBatch:
     """Validate a batch of messages. `stream_key` names the stream incarnation (name and creation
     time) so derived ids never repeat across a deleted and re-created stream."""
@@ -95,26 +97,25 @@ def prepare(
         if tenant_id:
             batch.per_tenant[tenant_id][1] += 1
 
-    for index, item in enumerate(items):
-        batch.max_seq = max(batch.max_seq, item.stream_seq)
-        sizes.append(1)
+    def general(index: int, item: Incoming) -> None:
+        """Parse one message into dicts for `validate_events` (or refuse it whole)."""
         try:
             body = orjson.loads(item.data)
         except orjson.JSONDecodeError as exc:
             refuse(index, "", 0, f"malformed JSON: {exc}", item.data)
-            continue
+            return
         if type(body) is not dict:
             refuse(index, "", 0, "a message must be a JSON object with 'tenant_id'", item.data)
-            continue
+            return
         tenant_id = body.pop("tenant_id", None)
         if type(tenant_id) is not str or not tenant_id.strip() or len(tenant_id) > MAX_TENANT_ID:
             refuse(index, "", 0, "'tenant_id' is required and must be a tenant id", item.data)
-            continue
+            return
         events = body.pop("events", None)
         if events is not None:
             if body or type(events) is not list or not events:
                 refuse(index, tenant_id, 0, "'events' must be a non-empty array and the only other field", item.data)
-                continue
+                return
             sizes[index] = len(events)
             base = _identity(item, stream_key, tenant_id)
             for position, raw in enumerate(events):
@@ -130,7 +131,40 @@ def prepare(
                     body["event_id"] = derived_event_id(_identity(item, stream_key, tenant_id))
             by_tenant[tenant_id].append((index, 0, body))
 
-    known = known_tenants(set(by_tenant)) if by_tenant else set()
+    # The fast path (ingest/fast_path.py, as for HTTP bodies): a many-event message whose events are
+    # all plainly valid is decoded by msgspec straight into rows; any other message, or one the fast
+    # path declines, takes the general path, which gives each event its verdict.
+    fast: list[tuple[int, MessageIn]] = []
+    for index, item in enumerate(items):
+        batch.max_seq = max(batch.max_seq, item.stream_seq)
+        sizes.append(1)
+        message = decode_message(item.data, MAX_TENANT_ID) if use_fast_path else None
+        if message is not None:
+            sizes[index] = len(message.events)
+            fast.append((index, message))
+        else:
+            general(index, item)
+
+    tenants = set(by_tenant) | {message.tenant_id for _, message in fast}
+    known = known_tenants(tenants) if tenants else set()
+    for index, message in fast:
+        tenant_id, item = message.tenant_id, items[index]
+        accepted = None
+        if tenant_id in known and not limits.suppressed(tenant_id):
+            base = _identity(item, stream_key, tenant_id)
+            accepted = accept_events(
+                message.events,
+                tenant_id,
+                limits,
+                now_ms=now_ms,
+                missing_id=lambda position, base=base: derived_event_id(f"{base}/{position}"),  # type: ignore[misc]
+            )
+        if accepted is None:
+            general(index, item)
+            continue
+        batch.accepted.extend(accepted)
+        batch.per_tenant[tenant_id][0] += len(accepted)
+
     for tenant_id, entries in by_tenant.items():
         if tenant_id not in known:
             for index, position, raw in entries:

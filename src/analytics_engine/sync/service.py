@@ -110,7 +110,7 @@ class SyncService:
             writer = TableWriter(self.runtime.warehouse, spec, columns)
             writer.check()
             answer["warehouse_table"] = spec.target.table
-            answer["ddl"] = writer.ddl()
+            answer["ddl"] = ";\n\n".join(writer.ddl())
         return answer
 
     # --- runs -----------------------------------------------------------------------------------

@@ -81,10 +81,11 @@ class TableTarget(BaseModel):
     @field_validator("table")
     @classmethod
     def _table(cls, value: str) -> str:
-        if not TABLE_NAME.fullmatch(value) or value in RESERVED_TABLES:
+        # `*_local` are the shard-local tables on a cluster (warehouse/cluster.py).
+        if not TABLE_NAME.fullmatch(value) or value in RESERVED_TABLES or value.endswith("_local"):
             raise ValueError(
                 f"{value!r} cannot be a sync table: use lower case letters, digits and _ (not one of "
-                f"{', '.join(sorted(RESERVED_TABLES))})"
+                f"{', '.join(sorted(RESERVED_TABLES))}, and not ending in _local)"
             )
         return value
 

@@ -21,16 +21,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import ClickHouseError, DatabaseError, OperationalError
-
 from analytics_engine.errors import Conflict
 from analytics_engine.ingest.validation import AcceptedEvent, Limits, validate_events
 from analytics_engine.ingest.writer import EventWriter
 from analytics_engine.lifecycle.derived import MUTATION, affected_by, rebuild
 from analytics_engine.sync.postgres import ReadPlan, SourceColumn, SourceError
 from analytics_engine.sync.spec import EventsTarget, SourceSpec, TableTarget
-from analytics_engine.warehouse.client import Warehouse, translate_error
+from analytics_engine.warehouse.client import Warehouse
+from analytics_engine.warehouse.cluster import shard_local, table_ddl
 
+# The staging table of a target's hard-delete check (`tombstone_missing`).
+KEYS_SUFFIX = "__sync_keys"
 SYNC_NAMESPACE = uuid.UUID("6f1c3a52-2b8e-4a51-9d0e-5b7f3c2a9e10")
 
 
@@ -62,18 +63,42 @@ class TableWriter:
     def insert_columns(self) -> list[str]:
         return ["tenant_id", *[c.name for c in self.columns], "_version", "_is_deleted"]
 
-    def ddl(self) -> str:
-        lines = ["    `tenant_id` LowCardinality(String)"]
+    def ddl(self) -> list[str]:
+        """The target table's DDL: one statement on one node; on a cluster (ANALYTICS_CLICKHOUSE_CLUSTER)
+        the shard-local replicated table and the Distributed table in front (warehouse/cluster.py,
+        the migrations' own rewrite). No insert de-duplication by block hash (see the module doc):
+        the window is 0 on one node and, replicated, on a cluster."""
+        lines = ["    tenant_id LowCardinality(String)"]
         lines += [f"    {quote(c.name)} {c.ch_column_type}" for c in self.columns]
         lines += ["    `_version` UInt64", "    `_is_deleted` UInt8"]
         order = ", ".join(["tenant_id", *map(quote, self.spec.primary_key)])
         comment = comment_for(self.spec.name).replace("'", "")
-        return (
-            f"CREATE TABLE IF NOT EXISTS {self.qualified}\n(\n" + ",\n".join(lines) + "\n)\n"
+        template = (
+            f"CREATE TABLE IF NOT EXISTS {{db}}.{self.name}\n(\n" + ",\n".join(lines) + "\n)\n"
             "ENGINE = ReplacingMergeTree(_version, _is_deleted)\n"
             f"ORDER BY ({order})\n"
+            "SETTINGS non_replicated_deduplication_window = 0\n"
             f"COMMENT '{comment}'"
         )
+        return table_ddl(template, self.warehouse.database, self.warehouse.cluster)
+
+    def keys_ddl(self, keys_name: str, structure: list[tuple[str, str]]) -> list[str]:
+        """The staging table of `tombstone_missing` (the keys PostgreSQL holds), created like the
+        target: a MergeTree on one node; on a cluster sharded by tenant like the target, so each
+        shard compares its own rows with its own keys."""
+        columns = ",\n".join(f"    {name if name == 'tenant_id' else quote(name)} {kind}" for name, kind in structure)
+        order = ", ".join(name if name == "tenant_id" else quote(name) for name, _ in structure)
+        template = (
+            f"CREATE TABLE {{db}}.{keys_name}\n(\n{columns}\n)\n"
+            f"ENGINE = MergeTree\nORDER BY ({order})\n"
+            "SETTINGS non_replicated_deduplication_window = 0"
+        )
+        return table_ddl(template, self.warehouse.database, self.warehouse.cluster)
+
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        """A statement on this source's tables (on a cluster, mutations and drops reach the
+        shard-local tables)."""
+        self.platform.command(sql, params, sharded=(self.name, f"{self.name}{KEYS_SUFFIX}"))
 
     def existing(self) -> tuple[str | None, dict[str, str]]:
         comment = self.platform.query(
@@ -115,30 +140,28 @@ class TableWriter:
 
     def ensure(self) -> None:
         added = self.check()
-        self.platform.command(self.ddl())
+        for statement in self.ddl():
+            self.platform.command(statement)
         for name in added:  # new source columns: nullable, so older rows read as NULL
             column = self.by_name[name]
-            self.platform.command(
+            self.command(
                 f"ALTER TABLE {self.qualified} ADD COLUMN IF NOT EXISTS {quote(name)} Nullable({column.ch_type})"
             )  # at the end: inserts name their columns
             column.nullable = True
 
     def drop(self) -> None:
-        self.platform.command(f"DROP TABLE IF EXISTS {self.qualified}")
+        self.command(f"DROP TABLE IF EXISTS {self.qualified}")
 
     def insert(self, chunk: bytes) -> None:
-        try:
-            with self.platform.connection() as client:
-                client.raw_insert(
-                    self.qualified,
-                    column_names=self.insert_columns,
-                    insert_block=chunk,
-                    fmt="TabSeparated",
-                    # One chunk parsed by one thread: less CPU than parallel parsing on small machines.
-                    settings={"input_format_parallel_parsing": 0},
-                )
-        except (ClickHouseError, DatabaseError, OperationalError) as exc:
-            raise translate_error(exc) from exc
+        # On a cluster the insert returns once the shards hold the rows (the facade's setting).
+        self.platform.insert_json_rows(
+            self.qualified,
+            self.insert_columns,
+            chunk,
+            # One chunk parsed by one thread: less CPU than parallel parsing on small machines.
+            settings={"input_format_parallel_parsing": 0},
+            fmt="TabSeparated",
+        )
 
     def _order_predicate(self, cursor: list[str], names: list[str]) -> tuple[str, dict[str, Any]]:
         params = {f"c{n}": value for n, value in enumerate(cursor)}
@@ -155,10 +178,10 @@ class TableWriter:
         if comment is None:
             return
         if cursor is None:
-            self.platform.command(f"TRUNCATE TABLE {self.qualified}")
+            self.command(f"TRUNCATE TABLE {self.qualified}")
             return
         predicate, params = self._order_predicate(cursor, order or self.spec.order_columns())
-        self.platform.command(f"DELETE FROM {self.qualified} WHERE {predicate}", params)
+        self.command(f"DELETE FROM {self.qualified} WHERE {predicate}", params)
 
     def tenants(self) -> set[str]:
         """The tenants with rows in this table."""
@@ -170,33 +193,31 @@ class TableWriter:
         rows whose key is not among them get a tombstone: a newer version with `_is_deleted = 1`.
         Returns how many rows were tombstoned."""
         key_columns = ["tenant_id", *self.spec.primary_key]
-        keys_table = self.warehouse.table(f"{self.name}__sync_keys")
-        structure = ", ".join(
-            f"{quote(name)} {'String' if name == 'tenant_id' else self.by_name[name].ch_type}" for name in key_columns
-        )
-        self.platform.command(f"DROP TABLE IF EXISTS {keys_table}")
-        self.platform.command(f"CREATE TABLE {keys_table} ({structure}) ENGINE = Memory")
+        keys_name = f"{self.name}{KEYS_SUFFIX}"
+        keys_table = self.warehouse.table(keys_name)
+        structure = [(name, "String" if name == "tenant_id" else self.by_name[name].ch_type) for name in key_columns]
+        self.command(f"DROP TABLE IF EXISTS {keys_table}")
+        for statement in self.keys_ddl(keys_name, structure):
+            self.platform.command(statement)
         try:
             if keys:
-                try:
-                    with self.platform.connection() as client:
-                        client.raw_insert(keys_table, column_names=key_columns, insert_block=keys, fmt="TabSeparated")
-                except (ClickHouseError, DatabaseError, OperationalError) as exc:
-                    raise translate_error(exc) from exc
+                self.platform.insert_json_rows(keys_table, key_columns, keys, fmt="TabSeparated")
             tuple_sql = "(" + ", ".join(map(quote, key_columns)) + ")"
+            # On a cluster each shard reads its own keys (`*_local`, sharded like the target).
+            keys_source = self.warehouse.table(shard_local(keys_name, self.warehouse.cluster))
             missing = (
-                f"FROM {self.qualified} FINAL WHERE {tuple_sql} NOT IN (SELECT {tuple_sql[1:-1]} FROM {keys_table})"
+                f"FROM {self.qualified} FINAL WHERE {tuple_sql} NOT IN (SELECT {tuple_sql[1:-1]} FROM {keys_source})"
             )
             count = int(self.platform.query(f"SELECT count() {missing}").scalar() or 0)
             if count:
                 columns = ", ".join(map(quote, key_columns))
-                self.platform.command(
+                self.command(
                     f"INSERT INTO {self.qualified} ({columns}, `_version`, `_is_deleted`) "
                     f"SELECT {columns}, `_version` + 1, 1 {missing}"
                 )
             return count
         finally:
-            self.platform.command(f"DROP TABLE IF EXISTS {keys_table}")
+            self.command(f"DROP TABLE IF EXISTS {keys_table}")
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per tenant: live rows (FINAL), stored rows (versions awaiting merge included), and the

@@ -375,7 +375,7 @@ class TableComparison:
         copied = 0
         for diff in ranges:
             where, params = self._ch_range(diff.low, diff.high)
-            self.writer.platform.command(f"DELETE FROM {self.writer.qualified} WHERE {where}", params)
+            self.writer.command(f"DELETE FROM {self.writer.qualified} WHERE {where}", params)
             after: list[str] | None = None
             while True:
                 conditions, filter_params = key_plan.filters(after, None)

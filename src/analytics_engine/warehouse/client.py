@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -288,19 +288,23 @@ class Warehouse:
             column_types=[getattr(t, "name", str(t)) for t in result.column_types],
         )
 
-    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Run DDL or a statement without a result set. On a cluster, mutations of our tables go to
-        their shard-local tables ON CLUSTER (warehouse/cluster.py `cluster_command`)."""
+    def command(self, sql: str, params: Mapping[str, Any] | None = None, *, sharded: Iterable[str] = ()) -> Any:
+        """Run DDL or a statement without a result set. On a cluster, mutations and drops of our
+        tables go to their shard-local tables ON CLUSTER (warehouse/cluster.py `cluster_command`):
+        the migrations' tables, and `sharded`, tables the service created with `cluster.table_ddl`
+        (sync targets). An `INSERT ... SELECT` returns once the shards hold its rows."""
         statements = [sql]
+        settings: dict[str, Any] | None = None
         if self.cluster:
             from analytics_engine.warehouse.cluster import cluster_command, cluster_tables
 
-            statements = cluster_command(sql, self.database, self.cluster, cluster_tables())
+            statements = cluster_command(sql, self.database, self.cluster, cluster_tables() | frozenset(sharded))
+            settings = {"distributed_foreground_insert": 1}
         try:
             with self.connection() as client:
                 result = None
                 for statement in statements:
-                    result = client.command(statement, parameters=dict(params or {}))
+                    result = client.command(statement, parameters=dict(params or {}), settings=settings)
                 return result
         except (ClickHouseError, DatabaseError, OperationalError) as exc:
             raise translate_error(exc) from exc

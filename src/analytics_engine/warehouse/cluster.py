@@ -229,19 +229,49 @@ def cluster_tables() -> frozenset[str]:
     return frozenset(known)
 
 
-_RUNTIME = re.compile(r"^\s*(ALTER\s+TABLE|DELETE\s+FROM|TRUNCATE\s+TABLE)\s+`([^`]+)`\.`(\w+)`\s+(.*)$", re.S | re.I)
+def table_ddl(statement: str, database: str, cluster: str | None) -> list[str]:
+    """A table the service creates while running (sync targets and their staging tables), written
+    like a migration's `CREATE TABLE {db}.t (...) ENGINE = XMergeTree ...`, in the form every table
+    takes: on one node the statement itself; on a cluster `t_local ON CLUSTER` as
+    `ReplicatedXMergeTree` with a `Distributed` table `t` in front, sharded by tenant (the same
+    rewrite as the migrations, `cluster_statements`). A table comment goes to both tables, so the
+    service's checks of `system.tables` read the same on either."""
+    if not cluster:
+        return [render(statement, database)]
+    statements = cluster_statements(statement, ClusterLayout(cluster), set())
+    comment = re.search(r"\bCOMMENT\s+'[^'\\]*'\s*$", statement)
+    if comment is not None:
+        statements[1] += "\n" + comment.group(0).strip()
+    return [render(s, database) for s in statements]
+
+
+def shard_local(table: str, cluster: str | None) -> str:
+    """The name a query running on each shard reads for a table sharded like the one it scans
+    (`t_local` on a cluster, `t` on one node): an `IN (SELECT ... FROM t_local)` under a query of a
+    Distributed table then reads the shard's own rows, which hold the same tenants."""
+    return table + LOCAL_SUFFIX if cluster else table
+
+
+_RUNTIME = re.compile(
+    r"^\s*(ALTER\s+TABLE|DELETE\s+FROM|TRUNCATE\s+TABLE|DROP\s+TABLE(?:\s+IF\s+EXISTS)?)\s+`([^`]+)`\.`(\w+)`(\s+.*)?$",
+    re.S | re.I,
+)
 
 
 def cluster_command(sql: str, database: str, cluster: str, tables: frozenset[str]) -> list[str]:
     """The cluster form of a statement the service runs while serving (the facade's `command()`):
     mutations of our tables (`ALTER TABLE`, lightweight `DELETE FROM`, `TRUNCATE`) cannot run on a
     Distributed table, so they go to `*_local ON CLUSTER`; a column change also reaches the
-    Distributed table. Anything else (SELECT-free DDL of other tables, INSERT) is returned as is."""
+    Distributed table; `DROP TABLE` drops both. `tables`: the migrations' tables, and the ones the
+    service created with `table_ddl` (the caller names those). Anything else (DDL of other tables,
+    INSERT) is returned as is."""
     match = _RUNTIME.match(sql)
     if match is None or match.group(2) != database or match.group(3) not in tables:
         return [sql]
-    verb, name, rest = " ".join(match.group(1).upper().split()), match.group(3), match.group(4)
+    verb, name, rest = " ".join(match.group(1).upper().split()), match.group(3), (match.group(4) or "").strip()
     on_cluster = ClusterLayout(cluster).on_cluster
+    if verb.startswith("DROP TABLE"):  # the Distributed table and the shard-local one
+        return [f"{verb} `{database}`.`{table}` {on_cluster} SYNC" for table in (name, name + LOCAL_SUFFIX)]
     local = f"{verb} `{database}`.`{name}{LOCAL_SUFFIX}` {on_cluster} {rest}"
     if verb == "ALTER TABLE" and _COLUMN_ACTION.match(rest):
         return [local, f"ALTER TABLE `{database}`.`{name}` {on_cluster} {rest}"]

@@ -24,7 +24,7 @@ when code outside `warehouse/` calls the raw client.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -226,8 +226,8 @@ class PlatformScope:
     ) -> Iterator[tuple[Any, ...]]:
         return self.warehouse.stream_rows(sql, params, **kwargs)
 
-    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        return self.warehouse.command(sql, params)
+    def command(self, sql: str, params: Mapping[str, Any] | None = None, *, sharded: Iterable[str] = ()) -> Any:
+        return self.warehouse.command(sql, params, sharded=sharded)
 
     def insert_json_rows(
         self,
