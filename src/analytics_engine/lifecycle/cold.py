@@ -29,8 +29,10 @@ if TYPE_CHECKING:
 # `person_key` is computed again on read).
 COLD_COLUMNS = ("tenant_id", "event", "distinct_id", "timestamp", "event_id", "received_at", "properties")
 # Order-independent: the sum (mod 2^64) of a hash of every row's whole content.
-ROW_HASH = "cityHash64(event_id, event, distinct_id, toUnixTimestamp64Milli(timestamp), toJSONString(properties))"
-CHECKSUM = f"count(), lower(hex(sum({ROW_HASH})))"
+CHECKSUM = (
+    "count(), lower(hex(sum(cityHash64(event_id, event, distinct_id, toUnixTimestamp64Milli(timestamp), "
+    "toJSONString(properties)))))"
+)
 # The columns of a cold file as its figures read them: `properties` as the JSON text it is stored as,
 # which is `toJSONString(properties)` of the hot row (same checksum) without parsing it into a JSON
 # column and serialising it again (that round trip was ~50x the cost of the rest of the read).

@@ -5,14 +5,13 @@ cold retention are deleted.
 A month moves through states kept in `lifecycle_months`, each step safe to repeat, so a process
 killed at any point and run again loses nothing and duplicates nothing:
 
-1. `exporting`: one scan of all due months' hot rows (`survey`) yields their figures (row count and
-   an order-independent checksum of every row's content per tenant and month) and notes, for step
-   3, each month's people, the ids of its rows the duplicate check may still hold and its
-   taxonomy contributions in staging tables (`lifecycle_people_YYYYMM`, `lifecycle_ids_YYYYMM`,
-   `lifecycle_taxonomy_YYYYMM`). Per tenant, the month's rows are then written to a temporary
-   Parquet file, read back and compared with those figures, then stored at
+1. `exporting`: per tenant, the month's rows are written to a temporary Parquet file, read back and
+   compared with the hot rows (row count and an order-independent checksum of every row's content;
+   the hot figures of all due months come from one scan), then stored at
    `cold/events/YYYYMM.parquet` and listed in `lifecycle_cold_files`. A tenant whose stored file
-   already holds exactly these rows is skipped.
+   already holds exactly these rows is skipped. The people of the month, and the ids of its rows
+   the duplicate check still holds, are noted in staging tables (`lifecycle_people_YYYYMM`,
+   `lifecycle_ids_YYYYMM`) for step 3.
 2. `exported` -> `dropped`, all exported months in one round: their row counts are compared once
    more (nothing arrived since), then their partitions are dropped from `events` and from the
    hourly rollup.
@@ -42,8 +41,8 @@ from sqlalchemy import select
 
 from analytics_engine.cache import bump_data_version
 from analytics_engine.lifecycle.cold import (
+    CHECKSUM,
     COLD_COLUMNS,
-    ROW_HASH,
     cold_key,
     file_figures,
     local_path,
@@ -80,13 +79,6 @@ ID_DAYS = 8
 COLD_ONLY = (
     "arrayReduce('argMaxMerge', [arrayReduce('argMaxState', [''], "
     "[{boundary:DateTime64(3, 'UTC')} - toIntervalMillisecond(1)]), value]) = ''"
-)
-
-# What a month's rows contribute to each taxonomy row (event, path, type), over `kv` of
-# JSONAllPathsWithTypes(properties): subtracted from the table once they left the hot tier.
-TAXONOMY_FIGURES = (
-    "tenant_id, event, kv.1 AS key, kv.2 AS type, count() AS events, min(timestamp) AS first_seen, "
-    "max(timestamp) AS last_seen"
 )
 
 
@@ -215,112 +207,21 @@ class Tiering:
             self.ctx.progress(self.outcome.rows_moved)
 
     def hot_figures_of(self, months: list[int]) -> dict[tuple[str, int], tuple[int, str]]:
-        """(rows, checksum) per (tenant, month) of these months' hot rows, and what step 3 needs of
-        each month noted, from one scan of the months (`survey`): the rows read once go through a
-        `Null` table whose materialized views compute, side by side, the figures and the notes.
-        Also notes per month whether any row arrived within `ID_DAYS` (`self.recent_ids`)."""
-        figures = self.survey(months)
-        for (_, month), (_, _, recent) in figures.items():
-            self.recent_ids[month] = self.recent_ids.get(month, False) or recent
-        return {key: (rows, checksum) for key, (rows, checksum, recent) in figures.items()}
-
-    def survey(self, months: list[int]) -> dict[tuple[str, int], tuple[int, str, bool]]:
-        """One read of the months' hot rows, into `lifecycle_pass` (ENGINE = Null: nothing stored)
-        whose views write: per block, each (tenant, month)'s row count, sum of row hashes (mod
-        2^64, as CHECKSUM) and latest arrival into `lifecycle_figures` (summed here); per month
-        its people, the ids the duplicate check may still hold (arrived within `ID_DAYS`) with
-        their arrival, and its contributions to the taxonomy (per block: readers sum, min and max
-        them) into the month's staging tables. Everything is made afresh: a run cut short left
-        partial rows. Month numbers are ours (ints), written into the views' SQL."""
-        events = self.events
-        pass_, figures = self.core.warehouse.table("lifecycle_pass"), self.core.warehouse.table("lifecycle_figures")
-        self._drop_survey()
-        self.platform.command(f"DROP TABLE IF EXISTS {figures}")
-        self.platform.command(
-            f"CREATE TABLE {pass_} ENGINE = Null AS SELECT toUInt32(toYYYYMM(timestamp)) AS month, tenant_id, event, "
-            f"distinct_id, timestamp, event_id, received_at, properties FROM {events} LIMIT 0"
-        )
-        self.platform.command(
-            f"CREATE TABLE {figures} (tenant_id String, month UInt32, rows UInt64, hash UInt64, recent UInt8) "
-            "ENGINE = MergeTree ORDER BY (tenant_id, month)"
-        )
-        views = [
-            (
-                "figures",
-                figures,
-                f"SELECT tenant_id, month, count() AS rows, sum({ROW_HASH}) AS hash, "
-                f"max(received_at) >= now() - toIntervalDay({int(ID_DAYS)}) AS recent FROM {pass_} "
-                "GROUP BY tenant_id, month",
-            )
-        ]
-        for month in (int(m) for m in months):
-            this = f"month = {month}"
-            people, ids, taxonomy = self.staging(month), self.id_staging(month), self.taxonomy_staging(month)
-            for table in (people, ids, taxonomy):
-                self.platform.command(f"DROP TABLE IF EXISTS {table}")
-            self.platform.command(
-                f"CREATE TABLE {people} ENGINE = MergeTree ORDER BY (tenant_id, distinct_id) AS "
-                f"SELECT tenant_id, distinct_id FROM {events} LIMIT 0"
-            )
-            self.platform.command(
-                f"CREATE TABLE {ids} ENGINE = MergeTree ORDER BY event_id AS "
-                f"SELECT event_id, toDateTime(received_at) AS received_at FROM {events} LIMIT 0"
-            )
-            self.platform.command(
-                f"CREATE TABLE {taxonomy} ENGINE = MergeTree ORDER BY (tenant_id, event, key, type) AS "
-                f"SELECT {TAXONOMY_FIGURES} FROM {events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
-                "WHERE 0 GROUP BY tenant_id, event, key, type"
-            )
-            views += [
-                (
-                    f"people_{month}",
-                    people,
-                    f"SELECT DISTINCT tenant_id, distinct_id FROM {pass_} WHERE month = {month}",
-                ),
-                (
-                    f"ids_{month}",
-                    ids,
-                    f"SELECT event_id, toDateTime(received_at) AS received_at FROM {pass_} WHERE month = {month} "
-                    f"AND received_at >= now() - toIntervalDay({int(ID_DAYS)})",
-                ),
-                (
-                    f"taxonomy_{month}",
-                    taxonomy,
-                    f"SELECT {TAXONOMY_FIGURES} FROM {pass_} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
-                    f"WHERE {this} GROUP BY tenant_id, event, key, type",
-                ),
-            ]
-        try:
-            for name, target, select_sql in views:
-                view = self.core.warehouse.table(f"lifecycle_view_{name}")
-                self.platform.command(f"CREATE MATERIALIZED VIEW {view} TO {target} AS {select_sql}")
-            self.platform.command(
-                f"INSERT INTO {pass_} SELECT toUInt32(toYYYYMM(timestamp)), tenant_id, event, distinct_id, timestamp, "
-                f"event_id, received_at, properties FROM {events} "
-                "WHERE toYYYYMM(timestamp) IN {months:Array(UInt32)} "
-                "SETTINGS parallel_view_processing = 1, max_insert_threads = 2, max_execution_time = 0",
-                {"months": months},
-            )
-        finally:
-            self._drop_survey()
+        """(rows, checksum) per (tenant, month) of these months' hot rows: one scan for all. The same
+        scan notes each month's latest arrival (`self.latest_arrival`): a month none of whose rows
+        arrived within `ID_DAYS` has no id left in `event_ids` (its TTL), so nothing to note there."""
         rows = self.platform.query(
-            f"SELECT tenant_id, month, sum(rows), lower(hex(sum(hash))), max(recent) FROM {figures} "
-            "GROUP BY tenant_id, month ORDER BY tenant_id, month",
+            f"SELECT tenant_id, toUInt32(toYYYYMM(timestamp)) AS month, {CHECKSUM}, "
+            "max(received_at) >= now() - toIntervalDay({id_days:UInt32}) "
+            f"FROM {self.events} "
+            "WHERE toYYYYMM(timestamp) IN {months:Array(UInt32)} GROUP BY tenant_id, month ORDER BY tenant_id, month",
+            {"months": months, "id_days": ID_DAYS},
             settings=UNLIMITED,
         ).rows
-        self.platform.command(f"DROP TABLE IF EXISTS {figures}")
-        return {(str(r[0]), int(r[1])): (int(r[2]), _norm(str(r[3])), bool(r[4])) for r in rows}
-
-    def _drop_survey(self) -> None:
-        """The survey's views (any month, also those of a run cut short) and its Null table."""
-        names = self.platform.query(
-            "SELECT name FROM system.tables WHERE database = {db:String} AND name LIKE 'lifecycle\\\\_view\\\\_%'",
-            {"db": self.core.warehouse.database},
-            settings=UNLIMITED,
-        ).rows
-        for (name,) in names:
-            self.platform.command(f"DROP VIEW IF EXISTS {self.core.warehouse.table(str(name))}")
-        self.platform.command(f"DROP TABLE IF EXISTS {self.core.warehouse.table('lifecycle_pass')}")
+        for r in rows:
+            month = int(r[1])
+            self.recent_ids[month] = self.recent_ids.get(month, False) or bool(r[4])
+        return {(str(r[0]), int(r[1])): (int(r[2]), _norm(str(r[3]))) for r in rows}
 
     def hot_counts_of(self, months: list[int]) -> dict[tuple[str, int], int]:
         """Rows per (tenant, month): the re-check before a drop (whole parts: read from their counts)."""
@@ -350,9 +251,49 @@ class Tiering:
         work = [partial(self.export_tenant, tenant_id, month, hot) for (tenant_id, month), hot in figures.items()]
         _together(work, workers=2)
         self._timed("export_and_verify", started)
+        # The months' notes side by side (two at a time: each is a scan of one month partition).
+        started = time.perf_counter()
+        _together([partial(self.note_month, month) for month in months], workers=2)
+        self._timed("note_people", started)
         for month in months:
             rows = sum(n for (_, m), (n, _) in figures.items() if m == month)
             self._set_state(month, "exported", rows)
+
+    def note_month(self, month: int) -> None:
+        """What step 3 needs of the month, noted before its partition goes: its people, the ids the
+        duplicate check still holds, its contributions to the taxonomy."""
+        staging = self.staging(month)
+        self.platform.command(f"DROP TABLE IF EXISTS {staging}")
+        self.platform.command(
+            f"CREATE TABLE {staging} ENGINE = MergeTree ORDER BY (tenant_id, distinct_id) AS "
+            f"SELECT DISTINCT tenant_id, distinct_id FROM {self.events} WHERE toYYYYMM(timestamp) = {{m:UInt32}}",
+            {"m": month},
+        )
+        # The ids of the month's rows the duplicate check still holds: only those received within
+        # its 7 days (a bulk load or backfill of history), with their arrival (the delete reads only
+        # the `event_ids` partitions from the earliest one on). None in the steady state, where a
+        # month leaves the hot tier about a year after its events arrived: then the hot figures'
+        # scan saw no recent arrival and this scan of the month is skipped altogether.
+        ids = self.id_staging(month)
+        self.platform.command(f"DROP TABLE IF EXISTS {ids}")
+        if self.recent_ids.get(month, True):
+            self.platform.command(
+                f"CREATE TABLE {ids} ENGINE = MergeTree ORDER BY event_id AS "
+                f"SELECT event_id, toDateTime(received_at) AS received_at FROM {self.events} "
+                f"WHERE toYYYYMM(timestamp) = {{m:UInt32}} AND received_at >= now() - INTERVAL {ID_DAYS} DAY",
+                {"m": month},
+            )
+        # What the month's rows contribute to each taxonomy row (event, path, type): subtracted
+        # from the table once they left the hot tier, instead of refilling it from every event.
+        taxonomy = self.taxonomy_staging(month)
+        self.platform.command(f"DROP TABLE IF EXISTS {taxonomy}")
+        self.platform.command(
+            f"CREATE TABLE {taxonomy} ENGINE = MergeTree ORDER BY (tenant_id, event, key, type) AS "
+            "SELECT tenant_id, event, kv.1 AS key, kv.2 AS type, count() AS events, min(timestamp) AS first_seen, "
+            f"max(timestamp) AS last_seen FROM {self.events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
+            "WHERE toYYYYMM(timestamp) = {m:UInt32} GROUP BY tenant_id, event, key, type",
+            {"m": month},
+        )
 
     def export_tenant(self, tenant_id: str, month: int, hot: tuple[int, str]) -> None:
         scope = self.core.warehouse.for_tenant(tenant_id, background=True)
