@@ -130,6 +130,9 @@ class Tiering:
         self.events = core.warehouse.table("events")
         self.outcome = TieringOutcome()
         self._lock = threading.Lock()
+        # Per month exported in this run: whether any of its rows arrived within `ID_DAYS` (so that
+        # `event_ids` may still hold their ids); filled by `hot_figures_of`.
+        self.recent_ids: dict[int, bool] = {}
 
     def _named(self, phase: str, work: Callable[[], Any]) -> Callable[[], None]:
         """`work`, its seconds recorded under `phase` (a statement run beside others)."""
@@ -204,13 +207,20 @@ class Tiering:
             self.ctx.progress(self.outcome.rows_moved)
 
     def hot_figures_of(self, months: list[int]) -> dict[tuple[str, int], tuple[int, str]]:
-        """(rows, checksum) per (tenant, month) of these months' hot rows: one scan for all."""
+        """(rows, checksum) per (tenant, month) of these months' hot rows: one scan for all. The same
+        scan notes each month's latest arrival (`self.latest_arrival`): a month none of whose rows
+        arrived within `ID_DAYS` has no id left in `event_ids` (its TTL), so nothing to note there."""
         rows = self.platform.query(
-            f"SELECT tenant_id, toUInt32(toYYYYMM(timestamp)) AS month, {CHECKSUM} FROM {self.events} "
+            f"SELECT tenant_id, toUInt32(toYYYYMM(timestamp)) AS month, {CHECKSUM}, "
+            "max(received_at) >= now() - toIntervalDay({id_days:UInt32}) "
+            f"FROM {self.events} "
             "WHERE toYYYYMM(timestamp) IN {months:Array(UInt32)} GROUP BY tenant_id, month ORDER BY tenant_id, month",
-            {"months": months},
+            {"months": months, "id_days": ID_DAYS},
             settings=UNLIMITED,
         ).rows
+        for r in rows:
+            month = int(r[1])
+            self.recent_ids[month] = self.recent_ids.get(month, False) or bool(r[4])
         return {(str(r[0]), int(r[1])): (int(r[2]), _norm(str(r[3]))) for r in rows}
 
     def hot_counts_of(self, months: list[int]) -> dict[tuple[str, int], int]:
@@ -260,15 +270,19 @@ class Tiering:
             {"m": month},
         )
         # The ids of the month's rows the duplicate check still holds: only those received within
-        # its 7 days (a bulk load of history); none in the steady state, where a month leaves the
-        # hot tier about a year after its events arrived.
+        # its 7 days (a bulk load or backfill of history), with their arrival (the delete reads only
+        # the `event_ids` partitions from the earliest one on). None in the steady state, where a
+        # month leaves the hot tier about a year after its events arrived: then the hot figures'
+        # scan saw no recent arrival and this scan of the month is skipped altogether.
         ids = self.id_staging(month)
         self.platform.command(f"DROP TABLE IF EXISTS {ids}")
-        self.platform.command(
-            f"CREATE TABLE {ids} ENGINE = MergeTree ORDER BY event_id AS SELECT event_id FROM {self.events} "
-            f"WHERE toYYYYMM(timestamp) = {{m:UInt32}} AND received_at >= now() - INTERVAL {ID_DAYS} DAY",
-            {"m": month},
-        )
+        if self.recent_ids.get(month, True):
+            self.platform.command(
+                f"CREATE TABLE {ids} ENGINE = MergeTree ORDER BY event_id AS "
+                f"SELECT event_id, toDateTime(received_at) AS received_at FROM {self.events} "
+                f"WHERE toYYYYMM(timestamp) = {{m:UInt32}} AND received_at >= now() - INTERVAL {ID_DAYS} DAY",
+                {"m": month},
+            )
         # What the month's rows contribute to each taxonomy row (event, path, type): subtracted
         # from the table once they left the hot tier, instead of refilling it from every event.
         taxonomy = self.taxonomy_staging(month)
@@ -480,22 +494,9 @@ class Tiering:
         """The statements removing derived rows that describe the dropped months only (row by row:
         safe beside inserts, which add rows of hot events only)."""
         deletes: list[Callable[[], Any]] = []
-        if id_stagings:
-            # The duplicate-check ids noted in step 1: such an id can never come back (ingest refuses
-            # events older than the hot window) and `event_ids` forgets every id after 7 days anyway,
-            # so a lightweight DELETE (rows masked, gone at the next merge) is enough.
-            noted = " UNION ALL ".join(f"SELECT event_id FROM {t}" for t in id_stagings)
-            if self.platform.query(f"SELECT count() FROM ({noted})", settings=UNLIMITED).scalar():
-                deletes.append(
-                    self._named(
-                        "derived_cold_rows.event_ids",
-                        partial(
-                            self.platform.command,
-                            f"DELETE FROM {self.core.warehouse.table('event_ids')} WHERE event_id IN ({noted}) "
-                            "SETTINGS lightweight_deletes_sync = 2",
-                        ),
-                    )
-                )
+        event_ids = self.event_ids_delete(id_stagings)
+        if event_ids is not None:
+            deletes.append(self._named("derived_cold_rows.event_ids", event_ids))
         # A lightweight DELETE (the rows masked at once, gone at the next merge): the condition is
         # read once and only a mask is written, where the mutation rewrote every part of the table
         # (5.9 s of the cold-rows round at 10M events). Erasure, which must remove bytes, still
@@ -512,6 +513,46 @@ class Tiering:
             )
         )
         return deletes
+
+    def event_ids_delete(self, id_stagings: Sequence[str]) -> Callable[[], Any] | None:
+        """The statement removing the noted duplicate-check ids from `event_ids`, or None when none
+        of them can still be there. Such an id can never come back (ingest refuses events older than
+        the hot window) and `event_ids` forgets every id after 7 days anyway, so a lightweight DELETE
+        (rows masked, gone at the next merge) is enough. Checked first, cheaply: noted ids at all
+        (none when the months' rows arrived long ago), then whether `event_ids` holds any row that
+        arrived at or after the earliest noted arrival (its partitions are days of arrival: a read of
+        the matching partitions' `received_at` only). The delete reads those partitions only."""
+        if not id_stagings:
+            return None
+        # A staging table noted by an earlier version has no arrival: read as the epoch (no pruning).
+        with_arrival = {
+            str(r[0])
+            for r in self.platform.query(
+                "SELECT table FROM system.columns WHERE database = {db:String} AND name = 'received_at' "
+                "AND table LIKE 'lifecycle\\\\_ids\\\\_%'",
+                {"db": self.core.warehouse.database},
+                settings=UNLIMITED,
+            ).rows
+        }
+
+        def arrival(staging: str) -> str:
+            return "toUnixTimestamp(received_at)" if staging.rsplit(".", 1)[-1].strip("`") in with_arrival else "0"
+
+        noted = " UNION ALL ".join(f"SELECT {arrival(t)} AS arrived FROM {t}" for t in id_stagings)
+        found = self.platform.query(f"SELECT count(), min(arrived) FROM ({noted})", settings=UNLIMITED).rows[0]
+        if not int(found[0]):
+            return None
+        table = self.core.warehouse.table("event_ids")
+        since = "received_at >= toDateTime({since:UInt32}, 'UTC')"
+        params = {"since": int(found[1])}
+        if not self.platform.query(f"SELECT count() FROM {table} WHERE {since}", params, settings=UNLIMITED).scalar():
+            return None
+        ids = " UNION ALL ".join(f"SELECT event_id FROM {t}" for t in id_stagings)
+        return partial(
+            self.platform.command,
+            f"DELETE FROM {table} WHERE {since} AND event_id IN ({ids}) SETTINGS lightweight_deletes_sync = 2",
+            params,
+        )
 
     def replace_cold_days(self, months: list[int]) -> None:
         """metrics_monthly (partitioned by year) loses the days of the dropped months: each year
