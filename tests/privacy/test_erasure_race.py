@@ -6,11 +6,16 @@ every derived table: the erasure holds the process's inserts while it deletes an
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
+import analytics_engine.privacy.eraser as eraser_module
 from analytics_engine.ingest.consistency import check_derived
 from analytics_engine.ingest.validation import Limits, validate_events
+from analytics_engine.privacy.eraser import Eraser
 from analytics_engine.privacy.schemas import ErasureCreate
 
 START = datetime.now(UTC) - timedelta(days=2)
@@ -104,3 +109,44 @@ def test_inserts_racing_an_erasure_are_counted_once(runtime, new_tenant) -> None
         f"ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv WHERE {tenant_sql} "
         "GROUP BY event, key, type ORDER BY event, key, type",
     )
+
+
+def test_the_people_step_run_again_after_a_kill_counts_the_events_left_once(  # type: ignore[no-untyped-def]
+    runtime, new_tenant, monkeypatch
+) -> None:
+    tenant = new_tenant()
+
+    def batch(person: str, count: int, offset: int) -> list[dict[str, Any]]:
+        return [
+            {"event": "view", "distinct_id": person, "timestamp": (START + timedelta(hours=offset + i)).isoformat()}
+            for i in range(count)
+        ]
+
+    _write(runtime, tenant.id, batch("gone", 6, 0) + batch("kept", 4, 0))
+    runtime.runner.paused = True  # the request's job waits: this test runs the erasure itself
+    try:
+        accepted = runtime.privacy.request(tenant.id, ErasureCreate(distinct_id="gone"))
+        time.sleep(0.05)
+        # Received after the request: these stay, and the erased person's rows are refilled from them.
+        _write(runtime, tenant.id, batch("gone", 3, 10))
+        real = eraser_module.rebuild_people
+
+        def killed_after_the_refill(*args: Any, **kwargs: Any) -> None:
+            real(*args, **kwargs)
+            raise RuntimeError("killed before the step was recorded as done")
+
+        monkeypatch.setattr(eraser_module, "rebuild_people", killed_after_the_refill)
+        with pytest.raises(RuntimeError):
+            Eraser(runtime, accepted.id).run()
+        monkeypatch.setattr(eraser_module, "rebuild_people", real)
+        assert Eraser(runtime, accepted.id).run()["status"] == "completed"
+    finally:
+        runtime.runner.paused = False
+    counts = _rows(
+        runtime,
+        tenant.id,
+        f"SELECT distinct_id, sum(event_count) FROM {runtime.warehouse.table('persons')} "
+        "WHERE tenant_id = {tenant_id:String} GROUP BY distinct_id ORDER BY distinct_id",
+    )
+    assert counts == [("gone", 3), ("kept", 4)]
+    assert [m for m in check_derived(runtime.warehouse) if m.tenant_id == tenant.id] == []

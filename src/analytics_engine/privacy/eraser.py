@@ -195,8 +195,12 @@ class Eraser:
     def _people(self) -> None:
         people = Affected.from_json(self.progress["affected"]).people
         if people:
-            # Deleted in the `removal` round (progress of an older version: deleted here).
-            deleted = bool(self.progress.get("people_deleted"))
+            # Deleted in the `removal` round (progress of an older version: deleted here). Only the
+            # first run of this step may skip the delete: a run again after a kill mid-refill deletes
+            # first, or the rows the killed run inserted would be counted twice.
+            deleted = bool(self.progress.get("people_deleted")) and not self.progress.get("people_refilling")
+            self.progress["people_refilling"] = True
+            self._save()
             rebuild_people(self.scope, PEOPLE_SQL, {"people": people}, deleted=deleted)
 
     def _shared_derived(self) -> None:
