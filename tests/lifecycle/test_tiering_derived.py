@@ -6,22 +6,20 @@ counted exactly once in `events` and in every derived table (the insert gate).""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analytics_engine.ingest.consistency import check_derived
-from analytics_engine.ingest.validation import Limits, validate_events
+from analytics_engine.ingest.validation import Limits
 from analytics_engine.lifecycle.tiering import Tiering
 from analytics_engine.lifecycle.window import hot_window_start
+from tests.support.racing import write_events, write_while_running
 
 OLD = Limits(max_past_ms=10 * 365 * 86_400_000)
 
 
 def _write(runtime, tenant_id: str, raw: list[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
-    outcome = validate_events(raw, tenant_id, OLD)
-    assert not outcome.rejected
-    runtime.writer.write(outcome.accepted)
+    write_events(runtime, tenant_id, raw, OLD)
 
 
 def _fresh_and_stored(runtime, tenant_id: str) -> dict[str, tuple[list[Any], list[Any]]]:  # type: ignore[no-untyped-def]
@@ -122,33 +120,19 @@ def test_inserts_racing_the_tiering_are_counted_once(runtime, new_tenant) -> Non
             for i in range(200)
         ],
     )
-    done = threading.Event()
-    sent = 0
-
-    def tier() -> None:
-        try:
-            Tiering(runtime).run()
-        finally:
-            done.set()
-
-    thread = threading.Thread(target=tier)
-    thread.start()
     # Batches of hot events of the same people and paths, until the job ends (and a few after).
-    while not done.is_set() or sent < 5:
-        _write(
-            runtime,
-            tenant.id,
-            [
-                {
-                    "event": "view",
-                    "distinct_id": f"u{sent % 7}",
-                    "timestamp": (boundary + timedelta(days=1, minutes=sent)).isoformat(),
-                    "properties": {"plan": "c", "late": sent},
-                }
-            ],
-        )
-        sent += 1
-    thread.join()
+    sent = write_while_running(
+        runtime,
+        tenant.id,
+        Tiering(runtime).run,
+        lambda n: {
+            "event": "view",
+            "distinct_id": f"u{n % 7}",
+            "timestamp": (boundary + timedelta(days=1, minutes=n)).isoformat(),
+            "properties": {"plan": "c", "late": n},
+        },
+        limits=OLD,
+    )
     assert sent >= 5
     for name, (stored, fresh) in _fresh_and_stored(runtime, tenant.id).items():
         assert stored == fresh, name

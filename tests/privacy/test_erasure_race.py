@@ -5,7 +5,6 @@ every derived table: the erasure holds the process's inserts while it deletes an
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,17 +13,15 @@ import pytest
 
 import analytics_engine.privacy.eraser as eraser_module
 from analytics_engine.ingest.consistency import check_derived
-from analytics_engine.ingest.validation import Limits, validate_events
 from analytics_engine.privacy.eraser import Eraser
 from analytics_engine.privacy.schemas import ErasureCreate
+from tests.support.racing import write_events, write_while_running
 
 START = datetime.now(UTC) - timedelta(days=2)
 
 
 def _write(runtime, tenant_id: str, raw: list[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
-    outcome = validate_events(raw, tenant_id, Limits())
-    assert not outcome.rejected
-    runtime.writer.write(outcome.accepted)
+    write_events(runtime, tenant_id, raw)
 
 
 def _rows(runtime, tenant_id: str, sql: str) -> list[tuple[Any, ...]]:  # type: ignore[no-untyped-def]
@@ -46,34 +43,23 @@ def test_inserts_racing_an_erasure_are_counted_once(runtime, new_tenant) -> None
             for i in range(120)
         ],
     )
-    done = threading.Event()
-    sent = 0
 
     def erase() -> None:
-        try:
-            accepted = runtime.privacy.request(tenant.id, ErasureCreate(distinct_id="gone"), wait=True)
-            assert runtime.privacy.get(tenant.id, accepted.id).status == "completed"
-        finally:
-            done.set()
+        accepted = runtime.privacy.request(tenant.id, ErasureCreate(distinct_id="gone"), wait=True)
+        assert runtime.privacy.get(tenant.id, accepted.id).status == "completed"
 
-    thread = threading.Thread(target=erase)
-    thread.start()
     # Other people's events in the erased person's buckets and paths, until the erasure ends.
-    while not done.is_set() or sent < 5:
-        _write(
-            runtime,
-            tenant.id,
-            [
-                {
-                    "event": ("view", "buy")[sent % 2],
-                    "distinct_id": ("a", "b", "c")[sent % 3],
-                    "timestamp": (START + timedelta(minutes=20 * (sent % 120) + 1)).isoformat(),
-                    "properties": {"plan": "z", "racing": sent},
-                }
-            ],
-        )
-        sent += 1
-    thread.join()
+    sent = write_while_running(
+        runtime,
+        tenant.id,
+        erase,
+        lambda n: {
+            "event": ("view", "buy")[n % 2],
+            "distinct_id": ("a", "b", "c")[n % 3],
+            "timestamp": (START + timedelta(minutes=20 * (n % 120) + 1)).isoformat(),
+            "properties": {"plan": "z", "racing": n},
+        },
+    )
     t = runtime.warehouse.table
     tenant_sql = "tenant_id = {tenant_id:String}"
     assert _rows(
