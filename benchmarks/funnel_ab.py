@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Issue 18 measurement (funnels, 2026-12-07): the funnel SQL of an earlier commit against the working
 tree's, alternated run by run on the same data, answers compared row for row.
 
@@ -94,8 +93,8 @@ CASES: dict[str, dict[str, Any]] = {
 def _bins(value: Any) -> dict[int, int]:
     """A time-to-convert histogram as {bin: people > 0}: `sumMap`'s (bins, counts) pair or an array of
     counts indexed by bin (`countResample`)."""
-    if isinstance(value, tuple | dict) or (len(value) == 2 and all(isinstance(v, list | tuple) for v in value)):
-        keys, counts = value if not isinstance(value, dict) else (list(value), list(value.values()))
+    if len(value) == 2 and all(isinstance(v, list | tuple) for v in value):
+        keys, counts = value
         return {int(k): int(c) for k, c in zip(keys, counts, strict=True) if c}
     return {i: int(c) for i, c in enumerate(value) if c}
 
@@ -156,7 +155,7 @@ def main() -> None:
         rows = rt.warehouse.query(text, params, settings=base_settings, timeout=3600).rows
         return (time.process_time() - c0) * 1000, (time.perf_counter() - w0) * 1000, rows
 
-    print(f"load average at start: {' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
+    print(f"load average at start: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}", flush=True)
     for name in args.cases.split(","):
         runner = runner_for(rt, ctx, parse_insight_query(CASES[name]))  # one runner: the same range for both
         runner.resolve_cohorts()
@@ -187,7 +186,7 @@ def main() -> None:
         if not args.only_new:
             ratio = statistics.median(cpu["after"]) / statistics.median(cpu["before"])
             print(f"  after/before cpu (medians): {ratio:.2f}", flush=True)
-    print(f"load average at end: {' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
+    print(f"load average at end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}", flush=True)
     rt.close()
 
 

@@ -279,8 +279,9 @@ def ranked_sql(runner: InsightRunner[FunnelsQuery], params: Params) -> str:
 def steps_sql(runner: InsightRunner[FunnelsQuery]) -> tuple[str, dict[str, Any]]:
     """Rows (bd, entry_bucket, is_bucket_row, c1..cn, avg2..avgn, med2..medn, hist2..histn, hist_all): per
     breakdown value, and (when the query has an interval) per entry bucket for the conversion trend. A
-    hist is the time-to-convert distribution as people per bin, an array indexed by bin (insights/histogram.py): per step
-    from the previous one, and overall from step 1 to the last step for the people converting."""
+    hist is the time-to-convert distribution as people per bin, an array indexed by bin
+    (insights/histogram.py): per step from the previous one, and overall from step 1 to the last step for
+    the people converting."""
     query: FunnelsQuery = runner.query
     params = runner.new_params()
     source = ranked_sql(runner, params)
