@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import statistics
 import subprocess
 import sys
@@ -102,7 +103,12 @@ def _bins(value: Any) -> dict[int, int]:
 def normalized(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A row of `steps_sql` with its histograms in one shape, so two formulations compare."""
     bd, bucket, is_bucket, counts, avgs, medians, hists, overall = row
-    return (bd, bucket, is_bucket, counts, avgs, medians, [_bins(h) for h in hists], _bins(overall))
+
+    def numbers(values: list[Any]) -> list[Any]:  # NaN (an average of nobody) compares unequal to itself
+        return [None if isinstance(v, float) and math.isnan(v) else v for v in values]
+
+    hists = [_bins(h) for h in hists]
+    return (bd, bucket, is_bucket, counts, numbers(avgs), numbers(medians), hists, _bins(overall))
 
 
 def load_before(commit: str) -> Any:
