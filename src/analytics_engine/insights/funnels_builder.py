@@ -199,7 +199,10 @@ def per_person_sql(
     entry_cond = f"({conditions[0]}) AND {ms} < {w.end}"
     raw_bd = breakdown_sql(query.breakdown, params, runner.cohorts) if query.breakdown else None
     # Entry events at one millisecond: the smallest value (a rule a reader can apply; issue 27 item 8).
-    bd = f"argMinIf({raw_bd}, ({ms}, {raw_bd}), {entry_cond})" if raw_bd else "CAST([], 'Array(String)')"
+    # The value only on entry events: `if` evaluates its branch for the rows taking it (short-circuit), so
+    # the properties are read for the entry events, not for every step event (issue 18).
+    entry_bd = f"if({entry_cond}, {raw_bd}, CAST([], 'Array(String)'))" if raw_bd else None
+    bd = f"argMinIf({entry_bd}, ({ms}, {entry_bd}), {entry_cond})" if entry_bd else "CAST([], 'Array(String)')"
     source = f"FROM {runner.events} WHERE {' AND '.join(where)}"
     if query.order == "ordered":
         # Unsorted: each layer sorts only the step times left after its window filter (a fraction of them;
