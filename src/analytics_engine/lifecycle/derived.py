@@ -24,13 +24,14 @@ the result."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from analytics_engine.warehouse.scoped import TenantScope
+from analytics_engine.warehouse.scoped import PlatformScope, TenantScope
 
 MUTATION = "SETTINGS mutations_sync = 2"
 # A recomputed block may equal one inserted before (a repeat after a kill): the tables' insert
@@ -222,14 +223,54 @@ def rebuild_people(
 
 
 def rebuild_persons(scope: TenantScope, people_sql: str, params: dict[str, Any] | None = None) -> None:
-    """Delete and recompute the `persons` rows of the people `people_sql` selects, from `events`."""
+    """Delete and recompute the `persons` rows of the people `people_sql` selects, from `events`.
+
+    The delete is submitted first and the refill inserted while it runs: a mutation applies only to
+    the parts that existed when it was submitted (its version), so the refill's new part is never
+    touched by it. The call returns once the delete is done, so the rows are as before (old ones
+    gone, new ones in), and the round costs the longer of the two instead of their sum. A kill
+    anywhere: the mutation, saved with the table, finishes after the restart, and the step run again
+    deletes and refills the same people."""
     mine = f"tenant_id = {{tenant_id:String}} AND distinct_id IN ({people_sql})"
-    scope.command(f"ALTER TABLE {scope.table('persons')} DELETE WHERE {mine} {MUTATION}", params or {})
+    persons = scope.table("persons")
+    platform = scope.warehouse.platform(MUTATION_WAIT_REASON)
+    scope.command(f"ALTER TABLE {persons} DELETE WHERE {mine} SETTINGS mutations_sync = 0", params or {})
+    pending = _unfinished_mutations(platform, "persons")
     scope.command(
-        f"INSERT INTO {scope.table('persons')} SELECT tenant_id, distinct_id, min(timestamp), max(timestamp), count() "
+        f"INSERT INTO {persons} SELECT tenant_id, distinct_id, min(timestamp), max(timestamp), count() "
         f"FROM {scope.table('events')} WHERE {mine} GROUP BY tenant_id, distinct_id " + FRESH,
         params or {},
     )
+    _wait_for_mutations(platform, "persons", pending)
+
+
+MUTATION_WAIT_REASON = "derived rows: waiting for a table's mutations (system.mutations is server-wide)"
+
+
+def _unfinished_mutations(platform: PlatformScope, table: str) -> set[str]:
+    rows = platform.query(
+        "SELECT mutation_id FROM system.mutations WHERE database = {db:String} AND table = {t:String} AND NOT is_done",
+        {"db": platform.database, "t": table},
+        settings=UNLIMITED,
+    ).rows
+    return {str(r[0]) for r in rows}
+
+
+def _wait_for_mutations(platform: PlatformScope, table: str, mutations: set[str]) -> None:
+    """Return once these mutations of `table` are done (what `mutations_sync = 2` waits for)."""
+    while mutations:
+        rows = platform.query(
+            "SELECT mutation_id, latest_fail_reason FROM system.mutations WHERE database = {db:String} "
+            "AND table = {t:String} AND NOT is_done AND mutation_id IN {ids:Array(String)}",
+            {"db": platform.database, "t": table, "ids": sorted(mutations)},
+            settings=UNLIMITED,
+        ).rows
+        failing = [str(r[1]) for r in rows if r[1]]
+        if failing:
+            raise RuntimeError(f"mutation of {table} failing: {failing[0]}")
+        mutations = {str(r[0]) for r in rows}
+        if mutations:
+            time.sleep(0.02)
 
 
 def person_weeks_insert(target: str, events: str, where: str) -> str:
