@@ -24,62 +24,37 @@ Cross-tenant platform work (the table and view hold every tenant's rows), hence 
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from analytics_engine.lifecycle.derived import FRESH, UNLIMITED
+from analytics_engine.lifecycle.derived import FRESH, UNLIMITED, pairs_condition
 from analytics_engine.lifecycle.swap import swap_partitions
+from analytics_engine.materialized.rollup_sql import (
+    COVERED,
+    STRING_COLUMN,
+    TABLE,
+    VIEW,
+    VIEW_COLUMNS_SQL,
+    columns_in_view,
+    insert_sql,
+    rollup_columns,
+    select_sql,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from analytics_engine.warehouse.client import Warehouse
+    from analytics_engine.warehouse.scoped import PlatformScope
 
 log = structlog.get_logger(__name__)
 
-TABLE = "metrics_by_property"
-VIEW = "metrics_by_property_mv"
-COVERED = "metrics_by_property_columns"
 REASON = "property rollup: the view over the materialized columns of events and its backfill (all tenants)"
-STRING_COLUMN = re.compile(r"^mp_s_[a-z0-9_]{1,80}$")
-
-
-def rollup_columns(columns: Iterable[str]) -> list[str]:
-    """The columns of `events` the view reads: the materialized string columns, in a stable order."""
-    return sorted(c for c in columns if STRING_COLUMN.match(c))
-
-
-def pairs_sql(columns: Sequence[str]) -> str:
-    """One (column name, value, is_set) tuple per column: what the view's ARRAY JOIN spreads."""
-    for column in columns:
-        if not STRING_COLUMN.match(column):
-            raise ValueError(f"not a materialized string column: {column!r}")
-    items = ", ".join(f"('{c}', ifNull(`{c}`, ''), toUInt8(`{c}` IS NOT NULL))" for c in columns)
-    return f"[{items}]"
-
-
-def select_sql(events: str, columns: Sequence[str], where: str = "") -> str:
-    """The view's SELECT over `events` (the rows matching `where`, when given) for these columns."""
-    condition = f"WHERE {where} " if where else ""
-    return (
-        "SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, p.1 AS property, p.2 AS value, p.3 AS is_set, "
-        f"count() AS events, uniqCombinedState(14)(distinct_id) AS users FROM {events} "
-        f"ARRAY JOIN {pairs_sql(columns)} AS p {condition}"
-        "GROUP BY tenant_id, event, hour, property, value, is_set"
-    )
-
-
-def insert_sql(target: str, events: str, columns: Sequence[str], where: str = "") -> str:
-    """INSERT of the view's rows for the events matching `where` into `target` (a fresh block: see FRESH)."""
-    return (
-        f"INSERT INTO {target} (tenant_id, event, hour, property, value, is_set, events, users) "
-        f"{select_sql(events, columns, where)} {FRESH}"
-    )
 
 
 class PropertyRollup:
@@ -106,9 +81,7 @@ class PropertyRollup:
             "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {v:String}",
             {"db": self.warehouse.database, "v": VIEW},
         ).rows
-        if not rows:
-            return None
-        return sorted(set(re.findall(r"\('(mp_s_[a-z0-9_]+)'", str(rows[0][0]))))
+        return columns_in_view(str(rows[0][0])) if rows else None
 
     def sync_view(self, *, without: Sequence[str] = ()) -> list[str]:
         """Make the view read every materialized string column of `events` (less `without`, a column
@@ -153,15 +126,13 @@ class PropertyRollup:
                     self.table,
                     [month],
                     "property != {column:String}",
-                    [insert_sql("{stage}", self.events, [column], "toYYYYMM(timestamp) = {month:UInt32}")],
+                    [insert_sql("{stage}", self.events, [column], "toYYYYMM(timestamp) = {month:UInt32}") + FRESH],
                     {"column": column, "month": int(month)},
                 )
                 held = max(held, time.monotonic() - moment)
             if progress is not None:
                 progress(done + 1, len(months))
-        self.scope.command(
-            f"INSERT INTO {self.warehouse.table(COVERED)} VALUES ({{c:String}}, now())", {"c": column}
-        )
+        self.scope.command(f"INSERT INTO {self.warehouse.table(COVERED)} VALUES ({{c:String}}, now())", {"c": column})
         self._covered = (0.0, frozenset())
         seconds = round(time.monotonic() - started, 3)
         log.info("materialized.rollup_backfilled", column=column, months=len(months), seconds=seconds)
@@ -189,3 +160,26 @@ class PropertyRollup:
         columns = frozenset(str(r[0]) for r in rows)
         self._covered = (now + ttl_seconds, columns)
         return columns
+
+
+def replace_day_rows(platform: PlatformScope, tenant_id: str, days: Sequence[tuple[str, date]]) -> None:
+    """The tenant's rollup rows of these (event, UTC day) pairs computed again from `events`, partition
+    by partition (lifecycle/swap.py; an erasure, beside `replace_day_buckets` of the other rollups).
+    Run with inserts held: an insert landing between the copy and the swap would be lost."""
+    if not days:
+        return
+    rows = platform.query(VIEW_COLUMNS_SQL, {"db": platform.database, "v": VIEW}).rows
+    columns = columns_in_view(str(rows[0][0])) if rows else []
+    mine = "tenant_id = {tenant_id:String}"
+    fills = []
+    if columns:
+        where = f"{mine} AND {pairs_condition('event', 'toDate(timestamp)')}"
+        fills.append(insert_sql("{stage}", platform.table("events"), columns, where) + FRESH)
+    swap_partitions(
+        platform,
+        platform.table(TABLE),
+        sorted({f"{d.year:04d}{d.month:02d}" for _, d in days}),
+        f"NOT ({mine} AND {pairs_condition('event', 'toDate(hour)')})",
+        fills,
+        {"tenant_id": tenant_id, "days": [(e, d) for e, d in days]},
+    )

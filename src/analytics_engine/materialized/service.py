@@ -136,8 +136,12 @@ class MaterializedService:
     def cover_ready_columns(self) -> list[str]:
         """At start-up: the view follows the columns of `events`, and every ready string column the
         rollup does not cover yet (made before the rollup existed, or its backfill failed) is
-        backfilled. Returns the columns backfilled."""
-        present = self.rollup.sync_view()
+        backfilled. Returns the columns backfilled (none when that failed: logged)."""
+        try:
+            present = self.rollup.sync_view()
+        except Exception as exc:  # served from `events` meanwhile; the next start tries again
+            log.warning("materialized.rollup_view_failed", error=str(exc)[:500])
+            return []
         with self.metadata.session() as session:
             ready = set(session.scalars(select(MaterializedColumn.name).where(MaterializedColumn.state == "ready")))
         todo = [c for c in present if c in ready and c not in self.rollup.covered(ttl_seconds=0)]
