@@ -178,3 +178,42 @@ def test_served_by_and_freshness_on_the_api_model(runtime: Runtime, tenant: Tena
     assert result.materialized_properties == [PLAN]
     assert result.fresh_as_of is not None
     assert sum(p.value or 0 for p in result.series[0].points) == 1
+
+
+EDGES: list[tuple[list[dict[str, Any]], list[str]]] = [
+    ([{"key": PLAN, "operator": "eq", "value": ""}], []),
+    ([{"key": PLAN, "operator": "neq", "value": ""}], [PLAN]),
+    ([{"key": PLAN, "operator": "in", "value": ["", "pro", 7]}], [PLAN]),
+    ([{"key": PLAN, "operator": "is_not_set"}], [PLAN]),
+    ([{"key": PLAN, "operator": "is_set"}], []),
+    ([], [PLAN]),
+]
+
+
+@pytest.mark.parametrize(("filters", "breakdown"), EDGES)
+def test_unset_null_and_empty_values_match_raw(
+    runtime: Runtime, tenant: TenantContext, filters: list[dict[str, Any]], breakdown: list[str]
+) -> None:
+    """Unset, null and '' in the same hours: `eq ""` means set and empty (not unset), a breakdown
+    puts all three in the '' bucket."""
+    name = f"e{uuid.uuid4().hex[:8]}"
+    values: list[Any] = [MISSING, None, "", "", "pro", 7, "7", MISSING]
+    events = [
+        {"user": f"u{i % 3}", "name": "view", "minutes": 1500 + 61 * i, "props": {} if v is MISSING else {PLAN: v}}
+        for i, v in enumerate(values)
+    ]
+    _write(runtime, tenant, events, name)
+    for zone in ("UTC", "Australia/Sydney"):
+        query = {
+            "kind": "trends",
+            "series": [{"event": f"{name}_view", "math": "total"}, {"event": f"{name}_view", "math": "unique_users"}],
+            "filters": filters,
+            "breakdown": breakdown,
+            "interval": "day",
+            "timezone": zone,
+            "date_range": RANGE,
+        }
+        served, got, _ = _answer(runtime, tenant, query, rollups=True)
+        _, expected, _ = _answer(runtime, tenant, query, rollups=False)
+        assert served == "property_rollup"
+        assert got == expected, (filters, breakdown, zone)

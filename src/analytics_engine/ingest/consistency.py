@@ -132,6 +132,13 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "SELECT tenant_id, count() * (SELECT uniqExact(property) FROM {t}) FROM {events} WHERE {slice} "
         "GROUP BY tenant_id",
     ),
+    DerivedCheck(
+        "metrics_by_property_days",
+        "events x materialized string columns",
+        "SELECT tenant_id, sum(events) FROM {t} GROUP BY tenant_id",
+        "SELECT tenant_id, count() * (SELECT uniqExact(property) FROM {t}) FROM {events} WHERE {slice} "
+        "GROUP BY tenant_id",
+    ),
     # The taxonomy's property keys (migration 1700): one count per (event, JSON path) of each event.
     DerivedCheck(
         "taxonomy_properties",

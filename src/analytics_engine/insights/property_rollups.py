@@ -3,7 +3,9 @@ migration 1820, kept by materialized/rollup.py) instead of raw events.
 
 `metrics_by_property` holds, per tenant, materialized string column, event, UTC hour, `is_set` and
 value (`ifNull(column, '')`), the event count and a `uniqCombinedState(14)` of distinct_id: the rows
-of `metrics_daily` cut by the value of one property. A series is served from it when:
+of `metrics_daily` cut by the value of one property; `metrics_by_property_days` the same per UTC day
+(read for the UTC days lying wholly inside one bucket, the hours at the edges from the hour table, as
+`metrics_monthly` and `metrics_daily` are read). A series is served from it when:
 
 - everything the plain rollups ask (insights/rollups.py): no cohort, no group aggregation, math
   `total`, `unique_users` or `per_user_avg` (cumulative only with `total`), interval a day or coarser,
@@ -38,7 +40,15 @@ from analytics_engine.insights.filters import (
     value_text,
 )
 from analytics_engine.insights.models import TrendSeries, TrendsQuery
-from analytics_engine.insights.rollups import ROLLUP_MATHS, _users_sql, _value_sql, _whole_hours, whole_hour_zone
+from analytics_engine.insights.rollups import (
+    ROLLUP_MATHS,
+    _users_sql,
+    _value_sql,
+    _whole_day,
+    _whole_hours,
+    days_only,
+    whole_hour_zone,
+)
 from analytics_engine.warehouse.params import utc_text
 
 if TYPE_CHECKING:
@@ -46,6 +56,7 @@ if TYPE_CHECKING:
 
 SERVED_BY = "property_rollup"
 TABLE = "metrics_by_property"
+DAYS = "metrics_by_property_days"  # the same per UTC day (migration 1821), for the days inside a bucket
 OPERATORS = {"eq", "neq", "in", "is_set", "is_not_set"}
 
 
@@ -135,32 +146,41 @@ def property_rollup_sql(
     """The raw series SQL's columns (bucket, bd, value, is_total) and the unique-user estimate behind
     the value (`user_estimate`, for `rollup_approximate`; the caller drops it)."""
     params = runner.new_params()
-    table = runner.runtime.warehouse.table(TABLE)
+    warehouse = runner.runtime.warehouse
     column = params.add(plan.column, "String")
     event = f" AND event = {params.add(series.event, 'String')}" if series.event is not None else ""
     condition = _condition(plan.filter, params)
+    key = f"tenant_id = {{tenant_id:String}} AND property = {column}{event}{condition}"
 
     def rows_of(p: Resolved) -> str:
+        """(t, v, events, users) of the range: the UTC days lying wholly inside it and inside one
+        bucket from the day table, the other hours from the hour table (as insights/rollups.py)."""
         start = params.add(utc_text(p.start)[:19], "DateTime('UTC')")
         end = params.add(utc_text(p.end)[:19], "DateTime('UTC')")
-        return (
-            f"tenant_id = {{tenant_id:String}} AND property = {column}{event} "
-            f"AND hour >= {start} AND hour < {end}{condition}"
+        hour_day = "toDateTime(toDate(hour), 'UTC')"
+        hours = (
+            f"SELECT hour AS t, value AS v, events, users FROM {warehouse.table(TABLE)} WHERE {key} "
+            f"AND hour >= {start} AND hour < {end} AND NOT {_whole_day(hour_day, start, end, interval)}"
         )
+        day_start = "toDateTime(day, 'UTC')"
+        days = (
+            f"SELECT {day_start} AS t, value AS v, events, users FROM {warehouse.table(DAYS)} WHERE {key} "
+            f"AND day >= toDate({start}) AND day < toDate({end}) AND {_whole_day(day_start, start, end, interval)}"
+        )
+        return days if days_only(p) else f"{hours} UNION ALL {days}"
 
     if plan.breakdown:
         top = (
-            f"SELECT bd FROM (SELECT [value] AS bd, sum(events) AS c FROM {table} WHERE {rows_of(top_period)} "
+            f"SELECT bd FROM (SELECT [v] AS bd, sum(events) AS c FROM ({rows_of(top_period)}) "
             f"GROUP BY bd ORDER BY c DESC, bd LIMIT {int(runner.query.breakdown_limit)})"
         )
         select_bd = f"if(([v] AS bd_raw) IN ({top}), bd_raw, [{params.add(OTHER, 'String')}]) AS bd"
     else:
         select_bd = "CAST([], 'Array(String)') AS bd"
-    rows = f"SELECT hour AS t, value AS v, events, users FROM {table} WHERE {rows_of(period)}"
     bucket = bucket_sql(interval, "t", "{tz:String}")
     sql = (
         f"SELECT {bucket} AS bucket, {select_bd}, {_value_sql(series.math)} AS value, "
         f"grouping(bucket) AS is_total, {_users_sql(series.math)} AS user_estimate "
-        f"FROM ({rows}) GROUP BY GROUPING SETS ((bucket, bd), (bd))"
+        f"FROM ({rows_of(period)}) GROUP BY GROUPING SETS ((bucket, bd), (bd))"
     )
     return sql, params.values

@@ -7,8 +7,8 @@ removed. So the affected buckets are deleted and computed again from what `event
 
 - per person (`persons`, `person_properties`, `person_weeks`): every row of the affected people;
 - per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`, and the property
-  rollup `metrics_by_property`): every row of the affected pairs (the monthly rows of those days are
-  deleted too and come back through the view);
+  rollup `metrics_by_property`, whose view refills `metrics_by_property_days`): every row of the
+  affected pairs (the day-level rows of those days are deleted too and come back through the views);
 - per (event name, property key, type) (`taxonomy_properties`): the rows of the keys the removed events
   carried (an erasure, a sync delete: `Affected.keys` and what those events contributed,
   `Affected.removed`, noted before the removal). An erasure computes the rows from the table less
@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from analytics_engine.materialized.rollup_sql import DAYS as PROPERTY_ROLLUP_DAYS
 from analytics_engine.materialized.rollup_sql import TABLE as PROPERTY_ROLLUP
 from analytics_engine.materialized.rollup_sql import VIEW as PROPERTY_ROLLUP_VIEW
 from analytics_engine.materialized.rollup_sql import VIEW_COLUMNS_SQL, columns_in_view
@@ -290,6 +291,12 @@ def day_deletes(
         (
             f"ALTER TABLE {scope.table(PROPERTY_ROLLUP)} DELETE WHERE {tenant} "
             f"AND {pairs_condition('event', 'toDate(hour)')} {MUTATION}",
+            params,
+        ),
+        # Its day rows come back through metrics_by_property_days_mv from the hour rows' refill.
+        (
+            f"ALTER TABLE {scope.table(PROPERTY_ROLLUP_DAYS)} DELETE WHERE {tenant} "
+            f"AND {pairs_condition('event', 'day')} {MUTATION}",
             params,
         ),
         *taxonomy_deletes(scope, days, keys, computed),

@@ -36,11 +36,13 @@ from analytics_engine.lifecycle.derived import FRESH, UNLIMITED, pairs_condition
 from analytics_engine.lifecycle.swap import swap_partitions
 from analytics_engine.materialized.rollup_sql import (
     COVERED,
+    DAYS,
     STRING_COLUMN,
     TABLE,
     VIEW,
     VIEW_COLUMNS_SQL,
     columns_in_view,
+    days_insert_sql,
     insert_sql,
     rollup_columns,
     select_sql,
@@ -129,6 +131,20 @@ class PropertyRollup:
                     [insert_sql("{stage}", self.events, [column], "toYYYYMM(timestamp) = {month:UInt32}") + FRESH],
                     {"column": column, "month": int(month)},
                 )
+                # The day rows of the month from the new hour rows (a swap fires no view).
+                swap_partitions(
+                    self.scope,
+                    self.warehouse.table(DAYS),
+                    [month],
+                    "property != {column:String}",
+                    [
+                        days_insert_sql(
+                            "{stage}", self.table, "property = {column:String} AND toYYYYMM(hour) = {month:UInt32}"
+                        )
+                        + FRESH
+                    ],
+                    {"column": column, "month": int(month)},
+                )
                 held = max(held, time.monotonic() - moment)
             if progress is not None:
                 progress(done + 1, len(months))
@@ -146,10 +162,11 @@ class PropertyRollup:
             {"c": column},
         )
         self._covered = (0.0, frozenset())
-        self.scope.command(
-            f"DELETE FROM {self.table} WHERE property = {{c:String}} SETTINGS lightweight_deletes_sync = 2",
-            {"c": column},
-        )
+        for table in (self.table, self.warehouse.table(DAYS)):
+            self.scope.command(
+                f"DELETE FROM {table} WHERE property = {{c:String}} SETTINGS lightweight_deletes_sync = 2",
+                {"c": column},
+            )
 
     def covered(self, ttl_seconds: float = 5.0) -> frozenset[str]:
         """The columns whose rollup rows are complete (kept `ttl_seconds` in this process)."""
@@ -175,11 +192,19 @@ def replace_day_rows(platform: PlatformScope, tenant_id: str, days: Sequence[tup
     if columns:
         where = f"{mine} AND {pairs_condition('event', 'toDate(timestamp)')}"
         fills.append(insert_sql("{stage}", platform.table("events"), columns, where) + FRESH)
+    months = sorted({f"{d.year:04d}{d.month:02d}" for _, d in days})
+    params: dict[str, Any] = {"tenant_id": tenant_id, "days": [(e, d) for e, d in days]}
+    hours = platform.table(TABLE)
+    swap_partitions(
+        platform, hours, months, f"NOT ({mine} AND {pairs_condition('event', 'toDate(hour)')})", fills, params
+    )
+    # The day rows of those days from the new hour rows (what metrics_by_property_days_mv would write).
+    day_fill = days_insert_sql("{stage}", hours, f"{mine} AND {pairs_condition('event', 'toDate(hour)')}") + FRESH
     swap_partitions(
         platform,
-        platform.table(TABLE),
-        sorted({f"{d.year:04d}{d.month:02d}" for _, d in days}),
-        f"NOT ({mine} AND {pairs_condition('event', 'toDate(hour)')})",
-        fills,
-        {"tenant_id": tenant_id, "days": [(e, d) for e, d in days]},
+        platform.table(DAYS),
+        months,
+        f"NOT ({mine} AND {pairs_condition('event', 'day')})",
+        [day_fill],
+        params,
     )

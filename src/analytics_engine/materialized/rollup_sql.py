@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 TABLE = "metrics_by_property"
+DAYS = "metrics_by_property_days"  # fed from TABLE by metrics_by_property_days_mv (migration 1821)
 VIEW = "metrics_by_property_mv"
 COVERED = "metrics_by_property_columns"
 STRING_COLUMN = re.compile(r"^mp_s_[a-z0-9_]{1,80}$")
@@ -43,6 +44,16 @@ def insert_sql(target: str, events: str, columns: Sequence[str], where: str = ""
     return (
         f"INSERT INTO {target} (tenant_id, event, hour, property, value, is_set, events, users) "
         f"{select_sql(events, columns, where)} "
+    )
+
+
+def days_insert_sql(target: str, hours: str, where: str) -> str:
+    """What metrics_by_property_days_mv writes for the hour rows matching `where`, into `target` (for a
+    partition swap, where no view fires; the caller adds SETTINGS)."""
+    return (
+        f"INSERT INTO {target} SELECT tenant_id, property, event, toDate(hour) AS day, is_set, value, sum(events), "
+        f"uniqCombinedMergeState(14)(users) FROM {hours} WHERE {where} "
+        "GROUP BY tenant_id, property, event, day, is_set, value "
     )
 
 

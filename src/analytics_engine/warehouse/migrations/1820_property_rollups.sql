@@ -17,6 +17,7 @@
 -- Exactly once across crashes like every table derived from `events` (issue 17): the writer's
 -- insert_deduplication_token with deduplicate_blocks_in_dependent_materialized_views=1 needs the
 -- deduplication window below; `ingest verify` compares it with events (ingest/consistency.py).
+-- A day-level companion, `metrics_by_property_days`, is migration 1821.
 -- 64-row granules: a row carries a sketch of up to ~12 KB (see 0960_rollup_sketches.sql).
 CREATE TABLE IF NOT EXISTS {db}.metrics_by_property
 (
