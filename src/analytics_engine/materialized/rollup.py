@@ -90,15 +90,15 @@ class PropertyRollup:
         about to be dropped); nothing when it does already. Inserts are held while it changes: an
         insert between the DROP and the CREATE would leave no rows here."""
         wanted = [c for c in self.events_columns() if c not in without]
-        if self.view_columns() == (wanted or None):
+        if self.view_columns() == wanted:
             return wanted
         with self.hold("property rollup: the view over the materialized columns changes"):
             self.scope.command(f"DROP VIEW IF EXISTS {self.warehouse.table(VIEW)}")
-            if wanted:
-                self.scope.command(
-                    f"CREATE MATERIALIZED VIEW {self.warehouse.table(VIEW)} TO {self.table} AS "
-                    + select_sql(self.events, wanted)
-                )
+            # With no column the view stays, reading none (as migration 1822 makes it).
+            self.scope.command(
+                f"CREATE MATERIALIZED VIEW {self.warehouse.table(VIEW)} TO {self.table} AS "
+                + select_sql(self.events, wanted)
+            )
         log.info("materialized.rollup_view", columns=wanted)
         return wanted
 

@@ -11,6 +11,7 @@ TABLE = "metrics_by_property"
 DAYS = "metrics_by_property_days"  # fed from TABLE by metrics_by_property_days_mv (migration 1821)
 VIEW = "metrics_by_property_mv"
 COVERED = "metrics_by_property_columns"
+EMPTY_PAIRS = "CAST([], 'Array(Tuple(String, String, UInt8))')"
 STRING_COLUMN = re.compile(r"^mp_s_[a-z0-9_]{1,80}$")
 
 
@@ -24,6 +25,8 @@ def pairs_sql(columns: Sequence[str]) -> str:
     for column in columns:
         if not STRING_COLUMN.match(column):
             raise ValueError(f"not a materialized string column: {column!r}")
+    if not columns:  # the view with no column (migration 1822): it writes nothing
+        return EMPTY_PAIRS
     items = ", ".join(f"('{c}', ifNull(`{c}`, ''), toUInt8(`{c}` IS NOT NULL))" for c in columns)
     return f"[{items}]"
 

@@ -429,3 +429,11 @@ SELECT tenant_id, property, event, toDate(hour) AS day, is_set, value, sum(event
 FROM `analytics`.metrics_by_property
 GROUP BY tenant_id, property, event, day, is_set, value;
 
+-- migration 1822_property_rollup_view
+CREATE MATERIALIZED VIEW IF NOT EXISTS `analytics`.metrics_by_property_mv TO `analytics`.metrics_by_property AS
+SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, p.1 AS property, p.2 AS value, p.3 AS is_set,
+       count() AS events, uniqCombinedState(14)(distinct_id) AS users
+FROM `analytics`.events
+ARRAY JOIN CAST([], 'Array(Tuple(String, String, UInt8))') AS p
+GROUP BY tenant_id, event, hour, property, value, is_set;
+
