@@ -6,8 +6,9 @@ that cannot subtract: a unique-users sketch or a `min(first_seen)` does not give
 removed. So the affected buckets are deleted and computed again from what `events` now holds:
 
 - per person (`persons`, `person_properties`, `person_weeks`): every row of the affected people;
-- per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`): every row of the
-  affected pairs (the monthly rows of those days are deleted too and come back through the view);
+- per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`, and the property
+  rollup `metrics_by_property`, whose view refills `metrics_by_property_days`): every row of the
+  affected pairs (the day-level rows of those days are deleted too and come back through the views);
 - per (event name, property key, type) (`taxonomy_properties`): the rows of the keys the removed events
   carried (an erasure, a sync delete: `Affected.keys` and what those events contributed,
   `Affected.removed`, noted before the removal). An erasure computes the rows from the table less
@@ -31,6 +32,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from analytics_engine.materialized.rollup_sql import DAYS as PROPERTY_ROLLUP_DAYS
+from analytics_engine.materialized.rollup_sql import TABLE as PROPERTY_ROLLUP
+from analytics_engine.materialized.rollup_sql import VIEW as PROPERTY_ROLLUP_VIEW
+from analytics_engine.materialized.rollup_sql import VIEW_COLUMNS_SQL, columns_in_view
+from analytics_engine.materialized.rollup_sql import insert_sql as property_rollup_insert
 from analytics_engine.warehouse.scoped import PlatformScope, TenantScope
 
 MUTATION = "SETTINGS mutations_sync = 2"
@@ -323,6 +329,17 @@ def day_deletes(
             + MUTATION,
             params,
         ),
+        (
+            f"ALTER TABLE {scope.table(PROPERTY_ROLLUP)} DELETE WHERE {tenant} "
+            f"AND {pairs_condition('event', 'toDate(hour)')} {MUTATION}",
+            params,
+        ),
+        # Its day rows come back through metrics_by_property_days_mv from the hour rows' refill.
+        (
+            f"ALTER TABLE {scope.table(PROPERTY_ROLLUP_DAYS)} DELETE WHERE {tenant} "
+            f"AND {pairs_condition('event', 'day')} {MUTATION}",
+            params,
+        ),
         *taxonomy_deletes(scope, days, keys, computed),
     ]
 
@@ -452,6 +469,13 @@ def rebuild_days(
         f"WHERE {tenant} AND {pairs_condition('event', 'toDate(timestamp)')} GROUP BY tenant_id, event, hour " + FRESH,
         params,
     )
+    columns = property_rollup_columns(scope)
+    if columns:  # the rows metrics_by_property_mv writes for these days' events
+        where = f"{tenant} AND {pairs_condition('event', 'toDate(timestamp)')}"
+        scope.command(
+            property_rollup_insert(scope.table(PROPERTY_ROLLUP), scope.table("events"), columns, where) + FRESH,
+            params,
+        )
     if values is not None and keys is not None:
         insert_taxonomy_values(scope, values)
         return
@@ -459,6 +483,16 @@ def rebuild_days(
     if whole:
         rebuild_taxonomy(scope, whole)
     rebuild_taxonomy_keys(scope, by_name)
+
+
+def property_rollup_columns(scope: TenantScope) -> list[str]:
+    """The materialized columns the property rollup's view reads now (none: no view)."""
+    rows = (
+        scope.warehouse.platform("derived rows: the columns the property rollup's view reads")
+        .query(VIEW_COLUMNS_SQL, {"db": scope.warehouse.database, "v": PROPERTY_ROLLUP_VIEW})
+        .rows
+    )
+    return columns_in_view(str(rows[0][0])) if rows else []
 
 
 ROWS = "{rows:Array(Tuple(String, String, String, UInt64, DateTime64(3, 'UTC'), DateTime64(3, 'UTC')))}"
