@@ -53,6 +53,8 @@ EVENT_VIEWS = (
     "person_properties_mv",
     "person_weeks_mv",
     "taxonomy_properties_mv",
+    "metrics_by_property_mv",
+    "metrics_by_property_days_mv",
 )
 
 

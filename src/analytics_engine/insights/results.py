@@ -82,7 +82,7 @@ class InsightResponse(BaseModel):
     date_from: datetime
     date_to: datetime
     interval: str | None = None
-    served_by: Literal["rollup", "preaggregation", "raw"] = "raw"
+    served_by: Literal["rollup", "property_rollup", "preaggregation", "raw"] = "raw"
     fresh_as_of: datetime | None = Field(
         None,
         description="Answers from a pre-aggregation or the rollups: every event committed before this moment "
