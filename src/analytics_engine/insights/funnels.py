@@ -73,8 +73,8 @@ class FunnelsRunner(InsightRunner[FunnelsQuery]):
         edges = upper_edges(self.query.conversion_window.seconds)
         timed = self.query.order != "unordered"
 
-        def hist(pair: Any) -> list[TimeBin] | None:
-            return time_bins(edges, dict(zip(pair[0], pair[1], strict=True))) if timed else None
+        def hist(per_bin: Any) -> list[TimeBin] | None:
+            return time_bins(edges, dict(enumerate(per_bin))) if timed else None
 
         for bd, entry_bucket, is_bucket_row, counts, avgs, medians, hists, overall in rows:
             counts = [int(c) for c in counts]
@@ -116,11 +116,11 @@ class FunnelsRunner(InsightRunner[FunnelsQuery]):
                     conversion_from_previous=0.0,
                     conversion_from_first=0.0,
                     dropped=0,
-                    time_to_convert=hist(([], [])) if i else None,
+                    time_to_convert=hist([]) if i else None,
                 )
                 for i, s in enumerate(self.query.steps)
             ]
-            groups.append(FunnelBreakdownResult(breakdown_value=None, steps=empty, time_to_convert=hist(([], []))))
+            groups.append(FunnelBreakdownResult(breakdown_value=None, steps=empty, time_to_convert=hist([])))
         series = [
             Series(
                 label=breakdown_label(tuple(g.breakdown_value)) if g.breakdown_value else "All people",
