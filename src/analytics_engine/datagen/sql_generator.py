@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from analytics_engine.personids.hours import rebuild_tenant
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.params import utc_text
 
@@ -155,4 +156,6 @@ def generate_in_warehouse(
         if on_progress:
             on_progress(now - done)
         done = now
+    # Rows written by SQL carry no person id: ids for the new people, then the tenant's person bitmaps.
+    rebuild_tenant(warehouse, spec.tenant_id)
     return done

@@ -8,6 +8,7 @@ removed. So the affected buckets are deleted and computed again from what `event
 - per person (`persons`, `person_properties`, `person_weeks`): every row of the affected people;
 - per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`): every row of the
   affected pairs (the monthly rows of those days are deleted too and come back through the view);
+  likewise the person bitmaps (`person_hours`) of those pairs and the any-event rows of those days;
 - per (event name, property key, type) (`taxonomy_properties`): the rows of the keys the removed events
   carried (an erasure, a sync delete: `Affected.keys` and what those events contributed,
   `Affected.removed`, noted before the removal). An erasure computes the rows from the table less
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from analytics_engine.personids import hours as person_hours
 from analytics_engine.warehouse.scoped import TenantScope
 
 MUTATION = "SETTINGS mutations_sync = 2"
@@ -283,6 +285,8 @@ def day_deletes(
             params,
         ),
         *taxonomy_deletes(scope, days, keys, computed),
+        # The person bitmaps of those days (and their any-event rows): personids/hours.py.
+        (person_hours.day_delete(scope)[0], person_hours.day_params(days)),
     ]
 
 
@@ -411,6 +415,7 @@ def rebuild_days(
         f"WHERE {tenant} AND {pairs_condition('event', 'toDate(timestamp)')} GROUP BY tenant_id, event, hour " + FRESH,
         params,
     )
+    person_hours.refill_days(scope, days)
     if values is not None and keys is not None:
         insert_taxonomy_values(scope, values)
         return
