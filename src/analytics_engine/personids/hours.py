@@ -23,7 +23,8 @@ from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.scoped import TenantScope
 
 TABLE = "person_hours"
-FRESH = "SETTINGS insert_deduplicate = 0"
+# Trusted background work of any size; a recomputed block may equal an earlier one (no deduplication).
+FRESH = "SETTINGS insert_deduplicate = 0, max_execution_time = 0"
 UNLIMITED = {"max_execution_time": 0}
 PAIRS = "{hour_days:Array(Tuple(String, Date))}"
 DAYS = "{any_days:Array(Date)}"
@@ -123,9 +124,8 @@ def assign_missing_ids(warehouse: Warehouse, tenant_id: str) -> int:
         f"toUInt32({{largest:UInt32}} + row_number() OVER (ORDER BY first, distinct_id)) FROM ("
         f"SELECT distinct_id, min(timestamp) AS first FROM {events} WHERE tenant_id = {{tenant_id:String}} "
         f"AND person_key NOT IN (SELECT person_key FROM {ids} WHERE tenant_id = {{tenant_id:String}} "
-        "AND distinct_id != '') GROUP BY distinct_id) SETTINGS insert_deduplicate = 0",
+        "AND distinct_id != '') GROUP BY distinct_id) " + FRESH,
         {**params, "largest": largest},
-        settings=UNLIMITED,
     )
     forget_tenant(warehouse, tenant_id)
     after = int(
@@ -144,7 +144,7 @@ def rebuild_tenant(warehouse: Warehouse, tenant_id: str) -> None:
     assign_missing_ids(warehouse, tenant_id)
     scope = warehouse.for_tenant(tenant_id, background=True)
     for sql in fill_sql(scope.table(TABLE), scope.table("events"), scope.table("person_ids"), "1", "1"):
-        scope.command(sql, {}, settings=UNLIMITED)
+        scope.command(sql, {})
 
 
 def erase_people(scope: TenantScope, people: Sequence[str]) -> None:
