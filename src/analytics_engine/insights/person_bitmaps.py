@@ -28,7 +28,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from analytics_engine.insights.base import SQL, TENANT_PREDICATE
-from analytics_engine.insights.dates import bucket_sql
+from analytics_engine.insights.dates import add_months, bucket_sql
 from analytics_engine.insights.filters import CohortFilter, Params
 from analytics_engine.insights.preaggregations import ANY_EVENT, Window, cohorts_on_people, hour_aligned
 from analytics_engine.warehouse.params import utc_text
@@ -98,14 +98,21 @@ class Bitmaps:
         )
 
 
+def period_start(day: date, period: str, offset: int) -> date:
+    """The start of the period `offset` periods after the one starting `day` (retention's rule)."""
+    if period == "day":
+        return day + timedelta(days=offset)
+    if period == "week":
+        return day + timedelta(days=7 * offset)
+    return add_months(day, offset)
+
+
 def _masked(state: str, mask: str | None) -> str:
     return state if mask is None else f"bitmapAnd({state}, {mask})"
 
 
 def retention_sql(runner: RetentionRunner) -> SQL:
     """First-time retention: rows (cohort, bd = [], size, [returned in period 1 .. periods-1])."""
-    from analytics_engine.insights.retention import period_start
-
     query = runner.query
     params = runner.new_params()
     bits = Bitmaps(runner, params)

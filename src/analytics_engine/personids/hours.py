@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from analytics_engine.personids.allocator import REASON as ALLOCATOR_REASON
 from analytics_engine.personids.allocator import forget_tenant
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.scoped import TenantScope
@@ -104,36 +103,24 @@ def assign_missing_ids(warehouse: Warehouse, tenant_id: str) -> int:
     generator, a restore), after the largest id ever given, in order of first event; returns how many.
     The allocator's map of the tenant is dropped (read again at its next batch). Run it where no
     insert of the tenant races it (the generator, a migration-like step, inserts held)."""
-    platform = warehouse.platform(ALLOCATOR_REASON)
-    ids, events = warehouse.table("person_ids"), warehouse.table("events")
-    params = {"tenant_id": tenant_id}
+    scope = warehouse.for_tenant(tenant_id, background=True)
+    ids, events = scope.table("person_ids"), scope.table("events")
+    count = f"SELECT count() FROM {ids} WHERE tenant_id = {{tenant_id:String}}"
     largest = int(
-        platform.query(
-            f"SELECT max(person_id) FROM {ids} WHERE tenant_id = {{tenant_id:String}}", params, settings=UNLIMITED
-        ).scalar()
+        scope.query(f"SELECT max(person_id) FROM {ids} WHERE tenant_id = {{tenant_id:String}}", settings=UNLIMITED).scalar()
         or 0
     )
-    before = int(
-        platform.query(
-            f"SELECT count() FROM {ids} WHERE tenant_id = {{tenant_id:String}}", params, settings=UNLIMITED
-        ).scalar()
-        or 0
-    )
-    platform.command(
+    before = int(scope.query(count, settings=UNLIMITED).scalar() or 0)
+    scope.command(
         f"INSERT INTO {ids} (tenant_id, distinct_id, person_id) SELECT {{tenant_id:String}}, distinct_id, "
         f"toUInt32({{largest:UInt32}} + row_number() OVER (ORDER BY first, distinct_id)) FROM ("
         f"SELECT distinct_id, min(timestamp) AS first FROM {events} WHERE tenant_id = {{tenant_id:String}} "
         f"AND person_key NOT IN (SELECT person_key FROM {ids} WHERE tenant_id = {{tenant_id:String}} "
         "AND distinct_id != '') GROUP BY distinct_id) " + FRESH,
-        {**params, "largest": largest},
+        {"largest": largest},
     )
     forget_tenant(warehouse, tenant_id)
-    after = int(
-        platform.query(
-            f"SELECT count() FROM {ids} WHERE tenant_id = {{tenant_id:String}}", params, settings=UNLIMITED
-        ).scalar()
-        or 0
-    )
+    after = int(scope.query(count, settings=UNLIMITED).scalar() or 0)
     return after - before
 
 
