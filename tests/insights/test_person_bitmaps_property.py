@@ -121,7 +121,10 @@ def test_a_range_ending_off_the_hour_reads_no_bitmap(runtime: Any) -> None:
         "start_event": {"event": "signup"},
         "period": "day",
         "periods": 2,
-        "date_range": {"date_from": (at - timedelta(days=1)).isoformat(), "date_to": (at + timedelta(minutes=30)).isoformat()},
+        "date_range": {
+            "date_from": (at - timedelta(days=1)).isoformat(),
+            "date_to": (at + timedelta(minutes=30)).isoformat(),
+        },
     }
     bitmaps, _, raw = three_ways(runtime, tenant, query)
     assert bitmaps.served_from != "person_hours"
@@ -132,7 +135,10 @@ def test_a_range_ending_off_the_hour_reads_no_bitmap(runtime: Any) -> None:
 def test_breakdowns_recurring_and_groups_read_no_bitmap(runtime: Any) -> None:
     tenant = new_tenant("Europe/Berlin")
     load(runtime, tenant, [Ev("u1", "signup", BASE, {"plan": "pro"}), Ev("u1", "visit", BASE + timedelta(days=1), {})])
-    date_range = {"date_from": (BASE - timedelta(days=1)).date().isoformat(), "date_to": (BASE + timedelta(days=3)).date().isoformat()}
+    date_range = {
+        "date_from": (BASE - timedelta(days=1)).date().isoformat(),
+        "date_to": (BASE + timedelta(days=3)).date().isoformat(),
+    }
     base = {"kind": "retention", "start_event": {"event": "signup"}, "period": "day", "date_range": date_range}
     assert run(runtime, tenant, base, refresh=True).served_from == "person_hours"
     assert run(runtime, tenant, {**base, "breakdown": ["plan"]}, refresh=True).served_from is None

@@ -22,7 +22,10 @@ def tenant() -> str:
 
 
 def write(runtime: Any, tenant_id: str, people: list[str], event: str = "visit", at: datetime = AT) -> None:
-    raw = [{"event": event, "distinct_id": p, "timestamp": (at + timedelta(minutes=i)).isoformat()} for i, p in enumerate(people)]
+    raw = [
+        {"event": event, "distinct_id": p, "timestamp": (at + timedelta(minutes=i)).isoformat()}
+        for i, p in enumerate(people)
+    ]
     outcome = validate_events(raw, tenant_id, Limits())
     assert not outcome.rejected
     runtime.writer.write(outcome.accepted)
@@ -135,8 +138,9 @@ def test_rows_written_by_sql_get_ids_and_bitmaps_from_the_rebuild(runtime: Any) 
     t = tenant()
     write(runtime, t, ["a"])
     runtime.warehouse.command(
-        f"INSERT INTO {runtime.warehouse.table('events')} (tenant_id, event, distinct_id, timestamp, event_id, properties) "
-        "SELECT {t:String}, 'visit', concat('s', toString(number)), {at:DateTime64(3)}, generateUUIDv4(), '{}' FROM numbers(3)",
+        f"INSERT INTO {runtime.warehouse.table('events')} "
+        "(tenant_id, event, distinct_id, timestamp, event_id, properties) SELECT {t:String}, 'visit', "
+        "concat('s', toString(number)), {at:DateTime64(3)}, generateUUIDv4(), '{}' FROM numbers(3)",
         {"t": t, "at": AT.strftime("%Y-%m-%d %H:%M:%S")},
     )
     assert mismatches(runtime, t)  # people without ids, hours without them

@@ -12,8 +12,8 @@ from typing import Any
 from analytics_engine.privacy.eraser import Eraser
 from analytics_engine.privacy.models import ErasureRequest
 from analytics_engine.privacy.schemas import ErasureCreate
-from tests.insights.support import run
 from analytics_engine.tenants.schemas import TenantCreate
+from tests.insights.support import run
 from tests.personids.test_allocator import mismatches, write
 
 AT = (datetime.now(UTC) - timedelta(days=4)).replace(minute=0, second=0, microsecond=0)
@@ -26,8 +26,8 @@ def tenant(runtime: Any) -> str:
 
 def bitmap_ids(runtime: Any, tenant_id: str) -> set[int]:
     rows = runtime.warehouse.query(
-        f"SELECT arrayJoin(bitmapToArray(groupBitmapMergeState(people))) FROM {runtime.warehouse.table('person_hours')} "
-        "WHERE tenant_id = {t:String}",
+        "SELECT arrayJoin(bitmapToArray(groupBitmapMergeState(people))) "
+        f"FROM {runtime.warehouse.table('person_hours')} WHERE tenant_id = {{t:String}}",
         {"t": tenant_id},
     ).rows
     return {int(r[0]) for r in rows}
@@ -48,8 +48,13 @@ def answers(runtime: Any, tenant_id: str) -> None:
 
     context = TenantContext(tenant_id, "t", "UTC", frozenset({"read"}), "key")
     for query in (
-        {"kind": "retention", "start_event": {"event": "visit"}, "period": "day", "periods": 4,
-         "date_range": {"date_from": "-7d"}},
+        {
+            "kind": "retention",
+            "start_event": {"event": "visit"},
+            "period": "day",
+            "periods": 4,
+            "date_range": {"date_from": "-7d"},
+        },
         {"kind": "engagement", "measure": "active_users", "date_range": {"date_from": "-7d"}},
     ):
         served = run(runtime, context, query, refresh=True)
@@ -95,4 +100,3 @@ def test_events_kept_after_the_cutoff_carry_a_new_id(runtime: Any) -> None:
     assert bitmap_ids(runtime, t) == {ids["alice"], 2}
     assert mismatches(runtime, t) == []
     answers(runtime, t)
-

@@ -15,11 +15,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
+from analytics_engine.insights import person_bitmaps
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import bucket_key, bucket_label, bucket_sql, buckets, local_bucket
 from analytics_engine.insights.filters import Params, filters_sql
 from analytics_engine.insights.models import EngagementQuery
-from analytics_engine.insights import person_bitmaps
 from analytics_engine.insights.preaggregations import PERSON_WEEKS, SERVED_BY, Planner, Window, fresh_as_of
 from analytics_engine.insights.results import EngagementResult, InsightResponse, Point, Series
 from analytics_engine.warehouse.params import utc_text

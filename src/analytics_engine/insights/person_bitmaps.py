@@ -18,8 +18,8 @@ OR is idempotent: duplicates and replayed batches change nothing. Cohort filters
 the bitmap of the ids of the people the cohort condition selects (`person_ids`).
 
 Used when `ANALYTICS_PERSON_BITMAPS` (default true) and pre-aggregations are on, with the embedded
-warehouse only (ids are allocated per process); `person_weeks` or raw events answer otherwise. Recurring retention, breakdowns, property filters and group aggregations
-are not served from here.
+warehouse only (ids are allocated per process); `person_weeks` or raw events answer otherwise.
+Recurring retention, breakdowns, property filters and group aggregations are not served from here.
 """
 
 from __future__ import annotations
@@ -126,8 +126,8 @@ def retention_sql(runner: RetentionRunner) -> SQL:
     start, end, cutoff = runner.range.start, runner.range.end, runner.return_cutoff()
     starts = (
         f"SELECT groupArray(b) AS sb, groupArray(st) AS ss FROM (SELECT {bucket} AS b, "
-        f"groupBitmapMergeState(people) AS st FROM {bits.table} WHERE {bits.hours(query.start_event.event, start, end)} "
-        "GROUP BY b)"
+        f"groupBitmapMergeState(people) AS st FROM {bits.table} "
+        f"WHERE {bits.hours(query.start_event.event, start, end)} GROUP BY b)"
     )
     history = (
         f"SELECT groupBitmapMergeState(people) AS h FROM {bits.table} "

@@ -20,11 +20,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
+from analytics_engine.insights import person_bitmaps
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import add_months, bucket_sql, buckets
 from analytics_engine.insights.filters import OTHER, Params, breakdown_sql, filters_sql
 from analytics_engine.insights.models import RetentionQuery
-from analytics_engine.insights import person_bitmaps
 from analytics_engine.insights.preaggregations import PERSON_WEEKS, SERVED_BY, Planner, Window, fresh_as_of
 from analytics_engine.insights.results import (
     InsightResponse,
@@ -147,7 +147,9 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
         query = self.query
         filters = [*query.all_filters(), *query.start_event.filters, *query.return_event.filters]
         windows = [*self._windows(), Window(self.range.start, self.range.end, query.period, self.tz)]
-        return query.start_type == "first_time" and person_bitmaps.applies(self, filters, windows, bool(query.breakdown))
+        return query.start_type == "first_time" and person_bitmaps.applies(
+            self, filters, windows, bool(query.breakdown)
+        )
 
     def to_sql(self) -> list[SQL]:
         if self.bitmapped():

@@ -41,6 +41,7 @@ def ids_join(person_ids: str) -> str:
 def fill_sql(target: str, events: str, person_ids: str, per_event: str, any_event: str) -> list[str]:
     """INSERT statements writing into `target` the rows of the tenant's events matching `per_event`
     (per-event rows) and `any_event` (the '' rows): the SELECT of person_hours_mv over the ids table."""
+
     def select(name: str, cond: str) -> str:
         return (
             f"INSERT INTO {target} SELECT e.tenant_id, {name} AS event, toStartOfHour(e.timestamp) AS hour, "
@@ -107,7 +108,9 @@ def assign_missing_ids(warehouse: Warehouse, tenant_id: str) -> int:
     ids, events = scope.table("person_ids"), scope.table("events")
     count = f"SELECT count() FROM {ids} WHERE tenant_id = {{tenant_id:String}}"
     largest = int(
-        scope.query(f"SELECT max(person_id) FROM {ids} WHERE tenant_id = {{tenant_id:String}}", settings=UNLIMITED).scalar()
+        scope.query(
+            f"SELECT max(person_id) FROM {ids} WHERE tenant_id = {{tenant_id:String}}", settings=UNLIMITED
+        ).scalar()
         or 0
     )
     before = int(scope.query(count, settings=UNLIMITED).scalar() or 0)
@@ -145,8 +148,7 @@ def erase_people(scope: TenantScope, people: Sequence[str]) -> None:
     params = {"people": list(people)}
     scope.command(
         f"INSERT INTO {ids} (tenant_id, distinct_id, person_key, person_id) SELECT tenant_id, '', 0, person_id "
-        f"FROM {ids} WHERE tenant_id = {{tenant_id:String}} AND has({{people:Array(String)}}, distinct_id) "
-        + FRESH,
+        f"FROM {ids} WHERE tenant_id = {{tenant_id:String}} AND has({{people:Array(String)}}, distinct_id) " + FRESH,
         params,
     )
     scope.command(
