@@ -1,5 +1,5 @@
 """Answers from the person bitmaps (`person_hours`, insights/person_bitmaps.py) equal raw answers on
-random events: first-time retention (day and week periods) and DAU/WAU/MAU, with late events (a
+random events: first-time and recurring retention (day and week periods) and DAU/WAU/MAU, with late events (a
 second batch of earlier times), events written twice, cohort filters (in and not in), around
 Europe/Berlin's latest daylight-saving change, in Sao Paulo and UTC; a half-hour zone (Asia/Kolkata)
 and ranges off whole hours never read the bitmaps."""
@@ -54,6 +54,7 @@ def three_ways(runtime: Any, tenant: Any, query: dict[str, Any]) -> tuple[Any, A
     kind=st.sampled_from(["retention", "engagement"]),
     period=st.sampled_from(["day", "week"]),
     periods=st.integers(1, 5),
+    start_type=st.sampled_from(["first_time", "recurring"]),
     start_event=st.sampled_from(["signup", "visit", None]),
     return_event=st.sampled_from(["visit", "other", None]),
     cohort=st.sampled_from([None, "in", "not_in"]),
@@ -69,6 +70,7 @@ def test_bitmap_answers_equal_raw(
     kind: str,
     period: str,
     periods: int,
+    start_type: str,
     start_event: str | None,
     return_event: str | None,
     cohort: str | None,
@@ -96,7 +98,7 @@ def test_bitmap_answers_equal_raw(
             "return_event": {"event": return_event},
             "period": period,
             "periods": periods,
-            "start_type": "first_time",
+            "start_type": start_type,
         }
     else:
         query = {"kind": "engagement", "measure": "active_users", "event": return_event}
@@ -132,7 +134,7 @@ def test_a_range_ending_off_the_hour_reads_no_bitmap(runtime: Any) -> None:
     assert bitmaps.totals["people"] == 1
 
 
-def test_breakdowns_recurring_and_groups_read_no_bitmap(runtime: Any) -> None:
+def test_breakdowns_read_no_bitmap_and_recurring_does(runtime: Any) -> None:
     tenant = new_tenant("Europe/Berlin")
     load(runtime, tenant, [Ev("u1", "signup", BASE, {"plan": "pro"}), Ev("u1", "visit", BASE + timedelta(days=1), {})])
     date_range = {
@@ -142,4 +144,4 @@ def test_breakdowns_recurring_and_groups_read_no_bitmap(runtime: Any) -> None:
     base = {"kind": "retention", "start_event": {"event": "signup"}, "period": "day", "date_range": date_range}
     assert run(runtime, tenant, base, refresh=True).served_from == "person_hours"
     assert run(runtime, tenant, {**base, "breakdown": ["plan"]}, refresh=True).served_from is None
-    assert run(runtime, tenant, {**base, "start_type": "recurring"}, refresh=True).served_from == "person_weeks"
+    assert run(runtime, tenant, {**base, "start_type": "recurring"}, refresh=True).served_from == "person_hours"

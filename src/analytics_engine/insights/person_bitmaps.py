@@ -1,4 +1,4 @@
-"""The person bitmaps' planner: first-time retention and DAU/WAU/MAU from `person_hours`.
+"""The person bitmaps' planner: retention and DAU/WAU/MAU from `person_hours`.
 
 `person_hours` (warehouse migration 1800, fed by a materialized view on every insert into `events`)
 holds per tenant, event (and '' for any event) and UTC hour a roaring bitmap of the dense ids of the
@@ -7,6 +7,7 @@ people active in it (personids/). Under the rules `person_weeks` already uses
 whole hours throughout), every UTC hour lies wholly inside one local day, week or month, so the
 local bucket of an hour row is `bucket_sql(period, hour)` and:
 
+- recurring retention: cohort k = the people with a start event in bucket k of the range;
 - first-time retention: cohort k = the people with a start event in bucket k of the range less
   everyone with one before (the history before the range and buckets 0..k-1): exactly the people
   whose first start event falls in bucket k (a late event moves a person by the same rule as the raw
@@ -19,7 +20,7 @@ the bitmap of the ids of the people the cohort condition selects (`person_ids`).
 
 Used when `ANALYTICS_PERSON_BITMAPS` (default true) and pre-aggregations are on, with the embedded
 warehouse only (ids are allocated per process); `person_weeks` or raw events answer otherwise.
-Recurring retention, breakdowns, property filters and group aggregations are not served from here.
+Breakdowns, property filters and group aggregations are not served from here.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def _masked(state: str, mask: str | None) -> str:
 
 
 def retention_sql(runner: RetentionRunner) -> SQL:
-    """First-time retention: rows (cohort, bd = [], size, [returned in period 1 .. periods-1])."""
+    """Retention: rows (cohort, bd = [], size, [returned in period 1 .. periods-1])."""
     query = runner.query
     params = runner.new_params()
     bits = Bitmaps(runner, params)
@@ -144,13 +145,19 @@ def retention_sql(runner: RetentionRunner) -> SQL:
     pick = "if(has({keys}, d), {states}[indexOf({keys}, d)], " + EMPTY + ")"
     per_start = _masked(pick.format(keys="sb", states="ss"), start_mask)
     per_return = _masked(pick.format(keys="rb", states="rs"), return_mask)
-    # s[k]: starts of cohort bucket k; c[k]: those whose first start falls there; r[j]: return buckets.
+    # s[k]: starts of cohort bucket k; c[k]: the cohort (first-time: those whose first start falls
+    # there, i.e. not in the history nor an earlier bucket; recurring: all of them); r[j]: returns.
+    cohorts_of = (
+        "arrayMap(k -> bitmapAndnot(s[k], arrayFold((acc, x) -> bitmapOr(acc, x), arraySlice(s, 1, k - 1), h)), "
+        "range(1, length(s) + 1))"
+        if query.start_type == "first_time"
+        else "s"
+    )
     sql = (
         "SELECT t.1 AS cohort, CAST([], 'Array(String)') AS bd, t.2 AS size, t.3 AS returned FROM ("
         f"SELECT arrayJoin(arrayMap(k -> ({cohort_dates}[k], bitmapCardinality(c[k]), "
         f"arrayMap(j -> bitmapAndCardinality(c[k], r[j]), {cells_at}[k])), range(1, length(c) + 1))) AS t "
-        "FROM (SELECT arrayMap(k -> bitmapAndnot(s[k], arrayFold((acc, x) -> bitmapOr(acc, x), "
-        "arraySlice(s, 1, k - 1), h)), range(1, length(s) + 1)) AS c, r FROM ("
+        f"FROM (SELECT {cohorts_of} AS c, r FROM ("
         f"SELECT arrayMap(d -> {per_start}, {cohort_dates}) AS s, {_masked('hist.h', start_mask)} AS h, "
         f"arrayMap(d -> {per_return}, {return_dates}) AS r "
         f"FROM ({starts}) AS st CROSS JOIN ({history}) AS hist CROSS JOIN ({back}) AS rt)))"

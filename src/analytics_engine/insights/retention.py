@@ -142,14 +142,12 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
         return SQL("retention:preaggregation", sql, params.values)
 
     def bitmapped(self) -> bool:
-        """Whether the person bitmaps answer exactly (first-time retention; insights/person_bitmaps.py):
-        the range's own ends must be whole hours too (its hours are split into starts and history)."""
+        """Whether the person bitmaps answer exactly (insights/person_bitmaps.py): the range's own ends
+        must be whole hours too (its hours are split into starts and history, or starts and none)."""
         query = self.query
         filters = [*query.all_filters(), *query.start_event.filters, *query.return_event.filters]
         windows = [*self._windows(), Window(self.range.start, self.range.end, query.period, self.tz)]
-        return query.start_type == "first_time" and person_bitmaps.applies(
-            self, filters, windows, bool(query.breakdown)
-        )
+        return person_bitmaps.applies(self, filters, windows, bool(query.breakdown))
 
     def to_sql(self) -> list[SQL]:
         if self.bitmapped():
