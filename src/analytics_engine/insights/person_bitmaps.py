@@ -46,7 +46,7 @@ EMPTY = "bitmapBuild(CAST([], 'Array(UInt32)'))"
 def enabled(runner: InsightRunner[Any]) -> bool:
     settings = runner.runtime.settings
     return (
-        bool(settings.person_bitmaps)
+        bool(getattr(settings, "person_bitmaps", False))  # runtimes built by hand (SQL snapshots) lack it
         and bool(settings.preaggregations)
         # ids are allocated per process (personids/allocator.py): only chDB guarantees one process
         and runner.runtime.warehouse.embedded
