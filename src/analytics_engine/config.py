@@ -407,6 +407,13 @@ class Settings(BaseSettings):
         description="Seconds between two runs of the tiering job inside `serve` (0: only on demand, "
         "`analytics-engine lifecycle run` or `POST /v1/admin/lifecycle/run`).",
     )
+    swap_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Lease of a swap of a shared derived partition (erasure, tiering), held in the metadata "
+        "database by one process at a time and renewed every third of it; a crashed holder's is taken over "
+        "once it expires.",
+    )
     privacy_receipt_key: str | None = Field(
         None,
         description="Secret signing erasure receipts (HMAC-SHA256); default: generated once in "

@@ -24,6 +24,7 @@ from analytics_engine.ingest.writer import EventWriter
 from analytics_engine.jobs.runner import JobRunner
 from analytics_engine.jobs.service import JobService
 from analytics_engine.metadata.db import MetadataDB
+from analytics_engine.metadata.leases import Leases
 from analytics_engine.privacy.suppression import suppressed
 from analytics_engine.scheduler.core import Scheduler
 from analytics_engine.storage.base import Storage, build_storage
@@ -85,6 +86,8 @@ class Core:
         budgets = BudgetService(metadata, settings)
         # The warehouse's tenant scopes (`warehouse.for_tenant`) apply these budgets.
         warehouse.budgets = budgets
+        # Swaps of shared derived partitions are serialized across processes (lifecycle/swap.py).
+        warehouse.leases = Leases(metadata, lease_seconds=settings.swap_lease_seconds)
         return {
             "settings": settings,
             "warehouse": warehouse,

@@ -56,3 +56,29 @@ def test_same_seed_same_events(runtime: Runtime) -> None:
     one = runtime.warehouse.query(fingerprint, {"tenant_id": "tn_gen_b"}).scalar()
     two = runtime.warehouse.query(fingerprint, {"tenant_id": "tn_gen_c"}).scalar()
     assert len(one) == 1_500 and one == two
+
+
+def test_arrivals_follow_the_events_except_a_backfilled_month(runtime: Runtime) -> None:
+    """Live traffic (`arrival_lag_seconds`): each event arrives within the lag after its timestamp,
+    except the backfilled month's, which arrive at generation; the duplicate check keeps only the
+    arrivals of its last days, as its TTL would have left it (the bench lifecycle's steady state)."""
+    spec = SqlGeneratorSpec(
+        "tn_gen_arrival", 3_000, days=60, end=END, seed=5, arrival_lag_seconds=600, backfilled_month=202605
+    )
+    assert generate_in_warehouse(runtime.warehouse, spec) == 3_000
+    events, ids = runtime.warehouse.table("events"), runtime.warehouse.table("event_ids")
+    found = runtime.warehouse.query(
+        f"""SELECT
+              countIf(toYYYYMM(timestamp) != 202605) AS live,
+              countIf(toYYYYMM(timestamp) != 202605 AND received_at >= timestamp
+                      AND received_at < timestamp + toIntervalSecond(600)) AS live_in_lag,
+              countIf(toYYYYMM(timestamp) = 202605) AS backfilled,
+              countIf(toYYYYMM(timestamp) = 202605 AND received_at >= now64(3) - toIntervalHour(1)) AS backfilled_now
+            FROM {events} WHERE tenant_id = 'tn_gen_arrival'"""
+    ).dicts()[0]
+    assert found["live"] > 0 and found["live_in_lag"] == found["live"]
+    assert found["backfilled"] > 0 and found["backfilled_now"] == found["backfilled"]
+    kept = runtime.warehouse.query(
+        f"SELECT count(), countIf(received_at < now() - toIntervalDay(8)) FROM {ids} WHERE tenant_id = 'tn_gen_arrival'"
+    ).rows[0]
+    assert (int(kept[0]), int(kept[1])) == (found["backfilled"], 0)

@@ -26,8 +26,10 @@ PLATFORM_USERS = {
     "impact/benchmarks.py",  # peer-group aggregates across tenants
     "ingest/consistency.py",  # operator's check of every derived table against events, all tenants
     "ingest/writer.py",  # mixed-tenant ingest batches, limited by ingest limits
+    "lifecycle/derived.py",  # the columns the property rollup's view reads (system.tables, no rows)
     "lifecycle/tiered_taxonomy.py",  # the taxonomy's one partition holds every tenant's rows (swapped whole)
     "lifecycle/tiering.py",  # month partitions of events are shared by every tenant
+    "materialized/rollup.py",  # the property rollup: its view, backfill and swaps hold every tenant's rows
     "materialized/warehouse.py",  # DDL and backfill of event columns shared by tenants
     "observability/memory.py",  # admin memory diagnostics: the engine's system.metrics (no tenant rows)
     "personids/allocator.py",  # the ingest writer's person ids: mixed-tenant batches under the ingest limits

@@ -54,6 +54,8 @@ EVENT_VIEWS = (
     "person_weeks_mv",
     "person_hours_mv",
     "taxonomy_properties_mv",
+    "metrics_by_property_mv",
+    "metrics_by_property_days_mv",
 )
 
 

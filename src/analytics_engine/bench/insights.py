@@ -93,6 +93,17 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         },
     ),
     (
+        # A breakdown by plan: served from the property rollup once plan is materialized (issue 18).
+        "trends_breakdown_plan",
+        {
+            "kind": "trends",
+            "series": [{"event": "pageview", "math": "total"}, {"event": "pageview", "math": "unique_users"}],
+            "interval": "week",
+            "date_range": {"date_from": "-90d"},
+            "breakdown": ["plan"],
+        },
+    ),
+    (
         "trends_breakdown_raw",
         {
             "kind": "trends",
@@ -169,7 +180,7 @@ CORRELATION_CASES = {
 # Asked again once `plan` is a materialized column of the big tenant (issue 18: a trend with a filter on
 # a materialized property, p95 < 50 ms at 10M events); the first run of each reads the JSON properties.
 MATERIALIZED_PATH = "plan"
-MATERIALIZED_CASES = ("trends_filter_plan", "trends_breakdown_raw")
+MATERIALIZED_CASES = ("trends_filter_plan", "trends_breakdown_plan", "trends_breakdown_raw")
 
 
 @dataclass
@@ -180,6 +191,10 @@ class Timings:
     # Answers read from a materialized column: the runner's SQL without the column (JSON properties),
     # run bare and alternated with the rest, so the two see the same machine load.
     bare_json: list[float] = field(default_factory=list)
+    # Answers from a rollup of a filtered or broken-down trend (the property rollup): the raw path's
+    # SQL (the same runner with rollups off, reading the column), run bare and alternated likewise.
+    bare_raw: list[float] = field(default_factory=list)
+    same_as_raw: bool | None = None  # the rollup's answer equal to the raw path's (series and totals)
     path: str | None = None
     cache_misses: int = 0
 
@@ -192,6 +207,12 @@ class Timings:
                 "bare_json_ms": json_ms,
                 "json_over_column_p50": round(json_ms["p50"] / bare["p50"], 2) if bare["p50"] else None,
             }
+        if self.bare_raw:
+            raw_ms = percentiles(self.bare_raw)
+            extra["bare_raw_ms"] = raw_ms
+            extra["raw_over_rollup_p50"] = round(raw_ms["p50"] / bare["p50"], 2) if bare["p50"] else None
+            extra["raw_over_rollup_p95"] = round(raw_ms["p95"] / bare["p95"], 2) if bare["p95"] else None
+            extra["same_answer_as_raw"] = self.same_as_raw
         return {
             **extra,
             "engine_ms": engine,
@@ -311,10 +332,18 @@ def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) ->
         + ("+column" if first.materialized_properties else "")
     )
     bare_query(runtime, statements, settings)
-    json_statements = None
+    json_statements = raw_statements = None
     if first.materialized_properties:
         json_statements, _ = bare_statements(runtime, tenant, query, materialized=False, runner=make())
         bare_query(runtime, json_statements, settings)
+    if first.served_by == "property_rollup":
+        raw_runner = make()
+        raw_runner.allow_rollups = False
+        raw_statements, _ = bare_statements(runtime, tenant, query, runner=raw_runner)
+        bare_query(runtime, raw_statements, settings)
+        raw_answer = make()
+        raw_answer.allow_rollups = False
+        timings.same_as_raw = _series_of(raw_answer.run(refresh=True)) == _series_of(first)
     if warm_up > SLOW_SECONDS:  # far past every target already: a few runs tell as much
         repeat = min(repeat, SLOW_REPEAT)
     for _ in range(repeat):
@@ -325,11 +354,18 @@ def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) ->
         if json_statements is not None:
             seconds, _ = timed(lambda: bare_query(runtime, json_statements, settings))
             timings.bare_json.append(seconds)
+        if raw_statements is not None:
+            seconds, _ = timed(lambda: bare_query(runtime, raw_statements, settings))
+            timings.bare_raw.append(seconds)
     for _ in range(repeat):
         seconds, answer = timed(lambda: run_insight(runtime, tenant, query, refresh=False))
         timings.cached.append(seconds)
         timings.cache_misses += 0 if answer.cached else 1
     return timings
+
+
+def _series_of(answer: Any) -> list[tuple[Any, ...]]:
+    return sorted((s.label, s.total, tuple(p.value for p in s.points)) for s in answer.series)
 
 
 def bare_statements(
@@ -453,6 +489,13 @@ def run(
                 console.print(
                     f"{name}: the same SQL on the materialized column p50 {col['p50']:.1f} / p95 {col['p95']:.1f} ms, "
                     f"on the JSON properties p50 {raw['p50']:.1f} / p95 {raw['p95']:.1f} ms (alternated, bare)"
+                )
+            if "bare_raw_ms" in summary:
+                rolled, raw = summary["bare_clickhouse_ms"], summary["bare_raw_ms"]
+                console.print(
+                    f"{name}: from the property rollup p50 {rolled['p50']:.1f} / p95 {rolled['p95']:.1f} ms, "
+                    f"the raw path (column) p50 {raw['p50']:.1f} / p95 {raw['p95']:.1f} ms (alternated, bare); "
+                    f"same answer: {summary['same_answer_as_raw']}"
                 )
         document = {
             "events_big_tenant": events,

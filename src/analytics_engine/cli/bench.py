@@ -268,12 +268,15 @@ def lifecycle(
     data_dir: Annotated[
         Path | None, typer.Option(help="A data folder with generated events (consumed: its old months go cold).")
     ] = None,
+    generate_only: Annotated[
+        bool, typer.Option(help="Only generate the events into --data-dir (then copy it fresh for each run).")
+    ] = False,
 ) -> None:
     """Erasure of one person end to end (target < 60 s), tiering rows/s vs ClickHouse's own Parquet writer
-    (target >= 0.5), an insight over a cold range vs the same range hot."""
+    (target >= 0.5), an insight over a cold range vs the same range hot, a backfilled month's tiering."""
     from analytics_engine.bench.lifecycle import run
 
-    run(events, days, data_dir)
+    run(events, days, data_dir, generate_only)
 
 
 @bench_app.command("soak")

@@ -100,6 +100,11 @@ class SqlGeneratorSpec:
     seed: int = 7
     mean_events_per_user: float = 25.0
     chunk_events: int = 1_000_000
+    # Arrival (`received_at`): None, the moment of the insert (a bulk load of history, the default);
+    # else each event arrives within this many seconds after its timestamp (live traffic), except
+    # the events of `backfilled_month` (YYYYMM), which arrive at the insert (a month loaded late).
+    arrival_lag_seconds: int | None = None
+    backfilled_month: int | None = None
 
 
 def events_select(spec: SqlGeneratorSpec) -> tuple[str, dict[str, object]]:
@@ -116,7 +121,18 @@ def events_select(spec: SqlGeneratorSpec) -> tuple[str, dict[str, object]]:
         "span": int((end - start).total_seconds()),
         "mean": float(spec.mean_events_per_user),
     }
+    if spec.arrival_lag_seconds is not None:
+        params["lag"] = max(1, int(spec.arrival_lag_seconds))
+        params["backfilled"] = int(spec.backfilled_month or 0)
     return sql, params
+
+
+# `received_at` of a generated event when arrivals follow the events (`arrival_lag_seconds`): never
+# later than the insert itself.
+ARRIVAL = (
+    "if(toYYYYMM(ts) = {backfilled:UInt32}, now64(3), "
+    "least(now64(3), ts + toIntervalMillisecond(cityHash64(event_id) % ({lag:UInt64} * 1000))))"
+)
 
 
 def count_events(warehouse: Warehouse, tenant_id: str) -> int:
@@ -140,11 +156,20 @@ def generate_in_warehouse(
     ).scalar()
     per_user = max(1.0, sample / 20_000)
     table = warehouse.table("events")
-    insert = (
-        f"INSERT INTO {table} (tenant_id, event, distinct_id, timestamp, event_id, properties) "
-        f"SELECT tenant_id, event, distinct_id, ts, generateUUIDv4(), properties FROM ({select}) "
-        "SETTINGS max_insert_threads = 2"
-    )
+    if spec.arrival_lag_seconds is None:
+        insert = (
+            f"INSERT INTO {table} (tenant_id, event, distinct_id, timestamp, event_id, properties) "
+            f"SELECT tenant_id, event, distinct_id, ts, generateUUIDv4(), properties FROM ({select}) "
+            "SETTINGS max_insert_threads = 2"
+        )
+    else:
+        insert = (
+            f"INSERT INTO {table} (tenant_id, event, distinct_id, timestamp, event_id, received_at, properties) "
+            f"SELECT tenant_id, event, distinct_id, ts, event_id, {ARRIVAL}, properties "
+            # event_ids (partitioned by day of arrival) receives a partition per day of history.
+            f"FROM (SELECT *, generateUUIDv4() AS event_id FROM ({select})) "
+            "SETTINGS max_insert_threads = 2, max_partitions_per_insert_block = 0"
+        )
     before = count_events(warehouse, spec.tenant_id)
     done, first_user = 0, 0
     while done < spec.events:
@@ -156,6 +181,21 @@ def generate_in_warehouse(
         if on_progress:
             on_progress(now - done)
         done = now
+    if spec.arrival_lag_seconds is not None:
+        _forget_old_arrivals(warehouse)
     # Rows written by SQL carry no person id: ids for the new people, then the tenant's person bitmaps.
     rebuild_tenant(warehouse, spec.tenant_id)
     return done
+
+
+def _forget_old_arrivals(warehouse: Warehouse) -> None:
+    """What live traffic would have left in the duplicate check (`event_ids`, 7 days by its TTL): its
+    day partitions of older arrivals dropped, as its TTL would have done long ago."""
+    rows = warehouse.query(
+        "SELECT DISTINCT partition_id FROM system.parts WHERE database = {db:String} AND table = 'event_ids' "
+        "AND active AND toDate(parseDateTimeBestEffortOrZero(partition_id)) < today() - 8",
+        {"db": warehouse.database},
+    ).rows
+    table = warehouse.table("event_ids")
+    for (partition,) in rows:
+        warehouse.command(f"ALTER TABLE {table} DROP PARTITION ID {{p:String}}", {"p": str(partition)})

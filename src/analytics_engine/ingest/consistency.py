@@ -157,6 +157,23 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "SELECT tenant_id, uniqExact(distinct_id) FROM {t} WHERE distinct_id != '' AND {slice} GROUP BY tenant_id",
         WHOLE,
     ),
+    # The property rollup (migration 1820): every event has one row per column the view reads (unset
+    # values too), so each tenant's count is its events times the columns in the table. A column
+    # whose backfill runs meanwhile has part of its rows: run verify when no backfill runs.
+    DerivedCheck(
+        "metrics_by_property",
+        "events x materialized string columns",
+        "SELECT tenant_id, sum(events) FROM {t} GROUP BY tenant_id",
+        "SELECT tenant_id, count() * (SELECT uniqExact(property) FROM {t}) FROM {events} WHERE {slice} "
+        "GROUP BY tenant_id",
+    ),
+    DerivedCheck(
+        "metrics_by_property_days",
+        "events x materialized string columns",
+        "SELECT tenant_id, sum(events) FROM {t} GROUP BY tenant_id",
+        "SELECT tenant_id, count() * (SELECT uniqExact(property) FROM {t}) FROM {events} WHERE {slice} "
+        "GROUP BY tenant_id",
+    ),
     # The taxonomy's property keys (migration 1700): one count per (event, JSON path) of each event.
     DerivedCheck(
         "taxonomy_properties",

@@ -82,7 +82,7 @@ class InsightResponse(BaseModel):
     date_from: datetime
     date_to: datetime
     interval: str | None = None
-    served_by: Literal["rollup", "preaggregation", "raw"] = "raw"
+    served_by: Literal["rollup", "property_rollup", "preaggregation", "raw"] = "raw"
     served_from: str | None = Field(
         None,
         description="With served_by `preaggregation`: the table that answered, `person_hours` (exact per-hour "

@@ -17,6 +17,8 @@ from analytics_engine.insights.filters import NONE_LABEL, OTHER
 from analytics_engine.insights.formula import evaluate, letter, parse_formula
 from analytics_engine.insights.models import PROPERTY_MATHS, TrendSeries, TrendsQuery
 from analytics_engine.insights.preaggregations import fresh_as_of
+from analytics_engine.insights.property_rollups import SERVED_BY as PROPERTY_ROLLUP
+from analytics_engine.insights.property_rollups import property_plan, property_rollup_sql
 from analytics_engine.insights.results import InsightResponse, Point, Series, TrendsResult
 from analytics_engine.insights.rollups import raw_unique_approximate, rollup_approximate, rollup_eligible, rollup_sql
 from analytics_engine.insights.trends_builder import series_sql
@@ -46,6 +48,12 @@ def series_label(series: TrendSeries) -> str:
     return f"{name} ({series.math.replace('_', ' ')})"
 
 
+def _path_of(statement_name: str) -> str:
+    """What a statement reads (`A:current:rollup`): rollup, property_rollup or raw (no suffix)."""
+    parts = statement_name.split(":")
+    return parts[2] if len(parts) > 2 else "raw"
+
+
 class TrendsRunner(InsightRunner[TrendsQuery]):
     kind = "trends"
     result_class = TrendsResult
@@ -63,6 +71,12 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         except ValueError as exc:
             raise InvalidInput(str(exc), code="invalid_query") from None
         self._notes: list[AnnotationPublic] | None = None
+        # Columns the property rollup covers (`resolve_materialized`; none: never served from it).
+        self.property_rollup_columns: frozenset[str] = frozenset()
+
+    def resolve_materialized(self) -> None:
+        super().resolve_materialized()
+        self.property_rollup_columns = self.runtime.materialized.rollup.covered()
 
     def nested_filters(self) -> list[list[Any]]:
         return [s.filters for s in self.query.series]
@@ -84,25 +98,42 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         return out
 
     def plan(self, series: TrendSeries, period: Resolved) -> str:
-        return "rollup" if self.allow_rollups and rollup_eligible(self.query, series, period) else "raw"
+        """`rollup`, `property_rollup` (a filter or breakdown on one materialized property) or `raw`."""
+        if not self.allow_rollups:
+            return "raw"
+        if rollup_eligible(self.query, series, period):
+            return "rollup"
+        if self._property_plan(series, period) is not None:
+            return PROPERTY_ROLLUP
+        return "raw"
+
+    def _property_plan(self, series: TrendSeries, period: Resolved) -> Any:
+        materialized = self.cohorts.materialized
+        return property_plan(self.query, series, (period, self.range), materialized, self.property_rollup_columns)
 
     def to_sql(self) -> list[SQL]:
         statements = []
         for index, series in enumerate(self.query.series):
             for which, period in self.periods():
                 name = f"{letter(index)}:{which}"
-                if self.plan(series, period) == "rollup":
+                path = self.plan(series, period)
+                if path == "rollup":
                     text, params = rollup_sql(self, series, period, self.query.interval)
-                    name += ":rollup"
+                elif path == PROPERTY_ROLLUP:
+                    plan = self._property_plan(series, period)
+                    text, params = property_rollup_sql(self, series, plan, period, self.range, self.query.interval)
                 else:
                     text, params = series_sql(self, series, period, self.range, self.query.interval)
-                statements.append(SQL(name, text, params))
+                # Raw statements keep their plain names (`A:current`): snapshots and logs know them.
+                statements.append(SQL(name if path == "raw" else f"{name}:{path}", text, params))
         return statements
 
     def calculate(self, executor: Executor) -> InsightResponse:
         query = self.query
         statements = self.to_sql()
-        self.served_by = "rollup" if all(s.name.endswith(":rollup") for s in statements) else "raw"
+        paths = {_path_of(s.name) for s in statements}
+        # A query mixing the rollups says the more specific one; any raw statement makes it `raw`.
+        self.served_by = "raw" if "raw" in paths else (PROPERTY_ROLLUP if PROPERTY_ROLLUP in paths else "rollup")
         out: list[Series] = []
         by_letter: dict[tuple[str, str], dict[tuple[str, ...], Series]] = defaultdict(dict)
         approximate = False
@@ -111,9 +142,10 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         started = fresh_as_of()
         for statement, result in zip(statements, executor.run_all(statements), strict=True):
             index_letter, which = statement.name.split(":")[:2]
+            path = _path_of(statement.name)
             series = query.series[ord(index_letter) - ord("A")]
             rows = result.rows
-            if statement.name.endswith(":rollup"):  # rollup unique users above 512 are sketch estimates
+            if path != "raw":  # rollup unique users above 512 are sketch estimates
                 approximate = approximate or rollup_approximate(rows)
                 rows = [row[:4] for row in rows]
             elif series.math == "unique_users":  # the raw path counts with the same function
@@ -127,7 +159,7 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         out.sort(key=lambda s: (s.compare == "previous", OTHER in (s.breakdown_value or ())))
         totals = {s.label: s.total for s in out}
         marks = place(self.notes(), self.range.start, self.range.end, query.interval, self.tz)
-        fresh = started if self.served_by == "rollup" else None
+        fresh = started if self.served_by != "raw" else None
         return self.response(
             interval=query.interval,
             series=out,

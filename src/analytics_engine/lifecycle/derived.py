@@ -6,8 +6,9 @@ that cannot subtract: a unique-users sketch or a `min(first_seen)` does not give
 removed. So the affected buckets are deleted and computed again from what `events` now holds:
 
 - per person (`persons`, `person_properties`, `person_weeks`): every row of the affected people;
-- per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`): every row of the
-  affected pairs (the monthly rows of those days are deleted too and come back through the view);
+- per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`, and the property
+  rollup `metrics_by_property`, whose view refills `metrics_by_property_days`): every row of the
+  affected pairs (the day-level rows of those days are deleted too and come back through the views);
   likewise the person bitmaps (`person_hours`) of those pairs and the any-event rows of those days;
 - per (event name, property key, type) (`taxonomy_properties`): the rows of the keys the removed events
   carried (an erasure, a sync delete: `Affected.keys` and what those events contributed,
@@ -25,14 +26,20 @@ the result."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from analytics_engine.materialized.rollup_sql import DAYS as PROPERTY_ROLLUP_DAYS
+from analytics_engine.materialized.rollup_sql import TABLE as PROPERTY_ROLLUP
+from analytics_engine.materialized.rollup_sql import VIEW as PROPERTY_ROLLUP_VIEW
+from analytics_engine.materialized.rollup_sql import VIEW_COLUMNS_SQL, columns_in_view
+from analytics_engine.materialized.rollup_sql import insert_sql as property_rollup_insert
 from analytics_engine.personids import hours as person_hours
-from analytics_engine.warehouse.scoped import TenantScope
+from analytics_engine.warehouse.scoped import PlatformScope, TenantScope
 
 MUTATION = "SETTINGS mutations_sync = 2"
 # A recomputed block may equal one inserted before (a repeat after a kill): the tables' insert
@@ -224,14 +231,54 @@ def rebuild_people(
 
 
 def rebuild_persons(scope: TenantScope, people_sql: str, params: dict[str, Any] | None = None) -> None:
-    """Delete and recompute the `persons` rows of the people `people_sql` selects, from `events`."""
+    """Delete and recompute the `persons` rows of the people `people_sql` selects, from `events`.
+
+    The delete is submitted first and the refill inserted while it runs: a mutation applies only to
+    the parts that existed when it was submitted (its version), so the refill's new part is never
+    touched by it. The call returns once the delete is done, so the rows are as before (old ones
+    gone, new ones in), and the round costs the longer of the two instead of their sum. A kill
+    anywhere: the mutation, saved with the table, finishes after the restart, and the step run again
+    deletes and refills the same people."""
     mine = f"tenant_id = {{tenant_id:String}} AND distinct_id IN ({people_sql})"
-    scope.command(f"ALTER TABLE {scope.table('persons')} DELETE WHERE {mine} {MUTATION}", params or {})
+    persons = scope.table("persons")
+    platform = scope.warehouse.platform(MUTATION_WAIT_REASON)
+    scope.command(f"ALTER TABLE {persons} DELETE WHERE {mine} SETTINGS mutations_sync = 0", params or {})
+    pending = _unfinished_mutations(platform, "persons")
     scope.command(
-        f"INSERT INTO {scope.table('persons')} SELECT tenant_id, distinct_id, min(timestamp), max(timestamp), count() "
+        f"INSERT INTO {persons} SELECT tenant_id, distinct_id, min(timestamp), max(timestamp), count() "
         f"FROM {scope.table('events')} WHERE {mine} GROUP BY tenant_id, distinct_id " + FRESH,
         params or {},
     )
+    _wait_for_mutations(platform, "persons", pending)
+
+
+MUTATION_WAIT_REASON = "derived rows: waiting for a table's mutations (system.mutations is server-wide)"
+
+
+def _unfinished_mutations(platform: PlatformScope, table: str) -> set[str]:
+    rows = platform.query(
+        "SELECT mutation_id FROM system.mutations WHERE database = {db:String} AND table = {t:String} AND NOT is_done",
+        {"db": platform.database, "t": table},
+        settings=UNLIMITED,
+    ).rows
+    return {str(r[0]) for r in rows}
+
+
+def _wait_for_mutations(platform: PlatformScope, table: str, mutations: set[str]) -> None:
+    """Return once these mutations of `table` are done (what `mutations_sync = 2` waits for)."""
+    while mutations:
+        rows = platform.query(
+            "SELECT mutation_id, latest_fail_reason FROM system.mutations WHERE database = {db:String} "
+            "AND table = {t:String} AND NOT is_done AND mutation_id IN {ids:Array(String)}",
+            {"db": platform.database, "t": table, "ids": sorted(mutations)},
+            settings=UNLIMITED,
+        ).rows
+        failing = [str(r[1]) for r in rows if r[1]]
+        if failing:
+            raise RuntimeError(f"mutation of {table} failing: {failing[0]}")
+        mutations = {str(r[0]) for r in rows}
+        if mutations:
+            time.sleep(0.02)
 
 
 def person_weeks_insert(target: str, events: str, where: str) -> str:
@@ -282,6 +329,17 @@ def day_deletes(
         (
             f"ALTER TABLE {scope.table('metrics_monthly')} DELETE WHERE {tenant} AND has({PAIRS}, (event, day)) "
             + MUTATION,
+            params,
+        ),
+        (
+            f"ALTER TABLE {scope.table(PROPERTY_ROLLUP)} DELETE WHERE {tenant} "
+            f"AND {pairs_condition('event', 'toDate(hour)')} {MUTATION}",
+            params,
+        ),
+        # Its day rows come back through metrics_by_property_days_mv from the hour rows' refill.
+        (
+            f"ALTER TABLE {scope.table(PROPERTY_ROLLUP_DAYS)} DELETE WHERE {tenant} "
+            f"AND {pairs_condition('event', 'day')} {MUTATION}",
             params,
         ),
         *taxonomy_deletes(scope, days, keys, computed),
@@ -416,6 +474,13 @@ def rebuild_days(
         params,
     )
     person_hours.refill_days(scope, days)
+    columns = property_rollup_columns(scope)
+    if columns:  # the rows metrics_by_property_mv writes for these days' events
+        where = f"{tenant} AND {pairs_condition('event', 'toDate(timestamp)')}"
+        scope.command(
+            property_rollup_insert(scope.table(PROPERTY_ROLLUP), scope.table("events"), columns, where) + FRESH,
+            params,
+        )
     if values is not None and keys is not None:
         insert_taxonomy_values(scope, values)
         return
@@ -423,6 +488,16 @@ def rebuild_days(
     if whole:
         rebuild_taxonomy(scope, whole)
     rebuild_taxonomy_keys(scope, by_name)
+
+
+def property_rollup_columns(scope: TenantScope) -> list[str]:
+    """The materialized columns the property rollup's view reads now (none: no view)."""
+    rows = (
+        scope.warehouse.platform("derived rows: the columns the property rollup's view reads")
+        .query(VIEW_COLUMNS_SQL, {"db": scope.warehouse.database, "v": PROPERTY_ROLLUP_VIEW})
+        .rows
+    )
+    return columns_in_view(str(rows[0][0])) if rows else []
 
 
 ROWS = "{rows:Array(Tuple(String, String, String, UInt64, DateTime64(3, 'UTC'), DateTime64(3, 'UTC')))}"

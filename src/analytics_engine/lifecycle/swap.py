@@ -16,13 +16,21 @@ The rollups are small (rows per tenant, event and hour or day), so a copy of a p
 less than rewriting the parts of a mutation. Partitions are shared by every tenant: platform work.
 An insert landing between the copy and the swap would be lost, so the caller holds this process's
 inserts (`EventWriter.exclusive`). A repeat builds the same partitions again (killed anywhere, the
-erasure's step runs again; a staging table left behind is dropped by name at the next run)."""
+erasure's step runs again; a staging table left behind is dropped by name at the next run).
+
+Two swaps of one partition must not interleave: each copy, taken before the other's swap, would put
+back the rows the other replaced. Steps 1-2 hold a lease per (table, partition) in the metadata
+database (metadata/leases.py), so that holds across processes sharing one warehouse and one metadata
+database (an erasure in `serve`, the tiering job in `analytics-engine lifecycle run`, two workers);
+a holder killed mid-swap leaves its leases to expire (`ANALYTICS_SWAP_LEASE_SECONDS`), and the lease
+is checked again before each partition is replaced (a holder that lost it stops, its job retries).
+Within a process a lock per table comes first, so its own threads queue without polling."""
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -32,8 +40,8 @@ from analytics_engine.warehouse.scoped import PlatformScope
 REASON = "derived buckets swapped by partition: a partition holds every tenant's rows"
 TRIPLE_SET = f"(SELECT k.1, k.2, k.3 FROM (SELECT arrayJoin({TRIPLES}) AS k))"
 STAGE_PREFIX = "derived_stage_"
-# One swap of a table at a time in this process: two copies taken before either swap would each
-# put back the rows the other removed (the tiering job swaps several tenants' taxonomy side by side).
+# One swap of a table at a time in this process (the tiering job swaps several tenants' taxonomy side
+# by side), before the leases that keep other processes apart.
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
@@ -60,10 +68,26 @@ def swap_partitions(
     `fills` (INSERT ... SELECT statements with `{stage}` for the target) writes into them."""
     if not partitions:
         return
-    stage = platform.table(f"{STAGE_PREFIX}{table.rsplit('.', 1)[-1].strip('`')}_{uuid.uuid4().hex[:12]}")
     bound = {**params, "partitions": list(partitions)}
+    leases = platform.warehouse.leases
     with _lock(table):
-        _swap(platform, table, stage, partitions, keep, fills, bound)
+        if leases is None:  # a warehouse built without the metadata database (no other process to meet)
+            stage = _stage(platform, table, uuid.uuid4().hex[:16])
+            _swap(platform, table, stage, partitions, keep, fills, bound, lambda: None)
+            return
+        with leases.hold(lease_names(table, partitions)) as held:
+            # Named after the holder: `drop_stale_stages` in another process leaves it alone meanwhile.
+            stage = _stage(platform, table, held.owner)
+            _swap(platform, table, stage, partitions, keep, fills, bound, held.still_held)
+
+
+def _stage(platform: PlatformScope, table: str, owner: str) -> str:
+    return platform.table(f"{STAGE_PREFIX}{table.rsplit('.', 1)[-1].strip('`')}_{owner}")
+
+
+def lease_names(table: str, partitions: Sequence[str]) -> list[str]:
+    """The leases of a swap: one per (table, partition); `table` names its database too."""
+    return [f"swap:{table.replace('`', '')}/{partition}" for partition in partitions]
 
 
 def _swap(
@@ -74,6 +98,7 @@ def _swap(
     keep: str,
     fills: Sequence[str],
     bound: dict[str, Any],
+    still_held: Callable[[], None],
 ) -> None:
     platform.command(f"CREATE TABLE {stage} AS {table}")
     try:
@@ -86,6 +111,7 @@ def _swap(
             platform.command(fill.replace("{stage}", stage), bound)
         filled = set(_partitions(platform, stage, "1", {}))
         for partition in partitions:
+            still_held()  # else another process may be swapping it: our copy would undo its swap
             if partition in filled:
                 platform.command(
                     f"ALTER TABLE {table} REPLACE PARTITION ID {{p:String}} FROM {stage}", {"p": partition}
@@ -98,14 +124,18 @@ def _swap(
 
 
 def drop_stale_stages(platform: PlatformScope) -> None:
-    """Staging tables a killed run left behind."""
+    """Staging tables a killed run left behind: those whose holder (the name's last part) holds no
+    live lease (another process's swap in progress keeps its own)."""
     rows = platform.query(
         "SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {prefix:String})",
         {"db": platform.database, "prefix": STAGE_PREFIX},
         settings=UNLIMITED,
     ).rows
+    leases = platform.warehouse.leases
+    live = leases.live_owners() if leases is not None else set()
     for (name,) in rows:
-        platform.command(f"DROP TABLE IF EXISTS {platform.table(str(name))}")
+        if str(name).rsplit("_", 1)[-1] not in live:
+            platform.command(f"DROP TABLE IF EXISTS {platform.table(str(name))}")
 
 
 def replace_day_buckets(platform: PlatformScope, tenant_id: str, days: Sequence[tuple[str, date]]) -> None:

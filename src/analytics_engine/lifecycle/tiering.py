@@ -247,14 +247,16 @@ class Tiering:
         noted; then each month is `exported`."""
         started = time.perf_counter()
         figures = self.hot_figures_of(months)
-        # Files side by side (two at a time: each write is a full scan of its rows in the warehouse).
-        work = [partial(self.export_tenant, tenant_id, month, hot) for (tenant_id, month), hot in figures.items()]
-        _together(work, workers=2)
-        self._timed("export_and_verify", started)
-        # The months' notes side by side (two at a time: each is a scan of one month partition).
-        started = time.perf_counter()
-        _together([partial(self.note_month, month) for month in months], workers=2)
-        self._timed("note_people", started)
+        # The files and the months' notes side by side, three statements at a time (each a scan of
+        # its rows in the warehouse; the notes read the same rows as the files and nothing the files
+        # change, and the Parquet writer leaves part of the cores idle): the files first.
+        work = [
+            self._named("export_and_verify.files", partial(self.export_tenant, tenant_id, month, hot))
+            for (tenant_id, month), hot in figures.items()
+        ]
+        work += [self._named("note_people.months", partial(self.note_month, month)) for month in months]
+        _together(work, workers=3)
+        self._timed("export_verify_and_note", started)
         for month in months:
             rows = sum(n for (_, m), (n, _) in figures.items() if m == month)
             self._set_state(month, "exported", rows)
@@ -380,7 +382,7 @@ class Tiering:
         for month in months:
             partition = str(int(month))
             # person_hours (migration 1800) is partitioned by the UTC month of its hour, like events.
-            for table in ("events", "metrics_daily", "person_hours"):
+            for table in ("events", "metrics_daily", "metrics_by_property", "metrics_by_property_days", "person_hours"):
                 self.platform.command(f"ALTER TABLE {self.core.warehouse.table(table)} DROP PARTITION ID '{partition}'")
         # Cached answers of these tenants were computed from the hot rows: their reads now span both tiers.
         bump_data_version(self.core.cache, sorted({tenant for tenant, _ in hot}))
@@ -420,10 +422,32 @@ class Tiering:
         id_stagings = [self.id_staging(m) for m in months if f"lifecycle_ids_{int(m)}" in existing]
         taxonomy_stagings = [self.taxonomy_staging(m) for m in months if f"lifecycle_taxonomy_{int(m)}" in existing]
 
-        started = time.perf_counter()
-        _together(self.cold_row_deletes(months, boundary, id_stagings))
-        self._timed("derived_cold_rows", started)
+        # The cold rows' deletes run beside the taxonomy search below (both before the gate, neither
+        # reading what the other writes): the round costs the longer of the two, not their sum.
+        cold_rows_started = time.perf_counter()
+        deletes = self.cold_row_deletes(months, boundary, id_stagings)
+        pool = ThreadPoolExecutor(max_workers=max(1, min(4, len(deletes))), thread_name_prefix="tiering-cold")
+        pending = [pool.submit(item) for item in deletes]
 
+        def cold_rows_done() -> None:
+            try:
+                for future in pending:
+                    future.result()
+            finally:
+                pool.shutdown(wait=True)
+            self._timed("derived_cold_rows", cold_rows_started)
+
+        try:
+            tenants, plans, begun, marker = self._search_taxonomy(stagings, taxonomy_stagings, boundary)
+        finally:
+            cold_rows_done()
+        self._gated(months, stagings, taxonomy_stagings, tenants, plans, begun, marker)
+
+    def _search_taxonomy(
+        self, stagings: list[str], taxonomy_stagings: list[str], boundary: datetime
+    ) -> tuple[list[str], dict[str, tuple[dict[Any, Any], dict[Any, str]]], set[str], str]:
+        """The tenants of the months, the taxonomy plan of each (its rows the months touched, their
+        first hot sightings), the tenants an earlier attempt began to replace, and the marker table."""
         started = time.perf_counter()
         tenants = self.tenants_of(stagings + taxonomy_stagings)
         plans: dict[str, tuple[dict[Any, Any], dict[Any, str]]] = {}
@@ -440,6 +464,19 @@ class Tiering:
                 removed = contributions(scope, taxonomy_stagings)
                 plans[tenant_id] = (removed, first_hot_sightings(scope, sorted(removed), boundary))
         self._timed("derived_taxonomy_search", started)
+        return tenants, plans, begun, marker
+
+    def _gated(
+        self,
+        months: list[int],
+        stagings: list[str],
+        taxonomy_stagings: list[str],
+        tenants: list[str],
+        plans: dict[str, tuple[dict[Any, Any], dict[Any, str]]],
+        begun: set[str],
+        marker: str,
+    ) -> None:
+        """The rows recomputed with inserts held (see `finish_dropped`); then the months are done."""
 
         people = " UNION DISTINCT ".join(
             f"SELECT distinct_id FROM {t} WHERE tenant_id = {{tenant_id:String}}" for t in stagings

@@ -17,6 +17,9 @@ SCHEDULE_NAME = "materialized.auto"
 async def start_materialized(runtime: Runtime) -> None:
     service = runtime.materialized
     service.register_jobs()
+    # The property rollup's view and the backfill of columns it does not cover yet (in the background:
+    # start-up does not wait for it; the planner serves a column once covered).
+    asyncio.get_running_loop().run_in_executor(None, service.cover_ready_columns)
     if not runtime.settings.materialized_auto:
         return
 

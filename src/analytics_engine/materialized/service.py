@@ -34,6 +34,7 @@ from analytics_engine.jobs.context import JobCancelled, JobContext, JobFailed
 from analytics_engine.jobs.schemas import FINAL_STATES, JobState
 from analytics_engine.materialized.columns import ValueType, column_name
 from analytics_engine.materialized.models import MaterializedColumn, MaterializedProperty
+from analytics_engine.materialized.rollup import STRING_COLUMN, PropertyRollup
 from analytics_engine.materialized.schemas import (
     ApplySuggestionsResult,
     MaterializedPropertyCreate,
@@ -66,6 +67,9 @@ class MaterializedService:
         self.runner = core.runner
         self.jobs = core.jobs
         self.ddl = ColumnDDL(core.warehouse)
+        # The property rollup (materialized/rollup.py): its view follows the string columns of
+        # `events`, and a column's backfill computes its rows before the column is `ready`.
+        self.rollup = PropertyRollup(core.warehouse, core.writer.exclusive)
         # One change at a time in this process: a create and the drop of the same column must not
         # interleave (the drop re-checks links under this lock before it removes the column).
         self._lock = threading.Lock()
@@ -87,6 +91,7 @@ class MaterializedService:
                 return {"column": name, "skipped": "superseded or removed"}
             path, value_type = column.path, column.value_type
         self.ddl.add(path, value_type)  # type: ignore[arg-type]
+        self.rollup.sync_view()  # from now on every insert feeds the column's rollup rows
         total = self.ddl.parts()
         started = time.monotonic()
         self.ddl.materialize(name)
@@ -105,6 +110,7 @@ class MaterializedService:
             raise
         if not self.ddl.exists(name):
             raise JobFailed(f"column {name} was removed from events during its backfill")
+        rollup = self.backfill_rollup(name)
         with self._lock, self.metadata.session() as session:
             column = session.get(MaterializedColumn, name)
             if column is None or column.generation != generation or column.state != "backfilling":
@@ -114,7 +120,34 @@ class MaterializedService:
         seconds = round(time.monotonic() - started, 3)
         log.info("materialized.ready", column=name, path=path, parts=total, seconds=seconds)
         ctx.progress(total, total, cursor=name)
-        return {"column": name, "parts": total, "seconds": seconds}
+        return {"column": name, "parts": total, "seconds": seconds, "rollup": rollup}
+
+    def backfill_rollup(self, name: str) -> dict[str, Any] | None:
+        """The rollup rows of a string column for the events stored before the view read it. A failure
+        leaves the column served from `events` (the planner needs it covered), not failed."""
+        if not STRING_COLUMN.match(name):
+            return None
+        try:
+            return self.rollup.backfill(name)
+        except Exception as exc:  # the column is still right; only the pre-aggregation is missing
+            log.warning("materialized.rollup_backfill_failed", column=name, error=str(exc)[:500])
+            return {"error": str(exc)[:500]}
+
+    def cover_ready_columns(self) -> list[str]:
+        """At start-up: the view follows the columns of `events`, and every ready string column the
+        rollup does not cover yet (made before the rollup existed, or its backfill failed) is
+        backfilled. Returns the columns backfilled (none when that failed: logged)."""
+        try:
+            present = self.rollup.sync_view()
+        except Exception as exc:  # served from `events` meanwhile; the next start tries again
+            log.warning("materialized.rollup_view_failed", error=str(exc)[:500])
+            return []
+        with self.metadata.session() as session:
+            ready = set(session.scalars(select(MaterializedColumn.name).where(MaterializedColumn.state == "ready")))
+        todo = [c for c in present if c in ready and c not in self.rollup.covered(ttl_seconds=0)]
+        for name in todo:
+            self.backfill_rollup(name)
+        return todo
 
     def drop_job(self, ctx: JobContext) -> dict[str, Any]:
         name = str(ctx.params["column"])
@@ -130,7 +163,10 @@ class MaterializedService:
                     return {"column": name, "dropped": False}
                 session.delete(column)
             self.ddl.kill_backfill(name)
+            # The view first: a view naming a dropped column would fail every insert into `events`.
+            self.rollup.sync_view(without=[name])
             self.ddl.drop(name)
+            self.rollup.forget(name)
         log.info("materialized.dropped", column=name)
         return {"column": name, "dropped": True}
 

@@ -49,6 +49,7 @@ from analytics_engine.lifecycle.derived import (
 from analytics_engine.lifecycle.reads import cold_glob
 from analytics_engine.lifecycle.swap import REASON as SWAP_REASON
 from analytics_engine.lifecycle.swap import drop_stale_stages, replace_day_buckets, replace_taxonomy_rows
+from analytics_engine.materialized.rollup import replace_day_rows as replace_property_rollup_rows
 from analytics_engine.personids.erasure import erase_from_bitmaps
 from analytics_engine.privacy.files import FileEraser
 from analytics_engine.privacy.models import ErasureRequest, Suppression
@@ -223,6 +224,7 @@ class Eraser:
         platform = self.core.warehouse.platform(SWAP_REASON)
         drop_stale_stages(platform)
         replace_day_buckets(platform, self.tenant_id, affected.days)
+        replace_property_rollup_rows(platform, self.tenant_id, affected.days)
         if affected.keys:
             replace_taxonomy_rows(platform, self.tenant_id, affected.keys, affected.taxonomy or [])
 

@@ -27,6 +27,7 @@ from analytics_engine.errors import BudgetExceeded, InvalidInput, QueryTimeout, 
 
 if TYPE_CHECKING:
     from analytics_engine.budgets.service import BudgetService
+    from analytics_engine.metadata.leases import Leases
     from analytics_engine.warehouse.scoped import PlatformScope, TenantScope
 
 _SETTING_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz_0123456789")
@@ -186,6 +187,9 @@ class Warehouse:
         # The tenants' BudgetService, attached by the runtime; `for_tenant` scopes apply it. A bare
         # Warehouse (CLI tools, unit tests) has none, and its scopes only bind the tenant.
         self.budgets: BudgetService | None = None
+        # Leases shared by every process on the same metadata database (metadata/leases.py): the
+        # swaps of derived partitions hold one per (table, partition). Set by `Core.parts`.
+        self.leases: Leases | None = None
 
     # --- connections ---------------------------------------------------------------------------
     def _new_client(self) -> Client:

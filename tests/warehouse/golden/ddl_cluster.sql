@@ -461,3 +461,72 @@ ARRAY JOIN [e.event, ''] AS name
 GROUP BY e.tenant_id, event, hour
 SETTINGS distributed_foreground_insert = 1;
 
+-- migration 1820_property_rollups
+CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property_local ON CLUSTER 'analytics_cluster'
+(
+    tenant_id LowCardinality(String),
+    property LowCardinality(String),
+    event LowCardinality(String),
+    hour DateTime('UTC'),
+    is_set UInt8,
+    value String,
+    events SimpleAggregateFunction(sum, UInt64),
+    users AggregateFunction(uniqCombined(14), String)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toYYYYMM(hour)
+ORDER BY (tenant_id, property, event, hour, is_set, value)
+SETTINGS index_granularity = 64, replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property ON CLUSTER 'analytics_cluster' AS `analytics`.metrics_by_property_local
+ENGINE = Distributed('analytics_cluster', 'analytics', 'metrics_by_property_local', cityHash64(tenant_id));
+
+CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property_columns_local ON CLUSTER 'analytics_cluster'
+(
+    property String,
+    covered_at DateTime('UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', covered_at)
+ORDER BY property;
+
+CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property_columns ON CLUSTER 'analytics_cluster' AS `analytics`.metrics_by_property_columns_local
+ENGINE = Distributed('analytics_cluster', 'analytics', 'metrics_by_property_columns_local', cityHash64(property));
+
+-- migration 1821_property_rollup_days
+CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property_days_local ON CLUSTER 'analytics_cluster'
+(
+    tenant_id LowCardinality(String),
+    property LowCardinality(String),
+    event LowCardinality(String),
+    day Date,
+    is_set UInt8,
+    value String,
+    events SimpleAggregateFunction(sum, UInt64),
+    users AggregateFunction(uniqCombined(14), String)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toYYYYMM(day)
+ORDER BY (tenant_id, property, event, day, is_set, value)
+SETTINGS index_granularity = 64, replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property_days ON CLUSTER 'analytics_cluster' AS `analytics`.metrics_by_property_days_local
+ENGINE = Distributed('analytics_cluster', 'analytics', 'metrics_by_property_days_local', cityHash64(tenant_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `analytics`.metrics_by_property_days_mv ON CLUSTER 'analytics_cluster' TO `analytics`.metrics_by_property_days_local AS SELECT tenant_id, property, event, toDate(hour) AS day, is_set, value, sum(events) AS events,
+       uniqCombinedMergeState(14)(users) AS users
+FROM `analytics`.metrics_by_property_local
+GROUP BY tenant_id, property, event, day, is_set, value;
+
+INSERT INTO `analytics`.metrics_by_property_days
+SELECT tenant_id, property, event, toDate(hour) AS day, is_set, value, sum(events), uniqCombinedMergeState(14)(users)
+FROM `analytics`.metrics_by_property
+GROUP BY tenant_id, property, event, day, is_set, value
+SETTINGS distributed_foreground_insert = 1;
+
+-- migration 1822_property_rollup_view
+CREATE MATERIALIZED VIEW IF NOT EXISTS `analytics`.metrics_by_property_mv ON CLUSTER 'analytics_cluster' TO `analytics`.metrics_by_property_local AS SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, p.1 AS property, p.2 AS value, p.3 AS is_set,
+       count() AS events, uniqCombinedState(14)(distinct_id) AS users
+FROM `analytics`.events_local
+ARRAY JOIN CAST([], 'Array(Tuple(String, String, UInt8))') AS p
+GROUP BY tenant_id, event, hour, property, value, is_set;
+

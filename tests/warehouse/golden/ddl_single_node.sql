@@ -426,3 +426,68 @@ INNER JOIN (SELECT tenant_id, person_key, min(person_id) AS person_id FROM `anal
 ARRAY JOIN [e.event, ''] AS name
 GROUP BY e.tenant_id, event, hour;
 
+-- migration 1820_property_rollups
+CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property
+(
+    tenant_id LowCardinality(String),
+    property LowCardinality(String),
+    event LowCardinality(String),
+    hour DateTime('UTC'),
+    is_set UInt8,
+    value String,
+    events SimpleAggregateFunction(sum, UInt64),
+    users AggregateFunction(uniqCombined(14), String)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(hour)
+ORDER BY (tenant_id, property, event, hour, is_set, value)
+SETTINGS index_granularity = 64, non_replicated_deduplication_window = 1000;
+
+-- The columns whose rows of the events stored before they joined the view have been computed (the
+-- backfill job writes one row per column when done; a dropped column's row goes). The planner
+-- serves a property from the rollup only when its column is listed here.
+CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property_columns
+(
+    property String,
+    covered_at DateTime('UTC')
+)
+ENGINE = ReplacingMergeTree(covered_at)
+ORDER BY property;
+
+-- migration 1821_property_rollup_days
+CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property_days
+(
+    tenant_id LowCardinality(String),
+    property LowCardinality(String),
+    event LowCardinality(String),
+    day Date,
+    is_set UInt8,
+    value String,
+    events SimpleAggregateFunction(sum, UInt64),
+    users AggregateFunction(uniqCombined(14), String)
+)
+ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(day)
+ORDER BY (tenant_id, property, event, day, is_set, value)
+SETTINGS index_granularity = 64, non_replicated_deduplication_window = 1000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `analytics`.metrics_by_property_days_mv TO `analytics`.metrics_by_property_days AS
+SELECT tenant_id, property, event, toDate(hour) AS day, is_set, value, sum(events) AS events,
+       uniqCombinedMergeState(14)(users) AS users
+FROM `analytics`.metrics_by_property
+GROUP BY tenant_id, property, event, day, is_set, value;
+
+-- Backfill from the hour rows already stored (migrations run before the service accepts events).
+INSERT INTO `analytics`.metrics_by_property_days
+SELECT tenant_id, property, event, toDate(hour) AS day, is_set, value, sum(events), uniqCombinedMergeState(14)(users)
+FROM `analytics`.metrics_by_property
+GROUP BY tenant_id, property, event, day, is_set, value;
+
+-- migration 1822_property_rollup_view
+CREATE MATERIALIZED VIEW IF NOT EXISTS `analytics`.metrics_by_property_mv TO `analytics`.metrics_by_property AS
+SELECT tenant_id, event, toStartOfHour(timestamp) AS hour, p.1 AS property, p.2 AS value, p.3 AS is_set,
+       count() AS events, uniqCombinedState(14)(distinct_id) AS users
+FROM `analytics`.events
+ARRAY JOIN CAST([], 'Array(Tuple(String, String, UInt8))') AS p
+GROUP BY tenant_id, event, hour, property, value, is_set;
+

@@ -171,7 +171,7 @@ function drawWidget(widget, element, repeated = new Set()) {
 }
 
 // The label beside a widget's title: how old its answer is and where it came from.
-const SERVED = { rollup: "rollups", preaggregation: "pre-aggregation", raw: "events" };
+const SERVED = { rollup: "rollups", property_rollup: "property rollups", preaggregation: "pre-aggregation", raw: "events" };
 function metaOf(widget) {
   if (widget.pending) return "computing…";
   if (!widget.computed_at) return "";

@@ -1,0 +1,74 @@
+"""Insert CPU of `events` with and without the property rollup's views, alternated in one process
+(issue 18: what the pre-aggregation costs ingest). The writer's own insert (JSONCompactEachRow
+blocks with a deduplication token, EVENTS_INSERT_SETTINGS), 15,000-row blocks as the server sends
+them; process CPU time (chDB runs in this process: its threads, merges included) per event.
+
+    .venv/bin/python scripts/property-rollup-insert-cost.py [columns=1] [events=300000] [rounds=5]
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from analytics_engine.bench.ingest import add_materialized
+from analytics_engine.datagen.loader import GENERATOR_LIMITS
+from analytics_engine.datagen.generator import GeneratorSpec, generate_events
+from analytics_engine.ingest.validation import validate_events
+from analytics_engine.ingest.writer import insert_event_rows
+from analytics_engine.materialized.rollup import PropertyRollup
+from analytics_engine.warehouse import Warehouse
+from analytics_engine.warehouse.migrations import migrate
+
+columns, count, rounds = (int(a) for a in (sys.argv[1:] + ["1", "300000", "5"][len(sys.argv) - 1 :]))
+folder = Path(tempfile.mkdtemp(prefix="ae-prop-rollup-cost-"))
+warehouse = Warehouse(f"chdb://{folder}", "cost")
+migrate(warehouse)
+add_materialized(warehouse, columns)
+rollup = PropertyRollup(warehouse)
+views = ("metrics_by_property_mv", "metrics_by_property_days_mv")
+events = list(generate_events(GeneratorSpec(events=count, days=30, seed=99)))
+lines = [e.line for e in validate_events(events, "t", GENERATOR_LIMITS).accepted]
+blocks = [b"\n".join(lines[i : i + 15000]) for i in range(0, len(lines), 15000)]
+days_view = None
+
+
+def with_views(on: bool) -> None:
+    global days_view
+    if on:
+        if days_view is not None:
+            warehouse.command(f"DROP VIEW IF EXISTS {warehouse.table(views[1])}")
+            warehouse.command(days_view)
+        rollup.sync_view()
+    else:
+        days_view = warehouse.query(
+            "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {v:String}",
+            {"db": warehouse.database, "v": views[1]},
+        ).scalar()
+        for view in views:
+            warehouse.command(f"DROP VIEW IF EXISTS {warehouse.table(view)}")
+
+
+def one_round() -> tuple[float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
+    for block in blocks:
+        insert_event_rows(warehouse, block, uuid.uuid4().hex)
+    return (time.process_time() - cpu) / len(lines) * 1e6, time.perf_counter() - wall
+
+
+figures: dict[bool, list[float]] = {True: [], False: []}
+with_views(True)
+print("view reads", rollup.view_columns())
+one_round()  # warm-up
+for r in range(rounds):
+    for on in (False, True) if r % 2 == 0 else (True, False):
+        with_views(on)
+        us, seconds = one_round()
+        figures[on].append(us)
+        print(f"round {r + 1} views={'on ' if on else 'off'} {us:.2f} us/event CPU, {seconds:.2f} s", flush=True)
+off, on = statistics.median(figures[False]), statistics.median(figures[True])
+print(f"{columns} string column(s): median {off:.2f} us/event without the property rollup, {on:.2f} with: ratio {on / off:.3f}")
