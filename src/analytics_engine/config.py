@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         description="Answer retention and DAU/WAU/MAU from the `person_days` pre-aggregation when it gives "
         "the raw answer exactly (false: always raw events; the benchmarks' baseline).",
     )
+    person_bitmaps: bool = Field(
+        True,
+        description="Answer first-time retention and DAU/WAU/MAU from the exact per-hour person bitmaps "
+        "(`person_hours`, dense person ids) when they give the raw answer exactly; used only with the embedded "
+        "warehouse (chDB: one process allocates the ids). With a ClickHouse server several processes could "
+        "give one person two ids, so the bitmaps are not read there (docs/insights.md).",
+    )
     clickhouse_cluster: str | None = Field(
         None,
         description="ClickHouse cluster name (a server DSN only): migrations create every table ON CLUSTER as "

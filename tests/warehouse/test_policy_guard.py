@@ -32,6 +32,8 @@ PLATFORM_USERS = {
     "materialized/rollup.py",  # the property rollup: its view, backfill and swaps hold every tenant's rows
     "materialized/warehouse.py",  # DDL and backfill of event columns shared by tenants
     "observability/memory.py",  # admin memory diagnostics: the engine's system.metrics (no tenant rows)
+    "personids/allocator.py",  # the ingest writer's person ids: mixed-tenant batches under the ingest limits
+    "personids/erasure.py",  # person_hours' month partitions hold every tenant's rows (swapped whole)
     "query/catalogue.py",  # restricted SQL: names and columns of synced tables (system tables, no rows)
     "privacy/eraser.py",  # the catalogue: which sync tables (shared by tenants) have text columns
     "sync/targets.py",  # one table per sync source holding every tenant's rows

@@ -52,6 +52,7 @@ EVENT_VIEWS = (
     "persons_mv",
     "person_properties_mv",
     "person_weeks_mv",
+    "person_hours_mv",
     "taxonomy_properties_mv",
     "metrics_by_property_mv",
     "metrics_by_property_days_mv",

@@ -326,7 +326,11 @@ def measure(runtime: Runtime, tenant: TenantContext, query: Any, repeat: int) ->
     timings = Timings()
     statements, settings = bare_statements(runtime, tenant, query, runner=make())
     warm_up, first = timed(lambda: run_insight(runtime, tenant, query, refresh=True))  # and what served it
-    timings.path = first.served_by + ("+column" if first.materialized_properties else "")
+    timings.path = (
+        first.served_by
+        + (f":{first.served_from}" if getattr(first, "served_from", None) else "")
+        + ("+column" if first.materialized_properties else "")
+    )
     bare_query(runtime, statements, settings)
     json_statements = raw_statements = None
     if first.materialized_properties:

@@ -44,7 +44,7 @@ INGEST_EVENT = "ingest.batch.committed"
 # `sroi_updated` / `vis_updated` SSE events.
 IMPACT_EVENTS = "impact.*_updated"
 # Keys of an insight result that change on every computation without the numbers changing.
-_VOLATILE = {"computed_at", "cached", "served_by", "fresh_as_of", "elapsed_ms", "timing", "query_id"}
+_VOLATILE = {"computed_at", "cached", "served_by", "served_from", "fresh_as_of", "elapsed_ms", "timing", "query_id"}
 FEED_IDLE_SECONDS = 600
 
 

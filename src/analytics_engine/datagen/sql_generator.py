@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from analytics_engine.personids.hours import rebuild_tenant
 from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.params import utc_text
 
@@ -182,6 +183,8 @@ def generate_in_warehouse(
         done = now
     if spec.arrival_lag_seconds is not None:
         _forget_old_arrivals(warehouse)
+    # Rows written by SQL carry no person id: ids for the new people, then the tenant's person bitmaps.
+    rebuild_tenant(warehouse, spec.tenant_id)
     return done
 
 

@@ -122,6 +122,41 @@ DERIVED_CHECKS: tuple[DerivedCheck, ...] = (
         "WHERE {slice} GROUP BY tenant_id, event, cityHash64(distinct_id)) GROUP BY tenant_id",
         WHOLE,
     ),
+    # The person bitmaps (migration 1800): per (event, UTC hour) and per hour (any-event rows), the
+    # people in the merged bitmap are the distinct people of those events; every person of `events`
+    # has exactly one id, and no id is shared (personids/).
+    DerivedCheck(
+        "person_hours",
+        "(event, hour, person) triples",
+        "SELECT tenant_id, sum(bitmapCardinality(s)) FROM (SELECT tenant_id, groupBitmapMergeState(people) AS s "
+        "FROM {t} WHERE event != '' GROUP BY tenant_id, event, hour) GROUP BY tenant_id",
+        "SELECT tenant_id, uniqExact(event, toStartOfHour(timestamp), person_key) FROM {events} "
+        "WHERE {slice} GROUP BY tenant_id",
+    ),
+    DerivedCheck(
+        "person_hours",
+        "(hour, person) pairs (any-event rows)",
+        "SELECT tenant_id, sum(bitmapCardinality(s)) FROM (SELECT tenant_id, groupBitmapMergeState(people) AS s "
+        "FROM {t} WHERE event = '' GROUP BY tenant_id, hour) GROUP BY tenant_id",
+        "SELECT tenant_id, uniqExact(toStartOfHour(timestamp), person_key) FROM {events} "
+        "WHERE {slice} GROUP BY tenant_id",
+    ),
+    DerivedCheck(
+        "person_ids",
+        "ids of the people with events (one each)",
+        "SELECT tenant_id, count() FROM (SELECT DISTINCT tenant_id, distinct_id, person_id FROM {t} "
+        "WHERE distinct_id != '' AND (tenant_id, distinct_id) IN (SELECT tenant_id, distinct_id FROM {events})) "
+        "GROUP BY tenant_id",
+        "SELECT tenant_id, uniqExact(distinct_id) FROM {events} WHERE {slice} GROUP BY tenant_id",
+        WHOLE,
+    ),
+    DerivedCheck(
+        "person_ids",
+        "distinct ids (none shared by two people)",
+        "SELECT tenant_id, uniqExact(person_id) FROM {t} WHERE distinct_id != '' GROUP BY tenant_id",
+        "SELECT tenant_id, uniqExact(distinct_id) FROM {t} WHERE distinct_id != '' AND {slice} GROUP BY tenant_id",
+        WHOLE,
+    ),
     # The property rollup (migration 1820): every event has one row per column the view reads (unset
     # values too), so each tenant's count is its events times the columns in the table. A column
     # whose backfill runs meanwhile has part of its rows: run verify when no backfill runs.

@@ -24,6 +24,7 @@ from analytics_engine.ingest.journal import IngestJournal, JournalStatus
 from analytics_engine.ingest.recovery import rebuild_derived_for_batch
 from analytics_engine.ingest.validation import EVENT_COLUMNS, EVENT_ROW_FORMAT, AcceptedEvent, RejectedEvent
 from analytics_engine.observability import metrics
+from analytics_engine.personids.allocator import PERSON_ID_COLUMN, allocator_for
 from analytics_engine.warehouse.client import Warehouse
 
 log = structlog.get_logger(__name__)
@@ -39,6 +40,8 @@ EVENTS_INSERT_SETTINGS = {"optimize_on_insert": 0}
 # and each view's target skip the part they already hold and write the ones they lack. Without the
 # second setting a view would never see a block that `events` deduplicated.
 DEDUPLICATION_SETTINGS = {"insert_deduplicate": 1, "deduplicate_blocks_in_dependent_materialized_views": 1}
+# The rows as inserted: the writer's lines plus the person's dense id (personids/allocator.py).
+ID_COLUMNS = (*EVENT_COLUMNS, PERSON_ID_COLUMN)
 REJECTED_COLUMNS = ("tenant_id", "source", "request_id", "position", "reason", "payload")
 EventKey = tuple[str, str]  # (tenant_id, event_id)
 
@@ -231,7 +234,9 @@ class EventWriter:
         self.platform.command(f"DROP TABLE IF EXISTS {staging}")
         self.platform.command(f"CREATE TABLE {staging} AS {events}")
         try:
-            self.platform.insert_json_rows(staging, EVENT_COLUMNS, b"\n".join(lines), fmt=EVENT_ROW_FORMAT)
+            self.platform.insert_json_rows(
+                staging, ID_COLUMNS, allocator_for(self.warehouse).with_ids(b"\n".join(lines)), fmt=EVENT_ROW_FORMAT
+            )
             partitions = self.platform.query(f"SELECT DISTINCT _partition_id FROM {staging}").rows
             for (partition,) in partitions:
                 if not str(partition).isalnum():  # ClickHouse's own id (YYYYMM); DDL takes no parameters
@@ -370,11 +375,12 @@ def insert_events(warehouse: Warehouse, events: Iterable[AcceptedEvent]) -> None
 def insert_event_rows(warehouse: Warehouse, body: bytes, token: str) -> None:
     """One block of `events` rows (JSONCompactEachRow lines in EVENT_COLUMNS order) under a
     deduplication token: inserting the same rows with the same token again adds nothing to any
-    table that already holds them."""
+    table that already holds them. Each row gets its person's dense id first (personids/: new people's
+    ids are stored before this insert, so a replay of the same lines finds the same ids)."""
     warehouse.platform(INGEST_REASON).insert_json_rows(
         warehouse.table("events"),
-        EVENT_COLUMNS,
-        body,
+        ID_COLUMNS,
+        allocator_for(warehouse).with_ids(body),
         settings={**EVENTS_INSERT_SETTINGS, **DEDUPLICATION_SETTINGS, "insert_deduplication_token": token},
         fmt=EVENT_ROW_FORMAT,
     )

@@ -124,6 +124,7 @@ class InsightRunner(Generic[Q]):
         self.events = runtime.warehouse.table("events")
         self.cohorts = CohortConditions(events=self.events)
         self.served_by = "raw"
+        self.served_from: str | None = None  # the pre-aggregated table that answered, if any
         self.reads_cold = False  # set by `resolve_tiers`: the range reaches the cold tier
 
     # --- hooks ---------------------------------------------------------------------------------
@@ -185,6 +186,7 @@ class InsightRunner(Generic[Q]):
             date_from=self.range.start,
             date_to=self.range.end,
             served_by=self.served_by,
+            served_from=self.served_from,
             computed_at=datetime.now(UTC),
             **fields,
         )

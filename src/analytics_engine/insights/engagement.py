@@ -15,11 +15,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
+from analytics_engine.insights import person_bitmaps
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import bucket_key, bucket_label, bucket_sql, buckets, local_bucket
 from analytics_engine.insights.filters import Params, filters_sql
 from analytics_engine.insights.models import EngagementQuery
-from analytics_engine.insights.preaggregations import SERVED_BY, Planner, Window, fresh_as_of
+from analytics_engine.insights.preaggregations import PERSON_WEEKS, SERVED_BY, Planner, Window, fresh_as_of
 from analytics_engine.insights.results import EngagementResult, InsightResponse, Point, Series
 from analytics_engine.warehouse.params import utc_text
 
@@ -68,7 +69,7 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
     def _active_days(self, params: Params) -> str:
         """Per person, the sorted local days with activity."""
         if self.preaggregated():
-            self.served_by = SERVED_BY
+            self.served_by, self.served_from = SERVED_BY, PERSON_WEEKS
             filters = [*self.query.all_filters(), *self.query.event_filters]
             days = Planner(self, params).bucket_bits(self.query.event, filters, self._active_window())
             return f"SELECT {days.dates()} AS ds FROM ({days.sql})"
@@ -78,10 +79,20 @@ class EngagementRunner(InsightRunner[EngagementQuery]):
             f"WHERE {where} GROUP BY {self.unit_key()}"
         )
 
+    def bitmapped(self) -> bool:
+        """DAU/WAU/MAU from the person bitmaps when they answer exactly (insights/person_bitmaps.py)."""
+        if self.query.measure != "active_users":
+            return False
+        filters = [*self.query.all_filters(), *self.query.event_filters]
+        return person_bitmaps.applies(self, filters, [self._active_window()], breakdown=False)
+
     def to_sql(self) -> list[SQL]:
+        if self.bitmapped():
+            self.served_by, self.served_from = SERVED_BY, person_bitmaps.TABLE
+            return [person_bitmaps.active_users_sql(self)]
         params = self.new_params()
         measure = self.query.measure
-        self.served_by = "raw"
+        self.served_by, self.served_from = "raw", None
         if measure == "active_users":
             # Per person, the sorted active days; each active day covers the days until the next one
             # (at most 30) with its gap g: DAU counts g = 0, WAU g < 7, MAU g < 30. No day is covered

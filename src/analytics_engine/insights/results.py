@@ -83,6 +83,11 @@ class InsightResponse(BaseModel):
     date_to: datetime
     interval: str | None = None
     served_by: Literal["rollup", "property_rollup", "preaggregation", "raw"] = "raw"
+    served_from: str | None = Field(
+        None,
+        description="With served_by `preaggregation`: the table that answered, `person_hours` (exact per-hour "
+        "person bitmaps) or `person_weeks`; null otherwise.",
+    )
     fresh_as_of: datetime | None = Field(
         None,
         description="Answers from a pre-aggregation or the rollups: every event committed before this moment "

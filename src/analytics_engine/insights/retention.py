@@ -20,11 +20,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
+from analytics_engine.insights import person_bitmaps
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import add_months, bucket_sql, buckets
 from analytics_engine.insights.filters import OTHER, Params, breakdown_sql, filters_sql
 from analytics_engine.insights.models import RetentionQuery
-from analytics_engine.insights.preaggregations import SERVED_BY, Planner, Window, fresh_as_of
+from analytics_engine.insights.preaggregations import PERSON_WEEKS, SERVED_BY, Planner, Window, fresh_as_of
 from analytics_engine.insights.results import (
     InsightResponse,
     Point,
@@ -140,11 +141,22 @@ class RetentionRunner(InsightRunner[RetentionQuery]):
         )
         return SQL("retention:preaggregation", sql, params.values)
 
+    def bitmapped(self) -> bool:
+        """Whether the person bitmaps answer exactly (insights/person_bitmaps.py): the range's own ends
+        must be whole hours too (its hours are split into starts and history, or starts and none)."""
+        query = self.query
+        filters = [*query.all_filters(), *query.start_event.filters, *query.return_event.filters]
+        windows = [*self._windows(), Window(self.range.start, self.range.end, query.period, self.tz)]
+        return person_bitmaps.applies(self, filters, windows, bool(query.breakdown))
+
     def to_sql(self) -> list[SQL]:
+        if self.bitmapped():
+            self.served_by, self.served_from = SERVED_BY, person_bitmaps.TABLE
+            return [person_bitmaps.retention_sql(self)]
         if self.preaggregated():
-            self.served_by = SERVED_BY
+            self.served_by, self.served_from = SERVED_BY, PERSON_WEEKS
             return [self._preaggregated_sql()]
-        self.served_by = "raw"
+        self.served_by, self.served_from = "raw", None
         params = self.new_params()
         starts, returns = self._raw_parts(params, self.unit_key())  # people, or groups (docs/groups.md)
         add = _ADD[self.query.period]

@@ -9,6 +9,7 @@ removed. So the affected buckets are deleted and computed again from what `event
 - per (event, UTC day) (`metrics_daily`, whose view refills `metrics_monthly`, and the property
   rollup `metrics_by_property`, whose view refills `metrics_by_property_days`): every row of the
   affected pairs (the day-level rows of those days are deleted too and come back through the views);
+  likewise the person bitmaps (`person_hours`) of those pairs and the any-event rows of those days;
 - per (event name, property key, type) (`taxonomy_properties`): the rows of the keys the removed events
   carried (an erasure, a sync delete: `Affected.keys` and what those events contributed,
   `Affected.removed`, noted before the removal). An erasure computes the rows from the table less
@@ -37,6 +38,7 @@ from analytics_engine.materialized.rollup_sql import TABLE as PROPERTY_ROLLUP
 from analytics_engine.materialized.rollup_sql import VIEW as PROPERTY_ROLLUP_VIEW
 from analytics_engine.materialized.rollup_sql import VIEW_COLUMNS_SQL, columns_in_view
 from analytics_engine.materialized.rollup_sql import insert_sql as property_rollup_insert
+from analytics_engine.personids import hours as person_hours
 from analytics_engine.warehouse.scoped import PlatformScope, TenantScope
 
 MUTATION = "SETTINGS mutations_sync = 2"
@@ -341,6 +343,8 @@ def day_deletes(
             params,
         ),
         *taxonomy_deletes(scope, days, keys, computed),
+        # The person bitmaps of those days (and their any-event rows): personids/hours.py.
+        (person_hours.day_delete(scope)[0], person_hours.day_params(days)),
     ]
 
 
@@ -469,6 +473,7 @@ def rebuild_days(
         f"WHERE {tenant} AND {pairs_condition('event', 'toDate(timestamp)')} GROUP BY tenant_id, event, hour " + FRESH,
         params,
     )
+    person_hours.refill_days(scope, days)
     columns = property_rollup_columns(scope)
     if columns:  # the rows metrics_by_property_mv writes for these days' events
         where = f"{tenant} AND {pairs_condition('event', 'toDate(timestamp)')}"

@@ -381,7 +381,8 @@ class Tiering:
             raise RuntimeError(f"months {changed} changed after their export; run again")
         for month in months:
             partition = str(int(month))
-            for table in ("events", "metrics_daily", "metrics_by_property", "metrics_by_property_days"):
+            # person_hours (migration 1800) is partitioned by the UTC month of its hour, like events.
+            for table in ("events", "metrics_daily", "metrics_by_property", "metrics_by_property_days", "person_hours"):
                 self.platform.command(f"ALTER TABLE {self.core.warehouse.table(table)} DROP PARTITION ID '{partition}'")
         # Cached answers of these tenants were computed from the hot rows: their reads now span both tiers.
         bump_data_version(self.core.cache, sorted({tenant for tenant, _ in hot}))

@@ -50,6 +50,7 @@ from analytics_engine.lifecycle.reads import cold_glob
 from analytics_engine.lifecycle.swap import REASON as SWAP_REASON
 from analytics_engine.lifecycle.swap import drop_stale_stages, replace_day_buckets, replace_taxonomy_rows
 from analytics_engine.materialized.rollup import replace_day_rows as replace_property_rollup_rows
+from analytics_engine.personids.erasure import erase_from_bitmaps
 from analytics_engine.privacy.files import FileEraser
 from analytics_engine.privacy.models import ErasureRequest, Suppression
 from analytics_engine.privacy.receipt import load_receipt_key, sign, subject_hash
@@ -91,6 +92,8 @@ PERSON_STORES = (
     TableStore("persons", "persons", f"has({IDS}, distinct_id)", "recomputed"),
     TableStore("person_properties", "person_properties", f"has({IDS}, distinct_id)", "recomputed"),
     TableStore("person_weeks", "person_weeks", f"has(arrayMap(x -> cityHash64(x), {IDS}), person_key)", "recomputed"),
+    # The id mapping: deleted (a person with events kept after the cut-off gets a new id).
+    TableStore("person_ids", "person_ids", f"has({IDS}, distinct_id)", "recomputed"),
 )
 OTHER_STORES = (
     TableStore("cohort_users", "cohort_users", f"has({IDS}, distinct_id)"),
@@ -182,10 +185,12 @@ class Eraser:
         # Then the taxonomy's rows are read, and every shared bucket (rollups, taxonomy keys) deleted
         # and computed again from `events`, with this process's inserts held: an insert landing in
         # between would be counted twice (its views' rows, then the recompute) or not at all.
-        if not {"taxonomy", "derived"} <= set(self.progress.get("done", [])):
+        if not {"taxonomy", "derived", "person_hours"} <= set(self.progress.get("done", [])):
             with self.core.writer.exclusive("privacy erasure: shared derived rows of the erased people"):
                 self._step("taxonomy", self._taxonomy)
                 self._step("derived", self._shared_derived)
+                # The erased people leave every person bitmap and lose their ids (personids/erasure.py).
+                self._step("person_hours", self._person_hours)
         self.progress.setdefault("removed_at", datetime.now(UTC).isoformat())
         self._step("cold", self._cold)
         self._step("files", self._apply_files)
@@ -222,6 +227,10 @@ class Eraser:
         replace_property_rollup_rows(platform, self.tenant_id, affected.days)
         if affected.keys:
             replace_taxonomy_rows(platform, self.tenant_id, affected.keys, affected.taxonomy or [])
+
+    def _person_hours(self) -> None:
+        affected = Affected.from_json(self.progress["affected"])
+        erase_from_bitmaps(self.core.warehouse, self.tenant_id, affected.people, affected.days)
 
     def _forget_cached(self) -> None:
         """Every cached answer misses (a new data version), and the dashboards' last known answers,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analytics_engine.personids.allocator import forget_tenant
 from analytics_engine.warehouse.client import Warehouse
 
 # Table engines that hold rows (views and materialized views hold none of their own).
@@ -34,6 +35,8 @@ def purge_tenant_data(warehouse: Warehouse, tenant_id: str) -> list[str]:
             "SETTINGS mutations_sync = 1",
             {"tenant_id": tenant_id},
         )
+    # The person id allocator's map of the tenant (personids/) described rows now gone.
+    forget_tenant(warehouse, tenant_id)
     return tables
 
 

@@ -407,6 +407,60 @@ ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv
 GROUP BY tenant_id, event, key, type
 SETTINGS distributed_foreground_insert = 1;
 
+-- migration 1800_person_hours
+CREATE TABLE IF NOT EXISTS `analytics`.person_ids_local ON CLUSTER 'analytics_cluster'
+(
+    tenant_id LowCardinality(String),
+    distinct_id String,
+    person_key UInt64 DEFAULT cityHash64(distinct_id),
+    person_id UInt32
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY (tenant_id, person_key);
+
+CREATE TABLE IF NOT EXISTS `analytics`.person_ids ON CLUSTER 'analytics_cluster' AS `analytics`.person_ids_local
+ENGINE = Distributed('analytics_cluster', 'analytics', 'person_ids_local', cityHash64(tenant_id));
+
+INSERT INTO `analytics`.person_ids
+SELECT tenant_id, distinct_id, cityHash64(distinct_id) AS person_key,
+       toUInt32(row_number() OVER (PARTITION BY tenant_id ORDER BY first, distinct_id)) AS person_id
+FROM (SELECT tenant_id, distinct_id, min(timestamp) AS first FROM `analytics`.events GROUP BY tenant_id, distinct_id)
+SETTINGS distributed_foreground_insert = 1;
+
+ALTER TABLE `analytics`.events_local ON CLUSTER 'analytics_cluster' ADD COLUMN IF NOT EXISTS person_id UInt32 DEFAULT 0;
+
+ALTER TABLE `analytics`.events ON CLUSTER 'analytics_cluster' ADD COLUMN IF NOT EXISTS person_id UInt32 DEFAULT 0;
+
+CREATE TABLE IF NOT EXISTS `analytics`.person_hours_local ON CLUSTER 'analytics_cluster'
+(
+    tenant_id LowCardinality(String),
+    event LowCardinality(String),
+    hour DateTime('UTC'),
+    people AggregateFunction(groupBitmap, UInt32)
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+PARTITION BY toYYYYMM(hour)
+ORDER BY (tenant_id, event, hour)
+SETTINGS index_granularity = 64, replicated_deduplication_window = 1000;
+
+CREATE TABLE IF NOT EXISTS `analytics`.person_hours ON CLUSTER 'analytics_cluster' AS `analytics`.person_hours_local
+ENGINE = Distributed('analytics_cluster', 'analytics', 'person_hours_local', cityHash64(tenant_id));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `analytics`.person_hours_mv ON CLUSTER 'analytics_cluster' TO `analytics`.person_hours_local AS SELECT tenant_id, name AS event, toStartOfHour(timestamp) AS hour, groupBitmapState(person_id) AS people
+FROM `analytics`.events_local
+ARRAY JOIN [event, ''] AS name
+WHERE person_id != 0
+GROUP BY tenant_id, event, hour;
+
+INSERT INTO `analytics`.person_hours
+SELECT e.tenant_id, name AS event, toStartOfHour(e.timestamp) AS hour, groupBitmapState(i.person_id) AS people
+FROM `analytics`.events AS e
+INNER JOIN (SELECT tenant_id, person_key, min(person_id) AS person_id FROM `analytics`.person_ids GROUP BY tenant_id, person_key) AS i
+    ON i.tenant_id = e.tenant_id AND i.person_key = e.person_key
+ARRAY JOIN [e.event, ''] AS name
+GROUP BY e.tenant_id, event, hour
+SETTINGS distributed_foreground_insert = 1;
+
 -- migration 1820_property_rollups
 CREATE TABLE IF NOT EXISTS `analytics`.metrics_by_property_local ON CLUSTER 'analytics_cluster'
 (

@@ -1,0 +1,147 @@
+"""Answers from the person bitmaps (`person_hours`, insights/person_bitmaps.py) equal raw answers on
+random events: first-time and recurring retention (day and week periods) and DAU/WAU/MAU, with late events (a
+second batch of earlier times), events written twice, cohort filters (in and not in), around
+Europe/Berlin's latest daylight-saving change, in Sao Paulo and UTC; a half-hour zone (Asia/Kolkata)
+and ranges off whole hours never read the bitmaps."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.insights.reference import Ev
+from tests.insights.support import load, new_tenant, run
+from tests.insights.test_preaggregations_property import (
+    BASE,
+    HALF_HOUR_ZONES,
+    USERS,
+    ZONES,
+    make_cohort,
+    numbers,
+    random_events,
+    range_strategy,
+    stored_tenant,
+)
+
+
+def three_ways(runtime: Any, tenant: Any, query: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The answer with the bitmaps, with person_weeks only, and raw."""
+    try:
+        runtime.settings.person_bitmaps = True
+        bitmaps = run(runtime, tenant, query, refresh=True)
+        runtime.settings.person_bitmaps = False
+        weeks = run(runtime, tenant, query, refresh=True)
+        runtime.settings.preaggregations = False
+        raw = run(runtime, tenant, query, refresh=True)
+    finally:
+        runtime.settings.person_bitmaps = True
+        runtime.settings.preaggregations = True
+    assert raw.served_by == "raw" and raw.served_from is None
+    assert weeks.served_from != "person_hours"
+    return bitmaps, weeks, raw
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    seed=st.integers(0, 2**32),
+    count=st.integers(5, 80),
+    twice=st.booleans(),
+    zone=st.sampled_from(ZONES),
+    dates=range_strategy(),
+    kind=st.sampled_from(["retention", "engagement"]),
+    period=st.sampled_from(["day", "week"]),
+    periods=st.integers(1, 5),
+    start_type=st.sampled_from(["first_time", "recurring"]),
+    start_event=st.sampled_from(["signup", "visit", None]),
+    return_event=st.sampled_from(["visit", "other", None]),
+    cohort=st.sampled_from([None, "in", "not_in"]),
+    members=st.lists(st.sampled_from(USERS), min_size=1, max_size=3, unique=True),
+)
+def test_bitmap_answers_equal_raw(
+    runtime: Any,
+    seed: int,
+    count: int,
+    twice: bool,
+    zone: str,
+    dates: tuple[int, int, bool],
+    kind: str,
+    period: str,
+    periods: int,
+    start_type: str,
+    start_event: str | None,
+    return_event: str | None,
+    cohort: str | None,
+    members: list[str],
+) -> None:
+    tenant = stored_tenant(runtime, zone) if cohort else new_tenant(zone)
+    events = random_events(seed, count)
+    first, late = events[: count * 2 // 3], events[count * 2 // 3 :]
+    load(runtime, tenant, first)
+    load(runtime, tenant, late)  # later, with times throughout: late events
+    if twice:
+        load(runtime, tenant, first[:5])  # written again
+    offset, days, half_hour = dates
+    start_day = (BASE + timedelta(days=offset)).date()
+    date_from = start_day.isoformat() + ("T10:30:00" if half_hour else "")
+    date_range = {"date_from": date_from, "date_to": (start_day + timedelta(days=days)).isoformat()}
+    filters = []
+    if cohort is not None:
+        filters = [{"type": "cohort", "cohort_id": make_cohort(runtime, tenant, members), "operator": cohort}]
+    query: dict[str, Any]
+    if kind == "retention":
+        query = {
+            "kind": "retention",
+            "start_event": {"event": start_event},
+            "return_event": {"event": return_event},
+            "period": period,
+            "periods": periods,
+            "start_type": start_type,
+        }
+    else:
+        query = {"kind": "engagement", "measure": "active_users", "event": return_event}
+    query.update(date_range=date_range, timezone=zone, filters=filters)
+    bitmaps, weeks, raw = three_ways(runtime, tenant, query)
+    assert numbers(bitmaps) == numbers(raw)
+    assert numbers(weeks) == numbers(raw)
+    if zone not in HALF_HOUR_ZONES and not half_hour:
+        assert (bitmaps.served_by, bitmaps.served_from) == ("preaggregation", "person_hours")
+        assert bitmaps.fresh_as_of is not None
+    else:
+        assert bitmaps.served_from != "person_hours"
+
+
+def test_a_range_ending_off_the_hour_reads_no_bitmap(runtime: Any) -> None:
+    """The range's end splits an hour: its start events of that hour may lie after the end."""
+    tenant = new_tenant("UTC")
+    at = BASE.replace(minute=0, second=0, microsecond=0)
+    load(runtime, tenant, [Ev("u1", "signup", at + timedelta(minutes=45), {}), Ev("u2", "signup", at, {})])
+    query = {
+        "kind": "retention",
+        "start_event": {"event": "signup"},
+        "period": "day",
+        "periods": 2,
+        "date_range": {
+            "date_from": (at - timedelta(days=1)).isoformat(),
+            "date_to": (at + timedelta(minutes=30)).isoformat(),
+        },
+    }
+    bitmaps, _, raw = three_ways(runtime, tenant, query)
+    assert bitmaps.served_from != "person_hours"
+    assert numbers(bitmaps) == numbers(raw)
+    assert bitmaps.totals["people"] == 1
+
+
+def test_breakdowns_read_no_bitmap_and_recurring_does(runtime: Any) -> None:
+    tenant = new_tenant("Europe/Berlin")
+    load(runtime, tenant, [Ev("u1", "signup", BASE, {"plan": "pro"}), Ev("u1", "visit", BASE + timedelta(days=1), {})])
+    date_range = {
+        "date_from": (BASE - timedelta(days=1)).date().isoformat(),
+        "date_to": (BASE + timedelta(days=3)).date().isoformat(),
+    }
+    base = {"kind": "retention", "start_event": {"event": "signup"}, "period": "day", "date_range": date_range}
+    assert run(runtime, tenant, base, refresh=True).served_from == "person_hours"
+    assert run(runtime, tenant, {**base, "breakdown": ["plan"]}, refresh=True).served_from is None
+    assert run(runtime, tenant, {**base, "start_type": "recurring"}, refresh=True).served_from == "person_hours"
