@@ -3,7 +3,12 @@
 blocks with a deduplication token, EVENTS_INSERT_SETTINGS), 15,000-row blocks as the server sends
 them; process CPU time (chDB runs in this process: its threads, merges included) per event.
 
-    .venv/bin/python scripts/property-rollup-insert-cost.py [columns=1] [events=300000] [rounds=5]
+    .venv/bin/python scripts/property-rollup-insert-cost.py [columns=1] [events=300000] [rounds=5] [gate=0]
+
+gate=1: the view reads only the columns the issue-18 bound admits (service.roll_up: at most
+ANALYTICS_PROPERTY_ROLLUP_MAX_COLUMNS, each with at most ANALYTICS_PROPERTY_ROLLUP_MAX_VALUES distinct
+values in one tenant, event and hour, measured after the warm-up round); gate=0: every string column
+(the view before the bound).
 """
 
 from __future__ import annotations
@@ -16,15 +21,17 @@ import uuid
 from pathlib import Path
 
 from analytics_engine.bench.ingest import add_materialized
-from analytics_engine.datagen.loader import GENERATOR_LIMITS
+from analytics_engine.config import Settings
 from analytics_engine.datagen.generator import GeneratorSpec, generate_events
+from analytics_engine.datagen.loader import GENERATOR_LIMITS
 from analytics_engine.ingest.validation import validate_events
 from analytics_engine.ingest.writer import insert_event_rows
 from analytics_engine.materialized.rollup import PropertyRollup
 from analytics_engine.warehouse import Warehouse
 from analytics_engine.warehouse.migrations import migrate
 
-columns, count, rounds = (int(a) for a in (sys.argv[1:] + ["1", "300000", "5"][len(sys.argv) - 1 :]))
+columns, count, rounds, gate = (int(a) for a in (sys.argv[1:] + ["1", "300000", "5", "0"][len(sys.argv) - 1 :]))
+admitted: list[str] | None = None  # None: every string column
 folder = Path(tempfile.mkdtemp(prefix="ae-prop-rollup-cost-"))
 warehouse = Warehouse(f"chdb://{folder}", "cost")
 migrate(warehouse)
@@ -43,7 +50,7 @@ def with_views(on: bool) -> None:
         if days_view is not None:
             warehouse.command(f"DROP VIEW IF EXISTS {warehouse.table(views[1])}")
             warehouse.command(days_view)
-        rollup.sync_view()
+        rollup.sync_view(admitted)
     else:
         days_view = warehouse.query(
             "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {v:String}",
@@ -64,6 +71,14 @@ figures: dict[bool, list[float]] = {True: [], False: []}
 with_views(True)
 print("view reads", rollup.view_columns())
 one_round()  # warm-up
+if gate:
+    limits = Settings()
+    values = {c: rollup.max_values(c) for c in rollup.events_columns()}
+    admitted = [c for c in values if values[c] <= limits.property_rollup_max_values]
+    admitted = admitted[: limits.property_rollup_max_columns]
+    print("largest distinct values in one (tenant, event, hour):", values, "admitted:", admitted)
+    with_views(True)
+    print("view reads", rollup.view_columns())
 for r in range(rounds):
     for on in (False, True) if r % 2 == 0 else (True, False):
         with_views(on)
@@ -71,4 +86,7 @@ for r in range(rounds):
         figures[on].append(us)
         print(f"round {r + 1} views={'on ' if on else 'off'} {us:.2f} us/event CPU, {seconds:.2f} s", flush=True)
 off, on = statistics.median(figures[False]), statistics.median(figures[True])
-print(f"{columns} string column(s): median {off:.2f} us/event without the property rollup, {on:.2f} with: ratio {on / off:.3f}")
+print(
+    f"{columns} column(s), gate={gate}: median {off:.2f} us/event without the property rollup, {on:.2f} with: "
+    f"ratio {on / off:.3f}"
+)

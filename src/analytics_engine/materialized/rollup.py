@@ -85,11 +85,14 @@ class PropertyRollup:
         ).rows
         return columns_in_view(str(rows[0][0])) if rows else None
 
-    def sync_view(self, *, without: Sequence[str] = ()) -> list[str]:
-        """Make the view read every materialized string column of `events` (less `without`, a column
-        about to be dropped); nothing when it does already. Inserts are held while it changes: an
-        insert between the DROP and the CREATE would leave no rows here."""
-        wanted = [c for c in self.events_columns() if c not in without]
+    def sync_view(self, columns: Sequence[str] | None = None, *, without: Sequence[str] = ()) -> list[str]:
+        """Make the view read `columns` (those `events` has; None: every materialized string column),
+        less `without` (a column about to be dropped); nothing when it does already. Inserts are held
+        while it changes: an insert between the DROP and the CREATE would leave no rows here. The
+        service passes the columns admitted to the rollup (issue 18 bound: cap and cardinality gate)."""
+        present = self.events_columns()
+        chosen = present if columns is None else [c for c in present if c in set(columns)]
+        wanted = [c for c in chosen if c not in without]
         if self.view_columns() == wanted:
             return wanted
         with self.hold("property rollup: the view over the materialized columns changes"):
@@ -101,6 +104,18 @@ class PropertyRollup:
             )
         log.info("materialized.rollup_view", columns=wanted)
         return wanted
+
+    def max_values(self, column: str) -> int:
+        """The largest number of distinct set values of the column in one (tenant, event, UTC hour) of
+        the stored events: about the rollup rows one hour of one event adds per column (issue 18 gate).
+        One scan of the column, like the backfill that follows it."""
+        if not STRING_COLUMN.match(column):
+            raise ValueError(f"not a materialized string column: {column!r}")
+        sql = (
+            f"SELECT max(n) FROM (SELECT uniqExact(`{column}`) AS n FROM {self.events} "
+            "GROUP BY tenant_id, event, toStartOfHour(timestamp))"
+        )
+        return int(self.scope.query(sql, settings=UNLIMITED).scalar() or 0)
 
     # --- backfill ------------------------------------------------------------------------------------
     def months(self) -> list[str]:
