@@ -3,12 +3,13 @@
 blocks with a deduplication token, EVENTS_INSERT_SETTINGS), 15,000-row blocks as the server sends
 them; process CPU time (chDB runs in this process: its threads, merges included) per event.
 
-    .venv/bin/python scripts/property-rollup-insert-cost.py [columns=1] [events=300000] [rounds=5] [gate=0]
+    .venv/bin/python scripts/property-rollup-insert-cost.py [columns=1] [events=300000] [rounds=5] [gate=0] [email=0]
 
 gate=1: the view reads only the columns the issue-18 bound admits (service.roll_up: at most
 ANALYTICS_PROPERTY_ROLLUP_MAX_COLUMNS, each with at most ANALYTICS_PROPERTY_ROLLUP_MAX_VALUES distinct
 values in one tenant, event and hour, measured after the warm-up round); gate=0: every string column
-(the view before the bound).
+(the view before the bound). email=1: every event also carries `email` (one per user, a
+high-cardinality property), materialized as a string column too.
 """
 
 from __future__ import annotations
@@ -26,19 +27,26 @@ from analytics_engine.datagen.generator import GeneratorSpec, generate_events
 from analytics_engine.datagen.loader import GENERATOR_LIMITS
 from analytics_engine.ingest.validation import validate_events
 from analytics_engine.ingest.writer import insert_event_rows
+from analytics_engine.materialized.columns import add_column_sql
 from analytics_engine.materialized.rollup import PropertyRollup
 from analytics_engine.warehouse import Warehouse
 from analytics_engine.warehouse.migrations import migrate
 
-columns, count, rounds, gate = (int(a) for a in (sys.argv[1:] + ["1", "300000", "5", "0"][len(sys.argv) - 1 :]))
+defaults = ["1", "300000", "5", "0", "0"]
+columns, count, rounds, gate, email = (int(a) for a in (sys.argv[1:] + defaults[len(sys.argv) - 1 :]))
 admitted: list[str] | None = None  # None: every string column
 folder = Path(tempfile.mkdtemp(prefix="ae-prop-rollup-cost-"))
 warehouse = Warehouse(f"chdb://{folder}", "cost")
 migrate(warehouse)
 add_materialized(warehouse, columns)
+if email:
+    warehouse.command(add_column_sql(warehouse.table("events"), "email", "string"))
 rollup = PropertyRollup(warehouse)
 views = ("metrics_by_property_mv", "metrics_by_property_days_mv")
 events = list(generate_events(GeneratorSpec(events=count, days=30, seed=99)))
+if email:
+    for e in events:
+        e["properties"]["email"] = f"{e['distinct_id']}@example.com"
 lines = [e.line for e in validate_events(events, "t", GENERATOR_LIMITS).accepted]
 blocks = [b"\n".join(lines[i : i + 15000]) for i in range(0, len(lines), 15000)]
 days_view = None

@@ -144,3 +144,24 @@ def test_a_number_column_says_it_is_not_a_string(runtime: Runtime, tenant: Tenan
     other = real_tenant(runtime)
     made = runtime.materialized.create(other.tenant_id, MaterializedPropertyCreate(path="amount", type="number"))
     assert (made.rolled_up, made.rollup_reason) == (False, "not_string")
+
+
+def test_a_rolled_up_column_that_grows_later_is_reported(
+    runtime: Runtime, tenant: TenantContext, created: dict[str, MaterializedPropertyPublic]
+) -> None:
+    """The gate is measured once; a rolled-up column with more values since is reported (not taken out)."""
+    assert runtime.materialized.report_grown() == {}
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    raw = [
+        {
+            "event": "signup",
+            "distinct_id": f"g{i}",
+            "timestamp": (hour + timedelta(minutes=i)).isoformat(),
+            "properties": {"plan": f"plan-{i}"},
+            "event_id": str(uuid.uuid4()),
+        }
+        for i in range(MAX_VALUES + 3)
+    ]
+    runtime.writer.write(validate_events(raw, tenant.tenant_id, Limits()).accepted)
+    assert runtime.materialized.report_grown() == {created["plan"].column: MAX_VALUES + 3}
+    assert runtime.materialized.get(tenant.tenant_id, created["plan"].id).rolled_up is True

@@ -220,7 +220,25 @@ class MaterializedService:
         ]
         for name in todo:
             self.roll_up(name)
+        self.report_grown()
         return todo
+
+    def report_grown(self) -> dict[str, int]:
+        """Rolled-up columns over the cardinality gate now (measured once at their backfill): logged
+        for the operator, not acted on (taking one out would change which trends are fast)."""
+        try:
+            grown = self.rollup.grown(self.settings.property_rollup_max_values)
+        except Exception as exc:
+            log.warning("materialized.rollup_grown_check_failed", error=str(exc)[:500])
+            return {}
+        for name, values in grown.items():
+            log.warning(
+                "materialized.rollup_grown",
+                column=name,
+                max_values=values,
+                limit=self.settings.property_rollup_max_values,
+            )
+        return grown
 
     def drop_job(self, ctx: JobContext) -> dict[str, Any]:
         name = str(ctx.params["column"])
