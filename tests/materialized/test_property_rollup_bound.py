@@ -165,3 +165,30 @@ def test_a_rolled_up_column_that_grows_later_is_reported(
     runtime.writer.write(validate_events(raw, tenant.tenant_id, Limits()).accepted)
     assert runtime.materialized.report_grown() == {created["plan"].column: MAX_VALUES + 3}
     assert runtime.materialized.get(tenant.tenant_id, created["plan"].id).rolled_up is True
+
+
+def test_start_up_decides_columns_made_before_the_bound(
+    runtime: Runtime, tenant: TenantContext, created: dict[str, MaterializedPropertyPublic]
+) -> None:
+    """A column rolled up before the bound (in the view, backfilled, not decided): the start-up pass
+    measures it, takes it out of the view with its rows, and says why; the cap is applied again."""
+    from analytics_engine.materialized.models import MaterializedColumn
+
+    email, browser = created["email"].column, created["browser"].column
+    service = runtime.materialized
+    with runtime.metadata.session() as session:
+        column = session.get(MaterializedColumn, email)
+        assert column is not None
+        column.rollup, column.rollup_detail = None, None
+    service.rollup.sync_view([*service._admitted(), email])  # what main's view read
+    service.rollup.backfill(email)
+    assert email in service.rollup.covered(ttl_seconds=0)
+    assert service.get(tenant.tenant_id, created["email"].id).rollup_reason == "pending"
+
+    assert service.cover_ready_columns() == [email, browser]
+    assert email not in (service.rollup.view_columns() or [])
+    assert email not in service.rollup.covered(ttl_seconds=0)
+    assert service.get(tenant.tenant_id, created["email"].id).rollup_reason == "too_many_values"
+    assert service.get(tenant.tenant_id, created["browser"].id).rollup_reason == "column_cap"
+    served, got = _trend(runtime, tenant, "email", "user3@example.com", rollups=True)
+    assert (served, got) == _trend(runtime, tenant, "email", "user3@example.com", rollups=False)
