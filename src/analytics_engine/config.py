@@ -335,6 +335,22 @@ class Settings(BaseSettings):
         description="Materialized columns on `events` for all tenants together (tenants materializing "
         "the same property path and type share one; past it: HTTP 422).",
     )
+    property_rollup_max_columns: int = Field(
+        4,
+        ge=0,
+        le=100,
+        description="Materialized string columns the property rollup's view reads, for all tenants together "
+        "(first come at their backfill; every one costs insert CPU for every tenant's events). The others "
+        "stay materialized but are not rolled up.",
+    )
+    property_rollup_max_values: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Most distinct values a string column may have in one (tenant, event, UTC hour), measured "
+        "at its rollup backfill over the stored events, to be rolled up (high-cardinality properties such as "
+        "emails, URLs or paths are not: they would make the rollup as big as the events).",
+    )
     materialized_auto: bool = Field(
         False,
         description="Materialize the suggested properties (used most by a tenant's dashboards and saved "

@@ -18,6 +18,12 @@ from analytics_engine.metadata.models import Base, new_id, utcnow
 # dropping (no tenant uses it; the drop job removes it from `events`).
 COLUMN_STATES = ("backfilling", "ready", "failed", "dropping")
 
+# Whether the property rollup's view reads a string column (issue 18 bound, decided at its backfill):
+# `rolled_up` (it does: the slot is taken), or why not: `column_cap` (ANALYTICS_PROPERTY_ROLLUP_MAX_COLUMNS
+# columns came first), `too_many_values` (over ANALYTICS_PROPERTY_ROLLUP_MAX_VALUES in one tenant, event
+# and hour), `backfill_failed`. NULL: not decided yet (backfilling, a number column, or made before 1850).
+ROLLUP_STATES = ("rolled_up", "column_cap", "too_many_values", "backfill_failed")
+
 
 class MaterializedColumn(Base):
     __tablename__ = "materialized_columns"
@@ -31,6 +37,8 @@ class MaterializedColumn(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     # Bumped by every backfill request, so a stale job (an earlier request) cannot mark it ready.
     generation: Mapped[int] = mapped_column(Integer, default=1)
+    rollup: Mapped[str | None] = mapped_column(String(24), default=None)
+    rollup_detail: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     ready_at: Mapped[datetime | None] = mapped_column(default=None)
 

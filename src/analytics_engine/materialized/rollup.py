@@ -7,11 +7,12 @@ and `is_set` whether the column is not NULL, so every filter of `insights/filter
 that depends on the value alone (`eq`, `neq`, `in`, `is_set`, `is_not_set`) and a breakdown by it
 (unset events in the '' bucket) select whole rows.
 
-The view reads the materialized columns of `events` (computed at insert, in the same block), so it
-must name exactly the columns `events` has: it is created again, with inserts held, whenever one is
-added (before its backfill) or dropped (before the `DROP COLUMN`: a view naming a missing column would
-fail every insert). Only string columns (`mp_s_...`) join it: number columns (amounts, prices) have
-too many values to pre-aggregate by value.
+The view reads the materialized columns of `events` admitted to it (computed at insert, in the same
+block; the service admits at most `property_rollup_max_columns`, each under the cardinality gate of
+`max_values`: issue 18 bound), so it must name only columns `events` has: it is created again, with
+inserts held, whenever one is admitted (before its backfill) or dropped (before the `DROP COLUMN`: a
+view naming a missing column would fail every insert). Only string columns (`mp_s_...`) join it:
+number columns (amounts, prices) have too many values to pre-aggregate by value.
 
 A column's rows of the events stored before it joined the view are computed per month partition
 (`backfill`): with inserts held, the partition is rebuilt beside the table with the column's rows
@@ -85,11 +86,14 @@ class PropertyRollup:
         ).rows
         return columns_in_view(str(rows[0][0])) if rows else None
 
-    def sync_view(self, *, without: Sequence[str] = ()) -> list[str]:
-        """Make the view read every materialized string column of `events` (less `without`, a column
-        about to be dropped); nothing when it does already. Inserts are held while it changes: an
-        insert between the DROP and the CREATE would leave no rows here."""
-        wanted = [c for c in self.events_columns() if c not in without]
+    def sync_view(self, columns: Sequence[str] | None = None, *, without: Sequence[str] = ()) -> list[str]:
+        """Make the view read `columns` (those `events` has; None: every materialized string column),
+        less `without` (a column about to be dropped); nothing when it does already. Inserts are held
+        while it changes: an insert between the DROP and the CREATE would leave no rows here. The
+        service passes the columns admitted to the rollup (issue 18 bound: cap and cardinality gate)."""
+        present = self.events_columns()
+        chosen = present if columns is None else [c for c in present if c in set(columns)]
+        wanted = [c for c in chosen if c not in without]
         if self.view_columns() == wanted:
             return wanted
         with self.hold("property rollup: the view over the materialized columns changes"):
@@ -101,6 +105,30 @@ class PropertyRollup:
             )
         log.info("materialized.rollup_view", columns=wanted)
         return wanted
+
+    def max_values(self, column: str) -> int:
+        """The largest number of distinct set values of the column in one (tenant, event, UTC hour) of
+        the stored events: about the rollup rows one hour of one event adds per column (issue 18 gate).
+        One scan of the column, like the backfill that follows it."""
+        if not STRING_COLUMN.match(column):
+            raise ValueError(f"not a materialized string column: {column!r}")
+        sql = (
+            f"SELECT max(n) FROM (SELECT uniqExact(`{column}`) AS n FROM {self.events} "
+            "GROUP BY tenant_id, event, toStartOfHour(timestamp))"
+        )
+        return int(self.scope.query(sql, settings=UNLIMITED).scalar() or 0)
+
+    def grown(self, limit: int, days: int = 7) -> dict[str, int]:
+        """The rolled-up columns that now have more than `limit` distinct values in one (tenant, event,
+        UTC hour) of the last `days` days, with that largest figure: the gate is measured once, at the
+        backfill, so growth later is only reported (start-up log). Reads the rollup itself (small)."""
+        sql = (
+            f"SELECT property, max(n) FROM (SELECT property, uniqExactIf(value, is_set = 1) AS n FROM {self.table} "
+            "WHERE hour >= now() - toIntervalDay({days:UInt32}) GROUP BY tenant_id, property, event, hour) "
+            "GROUP BY property HAVING max(n) > {limit:UInt64} ORDER BY property"
+        )
+        rows = self.scope.query(sql, {"days": days, "limit": limit}, settings=UNLIMITED).rows
+        return {str(r[0]): int(r[1]) for r in rows}
 
     # --- backfill ------------------------------------------------------------------------------------
     def months(self) -> list[str]:

@@ -11,6 +11,7 @@ from analytics_engine.materialized.columns import ValueType
 from analytics_engine.properties import PropertyPath
 
 ColumnState = Literal["backfilling", "ready", "failed", "dropping"]
+RollupReason = Literal["not_string", "pending", "column_cap", "too_many_values", "backfill_failed"]
 
 
 class MaterializedPropertyCreate(BaseModel):
@@ -35,6 +36,19 @@ class MaterializedPropertyPublic(BaseModel):
     )
     job_id: str | None = Field(None, description="The backfill job (`GET /v1/jobs/{id}` for its progress).")
     error: str | None = None
+    rolled_up: bool = Field(
+        False,
+        description="Whether trends filtered or broken down by this property alone may be served by the property "
+        "rollup (`served_by: property_rollup`); otherwise they read the column of `events` (same answers).",
+    )
+    rollup_reason: RollupReason | None = Field(
+        None,
+        description="Why it is not rolled up: `not_string` (number columns never are), `pending` (not decided: "
+        "the backfill has not finished), `column_cap` (the service rolls up at most "
+        "ANALYTICS_PROPERTY_ROLLUP_MAX_COLUMNS columns), `too_many_values` (more distinct values in one event "
+        "and hour than ANALYTICS_PROPERTY_ROLLUP_MAX_VALUES), `backfill_failed`.",
+    )
+    rollup_message: str | None = Field(None, description="The reason in words (null when rolled up).")
     source: Literal["manual", "auto"]
     created_at: datetime
     ready_at: datetime | None = None

@@ -90,8 +90,8 @@ class MaterializedService:
             if column is None or column.generation != generation or column.state != "backfilling":
                 return {"column": name, "skipped": "superseded or removed"}
             path, value_type = column.path, column.value_type
+        # Not in the rollup's view yet: whether it joins is decided once the column is filled (below).
         self.ddl.add(path, value_type)  # type: ignore[arg-type]
-        self.rollup.sync_view()  # from now on every insert feeds the column's rollup rows
         total = self.ddl.parts()
         started = time.monotonic()
         self.ddl.materialize(name)
@@ -110,7 +110,7 @@ class MaterializedService:
             raise
         if not self.ddl.exists(name):
             raise JobFailed(f"column {name} was removed from events during its backfill")
-        rollup = self.backfill_rollup(name)
+        rollup = self.roll_up(name)
         with self._lock, self.metadata.session() as session:
             column = session.get(MaterializedColumn, name)
             if column is None or column.generation != generation or column.state != "backfilling":
@@ -122,32 +122,123 @@ class MaterializedService:
         ctx.progress(total, total, cursor=name)
         return {"column": name, "parts": total, "seconds": seconds, "rollup": rollup}
 
-    def backfill_rollup(self, name: str) -> dict[str, Any] | None:
-        """The rollup rows of a string column for the events stored before the view read it. A failure
-        leaves the column served from `events` (the planner needs it covered), not failed."""
+    def roll_up(self, name: str) -> dict[str, Any] | None:
+        """Issue 18 bound: a filled string column joins the property rollup's view (every tenant's
+        inserts pay for it) only within `property_rollup_max_columns` columns, first come, and when it
+        has at most `property_rollup_max_values` distinct values in one (tenant, event, UTC hour) of the
+        stored events; then its rollup rows are backfilled. A column left out stays materialized (its
+        trends read it from `events`, same answers). A failure leaves it the same way, not failed."""
         if not STRING_COLUMN.match(name):
             return None
         try:
-            return self.rollup.backfill(name)
+            values = self.rollup.max_values(name)
+        except Exception as exc:
+            return self._left_out(name, "backfill_failed", f"the rollup backfill failed: {str(exc)[:300]}")
+        limit, cap = self.settings.property_rollup_max_values, self.settings.property_rollup_max_columns
+        with self._lock, self.metadata.session() as session:
+            if session.get(MaterializedColumn, name) is None:
+                return {"skipped": "removed"}
+            taken = session.scalar(
+                select(func.count())
+                .select_from(MaterializedColumn)
+                .where(MaterializedColumn.rollup == "rolled_up", MaterializedColumn.name != name)
+            )
+            admit = values <= limit and (taken or 0) < cap
+            if admit:  # the slot is taken before the backfill: a concurrent decision sees it
+                _set_rollup(session, name, "rolled_up", None)
+        if values > limit:
+            # The figure is not shown: the column is shared, it may come from another tenant's events.
+            return self._left_out(
+                name,
+                "too_many_values",
+                f"more distinct values in one event and hour than the rollup takes ({limit}, "
+                "ANALYTICS_PROPERTY_ROLLUP_MAX_VALUES)",
+                values,
+            )
+        if not admit:
+            return self._left_out(
+                name,
+                "column_cap",
+                f"the service rolls up at most {cap} properties (ANALYTICS_PROPERTY_ROLLUP_MAX_COLUMNS), "
+                "taken by earlier ones",
+                values,
+            )
+        try:
+            self.rollup.sync_view(self._admitted())  # from now on every insert feeds its rows
+            if name in self.rollup.covered(ttl_seconds=0):  # made before this bound, already complete
+                return {"rolled_up": True, "max_values": values}
+            return {"rolled_up": True, "max_values": values, **self.rollup.backfill(name)}
         except Exception as exc:  # the column is still right; only the pre-aggregation is missing
-            log.warning("materialized.rollup_backfill_failed", column=name, error=str(exc)[:500])
-            return {"error": str(exc)[:500]}
+            return self._left_out(name, "backfill_failed", f"the rollup backfill failed: {str(exc)[:300]}")
+
+    def _left_out(self, name: str, reason: str, message: str, values: int | None = None) -> dict[str, Any]:
+        """Record why the column is not rolled up and take it out of the view (and its rows, if any)."""
+        with self._lock, self.metadata.session() as session:
+            if session.get(MaterializedColumn, name) is not None:
+                _set_rollup(session, name, reason, message)
+        log.warning("materialized.rollup_left_out", column=name, reason=reason, max_values=values, message=message)
+        try:
+            in_view = name in (self.rollup.view_columns() or [])
+            self.rollup.sync_view(self._admitted(), without=[name])
+            if in_view or name in self.rollup.covered(ttl_seconds=0):
+                self.rollup.forget(name)
+        except Exception as exc:  # the next start-up syncs the view again
+            log.warning("materialized.rollup_view_failed", column=name, error=str(exc)[:500])
+        return {"rolled_up": False, "reason": reason, "max_values": values}
+
+    def _admitted(self) -> list[str]:
+        """The columns the rollup's view reads: those holding one of its slots."""
+        with self.metadata.session() as session:
+            return sorted(
+                session.scalars(select(MaterializedColumn.name).where(MaterializedColumn.rollup == "rolled_up"))
+            )
 
     def cover_ready_columns(self) -> list[str]:
-        """At start-up: the view follows the columns of `events`, and every ready string column the
-        rollup does not cover yet (made before the rollup existed, or its backfill failed) is
-        backfilled. Returns the columns backfilled (none when that failed: logged)."""
+        """At start-up: the view reads the admitted columns; every ready string column not decided yet
+        (made before the bound) or left out by the cap or a failed backfill is tried again, oldest
+        first (a slot freed by a drop goes to the next in line), and an admitted column not covered
+        yet is backfilled. `too_many_values` is not measured again. Returns the columns tried."""
+        with self.metadata.session() as session:
+            ready = list(
+                session.execute(
+                    select(MaterializedColumn.name, MaterializedColumn.rollup)
+                    .where(MaterializedColumn.state == "ready")
+                    .order_by(MaterializedColumn.ready_at, MaterializedColumn.created_at, MaterializedColumn.name)
+                )
+            )
         try:
-            present = self.rollup.sync_view()
+            self.rollup.sync_view(self._admitted() + [n for n, r in ready if r is None])
+            covered = self.rollup.covered(ttl_seconds=0)
         except Exception as exc:  # served from `events` meanwhile; the next start tries again
             log.warning("materialized.rollup_view_failed", error=str(exc)[:500])
             return []
-        with self.metadata.session() as session:
-            ready = set(session.scalars(select(MaterializedColumn.name).where(MaterializedColumn.state == "ready")))
-        todo = [c for c in present if c in ready and c not in self.rollup.covered(ttl_seconds=0)]
+        todo = [
+            name
+            for name, rollup in ready
+            if STRING_COLUMN.match(name)
+            and (rollup in (None, "column_cap", "backfill_failed") or (rollup == "rolled_up" and name not in covered))
+        ]
         for name in todo:
-            self.backfill_rollup(name)
+            self.roll_up(name)
+        self.report_grown()
         return todo
+
+    def report_grown(self) -> dict[str, int]:
+        """Rolled-up columns over the cardinality gate now (measured once at their backfill): logged
+        for the operator, not acted on (taking one out would change which trends are fast)."""
+        try:
+            grown = self.rollup.grown(self.settings.property_rollup_max_values)
+        except Exception as exc:
+            log.warning("materialized.rollup_grown_check_failed", error=str(exc)[:500])
+            return {}
+        for name, values in grown.items():
+            log.warning(
+                "materialized.rollup_grown",
+                column=name,
+                max_values=values,
+                limit=self.settings.property_rollup_max_values,
+            )
+        return grown
 
     def drop_job(self, ctx: JobContext) -> dict[str, Any]:
         name = str(ctx.params["column"])
@@ -164,7 +255,7 @@ class MaterializedService:
                 session.delete(column)
             self.ddl.kill_backfill(name)
             # The view first: a view naming a dropped column would fail every insert into `events`.
-            self.rollup.sync_view(without=[name])
+            self.rollup.sync_view(self._admitted(), without=[name])
             self.ddl.drop(name)
             self.rollup.forget(name)
         log.info("materialized.dropped", column=name)
@@ -388,10 +479,31 @@ class MaterializedService:
             state=state,  # type: ignore[arg-type]
             job_id=job_id,
             error=error,
+            **_rollup_fields(column, link.value_type),
             source="auto" if link.source == "auto" else "manual",
             created_at=link.created_at,
             ready_at=ready_at,
         )
+
+
+def _rollup_fields(column: MaterializedColumn | None, value_type: str) -> dict[str, Any]:
+    """`rolled_up`, `rollup_reason` and `rollup_message` of the API answer."""
+    if value_type != "string":
+        return {"rolled_up": False, "rollup_reason": "not_string", "rollup_message": "only string properties are"}
+    decision = column.rollup if column is not None else None
+    if decision == "rolled_up":
+        return {"rolled_up": True, "rollup_reason": None, "rollup_message": None}
+    if decision is None:
+        message = "decided when the column's backfill finishes"
+        return {"rolled_up": False, "rollup_reason": "pending", "rollup_message": message}
+    detail = column.rollup_detail if column is not None else None
+    return {"rolled_up": False, "rollup_reason": decision, "rollup_message": detail}
+
+
+def _set_rollup(session: Session, name: str, rollup: str, detail: str | None) -> None:
+    column = session.get(MaterializedColumn, name)
+    if column is not None:
+        column.rollup, column.rollup_detail = rollup, detail
 
 
 def _tenant_links(session: Session, tenant_id: str) -> list[MaterializedProperty]:
