@@ -336,7 +336,7 @@ class Settings(BaseSettings):
         "the same property path and type share one; past it: HTTP 422).",
     )
     property_rollup_max_columns: int = Field(
-        4,
+        2,
         ge=0,
         le=100,
         description="Materialized string columns the property rollup's view reads, for all tenants together "

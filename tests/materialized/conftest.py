@@ -26,6 +26,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory, warehouse_path: Path) -> 
         materialized_refresh_seconds=0,
         materialized_max_per_tenant=MAX_PER_TENANT,
         materialized_max_columns=MAX_COLUMNS,
+        # The module's tests share a warehouse and each materializes its own columns: the rollup's
+        # column cap (tested with its own settings in test_property_rollup_bound.py) must not run out.
+        property_rollup_max_columns=MAX_COLUMNS,
     )
 
 
