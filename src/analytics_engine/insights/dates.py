@@ -95,6 +95,15 @@ def add_months(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def period_start(day: date, period: str, offset: int) -> date:
+    """The start of the period `offset` periods after the one starting `day` (retention's rule)."""
+    if period == "day":
+        return day + timedelta(days=offset)
+    if period == "week":
+        return day + timedelta(days=7 * offset)
+    return add_months(day, offset)
+
+
 def _resolve(spec: str, zone: ZoneInfo, now: datetime, *, is_end: bool) -> datetime:
     local_now = now.astimezone(zone)
     today = local_now.date()

@@ -29,7 +29,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from analytics_engine.insights.base import SQL, TENANT_PREDICATE
-from analytics_engine.insights.dates import add_months, bucket_sql
+from analytics_engine.insights.dates import bucket_sql, period_start
 from analytics_engine.insights.filters import CohortFilter, Params
 from analytics_engine.insights.preaggregations import ANY_EVENT, Window, cohorts_on_people, hour_aligned
 from analytics_engine.warehouse.params import utc_text
@@ -97,15 +97,6 @@ class Bitmaps:
             f"(SELECT groupBitmapState(person_id) FROM {self.ids} WHERE {TENANT_PREDICATE} AND distinct_id != '' "
             f"AND {' AND '.join(conditions)})"
         )
-
-
-def period_start(day: date, period: str, offset: int) -> date:
-    """The start of the period `offset` periods after the one starting `day` (retention's rule)."""
-    if period == "day":
-        return day + timedelta(days=offset)
-    if period == "week":
-        return day + timedelta(days=7 * offset)
-    return add_months(day, offset)
 
 
 def _masked(state: str, mask: str | None) -> str:

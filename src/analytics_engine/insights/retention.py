@@ -15,14 +15,14 @@ with the return event in each following period. Period 0 is the cohort itself (i
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from analytics_engine.errors import InvalidInput
 from analytics_engine.insights import person_bitmaps
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
-from analytics_engine.insights.dates import add_months, bucket_sql, buckets
+from analytics_engine.insights.dates import bucket_sql, buckets, period_start
 from analytics_engine.insights.filters import OTHER, Params, breakdown_sql, filters_sql
 from analytics_engine.insights.models import RetentionQuery
 from analytics_engine.insights.preaggregations import PERSON_WEEKS, SERVED_BY, Planner, Window, fresh_as_of
@@ -38,14 +38,6 @@ from analytics_engine.insights.trends import breakdown_label
 
 MAX_PEOPLE_PAGE = 1000
 _ADD = {"day": "addDays", "week": "addWeeks", "month": "addMonths"}
-
-
-def period_start(day: date, period: str, offset: int) -> date:
-    if period == "day":
-        return day + timedelta(days=offset)
-    if period == "week":
-        return day + timedelta(days=7 * offset)
-    return add_months(day, offset)
 
 
 def period_start_utc(day: date, zone: ZoneInfo) -> datetime:

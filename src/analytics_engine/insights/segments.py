@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from analytics_engine.insights.base import SQL, Executor, InsightRunner, answer_cache_key
+from analytics_engine.insights.dates import period_start
 from analytics_engine.insights.filters import OTHER, Params
 from analytics_engine.insights.funnels import FunnelsRunner
 from analytics_engine.insights.funnels_builder import per_person_sql
 from analytics_engine.insights.preaggregations import Planner
 from analytics_engine.insights.registry import parse_query
-from analytics_engine.insights.retention import _ADD, RetentionRunner, period_start, period_start_utc
+from analytics_engine.insights.retention import _ADD, RetentionRunner, period_start_utc
 from analytics_engine.warehouse.params import utc_text
 
 if TYPE_CHECKING:
