@@ -91,6 +91,30 @@ def test_a_new_allocator_finds_the_stored_ids_and_continues_after_the_largest(ru
     assert stored_ids(runtime, t)["z"] == [3]
 
 
+def test_ids_stored_by_a_failed_call_are_never_given_again(runtime: Any) -> None:
+    """The new ids' insert lands, then the call fails (an answer lost): the ids it stored are never
+    given to another person, and the same people find them again."""
+    t = tenant()
+    ids = PersonIds(runtime.warehouse)
+    store = ids._store
+
+    def lands_then_fails(tenant_id: str, given: dict[str, int]) -> None:
+        store(tenant_id, given)
+        raise ConnectionError("answer lost after the insert")
+
+    ids._store = lands_then_fails  # type: ignore[method-assign]
+    try:
+        ids.ids_for(t, ["a", "b"])
+        raise AssertionError("the failure must reach the caller")
+    except ConnectionError:
+        pass
+    ids._store = store  # type: ignore[method-assign]
+    # another person next: ids 1 and 2 are taken (stored), so never given to them
+    assert ids.ids_for(t, ["x"]) == {"x": 3}
+    assert ids.ids_for(t, ["a", "b"]) == {"a": 1, "b": 2}
+    assert stored_ids(runtime, t) == {"a": [1], "b": [2], "x": [3]}
+
+
 def test_concurrent_batches_never_give_one_person_two_ids(runtime: Any) -> None:
     t = tenant()
     people = [f"p{i}" for i in range(60)]

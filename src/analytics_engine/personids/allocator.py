@@ -101,7 +101,13 @@ class PersonIds:
                 if first + len(new) - 1 > MAX_ID:
                     raise OverflowError(f"tenant {tenant_id}: person ids exhausted")
                 given = {d: first + i for i, d in enumerate(new)}
-                self._store(tenant_id, given)
+                try:
+                    self._store(tenant_id, given)
+                except BaseException:
+                    # The rows may have landed though the call failed (an answer lost after the insert):
+                    # the next batch reads the table again, so a person never gets a second id.
+                    state.loaded = False
+                    raise
                 # Learned only once stored: a batch reading the map never uses an id without its row.
                 state.largest = first + len(new) - 1
                 state.ids = {**state.ids, **given}
