@@ -88,6 +88,9 @@ def test_loading_partial_period_and_keyboard(page: Any, live: LiveServer, demo: 
     # keyboard: the skip link, then every control in order; a widget's menu opens and acts with Enter
     page.reload()
     _all_drawn(page, 7)
+    # every widget fresh and the live stream open: no answer still on its way to redraw a widget
+    page.wait_for_selector("body[data-fresh-paint-ms]")
+    page.wait_for_selector("#live[data-state='on']", state="attached")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
     page.keyboard.press("Enter")
@@ -104,7 +107,15 @@ def test_loading_partial_period_and_keyboard(page: Any, live: LiveServer, demo: 
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.dataset.action") == "table"
     page.keyboard.press("Enter")
-    page.wait_for_selector(f"[data-widget-id='{signups['id']}'] table.data-table")
+    shown = f"[data-widget-id='{signups['id']}']"
+    try:
+        page.wait_for_selector(f"{shown} table.data-table")
+    except Exception as exc:  # say what the widget showed instead (a race with a redraw, an error)
+        state = page.evaluate(
+            f'(() => {{ const e = document.querySelector("{shown}"); '
+            "return e && [e.dataset.state, e.dataset.table, e.innerText]; })()"
+        )
+        raise AssertionError(f"no table; the widget shows {state}") from exc
     focus = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert focus != "none"  # a visible focus ring
     assert page.errors == []  # type: ignore[attr-defined]
