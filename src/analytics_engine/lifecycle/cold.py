@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ from analytics_engine.storage.base import LocalStorage, object_path
 
 if TYPE_CHECKING:
     from analytics_engine.core import Core
-    from analytics_engine.warehouse.scoped import TenantScope
+    from analytics_engine.warehouse.scoped import PlatformScope, TenantScope
 
 # What a cold row holds: the columns of `events` a query reads (materialized columns are not kept;
 # `person_key` is computed again on read).
@@ -42,6 +43,16 @@ FIGURES_SCHEMA = (
 )
 FILE_CHECKSUM = (
     "count(), lower(hex(sum(cityHash64(event_id, event, distinct_id, toUnixTimestamp64Milli(timestamp), properties))))"
+)
+# The same sum without `properties`: what the hot side computes in its own scan of `events` without
+# turning every row's properties into JSON text (that text is made once, for the file, and its
+# checksum taken from that same read: `write_checked`).
+KEY_CHECKSUM = "lower(hex(sum(cityHash64(event_id, event, distinct_id, toUnixTimestamp64Milli(timestamp)))))"
+# How readers name a cold file's columns: `properties` parsed into a JSON column whether the file
+# stores it as JSON-annotated text (files written before 2026-12-07's change) or as plain text.
+READ_SCHEMA = (
+    "tenant_id String, event String, distinct_id String, timestamp DateTime64(3, 'UTC'), event_id UUID, "
+    "received_at DateTime64(3, 'UTC'), properties JSON"
 )
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
 
@@ -105,6 +116,84 @@ def file_figures(
         settings=UNLIMITED,
     ).rows[0]
     return int(row[0]), str(row[1])
+
+
+def file_figures_keyed(scope: TenantScope, path: Path) -> tuple[int, str, str]:
+    """(rows, checksum, key checksum) of the tenant's rows in a Parquet file, in one read: the key
+    checksum equals KEY_CHECKSUM of the same rows in `events`."""
+    row = scope.query(
+        f"SELECT {FILE_CHECKSUM}, {KEY_CHECKSUM} FROM file({{path:String}}, 'Parquet', {{schema:String}}) "
+        "WHERE tenant_id = {tenant_id:String}",
+        {"path": checked_path(path), "schema": FIGURES_SCHEMA},
+        settings=UNLIMITED,
+    ).rows[0]
+    return int(row[0]), str(row[1]), str(row[2])
+
+
+def write_checked(scope: TenantScope, source: str, where: str, params: dict[str, Any], target: Path) -> tuple[int, str]:
+    """Rows of `source` for this tenant matching `where` written as Parquet at `target` (replaced if
+    present), `properties` as its JSON text; returns (rows, checksum) of the rows as that same read
+    passed them to the file (FILE_CHECKSUM's, so equal to the file's figures when it holds them all).
+
+    One read and one JSON text per row serve both: the file is a `File(Parquet)` table over `target`
+    and a materialized view on it sums each block the file receives into a small table. Before, the
+    checksum was a scan of its own that turned every row's properties into text a second time (about
+    as costly as the write). The tables are named after the target and dropped, whatever happens, at
+    the end; a kill leaves them behind, dropped by the next attempt (`drop_checked_stages`)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    platform = scope.warehouse.platform(STAGE_REASON)
+    sink, sums, view = _checked_stages(scope, target)
+    _drop_checked(platform, sink, sums, view)
+    path = checked_path(target)  # plain characters only: written into the DDL as a literal
+    try:
+        platform.command(f"CREATE TABLE {sums} (rows UInt64, checksum UInt64) ENGINE = Memory")
+        platform.command(f"CREATE TABLE {sink} ({FIGURES_SCHEMA}) ENGINE = File(Parquet, '{path}')")
+        platform.command(
+            f"CREATE MATERIALIZED VIEW {view} TO {sums} AS SELECT count() AS rows, "
+            "sum(cityHash64(event_id, event, distinct_id, toUnixTimestamp64Milli(timestamp), properties)) AS checksum "
+            f"FROM {sink}"
+        )
+        columns = ", ".join(c if c != "properties" else "toJSONString(properties) AS properties" for c in COLD_COLUMNS)
+        scope.command(
+            f"INSERT INTO {sink} SELECT {columns} FROM {source} WHERE tenant_id = {{tenant_id:String}} AND ({where}) "
+            # One stream into the one file (the Parquet encoding itself still uses the cores).
+            "SETTINGS engine_file_truncate_on_insert = 1, max_insert_threads = 1",
+            params,
+        )
+        row = platform.query(f"SELECT sum(rows), lower(hex(sum(checksum))) FROM {sums}", settings=UNLIMITED).rows[0]
+    finally:
+        _drop_checked(platform, sink, sums, view)
+    return int(row[0] or 0), str(row[1] or "0")
+
+
+STAGE_REASON = "lifecycle: the tables writing and summing one cold file (named after the file)"
+STAGE_PREFIX = "lifecycle_parquet_"
+
+
+def _checked_stages(scope: TenantScope, target: Path) -> tuple[str, str, str]:
+    tag = format(zlib.crc32(str(target.resolve()).encode()), "08x")
+    table = scope.warehouse.table
+    return table(f"{STAGE_PREFIX}{tag}"), table(f"{STAGE_PREFIX}{tag}_sums"), table(f"{STAGE_PREFIX}{tag}_mv")
+
+
+def _drop_checked(platform: PlatformScope, sink: str, sums: str, view: str) -> None:
+    # The view first: it names the other two. Dropping a File table leaves its file alone.
+    for name in (view, sink, sums):
+        platform.command(f"DROP TABLE IF EXISTS {name}")
+
+
+def drop_checked_stages(platform: PlatformScope) -> None:
+    """The tables of `write_checked` a killed process left behind (called before any file is written:
+    the tiering job is one process at a time per warehouse, its months' states say so)."""
+    names = platform.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {prefix:String}) "
+        "ORDER BY endsWith(name, '_mv') DESC",
+        {"db": platform.database, "prefix": STAGE_PREFIX},
+        settings=UNLIMITED,
+    ).rows
+    for (name,) in names:
+        platform.command(f"DROP TABLE IF EXISTS {platform.warehouse.table(str(name))}")
 
 
 def write_parquet(scope: TenantScope, source: str, where: str, params: dict[str, Any], target: Path) -> None:

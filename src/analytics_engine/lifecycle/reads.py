@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from analytics_engine.lifecycle.cold import COLD_COLUMNS, cold_files, local_path
+from analytics_engine.lifecycle.cold import COLD_COLUMNS, READ_SCHEMA, cold_files, local_path
 from analytics_engine.lifecycle.window import cold_partition_limit, partition_of
 
 if TYPE_CHECKING:
@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 # glob is written into the SQL text (`file()` takes its path as a literal or a parameter, and the
 # statements here travel with their own parameter sets).
 _GLOB = re.compile(r"^[A-Za-z0-9_./{},-]+$")
+# Named, not inferred: a file written since 2026-12-07 stores `properties` as plain JSON text (no
+# JSON annotation), which the schema parses into a JSON column as the annotation did.
+_SCHEMA = READ_SCHEMA.replace("'", "\\'")
 
 
 def cold_glob(core: Core, tenant_id: str, months: tuple[int, int] | None = None) -> str | None:
@@ -52,6 +55,6 @@ def events_source(core: Core, tenant_id: str, start: datetime, end: datetime) ->
     events = core.warehouse.table("events")
     return (
         f"(SELECT {columns}, person_key FROM {events} WHERE tenant_id = {{tenant_id:String}} UNION ALL "
-        f"SELECT {columns}, cityHash64(distinct_id) AS person_key FROM file('{glob}', 'Parquet') "
+        f"SELECT {columns}, cityHash64(distinct_id) AS person_key FROM file('{glob}', 'Parquet', '{_SCHEMA}') "
         "WHERE tenant_id = {tenant_id:String})"
     )

@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -43,10 +44,14 @@ from analytics_engine.cache import bump_data_version
 from analytics_engine.lifecycle.cold import (
     CHECKSUM,
     COLD_COLUMNS,
+    FIGURES_SCHEMA,
+    KEY_CHECKSUM,
     cold_key,
-    file_figures,
+    drop_checked_stages,
+    file_figures_keyed,
     local_path,
     work_dir,
+    write_checked,
     write_parquet,
 )
 from analytics_engine.lifecycle.derived import (
@@ -207,11 +212,13 @@ class Tiering:
             self.ctx.progress(self.outcome.rows_moved)
 
     def hot_figures_of(self, months: list[int]) -> dict[tuple[str, int], tuple[int, str]]:
-        """(rows, checksum) per (tenant, month) of these months' hot rows: one scan for all. The same
-        scan notes each month's latest arrival (`self.latest_arrival`): a month none of whose rows
-        arrived within `ID_DAYS` has no id left in `event_ids` (its TTL), so nothing to note there."""
+        """(rows, key checksum) per (tenant, month) of these months' hot rows: one scan for all, of
+        every column but `properties` (whose checksum comes from the read that writes the file,
+        `write_checked`). The same scan notes each month's latest arrival (`self.recent_ids`): a
+        month none of whose rows arrived within `ID_DAYS` has no id left in `event_ids` (its TTL),
+        so nothing to note there."""
         rows = self.platform.query(
-            f"SELECT tenant_id, toUInt32(toYYYYMM(timestamp)) AS month, {CHECKSUM}, "
+            f"SELECT tenant_id, toUInt32(toYYYYMM(timestamp)) AS month, count(), {KEY_CHECKSUM}, "
             "max(received_at) >= now() - toIntervalDay({id_days:UInt32}) "
             f"FROM {self.events} "
             "WHERE toYYYYMM(timestamp) IN {months:Array(UInt32)} GROUP BY tenant_id, month ORDER BY tenant_id, month",
@@ -246,6 +253,7 @@ class Tiering:
         """Step 1 for these months: every (tenant, month) file written and checked, the months' people
         noted; then each month is `exported`."""
         started = time.perf_counter()
+        drop_checked_stages(self.platform)
         figures = self.hot_figures_of(months)
         # The files and the months' notes side by side, three statements at a time (each a scan of
         # its rows in the warehouse; the notes read the same rows as the files and nothing the files
@@ -298,6 +306,11 @@ class Tiering:
         )
 
     def export_tenant(self, tenant_id: str, month: int, hot: tuple[int, str]) -> None:
+        """The tenant's month as a checked cold file. `hot` is (rows, key checksum) of its hot rows.
+
+        The file is accepted when its own figures, read back, match both the figures of the read
+        that wrote it (rows, and the checksum of every row's whole content, properties as JSON text)
+        and the hot scan's (rows, and the key checksum of every column but properties)."""
         scope = self.core.warehouse.for_tenant(tenant_id, background=True)
         key = cold_key(month)
         with self.core.metadata.session() as session:
@@ -305,32 +318,65 @@ class Tiering:
             recorded = (entry.rows, _norm(entry.checksum)) if entry is not None else None
         stored = None
         if recorded is not None and self.core.storage.info(tenant_id, key) is not None:
-            stored = file_figures(scope, local_path(self.core, tenant_id, key))
-            stored = (stored[0], _norm(stored[1]))
-        if recorded is not None and stored == recorded == hot:
-            return  # written by an earlier attempt of this month
-        if recorded is not None and stored is not None and stored == (recorded[0] + hot[0], _add(recorded[1], hot[1])):
-            self._record(tenant_id, month, stored)  # merged and stored, then killed before the record
-            return
-        target = work_dir(self.core) / f"{tenant_id}-{month}-tier.parquet"
+            n, checksum, keys = file_figures_keyed(scope, local_path(self.core, tenant_id, key))
+            stored = (n, _norm(checksum))
+            if stored == recorded and (n, _norm(keys)) == hot:
+                return  # written by an earlier attempt of this month
         where = "toYYYYMM(timestamp) = {m:UInt32}"
-        if recorded is not None and stored == recorded:
-            # The month was tiered before and came back (a changed hot window): one file with both.
-            columns = ", ".join(COLD_COLUMNS)
-            source = (
-                f"(SELECT {columns} FROM {self.events} WHERE tenant_id = {{tenant_id:String}} AND {where} UNION ALL "
-                f"SELECT {columns} FROM file({{src:String}}, 'Parquet'))"
-            )
-            expected = (recorded[0] + hot[0], _add(recorded[1], hot[1]))
-            params: dict[str, Any] = {"m": month, "src": str(local_path(self.core, tenant_id, key))}
-            write_parquet(scope, source, "1", params, target)
-        else:
-            expected = hot
-            write_parquet(scope, self.events, where, {"m": month}, target)
-        written = file_figures(scope, target)
-        if (written[0], _norm(written[1])) != expected:
+        if recorded is not None and stored is not None and stored[0] in (recorded[0], recorded[0] + hot[0]):
+            # The month was tiered before and came back (a changed hot window; rare): the hot rows'
+            # whole checksum read as before, to expect the file with both.
+            hot_whole = self._hot_checksum(scope, month)
+            merged = (recorded[0] + hot_whole[0], _add(recorded[1], hot_whole[1]))
+            if stored == merged:
+                self._record(tenant_id, month, stored)  # merged and stored, then killed before the record
+                return
+            if stored == recorded:
+                self._export_merged(scope, tenant_id, month, merged, hot_whole[0])
+                return
+        target = work_dir(self.core) / f"{tenant_id}-{month}-tier.parquet"
+        read = write_checked(scope, self.events, where, {"m": month}, target)
+        written = file_figures_keyed(scope, target)
+        if (read[0], _norm(read[1])) != (written[0], _norm(written[1])) or (written[0], _norm(written[2])) != hot:
             target.unlink(missing_ok=True)
-            raise RuntimeError(f"cold file of {tenant_id} {month}: wrote {written}, expected {expected}; hot kept")
+            raise RuntimeError(f"cold file of {tenant_id} {month}: file {written}, read {read}, hot {hot}; hot kept")
+        self._store(tenant_id, month, target, (written[0], _norm(written[1])), hot[0])
+
+    def _hot_checksum(self, scope: TenantScope, month: int) -> tuple[int, str]:
+        row = scope.query(
+            f"SELECT {CHECKSUM} FROM {self.events} WHERE tenant_id = {{tenant_id:String}} "
+            "AND toYYYYMM(timestamp) = {m:UInt32}",
+            {"m": month},
+            settings=UNLIMITED,
+        ).rows[0]
+        return int(row[0]), _norm(str(row[1]))
+
+    def _export_merged(
+        self, scope: TenantScope, tenant_id: str, month: int, expected: tuple[int, str], moved: int
+    ) -> None:
+        """One file with the stored cold rows and the month's hot rows (both as JSON text)."""
+        columns = ", ".join(COLD_COLUMNS)
+        hot_columns = columns.replace("properties", "toJSONString(properties) AS properties")
+        source = (
+            f"(SELECT {hot_columns} FROM {self.events} WHERE tenant_id = {{tenant_id:String}} "
+            "AND toYYYYMM(timestamp) = {m:UInt32} UNION ALL "
+            f"SELECT {columns} FROM file({{src:String}}, 'Parquet', {{schema:String}}))"
+        )
+        params: dict[str, Any] = {
+            "m": month,
+            "src": str(local_path(self.core, tenant_id, cold_key(month))),
+            "schema": FIGURES_SCHEMA,
+        }
+        target = work_dir(self.core) / f"{tenant_id}-{month}-tier.parquet"
+        write_parquet(scope, source, "1", params, target)
+        n, checksum, _ = file_figures_keyed(scope, target)
+        if (n, _norm(checksum)) != expected:
+            target.unlink(missing_ok=True)
+            raise RuntimeError(f"cold file of {tenant_id} {month}: wrote {n, checksum}, expected {expected}; hot kept")
+        self._store(tenant_id, month, target, (n, _norm(checksum)), moved)
+
+    def _store(self, tenant_id: str, month: int, target: Path, figures: tuple[int, str], moved: int) -> None:
+        key = cold_key(month)
         size = target.stat().st_size
         if isinstance(self.core.storage, LocalStorage):
             self.core.storage.put_file(tenant_id, key, target)
@@ -338,9 +384,9 @@ class Tiering:
             cached = local_path(self.core, tenant_id, key)  # refreshed below from the upload
             cached.unlink(missing_ok=True)
             self.core.storage.put_file(tenant_id, key, target)
-        self._record(tenant_id, month, (written[0], _norm(written[1])), size)
+        self._record(tenant_id, month, figures, size)
         with self._lock:
-            self.outcome.rows_moved += hot[0]
+            self.outcome.rows_moved += moved
             self.outcome.files_written += 1
 
     def _record(self, tenant_id: str, month: int, figures: tuple[int, str], size: int | None = None) -> None:
@@ -425,7 +471,10 @@ class Tiering:
         # The cold rows' deletes run beside the taxonomy search below (both before the gate, neither
         # reading what the other writes): the round costs the longer of the two, not their sum.
         cold_rows_started = time.perf_counter()
-        deletes = self.cold_row_deletes(months, boundary, id_stagings)
+        # The people restriction holds only when every month's people were noted (an older version's
+        # run may have left a month without): otherwise the whole table is judged row by row.
+        noted_people = stagings if len(stagings) == len(months) else None
+        deletes = self.cold_row_deletes(months, boundary, id_stagings, noted_people)
         pool = ThreadPoolExecutor(max_workers=max(1, min(4, len(deletes))), thread_name_prefix="tiering-cold")
         pending = [pool.submit(item) for item in deletes]
 
@@ -527,10 +576,15 @@ class Tiering:
         )
 
     def cold_row_deletes(
-        self, months: list[int], boundary: datetime, id_stagings: Sequence[str]
+        self,
+        months: list[int],
+        boundary: datetime,
+        id_stagings: Sequence[str],
+        people_stagings: Sequence[str] | None = None,
     ) -> list[Callable[[], Any]]:
         """The statements removing derived rows that describe the dropped months only (row by row:
-        safe beside inserts, which add rows of hot events only)."""
+        safe beside inserts, which add rows of hot events only). With `people_stagings` (the noted
+        people of every dropped month), only those people's `person_properties` rows are judged."""
         deletes: list[Callable[[], Any]] = []
         event_ids = self.event_ids_delete(id_stagings)
         if event_ids is not None:
@@ -539,13 +593,24 @@ class Tiering:
         # read once and only a mask is written, where the mutation rewrote every part of the table
         # (5.9 s of the cold-rows round at 10M events). Erasure, which must remove bytes, still
         # mutates; these rows hold nothing an erasure has not already dealt with.
+        #
+        # A row whose latest value is older than the hot tier belongs to a person with events before
+        # it: one of the dropped months' people (every earlier run removed such rows of its own months
+        # and the boundary only moves forward; inserts and refills add rows of hot events only). So
+        # with the months' people noted, only their rows are judged: the key (tenant_id,
+        # distinct_id) prunes the table's granules to theirs, where the whole table was read and
+        # every row's argMax state merged (1-2.7 s at 10M events, the longest of the round).
         properties = self.core.warehouse.table("person_properties")
+        where = COLD_ONLY
+        if people_stagings:
+            noted = " UNION ALL ".join(f"SELECT tenant_id, distinct_id FROM {t}" for t in people_stagings)
+            where = f"(tenant_id, distinct_id) IN ({noted}) AND {COLD_ONLY}"
         deletes.append(
             self._named(
                 "derived_cold_rows.person_properties",
                 partial(
                     self.platform.command,
-                    f"DELETE FROM {properties} WHERE {COLD_ONLY} SETTINGS lightweight_deletes_sync = 2",
+                    f"DELETE FROM {properties} WHERE {where} SETTINGS lightweight_deletes_sync = 2",
                     {"boundary": boundary},
                 ),
             )
