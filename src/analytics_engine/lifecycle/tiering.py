@@ -172,6 +172,7 @@ class Tiering:
         from one scan), then all dropped (one re-check, one clean-up of the duplicate-check ids, the
         partition drops), then the derived rows of all their people recomputed once."""
         run_started = time.perf_counter()
+        drop_checked_stages(self.platform)  # a killed run's file writers (cold.py, `write_checked`)
         months = self.due_months()
         states = {month: self._state(month) for month in months}
         exporting = [m for m in months if states[m] == "exporting"]
@@ -253,7 +254,6 @@ class Tiering:
         """Step 1 for these months: every (tenant, month) file written and checked, the months' people
         noted; then each month is `exported`."""
         started = time.perf_counter()
-        drop_checked_stages(self.platform)
         figures = self.hot_figures_of(months)
         # The files and the months' notes side by side, three statements at a time (each a scan of
         # its rows in the warehouse; the notes read the same rows as the files and nothing the files
