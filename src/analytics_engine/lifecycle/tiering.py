@@ -471,14 +471,15 @@ class Tiering:
         # The cold rows' deletes run beside the taxonomy search below (both before the gate, neither
         # reading what the other writes): the round costs the longer of the two, not their sum.
         cold_rows_started = time.perf_counter()
-        # The people restriction holds only when every month's people were noted (an older version's
-        # run may have left a month without): otherwise the whole table is judged row by row.
-        noted_people = stagings if len(stagings) == len(months) else None
-        deletes = self.cold_row_deletes(months, boundary, id_stagings, noted_people)
+        deletes = self.cold_row_deletes(months, boundary, id_stagings)
         pool = ThreadPoolExecutor(max_workers=max(1, min(4, len(deletes))), thread_name_prefix="tiering-cold")
         pending = [pool.submit(item) for item in deletes]
+        waited: list[bool] = []
 
         def cold_rows_done() -> None:
+            if waited:
+                return
+            waited.append(True)
             try:
                 for future in pending:
                     future.result()
@@ -486,11 +487,15 @@ class Tiering:
                 pool.shutdown(wait=True)
             self._timed("derived_cold_rows", cold_rows_started)
 
+        # The cold rows' deletes run on through the gated round too (since 2026-12-07): neither that
+        # round nor the taxonomy search reads or writes `person_properties` or `event_ids`, and the
+        # deletes judge row by row, so the rows the gated round or an insert adds are never touched.
+        # They are awaited before any month is `done` (a kill before: the next run deletes again).
         try:
             tenants, plans, begun, marker = self._search_taxonomy(stagings, taxonomy_stagings, boundary)
+            self._gated(months, stagings, taxonomy_stagings, tenants, plans, begun, marker, cold_rows_done)
         finally:
             cold_rows_done()
-        self._gated(months, stagings, taxonomy_stagings, tenants, plans, begun, marker)
 
     def _search_taxonomy(
         self, stagings: list[str], taxonomy_stagings: list[str], boundary: datetime
@@ -524,8 +529,10 @@ class Tiering:
         plans: dict[str, tuple[dict[Any, Any], dict[Any, str]]],
         begun: set[str],
         marker: str,
+        before_done: Callable[[], None] = lambda: None,
     ) -> None:
-        """The rows recomputed with inserts held (see `finish_dropped`); then the months are done."""
+        """The rows recomputed with inserts held (see `finish_dropped`); then, once `before_done`
+        returned, the months are done."""
 
         people = " UNION DISTINCT ".join(
             f"SELECT distinct_id FROM {t} WHERE tenant_id = {{tenant_id:String}}" for t in stagings
@@ -558,6 +565,7 @@ class Tiering:
             _together(work)
             self.outcome.phases["insert_gate_held"] = time.perf_counter() - held
         self._timed("derived_gated", started)
+        before_done()
         for month in months:
             for table in (self.staging(month), self.id_staging(month), self.taxonomy_staging(month)):
                 self.platform.command(f"DROP TABLE IF EXISTS {table}")
@@ -576,15 +584,10 @@ class Tiering:
         )
 
     def cold_row_deletes(
-        self,
-        months: list[int],
-        boundary: datetime,
-        id_stagings: Sequence[str],
-        people_stagings: Sequence[str] | None = None,
+        self, months: list[int], boundary: datetime, id_stagings: Sequence[str]
     ) -> list[Callable[[], Any]]:
         """The statements removing derived rows that describe the dropped months only (row by row:
-        safe beside inserts, which add rows of hot events only). With `people_stagings` (the noted
-        people of every dropped month), only those people's `person_properties` rows are judged."""
+        safe beside inserts, which add rows of hot events only)."""
         deletes: list[Callable[[], Any]] = []
         event_ids = self.event_ids_delete(id_stagings)
         if event_ids is not None:
@@ -593,24 +596,13 @@ class Tiering:
         # read once and only a mask is written, where the mutation rewrote every part of the table
         # (5.9 s of the cold-rows round at 10M events). Erasure, which must remove bytes, still
         # mutates; these rows hold nothing an erasure has not already dealt with.
-        #
-        # A row whose latest value is older than the hot tier belongs to a person with events before
-        # it: one of the dropped months' people (every earlier run removed such rows of its own months
-        # and the boundary only moves forward; inserts and refills add rows of hot events only). So
-        # with the months' people noted, only their rows are judged: the key (tenant_id,
-        # distinct_id) prunes the table's granules to theirs, where the whole table was read and
-        # every row's argMax state merged (1-2.7 s at 10M events, the longest of the round).
         properties = self.core.warehouse.table("person_properties")
-        where = COLD_ONLY
-        if people_stagings:
-            noted = " UNION ALL ".join(f"SELECT tenant_id, distinct_id FROM {t}" for t in people_stagings)
-            where = f"(tenant_id, distinct_id) IN ({noted}) AND {COLD_ONLY}"
         deletes.append(
             self._named(
                 "derived_cold_rows.person_properties",
                 partial(
                     self.platform.command,
-                    f"DELETE FROM {properties} WHERE {where} SETTINGS lightweight_deletes_sync = 2",
+                    f"DELETE FROM {properties} WHERE {COLD_ONLY} SETTINGS lightweight_deletes_sync = 2",
                     {"boundary": boundary},
                 ),
             )
