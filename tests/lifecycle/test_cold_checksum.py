@@ -140,3 +140,45 @@ def test_a_killed_writers_tables_are_dropped(runtime) -> None:  # type: ignore[n
     )
     drop_checked_stages(platform)
     assert not [name for name in _tables(runtime) if name.startswith(STAGE_PREFIX)]
+
+
+def test_months_are_done_only_after_the_cold_rows_deletes(runtime, new_tenant, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The cold rows' deletes run on through the gated round: one failing leaves the months
+    `dropped` (the next run deletes again and finishes), never `done` with cold rows left."""
+    from analytics_engine.lifecycle.models import TieredMonth
+
+    tenant = new_tenant()
+    start, month = _old_month(runtime)
+    _write(
+        runtime,
+        tenant.id,
+        [{"event": "view", "distinct_id": "q", "timestamp": start.isoformat(), "properties": {"only_cold": 1}}],
+    )
+    real = Tiering.cold_row_deletes
+
+    def failing(self: Tiering, *args: Any, **kwargs: Any) -> list[Any]:
+        def boom() -> None:
+            raise RuntimeError("delete failed")
+
+        return [*real(self, *args, **kwargs), boom]
+
+    monkeypatch.setattr(Tiering, "cold_row_deletes", failing)
+    with pytest.raises(RuntimeError, match="delete failed"):
+        Tiering(runtime).run()
+    with runtime.metadata.session() as session:
+        state = session.get(TieredMonth, month)
+        assert state is not None and state.state == "dropped"
+    monkeypatch.undo()
+    Tiering(runtime).run()
+    with runtime.metadata.session() as session:
+        state = session.get(TieredMonth, month)
+        assert state is not None and state.state == "done"
+    left = (
+        runtime.warehouse.for_tenant(tenant.id)
+        .query(
+            f"SELECT count() FROM {runtime.warehouse.table('person_properties')} "
+            "WHERE tenant_id = {tenant_id:String} AND distinct_id = 'q'"
+        )
+        .scalar()
+    )
+    assert left == 0
