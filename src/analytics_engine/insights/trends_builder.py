@@ -13,11 +13,9 @@ if TYPE_CHECKING:
     from analytics_engine.insights.base import InsightRunner
 
 _QUANTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
-# Unique users everywhere trends count them: the rollups store states of this very function
-# (warehouse migration 0960), so raw and rollup answers are equal. Exact up to ~700 people per
-# bucket, a HyperLogLog estimate (~0.8% error) beyond; see docs/insights.md.
-UNIQUE_USERS = "uniqCombined(14)"
-UNIQUE_USERS_MERGE = "uniqCombinedMerge(14)"  # what reads the rollups' states of UNIQUE_USERS
+# Unique users everywhere trends count them on raw events: exact, as the person bitmaps are
+# (insights/person_bitmaps.py), so every path gives the same numbers (docs/insights.md, "Unique users").
+UNIQUE_USERS = "uniqExact"
 
 
 def math_sql(series: TrendSeries, unit: str = "distinct_id") -> str:
