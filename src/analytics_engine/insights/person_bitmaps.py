@@ -216,8 +216,8 @@ def unique_users_sql(
         )
         return sql, params.values
     running = (
-        f"SELECT b, groupBitmapMerge(st) OVER (ORDER BY b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS upto "
-        f"FROM ({per_bucket})"
+        "SELECT b, toUInt64(groupBitmapMerge(st) OVER (ORDER BY b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) "
+        f"AS upto FROM ({per_bucket})"
     )
     sql = (
         f"SELECT b AS bucket, {bd}, toFloat64(upto - lagInFrame(upto, 1, toUInt64(0)) "
