@@ -10,8 +10,9 @@ before in the round (from 60-150 days back to today, as `bench dashboards` does)
 - `sketch` (main): the hour/day rollups' `uniqCombinedMerge(14)(users)` (main's rollup statement
   without its `user_estimate` column, which repeated the same aggregate);
 - `bitmaps` (branch): `person_hours`, what the branch's planner sends (`unique_users_sql`);
-- `raw_combined` (main's raw path) and `raw_exact` (the branch's: `uniqExact`), unfiltered and with
-  the filter `country = "DE"` (on the materialized column), the filter renders' raw path.
+- `raw_combined` (main's raw path: `uniqCombined(14)(distinct_id)`) and `raw_exact` (the branch's:
+  `uniqExact(person_key)`), unfiltered and with the filter `country = "DE"` (on the materialized
+  column), the filter renders' raw path; `raw_exact_strings`: `uniqExact(distinct_id)`, for comparison.
 
 Per path: process CPU time (chDB runs in this process) and wall time, p50/p95; the answers' values
 per path; the load average before and after.
@@ -71,9 +72,13 @@ def statements(rt: Runtime, ctx: TenantContext, start: str) -> dict[str, tuple[s
     return {
         "sketch": (sketch, count_params),
         "bitmaps": (bitmaps, params),
-        "raw_combined": (raw.replace("uniqExact(", "uniqCombined(14)("), raw_params),
+        "raw_combined": (raw.replace("uniqExact(person_key)", "uniqCombined(14)(distinct_id)"), raw_params),
         "raw_exact": (raw, raw_params),
-        "raw_filtered_combined": (raw_f.replace("uniqExact(", "uniqCombined(14)("), raw_f_params),
+        "raw_exact_strings": (raw.replace("uniqExact(person_key)", "uniqExact(distinct_id)"), raw_params),
+        "raw_filtered_combined": (
+            raw_f.replace("uniqExact(person_key)", "uniqCombined(14)(distinct_id)"),
+            raw_f_params,
+        ),
         "raw_filtered_exact": (raw_f, raw_f_params),
     }
 

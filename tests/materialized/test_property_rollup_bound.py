@@ -80,7 +80,7 @@ def created(runtime: Runtime, tenant: TenantContext) -> dict[str, MaterializedPr
 def _trend(runtime: Runtime, tenant: TenantContext, path: str, value: str, *, rollups: bool) -> Any:
     query = {
         "kind": "trends",
-        "series": [{"event": "signup", "math": "unique_users"}, {"event": "signup"}],
+        "series": [{"event": "signup"}],  # unique users read raw events (exact) whatever the rollup
         "filters": [{"key": path, "operator": "neq", "value": value}],
         "breakdown": [path],
         "date_range": RANGE,
