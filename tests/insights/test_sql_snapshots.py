@@ -35,6 +35,12 @@ QUERIES = {
     },
     "trends_rollup": {
         "kind": "trends",
+        "series": [{"event": "signup", "math": "total"}],  # the rollups answer counts only
+        "interval": "week",
+        "date_range": {"date_from": "-14d"},
+    },
+    "trends_unique_users": {  # raw here (no bitmaps in a hand-built runtime): uniqExact
+        "kind": "trends",
         "series": [{"event": "signup", "math": "unique_users"}],
         "interval": "week",
         "date_range": {"date_from": "-14d"},

@@ -41,7 +41,7 @@ def _both(runtime: Runtime, tenant: TenantContext, path: str) -> tuple[Any, Any,
     query = parse_insight_query(
         {
             "kind": "trends",
-            "series": [{"event": "view", "math": "total"}, {"event": "view", "math": "unique_users"}],
+            "series": [{"event": "view", "math": "total"}],  # unique users read raw events (exact)
             "breakdown": [path],
             "date_range": {"date_from": "-5d"},
         }

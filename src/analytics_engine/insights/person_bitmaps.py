@@ -29,7 +29,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from analytics_engine.insights.base import SQL, TENANT_PREDICATE
-from analytics_engine.insights.dates import bucket_sql, period_start
+from analytics_engine.insights.dates import Resolved, bucket_sql, period_start
 from analytics_engine.insights.filters import CohortFilter, Params
 from analytics_engine.insights.preaggregations import ANY_EVENT, Window, cohorts_on_people, hour_aligned
 from analytics_engine.warehouse.params import utc_text
@@ -181,3 +181,49 @@ def active_users_sql(runner: EngagementRunner) -> SQL:
         f"FROM ({states})) WHERE d >= {params.add(first_day, 'Date')} AND d <= {params.add(last_day, 'Date')}"
     )
     return SQL("active_users:person_hours", sql, params.values)
+
+
+def trend_applies(runner: InsightRunner[Any], filters: list[Any], windows: list[Window]) -> bool:
+    """A unique-users trend series is answered exactly from the bitmaps: `applies` (no breakdown,
+    only cohort filters, every window on whole UTC hours in a whole-hour zone)."""
+    return applies(runner, filters, windows, breakdown=False)
+
+
+def unique_users_sql(
+    runner: InsightRunner[Any], event: str | None, filters: list[Any], period: Resolved
+) -> tuple[str, dict[str, Any]]:
+    """A unique-users trend series as the raw series SQL's rows (bucket, bd, value, is_total).
+
+    Each UTC hour of [start, end) lies wholly in one local bucket (`trend_applies`), so a bucket's
+    people are the OR of its hours' bitmaps and the total the OR of all of them; cohort filters are
+    an AND with the cohort's bitmap. Cumulative: the people first seen in each bucket, as the raw
+    path gives them (the runner adds them up): the running OR's cardinality less the previous one's."""
+    interval, cumulative = runner.query.interval, runner.query.cumulative
+    start, end = period.start, period.end
+    params = runner.new_params()
+    bits = Bitmaps(runner, params)
+    mask = bits.mask(filters)
+    bucket = bucket_sql(interval, "hour", "{tz:String}")
+    per_bucket = (
+        f"SELECT {bucket} AS b, {_masked('groupBitmapMergeState(people)', mask)} AS st FROM {bits.table} "
+        f"WHERE {bits.hours(event, start, end)} GROUP BY b"
+    )
+    bd = "CAST([], 'Array(String)') AS bd"
+    if not cumulative:
+        sql = (
+            f"SELECT b AS bucket, {bd}, toFloat64(groupBitmapMerge(st)) AS value, grouping(bucket) AS is_total "
+            f"FROM ({per_bucket}) GROUP BY GROUPING SETS ((bucket, bd), (bd))"
+        )
+        return sql, params.values
+    running = (
+        "SELECT b, toUInt64(groupBitmapMerge(st) OVER (ORDER BY b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)) "
+        f"AS upto FROM ({per_bucket})"
+    )
+    sql = (
+        f"SELECT b AS bucket, {bd}, toFloat64(upto - lagInFrame(upto, 1, toUInt64(0)) "
+        f"OVER (ORDER BY b ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)) AS value, toUInt8(0) AS is_total "
+        f"FROM ({running}) "
+        f"UNION ALL SELECT max(b) AS bucket, {bd}, toFloat64(groupBitmapMerge(st)) AS value, toUInt8(1) AS is_total "
+        f"FROM ({per_bucket})"
+    )
+    return sql, params.values

@@ -8,7 +8,8 @@ of `metrics_daily` cut by the value of one property; `metrics_by_property_days` 
 `metrics_monthly` and `metrics_daily` are read). A series is served from it when:
 
 - everything the plain rollups ask (insights/rollups.py): no cohort, no group aggregation, math
-  `total`, `unique_users` or `per_user_avg` (cumulative only with `total`), interval a day or coarser,
+  `total` (unique users are exact on the raw path and the rollup's sketches are not; docs/insights.md,
+  "Unique users"), interval a day or coarser,
   the range (and the current range the breakdown's top values come from) on whole UTC hours, and the
   zone's offset whole hours throughout;
 - and at most ONE property filter in all (query-wide and the series' own), on a property with a
@@ -22,8 +23,7 @@ of `metrics_daily` cut by the value of one property; `metrics_by_property_days` 
 
 Anything else (two filters, a filter and a breakdown on different properties, a number column, a
 half-hour zone...) reads raw events, with the same answer. Both paths give the same numbers: counts
-are sums of the same rows, and merging the states equals `uniqCombined(14)` over the same rows (the
-raw path's `UNIQUE_USERS`); the top N of a breakdown ranks the same counts with the same tie order.
+are sums of the same rows; the top N of a breakdown ranks the same counts with the same tie order.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from analytics_engine.insights.filters import (
 from analytics_engine.insights.models import TrendSeries, TrendsQuery
 from analytics_engine.insights.rollups import (
     ROLLUP_MATHS,
-    _users_sql,
     _value_sql,
     _whole_day,
     _whole_hours,
@@ -88,7 +87,6 @@ def property_plan(
         query.cohort_id
         or query.aggregation is not None
         or series.math not in ROLLUP_MATHS
-        or (query.cumulative and series.math != "total")
         or query.interval == "hour"
         or not all(_whole_hours(p) and whole_hour_zone(p) for p in periods)
     ):
@@ -143,8 +141,7 @@ def property_rollup_sql(
     top_period: Resolved,
     interval: str,
 ) -> tuple[str, dict[str, Any]]:
-    """The raw series SQL's columns (bucket, bd, value, is_total) and the unique-user estimate behind
-    the value (`user_estimate`, for `rollup_approximate`; the caller drops it)."""
+    """The raw series SQL's columns (bucket, bd, value, is_total)."""
     params = runner.new_params()
     warehouse = runner.runtime.warehouse
     column = params.add(plan.column, "String")
@@ -153,18 +150,18 @@ def property_rollup_sql(
     key = f"tenant_id = {{tenant_id:String}} AND property = {column}{event}{condition}"
 
     def rows_of(p: Resolved) -> str:
-        """(t, v, events, users) of the range: the UTC days lying wholly inside it and inside one
+        """(t, v, events) of the range: the UTC days lying wholly inside it and inside one
         bucket from the day table, the other hours from the hour table (as insights/rollups.py)."""
         start = params.add(utc_text(p.start)[:19], "DateTime('UTC')")
         end = params.add(utc_text(p.end)[:19], "DateTime('UTC')")
         hour_day = "toDateTime(toDate(hour), 'UTC')"
         hours = (
-            f"SELECT hour AS t, value AS v, events, users FROM {warehouse.table(TABLE)} WHERE {key} "
+            f"SELECT hour AS t, value AS v, events FROM {warehouse.table(TABLE)} WHERE {key} "
             f"AND hour >= {start} AND hour < {end} AND NOT {_whole_day(hour_day, start, end, interval)}"
         )
         day_start = "toDateTime(day, 'UTC')"
         days = (
-            f"SELECT {day_start} AS t, value AS v, events, users FROM {warehouse.table(DAYS)} WHERE {key} "
+            f"SELECT {day_start} AS t, value AS v, events FROM {warehouse.table(DAYS)} WHERE {key} "
             f"AND day >= toDate({start}) AND day < toDate({end}) AND {_whole_day(day_start, start, end, interval)}"
         )
         return days if days_only(p) else f"{hours} UNION ALL {days}"
@@ -180,7 +177,7 @@ def property_rollup_sql(
     bucket = bucket_sql(interval, "t", "{tz:String}")
     sql = (
         f"SELECT {bucket} AS bucket, {select_bd}, {_value_sql(series.math)} AS value, "
-        f"grouping(bucket) AS is_total, {_users_sql(series.math)} AS user_estimate "
+        "grouping(bucket) AS is_total "
         f"FROM ({rows_of(period)}) GROUP BY GROUPING SETS ((bucket, bd), (bd))"
     )
     return sql, params.values

@@ -97,8 +97,8 @@ class InsightResponse(BaseModel):
     computed_at: datetime
     approximate: bool = Field(
         False,
-        description="A unique-user figure is a sketch estimate (500 or more people in a bucket or total, "
-        "from the rollups or a raw unique_users trend).",
+        description="A unique-user figure is a sketch estimate. Always false: unique users are counted "
+        "exactly on every path (the person bitmaps or raw events; docs/insights.md).",
     )
     timing: Timing = Field(default_factory=Timing)
     materialized_properties: list[str] = Field(

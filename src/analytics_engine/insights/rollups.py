@@ -10,11 +10,16 @@ Rollups (warehouse migrations 0600, 0960) are kept by materialized views on ever
   days lying wholly inside it from here, and the hours at its edges (where a local day straddles two
   UTC days) from `metrics_daily`: a year of daily points reads ~365 day rows plus edge hours.
 
-The planner uses them when the series has no filters, no breakdown, math `total`, `unique_users` or
-`per_user_avg`, the interval is a day or coarser, the range starts and ends on whole UTC hours, and the
-zone's offset is whole hours throughout the range. Otherwise raw events. Both paths give the same
-numbers: counts are sums, and merging the stored `UNIQUE_USERS` states (`UNIQUE_USERS_MERGE`) equals
-that function over the same rows (migration 0960; it replaced `uniq` states, which were slow to read).
+The planner uses them when the series has no filters, no breakdown, math `total`, the interval is a
+day or coarser, the range starts and ends on whole UTC hours, and the zone's offset is whole hours
+throughout the range. Otherwise raw events. Both paths give the same numbers: counts are sums.
+
+The rollups also hold a unique-users sketch per hour and day (`uniqCombinedState(14)`, migration
+0960), but they no longer answer unique users: the sketch is exact only up to 512 people (measured:
+every count of 1-512 ids exact in 20 x 512 trials; from 513 on a HyperLogLog estimate, typically 0.5%
+off, at worst 1.8%), while the person bitmaps (insights/person_bitmaps.py) and the raw path
+(`uniqExact`) count exactly. A unique-users or per-user series reads the bitmaps when they answer,
+raw events otherwise (docs/insights.md, "Unique users").
 """
 
 from __future__ import annotations
@@ -24,20 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 from analytics_engine.insights.dates import Resolved, bucket_sql
 from analytics_engine.insights.models import TrendSeries, TrendsQuery
-from analytics_engine.insights.trends_builder import UNIQUE_USERS_MERGE
 from analytics_engine.warehouse.params import utc_text
 
 if TYPE_CHECKING:
     from analytics_engine.insights.base import InsightRunner
 
-ROLLUP_MATHS = {"total", "unique_users", "per_user_avg"}
-# `uniqCombined(14)` counts exactly up to 512 distinct ids (measured in chDB: every count of 1-512 ids
-# exact in 20 x 512 trials; from 513 on a HyperLogLog estimate, typically 0.5% off, at worst 1.8% in
-# 440 trials of 513-100,000 ids). An estimate of a true count above 512 was never below 506 (8,700
-# trials of 513-599), so an answer with an estimate of 500 or more anywhere is flagged approximate.
-UNIQUE_EXACT_UP_TO = 512
-APPROXIMATE_FROM = 500
-_USER_MATHS = {"unique_users", "per_user_avg"}
+# Only counts: unique users are exact on every other path, and the sketches are not (see above).
+ROLLUP_MATHS = {"total"}
 
 
 def whole_hour_zone(period: Resolved) -> bool:
@@ -78,7 +76,6 @@ def rollup_eligible(query: TrendsQuery, series: TrendSeries, period: Resolved) -
         and not query.breakdown
         and not series.filters
         and series.math in ROLLUP_MATHS
-        and not (query.cumulative and series.math != "total")
         and query.interval != "hour"
         and _whole_hours(period)
         and whole_hour_zone(period)
@@ -86,28 +83,9 @@ def rollup_eligible(query: TrendsQuery, series: TrendSeries, period: Resolved) -
 
 
 def _value_sql(math: str) -> str:
-    if math == "total":
-        return "toFloat64(sum(events))"
-    if math == "unique_users":
-        return f"toFloat64({UNIQUE_USERS_MERGE}(users))"
-    return f"if({UNIQUE_USERS_MERGE}(users) = 0, 0, sum(events) / {UNIQUE_USERS_MERGE}(users))"
-
-
-def _users_sql(math: str) -> str:
-    """The unique-user estimate behind the value (0 when the value does not use one)."""
-    return f"toFloat64({UNIQUE_USERS_MERGE}(users))" if math in _USER_MATHS else "toFloat64(0)"
-
-
-def rollup_approximate(rows: list[tuple[Any, ...]]) -> bool:
-    """Whether any bucket (or the total) of a rollup statement's rows rests on a sketch estimate."""
-    return any(row[4] >= APPROXIMATE_FROM for row in rows)
-
-
-def raw_unique_approximate(rows: list[tuple[Any, ...]]) -> bool:
-    """Whether a raw `unique_users` series (rows of bucket, breakdown, value, is_total) has a count
-    that is a sketch estimate: the raw path uses the rollups' `uniqCombined(14)`, so answers agree.
-    (A raw `per_user_avg` carries no count to judge by and is not flagged.)"""
-    return any(row[2] is not None and row[2] >= APPROXIMATE_FROM for row in rows)
+    if math != "total":  # `ROLLUP_MATHS` is checked first
+        raise ValueError(f"the rollups do not answer math {math!r}")
+    return "toFloat64(sum(events))"
 
 
 def _whole_day(day_start: str, start: str, end: str, interval: str) -> str:
@@ -122,8 +100,7 @@ def _whole_day(day_start: str, start: str, end: str, interval: str) -> str:
 def rollup_sql(
     runner: InsightRunner[TrendsQuery], series: TrendSeries, period: Resolved, interval: str
 ) -> tuple[str, dict[str, Any]]:
-    """The raw series SQL's columns (bucket, bd, value, is_total) and `users`, the unique-user
-    estimate behind the value (for `rollup_approximate`; the caller drops it)."""
+    """The raw series SQL's columns (bucket, bd, value, is_total)."""
     params = runner.new_params()
     start = params.add(utc_text(period.start)[:19], "DateTime('UTC')")
     end = params.add(utc_text(period.end)[:19], "DateTime('UTC')")
@@ -131,13 +108,13 @@ def rollup_sql(
     tenant = "tenant_id = {tenant_id:String}"
     hour_day = "toDateTime(toDate(hour), 'UTC')"
     hours = (
-        f"SELECT hour AS t, events, users FROM {runner.runtime.warehouse.table('metrics_daily')} "
+        f"SELECT hour AS t, events FROM {runner.runtime.warehouse.table('metrics_daily')} "
         f"WHERE {tenant}{event} AND hour >= {start} AND hour < {end} "
         f"AND NOT {_whole_day(hour_day, start, end, interval)}"
     )
     day_start = "toDateTime(day, 'UTC')"
     days = (
-        f"SELECT {day_start} AS t, events, users FROM {runner.runtime.warehouse.table('metrics_monthly')} "
+        f"SELECT {day_start} AS t, events FROM {runner.runtime.warehouse.table('metrics_monthly')} "
         f"WHERE {tenant}{event} AND day >= toDate({start}) AND day < toDate({end}) "
         f"AND {_whole_day(day_start, start, end, interval)}"
     )
@@ -145,7 +122,7 @@ def rollup_sql(
     rows = days if days_only(period) else f"{hours} UNION ALL {days}"
     sql = (
         f"SELECT {bucket} AS bucket, CAST([], 'Array(String)') AS bd, {_value_sql(series.math)} AS value, "
-        f"grouping(bucket) AS is_total, {_users_sql(series.math)} AS user_estimate "
+        "grouping(bucket) AS is_total "
         f"FROM ({rows}) GROUP BY GROUPING SETS ((bucket, bd), (bd))"
     )
     return sql, params.values

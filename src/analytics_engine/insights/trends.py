@@ -11,16 +11,18 @@ from typing import Any
 from analytics_engine.annotations.marks import place
 from analytics_engine.annotations.schemas import AnnotationPublic
 from analytics_engine.errors import InvalidInput
+from analytics_engine.insights import person_bitmaps
 from analytics_engine.insights.base import SQL, Executor, InsightRunner
 from analytics_engine.insights.dates import Resolved, bucket_key, bucket_label, buckets
 from analytics_engine.insights.filters import NONE_LABEL, OTHER
 from analytics_engine.insights.formula import evaluate, letter, parse_formula
 from analytics_engine.insights.models import PROPERTY_MATHS, TrendSeries, TrendsQuery
-from analytics_engine.insights.preaggregations import fresh_as_of
+from analytics_engine.insights.preaggregations import SERVED_BY as PREAGGREGATION
+from analytics_engine.insights.preaggregations import Window, fresh_as_of
 from analytics_engine.insights.property_rollups import SERVED_BY as PROPERTY_ROLLUP
 from analytics_engine.insights.property_rollups import property_plan, property_rollup_sql
 from analytics_engine.insights.results import InsightResponse, Point, Series, TrendsResult
-from analytics_engine.insights.rollups import raw_unique_approximate, rollup_approximate, rollup_eligible, rollup_sql
+from analytics_engine.insights.rollups import rollup_eligible, rollup_sql
 from analytics_engine.insights.trends_builder import series_sql
 
 _CUMULATIVE_MATHS = {"total", "unique_users", "sum"}
@@ -49,7 +51,8 @@ def series_label(series: TrendSeries) -> str:
 
 
 def _path_of(statement_name: str) -> str:
-    """What a statement reads (`A:current:rollup`): rollup, property_rollup or raw (no suffix)."""
+    """What a statement reads (`A:current:rollup`): rollup, property_rollup, person_hours or raw (no
+    suffix)."""
     parts = statement_name.split(":")
     return parts[2] if len(parts) > 2 else "raw"
 
@@ -98,14 +101,25 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         return out
 
     def plan(self, series: TrendSeries, period: Resolved) -> str:
-        """`rollup`, `property_rollup` (a filter or breakdown on one materialized property) or `raw`."""
+        """`person_hours` (unique users, exact), `rollup`, `property_rollup` (a filter or breakdown on
+        one materialized property) or `raw`. Unique users are counted exactly on every path: the
+        rollups' sketches never answer them (docs/insights.md, "Unique users")."""
         if not self.allow_rollups:
             return "raw"
+        if self._bitmapped(series, period):
+            return person_bitmaps.TABLE
         if rollup_eligible(self.query, series, period):
             return "rollup"
         if self._property_plan(series, period) is not None:
             return PROPERTY_ROLLUP
         return "raw"
+
+    def _bitmapped(self, series: TrendSeries, period: Resolved) -> bool:
+        """Unique users of an event (or any event) from the person bitmaps, when they answer exactly."""
+        if series.math != "unique_users" or self.query.breakdown:
+            return False
+        window = Window(period.start, period.end, self.query.interval, self.tz)
+        return person_bitmaps.trend_applies(self, [*self.query.all_filters(), *series.filters], [window])
 
     def _property_plan(self, series: TrendSeries, period: Resolved) -> Any:
         materialized = self.cohorts.materialized
@@ -117,7 +131,10 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
             for which, period in self.periods():
                 name = f"{letter(index)}:{which}"
                 path = self.plan(series, period)
-                if path == "rollup":
+                if path == person_bitmaps.TABLE:
+                    filters = [*self.query.all_filters(), *series.filters]
+                    text, params = person_bitmaps.unique_users_sql(self, series.event, filters, period)
+                elif path == "rollup":
                     text, params = rollup_sql(self, series, period, self.query.interval)
                 elif path == PROPERTY_ROLLUP:
                     plan = self._property_plan(series, period)
@@ -132,24 +149,25 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
         query = self.query
         statements = self.to_sql()
         paths = {_path_of(s.name) for s in statements}
-        # A query mixing the rollups says the more specific one; any raw statement makes it `raw`.
-        self.served_by = "raw" if "raw" in paths else (PROPERTY_ROLLUP if PROPERTY_ROLLUP in paths else "rollup")
+        # A query mixing pre-aggregations says the more specific one; any raw statement makes it `raw`.
+        if "raw" in paths:
+            self.served_by = "raw"
+        elif PROPERTY_ROLLUP in paths:
+            self.served_by = PROPERTY_ROLLUP
+        elif person_bitmaps.TABLE in paths:
+            self.served_by = PREAGGREGATION
+        else:
+            self.served_by = "rollup"
+        self.served_from = person_bitmaps.TABLE if self.served_by != "raw" and person_bitmaps.TABLE in paths else None
         out: list[Series] = []
         by_letter: dict[tuple[str, str], dict[tuple[str, ...], Series]] = defaultdict(dict)
-        approximate = False
         # The rollups are written by the same insert as events (materialized views): every event
         # committed before the statements run is counted, so a rollup answer is fresh as of then.
         started = fresh_as_of()
         for statement, result in zip(statements, executor.run_all(statements), strict=True):
             index_letter, which = statement.name.split(":")[:2]
-            path = _path_of(statement.name)
             series = query.series[ord(index_letter) - ord("A")]
             rows = result.rows
-            if path != "raw":  # rollup unique users above 512 are sketch estimates
-                approximate = approximate or rollup_approximate(rows)
-                rows = [row[:4] for row in rows]
-            elif series.math == "unique_users":  # the raw path counts with the same function
-                approximate = approximate or raw_unique_approximate(rows)
             period_buckets = self.buckets if which == "current" else self.previous_buckets
             for item in self._map(series, rows, period_buckets, which):
                 out.append(item)
@@ -164,7 +182,7 @@ class TrendsRunner(InsightRunner[TrendsQuery]):
             interval=query.interval,
             series=out,
             totals=totals,
-            approximate=approximate,
+            approximate=False,  # unique users are exact on every path (docs/insights.md, "Unique users")
             annotations=marks,
             fresh_as_of=fresh,
         )

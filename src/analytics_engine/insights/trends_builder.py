@@ -13,15 +13,15 @@ if TYPE_CHECKING:
     from analytics_engine.insights.base import InsightRunner
 
 _QUANTILES = {"median": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
-# Unique users everywhere trends count them: the rollups store states of this very function
-# (warehouse migration 0960), so raw and rollup answers are equal. Exact up to ~700 people per
-# bucket, a HyperLogLog estimate (~0.8% error) beyond; see docs/insights.md.
-UNIQUE_USERS = "uniqCombined(14)"
-UNIQUE_USERS_MERGE = "uniqCombinedMerge(14)"  # what reads the rollups' states of UNIQUE_USERS
+# Unique users everywhere trends count them on raw events: exact, as the person bitmaps are
+# (insights/person_bitmaps.py), so every path gives the same numbers (docs/insights.md, "Unique users").
+# Counted on `person_key` (cityHash64(distinct_id), a column of events), as the raw per-person stages
+# of retention and funnels group: a UInt64 set costs ~2.5x less CPU than one of strings (10M, docs/benchmarks.md).
+UNIQUE_USERS = "uniqExact"
 
 
-def math_sql(series: TrendSeries, unit: str = "distinct_id") -> str:
-    """`unit`: who `unique_users` counts (distinct_id, or a group key: docs/groups.md)."""
+def math_sql(series: TrendSeries, unit: str = "person_key") -> str:
+    """`unit`: who `unique_users` counts (`person_key`, or the hash of a group key: docs/groups.md)."""
     math = series.math
     if math == "total":
         return "toFloat64(count())"
@@ -74,7 +74,7 @@ def series_sql(
             f"FROM ({inner}) GROUP BY GROUPING SETS ((bucket, bd), (bd))"
         )
         return sql, params.values
-    value = math_sql(series, runner.unit_id())
+    value = math_sql(series, runner.unit_key())
     sql = (
         f"SELECT {bucket} AS bucket, {select_bd}, {value} AS value, grouping(bucket) AS is_total "
         f"FROM {runner.events} WHERE {' AND '.join(where)} GROUP BY GROUPING SETS ((bucket, bd), (bd))"
