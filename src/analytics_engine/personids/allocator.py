@@ -139,16 +139,23 @@ class PersonIds:
 
     def with_ids(self, body: bytes) -> bytes:
         """The batch's lines (JSONCompactEachRow, EVENT_COLUMNS order: tenant_id, event, distinct_id,
-        ...) each with its person's id appended as one more value (`PERSON_ID_COLUMN`)."""
-        lines = [line for line in body.split(b"\n") if line.strip()]
-        rows = [orjson.loads(line) for line in lines]
+        ...) each with its person's id appended as one more value (`PERSON_ID_COLUMN`).
+
+        Only (tenant, distinct id) is kept of each parsed line: holding a batch's parsed rows (a list
+        and a properties dict per event) made the cyclic GC walk them again and again, which doubled
+        this function's CPU (docs/benchmarks.md, "Ingest budget of the person bitmaps")."""
+        lines = [line.rstrip() for line in body.split(b"\n") if line.strip()]
+        keys = [(row[0], row[2]) for row in map(orjson.loads, lines)]
         people: dict[str, set[str]] = defaultdict(set)
-        for row in rows:
-            people[row[0]].add(row[2])
-        ids = {tenant_id: self.ids_for(tenant_id, found) for tenant_id, found in people.items()}
+        for tenant_id, distinct_id in keys:
+            people[tenant_id].add(distinct_id)
+        # One rendered `,<id>]` per person of the batch, put in place of each line's closing bracket.
+        suffixes = {
+            tenant_id: {d: b"," + str(i).encode() + b"]" for d, i in self.ids_for(tenant_id, found).items()}
+            for tenant_id, found in people.items()
+        }
         return b"\n".join(
-            line.rstrip()[:-1] + b"," + str(ids[row[0]][row[2]]).encode() + b"]"
-            for line, row in zip(lines, rows, strict=True)
+            line[:-1] + suffixes[tenant][person] for line, (tenant, person) in zip(lines, keys, strict=True)
         )
 
 
