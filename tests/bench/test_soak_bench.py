@@ -5,7 +5,6 @@ NATS and PostgreSQL; nothing acknowledged is lost, nothing errs. `analytics-engi
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
@@ -45,17 +44,10 @@ def test_cpu_figures_give_cores_cpu_per_stored_event_and_busy_threads():
 def test_process_and_thread_cpu_read_this_process():
     spent = process_cpu(os.getpid())
     by_thread = thread_cpu(os.getpid())
-
-    def spin() -> None:
-        deadline = process_cpu(os.getpid()) + 0.3
-        while process_cpu(os.getpid()) < deadline:
-            pass
-
-    worker = threading.Thread(target=spin)
-    worker.start()
-    worker.join(timeout=30)
-    assert process_cpu(os.getpid()) >= spent + 0.3
-    assert sum(thread_cpu(os.getpid()).values()) > sum(by_thread.values())
+    # Spin in this (live) thread: a thread that ended no longer shows in /proc/<pid>/task.
+    while process_cpu(os.getpid()) < spent + 0.3:
+        pass
+    assert sum(thread_cpu(os.getpid()).values()) >= sum(by_thread.values()) + 0.25
 
 
 def test_memory_components_read_each_part_at_start_middle_and_end():
