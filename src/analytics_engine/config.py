@@ -146,6 +146,12 @@ class Settings(BaseSettings):
         description="Group commit: inserts that may run at the same time (a further one only for a backlog "
         "of half an insert or more).",
     )
+    ingest_gather_checks: bool = Field(
+        True,
+        description="Group commit: while an insert runs, check the requests arriving meanwhile together "
+        "shortly before it ends (one duplicate look-up instead of one per request); false checks each batch "
+        "as it closes.",
+    )
 
     # --- streaming ingest from NATS JetStream, and the outgoing event bus ----------------------
     nats_url: str = Field(

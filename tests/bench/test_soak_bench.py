@@ -4,9 +4,20 @@ NATS and PostgreSQL; nothing acknowledged is lost, nothing errs. `analytics-engi
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from analytics_engine.bench.soak import Faults, memory_components, p95, rss_growth, run
+from analytics_engine.bench.soak import (
+    Faults,
+    cpu_figures,
+    memory_components,
+    p95,
+    process_cpu,
+    rss_growth,
+    run,
+    thread_cpu,
+)
 from tests.support.services import NATS, POSTGRES, require_service
 
 
@@ -17,6 +28,26 @@ def test_p95_and_memory_growth_helpers():
     growth = rss_growth(samples, 60.0)
     assert growth["middle_mib"] == pytest.approx(1000 / 1024, abs=0.1)
     assert growth["growth_last_half"] == pytest.approx(0.05)
+
+
+def test_cpu_figures_give_cores_cpu_per_stored_event_and_busy_threads():
+    before = (10.0, {"python": 4.0, "ThreadPool": 3.0, "idle": 1.0})
+    after = (40.0, {"python": 14.0, "ThreadPool": 13.0, "idle": 1.001, "MergeMutate": 5.0})
+    found = cpu_figures(before, after, seconds=20.0, events=300_000)
+    assert found["cores"] == 1.5
+    assert found["us_per_stored_event"] == 100.0
+    # busiest first; a thread under 0.005 cores is left out; one born meanwhile counts from zero
+    assert found["cores_by_thread"] == {"python": 0.5, "ThreadPool": 0.5, "MergeMutate": 0.25}
+    assert cpu_figures(before, after, seconds=20.0, events=0)["us_per_stored_event"] is None
+
+
+def test_process_and_thread_cpu_read_this_process():
+    spent = process_cpu(os.getpid())
+    by_thread = thread_cpu(os.getpid())
+    # Spin in this (live) thread: a thread that ended no longer shows in /proc/<pid>/task.
+    while process_cpu(os.getpid()) < spent + 0.3:
+        pass
+    assert sum(thread_cpu(os.getpid()).values()) >= sum(by_thread.values()) + 0.25
 
 
 def test_memory_components_read_each_part_at_start_middle_and_end():
@@ -62,6 +93,9 @@ def test_a_short_soak_loses_nothing_and_errs_nowhere(tmp_path, monkeypatch):
     parts = result["memory"]["components"]["figures"]
     assert parts["process.rss_bytes"]["end"] > 0 and "engine.MemoryTracking" in parts
     assert result["retried"] >= 0 and result["load_average"]
+    # The server's CPU while the load ran, by thread name (what compares on a shared machine).
+    assert result["server_cpu"]["cores"] > 0 and result["server_cpu"]["us_per_stored_event"] > 0
+    assert result["server_cpu"]["cores_by_thread"]
     for name in ("http_ingest", "nats_publish", "dashboard_render", "export", "alert_evaluation", "backfill"):
         assert result["operations"][name]["count"] > 0, name
     # SSE streams stayed open without an error (errors == 0); how many widget updates arrive in 30 s

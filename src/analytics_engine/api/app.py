@@ -128,6 +128,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             max_wait_ms=settings.ingest_batch_max_wait_ms,
             max_insert_events=settings.ingest_max_insert_events,
             max_concurrent_inserts=settings.ingest_max_concurrent_inserts,
+            gather_checks=settings.ingest_gather_checks,
             on_commit=publish_commits(rt.bus),
         )
         committer.start()

@@ -407,6 +407,44 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of the process's live threads, summed by thread name (`python`,
+    chDB's `ThreadPool`, `MergeMutate`, ...). On a machine shared with other work, the server's CPU per
+    stored event is the figure that compares between runs; wall-clock rates depend on the neighbours."""
+    tick = os.sysconf("SC_CLK_TCK")
+    by_name: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return by_name
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds of the whole process, its ended threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_figures(
+    before: tuple[float, dict[str, float]], after: tuple[float, dict[str, float]], seconds: float, events: int
+) -> dict[str, Any]:
+    """Cores the server used while the load ran, its CPU per stored event, and the share of each
+    thread name (threads that ended meanwhile count in the total only)."""
+    total = after[0] - before[0]
+    threads = {name: after[1][name] - before[1].get(name, 0.0) for name in after[1]}
+    return {
+        "cores": round(total / seconds, 3) if seconds > 0 else None,
+        "us_per_stored_event": round(total / events * 1e6, 1) if events > 0 else None,
+        "cores_by_thread": {
+            name: round(spent / seconds, 3)
+            for name, spent in sorted(threads.items(), key=lambda item: -item[1])
+            if seconds > 0 and spent / seconds >= 0.005
+        },
+    }
+
+
 def _sample_rss(pid: int, samples: list[tuple[float, int]], stop: threading.Event) -> None:
     started = time.monotonic()
     while not stop.wait(2.0):
@@ -738,12 +776,15 @@ def run(
             filler = threading.Thread(target=start_backfill, daemon=True)
             if backfill_rows:
                 filler.start()
+            cpu_before = (process_cpu(server.process.pid), thread_cpu(server.process.pid))
             load_started = time.monotonic()
             asyncio.run(_load(soak, rate, nats_share, dashboard_id, alert_ids, sse, faults))
             load_seconds = time.monotonic() - load_started
+            cpu_after = (process_cpu(server.process.pid), thread_cpu(server.process.pid))
             stored_at_end = httpx.get(
                 f"{server.url}/v1/events/count", headers={"Authorization": f"Bearer {key}"}, timeout=120
             ).json()["count"]
+            cpu = cpu_figures(cpu_before, cpu_after, load_seconds, stored_at_end - history_count)
             load_samples = len(samples)
             load_reports = [item for item in reports if item[0] <= load_seconds + MEMORY_EVERY_SECONDS / 2]
             if backfill_rows:
@@ -779,6 +820,7 @@ def run(
         "achieved_events_per_second": round(acknowledged / load_seconds),
         "stored_during_load_per_second": round((stored_at_end - history_count) / load_seconds),
         "backlog_at_load_end": history_count + acknowledged - stored_at_end,
+        "server_cpu": cpu,
         "sse_widget_messages": soak.sse_messages,
         "retried": soak.retried,
         "resent": soak.resent,
@@ -835,6 +877,14 @@ def run(
                 f"{soak.resent['http']} / {soak.resent['nats']}",
             ],
             ["load average at the end (1, 5, 15 min)", result["load_average"]],
+            [
+                "server: cores used / CPU per stored event (us), while loading",
+                f"{cpu['cores']} / {cpu['us_per_stored_event']}",
+            ],
+            [
+                "server: cores by thread",
+                ", ".join(f"{name} {cores}" for name, cores in list(cpu["cores_by_thread"].items())[:6]),
+            ],
             ["RSS middle -> end (MiB)", f"{memory.get('middle_mib')} -> {memory.get('end_mib')}"],
             ["RSS growth over the last half (target < 10%)", memory.get("growth_last_half", "")],
             ["RSS max, the backlog's drain included (MiB)", memory["max_mib_with_drain"]],

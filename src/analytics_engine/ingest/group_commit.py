@@ -9,7 +9,13 @@ insert path when it ran in between, docs/ingest.md), and requests that arrived m
 the next insert together: under load inserts grow, which is what makes the warehouse fast, while a
 lone request waits at most `max_wait_ms`. Up to `max_concurrent_inserts` inserts run at a time, a
 further one only for a backlog of half an insert or more, so inserts stay large while both cores can
-work on them; the claims keep the duplicate check exact whatever runs side by side. The 2xx leaves
+work on them; the claims keep the duplicate check exact whatever runs side by side. While an insert
+runs, requests are not checked as they come but gathered and checked together shortly before that
+insert is expected to end (from the last inserts' and checks' durations), or once they fill half an
+insert: the duplicate check's look-up costs about the same whatever number of ids it carries (it reads
+`event_ids`' granules for them, about the whole table for a few thousand random ids), so one
+check of 10,000 ids costs a fraction of ten checks of 1,000 (docs/benchmarks.md, "Soak at 20k"),
+and the requests still join the next insert. The 2xx leaves
 only after the insert returned, and `close()` flushes what is pending, so an acknowledged event is
 never lost.
 """
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +63,7 @@ class GroupCommitter:
         max_wait_ms: int = 10,
         max_insert_events: int = 40_000,
         max_concurrent_inserts: int = 2,
+        gather_checks: bool = True,
         on_commit: Callable[[dict[str, int]], Awaitable[None]] | None = None,
     ) -> None:
         self.writer = writer
@@ -74,6 +82,13 @@ class GroupCommitter:
         self._inserters: set[asyncio.Task[None]] = set()
         self._running_inserters = 0  # counted from spawn to exit, in step with the decision to exit
         self._closing = False
+        # Gathering while an insert runs: the last inserts' and checks' durations (smoothed), when
+        # the newest insert began, and a wake-up for an insert that ended or a queue of half an insert.
+        self._insert_seconds: float | None = None
+        self._check_seconds: float | None = None
+        self._insert_began = 0.0
+        self._gather_wakeup = asyncio.Event()
+        self.gather_checks = gather_checks
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="group-commit")
@@ -94,12 +109,15 @@ class GroupCommitter:
         self._wakeup.set()
         if self._queued_events >= self.max_events:
             self._full.set()
+        if self._queued_events >= self.max_insert_events // 2:
+            self._gather_wakeup.set()
         return await pending.done
 
     async def close(self) -> None:
         self._closing = True
         self._wakeup.set()
         self._full.set()
+        self._gather_wakeup.set()
         if self._task is not None:
             await self._task
 
@@ -116,7 +134,32 @@ class GroupCommitter:
             if self._queued_events < self.max_events and not self._closing:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self.max_wait)
+            await self._gather()
             await self._check(self._take_batch())
+
+    def _gather_for(self) -> float:
+        """Seconds to keep gathering before checking what is queued: while an insert runs that no new
+        inserter would join, until the check would end about when that insert does; 0 when idle, with
+        no durations measured yet (the first inserts), or with half an insert queued."""
+        if (
+            not self.gather_checks
+            or self._closing
+            or self._running_inserters == 0
+            or self._insert_seconds is None
+            or self._check_seconds is None
+            or self._queued_events >= self.max_insert_events // 2
+        ):
+            return 0.0
+        ends = self._insert_began + self._insert_seconds
+        return ends - self._check_seconds - time.monotonic()
+
+    async def _gather(self) -> None:
+        """Once: an insert that ends early wakes it, and what gathered is checked then, even if the
+        inserter went on to the next insert at once (waiting for that one too would miss it)."""
+        self._gather_wakeup.clear()
+        if (wait := self._gather_for()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gather_wakeup.wait(), wait)
 
     def _take_batch(self) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -134,12 +177,14 @@ class GroupCommitter:
 
     async def _check(self, batch: list[_Pending]) -> None:
         accepted = [event for item in batch for event in item.accepted]
+        started = time.monotonic()
         try:
             claim = await asyncio.to_thread(self.writer.claim, accepted)
         except Exception as exc:
             log.error("ingest.check_failed", error=str(exc), events=len(accepted))
             _fail(batch, exc)
             return
+        self._check_seconds = _smoothed(self._check_seconds, time.monotonic() - started)
         self._checked.append(_Checked(batch, claim))
         if self._running_inserters == 0 or (
             self._running_inserters < self.max_concurrent_inserts and self._backlog_fills_an_insert()
@@ -174,6 +219,7 @@ class GroupCommitter:
             batch = [item for checked in group for item in checked.batch]
             fresh = [event for checked in group for event in checked.claim.fresh]
             rejected = [entry for item in batch for entry in item.rejected]
+            began = self._insert_began = time.monotonic()
             try:
                 await asyncio.to_thread(self.writer.insert, fresh, rejected)
             except Exception as exc:
@@ -182,6 +228,8 @@ class GroupCommitter:
                 continue
             finally:
                 self.writer.release(checked.claim for checked in group)
+                self._gather_wakeup.set()  # what gathered meanwhile is checked now
+            self._insert_seconds = _smoothed(self._insert_seconds, time.monotonic() - began)
             for item in batch:
                 if not item.done.done():
                     item.done.set_result(len(item.accepted))
@@ -191,6 +239,10 @@ class GroupCommitter:
                     await self.on_commit(dict(Counter(event.tenant_id for event in accepted)))
                 except Exception as exc:
                     log.warning("ingest.on_commit_failed", error=str(exc))
+
+
+def _smoothed(previous: float | None, latest: float) -> float:
+    return latest if previous is None else 0.7 * previous + 0.3 * latest
 
 
 def _fail(batch: list[_Pending], exc: Exception) -> None:
