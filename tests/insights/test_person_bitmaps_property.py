@@ -1,8 +1,9 @@
-"""Answers from the person bitmaps (`person_hours`, insights/person_bitmaps.py) equal raw answers on
-random events: first-time and recurring retention (day and week periods) and DAU/WAU/MAU, with late events (a
-second batch of earlier times), events written twice, cohort filters (in and not in), around
-Europe/Berlin's latest daylight-saving change, in Sao Paulo and UTC; a half-hour zone (Asia/Kolkata)
-and ranges off whole hours never read the bitmaps."""
+"""Answers from the person bitmaps (`person_hours`, insights/person_bitmaps.py) and from `person_weeks`
+(insights/preaggregations.py) equal raw answers on random events: first-time and recurring retention
+(day and week periods) and DAU/WAU/MAU, with late events (a second batch of earlier times), events
+written twice, cohort filters (in and not in), around Europe/Berlin's latest daylight-saving change,
+in Sao Paulo and UTC; a half-hour zone (Asia/Kolkata) and ranges off whole hours never read the
+bitmaps."""
 
 from __future__ import annotations
 
@@ -12,19 +13,18 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.insights.reference import Ev
-from tests.insights.support import load, new_tenant, run
-from tests.insights.test_preaggregations_property import (
+from tests.insights.preaggregation_cases import (
     BASE,
     HALF_HOUR_ZONES,
     USERS,
     ZONES,
-    make_cohort,
+    cohort_filters,
+    loaded_tenant,
     numbers,
-    random_events,
     range_strategy,
-    stored_tenant,
 )
+from tests.insights.reference import Ev
+from tests.insights.support import load, new_tenant, run
 
 
 def three_ways(runtime: Any, tenant: Any, query: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -76,20 +76,12 @@ def test_bitmap_answers_equal_raw(
     cohort: str | None,
     members: list[str],
 ) -> None:
-    tenant = stored_tenant(runtime, zone) if cohort else new_tenant(zone)
-    events = random_events(seed, count)
-    first, late = events[: count * 2 // 3], events[count * 2 // 3 :]
-    load(runtime, tenant, first)
-    load(runtime, tenant, late)  # later, with times throughout: late events
-    if twice:
-        load(runtime, tenant, first[:5])  # written again
+    tenant = loaded_tenant(runtime, zone, seed, count, twice, stored=cohort is not None)
     offset, days, half_hour = dates
     start_day = (BASE + timedelta(days=offset)).date()
     date_from = start_day.isoformat() + ("T10:30:00" if half_hour else "")
     date_range = {"date_from": date_from, "date_to": (start_day + timedelta(days=days)).isoformat()}
-    filters = []
-    if cohort is not None:
-        filters = [{"type": "cohort", "cohort_id": make_cohort(runtime, tenant, members), "operator": cohort}]
+    filters = cohort_filters(runtime, tenant, cohort, members)
     query: dict[str, Any]
     if kind == "retention":
         query = {

@@ -13,18 +13,17 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.insights.reference import Ev
-from tests.insights.support import load, new_tenant, run
-from tests.insights.test_preaggregations_property import (
+from tests.insights.preaggregation_cases import (
     BASE,
     HALF_HOUR_ZONES,
     USERS,
     ZONES,
-    make_cohort,
-    random_events,
+    cohort_filters,
+    loaded_tenant,
     range_strategy,
-    stored_tenant,
 )
+from tests.insights.reference import Ev
+from tests.insights.support import load, new_tenant, run
 
 
 def _numbers(answer: Any) -> Any:
@@ -75,13 +74,7 @@ def test_bitmap_trends_equal_raw(
     cohort: str | None,
     members: list[str],
 ) -> None:
-    tenant = stored_tenant(runtime, zone) if cohort else new_tenant(zone)
-    events = random_events(seed, count)
-    first, late = events[: count * 2 // 3], events[count * 2 // 3 :]
-    load(runtime, tenant, first)
-    load(runtime, tenant, late)  # later, with times throughout: late events
-    if twice:
-        load(runtime, tenant, first[:5])  # written again
+    tenant = loaded_tenant(runtime, zone, seed, count, twice, stored=cohort is not None)
     offset, days, half_hour = dates
     if interval == "hour":
         days = min(days, 3)
@@ -97,7 +90,7 @@ def test_bitmap_trends_equal_raw(
         "cumulative": mode == "cumulative",
     }
     if cohort is not None:
-        query["filters"] = [{"type": "cohort", "cohort_id": make_cohort(runtime, tenant, members), "operator": cohort}]
+        query["filters"] = cohort_filters(runtime, tenant, cohort, members)
     bitmaps, off, raw = bitmaps_and_raw(runtime, tenant, query)
     assert _numbers(bitmaps) == _numbers(off) == _numbers(raw)
     if empty:
