@@ -26,6 +26,7 @@ PLATFORM_USERS = {
     "impact/benchmarks.py",  # peer-group aggregates across tenants
     "ingest/consistency.py",  # operator's check of every derived table against events, all tenants
     "ingest/writer.py",  # mixed-tenant ingest batches, limited by ingest limits
+    "lifecycle/cold.py",  # DDL of the tables writing and summing one cold file (its rows: the tenant scope)
     "lifecycle/derived.py",  # the columns the property rollup's view reads (system.tables, no rows)
     "lifecycle/tiered_taxonomy.py",  # the taxonomy's one partition holds every tenant's rows (swapped whole)
     "lifecycle/tiering.py",  # month partitions of events are shared by every tenant
