@@ -16,7 +16,7 @@ from analytics_engine.cohorts.schemas import CohortCreate
 from analytics_engine.tenants.schemas import TenantCreate
 from analytics_engine.tenants.service import TenantContext
 from tests.insights.reference import Ev
-from tests.insights.support import load, new_tenant, recent_dst_change
+from tests.insights.support import load, new_tenant, recent_dst_change, run
 
 # Europe/Berlin's latest change: the data spans ~3 weeks around it.
 CHANGE = recent_dst_change("Europe/Berlin", min_age_days=20)
@@ -84,3 +84,32 @@ def cohort_filters(runtime: Any, tenant: Any, operator: str | None, members: lis
     if operator is None:
         return []
     return [{"type": "cohort", "cohort_id": make_cohort(runtime, tenant, members), "operator": operator}]
+
+
+# The random cases every test here draws (a test adds its own query's strategies beside these).
+CASE_STRATEGIES: dict[str, Any] = {
+    "seed": st.integers(0, 2**32),
+    "count": st.integers(5, 80),
+    "twice": st.booleans(),
+    "zone": st.sampled_from(ZONES),
+    "dates": range_strategy(),
+    "cohort": st.sampled_from([None, "in", "not_in"]),
+    "members": st.lists(st.sampled_from(USERS), min_size=1, max_size=3, unique=True),
+}
+
+
+def by_path(runtime: Any, tenant: Any, query: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The answer with the person bitmaps, with them switched off (`person_weeks` or raw), and with
+    every pre-aggregation off (raw); the settings are restored whatever happens."""
+    try:
+        runtime.settings.person_bitmaps = True
+        bitmaps = run(runtime, tenant, query, refresh=True)
+        runtime.settings.person_bitmaps = False
+        off = run(runtime, tenant, query, refresh=True)
+        runtime.settings.preaggregations = False
+        raw = run(runtime, tenant, query, refresh=True)
+    finally:
+        runtime.settings.person_bitmaps = True
+        runtime.settings.preaggregations = True
+    assert (raw.served_by, raw.served_from) == ("raw", None)
+    return bitmaps, off, raw

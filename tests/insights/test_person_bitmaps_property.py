@@ -15,13 +15,12 @@ from hypothesis import strategies as st
 
 from tests.insights.preaggregation_cases import (
     BASE,
+    CASE_STRATEGIES,
     HALF_HOUR_ZONES,
-    USERS,
-    ZONES,
+    by_path,
     cohort_filters,
     loaded_tenant,
     numbers,
-    range_strategy,
 )
 from tests.insights.reference import Ev
 from tests.insights.support import load, new_tenant, run
@@ -29,36 +28,20 @@ from tests.insights.support import load, new_tenant, run
 
 def three_ways(runtime: Any, tenant: Any, query: dict[str, Any]) -> tuple[Any, Any, Any]:
     """The answer with the bitmaps, with person_weeks only, and raw."""
-    try:
-        runtime.settings.person_bitmaps = True
-        bitmaps = run(runtime, tenant, query, refresh=True)
-        runtime.settings.person_bitmaps = False
-        weeks = run(runtime, tenant, query, refresh=True)
-        runtime.settings.preaggregations = False
-        raw = run(runtime, tenant, query, refresh=True)
-    finally:
-        runtime.settings.person_bitmaps = True
-        runtime.settings.preaggregations = True
-    assert raw.served_by == "raw" and raw.served_from is None
+    bitmaps, weeks, raw = by_path(runtime, tenant, query)
     assert weeks.served_from != "person_hours"
     return bitmaps, weeks, raw
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    seed=st.integers(0, 2**32),
-    count=st.integers(5, 80),
-    twice=st.booleans(),
-    zone=st.sampled_from(ZONES),
-    dates=range_strategy(),
+    **CASE_STRATEGIES,
     kind=st.sampled_from(["retention", "engagement"]),
     period=st.sampled_from(["day", "week"]),
     periods=st.integers(1, 5),
     start_type=st.sampled_from(["first_time", "recurring"]),
     start_event=st.sampled_from(["signup", "visit", None]),
     return_event=st.sampled_from(["visit", "other", None]),
-    cohort=st.sampled_from([None, "in", "not_in"]),
-    members=st.lists(st.sampled_from(USERS), min_size=1, max_size=3, unique=True),
 )
 def test_bitmap_answers_equal_raw(
     runtime: Any,

@@ -15,12 +15,11 @@ from hypothesis import strategies as st
 
 from tests.insights.preaggregation_cases import (
     BASE,
+    CASE_STRATEGIES,
     HALF_HOUR_ZONES,
-    USERS,
-    ZONES,
+    by_path,
     cohort_filters,
     loaded_tenant,
-    range_strategy,
 )
 from tests.insights.reference import Ev
 from tests.insights.support import load, new_tenant, run
@@ -32,33 +31,18 @@ def _numbers(answer: Any) -> Any:
 
 def bitmaps_and_raw(runtime: Any, tenant: Any, query: dict[str, Any]) -> tuple[Any, Any, Any]:
     """The answer with the bitmaps, with them switched off, and with every pre-aggregation off."""
-    try:
-        bitmaps = run(runtime, tenant, query, refresh=True)
-        runtime.settings.person_bitmaps = False
-        off = run(runtime, tenant, query, refresh=True)
-        runtime.settings.preaggregations = False
-        raw = run(runtime, tenant, query, refresh=True)
-    finally:
-        runtime.settings.person_bitmaps = True
-        runtime.settings.preaggregations = True
+    bitmaps, off, raw = by_path(runtime, tenant, query)
     assert (off.served_by, off.served_from) == ("raw", None)  # the sketches never answer unique users
-    assert (raw.served_by, raw.served_from) == ("raw", None)
     return bitmaps, off, raw
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
-    seed=st.integers(0, 2**32),
-    count=st.integers(5, 80),
-    twice=st.booleans(),
-    zone=st.sampled_from(ZONES),
-    dates=range_strategy(),
+    **CASE_STRATEGIES,
     empty=st.booleans(),
     interval=st.sampled_from(["hour", "day", "week", "month"]),
     mode=st.sampled_from(["plain", "compare", "cumulative"]),
     event=st.sampled_from(["visit", "signup", None]),
-    cohort=st.sampled_from([None, "in", "not_in"]),
-    members=st.lists(st.sampled_from(USERS), min_size=1, max_size=3, unique=True),
 )
 def test_bitmap_trends_equal_raw(
     runtime: Any,
