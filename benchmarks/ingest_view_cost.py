@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Issue 18 ingest budget (2026-12-07, third session): process CPU per event of ONE materialized
 view on `events` (all the others dropped), for the rows of `bench ingest` (30 days, seed 99, given
 dense person ids as the writer would), in blocks of 20,000 (what group commit formed in `bench
@@ -11,16 +10,12 @@ variant is the events table alone, to subtract).
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+
+import fresh_process_variants  # beside this script (sys.path[0])
 
 HOURS_8192 = """
 CREATE TABLE {t}.person_hours_alt (tenant_id LowCardinality(String), event LowCardinality(String), hour DateTime('UTC'),
@@ -94,51 +89,5 @@ def one(variant: str, events: int, block: int) -> dict[str, float]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=300000)
-    parser.add_argument("--block", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default="none,hours,weeks")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(one(args.one, args.events, args.block)))
-        return
-    results: dict[str, list[float]] = {v: [] for v in args.variants.split(",")}
-    for round_ in range(args.rounds):
-        for variant in results:
-            load = os.getloadavg()[0]
-            out = (
-                subprocess.run(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--one",
-                        variant,
-                        "--events",
-                        str(args.events),
-                        "--block",
-                        str(args.block),
-                    ],
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
-            figures = json.loads(out)
-            results[variant].append(figures["us_per_event"])
-            print(
-                f"round {round_ + 1} {variant:10} CPU {figures['us_per_event']:.1f} us/event (insert {figures['insert_us_per_event']:.1f}), wall {figures['wall_s']:.1f} s, load {load:.1f}",
-                flush=True,
-            )
-    base = statistics.median(results[next(iter(results))])
-    for variant, values in results.items():
-        median = statistics.median(values)
-        print(f"{variant:10} median {median:.1f} us/event, +{median - base:.1f} us over {next(iter(results))}")
-
-
 if __name__ == "__main__":
-    main()
+    fresh_process_variants.main(__file__, one, "none,hours,weeks", ratio=False)
