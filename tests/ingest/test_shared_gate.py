@@ -23,6 +23,7 @@ import pytest
 from analytics_engine.config import Settings
 from analytics_engine.core import Core
 from analytics_engine.metadata.db import MetadataDB
+from tests.conftest import build_settings
 from tests.ingest.gate_process import one_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,20 +62,21 @@ def _spawn(mode: str, seconds: float, log: Path, env: dict[str, str]) -> subproc
 
 
 @pytest.fixture
-def shared(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Core]]:
-    """The metadata URL and this process's own core sharing it (its own chDB folder)."""
+def shared(
+    kind: str, tmp_path: Path, warehouse_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, Core]]:
+    """The metadata URL and this process's own core sharing it (on the session's chDB folder: one
+    embedded engine per process)."""
     url = _metadata_url(kind, tmp_path, request)
     MetadataDB(url).migrate()
-    core = Core(
-        **Core.parts(
-            Settings(
-                metadata_url=url,
-                data_dir=tmp_path / "parent",
-                insert_gate_across_processes=True,
-                swap_lease_seconds=LEASE_SECONDS,
-            )
-        )
+    settings = build_settings(
+        tmp_path / "parent",
+        warehouse_path,
+        metadata_url=url,
+        insert_gate_across_processes=True,
+        swap_lease_seconds=LEASE_SECONDS,
     )
+    core = Core(**Core.parts(settings))
     yield url, core
     core.close()
 
