@@ -216,7 +216,7 @@ def test_another_runs_cleanup_leaves_a_live_writers_tables(runtime, new_tenant) 
     def write() -> None:
         try:
             result.append(write_checked(scope, source, where, {"m": month}, target))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     writer = threading.Thread(target=write)
