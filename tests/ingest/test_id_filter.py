@@ -110,7 +110,7 @@ def test_ids_the_filter_does_not_know_skip_the_table_and_known_ones_are_refused(
     ids = [str(uuid.uuid4()) for _ in range(50)]
     assert runtime.writer.write(accepted("tn_filter", ids)) == 50
     assert lookups == []  # new ids: no look-up in event_ids (the old code looked up every batch)
-    assert runtime.writer.write(accepted("tn_filter", ids[:20] + [str(uuid.uuid4())])) == 1
+    assert runtime.writer.write(accepted("tn_filter", [*ids[:20], str(uuid.uuid4())])) == 1
     assert len(lookups) == 1  # the filter knew the 20: looked up, found, refused
     status = runtime.writer.id_filter.status()
     assert status.loaded and status.complete and status.ids >= 71 and status.bytes_per_id is not None
@@ -128,7 +128,7 @@ def test_a_duplicate_is_refused_over_http_across_a_restart(tmp_path, warehouse_p
         assert tenant.count() == 40
     with TestClient(create_app(settings)) as client:  # a new process: the filter is loaded from event_ids
         tenant.client = client
-        assert tenant.ingest(batch[:25] + [dict(batch[0], event_id=str(uuid.uuid4()))])["accepted"] == 26
+        assert tenant.ingest([*batch[:25], dict(batch[0], event_id=str(uuid.uuid4()))])["accepted"] == 26
         assert tenant.count() == 41
         status = client.get("/v1/admin/ingest/status", headers=admin).json()["derived_tables"]["id_filter"]
         assert status["loaded"] and status["complete"] and status["ids"] >= 41
