@@ -77,7 +77,8 @@ class _Block:
 
     def test(self, keys: U64, hashes: int) -> npt.NDArray[np.bool_]:
         words, bits = self._positions(keys, hashes)
-        return (self.words[words] & bits) == bits
+        found: npt.NDArray[np.bool_] = np.equal(self.words[words] & bits, bits)
+        return found
 
 
 @dataclass
