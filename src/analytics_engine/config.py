@@ -444,6 +444,13 @@ class Settings(BaseSettings):
         "database by one process at a time and renewed every third of it; a crashed holder's is taken over "
         "once it expires.",
     )
+    insert_gate_across_processes: bool | None = Field(
+        None,
+        description="Hold the inserts of every process writing to the warehouse (not only this one's) while an "
+        "erasure's or the tiering job's derived step or a journal replay runs, through leases in the metadata "
+        'database (docs/privacy.md, "Several processes on one warehouse"). Default: on with a ClickHouse server '
+        "DSN, off with chDB (one process per data folder).",
+    )
     privacy_receipt_key: str | None = Field(
         None,
         description="Secret signing erasure receipts (HMAC-SHA256); default: generated once in "
@@ -513,6 +520,12 @@ class Settings(BaseSettings):
     @property
     def uses_embedded_warehouse(self) -> bool:
         return str(self.warehouse_dsn).startswith("chdb:")
+
+    @property
+    def shares_insert_gate(self) -> bool:
+        if self.insert_gate_across_processes is not None:
+            return self.insert_gate_across_processes
+        return not self.uses_embedded_warehouse
 
     @property
     def embedded_engine_options(self) -> dict[str, int]:

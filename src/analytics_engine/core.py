@@ -84,11 +84,18 @@ class Core:
             if applied:
                 log.info("warehouse.migrated", applied=applied)
         cache = build_cache(settings)
+        # Swaps of shared derived partitions are serialized across processes (lifecycle/swap.py), and
+        # so are the holds of inserts when several processes insert (ingest/shared_gate.py).
+        leases = Leases(metadata, lease_seconds=settings.swap_lease_seconds)
         writer = EventWriter(
             warehouse,
             on_inserted=lambda tenants: bump_data_version(cache, tenants),
             journal=IngestJournal(settings.journal_folder),
+<<<<<<< HEAD
             id_filter=id_filter_for(settings),
+=======
+            shared_gate_leases=leases if settings.shares_insert_gate else None,
+>>>>>>> main
         )
         # Before anything is accepted: batches a crash left half-derived are completed first.
         writer.replay_journal()
@@ -96,8 +103,7 @@ class Core:
         budgets = BudgetService(metadata, settings)
         # The warehouse's tenant scopes (`warehouse.for_tenant`) apply these budgets.
         warehouse.budgets = budgets
-        # Swaps of shared derived partitions are serialized across processes (lifecycle/swap.py).
-        warehouse.leases = Leases(metadata, lease_seconds=settings.swap_lease_seconds)
+        warehouse.leases = leases
         return {
             "settings": settings,
             "warehouse": warehouse,
@@ -138,6 +144,7 @@ class Core:
             return self._signer
 
     def close(self) -> None:
+        self.writer.close()
         self.budgets.close()
         self.cache.close()
         self.warehouse.close()

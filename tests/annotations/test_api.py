@@ -109,3 +109,31 @@ def test_dashboard_annotations_on_its_render_only(tenant):
     assert tenant.request("DELETE", f"/v1/dashboards/{mine}").status_code == 204
     assert tenant.get(f"/v1/annotations/{scoped.json()['id']}").status_code == 404
     tenant.request("DELETE", f"/v1/annotations/{wide['id']}")
+
+
+def test_a_render_reads_the_dashboard_notes_once_per_range(tenant, runtime, monkeypatch):
+    """Three trend widgets on the dashboard's range and one on its own: a render (computed or cached)
+    reads the dashboard's notes twice, not once per widget, and every widget still shows them."""
+    week = {"kind": "trends", **TREND}
+    fortnight = {**week, "date_range": {"date_from": "-14d"}}
+    widgets = [
+        {"title": f"w{i}", "viz": "line", "query": query} for i, query in enumerate([week, week, week, fortnight])
+    ]
+    board = tenant.post("/v1/dashboards", json={"name": "notes-once", "widgets": widgets}).json()["id"]
+    moment = (DAY0 + timedelta(days=1, hours=5)).isoformat()
+    tenant.post("/v1/annotations", json={"content": "Once", "date_from": moment, "dashboard_id": board})
+    reads: list[tuple[datetime, datetime]] = []
+    real = runtime.annotations.in_range
+
+    def counted(tenant_id, start, end, **kwargs):
+        if kwargs.get("only_dashboard"):
+            reads.append((start, end))
+        return real(tenant_id, start, end, **kwargs)
+
+    monkeypatch.setattr(runtime.annotations, "in_range", counted)
+    for render in ("computed", "cached"):
+        reads.clear()
+        answer = tenant.get(f"/v1/dashboards/{board}/render").json()
+        assert all(w["cached"] is (render == "cached") for w in answer["widgets"]), render
+        assert [[m["content"] for m in w["data"]["annotations"]] for w in answer["widgets"]] == [["Once"]] * 4
+        assert len(reads) == 2 == len(set(reads)), (render, reads)

@@ -8,6 +8,8 @@ is refused and the month stays hot; a killed writer's tables are dropped by the 
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -184,3 +186,48 @@ def test_months_are_done_only_after_the_cold_rows_deletes(runtime, new_tenant, m
         .scalar()
     )
     assert left == 0
+
+
+def test_another_runs_cleanup_leaves_a_live_writers_tables(runtime, new_tenant) -> None:  # type: ignore[no-untyped-def]
+    """A run starting in another process (here: another thread, the same leases) drops the writer
+    tables a killed process left behind, but not those of a writer still writing: they are named
+    after their holder, whose lease lives while it writes."""
+    tenant = new_tenant()
+    start, month = _old_month(runtime)
+    raw = [
+        {"event": "view", "distinct_id": f"w{i}", "timestamp": (start + timedelta(hours=i)).isoformat()}
+        for i in range(6)
+    ]
+    _write(runtime, tenant.id, raw)
+    scope = runtime.warehouse.for_tenant(tenant.id)
+    platform = runtime.warehouse.platform("test")
+    events = runtime.warehouse.table("events")
+    # A slow source (0.4 s a row of the tenant's): the write is still running when the other run
+    # cleans up.
+    source = f"(SELECT * FROM {events} PREWHERE tenant_id = {{tenant_id:String}} WHERE sleepEachRow(0.4) = 0)"
+    where = "toYYYYMM(timestamp) = {m:UInt32}"
+    target = work_dir(runtime) / f"{tenant.id}-live-writer.parquet"
+    # A killed writer's table (its holder's lease gone) beside it.
+    dead = runtime.warehouse.table(f"{STAGE_PREFIX}00000000_sums_0123456789abcdef")
+    platform.command(f"CREATE TABLE {dead} (rows UInt64, checksum UInt64) ENGINE = Memory")
+    result: list[Any] = []
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            result.append(write_checked(scope, source, where, {"m": month}, target))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len([n for n in _tables(runtime) if n.startswith(STAGE_PREFIX)]) < 4:
+        time.sleep(0.05)
+    live = [n for n in _tables(runtime) if n.startswith(STAGE_PREFIX) and n != dead.rsplit(".", 1)[-1].strip("`")]
+    assert len(live) == 3 and writer.is_alive()
+    drop_checked_stages(platform)
+    assert sorted(n for n in _tables(runtime) if n.startswith(STAGE_PREFIX)) == sorted(live)
+    writer.join(timeout=60)
+    assert not errors and result == [file_figures(scope, target)] and result[0][0] == 6
+    assert not [name for name in _tables(runtime) if name.startswith(STAGE_PREFIX)]

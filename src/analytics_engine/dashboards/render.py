@@ -41,6 +41,7 @@ from analytics_engine.insights.context import Overrides, RunContext
 from analytics_engine.metrics.schemas import MetricQueryRequest, TimeRange
 
 if TYPE_CHECKING:
+    from analytics_engine.annotations.schemas import AnnotationPublic
     from analytics_engine.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -210,24 +211,47 @@ def _shell(plan: _Plan) -> WidgetResult:
     )
 
 
-def with_dashboard_annotations(runtime: Runtime, tenant_id: str, plan: _Plan, result: WidgetResult) -> None:
+class DashboardNotes:
+    """A dashboard's own annotations for one render, read once per date range. A dashboard's widgets
+    mostly share its range, so a cached render reads the notes once instead of once per trend widget
+    (each read is a metadata query, which dominated a cached render's time). Shared by the render's
+    worker threads."""
+
+    def __init__(self, runtime: Runtime, tenant_id: str) -> None:
+        self._runtime, self._tenant_id = runtime, tenant_id
+        self._lock = threading.Lock()
+        self._read: dict[tuple[str, datetime, datetime], list[AnnotationPublic]] = {}
+
+    def in_range(self, dashboard_id: str, start: datetime, end: datetime) -> list[AnnotationPublic]:
+        key = (dashboard_id, start, end)
+        with self._lock:
+            if key not in self._read:
+                self._read[key] = self._runtime.annotations.in_range(
+                    self._tenant_id, start, end, dashboard_id=dashboard_id, only_dashboard=True
+                )
+            return self._read[key]
+
+
+def with_dashboard_annotations(
+    runtime: Runtime, tenant_id: str, plan: _Plan, result: WidgetResult, notes: DashboardNotes | None = None
+) -> None:
     """A trend widget's answer carries the tenant-wide annotations; add the dashboard's own (read at
     every render, after the widget cache, so a new note shows at once)."""
     data = result.data
     if not data or data.get("kind") != "trends" or not data.get("date_from") or not data.get("date_to"):
         return
     start, end = datetime.fromisoformat(data["date_from"]), datetime.fromisoformat(data["date_to"])
-    notes = runtime.annotations.in_range(
-        tenant_id, start, end, dashboard_id=plan.widget.dashboard_id, only_dashboard=True
-    )
-    if not notes:
+    found = (notes or DashboardNotes(runtime, tenant_id)).in_range(plan.widget.dashboard_id, start, end)
+    if not found:
         return
-    marks = [m.model_dump(mode="json") for m in place(notes, start, end, data.get("interval"), data["timezone"])]
+    marks = [m.model_dump(mode="json") for m in place(found, start, end, data.get("interval"), data["timezone"])]
     merged = sorted([*(data.get("annotations") or []), *marks], key=lambda m: (m["date_from"], m["id"]))
     result.data = {**data, "annotations": merged}
 
 
-def cached_widget(runtime: Runtime, tenant: Any, plan: _Plan) -> WidgetResult | None:
+def cached_widget(
+    runtime: Runtime, tenant: Any, plan: _Plan, notes: DashboardNotes | None = None
+) -> WidgetResult | None:
     """The widget's cached result, or its planning error; None when it has to be computed."""
     if plan.error is not None:
         result = _shell(plan)
@@ -242,13 +266,19 @@ def cached_widget(runtime: Runtime, tenant: Any, plan: _Plan) -> WidgetResult | 
     result.data = stored["data"]
     result.computed_at = datetime.fromisoformat(stored["computed_at"])
     result.cached = True
-    with_dashboard_annotations(runtime, tenant.tenant_id, plan, result)
+    with_dashboard_annotations(runtime, tenant.tenant_id, plan, result, notes)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
 
 
 def compute_widget(
-    runtime: Runtime, tenant: Any, plan: _Plan, *, refresh: bool = False, check_cache: bool = True
+    runtime: Runtime,
+    tenant: Any,
+    plan: _Plan,
+    *,
+    refresh: bool = False,
+    check_cache: bool = True,
+    notes: DashboardNotes | None = None,
 ) -> WidgetResult:
     """Compute one widget (reading its cache first unless `refresh` or not `check_cache`); `refresh`
     also makes the insight engine recompute instead of answering from its own cache."""
@@ -258,15 +288,17 @@ def compute_widget(
         return result
     key = widget_cache_key(tenant.tenant_id, plan, data_version(runtime.cache, tenant.tenant_id))
     if check_cache and not refresh:
-        hit = cached_widget(runtime, tenant, plan)
+        hit = cached_widget(runtime, tenant, plan, notes)
         if hit is not None:
             return hit
     if refresh:
-        return _compute(runtime, tenant, plan, key, refresh=True)
-    return _single_flight(runtime, key, lambda: _compute(runtime, tenant, plan, key, refresh=False))
+        return _compute(runtime, tenant, plan, key, refresh=True, notes=notes)
+    return _single_flight(runtime, key, lambda: _compute(runtime, tenant, plan, key, refresh=False, notes=notes))
 
 
-def _compute(runtime: Runtime, tenant: Any, plan: _Plan, key: str, *, refresh: bool) -> WidgetResult:
+def _compute(
+    runtime: Runtime, tenant: Any, plan: _Plan, key: str, *, refresh: bool, notes: DashboardNotes | None = None
+) -> WidgetResult:
     result = _shell(plan)
     started = time.perf_counter()
     try:
@@ -283,12 +315,12 @@ def _compute(runtime: Runtime, tenant: Any, plan: _Plan, key: str, *, refresh: b
             last_known_key(tenant.tenant_id, plan), stored, runtime.settings.dashboard_widget_last_known_seconds
         )
     result.data, result.computed_at = data, computed_at
-    with_dashboard_annotations(runtime, tenant.tenant_id, plan, result)
+    with_dashboard_annotations(runtime, tenant.tenant_id, plan, result, notes)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
     return result
 
 
-def last_known_widget(runtime: Runtime, tenant: Any, plan: _Plan) -> WidgetResult:
+def last_known_widget(runtime: Runtime, tenant: Any, plan: _Plan, notes: DashboardNotes | None = None) -> WidgetResult:
     """The widget's last known answer marked `stale`, or a `pending` shell when none is kept."""
     result = _shell(plan)
     hit = runtime.cache.get(last_known_key(tenant.tenant_id, plan))
@@ -299,7 +331,7 @@ def last_known_widget(runtime: Runtime, tenant: Any, plan: _Plan) -> WidgetResul
     result.data = stored["data"]
     result.computed_at = datetime.fromisoformat(stored["computed_at"])
     result.cached = result.stale = True
-    with_dashboard_annotations(runtime, tenant.tenant_id, plan, result)
+    with_dashboard_annotations(runtime, tenant.tenant_id, plan, result, notes)
     return result
 
 
@@ -339,18 +371,19 @@ def render_dashboard(
         tenant.tenant_id, sorted({(w.metric_id, w.metric_version) for w in widgets if w.metric_id}, key=str)
     )
     plans = [plan_widget(runtime, tenant.tenant_id, widget, filters, definitions) for widget in widgets]
+    notes = DashboardNotes(runtime, tenant.tenant_id)
     # Cache hits and planning errors are answered here; only the misses go to the threads.
     ready: dict[int, WidgetResult] = {}
     if not refresh:
         for index, plan in enumerate(plans):
-            hit = cached_widget(runtime, tenant, plan)
+            hit = cached_widget(runtime, tenant, plan, notes)
             if hit is not None:
                 ready[index] = hit
     if allow_stale and not refresh:
         misses_plans = [plan for index, plan in enumerate(plans) if index not in ready]
         for index, plan in enumerate(plans):
             if index not in ready:
-                ready[index] = last_known_widget(runtime, tenant, plan)
+                ready[index] = last_known_widget(runtime, tenant, plan, notes)
         if misses_plans:
             revalidate(runtime, tenant, misses_plans)
     if on_result is not None:
@@ -364,7 +397,7 @@ def render_dashboard(
     futures = {}
     if len(misses) == 1:
         index, plan = misses[0]
-        ready[index] = compute_widget(runtime, tenant, plan, refresh=refresh, check_cache=False)
+        ready[index] = compute_widget(runtime, tenant, plan, refresh=refresh, check_cache=False, notes=notes)
         if on_result is not None:
             on_result(ready[index])
     elif misses:
@@ -373,7 +406,7 @@ def render_dashboard(
 
         def task(plan: _Plan) -> WidgetResult:
             with gate:
-                result = compute_widget(runtime, tenant, plan, refresh=refresh, check_cache=False)
+                result = compute_widget(runtime, tenant, plan, refresh=refresh, check_cache=False, notes=notes)
             if on_result is not None:
                 try:
                     on_result(result)

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +24,9 @@ import structlog
 from analytics_engine.ingest.id_filter import IdFilter
 from analytics_engine.ingest.journal import IngestJournal, JournalStatus
 from analytics_engine.ingest.recovery import rebuild_derived_for_batch
+from analytics_engine.ingest.shared_gate import SharedInsertGate
 from analytics_engine.ingest.validation import EVENT_COLUMNS, EVENT_ROW_FORMAT, AcceptedEvent, RejectedEvent
+from analytics_engine.metadata.leases import Leases
 from analytics_engine.observability import metrics
 from analytics_engine.personids.allocator import PERSON_ID_COLUMN, allocator_for
 from analytics_engine.warehouse.client import Warehouse
@@ -98,6 +100,7 @@ class EventWriter:
         warehouse: Warehouse,
         on_inserted: Callable[[set[str]], None] | None = None,
         journal: IngestJournal | None = None,
+        shared_gate_leases: Leases | None = None,
         id_filter: IdFilter | None = None,
     ) -> None:
         self.warehouse = warehouse
@@ -118,6 +121,11 @@ class EventWriter:
         # A replay recomputes derived rows from `events`: an insert landing in between would be
         # counted twice (its views' rows, and again by the recompute), so a replay runs alone.
         self._gate = InsertGate()
+        # With several processes inserting into one warehouse (a ClickHouse server), the same holds
+        # cross them through the metadata database (ingest/shared_gate.py); registered at the first insert.
+        self.shared_gate = SharedInsertGate(shared_gate_leases, self._gate) if shared_gate_leases else None
+        self._registered = False
+        self._register_lock = threading.Lock()
         self.replayed_batches = 0
         # Seconds each `exclusive()` held new inserts back (the last few: benchmarks and tests read it).
         self.exclusive_seconds: list[float] = []
@@ -128,8 +136,9 @@ class EventWriter:
         wait for the block to end. For work that deletes derived rows and computes them again from
         `events` (an erasure, the tiering job): an insert landing in between would be counted twice
         (its views' rows, and again by the recompute) or lost (its rows deleted with the old ones).
-        Hold it briefly: ingest stalls meanwhile."""
-        with self._gate.alone():
+        Hold it briefly: ingest stalls meanwhile. With a shared gate, every registered process's
+        inserts wait too."""
+        with self._held_everywhere(reason), self._gate.alone():
             started = time.perf_counter()
             try:
                 yield
@@ -137,6 +146,36 @@ class EventWriter:
                 held = time.perf_counter() - started
                 self.exclusive_seconds = [*self.exclusive_seconds[-49:], held]
                 log.info("ingest.inserts_held", reason=reason, seconds=round(held, 3))
+
+    def _held_everywhere(self, reason: str) -> AbstractContextManager[None]:
+        return self.shared_gate.hold(reason) if self.shared_gate is not None else nullcontext()
+
+    @contextmanager
+    def _insert_allowed(self) -> Iterator[None]:
+        """An insert shares this process's gate and, with a shared gate, starts only while no other
+        process holds it."""
+        if self.shared_gate is None:
+            with self._gate.shared():
+                yield
+            return
+        self._register()
+        while True:
+            self.shared_gate.wait_clear()
+            with self._gate.shared():
+                if self.shared_gate.clear():  # still: the hold may have come while this waited
+                    yield
+                    return
+
+    def _register(self) -> None:
+        with self._register_lock:
+            if not self._registered and self.shared_gate is not None:
+                self.shared_gate.start()
+                self._registered = True
+
+    def close(self) -> None:
+        """Leave the shared gate (other processes stop waiting for this one at once)."""
+        if self.shared_gate is not None and self._registered:
+            self.shared_gate.stop()
 
     def write(
         self,
@@ -173,7 +212,7 @@ class EventWriter:
             return
         entry = self.journal.begin(body, token)
         try:
-            with self._gate.shared():
+            with self._insert_allowed():
                 insert_event_rows(self.warehouse, body, entry.token)
         except BaseException:
             self.journal.abandon(entry)
@@ -194,7 +233,12 @@ class EventWriter:
         is inserted again under its own token, which writes exactly the parts that are missing."""
         if self.journal is None:
             return 0
-        with self._replay_lock, self._gate.alone(), self.journal.orphans() as batches:
+        with (
+            self._replay_lock,
+            self._held_everywhere("ingest journal replay"),
+            self._gate.alone(),
+            self.journal.orphans() as batches,
+        ):
             try:
                 for token, body, path in batches:
                     self._complete(token, body)

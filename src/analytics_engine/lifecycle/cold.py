@@ -9,8 +9,10 @@ warehouse (chDB) and local storage it reads them in place; with S3 storage a fil
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
+import uuid
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,12 +140,24 @@ def write_checked(scope: TenantScope, source: str, where: str, params: dict[str,
     One read and one JSON text per row serve both: the file is a `File(Parquet)` table over `target`
     and a materialized view on it sums each block the file receives into a small table. Before, the
     checksum was a scan of its own that turned every row's properties into text a second time (about
-    as costly as the write). The tables are named after the target and dropped, whatever happens, at
-    the end; a kill leaves them behind, dropped by the next attempt (`drop_checked_stages`)."""
+    as costly as the write). The tables are named after the target and after their holder (the owner
+    of a lease on the target, metadata/leases.py, held while they exist), and dropped, whatever
+    happens, at the end; a kill leaves them behind, dropped by the next run of any process once the
+    lease expired (`drop_checked_stages`), never while their writer lives."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    leases = scope.warehouse.leases
+    if leases is None:  # a warehouse without the metadata database: no other process to meet
+        return _write_checked(scope, source, where, params, target, uuid.uuid4().hex[:16])
+    with leases.hold([_lease_name(target)]) as held:
+        return _write_checked(scope, source, where, params, target, held.owner)
+
+
+def _write_checked(
+    scope: TenantScope, source: str, where: str, params: dict[str, Any], target: Path, owner: str
+) -> tuple[int, str]:
     target.unlink(missing_ok=True)
     platform = scope.warehouse.platform(STAGE_REASON)
-    sink, sums, view = _checked_stages(scope, target)
+    sink, sums, view = checked_stages(scope, target, owner)
     _drop_checked(platform, sink, sums, view)
     path = checked_path(target)  # plain characters only: written into the DDL as a literal
     try:
@@ -171,10 +185,20 @@ STAGE_REASON = "lifecycle: the tables writing and summing one cold file (named a
 STAGE_PREFIX = "lifecycle_parquet_"
 
 
-def _checked_stages(scope: TenantScope, target: Path) -> tuple[str, str, str]:
+def _lease_name(target: Path) -> str:
+    return "parquet:" + hashlib.sha1(str(target.resolve()).encode()).hexdigest()
+
+
+def checked_stages(scope: TenantScope, target: Path, owner: str) -> tuple[str, str, str]:
+    """The tables of `write_checked` for `target` held by `owner` (sink, sums, view): the owner is
+    the name's last part, as for the swap's staging tables (lifecycle/swap.py)."""
     tag = format(zlib.crc32(str(target.resolve()).encode()), "08x")
     table = scope.warehouse.table
-    return table(f"{STAGE_PREFIX}{tag}"), table(f"{STAGE_PREFIX}{tag}_sums"), table(f"{STAGE_PREFIX}{tag}_mv")
+    return (
+        table(f"{STAGE_PREFIX}{tag}_file_{owner}"),
+        table(f"{STAGE_PREFIX}{tag}_sums_{owner}"),
+        table(f"{STAGE_PREFIX}{tag}_mv_{owner}"),
+    )
 
 
 def _drop_checked(platform: PlatformScope, sink: str, sums: str, view: str) -> None:
@@ -184,16 +208,20 @@ def _drop_checked(platform: PlatformScope, sink: str, sums: str, view: str) -> N
 
 
 def drop_checked_stages(platform: PlatformScope) -> None:
-    """The tables of `write_checked` a killed process left behind (called before any file is written:
-    the tiering job is one process at a time per warehouse, its months' states say so)."""
+    """The tables of `write_checked` a killed process left behind: those whose holder (the name's
+    last part) holds no live lease. A writer in another process (a concurrent run, an erasure)
+    renews its lease while it writes, so its tables stay. Names of older versions (no owner) go."""
     names = platform.query(
         "SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {prefix:String}) "
-        "ORDER BY endsWith(name, '_mv') DESC",
+        "ORDER BY position(name, '_mv') > 0 DESC",
         {"db": platform.database, "prefix": STAGE_PREFIX},
         settings=UNLIMITED,
     ).rows
+    leases = platform.warehouse.leases
+    live = leases.live_owners() if leases is not None else set()
     for (name,) in names:
-        platform.command(f"DROP TABLE IF EXISTS {platform.warehouse.table(str(name))}")
+        if str(name).rsplit("_", 1)[-1] not in live:
+            platform.command(f"DROP TABLE IF EXISTS {platform.warehouse.table(str(name))}")
 
 
 def write_parquet(scope: TenantScope, source: str, where: str, params: dict[str, Any], target: Path) -> None:

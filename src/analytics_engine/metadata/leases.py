@@ -109,18 +109,35 @@ class Leases:
                 .execution_options(synchronize_session=False)
             )
 
+    def holder(self, name: str) -> str | None:
+        """The owner of the lease `name` if it is held and has not expired."""
+        with self.metadata.session() as session:
+            return session.scalar(select(Lease.owner).where(Lease.name == name, Lease.expires_at >= utcnow()))
+
+    def live_names(self, prefix: str) -> list[str]:
+        """The names starting with `prefix` of the leases that have not expired."""
+        with self.metadata.session() as session:
+            return list(
+                session.scalars(
+                    select(Lease.name).where(
+                        Lease.name.startswith(prefix, autoescape=True), Lease.expires_at >= utcnow()
+                    )
+                )
+            )
+
     def live_owners(self) -> set[str]:
         """The owners holding a lease that has not expired."""
         with self.metadata.session() as session:
             return set(session.scalars(select(Lease.owner).where(Lease.expires_at >= utcnow())))
 
     @contextmanager
-    def hold(self, names: Sequence[str], *, wait_seconds: float = 600.0) -> Iterator[Held]:
+    def hold(self, names: Sequence[str], *, wait_seconds: float = 600.0, owner: str | None = None) -> Iterator[Held]:
         """Hold every lease in `names` for the block: taken one by one in sorted order (two holders
         wanting overlapping sets never wait on each other in a circle), renewed meanwhile, released
-        at the end. Raises LeaseTimeout after `wait_seconds` without getting them all."""
+        at the end. Raises LeaseTimeout after `wait_seconds` without getting them all. `owner` names
+        the holder to others (default: a new name per hold)."""
         wanted = sorted(set(names))
-        held = Held(f"{uuid.uuid4().hex[:16]}", wanted)
+        held = Held(owner or f"{uuid.uuid4().hex[:16]}", wanted)
         taken: list[str] = []
         deadline = time.monotonic() + wait_seconds
         stop = threading.Event()
