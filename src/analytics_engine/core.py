@@ -91,11 +91,8 @@ class Core:
             warehouse,
             on_inserted=lambda tenants: bump_data_version(cache, tenants),
             journal=IngestJournal(settings.journal_folder),
-<<<<<<< HEAD
-            id_filter=id_filter_for(settings),
-=======
             shared_gate_leases=leases if settings.shares_insert_gate else None,
->>>>>>> main
+            id_filter=id_filter_for(settings),
         )
         # Before anything is accepted: batches a crash left half-derived are completed first.
         writer.replay_journal()
