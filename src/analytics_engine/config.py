@@ -152,6 +152,14 @@ class Settings(BaseSettings):
         "shortly before it ends (one duplicate look-up instead of one per request); false checks each batch "
         "as it closes.",
     )
+    ingest_id_filter_max_ids: int = Field(
+        25_000_000,
+        ge=0,
+        description="Embedded warehouse only: the duplicate check keeps an in-process filter of the client event ids "
+        "of the last 7 days (4 bytes per id, so at most ~100 MiB at the default) and asks `event_ids` only "
+        "about ids the filter may hold; more ids than this make it look every id up until the oldest leave the "
+        "window. 0 turns it off (every id looked up, as with a ClickHouse server).",
+    )
 
     # --- streaming ingest from NATS JetStream, and the outgoing event bus ----------------------
     nats_url: str = Field(

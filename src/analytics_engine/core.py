@@ -18,6 +18,7 @@ from analytics_engine.bus.base import EventBus
 from analytics_engine.bus.nats import build_bus
 from analytics_engine.cache import Cache, build_cache, bump_data_version
 from analytics_engine.config import Settings
+from analytics_engine.ingest.id_filter import IdFilter
 from analytics_engine.ingest.journal import IngestJournal
 from analytics_engine.ingest.validation import Limits
 from analytics_engine.ingest.writer import EventWriter
@@ -34,6 +35,14 @@ from analytics_engine.warehouse.client import Warehouse
 from analytics_engine.warehouse.migrations import migrate
 
 log = structlog.get_logger(__name__)
+
+
+def id_filter_for(settings: Settings) -> IdFilter | None:
+    """The writer's id filter: only with the embedded warehouse, whose data folder one process opens
+    (with a ClickHouse server other replicas insert too, so every id is looked up)."""
+    if not settings.uses_embedded_warehouse or settings.ingest_id_filter_max_ids <= 0:
+        return None
+    return IdFilter(settings.ingest_id_filter_max_ids)
 
 
 @dataclass
@@ -83,6 +92,7 @@ class Core:
             on_inserted=lambda tenants: bump_data_version(cache, tenants),
             journal=IngestJournal(settings.journal_folder),
             shared_gate_leases=leases if settings.shares_insert_gate else None,
+            id_filter=id_filter_for(settings),
         )
         # Before anything is accepted: batches a crash left half-derived are completed first.
         writer.replay_journal()

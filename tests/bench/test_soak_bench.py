@@ -96,6 +96,12 @@ def test_a_short_soak_loses_nothing_and_errs_nowhere(tmp_path, monkeypatch):
     # The server's CPU while the load ran, by thread name (what compares on a shared machine).
     assert result["server_cpu"]["cores"] > 0 and result["server_cpu"]["us_per_stored_event"] > 0
     assert result["server_cpu"]["cores_by_thread"]
+    # The embedded server's duplicate check used its id filter: every acknowledged id was checked,
+    # and only the ids it may hold (the resent ones, false positives) were looked up in event_ids.
+    id_filter = result["id_filter"]
+    assert id_filter["loaded"] and id_filter["complete"]
+    assert id_filter["ids_checked"] >= result["acknowledged"]["http"] + result["acknowledged"]["nats"]
+    assert id_filter["ids_looked_up"] < id_filter["ids_checked"] / 10
     for name in ("http_ingest", "nats_publish", "dashboard_render", "export", "alert_evaluation", "backfill"):
         assert result["operations"][name]["count"] > 0, name
     # SSE streams stayed open without an error (errors == 0); how many widget updates arrive in 30 s

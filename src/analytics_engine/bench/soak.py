@@ -834,6 +834,8 @@ def run(
         "backfill": backfill,
         "memory": memory,
         "drain": {k: v for k, v in drained.items() if k != "ingest_status"},
+        # The duplicate check's id filter after the drain (null when off): ids checked and looked up.
+        "id_filter": (drained["ingest_status"].get("derived_tables") or {}).get("id_filter"),
         "verified": verified,
         "nothing_lost": verified["stored"] == expected
         and verified["distinct_ids"] == expected
@@ -885,6 +887,7 @@ def run(
                 "server: cores by thread",
                 ", ".join(f"{name} {cores}" for name, cores in list(cpu["cores_by_thread"].items())[:6]),
             ],
+            ["duplicate check: ids checked / looked up in event_ids (id filter)", _filter_figures(result["id_filter"])],
             ["RSS middle -> end (MiB)", f"{memory.get('middle_mib')} -> {memory.get('end_mib')}"],
             ["RSS growth over the last half (target < 10%)", memory.get("growth_last_half", "")],
             ["RSS max, the backlog's drain included (MiB)", memory["max_mib_with_drain"]],
@@ -899,6 +902,12 @@ def run(
         )
     result["file"] = str(write_result("soak", result))
     return result
+
+
+def _filter_figures(report: dict[str, Any] | None) -> str:
+    if not report:
+        return "filter off"
+    return f"{report['ids_checked']:,} / {report['ids_looked_up']:,} ({report['ids']:,} ids, {report['bytes']:,} bytes)"
 
 
 async def _stream_messages(stream: str) -> int:

@@ -17,9 +17,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 
+import numpy as np
 import orjson
 import structlog
 
+from analytics_engine.ingest.id_filter import IdFilter
 from analytics_engine.ingest.journal import IngestJournal, JournalStatus
 from analytics_engine.ingest.recovery import rebuild_derived_for_batch
 from analytics_engine.ingest.shared_gate import SharedInsertGate
@@ -99,8 +101,12 @@ class EventWriter:
         on_inserted: Callable[[set[str]], None] | None = None,
         journal: IngestJournal | None = None,
         shared_gate_leases: Leases | None = None,
+        id_filter: IdFilter | None = None,
     ) -> None:
         self.warehouse = warehouse
+        # Only where this process is the only writer of the data folder (the embedded warehouse):
+        # the ids it may hold, so that the duplicate check asks `event_ids` about those alone.
+        self.id_filter = id_filter
         # Called with the tenant ids of each committed insert (the runtime bumps their data version,
         # so cached answers of those tenants are not served again); never for a failed insert.
         self.on_inserted = on_inserted
@@ -368,6 +374,38 @@ class EventWriter:
                 self.release([busy])
 
     def _stored(self, keys: Sequence[EventKey]) -> set[EventKey]:
+        """The keys already in `event_ids`. With the id filter only the keys it may hold are looked
+        up; the batch's keys then join the filter before their insert runs (so a failed insert
+        leaves the filter over-reporting, which is safe)."""
+        if self.id_filter is None or not keys:
+            return self._look_up_ids(keys)
+        self.id_filter.ensure_loaded(self._load_id_filter)
+        maybe = self.id_filter.may_contain(keys)
+        stored = self._look_up_ids(maybe) if maybe else set()
+        self.id_filter.add(keys)
+        return stored
+
+    def _load_id_filter(self, id_filter: IdFilter) -> None:
+        """Every id `event_ids` holds, oldest hour first (runs after the journal replay: claim())."""
+        started = time.perf_counter()
+        rows = self.platform.stream_rows(
+            "SELECT tenant_id, toUInt32(max(received_at)), "
+            "arrayStringConcat(groupArray(leftPad(hex(id_high), 16, '0'))) "
+            f"FROM {self.warehouse.table('event_ids')} "
+            "GROUP BY tenant_id, toStartOfHour(received_at) AS hour, id_high % 16 ORDER BY hour"
+        )
+        for tenant_id, newest, highs in rows:
+            id_filter.add_highs(str(tenant_id), np.frombuffer(bytes.fromhex(highs), dtype=">u8"), at=float(newest))
+        status = id_filter.status()
+        log.info(
+            "ingest.id_filter_loaded",
+            ids=status.ids,
+            bytes=status.bytes,
+            complete=status.complete,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def _look_up_ids(self, keys: Sequence[EventKey]) -> set[EventKey]:
         return self._look_up(
             keys,
             f"SELECT toString(event_id) FROM {self.warehouse.table('event_ids')} "

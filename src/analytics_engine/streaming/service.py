@@ -85,6 +85,22 @@ class ConsumerState(BaseModel):
     state: str | None = Field(None, description="Live state when running here: consuming, waiting_for_nats...")
 
 
+class IdFilterReport(BaseModel):
+    """The client ids the writer knows in memory, so the duplicate check asks `event_ids` only about
+    ids that may be there."""
+
+    loaded: bool = Field(description="Loaded from event_ids (at the first check after start-up).")
+    complete: bool = Field(description="Covers the whole 7-day window (false: every id is looked up in the table).")
+    ids: int
+    blocks: int
+    bytes: int = Field(description="Memory of its blocks.")
+    bytes_per_id: float | None
+    max_ids: int = Field(description="ANALYTICS_INGEST_ID_FILTER_MAX_IDS.")
+    load_seconds: float | None
+    ids_checked: int = Field(description="Client ids checked since start-up.")
+    ids_looked_up: int = Field(description="Of those, the ids looked up in event_ids (the filter may hold them).")
+
+
 class DerivedTablesStatus(BaseModel):
     """How far the tables derived from `events` may be behind it (docs/ingest.md)."""
 
@@ -99,6 +115,9 @@ class DerivedTablesStatus(BaseModel):
     journal_batches: int = Field(description="Batches in this machine's ingest journal (in flight or left by a crash).")
     oldest_batch_seconds: float | None = Field(description="Age of the oldest of them.")
     replayed_batches: int = Field(description="Batches this process replayed from the journal since it started.")
+    id_filter: IdFilterReport | None = Field(
+        None, description="The duplicate check's in-process id filter (embedded warehouse only; docs/ingest.md)."
+    )
 
 
 class IngestStatus(BaseModel):

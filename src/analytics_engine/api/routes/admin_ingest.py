@@ -3,10 +3,12 @@ and how far the tables derived from events may lag them."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from analytics_engine.api.deps import AdminDep, RuntimeDep
-from analytics_engine.streaming.service import DerivedTablesStatus, IngestStatus, ingest_status
+from analytics_engine.streaming.service import DerivedTablesStatus, IdFilterReport, IngestStatus, ingest_status
 
 router = APIRouter(prefix="/v1/admin/ingest", tags=["admin: ingest"])
 
@@ -24,5 +26,6 @@ async def get_status(runtime: RuntimeDep, _: AdminDep) -> IngestStatus:
         journal_batches=journal.in_flight,
         oldest_batch_seconds=journal.oldest_seconds,
         replayed_batches=runtime.writer.replayed_batches,
+        id_filter=IdFilterReport(**asdict(runtime.writer.id_filter.status())) if runtime.writer.id_filter else None,
     )
     return status
