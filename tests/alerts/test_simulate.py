@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.factories import TenantHandle, events
 
+# The data and the asked ranges both hang on this day (ISO dates, not "-14d"), so a run crossing UTC
+# midnight between collection and the test asks the same days it loaded.
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 DAYS = 70
 SPIKE_DAYS_BACK = 3
@@ -42,6 +44,14 @@ SOURCE = {
 }
 
 
+def days(first_back: int, last_back: int) -> dict[str, str]:
+    """The range of whole UTC days from `first_back` to `last_back` days before TODAY, both included."""
+    return {
+        "date_from": (TODAY - timedelta(days=first_back)).date().isoformat(),
+        "date_to": (TODAY - timedelta(days=last_back)).date().isoformat(),
+    }
+
+
 def simulate(tenant: TenantHandle, condition: dict[str, Any], **extra: Any) -> Any:
     body = {"source": SOURCE, "condition": condition, **extra}
     return tenant.post("/v1/alerts/simulate", json=body)
@@ -51,7 +61,7 @@ def test_threshold_replay_by_hand(tenant) -> None:  # type: ignore[no-untyped-de
     response = simulate(
         tenant,
         {"type": "threshold", "operator": "above", "value": 27},
-        date_range={"date_from": "-14d", "date_to": "-1d"},
+        date_range=days(14, 1),
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -71,13 +81,13 @@ def test_pending_periods_delay_firing(tenant) -> None:  # type: ignore[no-untype
     one = simulate(
         tenant,
         {"type": "threshold", "operator": "above", "value": 0},
-        date_range={"date_from": "-10d", "date_to": "-1d"},
+        date_range=days(10, 1),
     ).json()
     three = simulate(
         tenant,
         {"type": "threshold", "operator": "above", "value": 0},
         pending_periods=3,
-        date_range={"date_from": "-10d", "date_to": "-1d"},
+        date_range=days(10, 1),
     ).json()
     assert [p["firing"] for p in one["points"]] == [True] * 10
     assert [p["firing"] for p in three["points"]] == [False, False] + [True] * 8
@@ -88,7 +98,7 @@ def test_anomaly_replay_finds_the_spike(tenant) -> None:  # type: ignore[no-unty
     response = simulate(
         tenant,
         {"type": "anomaly", "detector": "seasonal", "sensitivity": 0.5},
-        date_range={"date_from": "-20d", "date_to": "-1d"},
+        date_range=days(20, 1),
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -103,7 +113,7 @@ def test_relative_and_forecast_replays_carry_expected_values(tenant) -> None:  #
     relative = simulate(
         tenant,
         {"type": "relative", "compare_to": "week_ago", "by": 200},
-        date_range={"date_from": "-10d", "date_to": "-1d"},
+        date_range=days(10, 1),
     ).json()
     spike = next(p for p in relative["points"] if p["value"] == 120)
     assert spike["expected"] == daily_count(SPIKE_DAYS_BACK + 7) and spike["firing"]

@@ -223,7 +223,6 @@ function revalidate(id, widgets) {
       const known = state.dashboard.widgets.find((w) => w.id === widget.id);
       if (!fresh || !known || !(known.stale || known.pending)) return; // the stream was quicker
       applyWidget(fresh);
-      if (fresh.error) sayRepeatedErrors();
     }).catch((error) => {
       if (error.stale || session !== state.session || state.dashboard !== shown) return;
       const known = state.dashboard && state.dashboard.widgets.find((w) => w.id === widget.id);
@@ -402,7 +401,10 @@ function applyWidget(widget) {
   const index = state.dashboard.widgets.findIndex((w) => w.id === widget.id);
   if (index >= 0) state.dashboard.widgets[index] = widget;
   const was = element.dataset.state;
-  drawWidget(widget, element);
+  // An error that others share says "see above", whichever way it came (its own answer or the live
+  // stream), and the message above counts it.
+  drawWidget(widget, element, repeatedErrors(state.dashboard.widgets).repeated);
+  if (widget.error) sayRepeatedErrors();
   markPaint(state.dashboard.widgets); // whichever comes first: its own answer or the live stream's
   if (was === "pending") return; // its first answer: no flash
   element.classList.add("flash");
