@@ -17,15 +17,16 @@ from analytics_engine.metadata.models import Job, new_id, utcnow
 from tests.alerts.support import evaluate_due_now
 from tests.support.factories import TenantHandle, events
 
-YESTERDAY = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0) - timedelta(days=1)
-
 
 @pytest.fixture(scope="module")
 def tenant(client, admin_headers) -> TenantHandle:  # type: ignore[no-untyped-def]
     from tests.support.factories import make_tenant
 
     handle = make_tenant(client, admin_headers, "alerts-schedule")
-    handle.ingest(events("signup", 4, start=YESTERDAY) + events("purchase", 2, start=YESTERDAY))
+    # Yesterday as of the test, not of the module's import: a suite crossing UTC midnight between the
+    # two would put the events in the day the rules do not read.
+    yesterday = datetime.now(UTC).replace(hour=6, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    handle.ingest(events("signup", 4, start=yesterday) + events("purchase", 2, start=yesterday))
     return handle
 
 
