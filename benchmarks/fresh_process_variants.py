@@ -10,7 +10,17 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from typing import Any
+
+
+def wait_for_idle_merges(warehouse: Any) -> None:
+    """Until the background merges are idle (up to 20 s): they are part of what an insert costs."""
+    for _ in range(200):
+        if not warehouse.query("SELECT count() FROM system.merges").scalar():
+            return
+        time.sleep(0.1)
 
 
 def main(script: str, one: Callable[[str, int, int], dict[str, float]], default_variants: str, *, ratio: bool) -> None:

@@ -77,11 +77,7 @@ def one(variant: str, events: int, block: int) -> dict[str, float]:
         else:
             writer.insert_event_rows(warehouse, b"\n".join(e.line for e in part), uuid.uuid4().hex)
     cpu_insert = time.process_time() - cpu0
-    # Wait until the background merges are idle (they are part of what an insert costs).
-    for _ in range(200):
-        if not warehouse.query("SELECT count() FROM system.merges").scalar():
-            break
-        time.sleep(0.1)
+    fresh_process_variants.wait_for_idle_merges(warehouse)
     cpu = time.process_time() - cpu0
     count = warehouse.query(f"SELECT count() FROM {table}").scalar()
     assert count == len(accepted), (count, len(accepted))

@@ -77,10 +77,7 @@ def one(variant: str, events: int, block: int) -> dict[str, float]:
             fmt=EVENT_ROW_FORMAT,
         )
     cpu_insert = time.process_time() - cpu0
-    for _ in range(200):
-        if not warehouse.query("SELECT count() FROM system.merges").scalar():
-            break
-        time.sleep(0.1)
+    fresh_process_variants.wait_for_idle_merges(warehouse)
     cpu = time.process_time() - cpu0
     return {
         "us_per_event": cpu / len(lines) * 1e6,

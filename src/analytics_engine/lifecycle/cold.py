@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from analytics_engine.lifecycle.derived import UNLIMITED
 from analytics_engine.lifecycle.models import ColdFile
+from analytics_engine.lifecycle.stages import drop_orphaned_stages
 from analytics_engine.storage.base import LocalStorage, object_path
 
 if TYPE_CHECKING:
@@ -208,20 +209,8 @@ def _drop_checked(platform: PlatformScope, sink: str, sums: str, view: str) -> N
 
 
 def drop_checked_stages(platform: PlatformScope) -> None:
-    """The tables of `write_checked` a killed process left behind: those whose holder (the name's
-    last part) holds no live lease. A writer in another process (a concurrent run, an erasure)
-    renews its lease while it writes, so its tables stay. Names of older versions (no owner) go."""
-    names = platform.query(
-        "SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {prefix:String}) "
-        "ORDER BY position(name, '_mv') > 0 DESC",
-        {"db": platform.database, "prefix": STAGE_PREFIX},
-        settings=UNLIMITED,
-    ).rows
-    leases = platform.warehouse.leases
-    live = leases.live_owners() if leases is not None else set()
-    for (name,) in names:
-        if str(name).rsplit("_", 1)[-1] not in live:
-            platform.command(f"DROP TABLE IF EXISTS {platform.warehouse.table(str(name))}")
+    """The tables of `write_checked` a killed process left behind (lifecycle/stages.py)."""
+    drop_orphaned_stages(platform, STAGE_PREFIX)
 
 
 def write_parquet(scope: TenantScope, source: str, where: str, params: dict[str, Any], target: Path) -> None:

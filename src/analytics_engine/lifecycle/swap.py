@@ -35,6 +35,7 @@ from datetime import date
 from typing import Any
 
 from analytics_engine.lifecycle.derived import FRESH, ROWS, TRIPLES, UNLIMITED, pairs_condition
+from analytics_engine.lifecycle.stages import drop_orphaned_stages
 from analytics_engine.warehouse.scoped import PlatformScope
 
 REASON = "derived buckets swapped by partition: a partition holds every tenant's rows"
@@ -124,18 +125,9 @@ def _swap(
 
 
 def drop_stale_stages(platform: PlatformScope) -> None:
-    """Staging tables a killed run left behind: those whose holder (the name's last part) holds no
-    live lease (another process's swap in progress keeps its own)."""
-    rows = platform.query(
-        "SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {prefix:String})",
-        {"db": platform.database, "prefix": STAGE_PREFIX},
-        settings=UNLIMITED,
-    ).rows
-    leases = platform.warehouse.leases
-    live = leases.live_owners() if leases is not None else set()
-    for (name,) in rows:
-        if str(name).rsplit("_", 1)[-1] not in live:
-            platform.command(f"DROP TABLE IF EXISTS {platform.table(str(name))}")
+    """Staging tables a killed run left behind; another process's swap in progress keeps its own
+    (lifecycle/stages.py)."""
+    drop_orphaned_stages(platform, STAGE_PREFIX)
 
 
 def replace_day_buckets(platform: PlatformScope, tenant_id: str, days: Sequence[tuple[str, date]]) -> None:
