@@ -32,6 +32,8 @@ def test_the_memory_route_reports_each_part(client: TestClient, admin_headers: d
     metrics = report["engine"]["metrics"]
     assert set(metrics) <= set(memory.ENGINE_METRICS)
     assert metrics["MemoryTracking"] > 0 and "MarkCacheBytes" in metrics
+    allocator = report["engine"]["allocator"]  # chDB's jemalloc
+    assert 0 < allocator["allocated"] <= allocator["active"] <= allocator["resident"] <= allocator["mapped"]
     assert report["result_cache"]["in_process"] is True and report["result_cache"]["entries"] >= 0
 
 

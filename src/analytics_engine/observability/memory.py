@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import re
 import threading
 import time
 import tracemalloc
@@ -134,10 +135,33 @@ def engine_memory(warehouse: Warehouse) -> dict[str, Any]:
         )
     except Exception as exc:
         return {"error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}
-    return {
+    found: dict[str, Any] = {
         "embedded": warehouse.embedded,
         "metrics": {str(metric): int(value) for metric, value in result.rows},
     }
+    allocator = _engine_allocator(warehouse)
+    if allocator is not None:
+        found["allocator"] = allocator
+    return found
+
+
+_JEMALLOC_TOTALS = re.compile(
+    r"Allocated: (?P<allocated>\d+), active: (?P<active>\d+), metadata: (?P<metadata>\d+).*?"
+    r"resident: (?P<resident>\d+), mapped: (?P<mapped>\d+), retained: (?P<retained>\d+)"
+)
+
+
+def _engine_allocator(warehouse: Warehouse) -> dict[str, int] | None:
+    """The engine's jemalloc totals in bytes (`system.jemalloc_stats`): `allocated` (what the engine
+    holds), `active` (its pages), `resident` (what of jemalloc is in RAM, freed-but-kept dirty pages
+    included: they go back after `dirty_decay_ms`), `retained` (address space kept, not resident).
+    None where the engine has no jemalloc statistics (a build without it, or a server denying it)."""
+    try:
+        result = warehouse.platform("memory diagnostics").query("SELECT stats FROM system.jemalloc_stats")
+        match = _JEMALLOC_TOTALS.search(str(result.rows[0][0])) if result.rows else None
+    except Exception:
+        return None
+    return {name: int(value) for name, value in match.groupdict().items()} if match else None
 
 
 def cache_memory(cache: Any) -> dict[str, Any]:
