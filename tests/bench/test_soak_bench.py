@@ -28,6 +28,8 @@ def test_p95_and_memory_growth_helpers():
     growth = rss_growth(samples, 60.0)
     assert growth["middle_mib"] == pytest.approx(1000 / 1024, abs=0.1)
     assert growth["growth_last_half"] == pytest.approx(0.05)
+    # 30 samples over 60 s, three per tenth; the step at 50 s shows in the last two tenths
+    assert growth["by_tenth_mib"] == [round(1000 / 1024, 1)] * 8 + [round(1050 / 1024, 1)] * 2
 
 
 def test_cpu_figures_give_cores_cpu_per_stored_event_and_busy_threads():
@@ -58,7 +60,10 @@ def test_memory_components_read_each_part_at_start_middle_and_end():
             "process": {"rss_bytes": rss * mib},
             "malloc": {"in_use_bytes": in_use * mib},
             "python": {"tracing": False},
-            "engine": {"metrics": {"MarkCacheBytes": marks * mib}},
+            "engine": {
+                "metrics": {"MarkCacheBytes": marks * mib},
+                "in_flight": {"merges": entries // 5, "merges_bytes": marks * mib},
+            },
             "result_cache": {"in_process": True, "value_bytes": 0, "entries": entries},
             "malloc_trim": {"every_seconds": 30, "runs": 3},
         }
@@ -70,6 +75,8 @@ def test_memory_components_read_each_part_at_start_middle_and_end():
     assert figures["process.rss_bytes"] == {"start": 500.0, "middle": 600.0, "end": 610.0}
     assert figures["malloc.in_use_bytes"]["end"] == 81.0 and figures["engine.MarkCacheBytes"]["middle"] == 2.0
     assert figures["result_cache.entries"] == {"start": 0, "middle": 10, "end": 12}  # counts, not MiB
+    assert figures["engine.in_flight.merges"] == {"start": 0, "middle": 2, "end": 2}
+    assert figures["engine.in_flight.merges_bytes"]["end"] == 3.0
     assert "python.traced_bytes" not in figures and found["malloc_trim_at_end"]["runs"] == 3
     assert memory_components([], 60.0) == {}
 
@@ -92,6 +99,7 @@ def test_a_short_soak_loses_nothing_and_errs_nowhere(tmp_path, monkeypatch):
     # The server's own account of its memory was read over the load (GET /v1/admin/debug/memory).
     parts = result["memory"]["components"]["figures"]
     assert parts["process.rss_bytes"]["end"] > 0 and "engine.MemoryTracking" in parts
+    assert "engine.in_flight.statements_bytes" in parts and "engine.jemalloc.resident" in parts
     assert result["retried"] >= 0 and result["load_average"]
     # The server's CPU while the load ran, by thread name (what compares on a shared machine).
     assert result["server_cpu"]["cores"] > 0 and result["server_cpu"]["us_per_stored_event"] > 0

@@ -486,6 +486,8 @@ def memory_components(reports: list[tuple[float, dict[str, Any]]], duration: flo
             found[f"engine.{key}"] = value
         for key, value in ((report.get("engine") or {}).get("allocator") or {}).items():
             found[f"engine.jemalloc.{key}"] = value
+        for key, value in ((report.get("engine") or {}).get("in_flight") or {}).items():
+            found[f"engine.in_flight.{key}"] = value
         cache = report.get("result_cache") or {}
         if cache.get("in_process"):
             found["result_cache.value_bytes"] = cache["value_bytes"]
@@ -499,7 +501,7 @@ def memory_components(reports: list[tuple[float, dict[str, Any]]], duration: flo
     values = {name: figures(report) for name, (_, report) in points.items()}
     table: dict[str, dict[str, float]] = {}
     for key in values["end"]:
-        scale = 1 if key.endswith(("entries", "Cells")) else 1024 * 1024
+        scale = 1 if key.endswith(("entries", "Cells", "merges", "statements")) else 1024 * 1024
         table[key] = {name: round(values[name].get(key, 0) / scale, 1) for name in points}
     last = points["end"][1]
     return {
@@ -525,6 +527,13 @@ def rss_growth(samples: list[tuple[float, int]], duration: float) -> dict[str, A
         "end_mib": round(end_kib / 1024, 1),
         "max_mib": round(max(kib for _, kib in samples) / 1024, 1),
         "growth_last_half": round((end_kib - mid_kib) / mid_kib, 4),
+        # The median of each tenth of the load: whether the resident set levels off or keeps climbing.
+        "by_tenth_mib": [
+            round(statistics.median(tenth) / 1024, 1) if tenth else None
+            for tenth in (
+                [kib for at, kib in samples if duration * n / 10 <= at < duration * (n + 1) / 10] for n in range(10)
+            )
+        ],
     }
 
 
@@ -892,6 +901,7 @@ def run(
             ["duplicate check: ids checked / looked up in event_ids (id filter)", _filter_figures(result["id_filter"])],
             ["RSS middle -> end (MiB)", f"{memory.get('middle_mib')} -> {memory.get('end_mib')}"],
             ["RSS growth over the last half (target < 10%)", memory.get("growth_last_half", "")],
+            ["RSS by tenth of the load (MiB, medians)", ", ".join(str(v) for v in memory.get("by_tenth_mib", []))],
             ["RSS max, the backlog's drain included (MiB)", memory["max_mib_with_drain"]],
         ],
     )

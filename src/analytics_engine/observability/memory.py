@@ -159,7 +159,23 @@ def engine_memory(warehouse: Warehouse) -> dict[str, Any]:
     allocator = _engine_allocator(warehouse)
     if allocator is not None:
         found["allocator"] = allocator
+    found["in_flight"] = _engine_in_flight(warehouse)
     return found
+
+
+def _engine_in_flight(warehouse: Warehouse) -> dict[str, int]:
+    """What of the tracked memory is transient: running merges and statements (this one included),
+    their count and memory (`system.merges`, `system.processes`)."""
+    in_flight: dict[str, int] = {}
+    for name, table in (("merges", "system.merges"), ("statements", "system.processes")):
+        try:
+            result = warehouse.platform("memory diagnostics").query(f"SELECT count(), sum(memory_usage) FROM {table}")
+            count, used = result.rows[0]
+        except Exception:
+            continue
+        in_flight[name] = int(count)
+        in_flight[f"{name}_bytes"] = max(0, int(used or 0))
+    return in_flight
 
 
 _JEMALLOC_TOTALS = re.compile(
