@@ -479,6 +479,13 @@ class Settings(BaseSettings):
         "system (glibc only), and the embedded engine's jemalloc its dirty pages (`SYSTEM JEMALLOC PURGE`); "
         "0: never.",
     )
+    embedded_purge_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="Every this many seconds the embedded engine's jemalloc hands the pages its queries, inserts "
+        "and merges freed back to the system (`SYSTEM JEMALLOC PURGE`; 0: only with the malloc trim). Not "
+        "with a server DSN.",
+    )
     embedded_mark_cache_bytes: int = Field(
         256 * 1024 * 1024, ge=0, description="Embedded warehouse (chDB): most bytes of its mark cache."
     )

@@ -102,7 +102,27 @@ def test_the_trimmer_runs_on_its_period_and_stops() -> None:
     assert trimmer.runs == runs  # stopped
     never = memory.MallocTrimmer(0)
     never.start()
-    assert never.status() == {"every_seconds": 0, "runs": 0, "released_bytes": 0, "last": None}
+    assert never.status()["runs"] == never.status()["engine_purges"] == 0 and never.status()["last"] is None
+
+
+def test_the_engine_is_purged_on_its_own_shorter_period(runtime) -> None:  # type: ignore[no-untyped-def]
+    trimmer = memory.MallocTrimmer(30, runtime.warehouse, engine_seconds=0.05)
+    trimmer.start()
+    try:
+        deadline = time.monotonic() + 5
+        while trimmer.engine_purges < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        trimmer.stop()
+    status = trimmer.status()
+    assert status["engine_purges"] >= 2 and status["runs"] == 0  # the 30 s trim did not come
+    assert status["engine_every_seconds"] == 0.05 and status["engine_purge_seconds"] > 0
+    # Not with a server's memory: a warehouse that is not embedded is never purged from here.
+    assert memory.MallocTrimmer(30, _NotEmbedded(), engine_seconds=0.05).engine_seconds == 0.0  # type: ignore[arg-type]
+
+
+class _NotEmbedded:
+    embedded = False
 
 
 def test_the_engine_starts_with_the_cache_caps(tmp_path: Path) -> None:

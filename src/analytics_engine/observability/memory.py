@@ -207,21 +207,27 @@ def cache_memory(cache: Any) -> dict[str, Any]:
 
 class MallocTrimmer:
     """A daemon thread calling `trim_malloc` every `seconds` (`ANALYTICS_MALLOC_TRIM_SECONDS`; 0:
-    never). Without it glibc keeps freed pages of its arenas (one per thread that allocated) in the
-    resident set, and the embedded engine's jemalloc its dirty pages. Counts its runs and the bytes
-    it released."""
+    never) and purging the embedded engine's jemalloc every `engine_seconds`
+    (`ANALYTICS_EMBEDDED_PURGE_SECONDS`; 0: only with the trim). Without them glibc keeps freed pages
+    of its arenas (one per thread that allocated) in the resident set, and the engine's jemalloc the
+    pages its queries, inserts and merges freed: 110-180 MiB at any moment of a soak, however often
+    the trim ran at 30 s, since they come back within seconds. Counts runs, time spent and bytes
+    released."""
 
-    def __init__(self, seconds: float, warehouse: Warehouse | None = None) -> None:
+    def __init__(self, seconds: float, warehouse: Warehouse | None = None, engine_seconds: float = 0.0) -> None:
         self.seconds = seconds
         self.warehouse = warehouse
+        self.engine_seconds = engine_seconds if warehouse is not None and warehouse.embedded else 0.0
         self.runs = 0
         self.released_bytes = 0
+        self.engine_purges = 0
+        self.engine_purge_seconds = 0.0
         self.last: dict[str, Any] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self.seconds <= 0 or self._thread is not None:
+        if (self.seconds <= 0 and self.engine_seconds <= 0) or self._thread is not None:
             return
         self._thread = threading.Thread(target=self._loop, name="malloc-trim", daemon=True)
         self._thread.start()
@@ -233,9 +239,26 @@ class MallocTrimmer:
         self.last = {**outcome, "at": time.time()}
         return outcome
 
+    def purge_engine_once(self) -> bool:
+        if self.warehouse is None:
+            return False
+        started = time.perf_counter()
+        purged = _purge_engine(self.warehouse)
+        self.engine_purge_seconds += time.perf_counter() - started
+        self.engine_purges += int(purged)
+        return purged
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.seconds):
-            self.run_once()
+        periods = [seconds for seconds in (self.seconds, self.engine_seconds) if seconds > 0]
+        next_trim = next_purge = time.monotonic()
+        while not self._stop.wait(min(periods)):
+            now = time.monotonic()
+            if self.seconds > 0 and now >= next_trim + self.seconds:
+                self.run_once()  # the engine's purge included
+                next_trim = next_purge = now
+            elif self.engine_seconds > 0 and now >= next_purge + self.engine_seconds:
+                self.purge_engine_once()
+                next_purge = now
 
     def stop(self) -> None:
         self._stop.set()
@@ -249,4 +272,7 @@ class MallocTrimmer:
             "runs": self.runs,
             "released_bytes": self.released_bytes,
             "last": self.last,
+            "engine_every_seconds": self.engine_seconds,
+            "engine_purges": self.engine_purges,
+            "engine_purge_seconds": round(self.engine_purge_seconds, 3),
         }

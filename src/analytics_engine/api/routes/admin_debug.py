@@ -21,12 +21,16 @@ router = APIRouter(prefix="/v1/admin/debug", tags=["admin: debug"])
 
 async def start_memory(runtime: Runtime) -> None:
     """Serve start-up hook: tracemalloc when `ANALYTICS_MEMORY_TRACEMALLOC`, and the periodic
-    `malloc_trim` with the embedded engine's jemalloc purge (`ANALYTICS_MALLOC_TRIM_SECONDS`)."""
+    `malloc_trim` with the embedded engine's jemalloc purge (`ANALYTICS_MALLOC_TRIM_SECONDS`), and the
+    engine's purge alone more often (`ANALYTICS_EMBEDDED_PURGE_SECONDS`)."""
     if runtime.settings.memory_tracemalloc and not tracemalloc.is_tracing():
         tracemalloc.start()
         log.info("memory.tracemalloc_started")
-    if runtime.malloc_trimmer is None and runtime.settings.malloc_trim_seconds > 0:
-        runtime.malloc_trimmer = memory.MallocTrimmer(runtime.settings.malloc_trim_seconds, runtime.warehouse)
+    settings = runtime.settings
+    if runtime.malloc_trimmer is None and (settings.malloc_trim_seconds > 0 or settings.embedded_purge_seconds > 0):
+        runtime.malloc_trimmer = memory.MallocTrimmer(
+            settings.malloc_trim_seconds, runtime.warehouse, engine_seconds=settings.embedded_purge_seconds
+        )
         runtime.malloc_trimmer.start()
 
 
