@@ -117,13 +117,19 @@ def main() -> None:
                 row = {"round": round_, "side": side, "load": " ".join(load), **result}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-            print(json.dumps({"round": round_, "same_answer": answers["before"] == answers["after"]}), flush=True)
+            same = answers["before"] == answers["after"]
+            print(json.dumps({"round": round_, "same_answer": same}), flush=True)
+            if not same:
+                for side, answer in answers.items():
+                    (folder / f"ab-answer-{side}.json").write_text(json.dumps(answer, indent=1, sort_keys=True))
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT, check=False)
     for side in ("before", "after"):
         mine = [r for r in rows if r["side"] == side]
         cpu = sorted(r["render"]["cpu_ms_per_request"] for r in mine)
-        print(f"{side}: render CPU ms/request by round {cpu}; healthz {[r['healthz']['cpu_ms_per_request'] for r in mine]}")
+        print(
+            f"{side}: render CPU ms/request by round {cpu}; healthz {[r['healthz']['cpu_ms_per_request'] for r in mine]}"
+        )
 
 
 if __name__ == "__main__":

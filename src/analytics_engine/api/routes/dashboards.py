@@ -15,6 +15,7 @@ from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep, tenan
 from analytics_engine.api.openapi import errors, examples
 from analytics_engine.dashboards.live import stream_hub
 from analytics_engine.dashboards.render import render
+from analytics_engine.dashboards.render_json import render_json
 from analytics_engine.dashboards.schemas import (
     DashboardCreate,
     DashboardFilters,
@@ -210,12 +211,12 @@ def render_body(
     allow_stale: bool,
     widget_ids: set[str] | None,
 ) -> bytes:
-    """The render's JSON, serialised once by pydantic-core (the response model is for the schema only);
-    the bytes `model_dump_json` would decode to a str and `Response` encode again."""
+    """The render's JSON (the response model is for the schema only): cached widget data written as the
+    bytes it was cached as, the rest by pydantic (dashboards/render_json.py)."""
     result = render(
         runtime, tenant, dashboard_id, filters, refresh=refresh, allow_stale=allow_stale, widget_ids=widget_ids
     )
-    return RenderResult.__pydantic_serializer__.to_json(result)
+    return render_json(result)
 
 
 @router.post(
