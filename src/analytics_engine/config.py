@@ -476,7 +476,8 @@ class Settings(BaseSettings):
         30.0,
         ge=0,
         description="Every this many seconds, `malloc_trim(0)` hands the C heap's free pages back to the "
-        "system (glibc only; 0: never).",
+        "system (glibc only), and the embedded engine's jemalloc its dirty pages (`SYSTEM JEMALLOC PURGE`); "
+        "0: never.",
     )
     embedded_mark_cache_bytes: int = Field(
         256 * 1024 * 1024, ge=0, description="Embedded warehouse (chDB): most bytes of its mark cache."

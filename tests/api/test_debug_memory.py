@@ -32,6 +32,8 @@ def test_the_memory_route_reports_each_part(client: TestClient, admin_headers: d
     metrics = report["engine"]["metrics"]
     assert set(metrics) <= set(memory.ENGINE_METRICS)
     assert metrics["MemoryTracking"] > 0 and "MarkCacheBytes" in metrics
+    allocator = report["engine"]["allocator"]  # chDB's jemalloc
+    assert 0 < allocator["allocated"] <= allocator["active"] <= allocator["resident"] <= allocator["mapped"]
     assert report["result_cache"]["in_process"] is True and report["result_cache"]["entries"] >= 0
 
 
@@ -47,11 +49,23 @@ def test_trim_hands_freed_pages_back(client: TestClient, admin_headers: dict[str
     keep = blocks[-1]
     del blocks
     answer = client.post("/v1/admin/debug/memory/trim", headers=admin_headers).json()
-    assert answer["trimmed"] is True
+    assert answer["trimmed"] is True and answer["engine_purged"] is True
     assert answer["rss_after_bytes"] <= answer["rss_before_bytes"]
     status = client.get("/v1/admin/debug/memory", headers=admin_headers).json()["malloc_trim"]
     assert status["runs"] >= 1 and status["last"]["trimmed"] is True
     assert keep is not None
+
+
+def test_trim_purges_the_engines_freed_pages(client: TestClient, admin_headers: dict[str, str], runtime) -> None:  # type: ignore[no-untyped-def]
+    # A query that allocates and frees much: jemalloc keeps the freed pages resident (dirty) for seconds.
+    runtime.warehouse.platform("memory diagnostics").query(
+        "SELECT count() FROM (SELECT number % 3000000 AS k, any(toString(number)) FROM numbers(6000000) GROUP BY k)"
+    )
+    before = memory.engine_memory(runtime.warehouse)["allocator"]
+    assert before["resident"] - before["active"] > 16 * 1024 * 1024  # dirty pages held
+    assert client.post("/v1/admin/debug/memory/trim", headers=admin_headers).json()["engine_purged"] is True
+    after = memory.engine_memory(runtime.warehouse)["allocator"]
+    assert after["resident"] - after["active"] < (before["resident"] - before["active"]) / 2
 
 
 def test_python_heap_names_the_lines_holding_most() -> None:

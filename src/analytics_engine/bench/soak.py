@@ -484,6 +484,8 @@ def memory_components(reports: list[tuple[float, dict[str, Any]]], duration: flo
             found["python.traced_bytes"] = python["traced_bytes"]
         for key, value in ((report.get("engine") or {}).get("metrics") or {}).items():
             found[f"engine.{key}"] = value
+        for key, value in ((report.get("engine") or {}).get("allocator") or {}).items():
+            found[f"engine.jemalloc.{key}"] = value
         cache = report.get("result_cache") or {}
         if cache.get("in_process"):
             found["result_cache.value_bytes"] = cache["value_bytes"]

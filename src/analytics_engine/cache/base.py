@@ -3,7 +3,9 @@
 Values are bytes (callers serialise; the insight runner stores its result model as JSON). A key is
 `<tenant id>:<namespace>:<sha256 of the canonical JSON payload>`: it always starts with the tenant,
 so two tenants can never share an entry, and `delete_prefix("<tenant id>:")` drops one tenant's
-entries without touching anyone else's.
+entries without touching anyone else's. An answer computed from the tenant's data at one data version
+(cache/versions.py) carries it at the end, `...:<sha256>@<version>`, so a cache that holds its
+entries in memory can drop them when the version is retired (no read can ask for them again).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 import orjson
 
 _FORBIDDEN_IN_PARTS = (":", " ", "\n", "*", "?", "[", "]")
+_VERSION_MARK = "@"  # never in a digest (hex), so the last one in a key starts its data version
 
 
 @runtime_checkable
@@ -34,6 +37,11 @@ class Cache(Protocol):
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every key starting with `prefix`; returns how many went (best effort)."""
+
+    def retire_data_version(self, tenant_id: str, old: str) -> int:
+        """The tenant's data version `old` was replaced: entries keyed by it can never be
+        asked for again. A cache may drop them (and refuse to store any that arrive late); returns
+        how many went. Redis leaves them to their TTL (its memory is not the service's)."""
 
     def close(self) -> None:
         """Release connections."""
@@ -61,12 +69,26 @@ def _check_part(kind: str, value: str) -> None:
         raise ValueError(f"cache key {kind} must be non-empty without ':', spaces or glob characters: {value!r}")
 
 
-def cache_key(tenant_id: str, namespace: str, payload: dict[str, Any]) -> str:
-    """`<tenant_id>:<namespace>:<sha256 hex of canonical_json(payload)>`."""
+def cache_key(tenant_id: str, namespace: str, payload: dict[str, Any], *, data_version: str | None = None) -> str:
+    """`<tenant_id>:<namespace>:<sha256 hex of canonical_json(payload)>`, then `@<data_version>`
+    when the entry was computed from the tenant's data at that version."""
     _check_part("tenant id", tenant_id)
     _check_part("namespace", namespace)
     digest = hashlib.sha256(canonical_json(payload)).hexdigest()
-    return f"{tenant_id}:{namespace}:{digest}"
+    if not data_version:  # no version (or no cache to hold one: `data_version(None, ...)` is "")
+        return f"{tenant_id}:{namespace}:{digest}"
+    _check_part("data version", data_version)
+    if _VERSION_MARK in data_version:
+        raise ValueError(f"cache key data version must not hold {_VERSION_MARK!r}: {data_version!r}")
+    return f"{tenant_id}:{namespace}:{digest}{_VERSION_MARK}{data_version}"
+
+
+def key_data_version(key: str) -> tuple[str, str] | None:
+    """(tenant id, data version) of a key built with `data_version`; None for any other key."""
+    head, mark, version = key.rpartition(_VERSION_MARK)
+    if not mark or not version or ":" in version:  # an '@' of the tenant id or namespace is not the mark
+        return None
+    return head.partition(":")[0], version
 
 
 def tenant_prefix(tenant_id: str, namespace: str | None = None) -> str:

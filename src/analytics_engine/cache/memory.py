@@ -3,6 +3,11 @@
 Bounded twice, by entries and by total value bytes; the least recently used entries leave first.
 Expired entries are dropped when read; otherwise they age out of the LRU end. A lookup costs one
 lock, one dict access and one `move_to_end`: microseconds.
+
+Answers keyed by a tenant's data version (`cache_key(..., data_version=...)`) are indexed by it: when
+the version is retired (new events, cache/versions.py) they go at once, and one computed from the old
+version that arrives after is not stored. Without that, every insert left the answers read before it
+in memory until the LRU pushed them out: thousands of dead entries under a steady stream of events.
 """
 
 from __future__ import annotations
@@ -12,8 +17,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
+from analytics_engine.cache.base import key_data_version
 from analytics_engine.cache.metrics import CACHE_LOOKUPS
 
+# Retired versions remembered per tenant, to refuse answers computed from them that arrive late (a
+# computation outlives a few inserts at most; an older one still stored ages out of the LRU).
+_RETIRED_KEPT = 8
 _HIT = CACHE_LOOKUPS.labels("memory", "hit")
 _MISS = CACHE_LOOKUPS.labels("memory", "miss")
 
@@ -35,6 +44,9 @@ class InProcessCache:
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._bytes = 0
+        # (tenant id, data version) -> keys computed at it; tenant id -> its last retired versions
+        self._by_version: dict[tuple[str, str], set[str]] = {}
+        self._retired: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -64,11 +76,16 @@ class InProcessCache:
         if len(value) > self.max_bytes:
             return  # larger than the whole cache: not worth evicting everything for
         expires = self._clock() + max(1, int(ttl_seconds))
+        version = key_data_version(key)
         with self._lock:
+            if version is not None and version[1] in self._retired.get(version[0], ()):
+                return  # computed from data since superseded: no read will ask for it
             if key in self._entries:
                 self._drop(key)
             self._entries[key] = (expires, value)
             self._bytes += len(value)
+            if version is not None:
+                self._by_version.setdefault(version, set()).add(key)
             self._evict()
 
     def delete_prefix(self, prefix: str) -> int:
@@ -78,9 +95,19 @@ class InProcessCache:
                 self._drop(key)
             return len(doomed)
 
+    def retire_data_version(self, tenant_id: str, old: str) -> int:
+        with self._lock:
+            self._retired[tenant_id] = (old, *self._retired.get(tenant_id, ())[: _RETIRED_KEPT - 1])
+            doomed = self._by_version.pop((tenant_id, old), set())
+            for key in doomed:
+                self._drop(key)
+            return len(doomed)
+
     def close(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._by_version.clear()
+            self._retired.clear()
             self._bytes = 0
 
     def __len__(self) -> int:
@@ -94,6 +121,13 @@ class InProcessCache:
     def _drop(self, key: str) -> None:
         _, value = self._entries.pop(key)
         self._bytes -= len(value)
+        version = key_data_version(key)
+        if version is not None:
+            keys = self._by_version.get(version)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_version[version]
 
     def _evict(self) -> None:
         # Least recently used first, expired or not: O(1) per eviction (expired entries that are

@@ -69,6 +69,9 @@ class RedisCache:
             return
         self._recovered()
 
+    def retire_data_version(self, tenant_id: str, old: str) -> int:
+        return 0  # the entries keyed by `old` expire by their TTL, in Redis's memory, not ours
+
     def delete_prefix(self, prefix: str) -> int:
         if not prefix:
             raise ValueError("refusing to delete every key: give a prefix")

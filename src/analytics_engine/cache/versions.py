@@ -41,11 +41,15 @@ def data_version(cache: Cache | None, tenant_id: str) -> str:
 
 
 def bump_data_version(cache: Cache | None, tenant_ids: Iterable[str]) -> None:
-    """New data for these tenants: every answer cached before is no longer found."""
+    """New data for these tenants: every answer cached before is no longer found, and the cache may
+    drop those answers (the in-process cache does; see `Cache.retire_data_version`)."""
     if cache is None:
         return
     for tenant_id in set(tenant_ids):
+        old = cache.get(_key(tenant_id))
         cache.set(_key(tenant_id), secrets.token_hex(8).encode(), VERSION_TTL_SECONDS)
+        if old is not None:
+            cache.retire_data_version(tenant_id, old.decode())
 
 
 # Answers kept across data versions on purpose (dashboards' last known answers, shown labelled with

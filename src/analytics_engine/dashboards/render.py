@@ -130,7 +130,7 @@ def plan_widget(
     return plan
 
 
-def widget_cache_key(tenant_id: str, plan: _Plan, data: str = "") -> str:
+def widget_cache_key(tenant_id: str, plan: _Plan, data: str | None = None) -> str:
     """`data`: the tenant's data version (cache/versions.py), so new events end the 60 s at once."""
     return cache_key(
         tenant_id,
@@ -140,8 +140,8 @@ def widget_cache_key(tenant_id: str, plan: _Plan, data: str = "") -> str:
             "query": plan.query,
             "viz": plan.widget.viz.value,
             "v": RESULT_VERSION,
-            "data": data,
         },
+        data_version=data,
     )
 
 

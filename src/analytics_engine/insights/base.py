@@ -102,8 +102,9 @@ def answer_cache_key(runtime: Runtime, tenant_id: str, payload: dict[str, Any]) 
     the result format's version. Every kind's answer, the runners' and a saved SQL query's alike."""
     from analytics_engine.cache import cache_key, data_version
 
-    versioned = {**payload, "data": data_version(runtime.cache, tenant_id), "v": RESULT_VERSION}
-    return cache_key(tenant_id, "insight", versioned)
+    return cache_key(
+        tenant_id, "insight", {**payload, "v": RESULT_VERSION}, data_version=data_version(runtime.cache, tenant_id)
+    )
 
 
 class InsightRunner(Generic[Q]):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import re
 import threading
 import time
 import tracemalloc
@@ -89,16 +90,33 @@ def malloc_stats() -> dict[str, int] | None:
     }
 
 
-def trim_malloc() -> dict[str, Any]:
-    """`malloc_trim(0)`: glibc hands the free pages of every arena back to the system. Returns the
-    resident bytes before and after (and whether it ran: not without glibc)."""
+def trim_malloc(warehouse: Warehouse | None = None) -> dict[str, Any]:
+    """`malloc_trim(0)`: glibc hands the free pages of every arena back to the system; with the
+    embedded engine's `warehouse`, `SYSTEM JEMALLOC PURGE` too: its jemalloc keeps the pages queries and
+    merges freed for `dirty_decay_ms` (5 s in chDB's build), 150-200 MiB of a soak's resident set at
+    any moment (docs/runbook.md, "Memory"). Returns the resident bytes before and after, whether glibc
+    trimmed (not without glibc) and whether the engine purged."""
     before = process_memory().get("rss_bytes", 0)
     function = getattr(_LIBC, "malloc_trim", None) if _LIBC is not None else None
-    if function is None:
-        return {"trimmed": False, "rss_before_bytes": before, "rss_after_bytes": before}
-    function.argtypes = [ctypes.c_size_t]
-    function(0)
-    return {"trimmed": True, "rss_before_bytes": before, "rss_after_bytes": process_memory().get("rss_bytes", 0)}
+    trimmed = function is not None
+    if function is not None:
+        function.argtypes = [ctypes.c_size_t]
+        function(0)
+    purged = warehouse is not None and warehouse.embedded and _purge_engine(warehouse)
+    return {
+        "trimmed": trimmed,
+        "engine_purged": purged,
+        "rss_before_bytes": before,
+        "rss_after_bytes": process_memory().get("rss_bytes", 0) if trimmed or purged else before,
+    }
+
+
+def _purge_engine(warehouse: Warehouse) -> bool:
+    try:
+        warehouse.platform("memory diagnostics").command("SYSTEM JEMALLOC PURGE")
+    except Exception:  # a build without jemalloc: nothing to purge
+        return False
+    return True
 
 
 def python_heap(top: int = 15) -> dict[str, Any]:
@@ -134,10 +152,33 @@ def engine_memory(warehouse: Warehouse) -> dict[str, Any]:
         )
     except Exception as exc:
         return {"error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}
-    return {
+    found: dict[str, Any] = {
         "embedded": warehouse.embedded,
         "metrics": {str(metric): int(value) for metric, value in result.rows},
     }
+    allocator = _engine_allocator(warehouse)
+    if allocator is not None:
+        found["allocator"] = allocator
+    return found
+
+
+_JEMALLOC_TOTALS = re.compile(
+    r"Allocated: (?P<allocated>\d+), active: (?P<active>\d+), metadata: (?P<metadata>\d+).*?"
+    r"resident: (?P<resident>\d+), mapped: (?P<mapped>\d+), retained: (?P<retained>\d+)"
+)
+
+
+def _engine_allocator(warehouse: Warehouse) -> dict[str, int] | None:
+    """The engine's jemalloc totals in bytes (`system.jemalloc_stats`): `allocated` (what the engine
+    holds), `active` (its pages), `resident` (what of jemalloc is in RAM, freed-but-kept dirty pages
+    included: they go back after `dirty_decay_ms`), `retained` (address space kept, not resident).
+    None where the engine has no jemalloc statistics (a build without it, or a server denying it)."""
+    try:
+        result = warehouse.platform("memory diagnostics").query("SELECT stats FROM system.jemalloc_stats")
+        match = _JEMALLOC_TOTALS.search(str(result.rows[0][0])) if result.rows else None
+    except Exception:
+        return None
+    return {name: int(value) for name, value in match.groupdict().items()} if match else None
 
 
 def cache_memory(cache: Any) -> dict[str, Any]:
@@ -149,12 +190,14 @@ def cache_memory(cache: Any) -> dict[str, Any]:
 
 
 class MallocTrimmer:
-    """A daemon thread calling `malloc_trim(0)` every `seconds` (`ANALYTICS_MALLOC_TRIM_SECONDS`;
-    0: never). Without it glibc keeps freed pages of its arenas (one per thread that allocated) in
-    the resident set. Counts its runs and the bytes it released."""
+    """A daemon thread calling `trim_malloc` every `seconds` (`ANALYTICS_MALLOC_TRIM_SECONDS`; 0:
+    never). Without it glibc keeps freed pages of its arenas (one per thread that allocated) in the
+    resident set, and the embedded engine's jemalloc its dirty pages. Counts its runs and the bytes
+    it released."""
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, warehouse: Warehouse | None = None) -> None:
         self.seconds = seconds
+        self.warehouse = warehouse
         self.runs = 0
         self.released_bytes = 0
         self.last: dict[str, Any] | None = None
@@ -168,7 +211,7 @@ class MallocTrimmer:
         self._thread.start()
 
     def run_once(self) -> dict[str, Any]:
-        outcome = trim_malloc()
+        outcome = trim_malloc(self.warehouse)
         self.runs += 1
         self.released_bytes += max(0, outcome["rss_before_bytes"] - outcome["rss_after_bytes"])
         self.last = {**outcome, "at": time.time()}

@@ -1,6 +1,6 @@
 """`/v1/admin/debug/memory`: where the process's memory is (resident set, C heap, Python heap by
 source line when tracemalloc is on, the embedded engine's caches, the result cache), and
-`POST .../trim` to hand the C heap's free pages back now. docs/runbook.md "Memory"."""
+`POST .../trim` to hand the C heap's (and the embedded engine's) free pages back now. docs/runbook.md "Memory"."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ router = APIRouter(prefix="/v1/admin/debug", tags=["admin: debug"])
 
 async def start_memory(runtime: Runtime) -> None:
     """Serve start-up hook: tracemalloc when `ANALYTICS_MEMORY_TRACEMALLOC`, and the periodic
-    `malloc_trim` (`ANALYTICS_MALLOC_TRIM_SECONDS`)."""
+    `malloc_trim` with the embedded engine's jemalloc purge (`ANALYTICS_MALLOC_TRIM_SECONDS`)."""
     if runtime.settings.memory_tracemalloc and not tracemalloc.is_tracing():
         tracemalloc.start()
         log.info("memory.tracemalloc_started")
     if runtime.malloc_trimmer is None and runtime.settings.malloc_trim_seconds > 0:
-        runtime.malloc_trimmer = memory.MallocTrimmer(runtime.settings.malloc_trim_seconds)
+        runtime.malloc_trimmer = memory.MallocTrimmer(runtime.settings.malloc_trim_seconds, runtime.warehouse)
         runtime.malloc_trimmer.start()
 
 
@@ -62,9 +62,11 @@ async def get_memory(
     return await run_in_threadpool(memory_report, runtime, top)
 
 
-@router.post("/memory/trim", summary="Hand the C heap's free pages back to the system now")
+@router.post("/memory/trim", summary="Hand the C heap's and the embedded engine's free pages back to the system now")
 async def trim_memory(runtime: RuntimeDep, _: AdminDep) -> dict[str, Any]:
-    """`malloc_trim(0)` once; the resident bytes before and after. `trimmed: false` without glibc."""
+    """`malloc_trim(0)` once, and the embedded engine's `SYSTEM JEMALLOC PURGE`; the resident bytes
+    before and after. `trimmed: false` without glibc; `engine_purged: false` with a server DSN (its
+    memory is the server's) or an engine without jemalloc."""
     if runtime.malloc_trimmer is not None:
         return await run_in_threadpool(runtime.malloc_trimmer.run_once)
-    return await run_in_threadpool(memory.trim_malloc)
+    return await run_in_threadpool(memory.trim_malloc, runtime.warehouse)
