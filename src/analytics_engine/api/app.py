@@ -3,20 +3,19 @@ starts/stops the runtime (warehouse, metadata, group commit, background hooks) i
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import structlog
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI
 
 from analytics_engine import __version__
 from analytics_engine.alerts.lifecycle import start_alerts, stop_alerts
 from analytics_engine.api.content_type import JsonByDefault
 from analytics_engine.api.deps import single_query_values
 from analytics_engine.api.errors import install_error_handlers
+from analytics_engine.api.middleware import RequestContext
 from analytics_engine.api.openapi import install as install_openapi
 from analytics_engine.api.routes import admin_debug as debug_routes
 from analytics_engine.api.routes import admin_ingest as ingest_routes
@@ -49,7 +48,6 @@ from analytics_engine.ingest.group_commit import GroupCommitter, publish_commits
 from analytics_engine.jobs.hooks import start_job_runner, stop_job_runner
 from analytics_engine.lifecycle.service import start_lifecycle
 from analytics_engine.materialized.lifecycle import start_materialized
-from analytics_engine.observability import metrics
 from analytics_engine.privacy.hooks import start_privacy
 from analytics_engine.reports.service import start_report_schedules
 from analytics_engine.runtime import Hook, Runtime
@@ -164,24 +162,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
     app.add_middleware(JsonByDefault)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-ID"] = request_id
-            return response
-        finally:
-            route = request.scope.get("route")
-            metrics.HTTP_SECONDS.labels(request.method, getattr(route, "path", "unmatched"), str(status)).observe(
-                time.perf_counter() - started
-            )
-            structlog.contextvars.unbind_contextvars("request_id")
+    # Outermost: every request, the error envelopes included, runs with its request id (api/middleware.py).
+    app.add_middleware(RequestContext)
 
     for router in ROUTERS:
         app.include_router(router)

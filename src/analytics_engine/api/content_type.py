@@ -40,5 +40,7 @@ class JsonByDefault:
             headers = [(name, value) for name, value in scope["headers"] if name != b"content-type"]
             declared = next((value for name, value in scope["headers"] if name == b"content-type"), b"")
             if media_type(declared.decode("latin-1")) in RELABELLED:
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+                # In place, so that the middleware outside this one sees the route the router matches
+                # (api/middleware.py labels the latency metric with it).
+                scope["headers"] = [*headers, (b"content-type", b"application/json")]
         await self.app(scope, receive, send)

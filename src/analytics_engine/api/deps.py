@@ -16,8 +16,12 @@ from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import Scope
 from analytics_engine.tenants.service import TenantContext, admin_key_matches
 
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the thread
+# pool, a hop that costs more than the work (issue 18, cached renders). Those that read the metadata
+# database (`tenant_with`) stay `def`, off the event loop.
 
-def get_runtime(request: Request) -> Runtime:
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime  # Starlette's app.state is untyped
     return runtime
 
@@ -45,7 +49,7 @@ TenantKeyDoc = Annotated[HTTPAuthorizationCredentials | None, Security(TENANT_KE
 AdminKeyDoc = Annotated[HTTPAuthorizationCredentials | None, Security(ADMIN_KEY)]
 
 
-def require_admin(request: Request, runtime: RuntimeDep, _key: AdminKeyDoc) -> None:
+async def require_admin(request: Request, runtime: RuntimeDep, _key: AdminKeyDoc) -> None:
     if not admin_key_matches(bearer_token(request), runtime.settings.admin_key):
         raise Unauthorized("This route needs the platform admin key.")
 
@@ -65,7 +69,7 @@ def tenant_with(scope: Scope) -> Callable[..., TenantContext]:
     return dependency
 
 
-def single_query_values(request: Request) -> None:
+async def single_query_values(request: Request) -> None:
     """A query parameter the route reads as one value, sent several times, is a 422 (not "the last
     wins"). An app-wide dependency (create_app); list parameters may repeat."""
     route = request.scope.get("route")

@@ -26,6 +26,7 @@ import structlog
 from analytics_engine.annotations.marks import place
 from analytics_engine.cache import cache_key, data_version
 from analytics_engine.cache.versions import KEPT_NAMESPACES
+from analytics_engine.dashboards.render_json import keep_bytes, parse_cached
 from analytics_engine.dashboards.schemas import (
     DashboardFilters,
     DashboardPublic,
@@ -261,10 +262,9 @@ def cached_widget(
     hit = runtime.cache.get(widget_cache_key(tenant.tenant_id, plan, data_version(runtime.cache, tenant.tenant_id)))
     if hit is None:
         return None
-    stored = orjson.loads(hit)
     result = _shell(plan)
-    result.data = stored["data"]
-    result.computed_at = datetime.fromisoformat(stored["computed_at"])
+    result.data, raw, result.computed_at = parse_cached(hit)
+    keep_bytes(result, raw)
     result.cached = True
     with_dashboard_annotations(runtime, tenant.tenant_id, plan, result, notes)
     result.elapsed_ms = (time.perf_counter() - started) * 1000
@@ -327,9 +327,8 @@ def last_known_widget(runtime: Runtime, tenant: Any, plan: _Plan, notes: Dashboa
     if hit is None:
         result.pending = True
         return result
-    stored = orjson.loads(hit)
-    result.data = stored["data"]
-    result.computed_at = datetime.fromisoformat(stored["computed_at"])
+    result.data, raw, result.computed_at = parse_cached(hit)
+    keep_bytes(result, raw)
     result.cached = result.stale = True
     with_dashboard_annotations(runtime, tenant.tenant_id, plan, result, notes)
     return result

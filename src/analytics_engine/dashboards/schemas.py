@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from analytics_engine.insights.dates import DateSpec
 from analytics_engine.insights.registry import result_from_json
@@ -174,6 +174,17 @@ class WidgetResult(BaseModel):
         description="With `allow_stale`: no answer is known yet (no `data`); it is computing in the background.",
     )
     elapsed_ms: float = 0.0
+    # Not a field: (the data object, the exact JSON bytes it was parsed from) for a cached widget, so the
+    # render route writes those bytes instead of serialising the data again (dashboards/render_json.py).
+    _data_json: tuple[Any, bytes] | None = PrivateAttr(None)
+
+    @property
+    def data_json(self) -> tuple[Any, bytes] | None:
+        return self._data_json
+
+    @data_json.setter
+    def data_json(self, value: tuple[Any, bytes] | None) -> None:
+        self._data_json = value
 
     def result(self) -> SeriesResult | None:
         """The typed insight result of `data` (its tables and chart spec), None when it failed."""

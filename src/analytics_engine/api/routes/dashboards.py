@@ -15,6 +15,7 @@ from analytics_engine.api.deps import AdminTenant, ReadTenant, RuntimeDep, tenan
 from analytics_engine.api.openapi import errors, examples
 from analytics_engine.dashboards.live import stream_hub
 from analytics_engine.dashboards.render import render
+from analytics_engine.dashboards.render_json import render_json
 from analytics_engine.dashboards.schemas import (
     DashboardCreate,
     DashboardFilters,
@@ -27,6 +28,7 @@ from analytics_engine.dashboards.schemas import (
     WidgetUpdate,
 )
 from analytics_engine.errors import InvalidInput
+from analytics_engine.runtime import Runtime
 from analytics_engine.tenants.schemas import Scope
 from analytics_engine.tenants.service import TenantContext
 
@@ -34,7 +36,7 @@ router = APIRouter(tags=["dashboards"])
 STREAM_SEND_TIMEOUT = 30.0
 
 
-def filter_params(
+async def filter_params(
     date_from: str | None = Query(None, description="Override: ISO date/datetime or relative (-30d, mtd)."),
     date_to: str | None = Query(None, description="Override: end of the range."),
     timezone: str | None = Query(None, description="Override: IANA time zone."),
@@ -44,6 +46,7 @@ def filter_params(
         None, description='Override: property filters as JSON, e.g. `[{"key":"plan","operator":"eq","value":"pro"}]`.'
     ),
 ) -> DashboardFilters | None:
+    # async: no I/O, so no thread-pool hop (api/deps.py)
     values: dict[str, Any] = {
         key: value
         for key, value in {
@@ -175,7 +178,7 @@ def delete_widget(dashboard_id: str, widget_id: str, tenant: AdminTenant, runtim
     response_model=RenderResult,
     summary="Every widget's data (computed concurrently, cached per widget and filters)",
 )
-def render_dashboard(
+async def render_dashboard(
     dashboard_id: str,
     tenant: ReadTenant,
     runtime: RuntimeDep,
@@ -193,9 +196,27 @@ def render_dashboard(
     """Computes every widget at once and answers each widget's data (or its own error); the saved
     filters can be overridden in the query string. Results are cached per widget and filters."""
     wanted = {part for part in widgets.split(",") if part} if widgets else None
-    result = render(runtime, tenant, dashboard_id, filters, refresh=refresh, allow_stale=allow_stale, widget_ids=wanted)
-    # Serialised once by pydantic-core (the response model is for the schema only).
-    return Response(result.model_dump_json(), media_type="application/json")
+    # One thread-pool hop for the whole render, cached or not: it reads the metadata database and the
+    # cache, and a miss runs warehouse queries, none of which may block the event loop.
+    body = await run_in_threadpool(render_body, runtime, tenant, dashboard_id, filters, refresh, allow_stale, wanted)
+    return Response(body, media_type="application/json")
+
+
+def render_body(
+    runtime: Runtime,
+    tenant: TenantContext,
+    dashboard_id: str,
+    filters: DashboardFilters | None,
+    refresh: bool,
+    allow_stale: bool,
+    widget_ids: set[str] | None,
+) -> bytes:
+    """The render's JSON (the response model is for the schema only): cached widget data written as the
+    bytes it was cached as, the rest by pydantic (dashboards/render_json.py)."""
+    result = render(
+        runtime, tenant, dashboard_id, filters, refresh=refresh, allow_stale=allow_stale, widget_ids=widget_ids
+    )
+    return render_json(result)
 
 
 @router.post(
