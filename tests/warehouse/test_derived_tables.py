@@ -66,3 +66,17 @@ def test_every_derived_table_is_recomputed_for_a_replayed_batch(runtime):
         assert [m for m in check_derived(runtime.warehouse) if m.tenant_id == tenant_id], table
         rebuild_derived_for_batch(runtime.warehouse, lines)
         assert [m for m in check_derived(runtime.warehouse) if m.tenant_id == tenant_id] == [], table
+
+
+def test_tables_of_sketch_and_bitmap_states_merge_in_small_blocks(runtime):
+    """A row of a `uniqCombined` or `groupBitmap` state can be ~12 KB: merged 8,192 rows at a time
+    (the default) it held ~100 MB per part in the soak's merges (migration 1830). A new table of such
+    states sets `merge_max_block_size` too."""
+    rows = runtime.warehouse.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree'",
+        {"db": runtime.warehouse.database},
+    ).rows
+    heavy = {name: create for name, create in rows if "uniqCombined" in create or "groupBitmap" in create}
+    assert {"metrics_daily", "metrics_by_property", "person_hours"} <= set(heavy)
+    for name, create in heavy.items():
+        assert "merge_max_block_size = 256" in create, name

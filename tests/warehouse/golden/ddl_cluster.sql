@@ -530,3 +530,14 @@ FROM `analytics`.events_local
 ARRAY JOIN CAST([], 'Array(Tuple(String, String, UInt8))') AS p
 GROUP BY tenant_id, event, hour, property, value, is_set;
 
+-- migration 1830_merge_block_sizes
+ALTER TABLE `analytics`.metrics_daily_local ON CLUSTER 'analytics_cluster' MODIFY SETTING merge_max_block_size = 256;
+
+ALTER TABLE `analytics`.metrics_monthly_local ON CLUSTER 'analytics_cluster' MODIFY SETTING merge_max_block_size = 256;
+
+ALTER TABLE `analytics`.metrics_by_property_local ON CLUSTER 'analytics_cluster' MODIFY SETTING merge_max_block_size = 256;
+
+ALTER TABLE `analytics`.metrics_by_property_days_local ON CLUSTER 'analytics_cluster' MODIFY SETTING merge_max_block_size = 256;
+
+ALTER TABLE `analytics`.person_hours_local ON CLUSTER 'analytics_cluster' MODIFY SETTING merge_max_block_size = 256;
+

@@ -491,3 +491,14 @@ FROM `analytics`.events
 ARRAY JOIN CAST([], 'Array(Tuple(String, String, UInt8))') AS p
 GROUP BY tenant_id, event, hour, property, value, is_set;
 
+-- migration 1830_merge_block_sizes
+ALTER TABLE `analytics`.metrics_daily MODIFY SETTING merge_max_block_size = 256;
+
+ALTER TABLE `analytics`.metrics_monthly MODIFY SETTING merge_max_block_size = 256;
+
+ALTER TABLE `analytics`.metrics_by_property MODIFY SETTING merge_max_block_size = 256;
+
+ALTER TABLE `analytics`.metrics_by_property_days MODIFY SETTING merge_max_block_size = 256;
+
+ALTER TABLE `analytics`.person_hours MODIFY SETTING merge_max_block_size = 256;
+
