@@ -80,12 +80,14 @@ def first_hot_sightings(scope: TenantScope, triples: Sequence[Triple], boundary:
 
     def search(start: datetime, end: datetime) -> None:
         names = sorted({event for event, _, _ in wanted})
+        # Grouped by each row's whole set of paths first (a handful per name), then spread over them.
         rows = scope.query(
-            "SELECT event, kv.1 AS key, kv.2 AS type, toString(min(timestamp)) "
-            f"FROM {events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
+            "SELECT event, kv.1 AS key, kv.2 AS type, toString(min(first)) FROM (SELECT event, "
+            f"JSONAllPathsWithTypes(properties) AS paths, min(timestamp) AS first FROM {events} "
             "WHERE tenant_id = {tenant_id:String} AND has({names:Array(String)}, event) "
             "AND timestamp >= {start:DateTime64(3, 'UTC')} AND timestamp < {end:DateTime64(3, 'UTC')} "
-            f"AND has({TRIPLES}, (event, key, type)) GROUP BY event, key, type",
+            "GROUP BY event, paths) ARRAY JOIN paths AS kv "
+            f"WHERE has({TRIPLES}, (event, key, type)) GROUP BY event, key, type",
             {"names": names, "start": start, "end": end, "keys": sorted(wanted)},
             settings=UNLIMITED,
         ).rows
