@@ -172,12 +172,8 @@ def _write_checked(
         columns = ", ".join(c if c != "properties" else "toJSONString(properties) AS properties" for c in COLD_COLUMNS)
         scope.command(
             f"INSERT INTO {sink} SELECT {columns} FROM {source} WHERE tenant_id = {{tenant_id:String}} AND ({where}) "
-            # One stream into the one file (the Parquet encoding itself still uses the cores). No
-            # bloom filters: a month's file is one row group, read whole (cold reads, erasure), so
-            # they never skip anything; writing them hashed every value of every column (about 8%
-            # of the write's CPU, and 17% of the file's bytes).
-            "SETTINGS engine_file_truncate_on_insert = 1, max_insert_threads = 1, "
-            "output_format_parquet_write_bloom_filter = 0",
+            # One stream into the one file (the Parquet encoding itself still uses the cores).
+            "SETTINGS engine_file_truncate_on_insert = 1, max_insert_threads = 1",
             params,
         )
         row = platform.query(f"SELECT sum(rows), lower(hex(sum(checksum))) FROM {sums}", settings=UNLIMITED).rows[0]
