@@ -75,9 +75,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 REASON = "lifecycle tiering: month partitions of events are shared by every tenant"
 MASK = (1 << 64) - 1
-# The taxonomy search's result: the tenants of the months, the plan of each (its rows the months
-# touched, their first hot sightings), the tenants an earlier attempt began to replace, the marker.
-SearchResult = tuple[list[str], dict[str, tuple[dict[Any, Any], dict[Any, str]]], set[str], str]
 # `event_ids` keeps the ids received in the last 7 days (its TTL; a day more for expired rows not
 # yet merged away).
 ID_DAYS = 8
@@ -141,8 +138,6 @@ class Tiering:
         # Per month exported in this run: whether any of its rows arrived within `ID_DAYS` (so that
         # `event_ids` may still hold their ids); filled by `hot_figures_of`.
         self.recent_ids: dict[int, bool] = {}
-        # The taxonomy search of step 3 done beside the files (`note_months`): (months, boundary, result).
-        self._searched: tuple[list[int], datetime, SearchResult] | None = None
 
     def _named(self, phase: str, work: Callable[[], Any]) -> Callable[[], None]:
         """`work`, its seconds recorded under `phase` (a statement run beside others)."""
@@ -262,38 +257,17 @@ class Tiering:
         figures = self.hot_figures_of(months)
         # The files and the months' notes side by side, three statements at a time (each a scan of
         # its rows in the warehouse; the notes read the same rows as the files and nothing the files
-        # change, and one Parquet writer uses little more than one core). The largest files first:
-        # the phase lasts at least as long as its largest file (a month is one write), so that one
-        # starts at once instead of last (months grow; at 10M events the newest of five holds 44% of
-        # the rows). The notes, month after month, run in the third slot beside the two largest
-        # files, then the taxonomy search of step 3 (`search_taxonomy_early`).
-        files = [
+        # change, and the Parquet writer leaves part of the cores idle): the files first.
+        work = [
             self._named("export_and_verify.files", partial(self.export_tenant, tenant_id, month, hot))
-            for (tenant_id, month), hot in sorted(figures.items(), key=lambda item: (-item[1][0], item[0]))
+            for (tenant_id, month), hot in figures.items()
         ]
-        notes = self._named("note_people.months", partial(self.note_months, months))
-        _together([*files[:2], notes, *files[2:]], workers=3)
+        work += [self._named("note_people.months", partial(self.note_month, month)) for month in months]
+        _together(work, workers=3)
         self._timed("export_verify_and_note", started)
         for month in months:
             rows = sum(n for (_, m), (n, _) in figures.items() if m == month)
             self._set_state(month, "exported", rows)
-
-    def note_months(self, months: list[int]) -> None:
-        """Every month's notes, then the taxonomy search of step 3 for these months (it reads the
-        notes and the hot rows from the hot tier's first instant on, neither of which the files or
-        the drops change): done here, beside the files, instead of after the drop, when these months
-        are the ones step 3 will finish (`finish_dropped` checks; otherwise it searches again)."""
-        for month in months:
-            self.note_month(month)
-        boundary = self._boundary(months)
-        stagings = [self.staging(m) for m in months]
-        taxonomy_stagings = [self.taxonomy_staging(m) for m in months]
-        self._searched = (sorted(months), boundary, self._search_taxonomy(stagings, taxonomy_stagings, boundary))
-
-    @staticmethod
-    def _boundary(months: list[int]) -> datetime:
-        """The first instant of the hot tier once these months left it."""
-        return month_start(datetime(max(months) // 100, max(months) % 100, 1, tzinfo=UTC), -1)
 
     def note_month(self, month: int) -> None:
         """What step 3 needs of the month, noted before its partition goes: its people, the ids the
@@ -489,7 +463,7 @@ class Tiering:
             months = sorted(session.scalars(select(TieredMonth.month).where(TieredMonth.state == "dropped")))
         if not months:
             return
-        boundary = self._boundary(months)
+        boundary = month_start(datetime(max(months) // 100, max(months) % 100, 1, tzinfo=UTC), -1)
         existing = {
             str(r[0])
             for r in self.platform.query(
@@ -526,16 +500,14 @@ class Tiering:
         # deletes judge row by row, so the rows the gated round or an insert adds are never touched.
         # They are awaited before any month is `done` (a kill before: the next run deletes again).
         try:
-            searched = self._searched
-            if searched is not None and searched[0] == months and searched[1] == boundary:
-                tenants, plans, begun, marker = searched[2]  # beside the files (`note_months`)
-            else:
-                tenants, plans, begun, marker = self._search_taxonomy(stagings, taxonomy_stagings, boundary)
+            tenants, plans, begun, marker = self._search_taxonomy(stagings, taxonomy_stagings, boundary)
             self._gated(months, stagings, taxonomy_stagings, tenants, plans, begun, marker, cold_rows_done)
         finally:
             cold_rows_done()
 
-    def _search_taxonomy(self, stagings: list[str], taxonomy_stagings: list[str], boundary: datetime) -> SearchResult:
+    def _search_taxonomy(
+        self, stagings: list[str], taxonomy_stagings: list[str], boundary: datetime
+    ) -> tuple[list[str], dict[str, tuple[dict[Any, Any], dict[Any, str]]], set[str], str]:
         """The tenants of the months, the taxonomy plan of each (its rows the months touched, their
         first hot sightings), the tenants an earlier attempt began to replace, and the marker table."""
         started = time.perf_counter()
