@@ -68,26 +68,26 @@ def windows(boundary: datetime, last: datetime) -> list[tuple[datetime, datetime
 
 
 def first_hot_sightings(scope: TenantScope, triples: Sequence[Triple], boundary: datetime) -> dict[Triple, str]:
-    """The earliest hot timestamp of each triple's event holding the path with that type."""
-    events = scope.table("events")
-    last = scope.query(
-        f"SELECT max(timestamp) FROM {events} WHERE tenant_id = {{tenant_id:String}}", {}, settings=UNLIMITED
-    ).scalar()
-    if last is None or not triples:
+    """The earliest hot timestamp of each triple's event holding the path with that type. The first
+    window (the hot tier's first week) is searched before anything else: nearly every path shows up
+    there, and only when some are still missing is the tenant's last event read to bound the rest
+    (a scan of every hot row's timestamp, 0.1-0.3 s at 10M events, skipped in the common case)."""
+    if not triples:
         return {}
-    last_seen = last if last.tzinfo else last.replace(tzinfo=UTC)
+    events = scope.table("events")
     found: dict[Triple, str] = {}
     wanted = set(triples)
-    for start, end in windows(boundary, last_seen):
-        if not wanted:
-            break
+
+    def search(start: datetime, end: datetime) -> None:
         names = sorted({event for event, _, _ in wanted})
+        # Grouped by each row's whole set of paths first (a handful per name), then spread over them.
         rows = scope.query(
-            "SELECT event, kv.1 AS key, kv.2 AS type, toString(min(timestamp)) "
-            f"FROM {events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
+            "SELECT event, kv.1 AS key, kv.2 AS type, toString(min(first)) FROM (SELECT event, "
+            f"JSONAllPathsWithTypes(properties) AS paths, min(timestamp) AS first FROM {events} "
             "WHERE tenant_id = {tenant_id:String} AND has({names:Array(String)}, event) "
             "AND timestamp >= {start:DateTime64(3, 'UTC')} AND timestamp < {end:DateTime64(3, 'UTC')} "
-            f"AND has({TRIPLES}, (event, key, type)) GROUP BY event, key, type",
+            "GROUP BY event, paths) ARRAY JOIN paths AS kv "
+            f"WHERE has({TRIPLES}, (event, key, type)) GROUP BY event, key, type",
             {"names": names, "start": start, "end": end, "keys": sorted(wanted)},
             settings=UNLIMITED,
         ).rows
@@ -95,6 +95,20 @@ def first_hot_sightings(scope: TenantScope, triples: Sequence[Triple], boundary:
             triple = (str(event), str(key), str(type_))
             found[triple] = str(first)
             wanted.discard(triple)
+
+    search(*windows(boundary, boundary)[0])  # the first week
+    if not wanted:
+        return found
+    last = scope.query(
+        f"SELECT max(timestamp) FROM {events} WHERE tenant_id = {{tenant_id:String}}", {}, settings=UNLIMITED
+    ).scalar()
+    if last is None:
+        return found
+    last_seen = last if last.tzinfo else last.replace(tzinfo=UTC)
+    for start, end in windows(boundary, last_seen)[1:]:
+        if not wanted:
+            break
+        search(start, end)
     return found
 
 

