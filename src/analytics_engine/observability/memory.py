@@ -93,7 +93,7 @@ def malloc_stats() -> dict[str, int] | None:
 def trim_malloc(warehouse: Warehouse | None = None) -> dict[str, Any]:
     """`malloc_trim(0)`: glibc hands the free pages of every arena back to the system; with the
     embedded engine's `warehouse`, `SYSTEM JEMALLOC PURGE` too: its jemalloc keeps the pages queries and
-    merges freed for `dirty_decay_ms` (5 s in chDB's build), 150-200 MiB of a soak's resident set at
+    merges freed for `dirty_decay_ms` (5 s in chDB's build), 110-180 MiB of a soak's resident set at
     any moment (docs/runbook.md, "Memory"). Returns the resident bytes before and after, whether glibc
     trimmed (not without glibc) and whether the engine purged."""
     before = process_memory().get("rss_bytes", 0)
