@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -87,15 +88,20 @@ def held_line() -> int:
     return next(n for n, line in enumerate(source, 1) if "held = [str(number)" in line)
 
 
-def test_the_trimmer_runs_on_its_period_and_stops() -> None:
-    trimmer = memory.MallocTrimmer(0.05)
+def run_until_twice(trimmer: memory.MallocTrimmer, count: Callable[[], int]) -> None:
+    """Start the trimmer, wait (at most 5 s) until `count` reaches 2, stop it."""
     trimmer.start()
     try:
         deadline = time.monotonic() + 5
-        while trimmer.runs < 2 and time.monotonic() < deadline:
+        while count() < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
     finally:
         trimmer.stop()
+
+
+def test_the_trimmer_runs_on_its_period_and_stops() -> None:
+    trimmer = memory.MallocTrimmer(0.05)
+    run_until_twice(trimmer, lambda: trimmer.runs)
     assert trimmer.runs >= 2 and trimmer.status()["last"]["trimmed"] is True
     runs = trimmer.runs
     time.sleep(0.15)
@@ -107,13 +113,7 @@ def test_the_trimmer_runs_on_its_period_and_stops() -> None:
 
 def test_the_engine_is_purged_on_its_own_shorter_period(runtime) -> None:  # type: ignore[no-untyped-def]
     trimmer = memory.MallocTrimmer(30, runtime.warehouse, engine_seconds=0.05)
-    trimmer.start()
-    try:
-        deadline = time.monotonic() + 5
-        while trimmer.engine_purges < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        trimmer.stop()
+    run_until_twice(trimmer, lambda: trimmer.engine_purges)
     status = trimmer.status()
     assert status["engine_purges"] >= 2 and status["runs"] == 0  # the 30 s trim did not come
     assert status["engine_every_seconds"] == 0.05 and status["engine_purge_seconds"] > 0

@@ -54,3 +54,16 @@ def test_version_tokens():
     cache.delete_prefix("tn_a:")  # a lost version is a new token, never an old one
     assert data_version(cache, "tn_a") not in {first, bumped}
     assert data_version(None, "tn_a") == ""
+
+
+def test_answers_do_not_pile_up_in_memory_under_a_stream_of_inserts(runtime):
+    """Each insert retires the tenant's data version; the in-process cache drops the answers keyed by
+    it (tests/cache/test_retired_versions.py) instead of keeping one dead answer per insert."""
+    tenant = new_tenant("UTC")
+    prefix = f"{tenant.tenant_id}:insight:"
+    for n in range(1, 6):
+        load(runtime, tenant, [Ev(f"p{n}", "visit", DAY + timedelta(hours=n))])
+        assert run(runtime, tenant, QUERY).series[0].total == n
+        assert run(runtime, tenant, QUERY).cached is True
+        held = [key for key in list(runtime.cache._entries) if key.startswith(prefix)]
+        assert len(held) == 1, held

@@ -3,14 +3,10 @@ events): a steady stream of inserts must not fill memory with answers no read ca
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
 from analytics_engine.cache import InProcessCache, bump_data_version, cache_key, data_version
 from analytics_engine.cache.base import key_data_version
-from tests.insights.reference import Ev
-from tests.insights.support import load, new_tenant, run
 
 
 @pytest.mark.parametrize(
@@ -81,21 +77,3 @@ def test_a_bump_drops_the_tenants_answers_read_before() -> None:
     bump_data_version(cache, ["tn_a"])
     assert cache.get(answer) is None
     assert len(cache) == 1  # the new version's token only
-
-
-def test_answers_do_not_pile_up_in_memory_under_a_stream_of_inserts(runtime) -> None:  # type: ignore[no-untyped-def]
-    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
-    query = {
-        "kind": "trends",
-        "series": [{"event": "visit"}],
-        "interval": "day",
-        "date_range": {"date_from": day.date().isoformat(), "date_to": day.date().isoformat()},
-    }
-    tenant = new_tenant("UTC")
-    prefix = f"{tenant.tenant_id}:insight:"
-    for n in range(1, 6):
-        load(runtime, tenant, [Ev(f"p{n}", "visit", day + timedelta(hours=n))])
-        assert run(runtime, tenant, query).series[0].total == n
-        assert run(runtime, tenant, query).cached is True
-        held = [key for key in list(runtime.cache._entries) if key.startswith(prefix)]
-        assert len(held) == 1, held  # before: one more dead answer after every insert
