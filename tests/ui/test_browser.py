@@ -185,11 +185,7 @@ def test_sign_in_charts_match_the_api_and_live_update(page: Any, live: LiveServe
     page.evaluate("window.__noReload = true")
     before = float(shown)
     _api(live, demo, "/v1/events", method="POST", json=[{"event": "signup", "distinct_id": "browser-user"}])
-    page.wait_for_function(
-        f"""() => Number(document.querySelector("[data-widget-id='{signups["id"]}'] .value").dataset.value)
-            === {before + 1}""",
-        timeout=20_000,
-    )
+    page.wait_for_function(shows_value(signups["id"], before + 1), timeout=20_000)
     assert page.evaluate("window.__noReload") is True
     assert int(page.evaluate("document.body.dataset.updates || '0'")) >= 1
     page.screenshot(path=str(OUTPUT / "ui-dashboard-live.png"), full_page=True)
@@ -200,10 +196,16 @@ def test_sign_in_charts_match_the_api_and_live_update(page: Any, live: LiveServe
     page.click("#apply-filters")
     week = _api(live, demo, f"/v1/dashboards/{demo['dashboard_id']}/render", params={"date_from": "-7d"})
     week_signups = next(w for w in week["widgets"] if w["title"] == "Signups")["data"]["series"][0]["total"]
-    page.wait_for_function(
-        f"""() => Number(document.querySelector("[data-widget-id='{signups["id"]}'] .value").dataset.value)
-            === {week_signups}""",
-        timeout=30_000,
-    )
+    page.wait_for_function(shows_value(signups["id"], week_signups), timeout=30_000)
     assert week_signups < before + 1 and time.monotonic() - started < 30
     assert page.errors == []  # type: ignore[attr-defined]
+
+
+def shows_value(widget_id: str, value: float) -> str:
+    """A page predicate: the widget shows `value`. While the widget computes (a range asked for the
+    first time answers `pending`: "Computing…") it has no value yet, which is not a failure; the
+    predicate must not throw then, or the wait ends at once (as it did in a loaded CI rehearsal)."""
+    return f"""() => {{
+        const shown = document.querySelector("[data-widget-id='{widget_id}'] .value");
+        return shown !== null && Number(shown.dataset.value) === {value};
+    }}"""
