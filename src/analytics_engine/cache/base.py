@@ -28,6 +28,9 @@ class Cache(Protocol):
     backend reads as a miss and writes as no-ops (with a log line)."""
 
     name: str
+    # Whether `retire_data_version` drops anything (the in-process cache): a bump reads the old
+    # version only then, so Redis pays no extra round trip per insert.
+    retires_answers: bool
 
     def get(self, key: str) -> bytes | None:
         """The value, or None when absent, expired or the backend is unavailable."""

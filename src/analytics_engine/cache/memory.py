@@ -29,6 +29,7 @@ _MISS = CACHE_LOOKUPS.labels("memory", "miss")
 
 class InProcessCache:
     name = "memory"
+    retires_answers = True
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ _GLOB_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\*?[]^"})
 
 class RedisCache:
     name = "redis"
+    retires_answers = False
 
     def __init__(
         self,

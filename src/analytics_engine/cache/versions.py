@@ -46,7 +46,7 @@ def bump_data_version(cache: Cache | None, tenant_ids: Iterable[str]) -> None:
     if cache is None:
         return
     for tenant_id in set(tenant_ids):
-        old = cache.get(_key(tenant_id))
+        old = cache.get(_key(tenant_id)) if cache.retires_answers else None
         cache.set(_key(tenant_id), secrets.token_hex(8).encode(), VERSION_TTL_SECONDS)
         if old is not None:
             cache.retire_data_version(tenant_id, old.decode())
