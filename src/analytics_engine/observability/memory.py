@@ -250,15 +250,15 @@ class MallocTrimmer:
 
     def _loop(self) -> None:
         periods = [seconds for seconds in (self.seconds, self.engine_seconds) if seconds > 0]
-        next_trim = next_purge = time.monotonic()
+        last_trim = last_purge = time.monotonic()
         while not self._stop.wait(min(periods)):
             now = time.monotonic()
-            if self.seconds > 0 and now >= next_trim + self.seconds:
+            if self.seconds > 0 and now >= last_trim + self.seconds:
                 self.run_once()  # the engine's purge included
-                next_trim = next_purge = now
-            elif self.engine_seconds > 0 and now >= next_purge + self.engine_seconds:
+                last_trim = last_purge = now
+            elif self.engine_seconds > 0 and now >= last_purge + self.engine_seconds:
                 self.purge_engine_once()
-                next_purge = now
+                last_purge = now
 
     def stop(self) -> None:
         self._stop.set()
